@@ -1,0 +1,504 @@
+"""Event-based spike datasets stored sparsely until batching.
+
+A :class:`SpikeDataset` keeps every spike as one event ``(time step, unit)``
+in compressed-sparse-row (CSR) form over samples: the events of sample ``n``
+are ``times[offsets[n]:offsets[n + 1]]`` and ``units[offsets[n]:offsets[n + 1]]``.
+Dense tensors are only built per batch, time-major ``[T, B, C]``, with
+
+.. math::
+
+    x[t, b, c] = \\#\\{e \\in \\mathrm{events}(n_b) : t_e = t,\\ u_e = c\\},
+
+so several events in the same bin add up to a spike count.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+
+import torch
+from torch import Tensor
+
+from spikegrad._checks import SpikegradInputError
+
+__all__ = ["SpikeDataset", "split"]
+
+IndexLike = Tensor | Sequence[int]
+
+
+def _check_int(name: str, value: object, minimum: int = 1) -> int:
+    """Return ``value`` as ``int`` if it is an integer >= ``minimum``, else raise."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, Tensor) and value.numel() == 1 and not value.is_floating_point():
+            value = int(value.item())
+        else:
+            raise SpikegradInputError(
+                f"{name} must be an integer >= {minimum}, got {value!r} ({type(value).__name__})"
+            )
+    if value < minimum:
+        raise SpikegradInputError(f"{name} must be an integer >= {minimum}, got {value}")
+    return int(value)
+
+
+def _as_index_tensor(name: str, value: object) -> Tensor:
+    """Convert ``value`` to a 1-D int64 tensor on the CPU, or raise."""
+    if isinstance(value, Tensor):
+        t = value
+    else:
+        try:
+            t = torch.as_tensor(value)
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise SpikegradInputError(
+                f"{name} must be a 1-D integer tensor or sequence of ints, got "
+                f"{type(value).__name__}"
+            ) from exc
+    if t.numel() == 0 and t.dim() == 1:
+        return torch.empty(0, dtype=torch.int64)
+    if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
+        raise SpikegradInputError(f"{name} must hold integers, got dtype {t.dtype}")
+    if t.dim() != 1:
+        raise SpikegradInputError(
+            f"{name} must be 1-D, got shape {tuple(t.shape)} ({t.dim()} dimensions)"
+        )
+    return t.detach().to(device="cpu", dtype=torch.int64)
+
+
+def _gather_events(offsets: Tensor, idx: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Event positions of the samples ``idx`` in CSR order.
+
+    Returns ``(event_index, batch_index, lengths)``: ``event_index[j]`` indexes
+    the stored event arrays, ``batch_index[j]`` is its position in ``idx``.
+    """
+    starts = offsets[idx]
+    lengths = offsets[idx + 1] - starts
+    batch_index = torch.repeat_interleave(torch.arange(idx.numel()), lengths)
+    total = int(lengths.sum())
+    # position of each event inside its own sample: 0, 1, ..., len - 1
+    first = torch.cumsum(lengths, 0) - lengths
+    within = torch.arange(total) - torch.repeat_interleave(first, lengths)
+    event_index = torch.repeat_interleave(starts, lengths) + within
+    return event_index, batch_index, lengths
+
+
+class SpikeDataset:
+    """Spike events stored sparsely (CSR by sample) until batching.
+
+    Parameters
+    ----------
+    times:
+        int64 ``[E]``: time step of every event, ``0 <= t < n_steps``.
+    units:
+        int64 ``[E]``: input unit of every event, ``0 <= u < n_units``.
+    offsets:
+        int64 ``[N + 1]``: sample ``n`` owns events ``offsets[n]:offsets[n + 1]``;
+        ``offsets[0] = 0``, non-decreasing, ``offsets[N] = E``.
+    labels:
+        int64 ``[N]``: class label of every sample, ``0 <= label < n_classes``.
+    n_steps:
+        Number of time steps ``T`` of a trial.
+    n_units:
+        Number of input units ``C``.
+    n_classes:
+        Number of classes; ``labels.max() + 1`` if ``None``.
+    name:
+        Free-form name used in ``repr``.
+
+    Notes
+    -----
+    Events of one sample may share a ``(t, u)`` bin; :meth:`dense` then returns
+    the count. The dataset must hold at least one sample.
+    """
+
+    def __init__(
+        self,
+        times: Tensor,
+        units: Tensor,
+        offsets: Tensor,
+        labels: Tensor,
+        n_steps: int,
+        n_units: int,
+        n_classes: int | None = None,
+        name: str = "",
+    ) -> None:
+        times = _as_index_tensor("times", times)
+        units = _as_index_tensor("units", units)
+        offsets = _as_index_tensor("offsets", offsets)
+        labels = _as_index_tensor("labels", labels)
+        n_steps = _check_int("n_steps", n_steps)
+        n_units = _check_int("n_units", n_units)
+        if not isinstance(name, str):
+            raise SpikegradInputError(f"name must be a str, got {type(name).__name__}")
+
+        if times.numel() != units.numel():
+            raise SpikegradInputError(
+                f"times and units must have the same length (one entry per event), got "
+                f"{times.numel()} times and {units.numel()} units"
+            )
+        if offsets.numel() < 1:
+            raise SpikegradInputError("offsets must have N + 1 >= 1 entries, got an empty tensor")
+        n = offsets.numel() - 1
+        if n == 0:
+            raise SpikegradInputError(
+                f"dataset is empty: offsets has 1 entry, so N = 0 samples{_named(name)}"
+            )
+        if labels.numel() != n:
+            raise SpikegradInputError(
+                f"labels must have one entry per sample: offsets describes N = {n} samples "
+                f"but labels has {labels.numel()} entries"
+            )
+        if int(offsets[0]) != 0:
+            raise SpikegradInputError(f"offsets[0] must be 0, got {int(offsets[0])}")
+        if bool((offsets[1:] < offsets[:-1]).any()):
+            bad = int(torch.nonzero(offsets[1:] < offsets[:-1])[0, 0])
+            raise SpikegradInputError(
+                f"offsets must be non-decreasing; offsets[{bad + 1}] = {int(offsets[bad + 1])} "
+                f"< offsets[{bad}] = {int(offsets[bad])}"
+            )
+        if int(offsets[-1]) != times.numel():
+            raise SpikegradInputError(
+                f"offsets[-1] must equal the number of events E = {times.numel()} "
+                f"(length of times/units), got {int(offsets[-1])}"
+            )
+        if times.numel() > 0:
+            tmin, tmax = int(times.min()), int(times.max())
+            if tmin < 0 or tmax >= n_steps:
+                raise SpikegradInputError(
+                    f"times must lie in [0, n_steps) = [0, {n_steps}), got values in "
+                    f"[{tmin}, {tmax}]"
+                )
+            umin, umax = int(units.min()), int(units.max())
+            if umin < 0 or umax >= n_units:
+                raise SpikegradInputError(
+                    f"units must lie in [0, n_units) = [0, {n_units}), got values in "
+                    f"[{umin}, {umax}]"
+                )
+        lmin, lmax = int(labels.min()), int(labels.max())
+        if lmin < 0:
+            raise SpikegradInputError(f"labels must be >= 0, got a minimum of {lmin}")
+        if n_classes is None:
+            n_classes = lmax + 1
+        else:
+            n_classes = _check_int("n_classes", n_classes)
+            if lmax >= n_classes:
+                raise SpikegradInputError(
+                    f"labels must lie in [0, n_classes) = [0, {n_classes}), got a maximum of {lmax}"
+                )
+
+        self.times: Tensor = times
+        self.units: Tensor = units
+        self.offsets: Tensor = offsets
+        self.labels: Tensor = labels
+        self.n_steps: int = n_steps
+        self.n_units: int = n_units
+        self.n_classes: int = int(n_classes)
+        self.name: str = name
+
+    # ------------------------------------------------------------------ basics
+    def __len__(self) -> int:
+        return self.offsets.numel() - 1
+
+    def __repr__(self) -> str:
+        nm = f"{self.name!r}, " if self.name else ""
+        return (
+            f"SpikeDataset({nm}N={len(self)}, T={self.n_steps}, C={self.n_units}, "
+            f"classes={self.n_classes}, events={self.spike_count()})"
+        )
+
+    def spike_count(self) -> int:
+        """Total number of spike events ``E`` over all samples."""
+        return int(self.times.numel())
+
+    def counts_per_sample(self) -> Tensor:
+        """Number of events of every sample, int64 ``[N]``."""
+        return self.offsets[1:] - self.offsets[:-1]
+
+    def mean_rate(self) -> float:
+        """Mean spike count per unit and time step, :math:`E / (N T C)`."""
+        return self.spike_count() / (len(self) * self.n_steps * self.n_units)
+
+    def class_counts(self) -> Tensor:
+        """Number of samples per class, int64 ``[n_classes]``."""
+        return torch.bincount(self.labels, minlength=self.n_classes)
+
+    # ---------------------------------------------------------------- indexing
+    def _check_idx(self, idx: IndexLike | None) -> Tensor:
+        if idx is None:
+            return torch.arange(len(self))
+        t = _as_index_tensor("idx", idx)
+        if t.numel() > 0:
+            lo, hi = int(t.min()), int(t.max())
+            if lo < 0 or hi >= len(self):
+                raise SpikegradInputError(
+                    f"idx must lie in [0, {len(self)}) for a dataset of {len(self)} samples, "
+                    f"got values in [{lo}, {hi}]"
+                )
+        return t
+
+    def dense(self, idx: IndexLike | None = None, dtype: torch.dtype = torch.float32) -> Tensor:
+        """Dense time-major spike tensor of the samples ``idx``.
+
+        Parameters
+        ----------
+        idx:
+            Sample indices (1-D), or ``None`` for all samples in stored order.
+        dtype:
+            Output dtype. For ``torch.bool`` a bin is ``True`` if it holds any event;
+            otherwise bins hold event counts.
+
+        Returns
+        -------
+        Tensor
+            ``x`` of shape ``[T, B, C]`` with
+            :math:`x[t, b, c] = \\#\\{e \\in \\mathrm{events}(idx_b): t_e = t, u_e = c\\}`.
+        """
+        idx = self._check_idx(idx)
+        event_index, batch_index, _ = _gather_events(self.offsets, idx)
+        out = torch.zeros(self.n_steps, idx.numel(), self.n_units, dtype=dtype)
+        t = self.times[event_index]
+        u = self.units[event_index]
+        if dtype == torch.bool:
+            out[t, batch_index, u] = True
+        else:
+            ones = torch.ones(event_index.numel(), dtype=dtype)
+            out.index_put_((t, batch_index, u), ones, accumulate=True)
+        return out
+
+    def subset(self, idx: IndexLike, name: str | None = None) -> SpikeDataset:
+        """New dataset holding the samples ``idx`` in the given order.
+
+        Raises :class:`SpikegradInputError` if ``idx`` is empty.
+        """
+        idx = self._check_idx(idx)
+        if idx.numel() == 0:
+            raise SpikegradInputError("idx selects no samples; the subset dataset would be empty")
+        event_index, _, lengths = _gather_events(self.offsets, idx)
+        offsets = torch.zeros(idx.numel() + 1, dtype=torch.int64)
+        offsets[1:] = torch.cumsum(lengths, 0)
+        return SpikeDataset(
+            self.times[event_index],
+            self.units[event_index],
+            offsets,
+            self.labels[idx],
+            n_steps=self.n_steps,
+            n_units=self.n_units,
+            n_classes=self.n_classes,
+            name=self.name if name is None else name,
+        )
+
+    def batches(
+        self,
+        batch_size: int,
+        *,
+        shuffle: bool,
+        generator: torch.Generator | None = None,
+        drop_last: bool = False,
+        dtype: torch.dtype = torch.float32,
+    ) -> Iterator[tuple[Tensor, Tensor]]:
+        """Iterate once over the dataset in mini-batches.
+
+        Arguments are validated and the order is drawn when this is called (not lazily
+        on the first ``next``).
+
+        Parameters
+        ----------
+        batch_size:
+            Samples per batch (>= 1); the last batch may be smaller unless ``drop_last``.
+        shuffle:
+            Visit samples in a random order drawn from ``generator``.
+        generator:
+            Private random generator for the order. If ``None`` and ``shuffle`` is set,
+            a fresh generator seeded from OS entropy is used (not reproducible); the
+            global torch RNG is never used.
+        drop_last:
+            Skip a final batch smaller than ``batch_size``.
+        dtype:
+            dtype of the spike tensor (see :meth:`dense`).
+
+        Returns
+        -------
+        Iterator[tuple[Tensor, Tensor]]
+            Batches ``(x, y)`` with ``x`` of shape ``[T, B, C]`` and labels ``y`` of shape ``[B]``.
+        """
+        batch_size = _check_int("batch_size", batch_size)
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise SpikegradInputError(
+                f"generator must be a torch.Generator or None, got {type(generator).__name__}"
+            )
+        n = len(self)
+        if shuffle:
+            if generator is None:
+                generator = torch.Generator()
+                generator.seed()
+            order = torch.randperm(n, generator=generator)
+        else:
+            order = torch.arange(n)
+        stop = (n // batch_size) * batch_size if drop_last else n
+        return self._iter_batches(order, stop, batch_size, dtype)
+
+    def _iter_batches(
+        self, order: Tensor, stop: int, batch_size: int, dtype: torch.dtype
+    ) -> Iterator[tuple[Tensor, Tensor]]:
+        for start in range(0, stop, batch_size):
+            idx = order[start : start + batch_size]
+            yield self.dense(idx, dtype=dtype), self.labels[idx]
+
+    # ------------------------------------------------------------ construction
+    @classmethod
+    def from_dense(
+        cls,
+        x: Tensor,
+        labels: Tensor | Sequence[int],
+        n_classes: int | None = None,
+        name: str = "",
+    ) -> SpikeDataset:
+        """Build a dataset from a sample-major dense tensor.
+
+        Parameters
+        ----------
+        x:
+            ``[N, T, C]`` tensor of spikes: bool, 0/1 or non-negative integer counts
+            (a float tensor must hold whole numbers). A count ``c`` becomes ``c`` events.
+        labels:
+            ``[N]`` integer class labels.
+        n_classes, name:
+            As in :class:`SpikeDataset`.
+
+        Notes
+        -----
+        ``from_dense(x, y).dense()`` equals ``x.permute(1, 0, 2)`` (time-major).
+        """
+        if not isinstance(x, Tensor):
+            raise SpikegradInputError(
+                f"x must be a torch.Tensor of shape [N, T, C], got {type(x).__name__}"
+            )
+        if x.dim() != 3:
+            raise SpikegradInputError(
+                f"x must be sample-major with 3 dimensions [N, T, C]; got shape "
+                f"{tuple(x.shape)} ({x.dim()} dimensions)"
+            )
+        if x.is_complex():
+            raise SpikegradInputError(f"x must be real, got dtype {x.dtype}")
+        x = x.detach().cpu()
+        if x.dtype != torch.bool:
+            if x.is_floating_point():
+                if not bool(torch.isfinite(x).all()):
+                    raise SpikegradInputError("x contains non-finite values (NaN or inf)")
+                if not bool((x == torch.round(x)).all()):
+                    raise SpikegradInputError(
+                        "x must hold whole spike counts (0/1 or integers); got fractional values"
+                    )
+            if x.numel() > 0 and bool((x < 0).any()):
+                raise SpikegradInputError("x must be non-negative (spike counts), got values < 0")
+        n, n_steps, n_units = x.shape
+        if n == 0:
+            raise SpikegradInputError("x has N = 0 samples; the dataset would be empty")
+        counts = x.to(torch.int64)
+        nz = torch.nonzero(counts)  # rows (n, t, c), sorted lexicographically
+        reps = counts[nz[:, 0], nz[:, 1], nz[:, 2]]
+        sample = torch.repeat_interleave(nz[:, 0], reps)
+        times = torch.repeat_interleave(nz[:, 1], reps)
+        units = torch.repeat_interleave(nz[:, 2], reps)
+        offsets = torch.zeros(n + 1, dtype=torch.int64)
+        offsets[1:] = torch.cumsum(torch.bincount(sample, minlength=n), 0)
+        return cls(
+            times,
+            units,
+            offsets,
+            labels if isinstance(labels, Tensor) else torch.as_tensor(labels),
+            n_steps=n_steps,
+            n_units=n_units,
+            n_classes=n_classes,
+            name=name,
+        )
+
+
+def _named(name: str) -> str:
+    return f" (dataset {name!r})" if name else ""
+
+
+def split(
+    ds: SpikeDataset,
+    fractions: Sequence[float] = (0.8, 0.1, 0.1),
+    *,
+    generator: torch.Generator | None = None,
+    stratified: bool = True,
+) -> tuple[SpikeDataset, ...]:
+    """Split a dataset into consecutive parts (e.g. train / validation / test).
+
+    Parameters
+    ----------
+    ds:
+        Dataset to split.
+    fractions:
+        Fraction of samples per part, each >= 0, summing to 1.
+    generator:
+        If given, samples are first permuted with ``torch.randperm(N, generator)``;
+        if ``None`` the stored order is used (e.g. a dataset that is already shuffled).
+    stratified:
+        Split every class separately, so each part keeps the class proportions.
+
+    Returns
+    -------
+    tuple[SpikeDataset, ...]
+        One dataset per fraction. For a group (one class if ``stratified``, else the
+        whole dataset) of ``n`` samples in order, part ``j`` receives the samples at
+        positions :math:`[\\mathrm{round}(n S_{j-1}), \\mathrm{round}(n S_j))` with
+        :math:`S_j = \\sum_{i \\le j} f_i` (:math:`S_{-1} = 0`, the last bound is ``n``).
+        Inside a part, samples keep their order.
+
+    Raises
+    ------
+    SpikegradInputError
+        If ``fractions`` is invalid or a part would be empty.
+    """
+    if not isinstance(ds, SpikeDataset):
+        raise SpikegradInputError(f"ds must be a SpikeDataset, got {type(ds).__name__}")
+    try:
+        fr = [float(f) for f in fractions]
+    except (TypeError, ValueError) as exc:
+        raise SpikegradInputError(
+            f"fractions must be a sequence of numbers, got {fractions!r}"
+        ) from exc
+    if len(fr) == 0:
+        raise SpikegradInputError("fractions must hold at least one fraction, got none")
+    if any(not math.isfinite(f) or f < 0 for f in fr):
+        raise SpikegradInputError(f"fractions must be finite and >= 0, got {fractions!r}")
+    if abs(sum(fr) - 1.0) > 1e-6:
+        raise SpikegradInputError(f"fractions must sum to 1, got {fractions!r} (sum {sum(fr)})")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise SpikegradInputError(
+            f"generator must be a torch.Generator or None, got {type(generator).__name__}"
+        )
+
+    n = len(ds)
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    cum = [0.0]
+    for f in fr:
+        cum.append(cum[-1] + f)
+    if stratified:
+        labels = ds.labels[order]
+        groups = [order[labels == k] for k in range(ds.n_classes)]
+    else:
+        groups = [order]
+    parts: list[list[Tensor]] = [[] for _ in fr]
+    for g in groups:
+        m = g.numel()
+        bounds = [round(m * c) for c in cum[:-1]] + [m]
+        for j in range(len(fr)):
+            parts[j].append(g[bounds[j] : bounds[j + 1]])
+    out = []
+    suffix = ["train", "val", "test"] if len(fr) == 3 else [str(j) for j in range(len(fr))]
+    for j, pieces in enumerate(parts):
+        idx = torch.cat(pieces)
+        if idx.numel() == 0:
+            raise SpikegradInputError(
+                f"fractions {fractions!r} leave part {j} empty for a dataset of {n} samples"
+            )
+        # keep the order in which samples appear in `order`
+        pos = torch.empty(n, dtype=torch.int64)
+        pos[order] = torch.arange(n)
+        idx = idx[torch.argsort(pos[idx])]
+        name = f"{ds.name}/{suffix[j]}" if ds.name else suffix[j]
+        out.append(ds.subset(idx, name=name))
+    return tuple(out)

@@ -1,0 +1,164 @@
+"""PyTorch modules for the current-based LIF layer and the leaky-integrator readout.
+
+Modules hold parameters only; the simulation state lives inside one call of
+``forward`` (no hidden state between calls, nothing to reset).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .._checks import check_choice, check_positive, check_sequence_tensor
+from ..functional.lif import RESET_MODES, LIFParams, decay, li_sequence, lif_sequence
+from ..functional.surrogate import Surrogate, make_surrogate
+from ..init import uniform_
+
+__all__ = ["LIFLayer", "Readout"]
+
+
+class _TimeConstants(nn.Module):
+    """Membrane and synaptic time constants: fixed floats, or learnable per neuron."""
+
+    def __init__(self, n: int, tau_mem: float, tau_syn: float, dt: float, learn: bool) -> None:
+        super().__init__()
+        self.dt = check_positive("dt", dt)
+        tau_mem = check_positive("tau_mem", tau_mem)
+        tau_syn = check_positive("tau_syn", tau_syn)
+        self.learn_tau = bool(learn)
+        if learn:
+            self.tau_mem = nn.Parameter(torch.full((n,), tau_mem))
+            self.tau_syn = nn.Parameter(torch.full((n,), tau_syn))
+        else:
+            self.tau_mem, self.tau_syn = tau_mem, tau_syn
+
+    def params(self) -> LIFParams:
+        r"""Decay factors :math:`e^{-\Delta t/\tau}`; learnable taus are kept >= dt/10."""
+        if self.learn_tau:
+            floor = self.dt / 10
+            return LIFParams(
+                decay(self.tau_mem.clamp_min(floor), self.dt),
+                decay(self.tau_syn.clamp_min(floor), self.dt),
+            )
+        return LIFParams(decay(self.tau_mem, self.dt), decay(self.tau_syn, self.dt))
+
+
+class LIFLayer(nn.Module):
+    r"""A layer of current-based LIF neurons (Zenke & Vogels eq. 4.1), feed-forward or recurrent.
+
+    Parameters
+    ----------
+    in_features, out_features:
+        Sizes of the presynaptic and this layer's population.
+    recurrent:
+        Add all-to-all recurrent weights ``V`` (``rec_weight``, ``[out, out]``).
+    tau_mem, tau_syn, dt:
+        Time constants and step in seconds (defaults 10 ms, 5 ms, 1 ms).
+    surrogate:
+        A :class:`~spikegrad.functional.surrogate.Surrogate` or a registry name.
+    beta:
+        Surrogate scale when ``surrogate`` is a name (default 10).
+    reset:
+        ``"detach"`` (default) or ``"differentiable"``.
+    recurrent_grad:
+        Propagate gradients through the recurrent connections (default ``True``).
+    learn_tau:
+        Learn per-neuron time constants.
+
+    Input ``[T, B, in_features]`` spikes; output ``[T, B, out_features]`` spikes.
+    Weights are initialised :math:`\mathcal U(\pm 1/\sqrt{\text{fan-in}})`, no biases.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        recurrent: bool = False,
+        tau_mem: float = 10e-3,
+        tau_syn: float = 5e-3,
+        dt: float = 1e-3,
+        surrogate: Surrogate | str = "superspike",
+        beta: float = 10.0,
+        reset: str = "detach",
+        recurrent_grad: bool = True,
+        learn_tau: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        check_positive("in_features", in_features)
+        check_positive("out_features", out_features)
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.surrogate = make_surrogate(surrogate, beta)
+        self.reset = check_choice("reset mode", reset, RESET_MODES)
+        self.recurrent_grad = bool(recurrent_grad)
+        self.taus = _TimeConstants(out_features, tau_mem, tau_syn, dt, learn_tau)
+        self.weight = nn.Parameter(uniform_(torch.empty(out_features, in_features), generator))
+        self.rec_weight = (
+            nn.Parameter(uniform_(torch.empty(out_features, out_features), generator))
+            if recurrent
+            else None
+        )
+
+    @property
+    def recurrent(self) -> bool:
+        return self.rec_weight is not None
+
+    def forward(
+        self, x: torch.Tensor, *, record_membrane: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Spikes ``[T, B, out]`` (and the membrane trace if ``record_membrane``)."""
+        check_sequence_tensor("x", x, features=self.in_features, finite=False)
+        current = x @ self.weight.t()
+        spikes, _, mem = lif_sequence(
+            current,
+            self.taus.params(),
+            self.surrogate,
+            rec_weight=self.rec_weight,
+            reset=self.reset,
+            recurrent_grad=self.recurrent_grad,
+            record_membrane=record_membrane,
+        )
+        return (spikes, mem) if record_membrane else spikes
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_features}, {self.out_features}, recurrent={self.recurrent}, "
+            f"surrogate={self.surrogate!r}, reset={self.reset!r}"
+        )
+
+
+class Readout(nn.Module):
+    r"""Non-spiking leaky integrators, one per class (tau_mem = 20 ms, same synapse as the LIF).
+
+    Input ``[T, B, in_features]`` spikes; output the membrane trace ``[T, B, n_classes]``
+    starting at ``u0`` (default ``-1e-3``, see :func:`~spikegrad.functional.lif.li_sequence`).
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        n_classes: int,
+        *,
+        tau_mem: float = 20e-3,
+        tau_syn: float = 5e-3,
+        dt: float = 1e-3,
+        u0: float = -1e-3,
+        learn_tau: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        check_positive("in_features", in_features)
+        check_positive("n_classes", n_classes)
+        self.in_features, self.n_classes = int(in_features), int(n_classes)
+        self.taus = _TimeConstants(n_classes, tau_mem, tau_syn, dt, learn_tau)
+        self.u0 = float(u0)
+        self.weight = nn.Parameter(uniform_(torch.empty(n_classes, in_features), generator))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Readout membrane trace ``[T, B, n_classes]``."""
+        check_sequence_tensor("x", x, features=self.in_features, finite=False)
+        return li_sequence(x @ self.weight.t(), self.taus.params(), u0=self.u0)
+
+    def extra_repr(self) -> str:
+        return f"{self.in_features}, {self.n_classes}, u0={self.u0:g}"

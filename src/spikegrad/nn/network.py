@@ -1,0 +1,140 @@
+"""A stack of LIF layers with a leaky-integrator readout: the networks of Zenke & Vogels 2021."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from .._checks import SpikegradInputError, check_sequence_tensor
+from ..functional.readout import readout_logits
+from ..functional.surrogate import Surrogate, make_surrogate
+from .lif import LIFLayer, Readout
+
+__all__ = ["SNNOutput", "SpikingNetwork"]
+
+
+class SNNOutput(NamedTuple):
+    """What a forward pass returns.
+
+    Attributes
+    ----------
+    readout:
+        Readout membrane trace ``[T, B, n_classes]``.
+    spikes:
+        One spike tensor ``[T, B, N_l]`` per hidden layer.
+    membranes:
+        Hidden membrane traces (only when requested), else an empty tuple.
+    """
+
+    readout: torch.Tensor
+    spikes: tuple[torch.Tensor, ...]
+    membranes: tuple[torch.Tensor, ...] = ()
+
+
+class SpikingNetwork(nn.Module):
+    """Input spikes -> hidden LIF layers (feed-forward or recurrent) -> readout.
+
+    Parameters
+    ----------
+    n_inputs, n_classes:
+        Input channels and readout units.
+    hidden:
+        Sizes of the hidden layers, e.g. ``(100,)`` or ``(128, 128)``.
+    recurrent:
+        Make every hidden layer recurrent (bool), or one bool per layer.
+    surrogate, beta:
+        Surrogate (object or registry name) and its scale, shared by all layers.
+    reset, recurrent_grad, learn_tau:
+        See :class:`~spikegrad.nn.lif.LIFLayer`.
+    tau_mem, tau_syn, tau_out, dt:
+        Hidden membrane / synaptic time constants, readout membrane time constant,
+        time step (seconds).
+    readout_mode:
+        ``"max"`` (default), ``"mean"`` or ``"last"``; used by :meth:`logits`.
+    seed:
+        Seed of the private generator used for the weights (``None``: torch's default RNG).
+    """
+
+    def __init__(
+        self,
+        n_inputs: int,
+        n_classes: int,
+        hidden: Sequence[int] = (100,),
+        *,
+        recurrent: bool | Sequence[bool] = False,
+        surrogate: Surrogate | str = "superspike",
+        beta: float = 10.0,
+        reset: str = "detach",
+        recurrent_grad: bool = True,
+        learn_tau: bool = False,
+        tau_mem: float = 10e-3,
+        tau_syn: float = 5e-3,
+        tau_out: float = 20e-3,
+        dt: float = 1e-3,
+        readout_mode: str = "max",
+        seed: int | None = None,
+    ) -> None:
+        super().__init__()
+        hidden = [int(h) for h in hidden]
+        if not hidden:
+            raise SpikegradInputError("hidden must list at least one hidden layer size")
+        if isinstance(recurrent, bool):
+            rec = [recurrent] * len(hidden)
+        else:
+            rec = [bool(r) for r in recurrent]
+            if len(rec) != len(hidden):
+                raise SpikegradInputError(
+                    f"recurrent has {len(rec)} entries but there are {len(hidden)} hidden layers"
+                )
+        readout_logits(torch.zeros(1, 1, 1), readout_mode)  # validates the mode
+        gen = None
+        if seed is not None:
+            gen = torch.Generator().manual_seed(int(seed))
+        sur = make_surrogate(surrogate, beta)
+        self.n_inputs, self.n_classes = int(n_inputs), int(n_classes)
+        self.readout_mode = readout_mode
+        sizes = [n_inputs, *hidden]
+        self.layers = nn.ModuleList(
+            LIFLayer(
+                sizes[k],
+                sizes[k + 1],
+                recurrent=rec[k],
+                tau_mem=tau_mem,
+                tau_syn=tau_syn,
+                dt=dt,
+                surrogate=sur,
+                reset=reset,
+                recurrent_grad=recurrent_grad,
+                learn_tau=learn_tau,
+                generator=gen,
+            )
+            for k in range(len(hidden))
+        )
+        self.readout = Readout(
+            hidden[-1], n_classes, tau_mem=tau_out, tau_syn=tau_syn, dt=dt, generator=gen
+        )
+
+    @property
+    def surrogate(self) -> Surrogate:
+        return self.layers[0].surrogate
+
+    def forward(self, x: torch.Tensor, *, record_membrane: bool = False) -> SNNOutput:
+        """Run the network on input spikes ``[T, B, n_inputs]`` (time-major)."""
+        check_sequence_tensor("x", x, features=self.n_inputs)
+        spikes, mems = [], []
+        h = x
+        for layer in self.layers:
+            if record_membrane:
+                h, m = layer(h, record_membrane=True)
+                mems.append(m)
+            else:
+                h = layer(h)
+            spikes.append(h)
+        return SNNOutput(self.readout(h), tuple(spikes), tuple(mems))
+
+    def logits(self, out: SNNOutput) -> torch.Tensor:
+        """Reduce the readout trace to logits ``[B, n_classes]`` with ``readout_mode``."""
+        return readout_logits(out.readout, self.readout_mode)
