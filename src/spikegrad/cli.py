@@ -1,177 +1,21 @@
 """Command-line interface: ``spikegrad <command> [options]``.
 
-Commands
---------
-train       train a spiking classifier with surrogate-gradient BPTT (default: Randman)
-surrogates  list the registered surrogate derivatives
+Sub-commands are discovered from :mod:`spikegrad.commands` (one module each, with a
+``register(subparsers)`` function); ``surrogates`` is defined here.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
+import pkgutil
 import sys
 from collections.abc import Sequence
-from datetime import datetime
-from pathlib import Path
 
 from ._checks import SpikegradInputError
 
 __all__ = ["main", "build_parser"]
-
-
-def _add_train(sub: argparse._SubParsersAction) -> None:
-    from .functional.lif import RESET_MODES
-    from .functional.readout import READOUT_MODES
-    from .functional.surrogate import SURROGATES
-    from .learning.bptt import INIT_MODES, TrainConfig
-
-    d = TrainConfig()
-    p = sub.add_parser(
-        "train",
-        help="train a spiking network with surrogate gradients",
-        description="Train a current-based LIF network (Zenke & Vogels 2021, eq. 4.1) with "
-        "surrogate-gradient BPTT and write a run folder (metrics.json, history.csv, "
-        "checkpoint.pt, plots).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    g = p.add_argument_group("data")
-    g.add_argument("--dataset", default=d.dataset, choices=["randman"], help="data set")
-    g.add_argument("--classes", type=int, default=10, help="Randman: number of classes")
-    g.add_argument("--units", type=int, default=20, help="Randman: input units")
-    g.add_argument("--samples-per-class", type=int, default=1000, help="Randman: samples")
-    g.add_argument("--manifold-dim", type=int, default=1, help="Randman: manifold dimension D")
-    g.add_argument("--alpha", type=float, default=1.0, help="Randman: smoothness alpha")
-    g.add_argument("--data-seed", type=int, default=0, help="Randman: seed of the data")
-    g = p.add_argument_group("network")
-    g.add_argument(
-        "--hidden",
-        type=int,
-        nargs="+",
-        default=list(d.hidden),
-        help="hidden layer sizes (several values: several layers)",
-    )
-    g.add_argument(
-        "--layers",
-        type=int,
-        default=None,
-        help="number of hidden layers (repeats the first --hidden size)",
-    )
-    g.add_argument("--recurrent", action="store_true", help="recurrent hidden layers")
-    g.add_argument(
-        "--no-recurrent-grad",
-        action="store_true",
-        help="detach the recurrent term from the graph (the paper's Ctl condition)",
-    )
-    g.add_argument(
-        "--surrogate",
-        default=d.surrogate,
-        choices=sorted(SURROGATES),
-        help="surrogate derivative shape",
-    )
-    g.add_argument("--beta", type=float, default=d.beta, help="surrogate scale")
-    g.add_argument("--reset", default=d.reset, choices=RESET_MODES, help="reset gradient mode")
-    g.add_argument("--learn-tau", action="store_true", help="learn per-neuron time constants")
-    g.add_argument("--tau-mem", type=float, default=d.tau_mem, help="membrane tau (s)")
-    g.add_argument("--tau-syn", type=float, default=d.tau_syn, help="synaptic tau (s)")
-    g.add_argument("--tau-out", type=float, default=d.tau_out, help="readout membrane tau (s)")
-    g.add_argument("--dt", type=float, default=d.dt, help="time step (s)")
-    g.add_argument(
-        "--readout",
-        default=d.readout,
-        choices=READOUT_MODES,
-        help="reduce the readout over time by",
-    )
-    g.add_argument("--init", default=d.init, choices=INIT_MODES, help="weight initialisation")
-    g = p.add_argument_group("regularisation")
-    g.add_argument("--lower-strength", type=float, default=d.lower_strength)
-    g.add_argument("--lower-threshold", type=float, default=d.lower_threshold)
-    g.add_argument("--upper-strength", type=float, default=d.upper_strength)
-    g.add_argument("--upper-threshold", type=float, default=d.upper_threshold)
-    g.add_argument("--upper-norm", type=int, default=d.upper_norm, choices=[1, 2])
-    g = p.add_argument_group("optimisation")
-    g.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate")
-    g.add_argument("--batch-size", type=int, default=d.batch_size)
-    g.add_argument("--epochs", type=int, default=d.epochs)
-    g.add_argument(
-        "--patience",
-        type=int,
-        default=d.patience,
-        help="early stop after this many epochs without validation gain (0: off)",
-    )
-    g.add_argument("--seed", type=int, default=d.seed, help="seed of weights and batch order")
-    g.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    g = p.add_argument_group("output")
-    g.add_argument(
-        "--out", type=Path, default=None, help="run folder (default: runs/<dataset>-<timestamp>)"
-    )
-    g.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
-    g.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cmd_train)
-
-
-def _cmd_train(args: argparse.Namespace) -> int:
-    import torch
-
-    from .learning.bptt import TrainConfig, train
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    hidden = list(args.hidden)
-    if args.layers is not None:
-        if args.layers < 1:
-            raise SpikegradInputError(f"--layers must be >= 1, got {args.layers}")
-        hidden = [hidden[0]] * args.layers
-    ds_opts = {}
-    if args.dataset == "randman":
-        ds_opts = {
-            "n_classes": args.classes,
-            "n_units": args.units,
-            "samples_per_class": args.samples_per_class,
-            "dim": args.manifold_dim,
-            "alpha": args.alpha,
-            "seed": args.data_seed,
-        }
-    config = TrainConfig(
-        dataset=args.dataset,
-        dataset_options=ds_opts,
-        hidden=tuple(hidden),
-        recurrent=args.recurrent,
-        surrogate=args.surrogate,
-        beta=args.beta,
-        reset=args.reset,
-        recurrent_grad=not args.no_recurrent_grad,
-        learn_tau=args.learn_tau,
-        tau_mem=args.tau_mem,
-        tau_syn=args.tau_syn,
-        tau_out=args.tau_out,
-        dt=args.dt,
-        readout=args.readout,
-        init=args.init,
-        lr=args.lr,
-        batch_size=args.batch_size,
-        epochs=args.epochs,
-        seed=args.seed,
-        lower_strength=args.lower_strength,
-        lower_threshold=args.lower_threshold,
-        upper_strength=args.upper_strength,
-        upper_threshold=args.upper_threshold,
-        upper_norm=args.upper_norm,
-        patience=args.patience,
-    )
-    out = args.out or Path("runs") / f"{args.dataset}-{datetime.now():%Y%m%d-%H%M%S}"
-    res = train(config, out_dir=out, progress=not args.quiet, plots=not args.no_plots)
-    m = res.metrics
-    print(
-        f"test accuracy {m['test_accuracy']:.4f}  (validation {m['val_accuracy']:.4f}, "
-        f"train {m['train_accuracy']:.4f}; best epoch {m['best_epoch']} of {m['epochs']})\n"
-        f"hidden activity {m['spikes_per_neuron']:.3f} spikes/neuron/sample; "
-        f"{m['wall_seconds']:.1f} s\n"
-        f"run folder: {out}  (metrics.json, history.csv, checkpoint.pt"
-        + ("" if args.no_plots else ", learning_curves.png, raster.png")
-        + ")"
-    )
-    return 0
 
 
 def _cmd_surrogates(args: argparse.Namespace) -> int:
@@ -186,6 +30,22 @@ def _cmd_surrogates(args: argparse.Namespace) -> int:
     return 0
 
 
+def _command_modules() -> list:
+    """Every module in :mod:`spikegrad.commands` with a ``register(subparsers)`` function.
+
+    Sub-commands live one per file there, so each family of learning adds its own
+    command without editing this file.
+    """
+    from . import commands
+
+    mods = []
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        mod = importlib.import_module(f"{commands.__name__}.{info.name}")
+        if hasattr(mod, "register"):
+            mods.append(mod)
+    return mods
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``spikegrad`` argument parser with all sub-commands."""
     from . import __version__
@@ -196,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"spikegrad {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    _add_train(sub)
+    for mod in _command_modules():
+        mod.register(sub)
     p = sub.add_parser("surrogates", help="list the registered surrogate derivatives")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_surrogates)
