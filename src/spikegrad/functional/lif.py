@@ -159,11 +159,13 @@ def lif_sequence(
         state = LIFState.zeros(B, N, dtype=x.dtype, device=x.device)
     spikes = []
     mem = [] if record_membrane else None
-    for n in range(T):
+    # unbind once: indexing x[n] on a grad-requiring tensor would give every step its own
+    # full-size SelectBackward buffer, making backward quadratic in T
+    for x_n in x.unbind(0):
         if mem is not None:
             mem.append(state.u)
         s, state = lif_step(
-            x[n],
+            x_n,
             state,
             params,
             surrogate,
@@ -216,8 +218,8 @@ def li_sequence(
     u = torch.zeros(B, K, dtype=x.dtype, device=x.device) + u0
     i = torch.zeros(B, K, dtype=x.dtype, device=x.device)
     out = []
-    for n in range(T):
+    for x_n in x.unbind(0):
         out.append(u)
         u = bm * u + (1.0 - bm) * i
-        i = bs * i + x[n]
+        i = bs * i + x_n
     return torch.stack(out)
