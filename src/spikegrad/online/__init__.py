@@ -1,0 +1,20 @@
+"""Online learning on data streams: GRF encoding, eSNN/OeSNN (river classifiers), e-prop.
+
+Lobo, Del Ser, Bifet & Kasabov, Neural Networks 121 (2020); Lobo et al., Neural
+Networks 108 (2018); Bellec et al., Nature Communications 11 (2020).
+"""
+
+from .encoding import RangeTracker, grf_centres, grf_responses, grf_sigma, rank_order
+from .esnn import OeSNNClassifier, candidate_neuron, recall, recall_reference
+
+__all__ = [
+    "OeSNNClassifier",
+    "RangeTracker",
+    "candidate_neuron",
+    "grf_centres",
+    "grf_responses",
+    "grf_sigma",
+    "rank_order",
+    "recall",
+    "recall_reference",
+]
