@@ -107,6 +107,10 @@ NO_FIRE_RULES = ("psp", "ratio", "none")
 DISTANCES = ("raw", "dmax")
 
 
+def _feature_sort_key(key) -> tuple[str, str]:
+    return (type(key).__name__, str(key))
+
+
 def candidate_neuron(
     order: np.ndarray, n_inputs: int, mod: float, c: float
 ) -> tuple[np.ndarray, float]:
@@ -337,6 +341,7 @@ class OeSNNClassifier(base.Classifier):
         self._age = np.zeros(0)
         self._reliab = np.zeros(0)
         self._free: list[int] = []
+        self._canon = np.zeros(0, dtype=np.int64)  # column -> canonical input position
         self._t = 0  # samples learned
         self.drift_points: list[int] = []  #: sample indices (learned count) where drift fired
         self.n_merges = 0
@@ -383,12 +388,15 @@ class OeSNNClassifier(base.Classifier):
 
         self._t += 1
         self._class_counts[cls] += 1
+        new = []
         for key, v in x.items():
             f = self._value(key, v)
             if f == f:  # not NaN
                 if key not in self._features:
-                    self._add_feature(key)
+                    new.append(key)
                 self._ranges.update(key, f)
+        if new:
+            self._add_features(new)
         order = self._encode(x)
         if len(order) == 0:
             return
@@ -486,10 +494,19 @@ class OeSNNClassifier(base.Classifier):
             ) from exc
         return f if math.isfinite(f) else math.nan
 
-    def _add_feature(self, key) -> None:
-        self._features[key] = len(self._features)
+    def _add_features(self, keys: list) -> None:
+        # canonical (sorted) order, so the dict order of x never matters; ties in
+        # spike time are broken by this canonical input order too
+        for key in sorted(keys, key=_feature_sort_key):
+            self._features[key] = len(self._features)
         m = self.n_fields
-        self._W = np.pad(self._W, ((0, 0), (0, m)))
+        self._W = np.pad(self._W, ((0, 0), (0, m * len(keys))))
+        ranked = sorted(self._features, key=_feature_sort_key)
+        canon = np.empty(len(self._features) * m, dtype=np.int64)
+        for r, key in enumerate(ranked):
+            col = self._features[key] * m
+            canon[col : col + m] = r * m + np.arange(m)
+        self._canon = canon
 
     def _add_class(self, y) -> int:
         i = len(self._classes)
@@ -522,7 +539,7 @@ class OeSNNClassifier(base.Classifier):
         if self.late_cut is not None:
             ok &= t <= self.late_cut
         idx = np.flatnonzero(ok)
-        return idx[np.argsort(t[idx], kind="stable")]
+        return idx[np.lexsort((self._canon[idx], t[idx]))]
 
     def _dmax(self, k: int) -> float:
         i = np.arange(k, dtype=np.float64)
