@@ -85,7 +85,11 @@ def grf_centres(
     """
     m = _check_fields(n_fields)
     check_choice("numbering", numbering, NUMBERINGS)
-    j = np.arange(1, m + 1, dtype=np.float64) if numbering == "one_based" else np.arange(m, dtype=np.float64)
+    j = (
+        np.arange(1, m + 1, dtype=np.float64)
+        if numbering == "one_based"
+        else np.arange(m, dtype=np.float64)
+    )
     lo = np.asarray(i_min, dtype=np.float64)
     hi = np.asarray(i_max, dtype=np.float64)
     return lo[..., None] + ((2.0 * j - 3.0) / 2.0) * ((hi - lo) / (m - 2))[..., None]
@@ -94,7 +98,7 @@ def grf_centres(
 def grf_sigma(
     i_min: np.ndarray | float, i_max: np.ndarray | float, n_fields: int, beta: float
 ) -> np.ndarray:
-    r"""Width :math:`\sigma = (I_\max - I_\min)/(\beta (M-2))`, and 1 where :math:`I_\max = I_\min`."""
+    r"""Width :math:`\sigma = (I_\max - I_\min)/(\beta (M-2))`; 1 where :math:`I_\max = I_\min`."""
     m = _check_fields(n_fields)
     b = check_positive("beta", beta)
     span = np.asarray(i_max, dtype=np.float64) - np.asarray(i_min, dtype=np.float64)

@@ -114,7 +114,7 @@ def _feature_sort_key(key) -> tuple[str, str]:
 def candidate_neuron(
     order: np.ndarray, n_inputs: int, mod: float, c: float
 ) -> tuple[np.ndarray, float]:
-    r"""Weights :math:`w_j = \mathrm{mod}^{\mathrm{order}(j)}` and threshold :math:`C\,\mathrm{PSP}_\max`.
+    r"""Candidate neuron: :math:`w_j = \mathrm{mod}^{\mathrm{order}(j)}`, :math:`\theta = C P_\max`.
 
     Parameters
     ----------
@@ -373,7 +373,9 @@ class OeSNNClassifier(base.Classifier):
             if winner is not None:
                 correct = self._label[winner] == cls
                 if self.passive_prune is not None:
-                    r = self._reliab[winner] + self.prune_rate * (float(correct) - self._reliab[winner])
+                    r = self._reliab[winner] + self.prune_rate * (
+                        float(correct) - self._reliab[winner]
+                    )
                     self._reliab[winner] = r
                     if r < self.passive_prune:
                         self._remove(winner)
