@@ -137,9 +137,7 @@ def _weights(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return mask.to(dtype)
 
 
-def pairwise(
-    x: SpikeTrains, y: SpikeTrains, fn
-) -> torch.Tensor:
+def pairwise(x: SpikeTrains, y: SpikeTrains, fn) -> torch.Tensor:
     r"""Masked pair sum :math:`\sum_m\sum_n \alpha_m\beta_n\,\mathrm{fn}(t_x^m - t_y^n)`.
 
     ``x`` is ``[..., M]``, ``y`` is ``[..., P]``; leading dimensions broadcast.
@@ -186,7 +184,9 @@ def van_rossum_distance(
     x: SpikeTrains, y: SpikeTrains, tau: float = 10e-3, *, squared: bool = False
 ) -> torch.Tensor:
     r"""Van Rossum distance, exact in continuous time:
-    :math:`D^2 = \frac1\tau\int (f_x - f_y)^2 dt = \frac12\|s_x - s_y\|^2_{\text{Laplacian}(\tau)}`."""
+
+    :math:`D^2 = \frac1\tau\int (f_x - f_y)^2 dt
+    = \frac12\|s_x - s_y\|^2_{\text{Laplacian}(\tau)}`."""
     d2 = 0.5 * kernel_distance(x, y, LaplacianKernel(tau), squared=True)
     return d2 if squared else d2.sqrt()
 
@@ -216,9 +216,7 @@ def van_rossum_binned(
     return acc * (dt / tau)
 
 
-def schreiber_correlation(
-    x: SpikeTrains, y: SpikeTrains, sigma: float = 2e-3
-) -> torch.Tensor:
+def schreiber_correlation(x: SpikeTrains, y: SpikeTrains, sigma: float = 2e-3) -> torch.Tensor:
     r"""Schreiber et al. 2003 correlation :math:`C` of Gaussian-filtered trains, ``[...]``.
 
     Exact on the infinite time axis (see the module notes):

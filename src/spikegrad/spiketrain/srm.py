@@ -43,16 +43,16 @@ __all__ = [
 
 @dataclass(frozen=True)
 class SRMParams:
-    """Constants of the SRM\\ :sub:`0` neuron (seconds; dimensionless threshold).
+    r"""Constants of the SRM\ :sub:`0` neuron (seconds; dimensionless threshold).
 
     Attributes
     ----------
     tau:
-        PSP time constant :math:`\\tau` (the PSP peaks at 1 after ``tau``). Default 7 ms.
+        PSP time constant :math:`\tau` (the PSP peaks at 1 after ``tau``). Default 7 ms.
     tau_r:
-        Refractory time constant :math:`\\tau_R`. Default 10 ms.
+        Refractory time constant :math:`\tau_R`. Default 10 ms.
     threshold:
-        Firing threshold :math:`\\theta`. Default 1.
+        Firing threshold :math:`\theta`. Default 1.
     dt:
         Grid step of the membrane evaluation. Default 1 ms.
     duration:
@@ -123,7 +123,8 @@ def free_membrane(
     params: SRMParams,
     delays: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    r"""Membrane without refractoriness, :math:`\sum_i w_{oi}\sum_f \varepsilon(t_n - t_i^f - d_{oi})`.
+    r"""Membrane without refractoriness,
+    :math:`\sum_i w_{oi}\sum_f \varepsilon(t_n - t_i^f - d_{oi})`.
 
     Event-driven: every input spike adds its PSP to the ``psp_window * tau`` grid
     points after it (one scatter-add), instead of evaluating every PSP on the whole
@@ -199,7 +200,9 @@ def srm_simulate(
     batched = t_in.dim() == 3
     if not batched:
         if t_in.dim() != 2:
-            raise SpikegradInputError(f"inputs must be [N, M] or [B, N, M], got {tuple(t_in.shape)}")
+            raise SpikegradInputError(
+                f"inputs must be [N, M] or [B, N, M], got {tuple(t_in.shape)}"
+            )
         t_in, m_in = t_in.unsqueeze(0), m_in.unsqueeze(0)
     B, N, _ = t_in.shape
     O = w.shape[0]
@@ -267,4 +270,3 @@ def _fire(u: torch.Tensor, params: SRMParams) -> tuple[torch.Tensor, torch.Tenso
             u,
         )
     return torch.stack(times, -1), torch.stack(masks, -1), u
-
