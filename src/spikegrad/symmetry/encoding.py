@@ -1,0 +1,188 @@
+r"""From images to input spikes: intensity threshold, edge map, intensity-to-latency.
+
+The paper encodes one input neuron per pixel that spikes when its pre-processed
+intensity exceeds a threshold; which pre-processing it uses is not stated, so all
+three codes below are spikegrad's reading and are reported with every result.
+
+* ``"threshold"``: :math:`s[0, p] = \Theta(x_p - \vartheta)` (one tick).
+* ``"edges"``: Sobel gradient magnitude :math:`e_p = \|\nabla x\|_p / 4` (an ideal
+  unit step edge gives :math:`e = 1`; zero padding at the border is replaced by
+  edge replication so the frame itself is not an edge), then
+  :math:`s[0, p] = \Theta(e_p - \vartheta)`.
+* ``"latency"``: brighter pixels spike earlier. For :math:`x_p > \vartheta`,
+  :math:`t_p = \min\big(L - 1, \lfloor L (1 - x_p) / (1 - \vartheta) \rfloor\big)`
+  with :math:`L` = ``levels`` ticks; darker pixels stay silent. Mirror pairs then
+  coincide only when their intensities fall in the same latency bin.
+
+Images are grey levels in :math:`[0, 1]` (uint8 is divided by 255, bool is 0/1).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .._checks import SpikegradInputError, check_choice, check_positive
+
+__all__ = ["ENCODINGS", "as_image", "edge_map", "encode", "spike_times", "load_image"]
+
+#: Pixel-to-spike rules.
+ENCODINGS = ("threshold", "edges", "latency")
+
+
+def as_image(image: object, name: str = "image") -> tuple[torch.Tensor, bool]:
+    """Validate a grey image and return it as float32 ``[B, H, W]`` plus "was 2-D".
+
+    Accepts numpy arrays or tensors of shape ``[H, W]`` or ``[B, H, W]``: bool,
+    integer (uint8 is scaled by 1/255, other integers must be 0/1) or float (finite).
+    """
+    if isinstance(image, np.ndarray):
+        if image.dtype == np.uint8:
+            t = torch.from_numpy(image.astype(np.float32) / 255.0)
+        elif image.dtype.kind in "biuf":
+            t = torch.from_numpy(np.ascontiguousarray(image))
+        else:
+            raise TypeError(f"{name} must be a numeric array, got dtype {image.dtype}")
+    elif isinstance(image, torch.Tensor):
+        t = image.detach().cpu()
+        if t.dtype == torch.uint8:
+            t = t.float() / 255.0
+    else:
+        raise TypeError(
+            f"{name} must be a numpy array or torch.Tensor [H, W] or [B, H, W], "
+            f"got {type(image).__name__}"
+        )
+    if t.dim() not in (2, 3):
+        raise SpikegradInputError(
+            f"{name} must be a grey image [H, W] or a batch [B, H, W]; got shape "
+            f"{tuple(t.shape)} (convert colour images with load_image or average the channels)"
+        )
+    if t.numel() == 0:
+        raise SpikegradInputError(f"{name} is empty (shape {tuple(t.shape)})")
+    if t.dtype == torch.bool:
+        t = t.float()
+    elif not t.is_floating_point():
+        if bool(((t != 0) & (t != 1)).any()):
+            raise SpikegradInputError(
+                f"{name} has integer dtype {t.dtype} with values other than 0/1; "
+                "pass uint8 (0..255) or floats in [0, 1]"
+            )
+        t = t.float()
+    t = t.float()
+    if not bool(torch.isfinite(t).all()):
+        raise SpikegradInputError(f"{name} contains NaN or infinite values")
+    was_2d = t.dim() == 2
+    return (t.unsqueeze(0) if was_2d else t), was_2d
+
+
+def edge_map(image: torch.Tensor) -> torch.Tensor:
+    r"""Sobel gradient magnitude divided by 4, :math:`e = \|\nabla x\| / 4`, ``[B, H, W]``."""
+    x = image.unsqueeze(1)  # [B, 1, H, W]
+    x = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="replicate")
+    kx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], dtype=x.dtype)
+    k = torch.stack([kx, kx.t()]).unsqueeze(1)  # [2, 1, 3, 3]
+    g = torch.nn.functional.conv2d(x, k)
+    return torch.sqrt((g**2).sum(1)) / 4.0
+
+
+def encode(
+    image: object,
+    encoding: str = "threshold",
+    threshold: float = 0.5,
+    *,
+    levels: int = 8,
+) -> torch.Tensor:
+    """Input spikes of an image, time-major ``[T, B, H, W]`` (``T = 1``, or ``levels``).
+
+    Parameters
+    ----------
+    image:
+        Grey image ``[H, W]`` or batch ``[B, H, W]`` (see :func:`as_image`).
+    encoding:
+        ``"threshold"``, ``"edges"`` or ``"latency"`` (module docstring).
+    threshold:
+        The threshold :math:`\\vartheta` on intensity (or on the edge map).
+    levels:
+        Number of latency ticks :math:`L` (``"latency"`` only).
+    """
+    check_choice("encoding", encoding, ENCODINGS)
+    x, _ = as_image(image)
+    thr = float(threshold)
+    if not math.isfinite(thr):
+        raise SpikegradInputError(f"threshold must be finite, got {threshold!r}")
+    if encoding == "threshold":
+        return (x > thr).float().unsqueeze(0)
+    if encoding == "edges":
+        return (edge_map(x) > thr).float().unsqueeze(0)
+    times = spike_times(x, threshold=thr, levels=levels)
+    out = torch.zeros(levels, *x.shape)
+    active = torch.isfinite(times)
+    out.scatter_(0, times.clamp(max=levels - 1).long().unsqueeze(0), active.float().unsqueeze(0))
+    return out
+
+
+def spike_times(
+    image: object, threshold: float = 0.5, *, levels: int = 8, fractional: bool = False
+) -> torch.Tensor:
+    r"""Latency code :math:`t_p` of every pixel ``[B, H, W]`` (``inf`` = silent).
+
+    Integer bins as in :func:`encode` (``"latency"``), or the unrounded
+    :math:`L (1 - x_p) / (1 - \vartheta)` when ``fractional`` (for the
+    event-driven simulator).
+    """
+    if isinstance(levels, bool) or not isinstance(levels, int) or levels < 1:
+        raise SpikegradInputError(f"levels must be an int >= 1, got {levels!r}")
+    x, _ = as_image(image)
+    thr = float(threshold)
+    if not (0.0 <= thr < 1.0):
+        raise SpikegradInputError(
+            f"threshold must be in [0, 1) for the latency code, got {threshold!r}"
+        )
+    z = levels * (1.0 - x) / (1.0 - thr)
+    t = z.clamp(min=0.0, max=levels - 1) if fractional else torch.floor(z).clamp(0, levels - 1)
+    return torch.where(x > thr, t, torch.full_like(t, math.inf))
+
+
+def load_image(path: str | Path, *, size: int | None = None) -> np.ndarray:
+    """Read a PNG/JPEG/TIFF (through Pillow) or ``.npy`` file as a grey ``float32 [H, W]`` array.
+
+    Colour images are converted with ITU-R 601 luma (Pillow's ``"L"`` mode) and
+    scaled to [0, 1]. ``size`` optionally resizes so that the longer side has
+    ``size`` pixels (bilinear).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SpikegradInputError(f"image file {str(path)!r} does not exist")
+    if size is not None:
+        check_positive("size", size)
+    if path.suffix.lower() == ".npy":
+        arr = np.load(path)
+        if arr.ndim == 3 and arr.shape[-1] in (3, 4):
+            arr = arr[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+            if arr.max() > 1.0:
+                arr = arr / 255.0
+        x, was_2d = as_image(arr, name=f"array in {path.name}")
+        if not was_2d:
+            raise SpikegradInputError(f"{path.name} must hold a 2-D grey image")
+        img = x[0].numpy()
+    else:
+        try:
+            from PIL import Image
+        except ImportError as exc:  # pragma: no cover - Pillow comes with matplotlib
+            msg = "reading image files needs Pillow (pip install pillow)"
+            raise SpikegradInputError(msg) from exc
+        try:
+            with Image.open(path) as im:
+                img = np.asarray(im.convert("L"), dtype=np.float32) / 255.0
+        except OSError as exc:
+            raise SpikegradInputError(f"cannot read image {str(path)!r}: {exc}") from exc
+    if size is not None and max(img.shape) != size:
+        scale = size / max(img.shape)
+        new = (max(1, round(img.shape[0] * scale)), max(1, round(img.shape[1] * scale)))
+        t = torch.from_numpy(img)[None, None]
+        img = torch.nn.functional.interpolate(t, size=new, mode="bilinear", align_corners=False)
+        img = img[0, 0].numpy()
+    return img.astype(np.float32)
