@@ -35,11 +35,14 @@ fewest merges, then oldest).
     \mathrm{PSP}_i(k) = \sum_{k' \le k} w_{i,\pi(k')}\,\mathrm{mod}^{k'}
 
 and the first neuron with :math:`\mathrm{PSP}_i > \theta_i` gives the class.
-Ties at the same spike go to the largest :math:`(\mathrm{PSP}_i - \theta_i)/\theta_i`.
+Ties at the same spike go to the largest :math:`(\mathrm{PSP}_i - \theta_i)/\theta_i`,
+then to the class seen first.
 If no neuron fires, the declared fallback ``no_fire`` decides: ``"psp"``
 (default, as the issue asks) takes the neuron with the largest final PSP,
 ``"ratio"`` the largest :math:`\mathrm{PSP}_i/\theta_i`, and ``"none"``
-predicts ``None`` (which river's metrics count as an error).
+predicts ``None``. Note that ``river.evaluate.progressive_val_score`` *skips*
+``None`` predictions (they count neither way), while
+:func:`spikegrad.online.prequential.prequential` counts them as errors.
 
 **Probabilities.** Every neuron gets a score that orders neurons exactly like
 the decision rule: :math:`1 + (K - k_i)/K + \text{tie term} < 2` if it fires at
@@ -61,8 +64,12 @@ model is the naive OeSNN: bounded repository with replacement only.
 
 * a missing feature (absent key, ``None``, NaN or :math:`\pm\infty`) emits no
   spikes and does not move that feature's range; the other features are used.
-  A sample with no usable feature is not learned, and is predicted from the
-  class prior (the most frequent class so far);
+  In recall, every neuron's threshold is then scaled by the share of its
+  weight energy on the present features,
+  :math:`\theta_i \sum_{j\,\text{present}} w_{ij}^2 / \sum_j w_{ij}^2`, so that a
+  neuron can still fire on the features it can see. A sample with no usable
+  feature is not learned, and is predicted from the class prior (the most
+  frequent class so far);
 * a feature seen for the first time (late feature) gets its own fields from
   then on; existing neurons get zero weights for it (they never saw it spike);
   at prediction time features never learned are ignored;
@@ -245,6 +252,11 @@ class OeSNNClassifier(base.Classifier):
         Reliability below which a neuron is removed (``None``: off).
     prune_rate:
         Update rate :math:`\alpha` of the reliability.
+    skip_constant:
+        A feature whose learned range is still a single value
+        (:math:`I_\min = I_\max`, e.g. its first sample) emits no spikes
+        instead of :math:`M` simultaneous ones (``False``: the notes' rule
+        :math:`\sigma = 1`, all centres equal).
 
     Examples
     --------
@@ -275,6 +287,7 @@ class OeSNNClassifier(base.Classifier):
         drift_keep: int = 5,
         passive_prune: float | None = None,
         prune_rate: float = 0.2,
+        skip_constant: bool = True,
     ) -> None:
         _check_fields(n_fields)
         check_positive("beta", beta)
@@ -326,6 +339,7 @@ class OeSNNClassifier(base.Classifier):
         self.drift_keep = drift_keep
         self.passive_prune = passive_prune
         self.prune_rate = prune_rate
+        self.skip_constant = skip_constant
 
         self._ranges = RangeTracker(range_mode, range_window)
         self._features: dict = {}  # feature name -> index (order of first appearance)
@@ -347,6 +361,7 @@ class OeSNNClassifier(base.Classifier):
         self.n_merges = 0
         self.n_replaced = 0
         self.n_pruned = 0
+        self.n_skipped = 0  #: learned samples that emitted no spike (nothing to learn)
 
     # ------------------------------------------------------------------ river API
     @property
@@ -368,8 +383,7 @@ class OeSNNClassifier(base.Classifier):
             cls = self._add_class(y)
 
         if self.drift_detector is not None or self.passive_prune is not None:
-            order = self._encode(x)
-            winner = self._winner(order)
+            winner = self._winner(self._encode(x))
             if winner is not None:
                 correct = self._label[winner] == cls
                 if self.passive_prune is not None:
@@ -399,8 +413,9 @@ class OeSNNClassifier(base.Classifier):
                 self._ranges.update(key, f)
         if new:
             self._add_features(new)
-        order = self._encode(x)
+        order, _ = self._encode(x)
         if len(order) == 0:
+            self.n_skipped += 1
             return
         w, th = candidate_neuron(order, self._W.shape[1], self.mod, self.c)
         rows = self._class_rows[cls]
@@ -449,13 +464,11 @@ class OeSNNClassifier(base.Classifier):
         self._check_x(x)
         if not self._classes:
             return None
-        order = self._encode(x)
-        w = self._winner(order)
-        if w is None:
-            if len(order) > 0 and self.no_fire == "none" and self.n_neurons > 0:
-                return None
-            return self._classes[self._prior_class()]
-        return self._classes[int(self._label[w])]
+        enc = self._encode(x)
+        if self.no_fire == "none" and len(enc[0]) > 0 and self._winner(enc) is None:
+            return None
+        # arg-max of the class scores (ties: the class seen first), as predict_proba_one
+        return self._classes[int(np.argmax(self._class_scores(enc)))]
 
     # ------------------------------------------------------------------ inspection
     @property
@@ -521,11 +534,12 @@ class OeSNNClassifier(base.Classifier):
     def _prior_class(self) -> int:
         return int(np.argmax(self._class_counts))
 
-    def _encode(self, x: dict) -> np.ndarray:
-        """Firing order of the spiking inputs (flat indices feature*M + field)."""
+    def _encode(self, x: dict) -> tuple[np.ndarray, np.ndarray | None]:
+        """Firing order of the spiking inputs (flat indices feature*M + field), and the
+        column mask of the present features (``None`` if all learned features are present)."""
         nf = len(self._features)
         if nf == 0:
-            return np.zeros(0, dtype=np.int64)
+            return np.zeros(0, dtype=np.int64), None
         vals = np.full(nf, np.nan)
         lo = np.zeros(nf)
         hi = np.zeros(nf)
@@ -535,30 +549,47 @@ class OeSNNClassifier(base.Classifier):
                 if rng is not None:
                     vals[i] = self._value(key, x[key])
                     lo[i], hi[i] = rng
+        if self.skip_constant:
+            vals[hi <= lo] = np.nan
         t = 1.0 - grf_responses(vals, lo, hi, self.n_fields, self.beta, self.numbering)
+        present = None
+        missing = np.isnan(vals)
+        if missing.any():
+            present = np.repeat(~missing, self.n_fields)
         t = t.ravel()
         ok = np.isfinite(t)
         if self.late_cut is not None:
             ok &= t <= self.late_cut
         idx = np.flatnonzero(ok)
-        return idx[np.lexsort((self._canon[idx], t[idx]))]
+        return idx[np.lexsort((self._canon[idx], t[idx]))], present
 
     def _dmax(self, k: int) -> float:
         i = np.arange(k, dtype=np.float64)
         d = float(np.linalg.norm(self.mod ** (k - 1 - i) - self.mod**i))
         return d if d > 0 else 1.0
 
-    def _scores(self, order: np.ndarray) -> np.ndarray:
+    def _scores(self, enc: tuple[np.ndarray, np.ndarray | None]) -> np.ndarray:
         """Per-pool-row score (see module docstring); free rows get -1."""
+        order, present = enc
         n = self._W.shape[0]
         k = len(order)
-        fired, step, psp_at, psp_final = recall(self._W, self._theta, order, self.mod)
-        theta = np.where(self._label >= 0, self._theta, 1.0)
+        theta = self._theta
+        if present is not None:
+            # missing features: scale each threshold by the share of its weight energy
+            # on the present inputs, theta_i * sum_present w^2 / sum_all w^2
+            w2 = self._W * self._W
+            tot = w2.sum(axis=1)
+            share = np.divide(w2[:, present].sum(axis=1), tot, out=np.ones_like(tot), where=tot > 0)
+            theta = theta * share
+        fired, step, psp_at, psp_final = recall(self._W, theta, order, self.mod)
+        th_used = theta
+        theta = np.where(self._label >= 0, theta, 1.0)
         theta = np.where(theta > 0, theta, 1.0)
         if k == 0:
             s = np.zeros(n)
         else:
-            tie = np.clip((psp_at - self._theta) / theta, 0.0, 1.0) * (0.5 / k)
+            margin = np.maximum(psp_at - th_used, 0.0) / theta
+            tie = margin / (1.0 + margin) * (0.5 / k)
             s_fire = 1.0 + (k - step) / k + tie * 0.999
             if self.no_fire == "ratio":
                 s_not = 0.999 * psp_final / theta
@@ -568,20 +599,20 @@ class OeSNNClassifier(base.Classifier):
             s = np.where(fired, s_fire, np.clip(s_not, 0.0, 0.999))
         return np.where(self._label >= 0, s, -1.0)
 
-    def _winner(self, order: np.ndarray) -> int | None:
+    def _winner(self, enc: tuple[np.ndarray, np.ndarray | None]) -> int | None:
         """Pool row of the deciding neuron, or None if none decides."""
-        if self.n_neurons == 0 or len(order) == 0:
+        if self.n_neurons == 0 or len(enc[0]) == 0:
             return None
-        s = self._scores(order)
+        s = self._scores(enc)
         w = int(np.argmax(s))
         if s[w] < 1.0 and self.no_fire == "none":
             return None
         return w
 
-    def _class_scores(self, order: np.ndarray) -> np.ndarray:
+    def _class_scores(self, enc: tuple[np.ndarray, np.ndarray | None]) -> np.ndarray:
         cs = np.full(len(self._classes), -1.0)
-        if self.n_neurons and len(order):
-            s = self._scores(order)
+        if self.n_neurons and len(enc[0]):
+            s = self._scores(enc)
             used = self._label >= 0
             np.maximum.at(cs, self._label[used], s[used])
         else:
