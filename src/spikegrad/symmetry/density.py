@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 #: Normalisations of the density.
-NORMALISATIONS = ("area", "active", "none")
+NORMALISATIONS = ("area", "active", "chance", "none")
 #: How the detector counts are obtained.
 METHODS = ("spiking", "oracle")
 
@@ -93,6 +93,18 @@ class SymmetryEvents:
     raw_active: torch.Tensor
     batched: bool = True
     settings: dict = field(default_factory=dict)
+    network: SymmetryNetwork | None = None
+
+    def _slots(self, orientation: str | None) -> torch.Tensor:
+        """Pair slots per detector: the count an all-active image would give ``[B, H, W]``."""
+        net = self.network or SymmetryNetwork()
+        ones = torch.ones_like(self.raw_active[:1])
+        total = torch.zeros_like(ones)
+        for key in self.raw_counts:
+            o, p = key.split("/")
+            if orientation is None or o == orientation:
+                total += pair_counts_direct(ones, o, p, net.max_radius).to(ones.dtype)
+        return total.expand_as(self.raw_active)
 
     def _out(self, x: torch.Tensor) -> torch.Tensor:
         return x if self.batched else x[0]
@@ -153,6 +165,11 @@ class SymmetryEvents:
         elif normalise == "active":
             n = box_sum(self.raw_active, window)
             ev = torch.where(n > 0, ev / n.clamp(min=1e-12), torch.zeros_like(ev))
+        elif normalise == "chance":
+            area = box_sum(torch.ones_like(self.raw_active), window)
+            dens = box_sum(self.raw_active.clamp(max=1), window) / area
+            expected = dens**2 * box_sum(self._slots(orientation), window)
+            ev = torch.where(expected > 0, ev / expected.clamp(min=1e-12), torch.zeros_like(ev))
         return self._out(ev)
 
     def region_scores(
@@ -181,6 +198,10 @@ class SymmetryEvents:
         elif normalise == "active":
             n = pool(self.raw_active)
             e = torch.where(n > 0, e / n.clamp(min=1e-12), torch.zeros_like(e))
+        elif normalise == "chance":
+            dens = pool(self.raw_active.clamp(max=1)) / (patch * patch)
+            expected = dens**2 * pool(self._slots(orientation))
+            e = torch.where(expected > 0, e / expected.clamp(min=1e-12), torch.zeros_like(e))
         return self._out(e)
 
 
@@ -245,7 +266,7 @@ def events_from_spikes(
                 counts[f"{o}/{p}"] = c.to(spikes.dtype)
             else:
                 counts[f"{o}/{p}"] = run_detectors(spikes, o, p, net).counts
-    return SymmetryEvents(counts, spikes.sum(0), True, {"method": method})
+    return SymmetryEvents(counts, spikes.sum(0), True, {"method": method}, net)
 
 
 def symmetry_events(
@@ -350,7 +371,7 @@ def symmetry_events(
             for o in orientations
             for p in parities
         }
-        ev = SymmetryEvents(counts, torch.isfinite(times).float(), not was_2d, settings)
+        ev = SymmetryEvents(counts, torch.isfinite(times).float(), not was_2d, settings, net)
         return ev
     spikes = encode(x, encoding, threshold, levels=levels)
     if spike_noise:
