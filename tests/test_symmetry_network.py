@@ -23,6 +23,16 @@ from spikegrad.symmetry import (
 )
 from spikegrad.symmetry.geometry import pair_offsets, pair_step
 
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # small element-wise ops: thread sync costs more than it gains on a busy 2-core box
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 CASES = list(itertools.product(ORIENTATIONS, PARITIES))
 FULL = SymmetryNetwork(max_radius=None)
 

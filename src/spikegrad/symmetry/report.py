@@ -45,9 +45,11 @@ def plot_overlay(image: np.ndarray, density: np.ndarray, path: str | Path, *,
     ax[0].imshow(image, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax[0].set_title("image")
     ax[1].imshow(image, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    im = ax[1].imshow(density, cmap="inferno", alpha=0.55, interpolation="nearest")
+    vmax = float(np.percentile(density, 99.5)) if density.size else 1.0
+    im = ax[1].imshow(density, cmap="inferno", alpha=0.55, interpolation="nearest",
+                      vmin=0.0, vmax=max(vmax, 1e-12))
     fig.colorbar(im, ax=ax[1], fraction=0.046, pad=0.04)
-    ax[1].set_title(title)
+    ax[1].set_title(title + " (colour clipped at 99.5th pct)")
     if grid and cell_labels is not None:
         for (i, j), lab in np.ndenumerate(cell_labels):
             ax[0].text(j * grid + 2, i * grid + 8, "M" if lab == 1 else "V", fontsize=6,
