@@ -97,7 +97,8 @@ def pair_counts(b: torch.Tensor, orientation: str, parity: str) -> torch.Tensor:
         bf = bf.unsqueeze(0)
     B, H, W = bf.shape
     line, pos, n_lines, P = line_index(orientation, H, W)
-    lines = torch.zeros(B, n_lines, P, dtype=torch.float64)
+    line, pos = line.to(bf.device), pos.to(bf.device)
+    lines = torch.zeros(B, n_lines, P, dtype=torch.float64, device=bf.device)
     lines[:, line, pos] = bf
     conv = self_convolution(lines)  # [B, n_lines, 2P-1]
     if parity == "on":
