@@ -11,6 +11,7 @@ from spikegrad.symmetry import (
     ORIENTATIONS,
     PARITIES,
     SymmetryNetwork,
+    connectivity,
     delays,
     detector_input,
     detector_step,
@@ -136,6 +137,30 @@ def test_radius_limit_and_other_simulators_agree(orientation, parity):
         s, u = detector_step(x, u, net.params)
         total += s
     assert torch.equal(total.double(), direct)
+
+
+@pytest.mark.parametrize(("orientation", "parity"), CASES)
+def test_detector_input_equals_shared_delay_machinery(orientation, parity):
+    """Explicit synapses through spikegrad.functional.delay.delayed_linear give I_q[t]."""
+    from spikegrad.functional.delay import delayed_linear
+
+    g = torch.Generator().manual_seed(7)
+    H, W = 7, 8
+    spikes = (torch.rand(2, 3, H, W, generator=g) < 0.4).double()
+    net = SymmetryNetwork(max_radius=3, weight=0.5)
+    ours = detector_input(spikes, orientation, parity, net)  # [T_in + D, B, H, W]
+    weight, delay = connectivity(orientation, parity, (H, W), net)
+    # synapses per detector: 2 per pair a <= 3, minus members outside the image
+    ones = detector_input(torch.ones(1, 1, H, W), orientation, parity, net).sum(0)[0]
+    torch.testing.assert_close(weight.sum(1).view(H, W), ones.float())
+    assert float(weight.sum(1).max()) == 0.5 * 6  # an interior detector has all 6 synapses
+    if parity == "on":
+        assert torch.diagonal(weight).sum() == 0
+    T_out, D = ours.shape[0], int(delay.max())
+    x = torch.zeros(T_out, 3, H * W, dtype=torch.float64)
+    x[:2] = spikes.reshape(2, 3, H * W)
+    ref = delayed_linear(x, weight.double(), delay.double(), D, mode="integer")
+    torch.testing.assert_close(ref.reshape(T_out, 3, H, W), ours, rtol=0, atol=1e-12)
 
 
 def test_delays_integer_rounding_and_injective():

@@ -75,6 +75,7 @@ __all__ = [
     "run_detectors",
     "run_detectors_exact",
     "synchronised_output",
+    "connectivity",
     "check_spikes",
     "check_times",
 ]
@@ -444,3 +445,39 @@ def synchronised_output(
         x = (shift(xpad, R, km, step, H, W) + shift(xpad, R, kp, step, H, W)) * p.weight
         out[D : D + T_in] += (x > p.threshold).to(out.dtype)
     return out
+
+
+def connectivity(
+    orientation: str,
+    parity: str,
+    shape: tuple[int, int],
+    net: SymmetryNetwork | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""The same network as explicit synapses: weights and delays ``[H W, H W]``.
+
+    Entry ``[q, p]`` (row-major pixel indices) holds :math:`w` and :math:`d_a` if
+    input pixel :math:`p` is a member of pair :math:`a` of detector :math:`q`, else 0.
+    The dense form costs :math:`O((HW)^2)` memory: it is meant for small images,
+    for export and as an independent reference, e.g. with
+    :func:`spikegrad.functional.delay.delayed_linear`, which then reproduces
+    :func:`detector_input`.
+    """
+    net = net or SymmetryNetwork()
+    H, W = shape
+    R = effective_radius(orientation, (H, W), net.max_radius)
+    d = delays(orientation, parity, R, net.ticks_per_pixel, net.metric)
+    dr, dc = pair_step(orientation)
+    weight = torch.zeros(H * W, H * W)
+    delay = torch.zeros(H * W, H * W)
+    r = torch.arange(H).view(H, 1).expand(H, W).reshape(-1)
+    c = torch.arange(W).view(1, W).expand(H, W).reshape(-1)
+    q = torch.arange(H * W)
+    for a, da in enumerate(d, start=1):
+        km, kp = pair_offsets(parity, a)
+        for k in (km, kp):
+            rr, cc = r + k * dr, c + k * dc
+            ok = (rr >= 0) & (rr < H) & (cc >= 0) & (cc < W)
+            p = rr[ok] * W + cc[ok]
+            weight[q[ok], p] = net.weight
+            delay[q[ok], p] = float(da)
+    return weight, delay
