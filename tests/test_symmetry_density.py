@@ -274,3 +274,32 @@ def test_classification_on_generated_scenes():
     assert (r["n_manmade"], r["n_vegetation"]) == (63, 65)
     assert r["auc"] == pytest.approx(0.7214, abs=1e-3)  # measured; baseline 0.518
     assert r["auc"] > r["auc_active_fraction"] + 0.15
+
+
+@pytest.mark.parametrize("k", [0, 3])
+def test_diagonal_mirror_patterns_peak_on_true_axis(k):
+    """Patterns symmetric about r - c = k (diagonal) and r + c = 15 + k (antidiagonal)."""
+    n = 16
+    rng = np.random.default_rng(10 + k)
+    base = rng.random((n, n)) < 0.3
+    diag = np.zeros((n, n), bool)
+    anti = np.zeros((n, n), bool)
+    for r in range(n):
+        for c in range(n):
+            if base[r, c]:
+                for img, (r2, c2) in ((diag, (c + k, r - k)), (anti, (15 + k - c, 15 + k - r))):
+                    if 0 <= r2 < n and 0 <= c2 < n:  # keep only pixels whose mirror fits
+                        img[r, c] = img[r2, c2] = True
+    rr, cc = np.mgrid[0:n, 0:n]
+    net = SymmetryNetwork(max_radius=None)
+    for img, orientation, coord, true_axis in ((diag, "diagonal", rr - cc, k),
+                                               (anti, "antidiagonal", rr + cc, 15 + k)):
+        ev = symmetry_events(img, network=net, orientations=(orientation,))
+        on = ev.counts[f"{orientation}/on"].numpy()
+        half = ev.counts[f"{orientation}/half"].numpy()
+        # axis line m collects on-detectors with coord = m and half-detectors with coord = m - 1
+        axes = range(int(coord.min()), int(coord.max()) + 2)
+        total = {m: on[coord == m].sum() + half[coord == m - 1].sum() for m in axes}
+        assert max(total, key=total.get) == true_axis
+        n_off_axis = img.sum() - img[coord == true_axis].sum()
+        assert total[true_axis] == n_off_axis / 2
