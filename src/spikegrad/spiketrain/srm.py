@@ -140,22 +140,31 @@ def free_membrane(
     L = max(1, int(math.ceil(params.psp_window * params.tau / dt)) + 1)
     d = torch.zeros(1, N, dtype=t.dtype, device=t.device) if delays is None else delays
     d = d.reshape(-1, N)  # [1 or O, N]
-    u = torch.zeros(B, O, T + L + 1, dtype=t.dtype, device=t.device)
     ks = torch.arange(L, device=t.device)
+    if d.shape[0] == 1:
+        # delays shared by all outputs: one PSP trace per input, then mix with the weights
+        tb = t + d.unsqueeze(-1)  # [B, N, M]
+        start = (torch.floor(tb / dt).to(torch.long) + 1).clamp(0, T)
+        idx = start.unsqueeze(-1) + ks  # [B, N, M, L]
+        vals = psp_kernel(idx.to(t.dtype) * dt - tb.unsqueeze(-1), params.tau)
+        vals = torch.where(m.unsqueeze(-1), vals, torch.zeros_like(vals))
+        P = torch.zeros(B, N, T + L + 1, dtype=t.dtype, device=t.device)
+        P.scatter_add_(-1, idx.clamp_max(T + L).reshape(B, N, -1), vals.reshape(B, N, -1))
+        return torch.einsum("on,bnt->bot", weights.to(t.dtype), P[..., :T])
+    u = torch.zeros(B, O, T + L + 1, dtype=t.dtype, device=t.device)
     chunk = max(1, int(4e6 // max(1, O * N * M * L)))
     for b0 in range(0, B, chunk):
-        tb = t[b0 : b0 + chunk].unsqueeze(1) + d.unsqueeze(0).unsqueeze(-1)  # [b, O', N, M]
+        tb = t[b0 : b0 + chunk].unsqueeze(1) + d.unsqueeze(0).unsqueeze(-1)  # [b, O, N, M]
         mb = m[b0 : b0 + chunk].unsqueeze(1).expand(tb.shape)
-        start = torch.floor(tb / dt).to(torch.long) + 1
-        start = start.clamp(0, T)  # spikes before 0 still act from 0 (start may be 0)
-        idx = start.unsqueeze(-1) + ks  # [b, O', N, M, L]
+        start = (torch.floor(tb / dt).to(torch.long) + 1).clamp(0, T)
+        idx = start.unsqueeze(-1) + ks  # [b, O, N, M, L]
         s_ = idx.to(t.dtype) * dt - tb.unsqueeze(-1)
         vals = psp_kernel(s_, params.tau) * weights.unsqueeze(0).unsqueeze(-1).unsqueeze(-1)
         vals = torch.where(mb.unsqueeze(-1), vals, torch.zeros_like(vals))
         nb = tb.shape[0]
-        vals = vals.expand(nb, O, N, M, L).reshape(nb, O, -1)
-        idx = idx.clamp_max(T + L).expand(nb, O, N, M, L).reshape(nb, O, -1)
-        u[b0 : b0 + nb].scatter_add_(-1, idx, vals)
+        u[b0 : b0 + nb].scatter_add_(
+            -1, idx.clamp_max(T + L).reshape(nb, O, -1), vals.reshape(nb, O, -1)
+        )
     return u[..., :T]
 
 

@@ -1,0 +1,432 @@
+"""Spike-train containers, kernels, metrics, SRM0 and the kernel learning rules."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from spikegrad._checks import SpikegradInputError
+from spikegrad.spiketrain import (
+    GaussianKernel,
+    LaplacianKernel,
+    SpikeTrains,
+    SRMParams,
+    free_membrane,
+    from_binned,
+    inner_product,
+    kernel_delay_gradient,
+    kernel_distance,
+    kernel_weight_gradient,
+    linear_error,
+    linear_output,
+    make_kernel,
+    multilayer_hidden_gradient,
+    pad_trains,
+    poisson_trains,
+    psp_kernel,
+    psp_trace,
+    resume_weight_update,
+    schreiber_correlation,
+    schreiber_correlation_binned,
+    srm_simulate,
+    to_binned,
+    van_rossum_binned,
+    van_rossum_distance,
+)
+from spikegrad.spiketrain.learning import KernelRuleConfig, train_multilayer, train_spike_times
+
+F64 = torch.float64
+
+
+def t64(values):
+    return pad_trains(values, dtype=F64)
+
+
+# --------------------------------------------------------------------------- containers
+
+
+def test_pad_and_binned_roundtrip():
+    tr = pad_trains([[0.010, 0.002], [], [0.5]])
+    assert tr.times.shape == (3, 2)
+    assert tr.mask.tolist() == [[True, True], [False, False], [True, False]]
+    assert tr.times[0].tolist() == pytest.approx([0.002, 0.010])  # sorted
+    x = to_binned(tr, 600, 1e-3)
+    assert x.shape == (600, 3)
+    assert x[2, 0] == 1 and x[10, 0] == 1 and x[500, 2] == 1 and x.sum() == 3
+    back = from_binned(x, 1e-3)
+    assert back.lists() == [[0.002, 0.010], [], [0.5]] or back.lists()[0] == pytest.approx(
+        [0.002, 0.010]
+    )
+    assert back.counts.tolist() == [2, 0, 1]
+
+
+def test_from_binned_counts_and_batch_shape():
+    x = torch.zeros(5, 2, 3)
+    x[1, 0, 2] = 2
+    x[4, 1, 0] = 1
+    tr = from_binned(x, 0.5)
+    assert tr.times.shape == (2, 3, 2)
+    assert tr.lists()[0][2] == [0.5, 0.5]
+    assert tr.lists()[1][0] == [2.0]
+
+
+def test_poisson_rate_and_determinism():
+    g1 = torch.Generator().manual_seed(3)
+    g2 = torch.Generator().manual_seed(3)
+    a = poisson_trains(400, 10.0, 1.0, generator=g1)
+    b = poisson_trains(400, 10.0, 1.0, generator=g2)
+    assert torch.equal(a.times, b.times)
+    assert abs(a.counts.float().mean().item() - 10.0) < 0.6  # 400 trains: sd of mean ~0.16
+    assert bool((a.times[a.mask] < 1.0).all()) and bool((a.times[a.mask] >= 0).all())
+
+
+def test_bad_trains_raise():
+    with pytest.raises(SpikegradInputError, match="one shape"):
+        inner_product(
+            SpikeTrains(torch.zeros(3), torch.ones(2, dtype=torch.bool)),
+            pad_trains([0.1]),
+            GaussianKernel(),
+        )
+    with pytest.raises(SpikegradInputError, match="non-finite"):
+        inner_product(pad_trains([float("nan")]), pad_trains([0.1]), GaussianKernel())
+    with pytest.raises(SpikegradInputError, match="sigma"):
+        GaussianKernel(-1.0)
+    with pytest.raises(SpikegradInputError, match="unknown kernel"):
+        make_kernel("cauchy")
+
+
+# --------------------------------------------------------------------------- kernels
+
+
+def test_inner_products_hand_values():
+    a, b = t64([0.010, 0.020]), t64([0.012])
+    g = inner_product(a, b, GaussianKernel(5e-3))
+    assert g.item() == pytest.approx(math.exp(-0.08) + math.exp(-1.28), rel=1e-12)
+    lap = inner_product(a, b, LaplacianKernel(5e-3))
+    assert lap.item() == pytest.approx(math.exp(-0.4) + math.exp(-1.6), rel=1e-12)
+    # <a, a> = 2 + 2 exp(-(10 ms)^2 / (2 * 25 ms^2))
+    assert inner_product(a, a, GaussianKernel(5e-3)).item() == pytest.approx(
+        2 + 2 * math.exp(-2.0), rel=1e-12
+    )
+    # distance
+    d2 = kernel_distance(a, b, GaussianKernel(5e-3), squared=True).item()
+    assert d2 == pytest.approx(
+        2 + 2 * math.exp(-2.0) - 2 * (math.exp(-0.08) + math.exp(-1.28)) + 1, rel=1e-12
+    )
+
+
+def test_padding_and_empty_trains_give_no_nan():
+    # a padded slot holding inf must not leak into the sums
+    a = SpikeTrains(
+        torch.tensor([[0.01, float("inf")], [0.0, 0.0]], dtype=F64),
+        torch.tensor([[True, False], [False, False]]),
+    )
+    b = t64([[0.01], [0.3]])
+    ip = inner_product(a, b, GaussianKernel(5e-3))
+    assert ip.tolist() == [1.0, 0.0]
+    empty = SpikeTrains(torch.zeros(0, dtype=F64), torch.zeros(0, dtype=torch.bool))
+    assert inner_product(empty, t64([0.1]), GaussianKernel()).item() == 0.0
+    assert schreiber_correlation(empty, t64([0.1])).item() == 0.0
+    assert schreiber_correlation(empty, empty).item() == 1.0
+    assert van_rossum_distance(empty, empty).item() == 0.0
+
+
+def test_batched_inner_product_broadcasts():
+    x = t64([[0.0, 0.01], [0.5]])  # [2, 2]
+    y = t64([0.0])  # [1]
+    ip = inner_product(x, SpikeTrains(y.times.unsqueeze(0), y.mask.unsqueeze(0)), GaussianKernel())
+    assert ip.shape == (2,)
+    assert ip[0].item() == pytest.approx(1 + math.exp(-0.5 * 4), rel=1e-12)
+
+
+def test_van_rossum_hand_values_and_binned():
+    one = t64([0.1])
+    empty = t64([])
+    # one lone spike: D^2 = 1/2
+    assert van_rossum_distance(one, empty, 10e-3, squared=True).item() == pytest.approx(0.5)
+    two = t64([0.1, 0.105])
+    exp = 0.5 * (2 + 2 * math.exp(-0.5))
+    assert van_rossum_distance(two, empty, 10e-3, squared=True).item() == pytest.approx(exp)
+    # binned estimate converges (dt = 0.01 ms, tau = 10 ms)
+    dt = 1e-5
+    xb = to_binned(two, 40000, dt)
+    yb = torch.zeros_like(xb)
+    assert van_rossum_binned(xb, yb, 10e-3, dt).item() == pytest.approx(exp, rel=2e-3)
+    # shifted pair: D^2 = 1 - exp(-|dt|/tau)
+    a, b = t64([0.1]), t64([0.103])
+    assert van_rossum_distance(a, b, 10e-3, squared=True).item() == pytest.approx(
+        1 - math.exp(-0.3)
+    )
+
+
+def test_schreiber_hand_values_and_binned_agree():
+    sigma = 2e-3
+    a, b = t64([0.1]), t64([0.102])
+    # one spike each, 2 ms apart: C = exp(-delta^2 / (4 sigma^2)) = exp(-1/4)
+    c = schreiber_correlation(a, b, sigma).item()
+    assert c == pytest.approx(math.exp(-0.25), rel=1e-12)
+    assert schreiber_correlation(a, a, sigma).item() == pytest.approx(1.0)
+    # against the filtered traces on a fine grid
+    dt = 1e-4
+    xa = to_binned(t64([0.1, 0.2, 0.21]), 4000, dt)
+    xb = to_binned(t64([0.101, 0.2, 0.3]), 4000, dt)
+    cb = schreiber_correlation_binned(xa, xb, sigma, dt).item()
+    ca = schreiber_correlation(t64([0.1, 0.2, 0.21]), t64([0.101, 0.2, 0.3]), sigma).item()
+    assert cb == pytest.approx(ca, abs=1e-6)
+    assert 0.3 < ca < 0.9
+
+
+# --------------------------------------------------------------------------- SRM0
+
+
+def test_psp_kernel_shape():
+    tau = 7e-3
+    s = torch.tensor([-1e-3, 0.0, tau, 2 * tau], dtype=F64)
+    e = psp_kernel(s, tau)
+    assert e.tolist()[:2] == [0.0, 0.0]
+    assert e[2].item() == pytest.approx(1.0)
+    assert e[3].item() == pytest.approx(2 * math.exp(-1.0))
+
+
+def test_free_membrane_matches_dense_reference():
+    g = torch.Generator().manual_seed(0)
+    p = SRMParams(duration=0.3)
+    inp = poisson_trains((2, 30), 20.0, 0.3, generator=g, dtype=F64)
+    w = torch.randn(3, 30, generator=g, dtype=F64) * 0.2
+    d = torch.rand(3, 30, generator=g, dtype=F64) * 0.02
+    u = free_membrane(inp, w, p, d)
+    ref = torch.stack(
+        [torch.einsum("n,bnt->bt", w[o], psp_trace(inp, p, d[o])) for o in range(3)], 1
+    )
+    # the event-driven path truncates each PSP after 15 tau (epsilon < 2e-5)
+    assert (u - ref).abs().max().item() < 2e-5 * 30 * 0.2 * 10
+    exact = free_membrane(inp, w, SRMParams(duration=0.3, psp_window=100.0), d)
+    assert torch.allclose(exact, ref, rtol=0, atol=1e-12)
+
+
+def _reference_srm(inp: SpikeTrains, w: torch.Tensor, p: SRMParams) -> list[float]:
+    """Slow, obviously-correct SRM0: step through time, add eta after every spike."""
+    T = p.n_steps
+    grid = [n * p.dt for n in range(T)]
+    t = inp.times[inp.mask]
+    wi = w.unsqueeze(-1).expand_as(inp.times)[inp.mask]
+    free = []
+    for tn in grid:
+        s = tn - t
+        free.append(float((wi * psp_kernel(s, p.tau)).sum()))
+    spikes: list[float] = []
+    prev_u = None
+    for n, tn in enumerate(grid):
+        u = free[n] + sum(-p.threshold * math.exp(-(tn - th) / p.tau_r) for th in spikes)
+        if u >= p.threshold:
+            up = free[n - 1] + sum(
+                -p.threshold * math.exp(-(grid[n - 1] - th) / p.tau_r)
+                for th in spikes
+                if grid[n - 1] >= th
+            )
+            if n > 0 and up < p.threshold and u > up:
+                th = grid[n - 1] + (p.threshold - up) / (u - up) * p.dt
+            else:
+                th = tn
+            spikes.append(th)
+        prev_u = u
+    del prev_u
+    return spikes
+
+
+def test_srm_matches_slow_reference_multi_spike():
+    g = torch.Generator().manual_seed(5)
+    p = SRMParams(duration=0.3, psp_window=100.0)  # no PSP truncation: exact comparison
+    inp = poisson_trains(50, 20.0, 0.3, generator=g, dtype=F64)
+    w = torch.rand(50, generator=g, dtype=F64) * 0.25
+    out, u = srm_simulate(inp, w, p, record_membrane=True)
+    ref = _reference_srm(inp, w, p)
+    assert len(ref) >= 3  # multi-spike output
+    assert out.lists() == pytest.approx(ref, abs=1e-9)
+    assert u.shape == (p.n_steps,)
+
+
+def test_srm_single_input_crossing_time():
+    # one input spike at 10 ms with weight 1.5: u = 1.5 eps(t - 10 ms) crosses 1 where
+    # eps = 2/3 on the rising flank; interpolation puts the spike within a fraction of dt
+    p = SRMParams(duration=0.1, dt=1e-4)
+    out, _ = srm_simulate(t64([[0.010]]), torch.tensor([1.5], dtype=F64), p)
+    lo, hi = 0.0, p.tau
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if 1.5 * psp_kernel(torch.tensor(mid, dtype=F64), p.tau).item() < 1:
+            lo = mid
+        else:
+            hi = mid
+    assert out.counts.item() == 1
+    assert out.times[0].item() == pytest.approx(0.010 + lo, abs=2e-6)
+    # delaying the input by 3 ms delays the output spike by 3 ms
+    out_d, _ = srm_simulate(
+        t64([[0.010]]), torch.tensor([1.5], dtype=F64), p, torch.tensor([0.003], dtype=F64)
+    )
+    assert out_d.times[0].item() == pytest.approx(out.times[0].item() + 0.003, abs=2e-6)
+
+
+def test_srm_silence_and_bad_input():
+    out, _ = srm_simulate(t64([[0.1], [0.2]]), torch.zeros(2, dtype=F64), SRMParams(duration=0.3))
+    assert out.times.shape == (0,)
+    with pytest.raises(SpikegradInputError, match="weights have 3 inputs"):
+        srm_simulate(t64([[0.1], [0.2]]), torch.zeros(1, 3, dtype=F64), SRMParams())
+    with pytest.raises(SpikegradInputError, match="tau_r"):
+        SRMParams(tau_r=0)
+
+
+# --------------------------------------------------------------------------- rules
+
+
+def _rule_setup(seed: int = 0, n: int = 6, o: int = 2):
+    g = torch.Generator().manual_seed(seed)
+    inp = poisson_trains((1, n), 40.0, 0.2, generator=g, dtype=F64)
+    des = poisson_trains((1, o), 20.0, 0.2, generator=g, dtype=F64)
+    w = torch.randn(o, n, generator=g, dtype=F64)
+    d = torch.rand(o, n, generator=g, dtype=F64) * 0.01
+    return inp, des, w, d
+
+
+@pytest.mark.parametrize("kernel", [GaussianKernel(4e-3), LaplacianKernel(6e-3)])
+def test_rules_equal_autograd_of_linear_error(kernel):
+    inp, des, w, d = _rule_setup()
+    w = w.clone().requires_grad_(True)
+    d = d.clone().requires_grad_(True)
+    E = linear_error(inp, w, des, kernel, d).sum()
+    gw, gd = torch.autograd.grad(E, (w, d))
+    lin = linear_output(inp, w.detach(), d.detach())
+    rw = kernel_weight_gradient(inp, lin, des, kernel, d.detach()).sum(0)
+    rd = kernel_delay_gradient(inp, lin, des, w.detach(), kernel, d.detach()).sum(0)
+    assert torch.allclose(rw, gw, rtol=1e-10, atol=1e-12)
+    assert torch.allclose(rd, gd, rtol=1e-10, atol=1e-10)
+    assert rd.abs().max() > 1.0  # non-trivial
+
+
+def test_delay_gradient_against_finite_differences():
+    kernel = GaussianKernel(4e-3)
+    inp, des, w, d = _rule_setup(seed=2)
+    lin = linear_output(inp, w, d)
+    # with s_a held fixed, the delay rule is the derivative of
+    # E_fixed(d) = <sum_i w_i s_i(d_i), s_a> - <sum_i w_i s_i(d_i), s_d>
+    rule = kernel_delay_gradient(inp, lin, des, w, kernel, d)[0]
+
+    def e_fixed(dd):
+        moved = linear_output(inp, w, dd)
+        return (
+            inner_product(moved, lin, kernel) - inner_product(moved, des, kernel)
+        ).sum()
+
+    h = 1e-7
+    fd = torch.zeros_like(d)
+    for o in range(d.shape[0]):
+        for i in range(d.shape[1]):
+            dp, dm = d.clone(), d.clone()
+            dp[o, i] += h
+            dm[o, i] -= h
+            fd[o, i] = (e_fixed(dp) - e_fixed(dm)) / (2 * h)
+    assert torch.allclose(rule, fd, rtol=1e-5, atol=1e-5)
+    # and the weight rule against finite differences of the full linear error
+    we = w.clone()
+    gw = kernel_weight_gradient(inp, lin, des, kernel, d)[0]
+    for o, i in [(0, 0), (1, 3)]:
+        wp, wm = we.clone(), we.clone()
+        wp[o, i] += 1e-6
+        wm[o, i] -= 1e-6
+        fdw = (linear_error(inp, wp, des, kernel, d) - linear_error(inp, wm, des, kernel, d)).sum()
+        assert gw[o, i].item() == pytest.approx(fdw.item() / 2e-6, rel=1e-6)
+
+
+def test_silent_output_only_potentiates():
+    inp, des, w, d = _rule_setup(seed=3)
+    silent = SpikeTrains(torch.zeros(1, 2, 0, dtype=F64), torch.zeros(1, 2, 0, dtype=torch.bool))
+    g = kernel_weight_gradient(inp, silent, des, GaussianKernel(), d)
+    assert torch.isfinite(g).all()
+    assert bool((-g >= 0).all()) and (-g).sum() > 0
+    gd = kernel_delay_gradient(inp, silent, des, w, GaussianKernel(), d)
+    assert torch.isfinite(gd).all()
+    # a desired train equal to the actual one gives zero change
+    z = kernel_weight_gradient(inp, des, des, GaussianKernel(), d)
+    assert z.abs().max().item() == 0.0
+
+
+def test_resume_hand_value():
+    inp = SpikeTrains(torch.tensor([[[0.010]]], dtype=F64), torch.tensor([[[True]]]))
+    des = SpikeTrains(torch.tensor([[[0.015]]], dtype=F64), torch.tensor([[[True]]]))
+    act = SpikeTrains(torch.tensor([[[0.005]]], dtype=F64), torch.tensor([[[True]]]))
+    dw = resume_weight_update(inp, act, des, a=0.1, amplitude=1.0, tau_l=5e-3)
+    # desired 5 ms after the input: e^-1; the actual spike precedes the input: 0; a cancels
+    assert dw.item() == pytest.approx(math.exp(-1.0))
+    silent = SpikeTrains(torch.zeros(1, 1, 0, dtype=F64), torch.zeros(1, 1, 0, dtype=torch.bool))
+    assert resume_weight_update(inp, silent, des, a=0.1).item() == pytest.approx(
+        0.1 + math.exp(-1.0)
+    )
+
+
+def test_multilayer_hidden_gradient_equals_autograd():
+    kernel = GaussianKernel(4e-3)
+    g = torch.Generator().manual_seed(4)
+    inp = poisson_trains((1, 5), 40.0, 0.2, generator=g, dtype=F64)
+    des = poisson_trains((1, 2), 20.0, 0.2, generator=g, dtype=F64)
+    wh = torch.randn(3, 5, generator=g, dtype=F64).requires_grad_(True)
+    wo = torch.randn(2, 3, generator=g, dtype=F64)
+    E = linear_error(inp, wo @ wh, des, kernel).sum()
+    (auto,) = torch.autograd.grad(E, wh)
+    lin = linear_output(inp, (wo @ wh).detach())
+    rule = multilayer_hidden_gradient(inp, lin, des, wo, kernel)[0]
+    assert torch.allclose(rule, auto, rtol=1e-10, atol=1e-12)
+
+
+# --------------------------------------------------------------------------- learning
+
+
+def _task(seed: int):
+    g = torch.Generator().manual_seed(seed)
+    inp = poisson_trains(400, 10.0, 1.0, generator=g, dtype=F64)
+    tgt = torch.sort(torch.rand(5, generator=g, dtype=F64) * 0.9 + 0.05).values
+    w = torch.rand(400, generator=g, dtype=F64) * 0.02
+    return inp, SpikeTrains(tgt, torch.ones(5, dtype=torch.bool)), w
+
+
+def test_single_neuron_learns_target_train_and_delays_speed_it_up():
+    torch.set_num_threads(1)
+    inp, des, w = _task(1)
+    res = train_spike_times(inp, des, w, epochs=15, stop_at_target=True)
+    assert res.history[0].correlation < 0.5
+    assert res.epochs_to_target is not None and res.epochs_to_target <= 15
+    assert res.history[-1].correlation >= 0.95
+    resd = train_spike_times(
+        inp,
+        des,
+        w,
+        config=KernelRuleConfig(learn_delays=True),
+        epochs=15,
+        stop_at_target=True,
+    )
+    assert resd.epochs_to_target is not None
+    assert resd.epochs_to_target < res.epochs_to_target
+    assert float(resd.delays.max()) <= 20e-3 and float(resd.delays.min()) >= 0.0
+    assert float(resd.delays.abs().sum()) > 0
+
+
+def test_multilayer_rule_improves_correlation():
+    g = torch.Generator().manual_seed(0)
+    inp = poisson_trains(100, 10.0, 0.5, generator=g, dtype=F64)
+    tgt = t64([[0.1, 0.25, 0.4]])
+    wh = torch.rand(30, 100, generator=g, dtype=F64) * 0.1
+    wo = torch.rand(1, 30, generator=g, dtype=F64) * 0.2
+    res = train_multilayer(
+        inp,
+        tgt,
+        wh,
+        wo,
+        params=SRMParams(duration=0.5),
+        config=KernelRuleConfig(lr=3e-3),
+        lr_hidden=1e-2,
+        epochs=30,
+    )
+    cs = [h.correlation for h in res.history]
+    assert cs[-1] >= 0.6 and cs[-1] > cs[0] + 0.3
+    assert not torch.equal(res.hidden_weights, wh)  # the hidden layer learned too
