@@ -248,6 +248,12 @@ def test_scene_generator_labels_and_determinism():
     assert not np.array_equal(scenes[0].image, scenes[1].image)
     kinds = {k for s in generate_scenes(6, 128, 32, seed=0) for row in s.kinds for k in row}
     assert kinds == {"buildings", "road", "parking", "fields", "trees", "texture"}
+    noisy = generate_scenes(3, 64, 32, seed=1, noise=0.05)
+    for a, b in zip(scenes, noisy, strict=True):  # same layouts, noise on top
+        np.testing.assert_array_equal(a.cell_labels, b.cell_labels)
+        diff = b.image - a.image
+        inside = (a.image > 0.2) & (a.image < 0.8)  # away from the clipping
+        assert float(diff[inside].std()) == pytest.approx(0.05, rel=0.1)
     with pytest.raises(ValueError, match="multiples"):
         generate_scene(70, 32)
 

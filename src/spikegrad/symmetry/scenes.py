@@ -247,8 +247,19 @@ def generate_scene(
 def generate_scenes(
     n: int, size: int = 256, cell: int = 32, *, noise: float = 0.0, seed: int = 0
 ) -> list[Scene]:
-    """``n`` independent scenes from one seed (``numpy.random.default_rng(seed)``)."""
+    """``n`` independent scenes from one seed (``numpy.random.default_rng(seed)``).
+
+    The sensor noise comes from a separate stream (``default_rng([seed, 1])``), so
+    the same seed gives the same layouts at every noise level.
+    """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise SpikegradInputError(f"n must be an int >= 1, got {n!r}")
+    noise = check_nonnegative("noise", noise)
     rng = np.random.default_rng(seed)
-    return [generate_scene(size, cell, noise=noise, rng=rng) for _ in range(n)]
+    scenes = [generate_scene(size, cell, rng=rng) for _ in range(n)]
+    if noise:
+        nrng = np.random.default_rng([seed, 1])
+        for sc in scenes:
+            noisy = sc.image + nrng.normal(0.0, noise, sc.image.shape).astype(np.float32)
+            sc.image = np.clip(noisy, 0.0, 1.0).astype(np.float32)
+    return scenes
