@@ -1,0 +1,159 @@
+"""Delay lines and delayed projections: exact shifts, interpolation, gradients, modules."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from spikegrad._checks import SpikegradInputError
+from spikegrad.functional.delay import delay_channels, delay_taps, delayed_linear, shift
+from spikegrad.functional.lif import LIFParams, decay, lif_sequence
+from spikegrad.functional.surrogate import SuperSpike
+from spikegrad.nn.delay import Delay, DelayedLIFLayer, DelayedLinear
+
+F64 = torch.float64
+
+
+def _spikes(T=30, B=2, N=4, p=0.2, seed=0, dtype=F64):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(T, B, N, generator=g) < p).to(dtype)
+
+
+def test_integer_delays_equal_shift():
+    x = _spikes()
+    d = torch.tensor([0.0, 1.0, 3.0, 7.0], dtype=F64)
+    ref = shift(x, torch.tensor([0, 1, 3, 7]))
+    for mode in ("linear", "integer"):
+        assert torch.equal(delay_channels(x, d, 8, mode=mode), ref)
+    # shift is exact: spike at step t moves to t + k, nothing before k
+    assert torch.equal(ref[3:, :, 2], x[:-3, :, 2])
+    assert ref[:7, :, 3].abs().sum() == 0
+
+
+def test_fractional_delay_interpolates():
+    x = torch.zeros(10, 1, 1, dtype=F64)
+    x[2, 0, 0] = 1.0
+    y = delay_channels(x, torch.tensor([2.25], dtype=F64), 5)
+    # (1 - 0.25) at 2 + 2 and 0.25 at 2 + 3
+    assert y[4, 0, 0].item() == pytest.approx(0.75)
+    assert y[5, 0, 0].item() == pytest.approx(0.25)
+    assert y.sum().item() == pytest.approx(1.0)
+    # delays beyond max_delay are clamped
+    yc = delay_channels(x, torch.tensor([9.0], dtype=F64), 5)
+    assert yc[7, 0, 0].item() == 1.0
+    taps = delay_taps(torch.tensor([1.5, 3.0], dtype=F64), 4, "gaussian", sigma=1.0)
+    assert taps.sum(-1).tolist() == pytest.approx([1.0, 1.0])
+    assert int(taps[1].argmax()) == 3
+
+
+def test_delay_gradients_match_finite_differences():
+    x = _spikes(T=25, B=2, N=3, seed=1)
+    for mode in ("linear", "gaussian"):
+        d = torch.tensor([0.3, 2.6, 4.4], dtype=F64, requires_grad=True)
+        w = torch.randn(25, 2, 3, dtype=F64, generator=torch.Generator().manual_seed(2))
+        assert torch.autograd.gradcheck(
+            lambda dd, m=mode, w=w: (delay_channels(x, dd, 6, mode=m, sigma=1.5) * w).sum(), (d,)
+        )
+    # per-synapse: weights and delays together
+    wt = torch.randn(2, 3, dtype=F64, generator=torch.Generator().manual_seed(3))
+    dl = torch.tensor([[0.5, 1.7, 3.2], [2.1, 0.2, 4.6]], dtype=F64)
+    wt.requires_grad_(True)
+    dl.requires_grad_(True)
+    probe = torch.randn(25, 2, 2, dtype=F64, generator=torch.Generator().manual_seed(4))
+    assert torch.autograd.gradcheck(
+        lambda a, b: (delayed_linear(x, a, b, 5) * probe).sum(), (wt, dl)
+    )
+
+
+def test_linear_delay_gradient_value():
+    # d y[n] / d d = x[n - floor(d) - 1] - x[n - floor(d)]
+    x = _spikes(T=20, B=1, N=1, p=0.4, seed=5)
+    d = torch.tensor([2.4], dtype=F64, requires_grad=True)
+    y = delay_channels(x, d, 5)
+    (g,) = torch.autograd.grad(y[10, 0, 0], d)
+    assert g.item() == pytest.approx((x[7, 0, 0] - x[8, 0, 0]).item())
+
+
+def test_integer_mode_is_straight_through():
+    x = _spikes(seed=6)
+    d = torch.tensor([0.4, 1.6, 2.5, 5.2], dtype=F64, requires_grad=True)
+    y = delay_channels(x, d, 8, mode="integer")
+    assert torch.equal(y, shift(x, torch.round(d.detach()).long()))
+    probe = torch.randn_like(y)
+    (g_int,) = torch.autograd.grad((y * probe).sum(), d)
+    d2 = d.detach().clone().requires_grad_(True)
+    (g_lin,) = torch.autograd.grad((delay_channels(x, d2, 8) * probe).sum(), d2)
+    assert torch.allclose(g_int, g_lin)
+
+
+def test_delayed_linear_matches_loop_reference():
+    x = _spikes(T=15, B=2, N=3, seed=7)
+    w = torch.randn(4, 3, dtype=F64, generator=torch.Generator().manual_seed(8))
+    d = torch.tensor([[0, 1, 2], [3, 0, 1], [2, 2, 2], [4, 3, 0]], dtype=F64)
+    out = delayed_linear(x, w, d, 4)
+    ref = torch.zeros(15, 2, 4, dtype=F64)
+    for o in range(4):
+        for i in range(3):
+            k = int(d[o, i])
+            ref[k:, :, o] += w[o, i] * x[: 15 - k, :, i]
+    assert torch.allclose(out, ref)
+    assert torch.allclose(delayed_linear(x, w, torch.zeros_like(w), 0), x @ w.t())
+
+
+def test_bad_arguments_are_named():
+    x = _spikes()
+    with pytest.raises(SpikegradInputError, match="max_delay"):
+        delay_channels(x, torch.zeros(4, dtype=F64), -1)
+    with pytest.raises(SpikegradInputError, match="delays must have shape"):
+        delay_channels(x, torch.zeros(3, dtype=F64), 3)
+    with pytest.raises(SpikegradInputError, match="delay mode"):
+        delay_channels(x, torch.zeros(4, dtype=F64), 3, mode="cubic")
+    with pytest.raises(SpikegradInputError, match="steps must be >= 0"):
+        shift(x, torch.tensor([0, -1, 0, 0]))
+    with pytest.raises(SpikegradInputError, match="initial delays"):
+        Delay(4, 3, init=5.0)
+    with pytest.raises(SpikegradInputError, match="features"):
+        Delay(3, 2)(x)
+
+
+def test_modules_fixed_and_learnable():
+    g = torch.Generator().manual_seed(0)
+    fixed = Delay(4, 5, learnable=False, init=torch.tensor([0.0, 1.0, 2.0, 3.0]))
+    assert "delays" in dict(fixed.named_buffers()) and not list(fixed.parameters())
+    x = _spikes(dtype=torch.float32)
+    assert torch.equal(fixed(x), shift(x, torch.tensor([0, 1, 2, 3])))
+    lin = DelayedLinear(4, 3, 6, generator=g)
+    assert set(dict(lin.named_parameters())) == {"weight", "delays"}
+    assert lin(x).shape == (30, 2, 3)
+    with torch.no_grad():
+        lin.delays.fill_(9.0)
+    lin.clamp_()
+    assert float(lin.delays.detach().max()) == 6.0
+
+
+def test_delayed_lif_without_delays_is_lif():
+    g = torch.Generator().manual_seed(1)
+    layer = DelayedLIFLayer(4, 3, 0, generator=g, surrogate=SuperSpike(10.0))
+    x = _spikes(p=0.5, dtype=torch.float32)
+    with torch.no_grad():
+        layer.weight.mul_(5.0)
+    s = layer(x)
+    ref, _, _ = lif_sequence(
+        x @ layer.weight.t(), LIFParams(decay(10e-3, 1e-3), decay(5e-3, 1e-3)), SuperSpike(10.0)
+    )
+    assert torch.equal(s, ref) and s.sum() > 0
+
+
+def test_delay_is_learned_by_gradient_descent():
+    # recover a 3-step delay from input/target pairs with the Gaussian taps
+    x = _spikes(T=60, B=8, N=2, p=0.15, seed=9, dtype=torch.float32)
+    target = shift(x, torch.tensor([3, 5]))
+    mod = Delay(2, 8, init=torch.tensor([1.0, 7.0]), mode="gaussian", sigma=2.0)
+    opt = torch.optim.Adam(mod.parameters(), lr=0.2)
+    for _ in range(60):
+        opt.zero_grad()
+        loss = ((mod(x) - target) ** 2).mean()
+        loss.backward()
+        opt.step()
+        mod.clamp_()
+    assert mod.delays.detach().tolist() == pytest.approx([3.0, 5.0], abs=0.15)
