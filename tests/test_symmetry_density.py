@@ -309,3 +309,20 @@ def test_diagonal_mirror_patterns_peak_on_true_axis(k):
         assert max(total, key=total.get) == true_axis
         n_off_axis = img.sum() - img[coord == true_axis].sum()
         assert total[true_axis] == n_off_axis / 2
+
+
+def test_without_delays_coincidence_loses_mirror_information():
+    """Collapse all delays to tick 0 (ticks_per_pixel tiny): the detector then fires once
+    whenever >= 2 of its inputs spike, and the true axis is no longer singled out."""
+    img = mirror_shape(24, 32, 21, np.random.default_rng(21))
+    flat = SymmetryNetwork(max_radius=None, ticks_per_pixel=1e-3)
+    ev = symmetry_events(img, network=flat, orientations=("vertical",))
+    per_axis = np.empty(64)
+    per_axis[0::2] = ev.counts["vertical/on"].sum(0).numpy()
+    per_axis[1::2] = ev.counts["vertical/half"].sum(0).numpy()
+    assert ev.counts["vertical/on"].max() <= 1  # at most one spike per detector
+    assert per_axis[21] <= 24  # one per row instead of one per pair (79 with delays)
+    assert (per_axis >= per_axis[21]).sum() >= 5  # many axes look as symmetric as the true one
+    timed = symmetry_events(img, network=SymmetryNetwork(max_radius=None),
+                            orientations=("vertical",))
+    assert float(timed.counts["vertical/half"].sum(0)[10]) == (img > 0.5).sum() / 2

@@ -48,8 +48,9 @@ def plot_overlay(image: np.ndarray, density: np.ndarray, path: str | Path, *,
     vmax = float(np.percentile(density, 99.5)) if density.size else 1.0
     im = ax[1].imshow(density, cmap="inferno", alpha=0.55, interpolation="nearest",
                       vmin=0.0, vmax=max(vmax, 1e-12))
-    fig.colorbar(im, ax=ax[1], fraction=0.046, pad=0.04)
-    ax[1].set_title(title + " (colour clipped at 99.5th pct)")
+    cb = fig.colorbar(im, ax=ax[1], fraction=0.046, pad=0.04)
+    cb.set_label("clipped at the 99.5th percentile", fontsize=8)
+    ax[1].set_title(title)
     if grid and cell_labels is not None:
         for (i, j), lab in np.ndenumerate(cell_labels):
             ax[0].text(j * grid + 2, i * grid + 8, "M" if lab == 1 else "V", fontsize=6,
@@ -153,16 +154,14 @@ def analyse_image(
     scores = ev.region_scores(patch, normalise).numpy()
     events = ev.region_scores(patch, "none").numpy()
     act = ev.active.numpy()
+    by_o = {o: ev.region_scores(patch, normalise, o).numpy() for o in ev.orientations}
     regions = []
     for (i, j), s in np.ndenumerate(scores):
         blk = act[i * patch : (i + 1) * patch, j * patch : (j + 1) * patch]
         regions.append({
             "row": i * patch, "col": j * patch, "height": patch, "width": patch,
             "density": float(s), "events": float(events[i, j]), "active": float(blk.sum()),
-            "by_orientation": {
-                o: float(ev.region_scores(patch, normalise, o).numpy()[i, j])
-                for o in ev.orientations
-            },
+            "by_orientation": {o: float(m[i, j]) for o, m in by_o.items()},
         })
     result = {
         "source": source,
