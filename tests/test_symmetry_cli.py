@@ -73,5 +73,5 @@ def test_cli_errors(tmp_path, capsys):
     assert "exactly one" in capsys.readouterr().err
     assert main(["symmetry", str(tmp_path / "missing.png")]) == 2
     assert "does not exist" in capsys.readouterr().err
-    assert main(["symmetry", "--demo", "--max-radius", "0", "--out", str(tmp_path)]) == 2
+    assert main(["symmetry", "--demo", "--max-radius", "-1", "--out", str(tmp_path)]) == 2
     assert "max_radius" in capsys.readouterr().err

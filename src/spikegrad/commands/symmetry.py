@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("image", nargs="?", type=Path, default=None, help="image file")
     p.add_argument("--demo", action="store_true", help="run on generated labelled scenes")
     p.add_argument("--out", type=Path, default=None,
-                   help="output folder (default: runs/symmetry-<timestamp>)")
+                   help="output folder; if not given: runs/symmetry-<name>-<timestamp>")
     g = p.add_argument_group("encoding")
     g.add_argument("--encoding", default="edges", choices=ENCODINGS, help="pixel-to-spike rule")
     g.add_argument("--threshold", type=float, default=0.15,
@@ -37,7 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="IMAGE: resize so the longer side has this many pixels; "
                    "demo: scene side (default 256)")
     g = p.add_argument_group("network")
-    g.add_argument("--max-radius", type=int, default=8, help="largest pair distance (pixels)")
+    g.add_argument("--max-radius", type=int, default=8,
+                   help="largest pair index R (pairs up to R steps from the axis; "
+                   "0: every pair in the image)")
     g.add_argument("--ticks-per-pixel", type=float, default=1.0, help="delay per pixel")
     g.add_argument("--metric", default="euclidean", choices=METRICS)
     g.add_argument("--tau", type=float, default=0.0, help="detector membrane tau (ticks)")
@@ -74,7 +76,7 @@ def _cmd_symmetry(args: argparse.Namespace) -> int:
     if args.demo == (args.image is not None):
         raise SpikegradInputError("give either IMAGE or --demo (exactly one)")
     net = SymmetryNetwork(
-        max_radius=args.max_radius,
+        max_radius=None if args.max_radius == 0 else args.max_radius,
         ticks_per_pixel=args.ticks_per_pixel,
         metric=args.metric,
         tau=args.tau,
