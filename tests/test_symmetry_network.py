@@ -274,3 +274,11 @@ def test_network_validates_arguments():
         run_detectors_exact(torch.full((1, 3, 3), float("nan")), "vertical", "on")
     with pytest.raises(ValueError, match="binary"):
         pair_counts(torch.full((3, 3), 0.5), "vertical", "on")
+
+
+def test_large_image_full_radius_agreement():
+    """200 x 256, every pair in the image, all 8 populations: spiking == FFT oracle."""
+    b = random_binary(1, 200, 256, 0.3, 11)
+    for o, p in CASES:
+        got = run_detectors(b[None], o, p, FULL).counts
+        assert torch.equal(got.double(), pair_counts(b, o, p)), (o, p)
