@@ -21,15 +21,18 @@ from spikegrad.symmetry import SymmetryNetwork
 from spikegrad.symmetry.evaluate import classify_scenes, noise_sweep
 from spikegrad.symmetry.scenes import generate_scenes
 
-CONFIGS = [
-    ("edges", 0.15, "active", 8),
-    ("edges", 0.15, "active", 16),
-    ("edges", 0.15, "area", 8),
-    ("edges", 0.15, "chance", 8),
-    ("edges", 0.25, "active", 8),
-    ("edges", 0.25, "area", 8),
-    ("threshold", 0.5, "active", 8),
-    ("threshold", 0.5, "area", 8),
+CONFIGS = [  # encoding, threshold, normalisation, radius, detector tau (ticks)
+    ("edges", 0.15, "active", 8, 0.0),
+    ("edges", 0.15, "active", 16, 0.0),
+    ("edges", 0.15, "area", 8, 0.0),
+    ("edges", 0.15, "chance", 8, 0.0),
+    ("edges", 0.15, "active", 8, 2.0),
+    ("edges", 0.25, "active", 8, 0.0),
+    ("edges", 0.25, "area", 8, 0.0),
+    ("threshold", 0.5, "active", 8, 0.0),
+    ("threshold", 0.5, "area", 8, 0.0),
+    ("latency", 0.5, "active", 8, 0.0),  # 8 latency levels
+    ("latency", 0.5, "active", 8, 2.0),
 ]
 SWEEPS = {
     "intensity (edges > 0.15)": ("intensity", "edges", 0.15,
@@ -50,10 +53,11 @@ def main() -> None:
     t0 = time.perf_counter()
     res = {"configs": {}, "sweeps": {}}
     scene_sets = [generate_scenes(4, 256, 32, seed=s) for s in range(args.seeds)]
-    for enc, thr, norm, R in CONFIGS:
-        key = f"{enc} > {thr}, {norm}, R={R}"
-        rows = [classify_scenes(sc, encoding=enc, threshold=thr, normalise=norm,
-                                network=SymmetryNetwork(max_radius=R)) for sc in scene_sets]
+    for enc, thr, norm, R, tau in CONFIGS:
+        key = f"{enc} > {thr}, {norm}, R={R}, tau={tau:g}"
+        rows = [classify_scenes(sc, encoding=enc, threshold=thr, normalise=norm, levels=8,
+                                network=SymmetryNetwork(max_radius=R, tau=tau))
+                for sc in scene_sets]
         res["configs"][key] = {
             "auc": [r["auc"] for r in rows],
             "auc_active_fraction": [r["auc_active_fraction"] for r in rows],
