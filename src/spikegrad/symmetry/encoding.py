@@ -12,7 +12,8 @@ three codes below are spikegrad's reading and are reported with every result.
 * ``"latency"``: brighter pixels spike earlier. For :math:`x_p > \vartheta`,
   :math:`t_p = \min\big(L - 1, \lfloor L (1 - x_p) / (1 - \vartheta) \rfloor\big)`
   with :math:`L` = ``levels`` ticks; darker pixels stay silent. Mirror pairs then
-  coincide only when their intensities fall in the same latency bin.
+  coincide only when their intensities fall in the same latency bin; spikes of
+  different pairs can also coincide (:math:`t_p + d_a = t_{p'} + d_{a'}`).
 
 Images are grey levels in :math:`[0, 1]` (uint8 is divided by 255, bool is 0/1).
 """
