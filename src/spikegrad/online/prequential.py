@@ -36,6 +36,9 @@ class PrequentialResult:
     positions: list[int] = field(default_factory=list)
     window_accuracy: list[float] = field(default_factory=list)
     drift_points: list[int] = field(default_factory=list)
+    #: accuracy over samples with index >= ``score_from`` (held-out part after a tuning prefix)
+    accuracy_after: float | None = None
+    score_from: int = 0
 
     def to_dict(self) -> dict:
         """Plain-JSON dictionary."""
@@ -60,6 +63,7 @@ def prequential(
     trace_memory: bool = False,
     callback: Callable[[int, float], None] | None = None,
     callback_every: int = 0,
+    score_from: int = 0,
 ) -> PrequentialResult:
     """Run test-then-train over ``stream`` (``(x, y)`` pairs) with a river-style ``model``.
 
@@ -79,6 +83,9 @@ def prequential(
     callback, callback_every:
         Called as ``callback(n_samples, cumulative_accuracy)`` every
         ``callback_every`` samples (0: never).
+    score_from:
+        Also report ``accuracy_after``, the accuracy over samples ``n >= score_from``
+        (e.g. the part of a stream after the prefix used to tune parameters).
     """
     if window < 1 or record_every < 1:
         raise SpikegradInputError(
@@ -87,6 +94,7 @@ def prequential(
     if trace_memory:
         tracemalloc.start()
     hits = scored = n = 0
+    hits_after = scored_after = 0
     recent: deque = deque(maxlen=window)
     pos: list[int] = []
     acc_w: list[float] = []
@@ -99,6 +107,9 @@ def prequential(
                 hits += ok
                 scored += 1
                 recent.append(ok)
+                if n >= score_from:
+                    hits_after += ok
+                    scored_after += 1
             model.learn_one(x, y)
             n += 1
             if n % record_every == 0 and recent:
@@ -122,6 +133,8 @@ def prequential(
         positions=pos,
         window_accuracy=acc_w,
         drift_points=drift_points_of(model),
+        accuracy_after=hits_after / scored_after if scored_after else None,
+        score_from=score_from,
     )
 
 
