@@ -163,6 +163,27 @@ def test_detector_input_equals_shared_delay_machinery(orientation, parity):
     torch.testing.assert_close(ref.reshape(T_out, 3, H, W), ours, rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("tau", [0.0, 2.0])
+def test_weight_scales_with_threshold(tau):
+    """Only the ratio threshold / weight matters; default threshold (k - 1/2) w."""
+    g = torch.Generator().manual_seed(8)
+    spikes = (torch.rand(2, 2, 9, 10, generator=g) < 0.4).float()  # two input ticks
+    ref = SymmetryNetwork(max_radius=4, tau=tau)
+    want = [run_detectors(spikes, o, p, ref).counts for o, p in CASES]
+    for w in (0.3, 2.5):
+        for net in (SymmetryNetwork(max_radius=4, tau=tau, weight=w),
+                    SymmetryNetwork(max_radius=4, tau=tau, weight=w, threshold=1.5 * w)):
+            got = [run_detectors(spikes, o, p, net).counts for o, p in CASES]
+            assert all(torch.equal(a, b) for a, b in zip(got, want, strict=True)), (w, net)
+    b = spikes[:1]
+    net = SymmetryNetwork(max_radius=4, weight=0.3)
+    assert torch.equal(run_detectors(b, "vertical", "on", net).counts.double(),
+                       pair_counts_direct(b[0], "vertical", "on", 4))
+    # a threshold above 2 w needs three coincident spikes: never for pairs
+    high = SymmetryNetwork(max_radius=4, weight=0.3, threshold=0.61)
+    assert run_detectors(b, "vertical", "on", high).counts.sum() == 0
+
+
 def test_delays_integer_rounding_and_injective():
     assert delays("vertical", "on", 4) == [1, 2, 3, 4]
     assert delays("vertical", "half", 4) == [1, 2, 3, 4]  # 0.5, 1.5, ... round half up
