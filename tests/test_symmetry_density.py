@@ -87,6 +87,12 @@ def test_symmetry_events_example_numbers_and_shapes():
     sim = symmetry_events(img, network=SymmetryNetwork(max_radius=3))
     for key in orc.counts:
         assert torch.equal(orc.counts[key], sim.counts[key])
+    for bad in (SymmetryNetwork(tau=1.0), SymmetryNetwork(k=3),
+                SymmetryNetwork(ticks_per_pixel=0.3)):  # 0.3: delays collide
+        with pytest.raises(ValueError, match="oracle"):
+            symmetry_events(img, network=bad, method="oracle")
+    with pytest.raises(ValueError, match="oracle"):
+        symmetry_events(img, encoding="latency", method="oracle")
 
 
 def test_density_normalisations():

@@ -226,9 +226,9 @@ def events_from_spikes(
 ) -> SymmetryEvents:
     """Detector event counts for given time-major input spikes ``[T, B, H, W]``.
 
-    ``method="oracle"`` replaces the simulation by the exact pair count (only for
-    single-tick binary input, ``tau = 0``, ``k = 2``, unit weight threshold
-    :math:`1.5 w` and distinct delays, where the two are provably equal).
+    ``method="oracle"`` replaces the simulation by the exact pair count; it is
+    allowed only where the two are provably equal: single-tick binary input,
+    ``tau = 0``, a threshold in :math:`[w, 2w)` (``k = 2``) and distinct delays.
     """
     net = network or SymmetryNetwork()
     spikes = check_spikes("spikes", spikes)
