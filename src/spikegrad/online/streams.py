@@ -178,6 +178,12 @@ def _oesnn_passive(**kw):
     return OeSNNClassifier(**kw)
 
 
+def _eprop(**kw):
+    from .eprop_river import EpropClassifier
+
+    return EpropClassifier(**kw)
+
+
 def _ht(**kw):
     from river import tree
 
@@ -209,6 +215,7 @@ MODELS: dict[str, Callable] = {
     "oesnn": _oesnn,
     "oesnn-adwin": _oesnn_adwin,
     "oesnn-passive": _oesnn_passive,
+    "eprop": _eprop,
     "ht": _ht,
     "hat": _hat,
     "gnb": _gnb,
