@@ -249,8 +249,11 @@ def train_spike_times(
         raise SpikegradInputError(f"epochs must be >= 0, got {epochs}")
     res = SpikeTimeResult(w, d)
 
+    last: list[SpikeTrains] = []
+
     def evaluate(ep: int) -> EpochRecord:
         out, _ = srm_simulate(inp, w, params, d)
+        last[:] = [out]
         c, dist, n = _measure(out, des, config)
         rec = EpochRecord(ep, c, dist, n, out.lists() if record_outputs else None)
         res.history.append(rec)
@@ -267,7 +270,10 @@ def train_spike_times(
         for p in range(P):
             x = SpikeTrains(inp.times[p : p + 1], inp.mask[p : p + 1])
             y = SpikeTrains(des.times[p : p + 1], des.mask[p : p + 1])
-            out, _ = srm_simulate(x, w, params, d)
+            if P == 1:
+                out = last[0]  # same weights as the evaluation just done: reuse its output
+            else:
+                out, _ = srm_simulate(x, w, params, d)
             w, d = rule_update(x, out, y, w, d, config)
         rec = evaluate(ep)
         if (
