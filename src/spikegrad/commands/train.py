@@ -33,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--manifold-dim", type=int, default=1, help="Randman: manifold dimension D")
     g.add_argument("--alpha", type=float, default=1.0, help="Randman: smoothness alpha")
     g.add_argument("--data-seed", type=int, default=0, help="Randman: seed of the data")
+    g.add_argument("--spectrum", default="paper", choices=["paper", "torch"],
+                   help="Randman amplitude spectrum: k^-alpha (paper) or 1/((k+1)^alpha+1) "
+                   "(the randman reference code's torch backend)")
     g = p.add_argument_group("network")
     g.add_argument(
         "--hidden",
@@ -121,6 +124,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             "dim": args.manifold_dim,
             "alpha": args.alpha,
             "seed": args.data_seed,
+            "spectrum": args.spectrum,
         }
     config = TrainConfig(
         dataset=args.dataset,

@@ -291,6 +291,8 @@ def train(
             time.perf_counter() - t0,
         )
         history.append(stats)
+        if out is not None:
+            _write_history(out / "history.csv", history)
         if callback is not None:
             callback(stats)
         if val["accuracy"] > best_val:
@@ -332,7 +334,6 @@ def train(
         "config": config.to_dict(),
     }
     if out is not None:
-        _write_history(out / "history.csv", history)
         atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2))
         if plots:
             from ..experiments.plots import plot_learning_curves, plot_sample

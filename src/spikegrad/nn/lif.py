@@ -13,8 +13,19 @@ from .._checks import check_choice, check_positive, check_sequence_tensor
 from ..functional.lif import RESET_MODES, LIFParams, decay, li_sequence, lif_sequence
 from ..functional.surrogate import Surrogate, make_surrogate
 from ..init import uniform_
+from ..kernels.lif_fused import li_sequence_fused, lif_sequence_fused
 
-__all__ = ["LIFLayer", "Readout"]
+__all__ = ["BACKENDS", "LIFLayer", "Readout"]
+
+#: Simulation backends: ``"reference"`` (plain autograd through the step loop),
+#: ``"fused"`` (one autograd function with a hand-written BPTT,
+#: :mod:`spikegrad.kernels.lif_fused`), ``"auto"`` (the fastest available: fused).
+BACKENDS = ("auto", "fused", "reference")
+
+
+def _resolve_backend(backend: str) -> str:
+    check_choice("backend", backend, BACKENDS)
+    return "fused" if backend == "auto" else backend
 
 
 class _TimeConstants(nn.Module):
@@ -64,6 +75,9 @@ class LIFLayer(nn.Module):
         Propagate gradients through the recurrent connections (default ``True``).
     learn_tau:
         Learn per-neuron time constants.
+    backend:
+        ``"auto"`` (default), ``"fused"`` or ``"reference"`` (see :data:`BACKENDS`); all
+        give identical spikes and gradients.
 
     Input ``[T, B, in_features]`` spikes; output ``[T, B, out_features]`` spikes.
     Weights are initialised :math:`\mathcal U(\pm 1/\sqrt{\text{fan-in}})`, no biases.
@@ -83,11 +97,13 @@ class LIFLayer(nn.Module):
         reset: str = "detach",
         recurrent_grad: bool = True,
         learn_tau: bool = False,
+        backend: str = "auto",
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
         check_positive("in_features", in_features)
         check_positive("out_features", out_features)
+        self.backend = _resolve_backend(backend)
         self.in_features, self.out_features = int(in_features), int(out_features)
         self.surrogate = make_surrogate(surrogate, beta)
         self.reset = check_choice("reset mode", reset, RESET_MODES)
@@ -110,6 +126,18 @@ class LIFLayer(nn.Module):
         """Spikes ``[T, B, out]`` (and the membrane trace if ``record_membrane``)."""
         check_sequence_tensor("x", x, features=self.in_features, finite=False)
         current = x @ self.weight.t()
+        if self.backend == "fused":
+            p = self.taus.params()
+            spikes, mem = lif_sequence_fused(
+                current,
+                p.beta_mem,
+                p.beta_syn,
+                self.surrogate,
+                rec_weight=self.rec_weight,
+                reset=self.reset,
+                recurrent_grad=self.recurrent_grad,
+            )
+            return (spikes, mem) if record_membrane else spikes
         spikes, _, mem = lif_sequence(
             current,
             self.taus.params(),
@@ -124,7 +152,7 @@ class LIFLayer(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"{self.in_features}, {self.out_features}, recurrent={self.recurrent}, "
-            f"surrogate={self.surrogate!r}, reset={self.reset!r}"
+            f"surrogate={self.surrogate!r}, reset={self.reset!r}, backend={self.backend!r}"
         )
 
 
@@ -133,6 +161,7 @@ class Readout(nn.Module):
 
     Input ``[T, B, in_features]`` spikes; output the membrane trace ``[T, B, n_classes]``
     starting at ``u0`` (default ``-1e-3``, see :func:`~spikegrad.functional.lif.li_sequence`).
+    The ``"fused"`` backend computes the same trace as one causal convolution.
     """
 
     def __init__(
@@ -145,11 +174,13 @@ class Readout(nn.Module):
         dt: float = 1e-3,
         u0: float = -1e-3,
         learn_tau: bool = False,
+        backend: str = "auto",
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
         check_positive("in_features", in_features)
         check_positive("n_classes", n_classes)
+        self.backend = _resolve_backend(backend)
         self.in_features, self.n_classes = int(in_features), int(n_classes)
         self.taus = _TimeConstants(n_classes, tau_mem, tau_syn, dt, learn_tau)
         self.u0 = float(u0)
@@ -158,7 +189,10 @@ class Readout(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Readout membrane trace ``[T, B, n_classes]``."""
         check_sequence_tensor("x", x, features=self.in_features, finite=False)
-        return li_sequence(x @ self.weight.t(), self.taus.params(), u0=self.u0)
+        p = self.taus.params()
+        if self.backend == "fused":
+            return li_sequence_fused(x @ self.weight.t(), p.beta_mem, p.beta_syn, u0=self.u0)
+        return li_sequence(x @ self.weight.t(), p, u0=self.u0)
 
     def extra_repr(self) -> str:
         return f"{self.in_features}, {self.n_classes}, u0={self.u0:g}"

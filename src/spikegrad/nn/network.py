@@ -54,6 +54,8 @@ class SpikingNetwork(nn.Module):
         time step (seconds).
     readout_mode:
         ``"max"`` (default), ``"mean"`` or ``"last"``; used by :meth:`logits`.
+    backend:
+        Simulation backend of every layer: ``"auto"``, ``"fused"`` or ``"reference"``.
     seed:
         Seed of the private generator used for the weights (``None``: torch's default RNG).
     """
@@ -75,6 +77,7 @@ class SpikingNetwork(nn.Module):
         tau_out: float = 20e-3,
         dt: float = 1e-3,
         readout_mode: str = "max",
+        backend: str = "auto",
         seed: int | None = None,
     ) -> None:
         super().__init__()
@@ -109,12 +112,19 @@ class SpikingNetwork(nn.Module):
                 reset=reset,
                 recurrent_grad=recurrent_grad,
                 learn_tau=learn_tau,
+                backend=backend,
                 generator=gen,
             )
             for k in range(len(hidden))
         )
         self.readout = Readout(
-            hidden[-1], n_classes, tau_mem=tau_out, tau_syn=tau_syn, dt=dt, generator=gen
+            hidden[-1],
+            n_classes,
+            tau_mem=tau_out,
+            tau_syn=tau_syn,
+            dt=dt,
+            backend=backend,
+            generator=gen,
         )
 
     @property

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Create .venv and install spikegrad with its test tools. Idempotent; safe to rerun.
+# torch is pinned to the CPU build first, so the compatible range in pyproject.toml
+# is already satisfied and nothing pulls a multi-GB CUDA build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+.venv/bin/python -m pip install -q torch==2.13.0
+.venv/bin/python -m pip install -q -e ".[test]"
