@@ -329,3 +329,13 @@ def test_stream_registry():
         make_stream("mnist")
     with pytest.raises(SpikegradInputError, match="unknown model"):
         make_model("svm")
+
+
+def test_passive_pruning_removes_neurons_after_drift():
+    spec = make_stream("sine")
+    model = make_model("oesnn-passive")
+    stream = spec(0, 4000)
+    prequential(itertools.islice(stream, 3000), model)
+    before = model[-1].n_pruned  # noisy neurons near the class boundary (measured 9)
+    prequential(stream, model)  # the 1000 samples after the label reversal
+    assert model[-1].n_pruned - before > 2 * before  # measured 32 in 1000 vs 9 in 3000
