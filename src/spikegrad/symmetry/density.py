@@ -299,7 +299,7 @@ def symmetry_events(
     encoding, threshold, levels:
         Pixel-to-spike rule: ``"threshold"``, ``"edges"`` or ``"latency"``.
     network:
-        Delay and detector settings (default :class:`SymmetryNetwork`: radius 16,
+        Delay and detector settings (default :class:`SymmetryNetwork`: radius 8,
         1 tick per pixel, :math:`\tau = 0`, :math:`k = 2`).
     orientations, parities:
         Which detector populations to run (default: all 4 x 2).

@@ -24,7 +24,6 @@ import torch
 
 from .._checks import SpikegradInputError, check_choice
 from .density import NORMALISATIONS, symmetry_events
-from .network import SymmetryNetwork
 from .scenes import MANMADE, Scene
 
 __all__ = ["roc_auc", "roc_curve", "separation", "region_table", "classify_scenes",
@@ -171,7 +170,3 @@ def noise_sweep(
         })
     return out
 
-
-def default_network(max_radius: int = 16, **kw) -> SymmetryNetwork:
-    """The network used by the demo (radius 16, exact coincidence, k = 2)."""
-    return SymmetryNetwork(max_radius=max_radius, **kw)
