@@ -332,3 +332,12 @@ def test_without_delays_coincidence_loses_mirror_information():
     timed = symmetry_events(img, network=SymmetryNetwork(max_radius=None),
                             orientations=("vertical",))
     assert float(timed.counts["vertical/half"].sum(0)[10]) == (img > 0.5).sum() / 2
+
+
+def test_chance_normalisation_is_one_for_random_patterns():
+    img = (np.random.default_rng(0).random((256, 256)) < 0.3).astype(np.float32)
+    ev = symmetry_events(img)  # radius 8, all 8 populations
+    r = ev.region_scores(32, "chance").numpy()
+    assert r.mean() == pytest.approx(1.0, abs=0.01)  # measured 0.998
+    assert 0.9 < r.min() and r.max() < 1.1
+    assert float(ev.density(31, "chance")[20:-20, 20:-20].mean()) == pytest.approx(1.0, abs=0.01)
