@@ -341,3 +341,29 @@ def test_chance_normalisation_is_one_for_random_patterns():
     assert r.mean() == pytest.approx(1.0, abs=0.01)  # measured 0.998
     assert 0.9 < r.min() and r.max() < 1.1
     assert float(ev.density(31, "chance")[20:-20, 20:-20].mean()) == pytest.approx(1.0, abs=0.01)
+
+
+def test_axis_profile_finds_global_axes():
+    img = mirror_shape(24, 32, 21, np.random.default_rng(21))  # axis x = 10.5
+    ev = symmetry_events(img, network=SymmetryNetwork(max_radius=None))
+    pos, tot = ev.axis_profile("vertical")
+    assert pos.shape == (64,) and tot.shape == (64,)
+    assert float(pos[int(tot.argmax())]) == 10.5
+    assert float(tot.max()) == (img > 0.5).sum() / 2
+    assert float(tot.sum()) == float(ev.maps["vertical"].sum())
+    # diagonal: symmetric about r - c = 3 (mirror (r, c) -> (c + 3, r - 3))
+    n, k = 16, 3
+    base = np.random.default_rng(1).random((n, n)) < 0.3
+    sym = np.zeros((n, n), bool)
+    for r, c in zip(*np.nonzero(base), strict=True):
+        if 0 <= c + k < n and 0 <= r - k < n:
+            sym[r, c] = sym[c + k, r - k] = True
+    ev = symmetry_events(sym[None], network=SymmetryNetwork(max_radius=None),
+                         orientations=("diagonal",))
+    pos, tot = ev.axis_profile("diagonal")
+    assert tot.shape == (1, pos.numel()) and float(pos[0]) == -(n - 1)
+    assert float(pos[int(tot[0].argmax())]) == k
+    rr, cc = np.mgrid[0:n, 0:n]
+    assert float(tot.max()) == (sym.sum() - sym[rr - cc == k].sum()) / 2
+    with pytest.raises(ValueError, match="orientation"):
+        ev.axis_profile("vertical")  # not computed

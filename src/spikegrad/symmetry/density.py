@@ -143,6 +143,53 @@ class SymmetryEvents:
         """Total number of detector events (all images of the batch)."""
         return float(sum(float(v.sum()) for v in self.raw_counts.values()))
 
+    def axis_profile(self, orientation: str) -> tuple[torch.Tensor, torch.Tensor]:
+        r"""Total events per mirror-axis line of one orientation (global symmetry axes).
+
+        Sums the detectors that lie on the same axis line, both parities:
+
+        * ``vertical``: axis :math:`x = c` (on-pixel detectors of column :math:`c`)
+          and :math:`x = c + \tfrac12` (half-pixel detectors of column :math:`c`);
+        * ``horizontal``: the same for rows, :math:`y`;
+        * ``diagonal``: axis line :math:`r - c = m` (on-pixel detectors with
+          :math:`r - c = m`, half-pixel detectors with :math:`r - c = m - 1`);
+        * ``antidiagonal``: axis line :math:`r + c = m` (half-pixel: :math:`r + c = m - 1`).
+
+        For a binary shape and ``max_radius=None`` the total on an axis is the number of
+        mirror pairs about that axis; for a shape mirror-symmetric about it, half the
+        number of its active pixels off the axis.
+
+        Returns
+        -------
+        positions, totals
+            Axis coordinates ``[P]`` (x or y in pixels, or :math:`m`) and totals
+            ``[B, P]`` (``[P]`` for a 2-D input).
+        """
+        check_choice("orientation", orientation, self.orientations)
+        on = self.raw_counts.get(f"{orientation}/on")
+        half = self.raw_counts.get(f"{orientation}/half")
+        B, H, W = self.raw_active.shape
+        r = torch.arange(H).view(H, 1).expand(H, W)
+        c = torch.arange(W).view(1, W).expand(H, W)
+        if orientation in ("vertical", "horizontal"):
+            n = W if orientation == "vertical" else H
+            coord = c if orientation == "vertical" else r
+            idx_on, idx_half = 2 * coord, 2 * coord + 1
+            positions = torch.arange(2 * n, dtype=torch.float64) / 2
+        else:
+            if orientation == "diagonal":
+                coord, lo = r - c, -(W - 1)
+            else:
+                coord, lo = r + c, 0
+            idx_on, idx_half = coord - lo, coord + 1 - lo
+            n_pos = int(coord.max()) - lo + 2
+            positions = torch.arange(n_pos, dtype=torch.float64) + lo
+        totals = torch.zeros(B, positions.numel(), dtype=torch.float64)
+        for counts, idx in ((on, idx_on), (half, idx_half)):
+            if counts is not None:
+                totals.index_add_(1, idx.reshape(-1), counts.reshape(B, -1).to(torch.float64))
+        return positions, self._out(totals)
+
     def _select(self, orientation: str | None) -> torch.Tensor:
         if orientation is None:
             return sum(self.raw_counts.values())
