@@ -160,6 +160,8 @@ def test_eprop_river_checks():
         common.check_disappearing_features,
         common.check_predict_one_before_any_learn,
         common.check_shuffle_features_no_impact,
+        common.check_pickling,
+        common.check_clone_is_independent,
         clf.check_predict_proba_one,
         clf.check_classifier_tracks_seen_labels,
     ):

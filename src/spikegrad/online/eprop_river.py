@@ -96,7 +96,8 @@ class EpropClassifier(base.Classifier):
         self._classes: list = []
         self._class_index: dict = {}
         self._net: OnlineEprop | None = None
-        self._gen = torch.Generator().manual_seed(seed)
+        # numpy generator: it pickles deterministically (a torch.Generator does not)
+        self._rng = np.random.default_rng(seed)
         self._config = EpropConfig(loss_start=n_steps // 2)
 
     @property
@@ -115,12 +116,15 @@ class EpropClassifier(base.Classifier):
             ) from exc
         return f if math.isfinite(f) else math.nan
 
+    def _torch_generator(self) -> torch.Generator:
+        return torch.Generator().manual_seed(int(self._rng.integers(2**62)))
+
     def _grow_inputs(self, n_new: int) -> None:
         net = self._net
         m = self.n_fields * n_new
         w, v, wo = net.params
         bound = self.input_scale / math.sqrt(max(1, w.shape[1] + m))
-        extra = (torch.rand(w.shape[0], m, generator=self._gen) * 2 - 1) * bound
+        extra = torch.from_numpy(self._rng.uniform(-bound, bound, (w.shape[0], m))).to(w.dtype)
         net.params = EpropParams(torch.cat([w, extra], dim=1), v, wo)
         net._m[0] = torch.cat([net._m[0], torch.zeros_like(extra)], dim=1)
         net._v[0] = torch.cat([net._v[0], torch.zeros_like(extra)], dim=1)
@@ -169,7 +173,7 @@ class EpropClassifier(base.Classifier):
                 recurrent=self.recurrent,
                 lr=self.lr,
                 update=self.update,
-                generator=self._gen,
+                generator=self._torch_generator(),
                 scale_in=self.input_scale,
             )
             self._net.params = EpropParams(
