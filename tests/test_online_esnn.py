@@ -73,6 +73,14 @@ def test_psp_max_values_from_the_notes():
     assert th == pytest.approx(0.7 * 1.25)
 
 
+def test_dmax_distance_value_from_the_notes():
+    m = OeSNNClassifier(mod=0.6, distance="dmax")
+    assert m._dmax(10) == pytest.approx(1.7098, abs=1e-4)
+    for x, y in PHISHING[:60]:
+        m.learn_one(x, y)
+    assert 0 < m.n_neurons < 60 and m.n_merges > 0
+
+
 def test_range_tracker_window_matches_brute_force():
     rng = np.random.default_rng(0)
     v = rng.normal(size=400)
