@@ -260,6 +260,16 @@ def test_scene_generator_labels_and_determinism():
         diff = b.image - a.image
         inside = (a.image > 0.2) & (a.image < 0.8)  # away from the clipping
         assert float(diff[inside].std()) == pytest.approx(0.05, rel=0.1)
+    rotated = generate_scenes(3, 64, 32, seed=1, max_angle=45)
+    for a, b in zip(scenes, rotated, strict=True):  # same layouts, man-made cells rotated
+        np.testing.assert_array_equal(a.cell_labels, b.cell_labels)
+        veg = np.kron(a.cell_labels == 2, np.ones((32, 32), bool))
+        np.testing.assert_array_equal(a.image[veg], b.image[veg])
+        assert set(np.unique(b.labels[~veg])) <= {0, 1}
+    assert any(not np.array_equal(a.image, b.image) for a, b in zip(scenes, rotated,
+                                                                    strict=True))
+    s0 = generate_scene(64, 32, rng=5, max_angle=0.0)
+    np.testing.assert_array_equal(s0.image, s1.image)
     with pytest.raises(ValueError, match="multiples"):
         generate_scene(70, 32)
 

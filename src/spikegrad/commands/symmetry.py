@@ -56,6 +56,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--cell", type=int, default=32, help="demo: labelled region size")
     g.add_argument("--scene-noise", type=float, default=0.0,
                    help="demo: sensor noise sigma of the generated scenes")
+    g.add_argument("--max-angle", type=float, default=0.0,
+                   help="demo: rotate man-made regions by up to this many degrees")
     g.add_argument("--seed", type=int, default=0, help="seed of scenes and noise")
     g.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (the element-wise work gains little from more, "
@@ -88,6 +90,7 @@ def _cmd_symmetry(args: argparse.Namespace) -> int:
         out = args.out or Path("runs") / f"symmetry-demo-{stamp}"
         m = run_demo(out, network=net, size=args.size or 256, cell=args.cell,
                      n_scenes=args.scenes, scene_noise=args.scene_noise,
+                     max_angle=args.max_angle,
                      encoding=args.encoding, threshold=args.threshold,
                      normalise=args.normalise, seed=args.seed, plots=not args.no_plots)
         pk = m["noise_peak"]

@@ -191,6 +191,7 @@ def run_demo(
     cell: int = 32,
     n_scenes: int = 4,
     scene_noise: float = 0.0,
+    max_angle: float = 0.0,
     encoding: str = "edges",
     threshold: float = 0.15,
     normalise: str = "active",
@@ -204,7 +205,8 @@ def run_demo(
     """Generated-scene demo: AUC man-made vs vegetation and noise sweeps -> ``metrics.json``.
 
     ``scene_noise`` is sensor noise baked into the generated scenes (clipped to
-    [0, 1]); the sweeps add their own noise on top.
+    [0, 1]); the sweeps add their own noise on top. ``max_angle`` rotates the
+    man-made regions by random angles (degrees).
 
     Three sweeps (all AUCs with the active-fraction baseline beside them):
     ``intensity`` (Gaussian noise before the chosen encoding), ``spikes`` (random
@@ -217,7 +219,8 @@ def run_demo(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    scenes = generate_scenes(n_scenes, size, cell, noise=scene_noise, seed=seed)
+    scenes = generate_scenes(n_scenes, size, cell, noise=scene_noise, max_angle=max_angle,
+                             seed=seed)
     kw = {"encoding": encoding, "threshold": threshold, "network": network}
     cls = classify_scenes(scenes, normalise=normalise, **kw)
     cls_chance = classify_scenes(scenes, normalise="chance", **kw)
@@ -249,7 +252,8 @@ def run_demo(
         "noise_peak": peaks,
         "settings": {**_settings({"encoding": encoding, "threshold": threshold}, network),
                      "normalise": normalise, "size": size, "cell": cell,
-                     "n_scenes": n_scenes, "scene_noise": scene_noise, "seed": seed,
+                     "n_scenes": n_scenes, "scene_noise": scene_noise,
+                     "max_angle": max_angle, "seed": seed,
                      "subthreshold": subthreshold,
                      "pixel_to_spike": f"{encoding} > {threshold}",
                      "noise_model": "intensity: x + sigma N(0,1) before encoding; spikes: "

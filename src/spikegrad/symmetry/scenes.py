@@ -15,8 +15,9 @@ Ground is labelled 0 at pixel level; every cell has one label in
 above 0.5 and ground below, with the same range for both classes so that
 brightness alone is a weak cue (measure it: :func:`~spikegrad.symmetry.evaluate.classify_scenes`
 reports the active-fraction baseline). All randomness comes from a
-``numpy.random.Generator``. Structures are axis-aligned (the detector
-orientations are rows, columns and diagonals).
+``numpy.random.Generator``. Structures are axis-aligned by default (the detector
+orientations are rows, columns and diagonals); ``max_angle`` rotates man-made
+regions by random angles to measure what that costs.
 """
 
 from __future__ import annotations
@@ -178,6 +179,32 @@ def _texture(img, lab, rng, c):
     lab[m] = VEGETATION
 
 
+def _rotated(kind, sub, sub_lab, rng, c, phi):
+    """Draw a man-made ``kind`` in a ``c x c`` frame rotated by ``phi`` (radians).
+
+    The objects are drawn axis-aligned on a larger blank canvas, which is rotated
+    about its centre with nearest-neighbour sampling (sharp, aliased edges, like
+    a rendered roof); pixels the rotated objects do not cover keep their ground.
+    """
+    C = int(np.ceil(c * np.sqrt(2))) + 2
+    o = (C - c) // 2
+    canvas = np.full((C, C), np.nan, dtype=np.float32)
+    canvas_lab = np.zeros((C, C), dtype=np.int8)
+    view, view_lab = canvas[o : o + c, o : o + c], canvas_lab[o : o + c, o : o + c]
+    _DRAW[kind](view, view_lab, rng, c)
+    yy, xx = np.mgrid[0:c, 0:c].astype(np.float64) - (c - 1) / 2
+    cos, sin = np.cos(phi), np.sin(phi)
+    ys = np.rint(cos * yy + sin * xx + (C - 1) / 2).astype(int)
+    xs = np.rint(-sin * yy + cos * xx + (C - 1) / 2).astype(int)
+    ok = (ys >= 0) & (ys < C) & (xs >= 0) & (xs < C)
+    val = np.full((c, c), np.nan, dtype=np.float32)
+    lab = np.zeros((c, c), dtype=np.int8)
+    val[ok], lab[ok] = canvas[ys[ok], xs[ok]], canvas_lab[ys[ok], xs[ok]]
+    drawn = ~np.isnan(val)
+    sub[drawn] = val[drawn]
+    sub_lab[drawn] = lab[drawn]
+
+
 _DRAW = {
     "buildings": _buildings,
     "road": _road,
@@ -194,7 +221,9 @@ def generate_scene(
     *,
     p_manmade: float = 0.5,
     noise: float = 0.0,
+    max_angle: float = 0.0,
     rng: np.random.Generator | int = 0,
+    angle_rng: np.random.Generator | None = None,
 ) -> Scene:
     """Generate one labelled aerial-like scene.
 
@@ -209,8 +238,14 @@ def generate_scene(
     noise:
         Standard deviation of Gaussian sensor noise added to the whole image
         (then clipped to [0, 1]).
+    max_angle:
+        Man-made regions are rotated by an angle drawn uniformly from
+        ``[-max_angle, max_angle]`` degrees (0: axis-aligned, the default).
     rng:
         ``numpy.random.Generator`` or an int seed.
+    angle_rng:
+        Generator of the rotation angles (default: ``rng``; a separate one keeps
+        the layouts identical across ``max_angle``).
     """
     rng = _rng(rng)
     H, W = (size, size) if isinstance(size, (int, np.integer)) else tuple(size)
@@ -221,6 +256,8 @@ def generate_scene(
     if not 0.0 <= float(p_manmade) <= 1.0:
         raise SpikegradInputError(f"p_manmade must be in [0, 1], got {p_manmade!r}")
     noise = check_nonnegative("noise", noise)
+    max_angle = check_nonnegative("max_angle", max_angle)
+    angle_rng = rng if angle_rng is None else _rng(angle_rng)
     img = (0.3 + 0.06 * value_noise((H, W), rng, octaves=3, base=4)).astype(np.float32)
     lab = np.zeros((H, W), dtype=np.int8)
     nh, nw = H // cell, W // cell
@@ -233,7 +270,11 @@ def generate_scene(
             kind = str(rng.choice(MANMADE_KINDS if manmade else VEGETATION_KINDS))
             sl = (slice(i * cell, (i + 1) * cell), slice(j * cell, (j + 1) * cell))
             sub, sub_lab = img[sl].copy(), lab[sl].copy()
-            _DRAW[kind](sub, sub_lab, rng, cell)
+            if manmade and max_angle > 0:
+                phi = np.deg2rad(angle_rng.uniform(-max_angle, max_angle))
+                _rotated(kind, sub, sub_lab, rng, cell, phi)
+            else:
+                _DRAW[kind](sub, sub_lab, rng, cell)
             img[sl], lab[sl] = sub, sub_lab
             cell_labels[i, j] = MANMADE if manmade else VEGETATION
             row.append(kind)
@@ -245,18 +286,27 @@ def generate_scene(
 
 
 def generate_scenes(
-    n: int, size: int = 256, cell: int = 32, *, noise: float = 0.0, seed: int = 0
+    n: int,
+    size: int = 256,
+    cell: int = 32,
+    *,
+    noise: float = 0.0,
+    max_angle: float = 0.0,
+    seed: int = 0,
 ) -> list[Scene]:
     """``n`` independent scenes from one seed (``numpy.random.default_rng(seed)``).
 
-    The sensor noise comes from a separate stream (``default_rng([seed, 1])``), so
-    the same seed gives the same layouts at every noise level.
+    The sensor noise and the rotation angles come from separate streams
+    (``default_rng([seed, 1])``, ``default_rng([seed, 2])``), so the same seed gives
+    the same layouts at every noise level and angle range.
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise SpikegradInputError(f"n must be an int >= 1, got {n!r}")
     noise = check_nonnegative("noise", noise)
     rng = np.random.default_rng(seed)
-    scenes = [generate_scene(size, cell, rng=rng) for _ in range(n)]
+    arng = np.random.default_rng([seed, 2])
+    scenes = [generate_scene(size, cell, rng=rng, max_angle=max_angle, angle_rng=arng)
+              for _ in range(n)]
     if noise:
         nrng = np.random.default_rng([seed, 1])
         for sc in scenes:
