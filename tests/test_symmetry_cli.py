@@ -75,3 +75,20 @@ def test_cli_errors(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert main(["symmetry", "--demo", "--max-radius", "-1", "--out", str(tmp_path)]) == 2
     assert "max_radius" in capsys.readouterr().err
+
+
+def test_docs_quick_start_and_example_run(capsys):
+    import re
+    import runpy
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    doc = (root / "docs" / "symmetry.md").read_text()
+    block = re.search(r"```python\n(.*?)```", doc, re.S).group(1)
+    ns: dict = {}
+    exec(compile(block, "docs/symmetry.md", "exec"), ns)  # noqa: S102
+    assert float(ns["ev"].counts["vertical/on"][4, 4]) == 3.0
+    runpy.run_path(str(root / "examples" / "symmetry_quickstart.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "between columns 12 and 13 (45 pairs" in out
+    assert "frame total 155 = pair count 155" in out
