@@ -172,6 +172,12 @@ def test_load_image_png_and_npy(tmp_path):
     np.testing.assert_allclose(load_image(tmp_path / "y.npy"), arr / 255.0, rtol=1e-6)
     with pytest.raises(ValueError, match="does not exist"):
         load_image(tmp_path / "nope.png")
+    a16 = (np.arange(20 * 10).reshape(20, 10) * 300).astype(np.uint16)
+    Image.fromarray(a16).save(tmp_path / "t16.png")  # 16-bit grey PNG
+    np.testing.assert_allclose(load_image(tmp_path / "t16.png"), a16 / 65535.0, rtol=1e-6)
+    f = np.linspace(-1, 3, 20, dtype=np.float32).reshape(4, 5)
+    Image.fromarray(f).save(tmp_path / "f.tiff")  # float TIFF: min-max scaled
+    np.testing.assert_allclose(load_image(tmp_path / "f.tiff"), (f + 1) / 4, atol=1e-6)
     (tmp_path / "bad.png").write_bytes(b"not a png")
     with pytest.raises(ValueError, match="cannot read"):
         load_image(tmp_path / "bad.png")

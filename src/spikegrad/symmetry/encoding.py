@@ -147,11 +147,29 @@ def spike_times(
     return torch.where(x > thr, t, torch.full_like(t, math.inf))
 
 
+def _pil_to_grey(im) -> np.ndarray:
+    """Grey float32 in [0, 1] from a Pillow image, keeping 16-bit and float precision."""
+    if im.mode.startswith("I;16") or im.mode == "I":
+        arr = np.asarray(im).astype(np.float32)
+        return arr / (65535.0 if im.mode.startswith("I;16") or arr.max() > 255 else 255.0)
+    if im.mode == "F":
+        arr = np.asarray(im).astype(np.float32)
+        if not np.isfinite(arr).all():
+            raise SpikegradInputError("float image contains NaN or infinite values")
+        lo, hi = float(arr.min()), float(arr.max())
+        if lo >= 0.0 and hi <= 1.0:
+            return arr
+        return (arr - lo) / (hi - lo) if hi > lo else np.zeros_like(arr)
+    return np.asarray(im.convert("L"), dtype=np.float32) / 255.0
+
+
 def load_image(path: str | Path, *, size: int | None = None) -> np.ndarray:
     """Read a PNG/JPEG/TIFF (through Pillow) or ``.npy`` file as a grey ``float32 [H, W]`` array.
 
-    Colour images are converted with ITU-R 601 luma (Pillow's ``"L"`` mode) and
-    scaled to [0, 1]. ``size`` optionally resizes so that the longer side has
+    8-bit and colour images are converted with ITU-R 601 luma (Pillow's ``"L"``
+    mode) and divided by 255; 16-bit images (common for satellite tiles) are
+    divided by 65535; float images already in [0, 1] are kept, others are
+    min-max scaled. ``size`` optionally resizes so that the longer side has
     ``size`` pixels (bilinear).
     """
     path = Path(path)
@@ -177,7 +195,7 @@ def load_image(path: str | Path, *, size: int | None = None) -> np.ndarray:
             raise SpikegradInputError(msg) from exc
         try:
             with Image.open(path) as im:
-                img = np.asarray(im.convert("L"), dtype=np.float32) / 255.0
+                img = _pil_to_grey(im)
         except OSError as exc:
             raise SpikegradInputError(f"cannot read image {str(path)!r}: {exc}") from exc
     if size is not None and max(img.shape) != size:
