@@ -30,7 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "stream",
         help="prequential (test-then-train) evaluation on a data stream",
-        description="Evaluate an online classifier (OeSNN or a river baseline) test-then-train "
+        description="Evaluate an online classifier (OeSNN, e-prop or a river baseline) "
+        "test-then-train "
         "on a river dataset or generator; print prequential accuracy as it goes and write "
         "metrics.json and a windowed-accuracy plot with drift points marked.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -50,6 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--print-every", type=int, default=1000, help="progress line period")
     p.add_argument("--no-scaler", action="store_true", help="no StandardScaler in front")
     p.add_argument("--memory", action="store_true", help="trace peak memory (slower run)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (e-prop)")
     p.add_argument("--out", type=Path, default=None, help="output folder")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plot")
     p.set_defaults(func=_cmd_stream)
@@ -60,6 +62,10 @@ def _cmd_stream(args: argparse.Namespace) -> int:
     from ..online.streams import make_model, make_stream
 
     spec = make_stream(args.dataset)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     if args.samples is not None and args.samples < 1:
         raise SpikegradInputError(f"--samples must be >= 1, got {args.samples}")
     if args.window < 1:
