@@ -430,3 +430,43 @@ def test_multilayer_rule_improves_correlation():
     cs = [h.correlation for h in res.history]
     assert cs[-1] >= 0.6 and cs[-1] > cs[0] + 0.3
     assert not torch.equal(res.hidden_weights, wh)  # the hidden layer learned too
+
+
+# --------------------------------------------------------------------------- BPTT and tasks
+
+
+def test_bptt_on_van_rossum_loss_learns():
+    from spikegrad.spiketrain.bptt import BPTTConfig, gaussian_kernel_loss, train_bptt
+
+    g = torch.Generator().manual_seed(0)
+    inp = poisson_trains(100, 20.0, 0.2, generator=g)
+    x = to_binned(inp, 200, 1e-3).unsqueeze(1)
+    y = to_binned(pad_trains([[0.05, 0.12]]), 200, 1e-3).unsqueeze(1)
+    w = torch.rand(1, 100, generator=g) * 0.12
+    res = train_bptt(x, y, w, config=BPTTConfig(lr=1e-2), epochs=40)
+    assert res.loss[-1] < 0.5 * res.loss[0]
+    assert max(res.correlation[-5:]) > res.correlation[0] + 0.3
+    # kernel loss: hand value for one spike against none, sigma = 2 steps -> 1
+    z = torch.zeros(20, 1)
+    o = z.clone()
+    o[5] = 1.0
+    assert gaussian_kernel_loss(o, z, 2e-3, 1e-3).item() == pytest.approx(1.0)
+
+
+def test_generated_tasks():
+    from spikegrad.spiketrain.tasks import lag_order_task, pattern_classes_task, random_target
+
+    g = torch.Generator().manual_seed(0)
+    x, lab = lag_order_task(16, n_steps=60, group=3, lag=20, jitter=0, generator=g)
+    assert x.shape == (60, 16, 6) and x.sum().item() == 16 * 6
+    for b in range(16):
+        ta = int(x[:, b, 0].argmax())
+        tb = int(x[:, b, 3].argmax())
+        assert (tb - ta) == (20 if lab[b] == 0 else -20)
+    t = random_target(5, 1.0, generator=g, min_isi=0.05)
+    assert t.times.diff().min().item() >= 0.05
+    task = pattern_classes_task(2, 10, train_per_class=2, test_per_class=3, generator=g)
+    assert task.train.times.shape[:2] == (4, 10) and task.test.times.shape[:2] == (6, 10)
+    assert task.train_labels.tolist() == [0, 1, 0, 1]
+    with pytest.raises(SpikegradInputError, match="cannot place"):
+        random_target(50, 0.2, generator=g)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from datetime import datetime
 from pathlib import Path
@@ -221,8 +222,10 @@ def _cmd_spiketrain(args: argparse.Namespace) -> int:
             epochs_to = bres.epochs_to_target
         else:
             H = int(args.hidden)
-            # hidden weights put the hidden neurons near threshold (a few spikes each)
-            wh = torch.rand(H, n_in, generator=gen, dtype=f64) * (9.5 / (n_in * args.rate * 0.019))
+            # U(0, 2 * 0.9 / (N rate tau e)): mean free membrane 0.9 (the PSP has area tau e),
+            # so the hidden neurons fire a few spikes each, driven by fluctuations
+            scale = 1.8 / (n_in * args.rate * args.tau * math.e)
+            wh = torch.rand(H, n_in, generator=gen, dtype=f64) * scale
             wo = torch.rand(1, H, generator=gen, dtype=f64) * 0.1
             res = train_multilayer(
                 inputs,
