@@ -439,13 +439,14 @@ def test_bptt_on_van_rossum_loss_learns():
     from spikegrad.spiketrain.bptt import BPTTConfig, gaussian_kernel_loss, train_bptt
 
     g = torch.Generator().manual_seed(0)
-    inp = poisson_trains(100, 20.0, 0.2, generator=g)
-    x = to_binned(inp, 200, 1e-3).unsqueeze(1)
-    y = to_binned(pad_trains([[0.05, 0.12]]), 200, 1e-3).unsqueeze(1)
+    inp = poisson_trains(100, 20.0, 0.15, generator=g)
+    x = to_binned(inp, 150, 1e-3).unsqueeze(1)
+    y = to_binned(pad_trains([[0.05, 0.11]]), 150, 1e-3).unsqueeze(1)
     w = torch.rand(1, 100, generator=g) * 0.12
-    res = train_bptt(x, y, w, config=BPTTConfig(lr=1e-2), epochs=40)
-    assert res.loss[-1] < 0.5 * res.loss[0]
-    assert max(res.correlation[-5:]) > res.correlation[0] + 0.3
+    res = train_bptt(x, y, w, config=BPTTConfig(lr=2e-2), epochs=20)
+    assert res.loss[-1] < 0.2 * res.loss[0]
+    assert res.correlation[0] < 0.1 and res.correlation[-1] >= 0.95
+    assert res.epochs_to_target is not None
     # kernel loss: hand value for one spike against none, sigma = 2 steps -> 1
     z = torch.zeros(20, 1)
     o = z.clone()
