@@ -315,9 +315,7 @@ def test_delay_gradient_against_finite_differences():
 
     def e_fixed(dd):
         moved = linear_output(inp, w, dd)
-        return (
-            inner_product(moved, lin, kernel) - inner_product(moved, des, kernel)
-        ).sum()
+        return (inner_product(moved, lin, kernel) - inner_product(moved, des, kernel)).sum()
 
     h = 1e-7
     fd = torch.zeros_like(d)
@@ -471,3 +469,49 @@ def test_generated_tasks():
     assert task.train_labels.tolist() == [0, 1, 0, 1]
     with pytest.raises(SpikegradInputError, match="cannot place"):
         random_target(50, 0.2, generator=g)
+
+
+def test_multilayer_delay_gradient_equals_autograd():
+    from spikegrad.spiketrain import multilayer_delay_gradient
+    from spikegrad.spiketrain.kernels import pairwise
+
+    kernel = GaussianKernel(4e-3)
+    g = torch.Generator().manual_seed(6)
+    inp = poisson_trains((1, 4), 40.0, 0.2, generator=g, dtype=F64)
+    des = poisson_trains((1, 2), 20.0, 0.2, generator=g, dtype=F64)
+    wh = torch.randn(3, 4, generator=g, dtype=F64)
+    wo = torch.randn(2, 3, generator=g, dtype=F64)
+    dh = (torch.rand(3, 4, generator=g, dtype=F64) * 0.01).requires_grad_(True)
+
+    def lin(d):
+        # s_a^o = sum_h w_oh sum_i w_hi s_i(d_hi): every input spike, weighted, per (h, i)
+        t = inp.times[0].unsqueeze(0) + d.unsqueeze(-1)  # [H, N, M]
+        m = inp.mask[0].unsqueeze(0).expand_as(t).to(F64)
+        wts = wo.unsqueeze(-1).unsqueeze(-1) * (wh.unsqueeze(-1) * m).unsqueeze(0)  # [O,H,N,M]
+        return SpikeTrains(t.reshape(1, 1, -1).expand(1, 2, -1), wts.reshape(1, 2, -1))
+
+    a = lin(dh)
+    E = (
+        0.5
+        * (
+            pairwise(a, a, kernel.value)
+            - 2 * pairwise(a, des, kernel.value)
+            + pairwise(des, des, kernel.value)
+        ).sum()
+    )
+    (auto,) = torch.autograd.grad(E, dh)
+    rule = multilayer_delay_gradient(inp, lin(dh.detach()), des, wh, wo, kernel, dh.detach())[0]
+    assert torch.allclose(rule, auto, rtol=1e-9, atol=1e-9)
+    # and the training loop uses it without NaN, keeping delays in range
+    res = train_multilayer(
+        poisson_trains(30, 10.0, 0.3, generator=g, dtype=F64),
+        t64([[0.1, 0.2]]),
+        torch.rand(8, 30, generator=g, dtype=F64) * 0.3,
+        torch.rand(1, 8, generator=g, dtype=F64) * 0.3,
+        params=SRMParams(duration=0.3),
+        config=KernelRuleConfig(learn_delays=True, max_delay=0.01),
+        epochs=3,
+    )
+    assert res.delays is not None and torch.isfinite(res.delays).all()
+    assert float(res.delays.min()) >= 0 and float(res.delays.max()) <= 0.01
+    assert float(res.delays.abs().sum()) > 0

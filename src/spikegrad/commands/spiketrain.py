@@ -61,6 +61,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--max-delay", type=float, default=20e-3, help="largest delay (s)")
     g.add_argument("--init-scale", type=float, default=None, help="initial weights U(0, scale)")
     g.add_argument("--hidden", type=int, default=100, help="multi: hidden SRM0 neurons")
+    g.add_argument(
+        "--lr-hidden", type=float, default=None, help="multi: hidden-layer learning rate (= lr)"
+    )
     g.add_argument("--corr-sigma", type=float, default=2e-3, help="filter width of C (s)")
     g = p.add_argument_group("output")
     g.add_argument("--out", type=Path, default=None, help="run folder")
@@ -234,6 +237,7 @@ def _cmd_spiketrain(args: argparse.Namespace) -> int:
                 wo,
                 params=params,
                 config=config,
+                lr_hidden=args.lr_hidden,
                 epochs=d["epochs"],
                 record_outputs=True,
             )

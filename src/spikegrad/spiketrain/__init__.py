@@ -22,6 +22,7 @@ from .rules import (
     kernel_weight_gradient,
     linear_error,
     linear_output,
+    multilayer_delay_gradient,
     multilayer_hidden_gradient,
     resume_weight_update,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "kernel_weight_gradient",
     "linear_error",
     "linear_output",
+    "multilayer_delay_gradient",
     "multilayer_hidden_gradient",
     "resume_weight_update",
     "SRMParams",

@@ -16,6 +16,7 @@ from .kernels import SpikeKernel, make_kernel, schreiber_correlation, van_rossum
 from .rules import (
     kernel_delay_gradient,
     kernel_weight_gradient,
+    multilayer_delay_gradient,
     multilayer_hidden_gradient,
     resume_weight_update,
 )
@@ -352,17 +353,8 @@ def train_multilayer(
             g_o = kernel_weight_gradient(h, o, y, k, offset=config.offset).mean(0)
             g_h = multilayer_hidden_gradient(x, o, y, wo, k, dh, offset=config.offset).mean(0)
             if config.learn_delays:
-                # dE/dd_hi = w_hi sum_o w_oh [d1 terms]: the delay rule per (h, o), mixed by w_oh
-                gd = torch.zeros_like(wh)
-                for oi in range(wo.shape[0]):
-                    yo = SpikeTrains(y.times[:, oi : oi + 1], y.mask[:, oi : oi + 1])
-                    ao = SpikeTrains(o.times[:, oi : oi + 1], o.mask[:, oi : oi + 1])
-                    rep = wh.shape[0]
-                    ya = SpikeTrains(yo.times.expand(-1, rep, -1), yo.mask.expand(-1, rep, -1))
-                    aa = SpikeTrains(ao.times.expand(-1, rep, -1), ao.mask.expand(-1, rep, -1))
-                    g = kernel_delay_gradient(x, aa, ya, wh, k, dh, offset=config.offset).mean(0)
-                    gd = gd + wo[oi].unsqueeze(-1) * g
-                dh = (dh - config.lr_delay * gd).clamp(0.0, config.max_delay)
+                gd = multilayer_delay_gradient(x, o, y, wh, wo, k, dh, offset=config.offset)
+                dh = (dh - config.lr_delay * gd.mean(0)).clamp(0.0, config.max_delay)
             wo = wo - config.lr * g_o
             wh = wh - eta_h * g_h
         evaluate(ep)

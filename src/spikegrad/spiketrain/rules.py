@@ -57,6 +57,7 @@ __all__ = [
     "linear_output",
     "linear_error",
     "multilayer_hidden_gradient",
+    "multilayer_delay_gradient",
     "resume_weight_update",
 ]
 
@@ -201,6 +202,42 @@ def multilayer_hidden_gradient(
     g = pairwise(sx, o_trains(actual), kernel.value) - pairwise(sx, o_trains(desired), kernel.value)
     # g: [B, H, O, N]; weight by w_oh and sum over o
     return torch.einsum("bhon,oh->bhn", g, out_weights.to(g.dtype))
+
+
+def multilayer_delay_gradient(
+    inputs: SpikeTrains,
+    actual: SpikeTrains,
+    desired: SpikeTrains,
+    hidden_weights: torch.Tensor,
+    out_weights: torch.Tensor,
+    kernel: SpikeKernel,
+    delays: torch.Tensor | None = None,
+    *,
+    offset: float = 0.0,
+) -> torch.Tensor:
+    r"""Input-to-hidden delay gradient of the multilayer rule, ``[B, H, N]``:
+
+    .. math::
+
+        \frac{\partial E}{\partial d_{hi}} = w_{hi}\sum_o w_{oh}\sum_f\Big[\sum_h
+        \partial_1\kappa(t_i^f + d_{hi}, t_a^{o,h}) - \sum_g \partial_1\kappa(t_i^f + d_{hi},
+        t_d^{o,g})\Big]
+
+    (the single-layer delay rule per output, mixed by :math:`w_{oh}`; exact gradient
+    of the two-layer linear approximation when ``actual`` is that approximation).
+    """
+    inputs, actual = _canon(inputs, actual, "actual")
+    _, desired = _canon(inputs, desired, "desired")
+    H = hidden_weights.shape[0]
+    si = shifted_inputs(inputs, delays, H, offset)  # [B, H, N, M]
+    sx = SpikeTrains(si.times.unsqueeze(2), si.mask.unsqueeze(2))  # [B, H, 1, N, M]
+
+    def o_trains(tr: SpikeTrains) -> SpikeTrains:
+        return SpikeTrains(tr.times.unsqueeze(1).unsqueeze(3), tr.mask.unsqueeze(1).unsqueeze(3))
+
+    g = pairwise(sx, o_trains(actual), kernel.d1) - pairwise(sx, o_trains(desired), kernel.d1)
+    g = torch.einsum("bhon,oh->bhn", g, out_weights.to(g.dtype))  # [B, H, N]
+    return hidden_weights.to(g.dtype).unsqueeze(0) * g
 
 
 def resume_weight_update(
