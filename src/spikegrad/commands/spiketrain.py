@@ -84,7 +84,7 @@ def _defaults(args: argparse.Namespace) -> dict:
         "target_spikes": 3 if cls else 5,
         "epochs": {"single": 100, "multi": 150, "classify": 30}[args.task],
         "lr": 3e-3,
-        "lr_delay": 1e-3,
+        "lr_delay": 1e-4 if cls else 1e-3,  # many patterns, online updates: smaller steps
         "init_scale": 0.08 if cls else 0.02,
     }
     if args.rule == "bptt":
