@@ -26,7 +26,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     g = p.add_argument_group("data")
-    g.add_argument("--dataset", default=d.dataset, choices=["randman"], help="data set")
+    g.add_argument(
+        "--dataset",
+        default=d.dataset,
+        choices=["randman", "digits", "mnist", "fashion-mnist", "shd", "ssc"],
+        help="data set: randman (generated), digits (scikit-learn's 8x8 digits, latency "
+        "coded), mnist / fashion-mnist (IDX files in --data-dir, latency coded), shd / ssc "
+        "(HDF5 files in --data-dir)",
+    )
+    g.add_argument("--data-dir", type=Path, default=None,
+                   help="folder with the dataset files (mnist, fashion-mnist, shd, ssc)")
+    g.add_argument("--data-limit", type=int, default=None,
+                   help="use at most this many samples per file (digits/mnist/shd; quick runs)")
+    g.add_argument("--shd-steps", type=int, default=100, help="SHD/SSC: number of time bins")
+    g.add_argument("--shd-duration", type=float, default=1.4,
+                   help="SHD/SSC: seconds binned (events after are dropped)")
     g.add_argument("--classes", type=int, default=10, help="Randman: number of classes")
     g.add_argument("--units", type=int, default=20, help="Randman: input units")
     g.add_argument("--samples-per-class", type=int, default=1000, help="Randman: samples")
@@ -126,6 +140,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
             "seed": args.data_seed,
             "spectrum": args.spectrum,
         }
+    elif args.dataset == "digits":
+        ds_opts = {"seed": args.data_seed}
+    else:
+        if args.data_dir is None:
+            raise SpikegradInputError(f"--dataset {args.dataset} needs --data-dir FOLDER")
+        ds_opts = {"data_dir": str(args.data_dir), "seed": args.data_seed}
+        if args.dataset in ("shd", "ssc"):
+            ds_opts.update(n_steps=args.shd_steps, duration=args.shd_duration)
+    if args.data_limit is not None and args.dataset != "randman":
+        ds_opts["limit"] = args.data_limit
     config = TrainConfig(
         dataset=args.dataset,
         dataset_options=ds_opts,
