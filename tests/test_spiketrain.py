@@ -389,7 +389,6 @@ def _task(seed: int):
 
 
 def test_single_neuron_learns_target_train_and_delays_speed_it_up():
-    torch.set_num_threads(1)
     inp, des, w = _task(1)
     res = train_spike_times(inp, des, w, epochs=15, stop_at_target=True)
     assert res.history[0].correlation < 0.5
