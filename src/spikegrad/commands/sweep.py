@@ -1,0 +1,87 @@
+"""``spikegrad sweep``: run a grid of training runs in parallel, resumably."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .._checks import SpikegradInputError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``sweep`` sub-command."""
+    p = sub.add_parser(
+        "sweep",
+        help="run a grid of training runs (parallel, resumable) and collect results.csv",
+        description="Expand a grid (a TOML/YAML file and/or --set/--vary flags) into training "
+        "runs, run them on local worker processes or a Ray cluster, write one result file per "
+        "run (atomically; starting again skips finished runs), results.csv with every setting "
+        "and metric, and selection.csv with the learning rate chosen on validation.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("grid", nargs="?", type=Path, default=None, help="grid file (.toml/.yaml)")
+    p.add_argument("--out", type=Path, required=True, help="sweep folder (resumed if it exists)")
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="fixed setting over the grid's base, e.g. --set epochs=20 --set hidden=[64]",
+    )
+    p.add_argument(
+        "--vary",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="add a grid axis, e.g. --vary lr=0.01,0.05 --vary seed=0,1",
+    )
+    p.add_argument("--name", default=None, help="experiment tag (default: the grid's name)")
+    p.add_argument("--workers", type=int, default=1, help="parallel worker processes")
+    p.add_argument("--executor", default="local", choices=["local", "ray"])
+    p.add_argument("--address", default=None, help="Ray cluster address (default: start one)")
+    p.add_argument("--dry-run", action="store_true", help="list the runs and exit")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_sweep)
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from ..experiments.config import SweepSpec, load_sweep_file, parse_assignments
+    from ..experiments.sweep import run_sweep, select_learning_rate, write_results_csv
+
+    spec = load_sweep_file(args.grid) if args.grid else SweepSpec()
+    spec.base.update(parse_assignments(args.sets, many=False, flag="--set"))
+    spec.grid.update(parse_assignments(args.vary, many=True, flag="--vary"))
+    if args.name:
+        spec.name = args.name
+    runs = spec.expand()
+    if not runs:
+        raise SpikegradInputError("the grid has no runs")
+    if args.dry_run:
+        for r in runs:
+            changed = {k: r.config[k] for k in spec.grid if "." not in k}
+            print(r.run_id, dict(r.tags), changed)
+        print(f"{len(runs)} runs")
+        return 0
+    res = run_sweep(
+        runs,
+        args.out,
+        executor=args.executor,
+        workers=args.workers,
+        address=args.address,
+        progress=not args.quiet,
+    )
+    sel = select_learning_rate([r for r in res.rows])
+    write_results_csv(sel, args.out / "selection.csv")
+    print(
+        f"{res.total} runs: {res.skipped} already finished, {res.finished} run now, "
+        f"{res.failed} failed{' (see ' + str(args.out / 'errors') + ')' if res.failed else ''}\n"
+        f"results: {args.out / 'results.csv'}; learning rate chosen on validation: "
+        f"{args.out / 'selection.csv'}"
+    )
+    for row in sel[:20]:
+        print(
+            f"  lr {row['lr']:<8g} test {row['test_accuracy_mean']:.3f} ± "
+            f"{row['test_accuracy_sd']:.3f} (val {row['val_accuracy_mean']:.3f}, n={row['n']})"
+        )
+    return 0 if res.failed == 0 else 1

@@ -1,0 +1,429 @@
+"""Run a list of training runs in parallel, resumably, and collect the results.
+
+Output folder::
+
+    OUT/
+      sweep.json          the runs of this sweep (id, tags, config)
+      runs/<run_id>.json  one file per finished run, written atomically (temp + fsync + rename)
+      errors/<run_id>.txt traceback of a run that failed (retried on the next start)
+      results.csv         one row per finished run: every config field, tag and metric
+
+A run is *finished* when its ``runs/<run_id>.json`` exists. Starting a sweep again skips
+finished runs and redoes the others, so a sweep killed at any moment loses at most the
+runs that were in flight. Results are written by the driver (never by the workers), so
+the local and the Ray executor produce the same files.
+
+A run whose loss diverges is a result (``status = "diverged"``, accuracies empty) — high
+learning rates do that and the learning-rate selection must see it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import time
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .._checks import SpikegradInputError
+from ..io.checkpoint import atomic_write_text
+from .config import RunSpec
+
+__all__ = [
+    "execute_run",
+    "run_sweep",
+    "SweepOutcome",
+    "load_results",
+    "results_rows",
+    "write_results_csv",
+    "select_learning_rate",
+    "EXECUTORS",
+    "METRIC_COLUMNS",
+]
+
+EXECUTORS = ("local", "ray")
+METRIC_COLUMNS = (
+    "test_accuracy",
+    "val_accuracy",
+    "train_accuracy",
+    "test_loss",
+    "val_loss",
+    "spikes_per_neuron",
+    "best_epoch",
+    "epochs",
+    "wall_seconds",
+)
+
+_DATA_CACHE: dict[str, Any] = {}
+
+
+def _load_data(config: dict):
+    """Datasets are cached per process: every run of a sweep shares a few data sets."""
+    from ..data.registry import load_dataset
+
+    key = json.dumps([config["dataset"], config["dataset_options"]], sort_keys=True)
+    if key not in _DATA_CACHE:
+        if len(_DATA_CACHE) > 4:
+            _DATA_CACHE.clear()
+        _DATA_CACHE[key] = load_dataset(config["dataset"], **config["dataset_options"])
+    return _DATA_CACHE[key]
+
+
+def execute_run(run: dict, threads: int | None = 1) -> dict:
+    """Train one run (``RunSpec.to_dict()``) and return its result record.
+
+    Runs in a worker process (local or Ray); sets the torch thread count first (one
+    thread per worker: several threads per process on a shared CPU are much slower).
+    A diverged run returns ``status = "diverged"``; other errors propagate.
+    """
+    import torch
+
+    from ..learning.bptt import TrainConfig, train
+
+    if threads:
+        torch.set_num_threads(int(threads))
+    t0 = time.perf_counter()
+    config = TrainConfig.from_dict(dict(run["config"]))
+    data = _load_data(run["config"])
+    record = {**run, "host": os.uname().nodename, "pid": os.getpid()}
+    try:
+        res = train(config, data=data, out_dir=None, progress=False, plots=False)
+    except FloatingPointError as exc:
+        record.update(status="diverged", error=str(exc), metrics={})
+        record["metrics"]["wall_seconds"] = time.perf_counter() - t0
+        return record
+    metrics = {k: v for k, v in res.metrics.items() if k != "config"}
+    history = [
+        {
+            k: getattr(h, k)
+            for k in ("epoch", "train_loss", "train_accuracy", "val_accuracy", "spikes_per_neuron")
+        }
+        for h in res.history
+    ]
+    record.update(status="ok", metrics=metrics, history=history)
+    return record
+
+
+def _init_worker() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+# ----------------------------------------------------------------------------- executors
+Outcome = tuple[dict, dict | None, str | None]  # run, record, error text
+
+
+def _serial(pending: Sequence[dict], threads: int | None) -> Iterator[Outcome]:
+    for run in pending:
+        try:
+            yield run, execute_run(run, threads), None
+        except Exception:  # a failed run is recorded, the sweep goes on
+            yield run, None, traceback.format_exc()
+
+
+def _local(pending: Sequence[dict], workers: int) -> Iterator[Outcome]:
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    ctx = mp.get_context("spawn")  # no forked torch state; same behaviour on every OS
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker)
+    try:
+        todo = list(pending)
+        futures: dict = {}
+        while todo or futures:
+            while todo and len(futures) < 2 * workers:  # bounded queue: quick to cancel
+                run = todo.pop(0)
+                futures[pool.submit(execute_run, run, 1)] = run
+            done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
+            for fut in done:
+                run = futures.pop(fut)
+                exc = fut.exception()
+                if exc is None:
+                    yield run, fut.result(), None
+                else:
+                    yield run, None, "".join(traceback.format_exception(exc))
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _ray(pending: Sequence[dict], workers: int, address: str | None) -> Iterator[Outcome]:
+    try:
+        import ray
+    except ImportError as exc:
+        raise SpikegradInputError(
+            "--executor ray needs Ray: pip install 'spikegrad[ray]' (or pip install ray)"
+        ) from exc
+    started_here = not ray.is_initialized()
+    if started_here:
+        kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+        if address:
+            ray.init(address=address, **kw)
+        else:
+            ray.init(num_cpus=workers, **kw)
+    remote = ray.remote(num_cpus=1, max_retries=0)(execute_run)
+    try:
+        refs = {remote.remote(run, 1): run for run in pending}
+        while refs:
+            done, _ = ray.wait(list(refs), num_returns=1)
+            for ref in done:
+                run = refs.pop(ref)
+                try:
+                    yield run, ray.get(ref), None
+                except Exception:
+                    yield run, None, traceback.format_exc()
+    finally:
+        for ref in list(locals().get("refs", {})):
+            ray.cancel(ref, force=True)
+        if started_here:
+            ray.shutdown()
+
+
+# ----------------------------------------------------------------------------- driver
+@dataclass
+class SweepOutcome:
+    """Counts of a sweep invocation and where its files are."""
+
+    out_dir: Path
+    total: int
+    skipped: int
+    finished: int
+    failed: int
+    rows: list[dict]
+
+    @property
+    def complete(self) -> bool:
+        return self.failed == 0 and self.skipped + self.finished == self.total
+
+
+def _result_path(out: Path, run_id: str) -> Path:
+    return out / "runs" / f"{run_id}.json"
+
+
+def _is_finished(path: Path) -> bool:
+    if not path.is_file():
+        return False
+    try:
+        return "status" in json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False  # unreadable: redo it
+
+
+def run_sweep(
+    runs: Sequence[RunSpec],
+    out_dir: str | Path,
+    *,
+    executor: str = "local",
+    workers: int = 1,
+    address: str | None = None,
+    progress: bool = True,
+    threads: int | None = 1,
+    on_result: Callable[[dict], None] | None = None,
+) -> SweepOutcome:
+    """Run every not-yet-finished run and write ``results.csv``.
+
+    Parameters
+    ----------
+    runs:
+        The runs (e.g. ``SweepSpec.expand()``); ids must be unique.
+    out_dir:
+        Sweep folder (created); see the module docstring for its layout.
+    executor:
+        ``"local"``: worker processes on this machine (``workers == 1`` runs in this
+        process); ``"ray"``: Ray tasks on the cluster at ``address`` (a local Ray
+        instance with ``workers`` CPUs if ``address`` is ``None``).
+    workers:
+        Parallel local processes (>= 1).
+    threads:
+        torch threads of an in-process (``workers == 1``) run; workers always use one.
+    on_result:
+        Called with each new result record.
+    """
+    if executor not in EXECUTORS:
+        raise SpikegradInputError(f"executor must be one of {EXECUTORS}, got {executor!r}")
+    if int(workers) < 1:
+        raise SpikegradInputError(f"workers must be >= 1, got {workers!r}")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise SpikegradInputError(f"sweep folder {str(out)!r} exists and is a file")
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+    specs = [r.to_dict() for r in runs]
+    ids = [s["run_id"] for s in specs]
+    if len(set(ids)) != len(ids):
+        raise SpikegradInputError("the sweep lists the same run twice")
+    atomic_write_text(out / "sweep.json", json.dumps({"runs": specs}, indent=1))
+    pending = [s for s in specs if not _is_finished(_result_path(out, s["run_id"]))]
+    skipped = len(specs) - len(pending)
+    if executor == "ray":
+        stream = _ray(pending, workers, address)
+    elif workers == 1 or len(pending) <= 1:
+        stream = _serial(pending, threads)
+    else:
+        stream = _local(pending, min(workers, len(pending)))
+    bar = _bar(len(specs), skipped, progress)
+    finished = failed = 0
+    try:
+        for run, record, err in stream:
+            rid = run["run_id"]
+            if record is not None:
+                atomic_write_text(_result_path(out, rid), json.dumps(record, indent=1))
+                err_file = out / "errors" / f"{rid}.txt"
+                if err_file.exists():
+                    err_file.unlink()
+                finished += 1
+                if on_result is not None:
+                    on_result(record)
+                acc = record["metrics"].get("test_accuracy")
+                bar.set_postfix_str(f"last test {acc:.3f}" if acc is not None else "diverged")
+            else:
+                (out / "errors").mkdir(exist_ok=True)
+                atomic_write_text(out / "errors" / f"{rid}.txt", err or "")
+                failed += 1
+                bar.set_postfix_str(f"{failed} failed")
+            bar.update(1)
+    finally:
+        bar.close()
+        close = getattr(stream, "close", None)
+        if close:
+            close()
+    rows = results_rows(load_results(out, ids))
+    write_results_csv(rows, out / "results.csv")
+    return SweepOutcome(out, len(specs), skipped, finished, failed, rows)
+
+
+def _bar(total: int, initial: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(
+        total=total,
+        initial=initial,
+        desc="runs",
+        unit="run",
+        disable=not enabled,
+        dynamic_ncols=True,
+    )
+
+
+# ----------------------------------------------------------------------------- results
+def load_results(out_dir: str | Path, run_ids: Sequence[str] | None = None) -> list[dict]:
+    """Result records of a sweep folder (only ``run_ids`` if given, in that order)."""
+    out = Path(out_dir)
+    if run_ids is None:
+        paths = sorted((out / "runs").glob("*.json"))
+    else:
+        paths = [_result_path(out, rid) for rid in run_ids]
+    records = []
+    for p in paths:
+        if _is_finished(p):
+            records.append(json.loads(p.read_text(encoding="utf-8")))
+    return records
+
+
+def _flat(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return "-".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    return value
+
+
+def results_rows(records: Sequence[dict]) -> list[dict]:
+    """One flat row per run: ``run_id``, ``status``, tags, config fields, metrics.
+
+    ``hidden`` becomes ``"100-100"``; ``dataset_options`` entries become ``data.<key>``
+    columns; metrics of a diverged run are empty (``None``).
+    """
+    rows = []
+    for rec in records:
+        row: dict[str, Any] = {"run_id": rec["run_id"], "status": rec.get("status", "ok")}
+        for k, v in rec.get("tags", {}).items():
+            row[k] = _flat(v)
+        for k, v in rec["config"].items():
+            if k == "dataset_options":
+                for dk, dv in sorted(v.items()):
+                    row[f"data.{dk}"] = _flat(dv)
+            else:
+                row[k] = _flat(v)
+        row["n_layers"] = len(rec["config"]["hidden"])
+        m = rec.get("metrics", {})
+        for k in METRIC_COLUMNS:
+            row[k] = m.get(k)
+        rows.append(row)
+    return rows
+
+
+def write_results_csv(rows: Sequence[dict], path: str | Path) -> None:
+    """Write rows (union of their columns, first-seen order) as CSV, atomically."""
+    cols: list[str] = []
+    for r in rows:
+        for k in r:
+            if k not in cols:
+                cols.append(k)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in cols})
+    atomic_write_text(path, buf.getvalue())
+
+
+def _mean_sd(xs: Sequence[float]) -> tuple[float, float]:
+    if not xs:
+        return math.nan, math.nan
+    m = sum(xs) / len(xs)
+    sd = math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) if len(xs) > 1 else 0.0
+    return m, sd
+
+
+def select_learning_rate(
+    rows: Sequence[dict],
+    vary: Sequence[str] = ("lr",),
+    over: Sequence[str] = ("seed",),
+    select_on: str = "val_accuracy",
+) -> list[dict]:
+    """Pick the learning rate on validation per condition; report test at that choice.
+
+    Rows are grouped by every column except ``vary`` (the settings being selected),
+    ``over`` (replicates averaged over, e.g. seeds), ``run_id``, ``status`` and the
+    metrics. Inside a group, the ``vary`` setting with the best mean ``select_on`` over
+    replicates wins (a diverged run counts as 0); the output row holds the group's
+    settings, the chosen values, and mean/sd/n of test accuracy, validation accuracy and
+    spikes per neuron over the replicates of that choice. Test accuracy is never used to
+    choose.
+    """
+    skip = set(vary) | set(over) | {"run_id", "status"} | set(METRIC_COLUMNS)
+    groups: dict[tuple, dict[tuple, list[dict]]] = {}
+    keys_order: list[str] = []
+    for r in rows:
+        for k in r:
+            if k not in skip and k not in keys_order:
+                keys_order.append(k)
+    for r in rows:
+        gkey = tuple((k, r.get(k)) for k in keys_order)
+        ckey = tuple(r.get(k) for k in vary)
+        groups.setdefault(gkey, {}).setdefault(ckey, []).append(r)
+    out = []
+    for gkey, choices in groups.items():
+
+        def score(item):
+            vals = [r[select_on] if r.get(select_on) is not None else 0.0 for r in item[1]]
+            return sum(vals) / len(vals)
+
+        best_key, best_rows = max(sorted(choices.items(), key=lambda kv: str(kv[0])), key=score)
+        row = dict(gkey)
+        row.update(dict(zip(vary, best_key, strict=True)))
+        for metric in ("test_accuracy", "val_accuracy", "spikes_per_neuron"):
+            xs = [r[metric] for r in best_rows if r.get(metric) is not None]
+            m, sd = _mean_sd(xs)
+            row[f"{metric}_mean"], row[f"{metric}_sd"] = m, sd
+        row["n"] = len(best_rows)
+        row["n_diverged"] = sum(r.get("status") == "diverged" for r in best_rows)
+        row["candidates"] = len(choices)
+        out.append(row)
+    return out
