@@ -143,7 +143,8 @@ def estimate_gradient(
         g, r = bptt_gradient(W, net, params, x, reward_fn, surrogate=surrogate)
         return g.unsqueeze(0), r.detach().reshape(1), r.detach().reshape(1)
     if paired_reward is None and (baseline == "paired" or method == "weight"):
-        paired_reward = run_rewards(W, net, params, x, reward_fn)
+        # a shared input (batch 1) needs one unperturbed trial, not K identical ones
+        paired_reward = run_rewards(W, net, params, inputs, reward_fn).expand(K)
     with torch.no_grad():
         if method == "weight":
             sigma = check_positive("sigma", sigma)
@@ -175,8 +176,11 @@ def estimate_gradient(
             # the reward function of the empiric trial includes the mean empiric drive;
             # its paired baseline is the trial with the mean conductance and no fluctuation
             if baseline == "paired":
-                mean_g = torch.full(shape, emp.mean(dt), dtype=W.dtype)
-                paired_reward = run_rewards(W, net, params, x, reward_fn, g_extra=mean_g)
+                B0 = inputs.shape[1]
+                mean_g = torch.full((T, B0, net.n), emp.mean(dt), dtype=W.dtype)
+                paired_reward = run_rewards(
+                    W, net, params, inputs, reward_fn, g_extra=mean_g
+                ).expand(K)
         active = run.active if gate_refractory else None
         if method == "current":
             v0 = torch.full_like(run.v[:1], params.E_L)

@@ -45,7 +45,8 @@ RULES = {
 class LearnConfig:
     """Settings of :func:`learn`.
 
-    ``sigma`` is per rule: nS·s^{1/2} for ``perturbation``, pA·s^{1/2} for ``node``,
+    ``lr_end``: if set, the step size decays geometrically from ``lr`` to ``lr_end`` over
+    the iterations. ``sigma`` is per rule: nS·s^{1/2} for ``perturbation``, pA·s^{1/2} for ``node``,
     nS per weight for ``weight``. ``eval_every`` iterations the noise-free error is
     recorded.
     """
@@ -54,6 +55,7 @@ class LearnConfig:
     iterations: int = 200
     batch: int = 16
     lr: float = 0.05
+    lr_end: float | None = None
     optimizer: str = "adam"
     sigma: float = 1.0
     baseline: str = "paired"
@@ -74,6 +76,8 @@ class LearnConfig:
         check_positive("sigma", self.sigma)
         if not self.lr >= 0:
             raise SpikegradInputError(f"lr (eta sigma^2) must be >= 0, got {self.lr!r}")
+        if self.lr_end is not None and not self.lr_end > 0:
+            raise SpikegradInputError(f"lr_end must be > 0, got {self.lr_end!r}")
         for nm in ("iterations", "batch", "eval_every"):
             v = getattr(self, nm)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -145,15 +149,19 @@ def learn(
             running=running, trial=it,
         )
         paired = config.baseline == "paired" or method == "weight"
-        trials += k * (2 if paired and method != "bptt" else 1)
+        trials += k + (x.shape[1] if paired and method != "bptt" else 0)
         ghat = g.mean(0) * plastic
         if running is not None:
             running.update(r, it)
+        lr = config.lr
+        if config.lr_end is not None and config.iterations > 1:
+            lr = config.lr * (config.lr_end / config.lr) ** ((it - 1) / (config.iterations - 1))
         with torch.no_grad():
             if opt is None:
-                Wp += config.lr * ghat
+                Wp += lr * ghat
             else:
                 Wp.grad = -ghat
+                opt.param_groups[0]["lr"] = lr
                 opt.step()
             Wp.clamp_(min=0.0)
             Wp.mul_(net.connectivity.to(W.dtype))

@@ -53,18 +53,19 @@ class RatesTask:
     tau_rate: smoothing time constant of the produced rates (s).
     w_in: initial input weights are U(0, w_in).
     plastic_recurrent: also learn E -> E recurrent weights (else only input weights).
+    method, std_U: integrator and short-term depression (see :class:`~.coba.CobaParams`).
     """
 
     n_in: int = 30
     n_exc: int = 16
     n_inh: int = 4
-    n_out: int = 4
+    n_out: int = 3
     duration: float = 0.3
     dt: float = 1e-3
     bumps: int = 2
-    peak: float = 60.0
-    width: float = 0.015
-    tau_rate: float = 0.01
+    peak: float = 80.0
+    width: float = 0.025
+    tau_rate: float = 0.02
     burst_spikes: int = 4
     burst_isi: float = 2e-3
     w_in: float = 6.0
@@ -74,6 +75,7 @@ class RatesTask:
     p_rec: float = 0.3
     plastic_recurrent: bool = True
     method: str = "exp_euler"
+    std_U: float = 0.0
     seed: int = 0
     params: CobaParams = field(init=False)
     net: CobaNetwork = field(init=False)
@@ -86,7 +88,7 @@ class RatesTask:
             raise SpikegradInputError(f"n_out ({self.n_out}) must be <= n_exc ({self.n_exc})")
         for nm in ("duration", "dt", "peak", "width", "tau_rate", "burst_isi", "w_in"):
             check_positive(nm, getattr(self, nm))
-        self.params = CobaParams(dt=self.dt, method=self.method)
+        self.params = CobaParams(dt=self.dt, method=self.method, std_U=self.std_U)
         g = torch.Generator().manual_seed(self.seed)
         n_in, N = self.n_in, self.n_exc + self.n_inh
         conn = torch.zeros(N, n_in + N, dtype=torch.bool)
@@ -255,6 +257,7 @@ class ClassifyTask:
     data_seed: int = 0
     seed: int = 0
     method: str = "exp_euler"
+    std_U: float = 0.0
     params: CobaParams = field(init=False)
     net: CobaNetwork = field(init=False)
 
@@ -265,7 +268,7 @@ class ClassifyTask:
         _check_int("n_hidden", self.n_hidden, 0)
         _check_int("n_inh", self.n_inh, 0)
         check_positive("count_scale", self.count_scale)
-        self.params = CobaParams(dt=self.dt, method=self.method)
+        self.params = CobaParams(dt=self.dt, method=self.method, std_U=self.std_U)
         if self.dataset == "randman":
             from ..data.randman import make_randman
 

@@ -1,0 +1,94 @@
+"""``spikegrad perturb``: gradient check, learning on fixed seeds, metrics.json, errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from spikegrad.cli import main
+from spikegrad.perturbation.learn import LearnConfig, learn
+from spikegrad.perturbation.tasks import RatesTask, make_digits
+
+torch.set_num_threads(1)
+
+
+def test_check_gradient_writes_cosine(tmp_path):
+    out = tmp_path / "chk"
+    rc = main(["perturb", "--check-gradient", "--trials", "1000", "--fd-trials", "1000",
+               "--out", str(out), "--quiet"])
+    assert rc == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["trials"] == 1000
+    assert m["gradient_cosine"] >= 0.9
+    c = m["cosine_by_trials"]
+    assert c["1"] < c["10"] < c["100"] < c["1000"]
+    assert (out / "gradient_scatter.png").stat().st_size > 0
+
+
+def test_digits_reward_only_learning(tmp_path):
+    out = tmp_path / "dig"
+    rc = main(["perturb", "--task", "digits", "--classes", "3", "--iterations", "40",
+               "--samples-per-class", "40", "--eval-every", "10", "--out", str(out),
+               "--quiet"])
+    assert rc == 0
+    m = json.loads((out / "metrics.json").read_text())
+    for key in ("initial_error", "final_error", "error_reduction", "test_accuracy", "trials",
+                "wall_seconds"):
+        assert key in m
+    assert m["trials"] == 40 * 32 * 2  # perturbed + paired unperturbed trials
+    assert m["initial_test_accuracy"] < 0.5
+    assert m["test_accuracy"] >= 0.9
+    assert m["error_reduction"] > 0.3
+    assert (out / "learning_curve.png").exists()
+
+
+def test_rates_cli_compare_writes_all_rules(tmp_path):
+    out = tmp_path / "rates"
+    rc = main(["perturb", "--task", "rates", "--iterations", "3", "--batch", "4",
+               "--compare", "weight", "node", "--out", str(out), "--quiet"])
+    assert rc == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert set(m["compare"]) == {"perturbation", "weight", "node"}
+    assert m["test_accuracy"] is None and m["trials"] == 3 * (4 + 1)
+    assert (out / "rates.png").exists() and (out / "learning_curve.png").exists()
+
+
+def test_rates_error_falls_with_perturbation_learning():
+    task = RatesTask()
+    res = learn(task, LearnConfig(rule="perturbation", iterations=30, batch=16, lr=0.3,
+                                  sigma=0.3, eval_every=30, seed=0))
+    h = res.history
+    assert h[-1]["error"] < 0.7 * h[0]["error"]
+    assert bool((res.W >= 0).all())
+    fixed = ~task.net.plastic
+    assert torch.equal(res.W[fixed], task.init_weights()[fixed])
+
+
+def test_running_baseline_learning_runs():
+    task = RatesTask()
+    res = learn(task, LearnConfig(rule="perturbation", iterations=20, batch=8, lr=0.3,
+                                  sigma=0.3, baseline="running", eval_every=20, seed=1))
+    assert res.history[-1]["error"] < res.history[0]["error"]
+    assert res.history[-1]["trials"] == 20 * 8  # no paired trials
+
+
+def test_digits_are_latency_coded():
+    ds = make_digits(5, n_classes=10, noise=0.0, seed=0)
+    x = ds.dense([0])  # a clean zero: on pixels spike at t_min, off pixels are silent
+    assert int(x.sum()) == 19
+    assert int(torch.nonzero(x)[:, 0].unique().numel()) == 1
+
+
+def test_cli_rejects_bad_settings(tmp_path, capsys):
+    rc = main(["perturb", "--task", "rates", "--sigma", "0", "--iterations", "1",
+               "--out", str(tmp_path / "a"), "--quiet"])
+    assert rc == 2
+    assert "sigma" in capsys.readouterr().err
+    rc = main(["perturb", "--task", "rates", "--lr", "-1", "--iterations", "1",
+               "--out", str(tmp_path / "b"), "--quiet"])
+    assert rc == 2
+    assert "lr" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["perturb", "--baseline", "batch_mean"])
