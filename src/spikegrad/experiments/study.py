@@ -1,0 +1,300 @@
+"""The Zenke & Vogels (2021) surrogate-gradient study as sweeps: shape, scale, sparsity, data.
+
+:func:`zenke_vogels_sweeps` turns a :class:`Profile` into the sweeps behind the four parts of
+the report (``experiment`` tag):
+
+``shape``    (paper Fig. 3) SuperSpike, sigmoid' and Esser over a log grid of beta; the
+             constant-surrogate control and the zero ("true") gradient control.
+``scale``    (paper Fig. 5) normalised (``s``) vs asymptotic (``a``) SuperSpike; feed-forward
+             with detached (``Ctl``) vs differentiable reset (``DR``); recurrent with the
+             gradient through the recurrence (``Prop``) or detached (``Ctl``); depth 1-3
+             hidden layers (fluctuation-driven initialisation, since deep nets with the
+             paper's uniform init barely learn).
+``sparse``   the population upper-bound regulariser swept over its threshold.
+``datasets`` the default architecture on every available data set.
+
+Every cell is run at each learning rate of the profile and the rate is chosen on
+validation (:func:`~spikegrad.experiments.sweep.select_learning_rate`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from .._checks import SpikegradInputError
+from .config import RunSpec, SweepSpec
+
+__all__ = ["Profile", "PROFILES", "zenke_vogels_sweeps", "zenke_vogels_runs", "estimate_cost"]
+
+SHAPES = ("superspike", "sigmoid", "esser")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Size of a study: data, training budget and the grids of each part."""
+
+    name: str
+    randman: dict
+    epochs: int
+    batch_size: int
+    hidden: int
+    lrs: tuple[float, ...]
+    seeds: tuple[int, ...]
+    betas: tuple[float, ...]
+    scale_betas: tuple[float, ...]
+    depths: tuple[int, ...]
+    upper_strength: float
+    upper_thresholds: tuple[float, ...]
+    sparse_lrs: tuple[float, ...]
+    image_limit: int | None
+    shd_limit: int | None
+    dataset_epochs: int
+    extra: dict = field(default_factory=dict)
+
+
+PROFILES: dict[str, Profile] = {
+    # seconds, for the test suite: exercises every part of the pipeline, learns nothing
+    "smoke": Profile(
+        name="smoke",
+        randman={"n_classes": 3, "samples_per_class": 20, "n_units": 10},
+        epochs=1,
+        batch_size=60,
+        hidden=8,
+        lrs=(0.05,),
+        seeds=(0,),
+        betas=(1.0, 100.0),
+        scale_betas=(10.0,),
+        depths=(1, 2),
+        upper_strength=1.0,
+        upper_thresholds=(0.5,),
+        sparse_lrs=(0.05,),
+        image_limit=60,
+        shd_limit=40,
+        dataset_epochs=1,
+    ),
+    # < 20 min on an idle 2-core CPU (2 workers); shows findings 1-3
+    "quick": Profile(
+        name="quick",
+        randman={"samples_per_class": 150},
+        epochs=30,
+        batch_size=100,
+        hidden=100,
+        lrs=(0.01, 0.05),
+        seeds=(0,),
+        betas=(0.1, 1.0, 10.0, 100.0, 1000.0),
+        scale_betas=(10.0,),
+        depths=(1, 2, 3),
+        upper_strength=1.0,
+        upper_thresholds=(2.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01),
+        sparse_lrs=(0.05,),
+        image_limit=3000,
+        shd_limit=2000,
+        dataset_epochs=30,
+    ),
+    # the paper's scale: full Randman, 100 epochs, the Fig. 3b grid, 3 seeds
+    "full": Profile(
+        name="full",
+        randman={},
+        epochs=100,
+        batch_size=250,
+        hidden=100,
+        lrs=(1e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1),
+        seeds=(0, 1, 2),
+        betas=(0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 500.0, 1000.0),
+        scale_betas=(1.0, 10.0, 100.0),
+        depths=(1, 2, 3),
+        upper_strength=1.0,
+        upper_thresholds=(4.0, 2.0, 1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005),
+        sparse_lrs=(0.01, 0.05),
+        image_limit=None,
+        shd_limit=None,
+        dataset_epochs=100,
+    ),
+}
+
+
+def _base(p: Profile, **over) -> dict:
+    base = {
+        "dataset": "randman",
+        "dataset_options": dict(p.randman),
+        "hidden": [p.hidden],
+        "epochs": p.epochs,
+        "batch_size": p.batch_size,
+    }
+    base.update(over)
+    return base
+
+
+def zenke_vogels_sweeps(
+    profile: str | Profile = "quick", data_dirs: dict[str, str] | None = None
+) -> list[SweepSpec]:
+    """The sweeps of the study at one profile.
+
+    Parameters
+    ----------
+    profile:
+        ``"smoke"``, ``"quick"``, ``"full"`` or a :class:`Profile`.
+    data_dirs:
+        Optional folders for ``mnist``, ``fashion-mnist`` and ``shd``; those data sets join
+        the ``datasets`` part when given.
+    """
+    if isinstance(profile, str):
+        if profile not in PROFILES:
+            raise SpikegradInputError(f"unknown profile {profile!r}; valid: {', '.join(PROFILES)}")
+        profile = PROFILES[profile]
+    p = profile
+    lr_seed = {"lr": list(p.lrs), "seed": list(p.seeds)}
+    sweeps: list[SweepSpec] = []
+
+    # 1. shape (Fig. 3)
+    sweeps.append(
+        SweepSpec(
+            name="shape",
+            base=_base(p),
+            conditions=[{"condition": s, "surrogate": s} for s in SHAPES],
+            grid={"beta": list(p.betas), **lr_seed},
+        )
+    )
+    sweeps.append(
+        SweepSpec(
+            name="shape",
+            base=_base(p),
+            conditions=[{"condition": "constant", "surrogate": "constant"}],
+            grid=dict(lr_seed),
+        )
+    )
+    sweeps.append(  # the zero gradient never moves a silent network: one lr is enough
+        SweepSpec(
+            name="shape",
+            base=_base(p),
+            conditions=[{"condition": "zero", "surrogate": "zero"}],
+            grid={"lr": [max(p.lrs)], "seed": list(p.seeds)},
+        )
+    )
+
+    # 2. scale (Fig. 5)
+    s, a = "superspike", "asymptotic_superspike"
+    ff = [
+        {"condition": "sCtl", "surrogate": s, "reset": "detach"},
+        {"condition": "sDR", "surrogate": s, "reset": "differentiable"},
+        {"condition": "aCtl", "surrogate": a, "reset": "detach"},
+        {"condition": "aDR", "surrogate": a, "reset": "differentiable"},
+    ]
+    rec = [
+        {"condition": "sCtl", "surrogate": s, "recurrent_grad": False},
+        {"condition": "sProp", "surrogate": s, "recurrent_grad": True},
+        {"condition": "aCtl", "surrogate": a, "recurrent_grad": False},
+        {"condition": "aProp", "surrogate": a, "recurrent_grad": True},
+    ]
+    scale_grid = {"beta": list(p.scale_betas), **lr_seed}
+    sweeps.append(
+        SweepSpec(name="scale", base=_base(p), conditions=ff, grid=scale_grid, tags={"part": "ff"})
+    )
+    sweeps.append(
+        SweepSpec(
+            name="scale",
+            base=_base(p, recurrent=True),
+            conditions=rec,
+            grid=scale_grid,
+            tags={"part": "recurrent"},
+        )
+    )
+    depth_conds = [c for c in ff if c["condition"] in ("sCtl", "aCtl", "aDR")]
+    sweeps.append(
+        SweepSpec(
+            name="scale",
+            base=_base(p, init="fluctuation"),
+            conditions=depth_conds,
+            grid={"hidden": [[p.hidden] * d for d in p.depths], **scale_grid},
+            tags={"part": "depth"},
+        )
+    )
+
+    # 3. sparse activity: the population upper bound, swept over its threshold
+    sweeps.append(
+        SweepSpec(
+            name="sparse",
+            base=_base(p, upper_strength=p.upper_strength),
+            conditions=[{"condition": "upper"}],
+            grid={
+                "upper_threshold": list(p.upper_thresholds),
+                "lr": list(p.sparse_lrs),
+                "seed": list(p.seeds),
+            },
+        )
+    )
+    sweeps.append(
+        SweepSpec(
+            name="sparse",
+            base=_base(p, upper_strength=0.0),
+            conditions=[{"condition": "none"}],
+            grid={"lr": list(p.sparse_lrs), "seed": list(p.seeds)},
+        )
+    )
+
+    # 4. data sets
+    ds_base = _base(p, epochs=p.dataset_epochs)
+    conds = [
+        {"condition": "randman", "dataset": "randman", "dataset_options": dict(p.randman)},
+        {"condition": "digits", "dataset": "digits", "dataset_options": _limit({}, p.image_limit)},
+    ]
+    dirs = data_dirs or {}
+    for name in ("mnist", "fashion-mnist"):
+        if dirs.get(name):
+            opts = _limit({"data_dir": str(dirs[name])}, p.image_limit)
+            conds.append({"condition": name, "dataset": name, "dataset_options": opts})
+    if dirs.get("shd"):
+        opts = _limit({"data_dir": str(dirs["shd"])}, p.shd_limit)
+        conds.append({"condition": "shd", "dataset": "shd", "dataset_options": opts})
+    sweeps.append(SweepSpec(name="datasets", base=ds_base, conditions=conds, grid=dict(lr_seed)))
+    return sweeps
+
+
+def _limit(opts: dict, limit: int | None) -> dict:
+    return {**opts, "limit": limit} if limit is not None else opts
+
+
+def zenke_vogels_runs(
+    profile: str | Profile = "quick", data_dirs: dict[str, str] | None = None
+) -> list[RunSpec]:
+    """Every run of the study (unique; shared cells are run once)."""
+    runs: list[RunSpec] = []
+    seen: set[str] = set()
+    for sw in zenke_vogels_sweeps(profile, data_dirs):
+        for r in sw.expand():
+            if r.run_id not in seen:
+                seen.add(r.run_id)
+                runs.append(r)
+    return runs
+
+
+#: measured cost of one sample through one epoch (forward + backward) of the default
+#: network (1 hidden layer of 100, 100 steps, batch 100-250, one torch thread), seconds;
+#: see docs/reproductions/zenke-vogels.md for the measurement
+SECONDS_PER_SAMPLE_EPOCH = 2.5e-4
+
+
+def estimate_cost(runs: list[RunSpec], n_train: dict[str, int] | None = None) -> float:
+    """Estimated single-worker seconds of ``runs``: epochs x train samples x layer factor.
+
+    A recurrent layer counts 1.5, every extra hidden layer 1 more; validation passes add
+    about 10 %. ``n_train`` maps data set names to training sizes (Randman computed).
+    """
+    total = 0.0
+    for r in runs:
+        c = r.config
+        if c["dataset"] == "randman":
+            opts = c["dataset_options"]
+            n = int(0.8 * opts.get("n_classes", 10) * opts.get("samples_per_class", 1000))
+        else:
+            n = (n_train or {}).get(c["dataset"], 1438)
+            lim = c["dataset_options"].get("limit")
+            n = min(n, int(lim)) if lim else n
+        factor = len(c["hidden"]) + (0.5 if c["recurrent"] else 0.0)
+        total += 1.1 * c["epochs"] * n * factor * SECONDS_PER_SAMPLE_EPOCH
+    return total
+
+
+def with_profile(profile: Profile, **changes) -> Profile:
+    """A copy of a profile with some fields changed."""
+    return replace(profile, **changes)
