@@ -9,6 +9,7 @@ import torch
 from spikegrad.functional.lif import LIFParams, li_sequence, lif_sequence
 from spikegrad.functional.surrogate import SURROGATES, make_surrogate
 from spikegrad.kernels.lif_fused import li_sequence_fused, lif_sequence_fused
+from spikegrad.kernels.lif_numba import lif_sequence_numba
 from spikegrad.nn import SpikingNetwork
 
 
@@ -18,6 +19,9 @@ def _run(impl, x, V, tm, ts, sur, reset, rg):
         s, _, _ = lif_sequence(
             x, LIFParams(bm, bs), sur, rec_weight=V, reset=reset, recurrent_grad=rg
         )
+    elif impl == "numba":
+        assert V is None
+        s, _ = lif_sequence_numba(x, bm, bs, sur, reset=reset)
     else:
         s, _ = lif_sequence_fused(x, bm, bs, sur, rec_weight=V, reset=reset, recurrent_grad=rg)
     T, B, N = s.shape
@@ -29,9 +33,12 @@ def _run(impl, x, V, tm, ts, sur, reset, rg):
 
 @pytest.mark.parametrize("name", sorted(SURROGATES))
 @pytest.mark.parametrize("reset", ["detach", "differentiable"])
-@pytest.mark.parametrize("rec,rg", [(False, True), (True, True), (True, False)])
+@pytest.mark.parametrize(
+    "impl,rec,rg",
+    [("fused", False, True), ("fused", True, True), ("fused", True, False), ("numba", False, True)],
+)
 @pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-5), (torch.float32, 1e-4)])
-def test_fused_matches_reference(name, reset, rec, rg, dtype, tol):
+def test_fast_kernels_match_reference(name, reset, impl, rec, rg, dtype, tol):
     g = torch.Generator().manual_seed(zlib.crc32(repr((name, reset, rec, rg)).encode()))
     T, B, N = 25, 3, 6
     sur = make_surrogate(name, 5.0)
@@ -40,7 +47,7 @@ def test_fused_matches_reference(name, reset, rec, rg, dtype, tol):
     tm = torch.full((N,), 10e-3, dtype=dtype, requires_grad=True)
     ts = torch.full((N,), 5e-3, dtype=dtype, requires_grad=True)
     s1, l1, g1 = _run("reference", x, V, tm, ts, sur, reset, rg)
-    s2, l2, g2 = _run("fused", x, V, tm, ts, sur, reset, rg)
+    s2, l2, g2 = _run(impl, x, V, tm, ts, sur, reset, rg)
     assert s1.sum() > 0 and torch.equal(s1, s2)
     torch.testing.assert_close(l2, l1, rtol=1e-6, atol=0)
     for a, b in zip(g1, g2, strict=True):
@@ -49,11 +56,11 @@ def test_fused_matches_reference(name, reset, rec, rg, dtype, tol):
 
 
 @pytest.mark.parametrize("fill", [0.0, 1.0])
-def test_all_zero_and_all_one_inputs(fill):
-    torch.manual_seed(0)
-    kw = dict(hidden=(7, 5), recurrent=True, seed=2)
+@pytest.mark.parametrize("backend,recurrent", [("fused", True), ("numba", False)])
+def test_all_zero_and_all_one_inputs(fill, backend, recurrent):
+    kw = dict(hidden=(7, 5), recurrent=recurrent, seed=2)
     ref = SpikingNetwork(4, 3, backend="reference", **kw).double()
-    fus = SpikingNetwork(4, 3, backend="fused", **kw).double()
+    fus = SpikingNetwork(4, 3, backend=backend, **kw).double()
     x = torch.full((30, 1, 4), fill, dtype=torch.float64)  # batch size 1
     o1, o2 = ref(x), fus(x)
     assert all(torch.equal(a, b) for a, b in zip(o1.spikes, o2.spikes, strict=True))
@@ -76,3 +83,27 @@ def test_readout_convolution_matches_loop_and_tau_gradient():
     (ga,) = torch.autograd.grad(u1.pow(2).sum(), tau)
     (gb,) = torch.autograd.grad(u2.pow(2).sum(), tau)
     torch.testing.assert_close(gb, ga, rtol=1e-10, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_numba_fixed_taus_bit_identical_spikes_in_a_network(dtype):
+    """Fixed (float) time constants: 1 - beta is formed as the reference forms it."""
+    g = torch.Generator().manual_seed(3)
+    x = (torch.rand(100, 16, 20, generator=g) < 0.05).to(dtype)
+    ref = SpikingNetwork(20, 5, (64, 32), backend="reference", seed=4).to(dtype)
+    fast = SpikingNetwork(20, 5, (64, 32), backend="auto", seed=4).to(dtype)
+    with torch.no_grad():
+        for net in (ref, fast):
+            net.layers[0].weight.mul_(6)
+    o1, o2 = ref(x), fast(x)
+    assert o1.spikes[0].sum() > 0
+    for a, b in zip(o1.spikes, o2.spikes, strict=True):
+        assert torch.equal(a, b)
+
+
+def test_backend_numba_rejects_recurrent_layers():
+    from spikegrad import SpikegradInputError
+
+    net = SpikingNetwork(3, 2, (4,), recurrent=True, backend="numba")
+    with pytest.raises(SpikegradInputError, match="feed-forward"):
+        net(torch.zeros(5, 1, 3))

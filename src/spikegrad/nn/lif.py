@@ -9,23 +9,25 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .._checks import check_choice, check_positive, check_sequence_tensor
+from .._checks import SpikegradInputError, check_choice, check_positive, check_sequence_tensor
 from ..functional.lif import RESET_MODES, LIFParams, decay, li_sequence, lif_sequence
 from ..functional.surrogate import Surrogate, make_surrogate
 from ..init import uniform_
+from ..kernels import lif_numba
 from ..kernels.lif_fused import li_sequence_fused, lif_sequence_fused
 
 __all__ = ["BACKENDS", "LIFLayer", "Readout"]
 
 #: Simulation backends: ``"reference"`` (plain autograd through the step loop),
-#: ``"fused"`` (one autograd function with a hand-written BPTT,
-#: :mod:`spikegrad.kernels.lif_fused`), ``"auto"`` (the fastest available: fused).
-BACKENDS = ("auto", "fused", "reference")
+#: ``"fused"`` (one autograd function with a hand-written BPTT in torch ops,
+#: :mod:`spikegrad.kernels.lif_fused`), ``"numba"`` (the same, compiled, CPU,
+#: feed-forward, :mod:`spikegrad.kernels.lif_numba`), ``"auto"`` (numba where it
+#: applies, else fused).
+BACKENDS = ("auto", "numba", "fused", "reference")
 
 
 def _resolve_backend(backend: str) -> str:
-    check_choice("backend", backend, BACKENDS)
-    return "fused" if backend == "auto" else backend
+    return check_choice("backend", backend, BACKENDS)
 
 
 class _TimeConstants(nn.Module):
@@ -126,8 +128,21 @@ class LIFLayer(nn.Module):
         """Spikes ``[T, B, out]`` (and the membrane trace if ``record_membrane``)."""
         check_sequence_tensor("x", x, features=self.in_features, finite=False)
         current = x @ self.weight.t()
-        if self.backend == "fused":
-            p = self.taus.params()
+        p = self.taus.params()
+        use_numba = self.backend in ("auto", "numba") and lif_numba.available(
+            self.surrogate, current, self.recurrent
+        )
+        if self.backend == "numba" and not use_numba:
+            raise SpikegradInputError(
+                "backend='numba' needs numba installed, a CPU float32/float64 input, a "
+                "feed-forward layer and a registered surrogate; use backend='auto'"
+            )
+        if use_numba:
+            spikes, mem = lif_numba.lif_sequence_numba(
+                current, p.beta_mem, p.beta_syn, self.surrogate, reset=self.reset
+            )
+            return (spikes, mem) if record_membrane else spikes
+        if self.backend in ("fused", "auto"):
             spikes, mem = lif_sequence_fused(
                 current,
                 p.beta_mem,
@@ -140,7 +155,7 @@ class LIFLayer(nn.Module):
             return (spikes, mem) if record_membrane else spikes
         spikes, _, mem = lif_sequence(
             current,
-            self.taus.params(),
+            p,
             self.surrogate,
             rec_weight=self.rec_weight,
             reset=self.reset,
@@ -190,7 +205,7 @@ class Readout(nn.Module):
         """Readout membrane trace ``[T, B, n_classes]``."""
         check_sequence_tensor("x", x, features=self.in_features, finite=False)
         p = self.taus.params()
-        if self.backend == "fused":
+        if self.backend != "reference":
             return li_sequence_fused(x @ self.weight.t(), p.beta_mem, p.beta_syn, u0=self.u0)
         return li_sequence(x @ self.weight.t(), p, u0=self.u0)
 
