@@ -79,9 +79,11 @@ model is the naive OeSNN: bounded repository with replacement only.
   ``preprocessing.OneHotEncoder`` in front); ``x`` that is not a dict and
   ``y=None`` raise too.
 
-Defaults (tuned on held-out prefixes, see docs/online.md): ``n_fields=10``,
-``beta=1.5``, ``mod=0.9`` (typical 0.8-0.99), ``c=0.7`` (0.5-0.9),
-``sim=0.15`` (0.05-0.3 in ``distance="raw"`` units).
+Defaults (fixed a priori from the eSNN literature, not tuned on the benchmark
+streams): ``n_fields=10``, ``beta=1.5``, ``mod=0.9`` (typical 0.8-0.99),
+``c=0.7`` (0.5-0.9), ``sim=0.15`` (0.05-0.5 in ``distance="raw"`` units),
+``max_neurons_per_class=200`` (50-400). Per-stream values selected on a prefix
+are listed in BENCHMARKS.md.
 """
 
 from __future__ import annotations
