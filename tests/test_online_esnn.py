@@ -347,3 +347,20 @@ def test_passive_pruning_removes_neurons_after_drift():
     before = model[-1].n_pruned  # noisy neurons near the class boundary (measured 9)
     prequential(stream, model)  # the 1000 samples after the label reversal
     assert model[-1].n_pruned - before > 2 * before  # measured 32 in 1000 vs 9 in 3000
+
+
+@pytest.mark.parametrize("policy", ["oldest", "least_used"])
+def test_full_repository_replacement_policy(policy):
+    m = OeSNNClassifier(n_fields=5, sim=1e-9, max_neurons_per_class=3, replace=policy)
+    for v in (0.0, 1.0, 1.0, 1.0, 0.0, 0.5):  # first: constant range, skipped
+        m.learn_one({"a": v}, 0)
+    # A (x=1, merged 3 times, mean age (2+3+4)/3 = 3), B (x=0, age 5), C (x=0.5, age 6)
+    rows = m._class_rows[0]
+    assert sorted((m._merges[r], m._age[r]) for r in rows) == [(1, 5), (1, 6), (3, 3)]
+    m.learn_one({"a": 0.25}, 0)  # a fourth ordering, repository full: evict one
+    assert m.n_neurons == 3 and m.n_replaced == 1
+    after = sorted((m._merges[r], m._age[r]) for r in m._class_rows[0])
+    if policy == "oldest":
+        assert after == [(1, 5), (1, 6), (1, 7)]  # A (oldest mean age) went
+    else:
+        assert after == [(1, 6), (1, 7), (3, 3)]  # B (fewest merges, then oldest) went
