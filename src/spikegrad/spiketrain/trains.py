@@ -48,7 +48,8 @@ class SpikeTrains(NamedTuple):
 
     def to(self, *args, **kwargs) -> SpikeTrains:
         """Move / cast the times (the mask keeps its bool dtype)."""
-        return SpikeTrains(self.times.to(*args, **kwargs), self.mask.to(self.times.device))
+        times = self.times.to(*args, **kwargs)
+        return SpikeTrains(times, self.mask.to(times.device))
 
     def shifted(self, delays: torch.Tensor) -> SpikeTrains:
         r"""Every train delayed by its own ``delays[...]`` (broadcast over the spike slots).
