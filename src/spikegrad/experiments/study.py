@@ -19,6 +19,7 @@ validation (:func:`~spikegrad.experiments.sweep.select_learning_rate`).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 
 from .._checks import SpikegradInputError
@@ -257,7 +258,12 @@ def _limit(opts: dict, limit: int | None) -> dict:
 def zenke_vogels_runs(
     profile: str | Profile = "quick", data_dirs: dict[str, str] | None = None
 ) -> list[RunSpec]:
-    """Every run of the study (unique; shared cells are run once)."""
+    """Every run of the study (unique), in the order they are worth running.
+
+    Runs at the learning rate closest to the paper's best (0.05) come first, and the
+    experiments are interleaved, so a sweep stopped part-way (or still running) already
+    has numbers for every finding; ids do not depend on the order.
+    """
     runs: list[RunSpec] = []
     seen: set[str] = set()
     for sw in zenke_vogels_sweeps(profile, data_dirs):
@@ -265,7 +271,16 @@ def zenke_vogels_runs(
             if r.run_id not in seen:
                 seen.add(r.run_id)
                 runs.append(r)
-    return runs
+    counter: dict[tuple, int] = {}
+    exp_order = {e: k for k, e in enumerate(dict.fromkeys(r.tags["experiment"] for r in runs))}
+    keys = {}
+    for r in runs:
+        lr_rank = abs(math.log(r.config["lr"] / 0.05))
+        group = (r.tags["experiment"], lr_rank)
+        pos = counter.get(group, 0)
+        counter[group] = pos + 1
+        keys[r.run_id] = (lr_rank, pos, exp_order[r.tags["experiment"]])
+    return sorted(runs, key=lambda r: keys[r.run_id])
 
 
 #: measured cost of one sample through one epoch (forward + backward) of the default
