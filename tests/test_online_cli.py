@@ -74,3 +74,27 @@ def test_stream_command_bad_input(tmp_path, capsys):
     assert "n_fields" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["stream", "--dataset", "mnist"])
+
+
+def test_cli_and_eprop_work_without_river():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['river'] = None\n"
+        "from spikegrad.cli import main\n"
+        "assert main(['stream', '--samples', '5', '--no-plots', '--out', sys.argv[1]]) == 2\n"
+        "import spikegrad.online as o\n"
+        "o.EpropConfig()\n"
+        "try:\n"
+        "    o.OeSNNClassifier\n"
+        "except ImportError as e:\n"
+        "    assert 'spikegrad[online]' in str(e)\n"
+        "else:\n"
+        "    raise AssertionError('no ImportError')\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code, "/tmp/spikegrad-no-river"], capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stderr
+    assert "needs river" in r.stderr

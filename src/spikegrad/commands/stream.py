@@ -74,6 +74,12 @@ def _cmd_stream(args: argparse.Namespace) -> int:
         model = make_model(args.model, scale=not args.no_scaler, **_parse_params(args.param))
     except TypeError as exc:
         raise SpikegradInputError(f"bad --param for model {args.model!r}: {exc}") from exc
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] != "river":
+            raise
+        raise SpikegradInputError(
+            "spikegrad stream needs river: pip install 'spikegrad[online]'"
+        ) from exc
     n = min(args.samples or spec.length, spec.length)
 
     def show(i: int, acc: float) -> None:
