@@ -76,7 +76,7 @@ def test_stream_command_bad_input(tmp_path, capsys):
         main(["stream", "--dataset", "mnist"])
 
 
-def test_cli_and_eprop_work_without_river():
+def test_cli_and_eprop_work_without_river(tmp_path):
     import subprocess
     import sys
 
@@ -94,7 +94,7 @@ def test_cli_and_eprop_work_without_river():
         "    raise AssertionError('no ImportError')\n"
     )
     r = subprocess.run(
-        [sys.executable, "-c", code, "/tmp/spikegrad-no-river"], capture_output=True, text=True
+        [sys.executable, "-c", code, str(tmp_path / "out")], capture_output=True, text=True
     )
     assert r.returncode == 0, r.stderr
     assert "needs river" in r.stderr
