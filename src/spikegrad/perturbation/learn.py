@@ -61,7 +61,7 @@ class LearnConfig:
     baseline: str = "paired"
     tau_R: float = 5.0
     empiric_rate: float = 200.0
-    empiric_weight: float = 1.0
+    empiric_weight: float = 10.0
     empiric_tau: float = 1e-3
     surrogate: str = "superspike"
     surrogate_beta: float = 5.0
