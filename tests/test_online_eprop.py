@@ -134,11 +134,11 @@ def test_eprop_river_classifier_learns_phishing():
     from spikegrad.online import EpropClassifier
     from spikegrad.online.prequential import prequential
 
-    model = preprocessing.StandardScaler() | EpropClassifier(n_hidden=32, n_steps=12, seed=0)
+    model = preprocessing.StandardScaler() | EpropClassifier(n_hidden=16, n_steps=12, seed=0)
     assert isinstance(model[-1], river.base.Classifier)
     res = prequential(itertools.islice(datasets.Phishing(), 300), model, window=100)
-    # majority class is 0.56; measured 0.739 overall and 0.81 on the last 100
-    assert res.accuracy > 0.68
+    # majority class is 0.56; measured 0.769 overall and 0.84 on the last 100
+    assert res.accuracy > 0.7
     assert res.window_accuracy[-1] > 0.75
     clf = EpropClassifier()
     assert clf.predict_proba_one({"a": 1.0}) == {} and clf.predict_one({"a": 1.0}) is None

@@ -309,13 +309,13 @@ def _rolling_after(res, start, length):
 
 def test_drift_aware_recovers_faster_than_passive_after_label_reversal():
     spec = make_stream("sine")  # labels reverse abruptly at 3000
-    naive = prequential(spec(0, 4000), make_model("oesnn"), window=200, record_every=50)
-    active = prequential(spec(0, 4000), make_model("oesnn-adwin"), window=200, record_every=50)
+    naive = prequential(spec(0, 3600), make_model("oesnn"), window=200, record_every=50)
+    active = prequential(spec(0, 3600), make_model("oesnn-adwin"), window=200, record_every=50)
     assert 3000 <= active.drift_points[0] < 3200  # ADWIN fires soon after the drift
     assert naive.drift_points == []
-    # windowed accuracy over the 1000 samples after the drift
-    a, p = _rolling_after(active, 3000, 1000), _rolling_after(naive, 3000, 1000)
-    assert a > 0.85 and a > p + 0.2
+    # windowed accuracy over the 600 samples after the drift (measured 0.898 vs 0.393)
+    a, p = _rolling_after(active, 3000, 600), _rolling_after(naive, 3000, 600)
+    assert a > 0.85 and a > p + 0.3
 
 
 def test_drift_reduction_keeps_youngest():
