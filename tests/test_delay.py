@@ -14,6 +14,15 @@ from spikegrad.nn.delay import Delay, DelayedLIFLayer, DelayedLinear
 F64 = torch.float64
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """These tensors are small: run each test on one torch thread (restored afterwards)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _spikes(T=30, B=2, N=4, p=0.2, seed=0, dtype=F64):
     g = torch.Generator().manual_seed(seed)
     return (torch.rand(T, B, N, generator=g) < p).to(dtype)
@@ -157,3 +166,57 @@ def test_delay_is_learned_by_gradient_descent():
         opt.step()
         mod.clamp_()
     assert mod.delays.detach().tolist() == pytest.approx([3.0, 5.0], abs=0.15)
+
+
+def _lag_order_accuracy(max_delay: int, epochs: int = 15) -> float:
+    """Train 8 inputs -> DelayedLIFLayer(16) -> Readout on the lag-order task (as in
+    bench/spiketrain_lag_order.py, smaller) and return the test accuracy."""
+    from spikegrad.functional.readout import readout_logits
+    from spikegrad.nn.lif import Readout
+    from spikegrad.spiketrain.tasks import lag_order_task
+
+    g = torch.Generator().manual_seed(1000)
+    kw = dict(n_steps=120, group=4, lag=40, jitter=2, noise_prob=0.01)
+    xtr, ytr = lag_order_task(256, generator=g, **kw)
+    xte, yte = lag_order_task(256, generator=g, **kw)
+    gw = torch.Generator().manual_seed(0)
+    learn = max_delay > 0
+    hidden = DelayedLIFLayer(
+        8,
+        16,
+        max_delay,
+        mode="gaussian",
+        sigma=4.0,
+        init="uniform" if learn else "zero",
+        learnable_delays=learn,
+        generator=gw,
+    )
+    readout = Readout(16, 2, generator=gw)
+    with torch.no_grad():
+        hidden.weight.mul_(3.0)
+    groups = [{"params": [hidden.weight, *readout.parameters()], "lr": 5e-3}]
+    if learn:
+        groups.append({"params": [hidden.delays], "lr": 1.0})
+    opt = torch.optim.Adam(groups)
+    for _ in range(epochs):
+        perm = torch.randperm(256, generator=gw)
+        for k in range(0, 256, 32):
+            idx = perm[k : k + 32]
+            loss = torch.nn.functional.cross_entropy(
+                readout_logits(readout(hidden(xtr[:, idx])), "max"), ytr[idx]
+            )
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            hidden.clamp_()
+        hidden.proj.sigma = max(0.5, hidden.proj.sigma * 0.93)
+    with torch.no_grad():
+        pred = readout_logits(readout(hidden(xte)), "max").argmax(-1)
+    return float((pred == yte).float().mean())
+
+
+def test_learned_delays_beat_no_delays_on_lag_order_task():
+    no_delay = _lag_order_accuracy(0)
+    with_delay = _lag_order_accuracy(50)
+    assert with_delay >= 0.8
+    assert with_delay > no_delay + 0.2

@@ -40,6 +40,15 @@ from spikegrad.spiketrain.learning import KernelRuleConfig, train_multilayer, tr
 F64 = torch.float64
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """These tensors are small: run each test on one torch thread (restored afterwards)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def t64(values):
     return pad_trains(values, dtype=F64)
 
@@ -380,15 +389,17 @@ def test_multilayer_hidden_gradient_equals_autograd():
 
 
 def _task(seed: int):
+    """The CLI's / bench's single-neuron task: 400 inputs at 10 Hz, 1 s, 5 target spikes."""
+    from spikegrad.spiketrain.tasks import single_target_task
+
     g = torch.Generator().manual_seed(seed)
-    inp = poisson_trains(400, 10.0, 1.0, generator=g, dtype=F64)
-    tgt = torch.sort(torch.rand(5, generator=g, dtype=F64) * 0.9 + 0.05).values
+    inp, target = single_target_task(400, 10.0, 1.0, 5, generator=g)
     w = torch.rand(400, generator=g, dtype=F64) * 0.02
-    return inp, SpikeTrains(tgt, torch.ones(5, dtype=torch.bool)), w
+    return inp, target, w
 
 
 def test_single_neuron_learns_target_train_and_delays_speed_it_up():
-    inp, des, w = _task(1)
+    inp, des, w = _task(1)  # bench/spiketrain_single.py seed 1: 12 epochs, with delays 7
     res = train_spike_times(inp, des, w, epochs=15, stop_at_target=True)
     assert res.history[0].correlation < 0.5
     assert res.epochs_to_target is not None and res.epochs_to_target <= 15

@@ -5,8 +5,17 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from spikegrad.cli import main
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    """The command sets torch's thread count (--threads 1); restore it for other tests."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
 
 
 def test_single_task_writes_metrics(tmp_path):
