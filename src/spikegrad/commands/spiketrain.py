@@ -117,8 +117,8 @@ def _cmd_spiketrain(args: argparse.Namespace) -> int:
     d = _defaults(args)
     if d["epochs"] < 0:
         raise SpikegradInputError(f"--epochs must be >= 0, got {d['epochs']}")
-    out = args.out or Path("runs") / f"spiketrain-{args.task}-{datetime.now():%Y%m%d-%H%M%S}"
-    out.mkdir(parents=True, exist_ok=True)
+    if int(d["inputs"]) < 1:
+        raise SpikegradInputError(f"--inputs must be >= 1, got {d['inputs']}")
     gen = torch.Generator().manual_seed(int(args.seed))
     f64 = torch.float64
     params = SRMParams(tau=args.tau, tau_r=args.tau_r, dt=args.dt, duration=d["duration"])
@@ -133,6 +133,8 @@ def _cmd_spiketrain(args: argparse.Namespace) -> int:
         corr_sigma=args.corr_sigma,
     )
     n_in = int(d["inputs"])
+    out = args.out or Path("runs") / f"spiketrain-{args.task}-{datetime.now():%Y%m%d-%H%M%S}"
+    out.mkdir(parents=True, exist_ok=True)
     t_start = time.time()
     metrics: dict = {
         "task": args.task,
