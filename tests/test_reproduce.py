@@ -72,7 +72,7 @@ def test_smoke_pipeline_writes_every_file(tmp_path, capsys):
         )
         == 0
     )
-    assert f"{n_runs} of {n_runs} runs" in capsys.readouterr().out
+    assert f"{n_runs} of {n_runs} cells" in capsys.readouterr().out
 
 
 def test_profiles_and_estimate(capsys):

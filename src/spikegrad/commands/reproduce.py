@@ -67,7 +67,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _cmd_reproduce(args: argparse.Namespace) -> int:
     from ..experiments.reports import write_report
     from ..experiments.study import estimate_cost, zenke_vogels_runs
-    from ..experiments.sweep import load_results, results_rows, run_sweep, write_results_csv
+    from ..experiments.sweep import (
+        load_tagged_results,
+        results_rows,
+        run_sweep,
+        write_results_csv,
+    )
 
     dirs = {"mnist": args.mnist_dir, "fashion-mnist": args.fashion_mnist_dir, "shd": args.shd_dir}
     dirs = {k: str(v) for k, v in dirs.items() if v is not None}
@@ -75,7 +80,8 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     est = estimate_cost(runs)
     if args.estimate:
         print(
-            f"{args.study} --profile {args.profile}: {len(runs)} runs, about {est / 3600:.2f} "
+            f"{args.study} --profile {args.profile}: {len({r.run_id for r in runs})} training "
+            f"runs ({len(runs)} cells of the report), about {est / 3600:.2f} "
             f"single-worker hours at the measured cost of the default network; "
             f"about {est / 60 / max(1, args.workers):.0f} min on {args.workers} idle workers"
         )
@@ -86,7 +92,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         notes.append(_shd_note(dirs["shd"]))
     t0 = time.perf_counter()
     if args.report_only:
-        rows = results_rows(load_results(out, [r.run_id for r in runs]))
+        rows = results_rows(load_tagged_results(out, runs))
         write_results_csv(rows, out / "results.csv")
         failed = 0
     else:
@@ -107,7 +113,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     )
     if len(rows) < len(runs):
         notes.append(
-            f"incomplete: {len(rows)} of {len(runs)} runs finished; the verdicts use "
+            f"incomplete: {len(rows)} of {len(runs)} cells finished; the verdicts use "
             "the finished runs only"
         )
     findings = write_report(
@@ -121,7 +127,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     for f in findings:
         print(f"[{f['verdict']}] {f['finding']}\n    {f['evidence']}")
     print(
-        f"report: {out / 'report.md'}; {len(rows)} of {len(runs)} runs in {out / 'results.csv'}"
+        f"report: {out / 'report.md'}; {len(rows)} of {len(runs)} cells in {out / 'results.csv'}"
         + (f"; {failed} failed (see {out / 'errors'})" if failed else "")
     )
     return 0 if failed == 0 else 1

@@ -22,8 +22,9 @@ TrainConfig` fields::
     surrogate = "superspike"
 
 Keys outside TrainConfig's fields raise an error naming them. Every run is identified by a
-stable hash of its full config and tags (:attr:`RunSpec.run_id`), so the same grid always
-maps to the same result files and a sweep can be resumed.
+stable hash of its full config (:attr:`RunSpec.run_id`), so the same grid always maps to
+the same result files and a sweep can be resumed; a config listed under several tags is
+trained once.
 """
 
 from __future__ import annotations
@@ -60,8 +61,12 @@ class RunSpec:
 
     @property
     def run_id(self) -> str:
-        """Stable 16-hex-digit id: SHA-1 of the canonical JSON of config and tags."""
-        blob = _canonical({"config": dict(self.config), "tags": dict(self.tags)})
+        """Stable 16-hex-digit id: SHA-1 of the canonical JSON of the config.
+
+        Tags do not enter the id: the same config serving two experiments is one run,
+        trained once, whose result is reported under each experiment's tags.
+        """
+        blob = _canonical(dict(self.config))
         return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
     def train_config(self) -> TrainConfig:
@@ -150,8 +155,9 @@ class SweepSpec:
                 except (TypeError, ValueError) as exc:
                     raise SpikegradInputError(f"invalid run in {self.name!r}: {exc}") from exc
                 run = RunSpec(full, tags)
-                if run.run_id not in seen:
-                    seen.add(run.run_id)
+                key = run.run_id + _canonical(tags)
+                if key not in seen:
+                    seen.add(key)
                     runs.append(run)
         return runs
 

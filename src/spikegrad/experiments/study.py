@@ -19,6 +19,7 @@ validation (:func:`~spikegrad.experiments.sweep.select_learning_rate`).
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field, replace
 
@@ -258,7 +259,7 @@ def _limit(opts: dict, limit: int | None) -> dict:
 def zenke_vogels_runs(
     profile: str | Profile = "quick", data_dirs: dict[str, str] | None = None
 ) -> list[RunSpec]:
-    """Every run of the study (unique), in the order they are worth running.
+    """Every (run, tags) of the study, in the order they are worth running.
 
     Runs at the learning rate closest to the paper's best (0.05) come first, and the
     experiments are interleaved, so a sweep stopped part-way (or still running) already
@@ -268,8 +269,9 @@ def zenke_vogels_runs(
     seen: set[str] = set()
     for sw in zenke_vogels_sweeps(profile, data_dirs):
         for r in sw.expand():
-            if r.run_id not in seen:
-                seen.add(r.run_id)
+            key = r.run_id + json.dumps(dict(r.tags), sort_keys=True)
+            if key not in seen:
+                seen.add(key)
                 runs.append(r)
     counter: dict[tuple, int] = {}
     exp_order = {e: k for k, e in enumerate(dict.fromkeys(r.tags["experiment"] for r in runs))}
@@ -296,7 +298,7 @@ def estimate_cost(runs: list[RunSpec], n_train: dict[str, int] | None = None) ->
     about 10 %. ``n_train`` maps data set names to training sizes (Randman computed).
     """
     total = 0.0
-    for r in runs:
+    for r in {r.run_id: r for r in runs}.values():  # shared configs are trained once
         c = r.config
         if c["dataset"] == "randman":
             opts = c["dataset_options"]

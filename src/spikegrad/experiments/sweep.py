@@ -6,7 +6,9 @@ Output folder::
       sweep.json          the runs of this sweep (id, tags, config)
       runs/<run_id>.json  one file per finished run, written atomically (temp + fsync + rename)
       errors/<run_id>.txt traceback of a run that failed (retried on the next start)
-      results.csv         one row per finished run: every config field, tag and metric
+      results.csv         one row per finished run and tag set: every config field, tag and
+                          metric (a config shared by two experiments is trained once and
+                          listed under both)
 
 A run is *finished* when its ``runs/<run_id>.json`` exists. Starting a sweep again skips
 finished runs and redoes the others, so a sweep killed at any moment loses at most the
@@ -40,6 +42,7 @@ __all__ = [
     "run_sweep",
     "SweepOutcome",
     "load_results",
+    "load_tagged_results",
     "results_rows",
     "write_results_csv",
     "select_learning_rate",
@@ -253,11 +256,12 @@ def run_sweep(
     if out.exists() and not out.is_dir():
         raise SpikegradInputError(f"sweep folder {str(out)!r} exists and is a file")
     (out / "runs").mkdir(parents=True, exist_ok=True)
-    specs = [r.to_dict() for r in runs]
-    ids = [s["run_id"] for s in specs]
-    if len(set(ids)) != len(ids):
-        raise SpikegradInputError("the sweep lists the same run twice")
-    atomic_write_text(out / "sweep.json", json.dumps({"runs": specs}, indent=1))
+    listed = [r.to_dict() for r in runs]
+    unique: dict[str, dict] = {}
+    for s in listed:  # a config listed under several tags is trained once
+        unique.setdefault(s["run_id"], s)
+    specs = list(unique.values())
+    atomic_write_text(out / "sweep.json", json.dumps({"runs": listed}, indent=1))
     pending = [s for s in specs if not _is_finished(_result_path(out, s["run_id"]))]
     skipped = len(specs) - len(pending)
     if executor == "ray":
@@ -292,7 +296,7 @@ def run_sweep(
         close = getattr(stream, "close", None)
         if close:
             close()
-    rows = results_rows(load_results(out, ids))
+    rows = results_rows(_tagged(load_results(out, list(unique)), listed))
     write_results_csv(rows, out / "results.csv")
     return SweepOutcome(out, len(specs), skipped, finished, failed, rows)
 
@@ -323,6 +327,18 @@ def load_results(out_dir: str | Path, run_ids: Sequence[str] | None = None) -> l
         if _is_finished(p):
             records.append(json.loads(p.read_text(encoding="utf-8")))
     return records
+
+
+def _tagged(records: Sequence[dict], listed: Sequence[dict]) -> list[dict]:
+    """One record per listed (run, tags): a shared run appears under each of its tags."""
+    by_id = {r["run_id"]: r for r in records}
+    return [{**by_id[s["run_id"]], "tags": s["tags"]} for s in listed if s["run_id"] in by_id]
+
+
+def load_tagged_results(out_dir: str | Path, runs: Sequence[RunSpec]) -> list[dict]:
+    """Finished results of ``runs``, one per run and tag set (see :func:`run_sweep`)."""
+    listed = [r.to_dict() for r in runs]
+    return _tagged(load_results(out_dir, list(dict.fromkeys(s["run_id"] for s in listed))), listed)
 
 
 def _flat(value: Any) -> Any:
