@@ -213,3 +213,24 @@ def test_sweep_cli_flags_and_dry_run(tmp_path, capsys):
     assert rc == 0 and "6 runs" in capsys.readouterr().out
     assert main(["sweep", "--out", str(tmp_path), "--set", "lrate=1", "--dry-run"]) == 2
     assert "unknown setting 'lrate'" in capsys.readouterr().err
+
+
+def test_shipped_grid_files_parse():
+    from pathlib import Path
+
+    files = sorted((Path(__file__).parent.parent / "configs").glob("*.toml"))
+    assert files
+    for f in files:
+        runs = load_sweep_file(f).expand()
+        assert runs, f
+        assert all(r.train_config().epochs >= 1 for r in runs)
+
+
+def test_shared_config_trains_once_and_is_listed_under_each_tag(tmp_path):
+    a = SweepSpec.from_dict({"name": "a", "base": TINY}).expand()
+    b = SweepSpec.from_dict({"name": "b", "base": TINY}).expand()
+    assert a[0].run_id == b[0].run_id  # same config, different tags
+    res = run_sweep(a + b, tmp_path, progress=False)
+    assert (res.total, res.finished) == (1, 1)
+    assert [r["experiment"] for r in res.rows] == ["a", "b"]
+    assert res.rows[0]["test_accuracy"] == res.rows[1]["test_accuracy"]
