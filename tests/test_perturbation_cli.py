@@ -46,12 +46,13 @@ def test_digits_reward_only_learning(tmp_path):
 
 def test_rates_cli_compare_writes_all_rules(tmp_path):
     out = tmp_path / "rates"
-    rc = main(["perturb", "--task", "rates", "--iterations", "3", "--batch", "4",
-               "--compare", "weight", "node", "--out", str(out), "--quiet"])
+    rc = main(["perturb", "--task", "rates", "--iterations", "2", "--batch", "4",
+               "--eval-every", "2", "--compare", "weight", "node", "--out", str(out),
+               "--quiet"])
     assert rc == 0
     m = json.loads((out / "metrics.json").read_text())
     assert set(m["compare"]) == {"perturbation", "weight", "node"}
-    assert m["test_accuracy"] is None and m["trials"] == 3 * (4 + 1)
+    assert m["test_accuracy"] is None and m["trials"] == 2 * (4 + 1)
     assert (out / "rates.png").exists() and (out / "learning_curve.png").exists()
 
 
