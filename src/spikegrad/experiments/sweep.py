@@ -137,6 +137,7 @@ def _local(pending: Sequence[dict], workers: int) -> Iterator[Outcome]:
 
     ctx = mp.get_context("spawn")  # no forked torch state; same behaviour on every OS
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker)
+    normal_exit = False
     try:
         todo = list(pending)
         futures: dict = {}
@@ -152,8 +153,12 @@ def _local(pending: Sequence[dict], workers: int) -> Iterator[Outcome]:
                     yield run, fut.result(), None
                 else:
                     yield run, None, "".join(traceback.format_exception(exc))
+        normal_exit = True
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        if not normal_exit:  # interrupted: do not wait for the runs in flight
+            for proc in list(getattr(pool, "_processes", {}).values()):
+                proc.terminate()
+        pool.shutdown(wait=normal_exit, cancel_futures=True)
 
 
 def _ray(pending: Sequence[dict], workers: int, address: str | None) -> Iterator[Outcome]:
@@ -171,6 +176,7 @@ def _ray(pending: Sequence[dict], workers: int, address: str | None) -> Iterator
         else:
             ray.init(num_cpus=workers, **kw)
     remote = ray.remote(num_cpus=1, max_retries=0)(execute_run)
+    refs: dict = {}
     try:
         refs = {remote.remote(run, 1): run for run in pending}
         while refs:
@@ -182,7 +188,7 @@ def _ray(pending: Sequence[dict], workers: int, address: str | None) -> Iterator
                 except Exception:
                     yield run, None, traceback.format_exc()
     finally:
-        for ref in list(locals().get("refs", {})):
+        for ref in refs:  # left only if interrupted
             ray.cancel(ref, force=True)
         if started_here:
             ray.shutdown()
