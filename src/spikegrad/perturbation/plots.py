@@ -23,17 +23,22 @@ def _pyplot():
 def plot_learning_curves(
     histories: Mapping[str, Sequence[dict]], path: str | Path, *, key: str = "error"
 ) -> None:
-    """``key`` (noise-free error) against trials and against wall time, one line per rule."""
+    """``key`` (noise-free error) against trials and against wall time, one line per rule;
+    a second row with the accuracy when the histories hold one (classification)."""
     plt = _pyplot()
-    fig, ax = plt.subplots(1, 2, figsize=(10, 3.6))
-    for rule, hist in histories.items():
-        ax[0].plot([h["trials"] for h in hist], [h[key] for h in hist], label=rule)
-        ax[1].plot([h["wall_seconds"] for h in hist], [h[key] for h in hist], label=rule)
-    ax[0].set(xlabel="trials", ylabel=key, title=f"{key} vs trials")
-    ax[1].set(xlabel="wall time (s)", ylabel=key, title=f"{key} vs wall time")
-    for a in ax:
+    keys = [key] + (["accuracy"] if all("accuracy" in h[0] for h in histories.values())
+                    else [])
+    fig, ax = plt.subplots(len(keys), 2, figsize=(10, 3.4 * len(keys)), squeeze=False)
+    for row, k in enumerate(keys):
+        for rule, hist in histories.items():
+            ax[row, 0].plot([h["trials"] for h in hist], [h[k] for h in hist], label=rule)
+            ax[row, 1].plot([h["wall_seconds"] for h in hist], [h[k] for h in hist],
+                            label=rule)
+        ax[row, 0].set(xlabel="trials", ylabel=k, title=f"{k} vs trials")
+        ax[row, 1].set(xlabel="wall time (s)", ylabel=k, title=f"{k} vs wall time")
+    for a in ax.flat:
         a.grid(alpha=0.3)
-        a.legend(frameon=False)
+        a.legend(frameon=False, fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
