@@ -394,3 +394,31 @@ def test_bad_settings_raise_clear_errors():
         EmpiricSynapses(rate=0.0)
     with pytest.raises(SpikegradInputError, match="rate \\* dt"):
         EmpiricSynapses(rate=2000.0).sigma2(1e-3)
+
+
+def test_only_neurons_with_plastic_synapses_are_perturbed():
+    # neuron 1 has no plastic synapses and no input from neuron 0: it must not be perturbed,
+    # so its spike train is the same in every trial while neuron 0's varies
+    conn = torch.zeros(2, 4, dtype=torch.bool)
+    conn[:, :2] = True
+    plastic = torch.zeros_like(conn)
+    plastic[0, :2] = True
+    net = CobaNetwork(n_in=2, n_exc=2, connectivity=conn, plastic=plastic)
+    p = CobaParams()
+    x = torch.zeros(80, 1, 2, dtype=F64)
+    x[::4, 0, :] = 1.0
+    W = torch.full((2, 4), 4.0, dtype=F64) * conn
+    seen = []
+
+    def reward(sp):
+        seen.append(sp)
+        return sp[:, :, 0].sum(0)
+
+    for method in ("conductance", "current", "empiric"):
+        seen.clear()
+        g, _, _ = estimate_gradient(method, W, net, p, x, reward, sigma=1.0, n_trials=20,
+                                    generator=torch.Generator().manual_seed(0))
+        sp = next(s for s in seen if s.shape[1] == 20)
+        assert bool((sp[:, :, 1] == sp[:, :1, 1]).all()), method
+        assert not bool((sp[:, :, 0] == sp[:, :1, 0]).all()), method
+        assert float(g[:, 1].abs().sum()) == 0.0

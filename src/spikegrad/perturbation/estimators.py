@@ -3,6 +3,9 @@ r"""Gradient estimates of a trial objective on a conductance-based network.
 All estimators return an estimate of :math:`\nabla_W J` with :math:`J = \mathbb E[R]`, one
 per trial (``[K, N, M]``) so that means, variances and convergence can be studied:
 
+Only neurons that have plastic input synapses of a class are perturbed (in that class's
+channel); the others carry no eligibility, so their noise would only add variance.
+
 ``conductance``  (Fiete & Seung) :math:`\hat g = (R - \bar R)\, e / \sigma^2`,
                  :math:`e_{ij} = \sum_n \xi_i[n] s_j[n]\Delta t`, white :math:`\xi`.
 ``empiric``      the same with the fluctuation of Poisson-driven empiric synapses and
@@ -155,19 +158,25 @@ def estimate_gradient(
             return g, r, paired_reward
         shape = (T, K, net.n)
         xi_e = xi_i = i_noise = g_extra = None
+        # only neurons with plastic synapses of a class are perturbed in that class's
+        # channel: perturbing the others adds variance and no information
+        ne = net.n_in + net.n_exc
+        on_e = net.plastic[:, :ne].any(1).to(W.dtype)
+        on_i = net.plastic[:, ne:].any(1).to(W.dtype)
         if method == "conductance":
             sigma2 = check_positive("sigma", sigma) ** 2
-            xi_e = white_noise(shape, sigma, dt, generator, dtype=W.dtype)
-            inh_plastic = bool(net.plastic[:, net.n_in + net.n_exc :].any())
-            if inh_plastic:
-                xi_i = white_noise(shape, sigma, dt, generator, dtype=W.dtype)
+            xi_e = white_noise(shape, sigma, dt, generator, dtype=W.dtype) * on_e
+            if bool(on_i.any()):
+                xi_i = white_noise(shape, sigma, dt, generator, dtype=W.dtype) * on_i
         elif method == "empiric":
             emp = empiric if empiric is not None else EmpiricSynapses()
             sigma2 = emp.sigma2(dt)
             g_extra, xi_e = emp.sample(shape, dt, generator, dtype=W.dtype)
+            g_extra, xi_e = g_extra * on_e, xi_e * on_e
         else:  # current
             sigma2 = check_positive("sigma", sigma) ** 2
-            i_noise = white_noise(shape, sigma, dt, generator, dtype=W.dtype)
+            on = torch.maximum(on_e, on_i)
+            i_noise = white_noise(shape, sigma, dt, generator, dtype=W.dtype) * on
         rec = ("traces", "active", "v")
         run = coba_run(x, W, net, params, xi_exc=xi_e, xi_inh=xi_i, i_noise=i_noise,
                        g_extra=g_extra, record=rec)
@@ -177,7 +186,7 @@ def estimate_gradient(
             # its paired baseline is the trial with the mean conductance and no fluctuation
             if baseline == "paired":
                 B0 = inputs.shape[1]
-                mean_g = torch.full((T, B0, net.n), emp.mean(dt), dtype=W.dtype)
+                mean_g = torch.full((T, B0, net.n), emp.mean(dt), dtype=W.dtype) * on_e
                 paired_reward = run_rewards(
                     W, net, params, inputs, reward_fn, g_extra=mean_g
                 ).expand(K)
@@ -239,8 +248,9 @@ def finite_difference_gradient(
 ) -> tuple[Tensor, Tensor]:
     r"""Central differences of :math:`J(W) = \mathbb E_\xi[R]` with common random numbers.
 
-    One white conductance noise sample ``[T, n_trials, N]`` (scale ``sigma``) is drawn and
-    reused for :math:`W + h\,E_{ij}` and :math:`W - h\,E_{ij}`:
+    One white conductance noise sample ``[T, n_trials, N]`` (scale ``sigma``, on the same
+    neurons and channels as :func:`estimate_gradient` perturbs) is drawn and reused for
+    :math:`W + h\,E_{ij}` and :math:`W - h\,E_{ij}`:
     :math:`\partial J/\partial W_{ij} \approx (\bar R_+ - \bar R_-)/(2h)`.
 
     Returns ``(grad [N, M], mask [N, M])``; ``mask`` marks the entries computed
@@ -251,9 +261,13 @@ def finite_difference_gradient(
     x = _expand(inputs, n_trials)
     T = x.shape[0]
     shape = (T, n_trials, net.n)
-    xi_e = white_noise(shape, sigma, params.dt, generator, dtype=W.dtype)
-    inh_plastic = bool(net.plastic[:, net.n_in + net.n_exc :].any())
-    xi_i = white_noise(shape, sigma, params.dt, generator, dtype=W.dtype) if inh_plastic else None
+    ne = net.n_in + net.n_exc
+    on_e = net.plastic[:, :ne].any(1).to(W.dtype)
+    on_i = net.plastic[:, ne:].any(1).to(W.dtype)
+    xi_e = white_noise(shape, sigma, params.dt, generator, dtype=W.dtype) * on_e
+    xi_i = None
+    if bool(on_i.any()):
+        xi_i = white_noise(shape, sigma, params.dt, generator, dtype=W.dtype) * on_i
     grad = torch.zeros_like(W)
     idx = torch.nonzero(mask)
     for i, j in idx.tolist():
