@@ -140,3 +140,58 @@ def test_idx_image_label_count_mismatch(tmp_path):
     (tmp_path / "train-labels-idx1-ubyte").write_bytes(_idx_bytes(np.arange(5) % 10))
     with pytest.raises(SpikegradInputError, match="40 images but .* 5 labels"):
         make_mnist(tmp_path)
+
+
+def test_train_cli_accepts_registry_datasets(tmp_path, capsys):
+    pytest.importorskip("sklearn")
+    from spikegrad.cli import main
+
+    out = tmp_path / "run"
+    rc = main(
+        [
+            "train",
+            "--dataset",
+            "digits",
+            "--data-limit",
+            "200",
+            "--hidden",
+            "8",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "50",
+            "--quiet",
+            "--no-plots",
+            "--out",
+            str(out),
+        ]
+    )
+    assert rc == 0
+    import json
+
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["dataset"] == "digits" and cfg["dataset_options"]["limit"] == 200
+    assert main(["train", "--dataset", "mnist", "--quiet", "--out", str(out)]) == 2
+    assert "--data-dir" in capsys.readouterr().err
+    _write_mnist(tmp_path, n_train=100)
+    rc = main(
+        [
+            "train",
+            "--dataset",
+            "mnist",
+            "--data-dir",
+            str(tmp_path),
+            "--hidden",
+            "8",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "50",
+            "--quiet",
+            "--no-plots",
+            "--out",
+            str(tmp_path / "m"),
+        ]
+    )
+    assert rc == 0
+    assert json.loads((tmp_path / "m" / "metrics.json").read_text())["epochs"] == 1

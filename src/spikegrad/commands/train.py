@@ -46,7 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--samples-per-class", type=int, default=1000, help="Randman: samples")
     g.add_argument("--manifold-dim", type=int, default=1, help="Randman: manifold dimension D")
     g.add_argument("--alpha", type=float, default=1.0, help="Randman: smoothness alpha")
-    g.add_argument("--data-seed", type=int, default=0, help="Randman: seed of the data")
+    g.add_argument("--data-seed", type=int, default=0,
+                   help="seed of the data (Randman generation; shuffle/split of the others)")
     g.add_argument("--spectrum", default="paper", choices=["paper", "torch"],
                    help="Randman amplitude spectrum: k^-alpha (paper) or 1/((k+1)^alpha+1) "
                    "(the randman reference code's torch backend)")
