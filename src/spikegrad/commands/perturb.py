@@ -25,7 +25,7 @@ _DEFAULTS = {
     "rates": {"iterations": 300, "batch": 16, "lr": 0.3, "lr_end": 0.03, "sigma": 0.3},
     "randman": {"iterations": 300, "batch": 32, "lr": 0.3, "lr_end": 0.03, "sigma": 0.3,
                 "w_in": 10.0},
-    "digits": {"iterations": 300, "batch": 32, "lr": 0.3, "lr_end": 0.03, "sigma": 0.3,
+    "digits": {"iterations": 600, "batch": 32, "lr": 0.3, "lr_end": 0.03, "sigma": 0.3,
                "w_in": 6.0},
 }
 #: sigma of the other rules relative to the perturbation rule's default (their units differ)
