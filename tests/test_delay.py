@@ -220,3 +220,18 @@ def test_learned_delays_beat_no_delays_on_lag_order_task():
     with_delay = _lag_order_accuracy(50)
     assert with_delay >= 0.8
     assert with_delay > no_delay + 0.2
+
+
+def test_delay_line_composes_with_foundation_layers():
+    from spikegrad.nn.lif import LIFLayer
+
+    g = torch.Generator().manual_seed(2)
+    net = torch.nn.Sequential(Delay(4, 6, generator=g), LIFLayer(4, 3, generator=g))
+    with torch.no_grad():
+        net[1].weight.mul_(4.0)
+    x = _spikes(p=0.5, dtype=torch.float32)
+    out = net(x)
+    assert out.shape == (30, 2, 3)
+    out.sum().backward()
+    assert net[0].delays.grad is not None and torch.isfinite(net[0].delays.grad).all()
+    assert net[0].delays.grad.abs().sum() > 0
