@@ -9,6 +9,8 @@ Usage::
 
     python bench/perturbation_learning.py --task rates --rules perturbation weight
     python bench/perturbation_learning.py --task rates --rules bptt --iterations 150
+    python bench/perturbation_learning.py --task rates --rules perturbation --optimizer sgd \
+        --lr 30 --lr-end 3 --tag=_sgd
     python bench/perturbation_learning.py --task rates --plot
     python bench/perturbation_learning.py --task digits --rules perturbation --reward binary
 """
@@ -51,6 +53,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=0.3)
     ap.add_argument("--lr-end", type=float, default=0.03)
+    ap.add_argument("--optimizer", choices=["adam", "sgd"], default="adam",
+                    help="sgd: the plain rule dW = lr * g (eta = lr / sigma^2)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--classes", type=int, default=10)
     ap.add_argument("--hidden", type=int, default=0)
@@ -68,6 +72,7 @@ def main() -> None:
         s = {"lr": a.lr, "lr_end": a.lr_end, **SETTINGS[rule]}
         cfg = LearnConfig(rule=rule, iterations=a.iterations, batch=a.batch, lr=s["lr"],
                           lr_end=s["lr_end"], sigma=s["sigma"], seed=a.seed,
+                          optimizer=a.optimizer,
                           eval_every=max(1, a.iterations // 30))
         t0 = time.time()
         res = learn(task, cfg, W0, callback=lambda r, rule=rule: print(

@@ -56,10 +56,12 @@ def test_rates_cli_compare_writes_all_rules(tmp_path):
     assert (out / "rates.png").exists() and (out / "learning_curve.png").exists()
 
 
-def test_rates_error_falls_with_perturbation_learning():
+def test_rates_error_falls_with_the_plain_perturbation_rule():
+    # SGD: W += lr * <(R - R_paired) e> / sigma^2, i.e. Fiete & Seung's dW = eta (R - R_bar) e
+    # with eta = lr / sigma^2, on a fixed seed
     task = RatesTask()
-    res = learn(task, LearnConfig(rule="perturbation", iterations=30, batch=16, lr=0.3,
-                                  sigma=0.3, eval_every=30, seed=0))
+    res = learn(task, LearnConfig(rule="perturbation", iterations=30, batch=16, lr=30.0,
+                                  sigma=0.3, optimizer="sgd", eval_every=30, seed=0))
     h = res.history
     assert h[-1]["error"] < 0.7 * h[0]["error"]
     assert bool((res.W >= 0).all())
