@@ -365,7 +365,8 @@ def _plots(sel: Sequence[dict], out: Path) -> list[str]:
                     if pts:
                         ax.plot(*zip(*pts, strict=True), "o-", label=c)
                 ax.set(xlabel="hidden layers")
-                ax.legend(fontsize=8)
+                if ax.get_legend_handles_labels()[0]:
+                    ax.legend(fontsize=8)
             else:
                 conds = sorted({r["condition"] for r in prow})
                 ax.bar(conds, [_acc(prow, condition=c) or 0.0 for c in conds])
