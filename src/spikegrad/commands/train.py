@@ -34,23 +34,43 @@ def register(sub: argparse._SubParsersAction) -> None:
         "coded), mnist / fashion-mnist (IDX files in --data-dir, latency coded), shd / ssc "
         "(HDF5 files in --data-dir)",
     )
-    g.add_argument("--data-dir", type=Path, default=None,
-                   help="folder with the dataset files (mnist, fashion-mnist, shd, ssc)")
-    g.add_argument("--data-limit", type=int, default=None,
-                   help="use at most this many samples per file (digits/mnist/shd; quick runs)")
+    g.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="folder with the dataset files (mnist, fashion-mnist, shd, ssc)",
+    )
+    g.add_argument(
+        "--data-limit",
+        type=int,
+        default=None,
+        help="use at most this many samples per file (digits/mnist/shd; quick runs)",
+    )
     g.add_argument("--shd-steps", type=int, default=100, help="SHD/SSC: number of time bins")
-    g.add_argument("--shd-duration", type=float, default=1.4,
-                   help="SHD/SSC: seconds binned (events after are dropped)")
+    g.add_argument(
+        "--shd-duration",
+        type=float,
+        default=1.4,
+        help="SHD/SSC: seconds binned (events after are dropped)",
+    )
     g.add_argument("--classes", type=int, default=10, help="Randman: number of classes")
     g.add_argument("--units", type=int, default=20, help="Randman: input units")
     g.add_argument("--samples-per-class", type=int, default=1000, help="Randman: samples")
     g.add_argument("--manifold-dim", type=int, default=1, help="Randman: manifold dimension D")
     g.add_argument("--alpha", type=float, default=1.0, help="Randman: smoothness alpha")
-    g.add_argument("--data-seed", type=int, default=0,
-                   help="seed of the data (Randman generation; shuffle/split of the others)")
-    g.add_argument("--spectrum", default="paper", choices=["paper", "torch"],
-                   help="Randman amplitude spectrum: k^-alpha (paper) or 1/((k+1)^alpha+1) "
-                   "(the randman reference code's torch backend)")
+    g.add_argument(
+        "--data-seed",
+        type=int,
+        default=0,
+        help="seed of the data (Randman generation; shuffle/split of the others)",
+    )
+    g.add_argument(
+        "--spectrum",
+        default="paper",
+        choices=["paper", "torch"],
+        help="Randman amplitude spectrum: k^-alpha (paper) or 1/((k+1)^alpha+1) "
+        "(the randman reference code's torch backend)",
+    )
     g = p.add_argument_group("network")
     g.add_argument(
         "--hidden",
@@ -109,7 +129,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     g.add_argument("--seed", type=int, default=d.seed, help="seed of weights and batch order")
     g.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    g.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=d.checkpoint_every,
+        help="write RUN_DIR/last.pt every this many steps (and at each epoch end)",
+    )
     g = p.add_argument_group("output")
+    g.add_argument(
+        "--resume",
+        type=Path,
+        default=None,
+        metavar="RUN_DIR",
+        help="continue a stopped run from RUN_DIR/last.pt with its own config.json "
+        "(other options are ignored)",
+    )
     g.add_argument(
         "--out", type=Path, default=None, help="run folder (default: runs/<dataset>-<timestamp>)"
     )
@@ -119,12 +153,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    import torch
 
     from ..learning.bptt import TrainConfig, train
 
     if args.threads:
-        torch.set_num_threads(args.threads)
+        from ..kernels import set_num_threads
+
+        set_num_threads(args.threads)
     hidden = list(args.hidden)
     if args.layers is not None:
         if args.layers < 1:
@@ -151,6 +186,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
             ds_opts.update(n_steps=args.shd_steps, duration=args.shd_duration)
     if args.data_limit is not None and args.dataset != "randman":
         ds_opts["limit"] = args.data_limit
+    if args.resume is not None:
+        return _resume(args)
     config = TrainConfig(
         dataset=args.dataset,
         dataset_options=ds_opts,
@@ -177,9 +214,65 @@ def _cmd_train(args: argparse.Namespace) -> int:
         upper_threshold=args.upper_threshold,
         upper_norm=args.upper_norm,
         patience=args.patience,
+        checkpoint_every=args.checkpoint_every,
     )
     out = args.out or Path("runs") / f"{args.dataset}-{datetime.now():%Y%m%d-%H%M%S}"
-    res = train(config, out_dir=out, progress=not args.quiet, plots=not args.no_plots)
+    with _distributed():
+        res = train(config, out_dir=out, progress=not args.quiet, plots=not args.no_plots)
+    return _report(res, out, args)
+
+
+def _resume(args: argparse.Namespace) -> int:
+    import json
+
+    from ..learning.bptt import TrainConfig, train
+
+    run = args.resume
+    cfg_path = run / "config.json"
+    if not cfg_path.is_file():
+        raise SpikegradInputError(f"cannot resume: {str(cfg_path)!r} does not exist")
+    try:
+        config = TrainConfig.from_dict(json.loads(cfg_path.read_text()))
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise SpikegradInputError(f"cannot resume: {str(cfg_path)!r} is malformed: {exc}") from exc
+    with _distributed():
+        res = train(
+            config, out_dir=run, progress=not args.quiet, plots=not args.no_plots, resume=True
+        )
+    return _report(res, run, args)
+
+
+class _distributed:
+    """Initialise ``torch.distributed`` when launched by torchrun (WORLD_SIZE > 1).
+
+    gloo on CPU, NCCL when CUDA is available; the process group is destroyed on exit.
+    """
+
+    def __enter__(self):
+        import os
+
+        import torch.distributed as dist
+
+        self.active = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized()
+        if self.active:
+            import torch
+
+            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        return self
+
+    def __exit__(self, *exc):
+        if self.active:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+        return False
+
+
+def _report(res, out: Path, args: argparse.Namespace) -> int:
+    import os
+
+    if int(os.environ.get("RANK", "0")) != 0:  # data-parallel: rank 0 reports
+        return 0
     m = res.metrics
     print(
         f"test accuracy {m['test_accuracy']:.4f}  (validation {m['val_accuracy']:.4f}, "

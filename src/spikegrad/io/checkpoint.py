@@ -17,7 +17,14 @@ import torch
 
 from .._checks import SpikegradInputError
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "save_checkpoint", "load_checkpoint"]
+__all__ = [
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "save_payload",
+    "load_payload",
+    "save_checkpoint",
+    "load_checkpoint",
+]
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -45,26 +52,20 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def save_checkpoint(
-    path: str | Path, state_dict: dict[str, torch.Tensor], config: dict, epoch: int
-) -> None:
-    """Save model weights with the run's config and epoch, atomically."""
-    payload = {
-        "format": "spikegrad-checkpoint-1",
-        "state_dict": state_dict,
-        "config": config,
-        "epoch": int(epoch),
-    }
+def save_payload(path: str | Path, payload: dict[str, Any]) -> None:
+    """``torch.save`` a dict of tensors / numbers / strings / lists / dicts, atomically."""
     _atomic_write(Path(path), lambda f: torch.save(payload, f))
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint written by :func:`save_checkpoint` (never executes code).
+def load_payload(path: str | Path, fmt: str) -> dict[str, Any]:
+    """Load a payload saved by :func:`save_payload` whose ``"format"`` is ``fmt``.
+
+    Uses ``torch.load(weights_only=True)``, so the file can never execute code.
 
     Raises
     ------
     SpikegradInputError
-        If the file is missing, truncated, tampered with, or not a spikegrad checkpoint.
+        If the file is missing, truncated, tampered with, or of another format.
     """
     path = Path(path)
     if not path.is_file():
@@ -75,6 +76,30 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise SpikegradInputError(
             f"checkpoint {str(path)!r} is corrupt, truncated or not a safe checkpoint: {exc}"
         ) from exc
-    if not isinstance(payload, dict) or payload.get("format") != "spikegrad-checkpoint-1":
-        raise SpikegradInputError(f"{str(path)!r} is not a spikegrad checkpoint")
+    if not isinstance(payload, dict) or payload.get("format") != fmt:
+        raise SpikegradInputError(f"{str(path)!r} is not a spikegrad checkpoint ({fmt})")
     return payload
+
+
+def save_checkpoint(
+    path: str | Path, state_dict: dict[str, torch.Tensor], config: dict, epoch: int
+) -> None:
+    """Save model weights with the run's config and epoch, atomically."""
+    payload = {
+        "format": "spikegrad-checkpoint-1",
+        "state_dict": state_dict,
+        "config": config,
+        "epoch": int(epoch),
+    }
+    save_payload(path, payload)
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint written by :func:`save_checkpoint` (never executes code).
+
+    Raises
+    ------
+    SpikegradInputError
+        If the file is missing, truncated, tampered with, or not a spikegrad checkpoint.
+    """
+    return load_payload(path, "spikegrad-checkpoint-1")

@@ -35,7 +35,7 @@ from ..functional.readout import READOUT_MODES, readout_logits
 from ..functional.regularization import ActivityRegularizer, mean_spikes_per_neuron
 from ..functional.surrogate import make_surrogate
 from ..init import fluctuation_driven_
-from ..io.checkpoint import atomic_write_text, save_checkpoint
+from ..io.checkpoint import atomic_write_text, load_payload, save_checkpoint, save_payload
 from ..nn.network import SpikingNetwork
 
 __all__ = ["TrainConfig", "TrainResult", "EpochStats", "train", "evaluate", "build_model"]
@@ -79,6 +79,7 @@ class TrainConfig:
     upper_norm: int = 2
     patience: int = 0
     eval_every: int = 1
+    checkpoint_every: int = 20
 
     def __post_init__(self) -> None:
         self.hidden = tuple(int(h) for h in self.hidden)
@@ -93,6 +94,11 @@ class TrainConfig:
         for name in ("batch_size", "epochs", "eval_every"):
             if int(getattr(self, name)) < 1:
                 raise SpikegradInputError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        if self.checkpoint_every < 0:
+            raise SpikegradInputError(
+                "checkpoint_every must be >= 0 (0: only at epoch ends), "
+                f"got {self.checkpoint_every}"
+            )
         if self.patience < 0:
             raise SpikegradInputError(f"patience must be >= 0, got {self.patience}")
         self.regularizer()  # validates the regulariser settings
@@ -216,6 +222,7 @@ def train(
     progress: bool = True,
     plots: bool = True,
     callback: Callable[[EpochStats], None] | None = None,
+    resume: bool = False,
 ) -> TrainResult:
     """Train a spiking classifier with surrogate-gradient BPTT.
 
@@ -233,9 +240,22 @@ def train(
         Write PNG plots into ``out_dir``.
     callback:
         Called with each epoch's :class:`EpochStats`.
+    resume:
+        Continue the run in ``out_dir`` from its ``last.pt`` (written every
+        ``config.checkpoint_every`` steps and at each epoch end). The resumed run
+        replays the interrupted epoch's batch order and ends with exactly the weights
+        and metrics of an uninterrupted run.
+
+    Data-parallel training: when ``torch.distributed`` is initialised (e.g. under
+    ``torchrun``), every process takes its shard of each global batch and the model is
+    wrapped in ``DistributedDataParallel``; the loss is scaled so the averaged gradients
+    equal those of the global batch. Only rank 0 writes files.
     """
     t_start = time.perf_counter()
-    out = _prepare_out_dir(out_dir)
+    dist = _DistInfo.current()
+    out = _prepare_out_dir(out_dir) if dist.rank == 0 else None
+    if resume and out_dir is None:
+        raise SpikegradInputError("resume needs the run folder (out_dir)")
     if data is None:
         from ..data.registry import load_dataset
 
@@ -250,29 +270,48 @@ def train(
     reg = config.regularizer()
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     gen = torch.Generator().manual_seed(config.seed)
-    if out is not None:
+    st = _LoopState(gen_state=gen.get_state())
+    if resume:
+        st = _load_last(Path(out_dir), config, model, opt)
+    elif out is not None:
         atomic_write_text(out / "config.json", json.dumps(config.to_dict(), indent=2))
+    step_model = dist.wrap(model)
 
-    history: list[EpochStats] = []
-    best_val, best_state, best_epoch, since_best = -1.0, None, 0, 0
-    bar = _progress(config.epochs, progress)
-    for epoch in range(1, config.epochs + 1):
+    def save_last() -> None:
+        if out is not None:
+            _save_last(out / "last.pt", st, config, model, opt)
+
+    bar = _progress(config.epochs, progress and dist.rank == 0, initial=st.epoch - 1)
+    while st.epoch <= config.epochs:
+        epoch = st.epoch
         t0 = time.perf_counter()
         model.train()
-        loss_sum = correct = seen = spikes = 0.0
-        for x, y in train_set.batches(config.batch_size, shuffle=True, generator=gen):
-            out_ = model(x)
+        gen.set_state(st.gen_state)
+        batches = train_set.batches(config.batch_size, shuffle=True, generator=gen)
+        for k, (x, y) in enumerate(batches):
+            if k < st.step:
+                continue  # replay of a resumed epoch: same permutation, skip what is done
+            n_global = len(y)
+            x, y = dist.shard(x, y)
+            out_ = step_model(x)
             logits = readout_logits(out_.readout, config.readout)
-            loss = F.cross_entropy(logits, y) + reg(out_.spikes)
+            # local mean loss scaled so that the gradients that data-parallel training
+            # averages over ranks equal those of the global batch mean
+            local = F.cross_entropy(logits, y) + reg(out_.spikes)
+            loss = local * (len(y) * dist.world / n_global)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             with torch.no_grad():
-                loss_sum += float(loss) * len(y)
-                correct += float((logits.argmax(1) == y).sum())
-                spikes += mean_spikes_per_neuron(out_.spikes) * len(y)
-                seen += len(y)
-        if not math.isfinite(loss_sum):
+                st.loss_sum += float(local) * len(y)
+                st.correct += float((logits.argmax(1) == y).sum())
+                st.spikes += mean_spikes_per_neuron(out_.spikes) * len(y)
+                st.seen += len(y)
+            st.step = k + 1
+            if config.checkpoint_every and st.step % config.checkpoint_every == 0:
+                save_last()
+        st.gen_state = gen.get_state()
+        if not math.isfinite(st.loss_sum):
             raise FloatingPointError(
                 f"training diverged at epoch {epoch} (loss is not finite); lower the learning rate"
             )
@@ -283,25 +322,25 @@ def train(
             val = {"loss": float("nan"), "accuracy": float("nan")}
         stats = EpochStats(
             epoch,
-            loss_sum / seen,
-            correct / seen,
+            st.loss_sum / st.seen,
+            st.correct / st.seen,
             val["loss"],
             val["accuracy"],
-            spikes / seen,
+            st.spikes / st.seen,
             time.perf_counter() - t0,
         )
-        history.append(stats)
+        st.history.append(stats)
         if out is not None:
-            _write_history(out / "history.csv", history)
+            _write_history(out / "history.csv", st.history)
         if callback is not None:
             callback(stats)
-        if val["accuracy"] > best_val:
-            best_val, best_epoch, since_best = val["accuracy"], epoch, 0
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if val["accuracy"] > st.best_val:
+            st.best_val, st.best_epoch, st.since_best = val["accuracy"], epoch, 0
+            st.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             if out is not None:
-                save_checkpoint(out / "checkpoint.pt", best_state, config.to_dict(), epoch)
+                save_checkpoint(out / "checkpoint.pt", st.best_state, config.to_dict(), epoch)
         elif not math.isnan(val["accuracy"]):
-            since_best += 1
+            st.since_best += 1
         bar.set_postfix(
             loss=f"{stats.train_loss:.3f}",
             train=f"{stats.train_accuracy:.3f}",
@@ -309,9 +348,14 @@ def train(
             spk=f"{stats.spikes_per_neuron:.2f}",
         )
         bar.update(1)
-        if config.patience and since_best >= config.patience:
+        st.next_epoch()
+        stop = bool(config.patience and st.since_best >= config.patience)
+        st.done = stop or st.epoch > config.epochs
+        save_last()
+        if stop:
             break
     bar.close()
+    history, best_state, best_epoch = st.history, st.best_state, st.best_epoch
 
     if best_state is not None:
         model.load_state_dict(best_state)
@@ -343,6 +387,94 @@ def train(
     return TrainResult(metrics, history, model, out)
 
 
+@dataclass
+class _LoopState:
+    """Everything the training loop needs to continue exactly where it stopped."""
+
+    epoch: int = 1
+    step: int = 0  # batches of `epoch` already done
+    gen_state: torch.Tensor | None = None  # batch-order generator before `epoch`'s permutation
+    loss_sum: float = 0.0
+    correct: float = 0.0
+    spikes: float = 0.0
+    seen: float = 0.0
+    history: list = field(default_factory=list)
+    best_val: float = -1.0
+    best_epoch: int = 0
+    since_best: int = 0
+    best_state: dict | None = None
+    done: bool = False
+
+    def next_epoch(self) -> None:
+        self.epoch += 1
+        self.step = 0
+        self.loss_sum = self.correct = self.spikes = self.seen = 0.0
+
+
+def _save_last(path: Path, st: _LoopState, config: TrainConfig, model, opt) -> None:
+    payload = {
+        "format": "spikegrad-resume-1",
+        "config": config.to_dict(),
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "loop": {
+            k: v
+            for k, v in dataclasses.asdict(st).items()
+            if k not in ("history", "best_state", "gen_state")
+        },
+        "gen_state": st.gen_state,
+        "best_state": st.best_state,
+        "history": [dataclasses.asdict(h) for h in st.history],
+    }
+    save_payload(path, payload)
+
+
+def _load_last(run_dir: Path, config: TrainConfig, model, opt) -> _LoopState:
+    path = run_dir / "last.pt"
+    payload = load_payload(path, "spikegrad-resume-1")
+    if payload["config"] != config.to_dict():
+        raise SpikegradInputError(
+            f"{str(path)!r} was written by a run with another config; resume with the run's "
+            "own config.json"
+        )
+    model.load_state_dict(payload["model"])
+    opt.load_state_dict(payload["optimizer"])
+    st = _LoopState(**payload["loop"])
+    st.gen_state = payload["gen_state"]
+    st.best_state = payload["best_state"]
+    st.history = [EpochStats(**h) for h in payload["history"]]
+    return st
+
+
+class _DistInfo:
+    """Rank / world size of ``torch.distributed`` (1 process when not initialised)."""
+
+    def __init__(self, rank: int = 0, world: int = 1) -> None:
+        self.rank, self.world = rank, world
+
+    @classmethod
+    def current(cls) -> _DistInfo:
+        import torch.distributed as tdist
+
+        if tdist.is_available() and tdist.is_initialized():
+            return cls(tdist.get_rank(), tdist.get_world_size())
+        return cls()
+
+    def shard(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """This rank's samples of a global batch (strided, so shards differ by <= 1)."""
+        if self.world == 1:
+            return x, y
+        idx = torch.arange(self.rank, len(y), self.world)
+        return x[:, idx], y[idx]
+
+    def wrap(self, model):
+        if self.world == 1:
+            return model
+        from torch.nn.parallel import DistributedDataParallel
+
+        return DistributedDataParallel(model)
+
+
 def _prepare_out_dir(out_dir: str | Path | None) -> Path | None:
     if out_dir is None:
         return None
@@ -372,9 +504,9 @@ class _NoBar:
         pass
 
 
-def _progress(total: int, enabled: bool):
+def _progress(total: int, enabled: bool, initial: int = 0):
     if not enabled:
         return _NoBar()
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc="epochs", unit="ep", dynamic_ncols=True)
+    return tqdm(total=total, initial=initial, desc="epochs", unit="ep", dynamic_ncols=True)
