@@ -316,11 +316,15 @@ def analyse(rows: Sequence[dict]) -> tuple[list[dict], list[dict]]:
 def _table(rows: Sequence[dict], cols: Sequence[tuple[str, str]]) -> str:
     head = "| " + " | ".join(h for h, _ in cols) + " |\n|" + "---|" * len(cols) + "\n"
     body = ""
+    metric = ("_mean", "_sd")
     for r in rows:
         cells = []
         for _, k in cols:
             v = r.get(k)
-            cells.append(_f(v) if isinstance(v, float) else ("" if v is None else str(v)))
+            if isinstance(v, float):
+                cells.append(_f(v) if k.endswith(metric) else f"{v:g}")
+            else:
+                cells.append("" if v is None else str(v).replace("|", "\\|"))
         body += "| " + " | ".join(cells) + " |\n"
     return head + body
 
