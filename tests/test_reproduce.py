@@ -88,7 +88,7 @@ def test_profiles_and_estimate(capsys):
     assert PROFILES["full"].epochs == 100
     runs = zenke_vogels_runs("smoke", {"mnist": "/data/m", "shd": "/data/s"})
     conds = {r.tags["condition"] for r in runs if r.tags["experiment"] == "datasets"}
-    assert conds == {"randman", "digits", "mnist", "shd"}
+    assert conds == {"randman", "randman-hard", "digits", "mnist", "shd"}
     assert main(["reproduce", "zenke-vogels", "--profile", "quick", "--estimate"]) == 0
     assert "runs" in capsys.readouterr().out
 

@@ -29,6 +29,8 @@ from .config import RunSpec, SweepSpec
 __all__ = ["Profile", "PROFILES", "zenke_vogels_sweeps", "zenke_vogels_runs", "estimate_cost"]
 
 SHAPES = ("superspike", "sigmoid", "esser")
+#: the harder Randman of the data-set part: more classes, 2-D manifolds, rougher (alpha 0.5)
+HARD_RANDMAN = {"n_classes": 20, "dim": 2, "alpha": 0.5}
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class Profile:
     image_limit: int | None
     shd_limit: int | None
     dataset_epochs: int
+    hard_randman: dict = field(default_factory=lambda: dict(HARD_RANDMAN))
     extra: dict = field(default_factory=dict)
 
 
@@ -73,6 +76,7 @@ PROFILES: dict[str, Profile] = {
         image_limit=60,
         shd_limit=40,
         dataset_epochs=1,
+        hard_randman={"n_classes": 4, "dim": 2, "alpha": 0.5},
     ),
     # < 20 min on an idle 2-core CPU (2 workers); shows findings 1-3
     "quick": Profile(
@@ -238,6 +242,11 @@ def zenke_vogels_sweeps(
     ds_base = _base(p, epochs=p.dataset_epochs)
     conds = [
         {"condition": "randman", "dataset": "randman", "dataset_options": dict(p.randman)},
+        {
+            "condition": "randman-hard",
+            "dataset": "randman",
+            "dataset_options": {**p.randman, **p.hard_randman},
+        },
         {"condition": "digits", "dataset": "digits", "dataset_options": _limit({}, p.image_limit)},
     ]
     dirs = data_dirs or {}
