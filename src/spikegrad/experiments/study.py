@@ -294,9 +294,11 @@ def zenke_vogels_runs(
     return sorted(runs, key=lambda r: keys[r.run_id])
 
 
-#: measured cost of one sample through one epoch (forward + backward) of the default
-#: network (1 hidden layer of 100, 100 steps, batch 100-250, one torch thread), seconds;
-#: see docs/reproductions/zenke-vogels.md for the measurement
+#: assumed cost of one sample through one epoch (forward + backward) of the default network
+#: (1 hidden layer of 100, 100 steps, one torch thread) on an idle core, seconds: the upper
+#: end of 15-50 ms per training step of batch 250 (idle 2-core VM). On the shared machine
+#: this was written on, bench/study_cost.py and the quick sweep measured 6.8e-4 (load 6)
+#: to 1.8e-3 (load 12), including validation; see docs/reproductions/zenke-vogels.md.
 SECONDS_PER_SAMPLE_EPOCH = 2.5e-4
 
 
