@@ -422,3 +422,17 @@ def test_only_neurons_with_plastic_synapses_are_perturbed():
         assert bool((sp[:, :, 1] == sp[:, :1, 1]).all()), method
         assert not bool((sp[:, :, 0] == sp[:, :1, 0]).all()), method
         assert float(g[:, 1].abs().sum()) == 0.0
+
+
+def test_strong_white_noise_keeps_exponential_euler_finite():
+    # the white conductance can go negative (total G < 0 in some steps); phi handles it
+    net = CobaNetwork(n_in=1, n_exc=2)
+    p = CobaParams()
+    T, B = 200, 16
+    g = torch.Generator().manual_seed(0)
+    xi = white_noise((T, B, 2), 5.0, p.dt, g, dtype=F64)
+    assert float(xi.min()) < -10.0 * 10.0  # far below -g_L
+    x = torch.zeros(T, B, 1, dtype=F64)
+    run = coba_run(x, torch.zeros(2, 3, dtype=F64), net, p, xi_exc=xi, record=("v",))
+    assert bool(torch.isfinite(run.v).all())
+    assert float(run.spikes.sum()) > 0  # the noise alone drives spikes
