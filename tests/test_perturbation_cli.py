@@ -29,7 +29,7 @@ def test_check_gradient_writes_cosine(tmp_path):
 
 def test_digits_reward_only_learning(tmp_path):
     out = tmp_path / "dig"
-    rc = main(["perturb", "--task", "digits", "--classes", "3", "--iterations", "40",
+    rc = main(["perturb", "--task", "digits", "--classes", "3", "--iterations", "60",
                "--samples-per-class", "40", "--eval-every", "10", "--out", str(out),
                "--quiet"])
     assert rc == 0
@@ -37,7 +37,7 @@ def test_digits_reward_only_learning(tmp_path):
     for key in ("initial_error", "final_error", "error_reduction", "test_accuracy", "trials",
                 "wall_seconds"):
         assert key in m
-    assert m["trials"] == 40 * 32 * 2  # perturbed + paired unperturbed trials
+    assert m["trials"] == 60 * 32 * 2  # perturbed + paired unperturbed trials
     assert m["initial_test_accuracy"] < 0.5
     assert m["test_accuracy"] >= 0.9
     assert m["error_reduction"] > 0.3
