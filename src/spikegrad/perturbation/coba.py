@@ -233,7 +233,8 @@ class CobaRun(NamedTuple):
     """Result of :func:`coba_run` (time-major).
 
     ``spikes`` [T, B, N]; ``traces`` [T, B, M] (the :math:`s[n]` used in step n) or
-    ``None``; ``v`` [T, B, N] membrane after step n (before reset is not kept) or ``None``;
+    ``None``; ``v`` [T, B, N] membrane at the end of step n, after any reset (a neuron that
+    spiked in step n shows :math:`V_r`), or ``None``;
     ``active`` [T, B, N] 1 where the neuron was not refractory in step n, or ``None``;
     ``state`` the final state.
     """
@@ -323,7 +324,7 @@ def coba_step(
         z = ((v_new >= p.V_th) & ~refractory).to(v.dtype)
         zd = z
     else:
-        # x >= 0 spikes (Heaviside(0) = 0 in spikegrad, so shift by a tiny margin)
+        # V >= V_th spikes; spikegrad's Heaviside has Theta(0) = 0, so shift by a tiny margin
         arg = (v_new - p.V_th) / (p.V_th - p.V_reset)
         z = surrogate.spike(arg + 1e-6) * active
         zd = z.detach()
