@@ -125,7 +125,8 @@ def estimate_gradient(
     baseline:
         One of :data:`~.rule.BASELINES` (``weight`` always uses the paired trial).
     paired_reward:
-        Rewards of the unperturbed trials if already known (saves a simulation).
+        Rewards of the unperturbed trials if already known (saves a simulation); for
+        ``empiric`` the unperturbed trial has the mean empiric conductance.
     running, trial:
         The running baseline and the index of this batch (for ``baseline="running"``).
 
@@ -145,7 +146,9 @@ def estimate_gradient(
     if method == "bptt":
         g, r = bptt_gradient(W, net, params, x, reward_fn, surrogate=surrogate)
         return g.unsqueeze(0), r.detach().reshape(1), r.detach().reshape(1)
-    if paired_reward is None and (baseline == "paired" or method == "weight"):
+    if paired_reward is None and method != "empiric" and (
+        baseline == "paired" or method == "weight"
+    ):
         # a shared input (batch 1) needs one unperturbed trial, not K identical ones
         paired_reward = run_rewards(W, net, params, inputs, reward_fn).expand(K)
     with torch.no_grad():
@@ -184,7 +187,7 @@ def estimate_gradient(
         if method == "empiric":
             # the reward function of the empiric trial includes the mean empiric drive;
             # its paired baseline is the trial with the mean conductance and no fluctuation
-            if baseline == "paired":
+            if baseline == "paired" and paired_reward is None:
                 B0 = inputs.shape[1]
                 mean_g = torch.full((T, B0, net.n), emp.mean(dt), dtype=W.dtype) * on_e
                 paired_reward = run_rewards(
