@@ -157,9 +157,11 @@ def _train(args: argparse.Namespace, out: Path) -> int:
     rules = [args.rule] + [r for r in args.compare if r != args.rule]
     results, summary = {}, {}
     for rule in rules:
-        sigma = args.sigma if args.sigma is not None else d["sigma"]
-        if rule in _SIGMA and (args.sigma is None or rule != args.rule):
-            sigma = _SIGMA[rule]
+        # --sigma applies to --rule; compared rules use their own defaults (units differ)
+        if args.sigma is not None and rule == args.rule:
+            sigma = args.sigma
+        else:
+            sigma = _SIGMA.get(rule, d["sigma"])
         iterations = args.iterations or d["iterations"]
         cfg = LearnConfig(
             rule=rule,
