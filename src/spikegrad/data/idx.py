@@ -14,6 +14,7 @@ training set after a seeded, class-stratified shuffle; the test set is ``t10k``.
 from __future__ import annotations
 
 import gzip
+import math
 from pathlib import Path
 
 import numpy as np
@@ -82,7 +83,7 @@ def read_idx(path: str | Path, expect_dims: int | None = None) -> np.ndarray:
         )
     shape = tuple(int.from_bytes(raw[4 + 4 * k : 8 + 4 * k], "big") for k in range(ndim))
     dtype = _DTYPES[raw[2]]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize  # Python ints: no overflow for huge headers
     if len(raw) - header != expected:
         raise SpikegradInputError(
             f"IDX file {str(path)!r} is malformed: header shape {shape} needs {expected} data "

@@ -25,13 +25,12 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import math
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .._checks import SpikegradInputError
+from .._checks import SpikegradInputError, check_positive, check_size
 from .spikes import SpikeDataset, split
 
 __all__ = [
@@ -92,7 +91,12 @@ def _open(path: Path):
 
 
 def read_hdf5_spikes(path: str | Path) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
-    """Raw ``(times per sample [s], units per sample, labels)`` of one SHD/SSC file."""
+    """Raw ``(times per sample [s], units per sample, labels)`` of one SHD/SSC file.
+
+    Raises :class:`SpikegradInputError` naming the file if it is missing, not HDF5,
+    truncated, lacks a dataset, or holds non-numeric data, labels that are not 1-D integers,
+    or spike times / units that are not finite (units: integers).
+    """
     path = Path(path)
     if not path.is_file():
         raise SpikegradInputError(f"HDF5 file {str(path)!r} does not exist")
@@ -103,9 +107,23 @@ def read_hdf5_spikes(path: str | Path) -> tuple[list[np.ndarray], list[np.ndarra
                     f"{str(path)!r} is not in the SHD/SSC layout: dataset {key!r} is missing "
                     "(expected spikes/times, spikes/units, labels)"
                 )
-        times = [np.asarray(t, dtype=np.float64) for t in f["spikes/times"][:]]
-        units = [np.asarray(u, dtype=np.int64) for u in f["spikes/units"][:]]
-        labels = np.asarray(f["labels"][:], dtype=np.int64)
+        times = _read_rows(f, "spikes/times", path)
+        units = _read_rows(f, "spikes/units", path)
+        labels = _read_rows(f, "labels", path)
+    if labels.ndim != 1 or not _whole(labels):
+        raise SpikegradInputError(
+            f"{str(path)!r}: labels must be a 1-D array of integer classes, got shape "
+            f"{labels.shape} with values {labels.ravel()[:5]!r}"
+        )
+    labels = labels.astype(np.int64)
+    for key, rows in (("spikes/times", times), ("spikes/units", units)):
+        for n, r in enumerate(rows):
+            if r.ndim != 1 or not np.isfinite(r).all() or (key == "spikes/units" and not _whole(r)):
+                raise SpikegradInputError(
+                    f"{str(path)!r}: {key} of sample {n} must be a 1-D array of finite "
+                    f"{'integers' if key == 'spikes/units' else 'times'}, got {r!r}"[:300]
+                )
+    units = [u.astype(np.int64) for u in units]
     if not (len(times) == len(units) == len(labels)):
         raise SpikegradInputError(
             f"{str(path)!r}: spikes/times, spikes/units and labels must have one entry per "
@@ -117,6 +135,24 @@ def read_hdf5_spikes(path: str | Path) -> tuple[list[np.ndarray], list[np.ndarra
                 f"{str(path)!r}: sample {n} has {t.size} spike times but {u.size} units"
             )
     return times, units, labels
+
+
+def _read_rows(f, key: str, path: Path):
+    """``labels`` as one array, ``spikes/*`` as one float64 array per sample; clear errors."""
+    try:
+        data = f[key][:]
+        if key == "labels":
+            return np.asarray(data, dtype=np.float64)
+        return [np.asarray(r, dtype=np.float64) for r in data]
+    except (TypeError, ValueError, OSError) as exc:
+        raise SpikegradInputError(
+            f"{str(path)!r} is not in the SHD/SSC layout: cannot read {key!r} as numbers "
+            f"({type(exc).__name__}: {exc})"
+        ) from exc
+
+
+def _whole(a: np.ndarray) -> bool:
+    return bool(np.isfinite(a).all() and (a == np.round(a)).all())
 
 
 def hdf5_file_info(path: str | Path) -> dict:
@@ -154,12 +190,8 @@ def bin_events(
     Step of an event at ``t`` seconds: ``floor(t * n_steps / duration)``; events with
     ``t >= duration`` or ``t < 0`` are dropped. Units outside ``[0, n_units)`` are an error.
     """
-    if int(n_steps) < 1:
-        raise SpikegradInputError(f"n_steps must be >= 1, got {n_steps!r}")
-    if not (math.isfinite(float(duration)) and float(duration) > 0):
-        raise SpikegradInputError(
-            f"duration must be a positive number of seconds, got {duration!r}"
-        )
+    n_steps = check_size("n_steps", n_steps)
+    duration = check_positive("duration", duration)
     all_t, all_u, counts = [], [], []
     for n, (t, u) in enumerate(zip(times, units, strict=True)):
         step = np.floor(t * (n_steps / duration)).astype(np.int64)
