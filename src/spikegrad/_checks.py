@@ -8,6 +8,7 @@ expected, so users see a clear error instead of a traceback from deep inside.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 
 import torch
@@ -15,6 +16,7 @@ import torch
 __all__ = [
     "SpikegradInputError",
     "check_positive",
+    "check_size",
     "check_nonnegative",
     "check_sequence_tensor",
     "check_finite",
@@ -33,6 +35,23 @@ def check_positive(name: str, value: float) -> float:
         raise TypeError(f"{name} must be a number, got {type(value).__name__}") from exc
     if not math.isfinite(v) or v <= 0:
         raise SpikegradInputError(f"{name} must be a finite number > 0, got {value!r}")
+    return v
+
+
+def check_size(name: str, value: object, minimum: int = 1) -> int:
+    """Return ``value`` as ``int`` if it is an integer >= ``minimum``, else raise.
+
+    Integers, numpy integers and 0-d integer tensors pass; bools, floats (even 3.0) and
+    strings raise ``TypeError``, so a size is never truncated or parsed silently.
+    """
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an integer, got bool {value!r}")
+    try:
+        v = operator.index(value)
+    except TypeError as exc:
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}") from exc
+    if v < minimum:
+        raise SpikegradInputError(f"{name} must be an integer >= {minimum}, got {v}")
     return v
 
 

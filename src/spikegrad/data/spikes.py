@@ -26,6 +26,9 @@ __all__ = ["SpikeDataset", "split"]
 
 IndexLike = Tensor | Sequence[int]
 
+#: Most spike events ``from_dense`` accepts (one stored event per spike).
+_MAX_EVENTS = 2**31 - 1
+
 
 def _check_int(name: str, value: object, minimum: int = 1) -> int:
     """Return ``value`` as ``int`` if it is an integer >= ``minimum``, else raise."""
@@ -390,6 +393,12 @@ class SpikeDataset:
                     )
             if x.numel() > 0 and bool((x < 0).any()):
                 raise SpikegradInputError("x must be non-negative (spike counts), got values < 0")
+            total = float(x.sum(dtype=torch.float64))
+            if total > _MAX_EVENTS:
+                raise SpikegradInputError(
+                    f"x holds {total:g} spikes in total, more than the {_MAX_EVENTS} events a "
+                    "dataset can store (one event per spike); is x really spike counts?"
+                )
         n, n_steps, n_units = x.shape
         if n == 0:
             raise SpikegradInputError("x has N = 0 samples; the dataset would be empty")
@@ -405,7 +414,7 @@ class SpikeDataset:
             times,
             units,
             offsets,
-            labels if isinstance(labels, Tensor) else torch.as_tensor(labels),
+            _as_index_tensor("labels", labels),
             n_steps=n_steps,
             n_units=n_units,
             n_classes=n_classes,

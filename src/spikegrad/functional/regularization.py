@@ -25,6 +25,32 @@ from .._checks import SpikegradInputError, check_nonnegative
 
 __all__ = ["ActivityRegularizer", "spike_counts", "mean_spikes_per_neuron"]
 
+_FLOAT32_MAX = float(torch.finfo(torch.float32).max)
+
+
+def _check_spike_list(spikes: object) -> None:
+    """``spikes`` must be a non-empty list / tuple of floating ``[T, B, N]`` tensors."""
+    if not isinstance(spikes, (list, tuple)):
+        raise TypeError(
+            "spikes must be a list or tuple of hidden spike tensors [T, B, N] (e.g. "
+            f"SNNOutput.spikes), got {type(spikes).__name__}"
+        )
+    if not spikes:
+        raise SpikegradInputError("spikes is empty: pass one [T, B, N] tensor per hidden layer")
+    for k, s in enumerate(spikes):
+        if not isinstance(s, torch.Tensor):
+            raise TypeError(f"spikes[{k}] must be a torch.Tensor, got {type(s).__name__}")
+        if s.dim() != 3 or not s.is_floating_point():
+            raise SpikegradInputError(
+                f"spikes[{k}] must be a floating [T, B, N] tensor, got shape "
+                f"{tuple(s.shape)} and dtype {s.dtype}"
+            )
+        if s.shape[1] == 0 or s.shape[2] == 0:
+            raise SpikegradInputError(
+                f"spikes[{k}] has shape {tuple(s.shape)}: no samples or no neurons, so the "
+                "mean activity is undefined"
+            )
+
 
 def spike_counts(spikes: torch.Tensor) -> torch.Tensor:
     """Spike count per sample and neuron, ``[B, N]``, from spikes ``[T, B, N]``."""
@@ -60,12 +86,15 @@ class ActivityRegularizer:
 
     def __post_init__(self) -> None:
         for name in ("lower_strength", "lower_threshold", "upper_strength", "upper_threshold"):
-            check_nonnegative(name, getattr(self, name))
+            v = check_nonnegative(name, getattr(self, name))
+            if v > _FLOAT32_MAX:  # would be inf in a float32 loss, and inf * 0 = NaN
+                raise SpikegradInputError(f"{name} must be <= {_FLOAT32_MAX:.4g}, got {v!r}")
         if self.upper_norm not in (1, 2):
             raise SpikegradInputError(f"upper_norm must be 1 or 2, got {self.upper_norm!r}")
 
     def __call__(self, spikes: Sequence[torch.Tensor]) -> torch.Tensor:
         """Regularisation loss for a list of hidden spike tensors ``[T, B, N]``."""
+        _check_spike_list(spikes)
         loss = spikes[0].new_zeros(())
         for s in spikes:
             z = spike_counts(s)

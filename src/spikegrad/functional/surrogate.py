@@ -59,6 +59,11 @@ __all__ = [
 ]
 
 
+#: Largest accepted scale: beyond it ``beta * x`` overflows float32 and the surrogate
+#: derivative at threshold becomes ``inf * 0 = NaN``.
+_MAX_BETA = 1e30
+
+
 def heaviside(x: torch.Tensor) -> torch.Tensor:
     r"""Heaviside step with :math:`\Theta(0) = 0`: ``(x > 0)`` in ``x``'s dtype."""
     return (x > 0).to(x.dtype)
@@ -97,9 +102,9 @@ class Surrogate:
             b = float(self.beta)
         except (TypeError, ValueError) as exc:
             raise TypeError(f"surrogate beta must be a number, got {self.beta!r}") from exc
-        if not math.isfinite(b) or b < 0:
+        if not math.isfinite(b) or b < 0 or b > _MAX_BETA:
             raise SpikegradInputError(
-                f"surrogate beta must be a finite number >= 0, got {self.beta!r}"
+                f"surrogate beta must be a finite number in [0, {_MAX_BETA:g}], got {self.beta!r}"
             )
         object.__setattr__(self, "beta", b)
 

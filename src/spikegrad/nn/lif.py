@@ -9,7 +9,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .._checks import SpikegradInputError, check_choice, check_positive, check_sequence_tensor
+from .._checks import (
+    SpikegradInputError,
+    check_choice,
+    check_positive,
+    check_sequence_tensor,
+    check_size,
+)
 from ..functional.lif import RESET_MODES, LIFParams, decay, li_sequence, lif_sequence
 from ..functional.surrogate import Surrogate, make_surrogate
 from ..init import uniform_
@@ -28,6 +34,25 @@ BACKENDS = ("auto", "numba", "fused", "reference")
 
 def _resolve_backend(backend: str) -> str:
     return check_choice("backend", backend, BACKENDS)
+
+
+def _new_weight(out_f: int, in_f: int, generator: torch.Generator | None) -> torch.Tensor:
+    try:
+        w = torch.empty(out_f, in_f)
+    except (RuntimeError, TypeError) as exc:  # size overflow or out of memory
+        raise SpikegradInputError(
+            f"cannot allocate a weight matrix for out_features={out_f}, in_features={in_f} "
+            f"(too large): {str(exc).splitlines()[0]}"
+        ) from exc
+    return uniform_(w, generator)
+
+
+def _check_input_dtype(x: torch.Tensor, weight: torch.Tensor) -> None:
+    if x.dtype != weight.dtype:
+        raise TypeError(
+            f"x has dtype {x.dtype} but the layer's weights are {weight.dtype}; convert the "
+            f"input (x.to({weight.dtype})) or the module (.to({x.dtype}))"
+        )
 
 
 class _TimeConstants(nn.Module):
@@ -103,19 +128,17 @@ class LIFLayer(nn.Module):
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
-        check_positive("in_features", in_features)
-        check_positive("out_features", out_features)
+        in_features = check_size("in_features", in_features)
+        out_features = check_size("out_features", out_features)
         self.backend = _resolve_backend(backend)
-        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.in_features, self.out_features = in_features, out_features
         self.surrogate = make_surrogate(surrogate, beta)
         self.reset = check_choice("reset mode", reset, RESET_MODES)
         self.recurrent_grad = bool(recurrent_grad)
         self.taus = _TimeConstants(out_features, tau_mem, tau_syn, dt, learn_tau)
-        self.weight = nn.Parameter(uniform_(torch.empty(out_features, in_features), generator))
+        self.weight = nn.Parameter(_new_weight(out_features, in_features, generator))
         self.rec_weight = (
-            nn.Parameter(uniform_(torch.empty(out_features, out_features), generator))
-            if recurrent
-            else None
+            nn.Parameter(_new_weight(out_features, out_features, generator)) if recurrent else None
         )
 
     @property
@@ -127,6 +150,7 @@ class LIFLayer(nn.Module):
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Spikes ``[T, B, out]`` (and the membrane trace if ``record_membrane``)."""
         check_sequence_tensor("x", x, features=self.in_features, finite=False)
+        _check_input_dtype(x, self.weight)
         current = x @ self.weight.t()
         p = self.taus.params()
         use_numba = self.backend in ("auto", "numba") and lif_numba.available(
@@ -193,17 +217,18 @@ class Readout(nn.Module):
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
-        check_positive("in_features", in_features)
-        check_positive("n_classes", n_classes)
+        in_features = check_size("in_features", in_features)
+        n_classes = check_size("n_classes", n_classes)
         self.backend = _resolve_backend(backend)
-        self.in_features, self.n_classes = int(in_features), int(n_classes)
+        self.in_features, self.n_classes = in_features, n_classes
         self.taus = _TimeConstants(n_classes, tau_mem, tau_syn, dt, learn_tau)
         self.u0 = float(u0)
-        self.weight = nn.Parameter(uniform_(torch.empty(n_classes, in_features), generator))
+        self.weight = nn.Parameter(_new_weight(n_classes, in_features, generator))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Readout membrane trace ``[T, B, n_classes]``."""
         check_sequence_tensor("x", x, features=self.in_features, finite=False)
+        _check_input_dtype(x, self.weight)
         p = self.taus.params()
         if self.backend != "reference":
             return li_sequence_fused(x @ self.weight.t(), p.beta_mem, p.beta_syn, u0=self.u0)

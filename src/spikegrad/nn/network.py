@@ -8,7 +8,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from .._checks import SpikegradInputError, check_sequence_tensor
+from .._checks import SpikegradInputError, check_sequence_tensor, check_size
 from ..functional.readout import readout_logits
 from ..functional.surrogate import Surrogate, make_surrogate
 from .lif import LIFLayer, Readout
@@ -81,7 +81,14 @@ class SpikingNetwork(nn.Module):
         seed: int | None = None,
     ) -> None:
         super().__init__()
-        hidden = [int(h) for h in hidden]
+        if isinstance(hidden, (str, bytes, dict)) or not hasattr(hidden, "__iter__"):
+            raise TypeError(
+                f"hidden must be a sequence of layer sizes such as (100,), got "
+                f"{type(hidden).__name__} {hidden!r}"
+            )
+        hidden = [check_size(f"hidden[{k}]", h) for k, h in enumerate(hidden)]
+        n_inputs = check_size("n_inputs", n_inputs)
+        n_classes = check_size("n_classes", n_classes)
         if not hidden:
             raise SpikegradInputError("hidden must list at least one hidden layer size")
         if isinstance(recurrent, bool):
@@ -97,7 +104,7 @@ class SpikingNetwork(nn.Module):
         if seed is not None:
             gen = torch.Generator().manual_seed(int(seed))
         sur = make_surrogate(surrogate, beta)
-        self.n_inputs, self.n_classes = int(n_inputs), int(n_classes)
+        self.n_inputs, self.n_classes = n_inputs, n_classes
         self.readout_mode = readout_mode
         sizes = [n_inputs, *hidden]
         self.layers = nn.ModuleList(
