@@ -96,14 +96,18 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         write_results_csv(rows, out / "results.csv")
         failed = 0
     else:
-        res = run_sweep(
-            runs,
-            out,
-            executor=args.executor,
-            workers=args.workers,
-            address=args.address,
-            progress=not args.quiet,
-        )
+        try:
+            res = run_sweep(
+                runs,
+                out,
+                executor=args.executor,
+                workers=args.workers,
+                address=args.address,
+                progress=not args.quiet,
+            )
+        except KeyboardInterrupt:
+            print(f"interrupted; run the same command again to resume ({out})", file=sys.stderr)
+            return 130
         rows, failed = res.rows, res.failed
     wall = time.perf_counter() - t0
     command = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from .._checks import SpikegradInputError
@@ -63,14 +64,18 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
             print(r.run_id, dict(r.tags), changed)
         print(f"{len(runs)} runs")
         return 0
-    res = run_sweep(
-        runs,
-        args.out,
-        executor=args.executor,
-        workers=args.workers,
-        address=args.address,
-        progress=not args.quiet,
-    )
+    try:
+        res = run_sweep(
+            runs,
+            args.out,
+            executor=args.executor,
+            workers=args.workers,
+            address=args.address,
+            progress=not args.quiet,
+        )
+    except KeyboardInterrupt:
+        print(f"interrupted; run the same command again to resume ({args.out})", file=sys.stderr)
+        return 130
     sel = select_learning_rate([r for r in res.rows])
     write_results_csv(sel, args.out / "selection.csv")
     print(

@@ -501,8 +501,9 @@ def write_report(
     md += [
         "## 3. Sparse activity",
         "",
-        "Population upper bound L = s * mean_batch [mean_i(count_i) - threshold]_+^2 swept "
-        "over its threshold (strength in the table's config); lower bound as in the paper.",
+        "Population upper bound L = strength * mean_batch [mean_i(count_i) - threshold]_+^2, "
+        "from gentle to strong enough to silence the network; lower bound as in the paper. "
+        "The critical activity is the sparsest run within the margin of the best accuracy.",
         "",
     ]
     md += ["![sparse](sparse.png)", ""] if "sparse.png" in figs else []

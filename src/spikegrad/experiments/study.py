@@ -10,7 +10,8 @@ the report (``experiment`` tag):
              gradient through the recurrence (``Prop``) or detached (``Ctl``); depth 1-3
              hidden layers (fluctuation-driven initialisation, since deep nets with the
              paper's uniform init barely learn).
-``sparse``   the population upper-bound regulariser swept over its threshold.
+``sparse``   the population upper-bound regulariser swept over (strength, threshold) pairs,
+             from gentle to strong enough to silence the network.
 ``datasets`` the default architecture on every available data set.
 
 Every cell is run at each learning rate of the profile and the rate is chosen on
@@ -47,8 +48,7 @@ class Profile:
     betas: tuple[float, ...]
     scale_betas: tuple[float, ...]
     depths: tuple[int, ...]
-    upper_strength: float
-    upper_thresholds: tuple[float, ...]
+    upper_settings: tuple[tuple[float, float], ...]
     sparse_lrs: tuple[float, ...]
     image_limit: int | None
     shd_limit: int | None
@@ -70,8 +70,7 @@ PROFILES: dict[str, Profile] = {
         betas=(1.0, 100.0),
         scale_betas=(10.0,),
         depths=(1, 2),
-        upper_strength=1.0,
-        upper_thresholds=(0.5,),
+        upper_settings=((1.0, 0.5), (100.0, 0.01)),
         sparse_lrs=(0.05,),
         image_limit=60,
         shd_limit=40,
@@ -90,8 +89,13 @@ PROFILES: dict[str, Profile] = {
         betas=(0.1, 1.0, 10.0, 100.0, 1000.0),
         scale_betas=(10.0,),
         depths=(1, 2, 3),
-        upper_strength=1.0,
-        upper_thresholds=(2.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01),
+        upper_settings=(
+            *((1.0, t) for t in (2.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01)),
+            (10.0, 0.05),
+            (100.0, 0.02),
+            (1000.0, 0.01),
+            (10000.0, 0.0),
+        ),
         sparse_lrs=(0.05,),
         image_limit=3000,
         shd_limit=2000,
@@ -109,8 +113,11 @@ PROFILES: dict[str, Profile] = {
         betas=(0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 500.0, 1000.0),
         scale_betas=(1.0, 10.0, 100.0),
         depths=(1, 2, 3),
-        upper_strength=1.0,
-        upper_thresholds=(4.0, 2.0, 1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005),
+        upper_settings=tuple(
+            (s, t)
+            for s in (1.0, 10.0, 100.0, 1000.0)
+            for t in (2.0, 1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.0)
+        ),
         sparse_lrs=(0.01, 0.05),
         image_limit=None,
         shd_limit=None,
@@ -216,17 +223,16 @@ def zenke_vogels_sweeps(
         )
     )
 
-    # 3. sparse activity: the population upper bound, swept over its threshold
+    # 3. sparse activity: the population upper bound, from gentle to silencing
     sweeps.append(
         SweepSpec(
             name="sparse",
-            base=_base(p, upper_strength=p.upper_strength),
-            conditions=[{"condition": "upper"}],
-            grid={
-                "upper_threshold": list(p.upper_thresholds),
-                "lr": list(p.sparse_lrs),
-                "seed": list(p.seeds),
-            },
+            base=_base(p),
+            conditions=[
+                {"condition": "upper", "upper_strength": st, "upper_threshold": th}
+                for st, th in p.upper_settings
+            ],
+            grid={"lr": list(p.sparse_lrs), "seed": list(p.seeds)},
         )
     )
     sweeps.append(

@@ -278,6 +278,7 @@ def run_sweep(
         stream = _local(pending, min(workers, len(pending)))
     bar = _bar(len(specs), skipped, progress)
     finished = failed = 0
+    restore = _terminate_as_interrupt()
     try:
         for run, record, err in stream:
             rid = run["run_id"]
@@ -301,10 +302,31 @@ def run_sweep(
         bar.close()
         close = getattr(stream, "close", None)
         if close:
-            close()
+            close()  # an interrupted executor stops its workers here
+        restore()
     rows = results_rows(_tagged(load_results(out, list(unique)), listed))
     write_results_csv(rows, out / "results.csv")
     return SweepOutcome(out, len(specs), skipped, finished, failed, rows)
+
+
+def _terminate_as_interrupt() -> Callable[[], None]:
+    """Turn SIGTERM into KeyboardInterrupt while a sweep runs, so its workers are stopped.
+
+    Returns a function restoring the previous handler. Only in the main thread (signal
+    handlers cannot be set elsewhere); SIGKILL cannot be caught, and the result files stay
+    consistent either way.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
 def _bar(total: int, initial: int, enabled: bool):
