@@ -76,8 +76,11 @@ model is the naive OeSNN: bounded repository with replacement only.
 * an unseen class label in ``learn_one`` opens a new class repository; before
   any learning ``predict_one`` returns ``None`` and ``predict_proba_one`` ``{}``;
 * a non-numeric value raises ``TypeError`` naming the feature (put a
-  ``preprocessing.OneHotEncoder`` in front); ``x`` that is not a dict and
-  ``y=None`` raise too.
+  ``preprocessing.OneHotEncoder`` in front), a finite value beyond
+  :math:`\pm 10^{150}` raises :class:`~spikegrad.SpikegradInputError` (the field
+  widths would overflow); ``x`` that is not a dict and a ``y`` that is ``None``,
+  NaN or unhashable raise too. ``learn_one`` checks the whole sample first, so a
+  sample that raises leaves the model unchanged.
 
 Defaults (fixed a priori from the eSNN literature, not tuned on the benchmark
 streams): ``n_fields=10``, ``beta=1.5``, ``mod=0.9`` (typical 0.8-0.99),
@@ -111,6 +114,9 @@ __all__ = [
 REPLACE_POLICIES = ("oldest", "least_used")
 #: Decision when no output neuron fires.
 NO_FIRE_RULES = ("psp", "ratio", "none")
+#: Largest feature magnitude accepted: beyond it the squared receptive-field width
+#: (range^2) overflows float64 and the responses become NaN.
+_MAX_ABS = 1e150
 #: Distance used for merging: plain Euclidean, or divided by the largest
 #: distance between two orderings of the same K spikes (OeSNN-UAD's D_max).
 DISTANCES = ("raw", "dmax")
@@ -378,8 +384,9 @@ class OeSNNClassifier(base.Classifier):
     def learn_one(self, x: dict, y: Any) -> None:
         """Learn one labelled sample (test-then-train: predict it first if drift handling is on)."""
         self._check_x(x)
-        if y is None:
-            raise SpikegradInputError("y must be a class label, got None")
+        self._check_y(y)
+        # validate every value before the model changes, so a bad sample leaves no trace
+        values = {key: self._value(key, v) for key, v in x.items()}
         cls = self._class_index.get(y)
         if cls is None:
             cls = self._add_class(y)
@@ -407,8 +414,7 @@ class OeSNNClassifier(base.Classifier):
         self._t += 1
         self._class_counts[cls] += 1
         new = []
-        for key, v in x.items():
-            f = self._value(key, v)
+        for key, f in values.items():
             if f == f:  # not NaN
                 if key not in self._features:
                     new.append(key)
@@ -499,6 +505,17 @@ class OeSNNClassifier(base.Classifier):
             raise TypeError(f"x must be a dict of feature values, got {type(x).__name__}")
 
     @staticmethod
+    def _check_y(y) -> None:
+        if y is None:
+            raise SpikegradInputError("y must be a class label, got None")
+        try:
+            hash(y)
+        except TypeError as exc:
+            raise TypeError(f"y must be a hashable class label, got {type(y).__name__}") from exc
+        if isinstance(y, float) and math.isnan(y):  # NaN != NaN: every sample a new class
+            raise SpikegradInputError("y must be a class label, got NaN")
+
+    @staticmethod
     def _value(key, v) -> float:
         if v is None:
             return math.nan
@@ -509,6 +526,16 @@ class OeSNNClassifier(base.Classifier):
                 f"feature {key!r} has non-numeric value {v!r}; OeSNNClassifier needs numbers "
                 "(put a river preprocessing.OneHotEncoder in front for categories)"
             ) from exc
+        except OverflowError as exc:  # an int beyond the float range
+            raise SpikegradInputError(
+                f"feature {key!r} is an integer too large for a float (> {_MAX_ABS:g}); "
+                "rescale the feature"
+            ) from exc
+        if math.isfinite(f) and abs(f) > _MAX_ABS:
+            raise SpikegradInputError(
+                f"feature {key!r} = {f:g} is too large in magnitude (> {_MAX_ABS:g}): the "
+                "receptive-field widths would overflow; rescale the feature"
+            )
         return f if math.isfinite(f) else math.nan
 
     def _add_features(self, keys: list) -> None:

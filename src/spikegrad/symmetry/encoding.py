@@ -49,6 +49,8 @@ def as_image(image: object, name: str = "image") -> tuple[torch.Tensor, bool]:
             raise TypeError(f"{name} must be a numeric array, got dtype {image.dtype}")
     elif isinstance(image, torch.Tensor):
         t = image.detach().cpu()
+        if t.is_complex():
+            raise TypeError(f"{name} must be a real image, got dtype {t.dtype}")
         if t.dtype == torch.uint8:
             t = t.float() / 255.0
     else:
@@ -72,9 +74,13 @@ def as_image(image: object, name: str = "image") -> tuple[torch.Tensor, bool]:
                 "pass uint8 (0..255) or floats in [0, 1]"
             )
         t = t.float()
-    t = t.float()
     if not bool(torch.isfinite(t).all()):
         raise SpikegradInputError(f"{name} contains NaN or infinite values")
+    t = t.float()
+    if not bool(torch.isfinite(t).all()):
+        raise SpikegradInputError(
+            f"{name} has values beyond the float32 range (|x| > 3.4e38); pass intensities in [0, 1]"
+        )
     was_2d = t.dim() == 2
     return (t.unsqueeze(0) if was_2d else t), was_2d
 
