@@ -184,6 +184,12 @@ def test_network_constructor_sizes(n_in, n_out, hidden):
         assert net.layers[0].in_features == n_in and net.readout.n_classes == n_out
 
 
+@pytest.mark.parametrize("seed", ["x", 2.5, -1, 2**70, True, math.nan])
+def test_network_seed(seed):
+    with pytest.raises((SpikegradInputError, TypeError), match="seed"):
+        SpikingNetwork(2, 2, (2,), seed=seed)
+
+
 # --------------------------------------------------------------------------------- LIFLayer
 @FAST
 @given(
@@ -475,6 +481,23 @@ def test_spike_dataset_from_dense(x, labels):
     if err is None:
         assert x.dim() == 3 and not x.is_complex()
         assert torch.equal(ds.dense(dtype=torch.float64), x.permute(1, 0, 2).to(torch.float64))
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"n_steps": 10**40},
+        {"n_steps": 2**63},
+        {"n_units": 10**12},
+        {"n_classes": 10**30},
+        {"labels": [2**62]},
+    ],
+)
+def test_spike_dataset_huge_sizes(kw):
+    """Absurd sizes are refused up front, not as a torch overflow / allocation error later."""
+    args = {"n_steps": 2, "n_units": 2, "labels": [0], **kw}
+    with pytest.raises(SpikegradInputError, match="n_steps|n_units|n_classes"):
+        SpikeDataset([0], [0], [0, 1], args.pop("labels"), **args)
 
 
 @pytest.mark.parametrize("value", [1e30, 2.0**63, 1e19])

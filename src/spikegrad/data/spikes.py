@@ -28,10 +28,13 @@ IndexLike = Tensor | Sequence[int]
 
 #: Most spike events ``from_dense`` accepts (one stored event per spike).
 _MAX_EVENTS = 2**31 - 1
+#: Largest ``n_steps`` / ``n_units`` / ``n_classes`` (dense batches and class counts are
+#: allocated with these sizes).
+_MAX_SIZE = 2**31 - 1
 
 
-def _check_int(name: str, value: object, minimum: int = 1) -> int:
-    """Return ``value`` as ``int`` if it is an integer >= ``minimum``, else raise."""
+def _check_int(name: str, value: object, minimum: int = 1, maximum: int | None = None) -> int:
+    """Return ``value`` as ``int`` if it is an integer in [``minimum``, ``maximum``], else raise."""
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, Tensor) and value.numel() == 1 and not value.is_floating_point():
             value = int(value.item())
@@ -41,6 +44,8 @@ def _check_int(name: str, value: object, minimum: int = 1) -> int:
             )
     if value < minimum:
         raise SpikegradInputError(f"{name} must be an integer >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise SpikegradInputError(f"{name} must be at most {maximum}, got {value}")
     return int(value)
 
 
@@ -128,8 +133,8 @@ class SpikeDataset:
         units = _as_index_tensor("units", units)
         offsets = _as_index_tensor("offsets", offsets)
         labels = _as_index_tensor("labels", labels)
-        n_steps = _check_int("n_steps", n_steps)
-        n_units = _check_int("n_units", n_units)
+        n_steps = _check_int("n_steps", n_steps, maximum=_MAX_SIZE)
+        n_units = _check_int("n_units", n_units, maximum=_MAX_SIZE)
         if not isinstance(name, str):
             raise SpikegradInputError(f"name must be a str, got {type(name).__name__}")
 
@@ -180,9 +185,9 @@ class SpikeDataset:
         if lmin < 0:
             raise SpikegradInputError(f"labels must be >= 0, got a minimum of {lmin}")
         if n_classes is None:
-            n_classes = lmax + 1
+            n_classes = _check_int("n_classes (largest label + 1)", lmax + 1, maximum=_MAX_SIZE)
         else:
-            n_classes = _check_int("n_classes", n_classes)
+            n_classes = _check_int("n_classes", n_classes, maximum=_MAX_SIZE)
             if lmax >= n_classes:
                 raise SpikegradInputError(
                     f"labels must lie in [0, n_classes) = [0, {n_classes}), got a maximum of {lmax}"

@@ -102,7 +102,10 @@ class SpikingNetwork(nn.Module):
         readout_logits(torch.zeros(1, 1, 1), readout_mode)  # validates the mode
         gen = None
         if seed is not None:
-            gen = torch.Generator().manual_seed(int(seed))
+            seed = check_size("seed", seed, minimum=0)
+            if seed >= 2**64:
+                raise SpikegradInputError(f"seed must be < 2**64, got {seed}")
+            gen = torch.Generator().manual_seed(seed)
         sur = make_surrogate(surrogate, beta)
         self.n_inputs, self.n_classes = n_inputs, n_classes
         self.readout_mode = readout_mode
