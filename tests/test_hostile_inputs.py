@@ -317,10 +317,13 @@ def test_regularizer_call_hostile(spikes):
         assert all(s.dim() == 3 and s.is_floating_point() for s in spikes)
         assert all(s.shape[1] > 0 and s.shape[2] > 0 for s in spikes)
         assert loss.shape == ()
-        if all(bool(torch.isfinite(s).all()) for s in spikes):
+        if all(bool((s.abs() <= 1e3).all()) for s in spikes):
             assert bool(torch.isfinite(loss))
-        else:  # NaN / inf spikes are never turned into a finite loss
+        elif not all(bool(torch.isfinite(s).all()) for s in spikes):
+            # NaN / inf spikes are never turned into a finite loss
             assert not bool(torch.isfinite(loss))
+        # else: absurd finite counts (1e30) may overflow to inf, never NaN
+        assert not bool(torch.isnan(loss)) or any(not bool(s.isfinite().all()) for s in spikes)
 
 
 def test_regularizer_bare_tensor_is_not_read_as_a_list_of_layers():

@@ -179,7 +179,7 @@ def images(draw):
     if dtype in ("uint8", "bool", "int64"):
         a = np.nan_to_num(a, nan=0, posinf=1, neginf=0).clip(0, 1)
     with np.errstate(over="ignore", invalid="ignore"):  # 1e300 -> inf in float32: on purpose
-        a = a.astype(dtype)
+        a = np.asarray(a.astype(dtype))
     return torch.from_numpy(a) if kind == "torch" else a
 
 
@@ -239,3 +239,6 @@ def test_symmetry_events_complex_and_overflowing_images():
         symmetry_events(np.full((5, 5), 1e300))
     with pytest.raises(SpikegradInputError, match="NaN or infinite"):
         symmetry_events(np.full((5, 5), np.nan))
+    for zero_d in (np.array(3, dtype=np.uint8), np.array(0.5), torch.tensor(1.0)):
+        with pytest.raises(SpikegradInputError, match="image must be a grey image"):
+            symmetry_events(zero_d)

@@ -89,6 +89,7 @@ class ActivityRegularizer:
             v = check_nonnegative(name, getattr(self, name))
             if v > _FLOAT32_MAX:  # would be inf in a float32 loss, and inf * 0 = NaN
                 raise SpikegradInputError(f"{name} must be <= {_FLOAT32_MAX:.4g}, got {v!r}")
+            object.__setattr__(self, name, v)  # a float, even if given as "1" or an int
         if self.upper_norm not in (1, 2):
             raise SpikegradInputError(f"upper_norm must be 1 or 2, got {self.upper_norm!r}")
 

@@ -42,7 +42,7 @@ def as_image(image: object, name: str = "image") -> tuple[torch.Tensor, bool]:
     """
     if isinstance(image, np.ndarray):
         if image.dtype == np.uint8:
-            t = torch.from_numpy(image.astype(np.float32) / 255.0)
+            t = torch.from_numpy(np.asarray(image.astype(np.float32) / 255.0))  # 0-d stays array
         elif image.dtype.kind in "biuf":
             t = torch.from_numpy(np.ascontiguousarray(image))
         else:
