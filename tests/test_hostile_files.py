@@ -332,6 +332,7 @@ def test_checkpoint_other_payloads(tmp_path):
     reason="io/checkpoint.py has no checksum and does not check the payload's keys: some "
     "single-byte edits load silently with other weights or without state_dict",
 )
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_checkpoint_tampered_bytes(tmp_path):
     p = _checkpoint(tmp_path)
     raw = p.read_bytes()
