@@ -327,11 +327,6 @@ def test_checkpoint_other_payloads(tmp_path):
         load_checkpoint(tmp_path / "nope.pt")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="io/checkpoint.py has no checksum and does not check the payload's keys: some "
-    "single-byte edits load silently with other weights or without state_dict",
-)
 @pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_checkpoint_tampered_bytes(tmp_path):
     p = _checkpoint(tmp_path)

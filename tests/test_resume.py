@@ -106,7 +106,16 @@ def test_truncated_and_tampered_checkpoints_give_clear_errors(tmp_path):
         def __reduce__(self):
             return (os.system, ("echo pwned > " + str(tmp_path / "pwned"),))
 
-    torch.save({"format": "spikegrad-checkpoint-1", "x": Evil()}, tmp_path / "evil.pt")
+    # a pickle that would run code, with a valid header and checksum: weights_only refuses
+    import hashlib
+    import io
+
+    from spikegrad.io.checkpoint import MAGIC
+
+    buf = io.BytesIO()
+    torch.save({"format": "spikegrad-checkpoint-1", "x": Evil()}, buf)
+    body = buf.getvalue()
+    (tmp_path / "evil.pt").write_bytes(MAGIC + hashlib.sha256(body).digest() + body)
     with pytest.raises(SpikegradInputError, match="not a safe checkpoint"):
         load_checkpoint(tmp_path / "evil.pt")
     assert not (tmp_path / "pwned").exists()

@@ -8,6 +8,8 @@ renamed over the target, so a run killed mid-write leaves the old file intact.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import tempfile
 from pathlib import Path
@@ -52,9 +54,21 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+#: File layout: MAGIC, then the SHA-256 of the body, then the body (a torch.save zip).
+MAGIC = b"SPIKEGRAD-CKPT-1\n"
+
+
 def save_payload(path: str | Path, payload: dict[str, Any]) -> None:
-    """``torch.save`` a dict of tensors / numbers / strings / lists / dicts, atomically."""
-    _atomic_write(Path(path), lambda f: torch.save(payload, f))
+    """Save a dict of tensors / numbers / strings / lists / dicts atomically, with a checksum.
+
+    The file is ``MAGIC + sha256(body) + body`` where ``body`` is ``torch.save``'s zip: a
+    flipped byte anywhere is detected on load instead of loading other weights silently.
+    """
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    body = buf.getvalue()
+    data = MAGIC + hashlib.sha256(body).digest() + body
+    _atomic_write(Path(path), lambda f: f.write(data))
 
 
 def load_payload(path: str | Path, fmt: str) -> dict[str, Any]:
@@ -67,18 +81,41 @@ def load_payload(path: str | Path, fmt: str) -> dict[str, Any]:
     SpikegradInputError
         If the file is missing, truncated, tampered with, or of another format.
     """
+    if not isinstance(path, (str, Path)):
+        raise TypeError(f"checkpoint path must be a str or Path, got {type(path).__name__}")
     path = Path(path)
     if not path.is_file():
         raise SpikegradInputError(f"checkpoint {str(path)!r} does not exist")
+    raw = path.read_bytes()
+    head = len(MAGIC) + 32
+    if not raw.startswith(MAGIC) or len(raw) < head:
+        raise SpikegradInputError(
+            f"{str(path)!r} is not a spikegrad checkpoint (no spikegrad header; truncated or "
+            "written by another tool)"
+        )
+    body = raw[head:]
+    if hashlib.sha256(body).digest() != raw[len(MAGIC) : head]:
+        raise SpikegradInputError(
+            f"checkpoint {str(path)!r} is corrupt, truncated or tampered with (checksum mismatch)"
+        )
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        payload = torch.load(io.BytesIO(body), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file
         raise SpikegradInputError(
             f"checkpoint {str(path)!r} is corrupt, truncated or not a safe checkpoint: {exc}"
         ) from exc
     if not isinstance(payload, dict) or payload.get("format") != fmt:
         raise SpikegradInputError(f"{str(path)!r} is not a spikegrad checkpoint ({fmt})")
+    missing = [k for k in _REQUIRED.get(fmt, ()) if k not in payload]
+    if missing:
+        raise SpikegradInputError(f"checkpoint {str(path)!r} lacks {', '.join(missing)}")
     return payload
+
+
+_REQUIRED = {
+    "spikegrad-checkpoint-1": ("state_dict", "config", "epoch"),
+    "spikegrad-resume-1": ("config", "model", "optimizer", "loop", "gen_state", "history"),
+}
 
 
 def save_checkpoint(

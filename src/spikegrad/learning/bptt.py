@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .._checks import SpikegradInputError, check_choice, check_positive
+from .._checks import SpikegradInputError, check_choice, check_positive, check_size
 from ..data.spikes import SpikeDataset
 from ..functional.lif import RESET_MODES
 from ..functional.readout import READOUT_MODES, readout_logits
@@ -82,9 +82,18 @@ class TrainConfig:
     checkpoint_every: int = 20
 
     def __post_init__(self) -> None:
-        self.hidden = tuple(int(h) for h in self.hidden)
-        if not self.hidden or min(self.hidden) < 1:
-            raise SpikegradInputError(f"hidden must be positive layer sizes, got {self.hidden}")
+        if isinstance(self.hidden, (str, bytes)) or not hasattr(self.hidden, "__iter__"):
+            raise TypeError(f"hidden must be a sequence of layer sizes, got {self.hidden!r}")
+        self.hidden = tuple(check_size(f"hidden[{k}]", h) for k, h in enumerate(self.hidden))
+        if not self.hidden:
+            raise SpikegradInputError("hidden must list at least one hidden layer size")
+        if not isinstance(self.dataset, str):
+            raise TypeError(f"dataset must be a name (str), got {self.dataset!r}")
+        if not isinstance(self.dataset_options, dict):
+            raise TypeError(f"dataset_options must be a dict, got {self.dataset_options!r}")
+        for name in ("recurrent", "recurrent_grad", "learn_tau"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
         make_surrogate(self.surrogate, self.beta)  # validates name and beta
         check_choice("reset mode", self.reset, RESET_MODES)
         check_choice("readout", self.readout, READOUT_MODES)
@@ -92,15 +101,10 @@ class TrainConfig:
         for name in ("tau_mem", "tau_syn", "tau_out", "dt", "lr"):
             check_positive(name, getattr(self, name))
         for name in ("batch_size", "epochs", "eval_every"):
-            if int(getattr(self, name)) < 1:
-                raise SpikegradInputError(f"{name} must be >= 1, got {getattr(self, name)!r}")
-        if self.checkpoint_every < 0:
-            raise SpikegradInputError(
-                "checkpoint_every must be >= 0 (0: only at epoch ends), "
-                f"got {self.checkpoint_every}"
-            )
-        if self.patience < 0:
-            raise SpikegradInputError(f"patience must be >= 0, got {self.patience}")
+            setattr(self, name, check_size(name, getattr(self, name), 1))
+        # checkpoint_every 0: only at epoch ends; patience 0: no early stop
+        for name in ("checkpoint_every", "patience", "seed"):
+            setattr(self, name, check_size(name, getattr(self, name), 0))
         self.regularizer()  # validates the regulariser settings
 
     def regularizer(self) -> ActivityRegularizer:
@@ -120,10 +124,13 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
+        if not isinstance(d, dict):
+            raise TypeError(f"config must be a dict, got {type(d).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known
         if unknown:
-            raise SpikegradInputError(f"unknown config keys: {', '.join(sorted(unknown))}")
+            names = ", ".join(sorted(repr(k) for k in unknown))
+            raise SpikegradInputError(f"unknown config keys: {names}")
         return cls(**d)
 
 
