@@ -89,7 +89,7 @@ def shape_findings(sel: Sequence[dict]) -> list[dict]:
         )
         ev += (
             f"; spread {_f(spread)} (reproduced if <= {TOLERANCE}, partly if <= "
-            f"{2 * TOLERANCE}); chance {_f(chance)}"
+            f"{2 * TOLERANCE:g}); chance {_f(chance)}"
         )
         if not learned:
             ev += f"; at least one shape did not learn (<= chance + {LEARNED})"
@@ -151,7 +151,7 @@ def shape_findings(sel: Sequence[dict]) -> list[dict]:
                 verdict,
                 "best - worst test accuracy over beta: "
                 + ", ".join(f"{s} {_f(d)}" for s, d in drops.items())
-                + f" (a drop > {2 * MARGIN} counts)",
+                + f" (a drop > {2 * MARGIN:g} counts)",
             )
         )
     return out
@@ -298,7 +298,7 @@ def sparse_findings(sel: Sequence[dict]) -> list[dict]:
     )
     ev += (
         f"below it: {', '.join(f'{_f(a)} at {s:.3g}' for s, a in collapsed)} "
-        f"(collapse: > {3 * MARGIN} below the best)"
+        f"(collapse: > {3 * MARGIN:g} below the best)"
         if collapsed
         else "no run below it collapsed"
     )
