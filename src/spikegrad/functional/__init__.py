@@ -1,11 +1,17 @@
 """Pure functional core: step functions, surrogates, losses, regularisers."""
 
+from .delay import DELAY_MODES, delay_channels, delay_taps, delayed_linear, shift
 from .lif import LIFParams, LIFState, decay, li_sequence, lif_sequence, lif_step
 from .readout import readout_logits, readout_loss
 from .regularization import ActivityRegularizer, mean_spikes_per_neuron, spike_counts
 from .surrogate import SURROGATES, Surrogate, heaviside, make_surrogate
 
 __all__ = [
+    "DELAY_MODES",
+    "delay_channels",
+    "delay_taps",
+    "delayed_linear",
+    "shift",
     "LIFParams",
     "LIFState",
     "decay",

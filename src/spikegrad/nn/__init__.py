@@ -1,6 +1,15 @@
 """PyTorch modules (parameters only; state lives inside each forward call)."""
 
+from .delay import Delay, DelayedLIFLayer, DelayedLinear
 from .lif import LIFLayer, Readout
 from .network import SNNOutput, SpikingNetwork
 
-__all__ = ["LIFLayer", "Readout", "SNNOutput", "SpikingNetwork"]
+__all__ = [
+    "Delay",
+    "DelayedLIFLayer",
+    "DelayedLinear",
+    "LIFLayer",
+    "Readout",
+    "SNNOutput",
+    "SpikingNetwork",
+]
