@@ -26,7 +26,7 @@ def local_ray():
     ray.shutdown()
 
 
-@pytest.mark.slow  # ~15 s idle, 70-95 s on the shared 2-core machine (Ray worker start-up)
+# ~12 s at load 5 on 2 cores (Ray start-up and one worker importing torch); 70-95 s at load 11
 def test_ray_executor_writes_the_same_files_and_resumes(tmp_path, local_ray):
     runs = SweepSpec.from_dict({"name": "ray", "base": TINY, "grid": {"seed": [0, 1]}}).expand()
     bad = SweepSpec.from_dict(
