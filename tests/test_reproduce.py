@@ -13,6 +13,7 @@ VERDICTS = {"reproduced", "partly", "not reproduced", "no data"}
 
 
 def test_smoke_pipeline_writes_every_file(tmp_path, capsys):
+    pytest.importorskip("sklearn")  # the data-set part includes the sklearn digits
     out = tmp_path / "zv"
     rc = main(
         [
