@@ -55,6 +55,27 @@ def check_size(name: str, value: object, minimum: int = 1) -> int:
     return v
 
 
+def check_int(name: str, value: object, minimum: int = 1, maximum: int | None = None) -> int:
+    """Return ``value`` as ``int`` if it is an integer in [``minimum``, ``maximum``].
+
+    Like :func:`check_size` but every failure, a non-integer included, is a
+    :class:`SpikegradInputError` (the convention of the data-set and task configs).
+    Integers, numpy integers and 0-d integer tensors pass; bools, floats and strings do not.
+    """
+    bad = f"{name} must be an integer >= {minimum}, got {value!r} ({type(value).__name__})"
+    if isinstance(value, bool):
+        raise SpikegradInputError(bad)
+    try:
+        v = operator.index(value)
+    except TypeError as exc:
+        raise SpikegradInputError(bad) from exc
+    if v < minimum:
+        raise SpikegradInputError(f"{name} must be an integer >= {minimum}, got {v}")
+    if maximum is not None and v > maximum:
+        raise SpikegradInputError(f"{name} must be at most {maximum}, got {v}")
+    return v
+
+
 def check_nonnegative(name: str, value: float) -> float:
     """Return ``float(value)`` if it is a finite number >= 0, else raise."""
     try:

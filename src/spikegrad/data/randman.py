@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from spikegrad._checks import SpikegradInputError, check_positive
+from spikegrad._checks import SpikegradInputError, check_int, check_positive
 from spikegrad.data.spikes import SpikeDataset, split
 
 __all__ = [
@@ -57,14 +57,7 @@ _CHUNK_ELEMENTS = 1 << 22  # max size of the [chunk, M, D, F] work tensor
 _STD_EPS = 1e-7
 
 
-def _check_int(name: str, value: object, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise SpikegradInputError(
-            f"{name} must be an integer >= {minimum}, got {value!r} ({type(value).__name__})"
-        )
-    if value < minimum:
-        raise SpikegradInputError(f"{name} must be an integer >= {minimum}, got {value}")
-    return value
+_check_int = check_int  # shared validator (spikegrad._checks)
 
 
 def _check_spectrum(spectrum: object) -> str:

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch import Tensor
 
-from spikegrad._checks import SpikegradInputError
+from spikegrad._checks import SpikegradInputError, check_int
 
 __all__ = ["SpikeDataset", "split"]
 
@@ -33,20 +33,7 @@ _MAX_EVENTS = 2**31 - 1
 _MAX_SIZE = 2**31 - 1
 
 
-def _check_int(name: str, value: object, minimum: int = 1, maximum: int | None = None) -> int:
-    """Return ``value`` as ``int`` if it is an integer in [``minimum``, ``maximum``], else raise."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, Tensor) and value.numel() == 1 and not value.is_floating_point():
-            value = int(value.item())
-        else:
-            raise SpikegradInputError(
-                f"{name} must be an integer >= {minimum}, got {value!r} ({type(value).__name__})"
-            )
-    if value < minimum:
-        raise SpikegradInputError(f"{name} must be an integer >= {minimum}, got {value}")
-    if maximum is not None and value > maximum:
-        raise SpikegradInputError(f"{name} must be at most {maximum}, got {value}")
-    return int(value)
+_check_int = check_int  # shared validator (spikegrad._checks)
 
 
 def _as_index_tensor(name: str, value: object) -> Tensor:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from .._checks import SpikegradInputError, check_choice, check_positive
+from .._checks import SpikegradInputError, check_choice, check_int, check_positive
 from ..data.spikes import SpikeDataset, split
 from .coba import CobaNetwork, CobaParams, coba_run, smoothed_rate
 
@@ -32,10 +32,7 @@ __all__ = ["RatesTask", "ClassifyTask", "DIGIT_GLYPHS", "make_digits", "REWARDS"
 REWARDS = ("loss", "binary")
 
 
-def _check_int(name: str, v: object, minimum: int = 1) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-        raise SpikegradInputError(f"{name} must be an integer >= {minimum}, got {v!r}")
-    return v
+_check_int = check_int  # shared validator (spikegrad._checks)
 
 
 @dataclass
@@ -103,8 +100,14 @@ class RatesTask:
         plastic[:, :n_in] = True
         if self.plastic_recurrent:
             plastic[: self.n_exc, n_in : n_in + self.n_exc] = rec[: self.n_exc, : self.n_exc]
-        self.net = CobaNetwork(n_in, self.n_exc, self.n_inh, connectivity=conn,
-                               plastic=plastic, outputs=torch.arange(self.n_out))
+        self.net = CobaNetwork(
+            n_in,
+            self.n_exc,
+            self.n_inh,
+            connectivity=conn,
+            plastic=plastic,
+            outputs=torch.arange(self.n_out),
+        )
         self._gen_seed = int(torch.randint(0, 2**31 - 1, (1,), generator=g))
 
     @property
@@ -273,12 +276,15 @@ class ClassifyTask:
             from ..data.randman import make_randman
 
             self.train, self.val, self.test = make_randman(
-                n_classes=self.n_classes, n_units=self.units, n_steps=50, spike_window=40,
-                samples_per_class=self.samples_per_class, seed=self.data_seed,
+                n_classes=self.n_classes,
+                n_units=self.units,
+                n_steps=50,
+                spike_window=40,
+                samples_per_class=self.samples_per_class,
+                seed=self.data_seed,
             )
         else:
-            ds = make_digits(self.samples_per_class, n_classes=self.n_classes,
-                             seed=self.data_seed)
+            ds = make_digits(self.samples_per_class, n_classes=self.n_classes, seed=self.data_seed)
             self.train, self.val, self.test = split(
                 ds, (0.7, 0.1, 0.2), generator=torch.Generator().manual_seed(self.data_seed)
             )
@@ -294,8 +300,9 @@ class ClassifyTask:
         conn[H : H + K, n_in + H + K :] = True  # I -> outputs
         plastic = torch.zeros_like(conn)
         plastic[: H + K, : n_in + H] = conn[: H + K, : n_in + H]
-        self.net = CobaNetwork(n_in, H + K, I, connectivity=conn, plastic=plastic,
-                               outputs=torch.arange(H, H + K))
+        self.net = CobaNetwork(
+            n_in, H + K, I, connectivity=conn, plastic=plastic, outputs=torch.arange(H, H + K)
+        )
 
     def init_weights(self, generator: torch.Generator | None = None) -> Tensor:
         """Feed-forward weights U(0, w) (nS); fixed lateral inhibition through I."""
@@ -334,8 +341,11 @@ class ClassifyTask:
 
         def fn(spikes: Tensor) -> Tensor:
             c = self.counts(spikes)
-            y = labels.repeat(c.shape[0] // labels.numel()) if c.shape[0] != labels.numel() \
+            y = (
+                labels.repeat(c.shape[0] // labels.numel())
+                if c.shape[0] != labels.numel()
                 else labels
+            )
             if self.reward == "binary":
                 return _correct(c, y).to(c.dtype)
             logp = torch.log_softmax(c / self.count_scale, dim=1)
