@@ -19,28 +19,15 @@ import pytest
 import torch
 
 pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
+from hostile_support import FAST, one_thread  # noqa: E402, F401
 from spikegrad import SpikegradInputError  # noqa: E402
 from spikegrad.data.idx import load_idx_images, read_idx  # noqa: E402
 from spikegrad.io.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 
-FAST = settings(
-    max_examples=40,
-    deadline=None,
-    database=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _write(folder: Path, name: str, data: bytes) -> Path:

@@ -17,9 +17,10 @@ import pytest
 import torch
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
+from hostile_support import FAST, one_thread  # noqa: E402, F401
 from spikegrad import SpikegradInputError, SpikingNetwork, make_surrogate  # noqa: E402
 from spikegrad.data.randman import make_randman  # noqa: E402
 from spikegrad.data.spikes import SpikeDataset  # noqa: E402
@@ -28,21 +29,7 @@ from spikegrad.functional.surrogate import SURROGATES, Surrogate  # noqa: E402
 from spikegrad.learning.bptt import TrainConfig  # noqa: E402
 from spikegrad.nn import LIFLayer  # noqa: E402
 
-FAST = settings(
-    max_examples=40,
-    deadline=None,
-    database=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def clear_error(fn, *names: str):

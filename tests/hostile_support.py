@@ -1,0 +1,23 @@
+"""Shared settings of the property-based hostile-input tests (tests/test_hostile_*.py)."""
+
+import pytest
+import torch
+from hypothesis import HealthCheck, settings
+
+#: fixed example sequence, no example database, no deadline: repeatable and CI-friendly
+FAST = settings(
+    max_examples=40,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+
+
+@pytest.fixture
+def one_thread():
+    """Run a test with one torch thread (restored afterwards)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
