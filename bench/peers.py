@@ -471,9 +471,7 @@ def build(lib: str, w: dict, rec: bool) -> nn.Module:
 
 
 # ---------------------------------------------------------------- parity
-def compare(
-    lib: str, ref_s, ref_u, peer_s, peer_u, *, exact_expected: bool
-) -> dict[str, object]:
+def compare(lib: str, ref_s, ref_u, peer_s, peer_u, *, exact_expected: bool) -> dict[str, object]:
     """Compare peer spikes/readout with spikegrad's after the documented shift."""
     ref_s, ref_u = np.asarray(ref_s), np.asarray(ref_u)
     peer_s, peer_u = np.asarray(peer_s), np.asarray(peer_u)
@@ -489,6 +487,8 @@ def compare(
         "mismatches": int(mism.sum()),
         "entries": int(mism.size),
         "mismatches_before_first_spike": int((mism & before).sum()),
+        "first_spike_t": int(np.argmax(b.any(axis=(1, 2)))) + k if b.any() else None,
+        "first_mismatch_t": int(np.argmax(mism.any(axis=(1, 2)))) + k if mism.any() else None,
         "ref_spikes": int(b.sum()),
         "peer_spikes": int(a.sum()),
         "readout_max_abs_diff": float(np.abs(peer_u[: T - r] - ref_u[r:]).max()),
@@ -568,14 +568,16 @@ def parity(libs: list[str], variants: list[str], T: int = 100, batch: int = 32) 
 
 
 def print_parity(rows: list[dict]) -> None:
-    log("forward parity (same weights and input, B=32, T=100; peer spikes vs spikegrad "
-        "S[t+shift]):")
+    log(
+        "forward parity (same weights and input, B=32, T=100; peer spikes vs spikegrad S[t+shift]):"
+    )
     for r in rows:
         verdict = "EQUAL" if r["spikes_equal"] else "differ"
         log(
             f"  {r['library']:<26} {r['variant']:<3} shift {r['shift']}: spikes {verdict} "
             f"({r['mismatches']}/{r['entries']} mismatches, "
-            f"{r['mismatches_before_first_spike']} before a neuron's first spike; "
+            f"{r['mismatches_before_first_spike']} before a neuron's first spike, first at "
+            f"step {r['first_mismatch_t']} (first spike {r['first_spike_t']}); "
             f"{r['peer_spikes']} vs {r['ref_spikes']} spikes), "
             f"readout max |diff| {r['readout_max_abs_diff']:.2e}"
         )
@@ -619,7 +621,7 @@ def worker(lib: str, variant: str, T: int, warmup: int, steps: int, threads: int
         "steps": steps,
         "warmup": warmup,
         "hidden_rate": rate,
-        "loss": float(loss),
+        "loss": float(loss.detach()),
         "threads": thread_info,
     }
 

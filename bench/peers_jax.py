@@ -1,0 +1,200 @@
+"""The Spyx (JAX) side of bench/peers.py; runs with the JAX environment's python.
+
+    .venv-jax/bin/python bench/peers_jax.py parity --input in.npz --output out.npz
+    .venv-jax/bin/python bench/peers_jax.py time --weights w.npz --variant ff --T 100
+
+``parity`` reads spikegrad's weights (``W`` [200, 700], optional ``V`` [200, 200],
+``Wout`` [20, 200]) and input spikes ``x`` [T, B, 700], and writes the Spyx network's
+hidden spikes and readout trace. ``time`` trains the network on random spikes (one
+``jax.jit``-compiled step: forward scan, backward, optax Adam) and prints one JSON row.
+
+Mapping (docs/peers.md): Spyx's ``CuBaLIF`` / ``RCuBaLIF`` have no (1 - beta) factor,
+so the input and recurrent weights are scaled by (1 - beta_mem); the hidden spike at t
+is spikegrad's S[t + 1] until a neuron's first spike, after which Spyx's subtractive
+reset (and, recurrent, its one-step-shorter loop) make them differ. The readout is two
+``LI`` filters (synapse, then membrane), with (1 - beta_out) in the weights; its output
+at t is spikegrad's readout at t + 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import statistics
+import sys
+import time
+
+N_IN, N_HID, N_OUT = 700, 200, 20
+P_IN = 0.02
+DT = 1e-3
+TAU_SYN, TAU_MEM, TAU_OUT = 5e-3, 10e-3, 20e-3
+BETA = 10.0
+U0 = -1e-3
+LR = 1e-3
+BM = math.exp(-DT / TAU_MEM)
+BS = math.exp(-DT / TAU_SYN)
+BMO = math.exp(-DT / TAU_OUT)
+
+
+def set_threads(k: int) -> str:
+    """Pin to k CPUs and ask XLA for k intra-op threads (before jax is imported)."""
+    try:
+        cpus = sorted(os.sched_getaffinity(0))[:k]
+        os.sched_setaffinity(0, cpus)
+    except (AttributeError, OSError):  # pragma: no cover
+        cpus = []
+    flags = os.environ.get("XLA_FLAGS", "")
+    flags += f" --xla_cpu_multi_thread_eigen={'true' if k > 1 else 'false'}"
+    flags += f" intra_op_parallelism_threads={k}"
+    os.environ["XLA_FLAGS"] = flags.strip()
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    return f"XLA_FLAGS='{os.environ['XLA_FLAGS']}', cpu affinity={cpus}"
+
+
+def build(w, rec: bool):
+    """The Spyx network with spikegrad's weights; returns (model, hidden-only model)."""
+    import jax.numpy as jnp
+    import spyx
+    from flax import nnx
+
+    rngs = nnx.Rngs(0)
+    fc1 = nnx.Linear(N_IN, N_HID, use_bias=False, rngs=rngs)
+    fc1.kernel.value = jnp.asarray(w["W"].T * (1 - BM), jnp.float32)
+    act = spyx.axn.superspike(k=BETA)
+    if rec:
+        lif = spyx.nn.RCuBaLIF((N_HID,), alpha=BS, beta=BM, threshold=1.0, activation=act,
+                               rngs=rngs)  # fmt: skip
+        # spikes @ recurrent_w: row = presynaptic, spikegrad's V[post, pre] transposed
+        lif.recurrent_w.value = jnp.asarray(w["V"].T * (1 - BM), jnp.float32)
+    else:
+        lif = spyx.nn.CuBaLIF((N_HID,), alpha=BS, beta=BM, threshold=1.0, activation=act,
+                              rngs=rngs)  # fmt: skip
+    fc2 = nnx.Linear(N_HID, N_OUT, use_bias=False, rngs=rngs)
+    fc2.kernel.value = jnp.asarray(w["Wout"].T * (1 - BMO), jnp.float32)
+    syn_out = spyx.nn.LI((N_OUT,), beta=BS, rngs=rngs)
+    mem_out = spyx.nn.LI((N_OUT,), beta=BMO, rngs=rngs)
+    model = spyx.nn.Sequential(fc1, lif, fc2, syn_out, mem_out)
+    hidden = spyx.nn.Sequential(fc1, lif)
+    return model, hidden
+
+
+def initial_state(model, batch: int):
+    import jax.numpy as jnp
+
+    state = model.initial_state(batch)
+    state[-1] = jnp.full((batch, N_OUT), U0 * BMO**2, jnp.float32)  # readout start u0
+    return state
+
+
+def trainable(path, value) -> bool:
+    """Only the weights are trained; the decay factors (nnx.Params in Spyx) stay fixed."""
+    from flax import nnx
+
+    return isinstance(value, nnx.Param) and path[-1] in ("kernel", "recurrent_w")
+
+
+def cmd_parity(args) -> None:
+    import numpy as np
+
+    set_threads(args.threads)
+    import spyx
+
+    d = np.load(args.input)
+    w = {k: d[k] for k in d.files}
+    rec = "V" in w
+    model, hidden = build(w, rec)
+    x = spyx.jnp.asarray(w["x"], spyx.jnp.float32)
+    readout, _ = spyx.nn.run(model, x, initial_state(model, x.shape[1]))
+    spikes, _ = spyx.nn.run(hidden, x)
+    np.savez(args.output, spikes=np.asarray(spikes), readout=np.asarray(readout))
+
+
+def cmd_time(args) -> None:
+    thread_info = set_threads(args.threads)
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    import optax
+    import spyx
+    from flax import nnx
+
+    d = np.load(args.weights)
+    w = {k: d[k] for k in d.files}
+    rec = args.variant == "rec"
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.random((args.T, args.batch, N_IN)) < P_IN, jnp.float32)
+    y = jnp.asarray(rng.integers(0, N_OUT, args.batch))
+    x.block_until_ready()
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+    model, hidden = build(w, rec)
+    graphdef, params, rest = nnx.split(model, trainable, ...)
+    state0 = initial_state(model, args.batch)
+    tx = optax.adam(LR)
+    opt_state = tx.init(params)
+
+    def loss_fn(params, x, y):
+        m = nnx.merge(graphdef, params, rest)
+        out, _ = spyx.nn.run(m, x, state0)
+        logits = out.max(axis=0)
+        return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+
+    @jax.jit
+    def train_step(params, opt_state, x, y):
+        loss, grads = jax.value_and_grad(loss_fn)(params, x, y)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    rate = float(spyx.nn.run(hidden, x[: min(args.T, 100)])[0].mean())
+    wall, cpu = [], []
+    for k in range(args.warmup + args.steps):
+        t0, c0 = time.perf_counter(), time.process_time()
+        params, opt_state, loss = train_step(params, opt_state, x, y)
+        jax.block_until_ready((params, opt_state, loss))
+        t1, c1 = time.perf_counter(), time.process_time()
+        if k >= args.warmup:
+            wall.append(t1 - t0)
+            cpu.append(c1 - c0)
+        print(f"    spyx {args.variant} T={args.T} step {k + 1}/{args.warmup + args.steps}: "
+              f"{t1 - t0:.3f} s", file=sys.stderr, flush=True)  # fmt: skip
+    row = {
+        "library": "spyx",
+        "variant": args.variant,
+        "T": args.T,
+        "s_per_step": statistics.median(wall),
+        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0 - base,
+        "cpu_s": statistics.median(cpu),
+        "steps": args.steps,
+        "warmup": args.warmup,
+        "hidden_rate": rate,
+        "loss": float(loss),
+        "threads": thread_info,
+        "versions": {"jax": jax.__version__, "spyx": spyx.__version__},
+    }
+    print(json.dumps(row))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    a = sub.add_parser("parity")
+    a.add_argument("--input", required=True)
+    a.add_argument("--output", required=True)
+    a.add_argument("--threads", type=int, default=1)
+    b = sub.add_parser("time")
+    b.add_argument("--weights", required=True)
+    b.add_argument("--variant", choices=["ff", "rec"], default="ff")
+    b.add_argument("--T", type=int, default=100)
+    b.add_argument("--batch", type=int, default=256)
+    b.add_argument("--warmup", type=int, default=2)
+    b.add_argument("--steps", type=int, default=10)
+    b.add_argument("--threads", type=int, default=2)
+    args = p.parse_args()
+    cmd_parity(args) if args.cmd == "parity" else cmd_time(args)
+
+
+if __name__ == "__main__":
+    main()
