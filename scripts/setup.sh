@@ -14,3 +14,9 @@ fi
 # Peer library for the NIR cross-reading test. --no-deps: its declared dependencies
 # (torchvision/torchaudio) would replace torch with a CUDA build; it runs without them.
 .venv/bin/python -m pip install -q --no-deps "norse==1.1.0" "nirtorch>=2,<3"
+# snnTorch and SpikingJelly for the peer parity test (tests/test_peer_parity.py), the
+# same way: --no-deps (SpikingJelly declares torchvision/torchaudio), plus loguru,
+# which SpikingJelly imports, under a torch==2.13.0 constraint.
+.venv/bin/python -m pip install -q --no-deps "snntorch==1.0.0" "spikingjelly==2.0.0"
+printf 'torch==2.13.0\n' > .venv/torch-constraint.txt
+.venv/bin/python -m pip install -q -c .venv/torch-constraint.txt "loguru>=0.7,<1"
