@@ -10,8 +10,9 @@ backward and an Adam step.
 First the forward parity of every installed peer is checked on identical weights and
 input (docs/peers.md derives the mapping: weight scaling by 1 - beta_mem and a time
 shift of the spike trains), then every (library, variant, T) is timed in a subprocess
-of its own, so that peak memory (``ru_maxrss`` growth after imports and data creation)
-is per library. Spyx runs in the JAX environment ``.venv-jax`` (bench/peers_jax.py).
+of its own, so that peak memory (peak RSS growth after imports and data creation, the
+peak mark reset by clear_refs) is per library. Spyx runs in the JAX environment
+``.venv-jax`` (bench/peers_jax.py).
 
     python bench/peers.py --quick --json peers.json
     python bench/peers.py --T 100 500 --variants ff rec --threads 2
@@ -139,8 +140,12 @@ def make_weights(rec: bool, scale: float = WEIGHT_SCALE) -> dict[str, np.ndarray
 
 
 def make_data(T: int, batch: int, seed: int = 0, dtype=torch.float32):
+    """Input spikes [T, B, 700] and labels; built step by step, so that no [T, B, 700]
+    temporary raises the memory high-water mark the peak is measured from."""
     g = torch.Generator().manual_seed(seed)
-    x = (torch.rand(T, batch, N_IN, generator=g) < P_IN).to(dtype)
+    x = torch.empty(T, batch, N_IN, dtype=dtype)
+    for t in range(T):
+        x[t] = torch.rand(batch, N_IN, generator=g) < P_IN
     y = torch.randint(0, N_OUT, (batch,), generator=g)
     return x, y
 
@@ -584,8 +589,40 @@ def print_parity(rows: list[dict]) -> None:
 
 
 # ---------------------------------------------------------------- timing (worker)
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+def _status_mb(key: str) -> float | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) / 1024.0  # kB
+    except OSError:
+        pass
+    return None
+
+
+def memory_baseline() -> float:
+    """Reset the peak-RSS mark (Linux: clear_refs 5) and return the current RSS in MB.
+
+    Temporaries made before (imports, data) then do not hide the training step's peak;
+    without /proc the high-water mark ``ru_maxrss`` is the fallback.
+    """
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        rss = _status_mb("VmRSS")
+        if rss is not None:
+            return rss
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def peak_since_baseline(base: float) -> float:
+    """Peak RSS growth in MB since :func:`memory_baseline`."""
+    hwm = _status_mb("VmHWM")
+    if hwm is None:
+        hwm = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    return hwm - base
 
 
 def worker(lib: str, variant: str, T: int, warmup: int, steps: int, threads: int) -> dict:
@@ -594,7 +631,7 @@ def worker(lib: str, variant: str, T: int, warmup: int, steps: int, threads: int
     rec = variant == "rec"
     w = make_weights(rec)
     x, y = make_data(T, BATCH, seed=0)
-    base = _rss_mb()
+    base = memory_baseline()
     model = build(lib, w, rec)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=LR)
     wall, cpu = [], []
@@ -616,7 +653,7 @@ def worker(lib: str, variant: str, T: int, warmup: int, steps: int, threads: int
         "variant": variant,
         "T": T,
         "s_per_step": statistics.median(wall),
-        "peak_mb": _rss_mb() - base,
+        "peak_mb": peak_since_baseline(base),
         "cpu_s": statistics.median(cpu),
         "steps": steps,
         "warmup": warmup,
