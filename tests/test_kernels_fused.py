@@ -101,9 +101,11 @@ def test_numba_fixed_taus_bit_identical_spikes_in_a_network(dtype):
         assert torch.equal(a, b)
 
 
-def test_backend_numba_rejects_recurrent_layers():
+def test_backend_numba_rejects_unregistered_surrogates():
     from spikegrad import SpikegradInputError
+    from spikegrad.functional.surrogate import Relaxed, SuperSpike
 
-    net = SpikingNetwork(3, 2, (4,), recurrent=True, backend="numba")
-    with pytest.raises(SpikegradInputError, match="feed-forward"):
+    net = SpikingNetwork(3, 2, (4,), recurrent=True, surrogate=Relaxed(SuperSpike(5.0)),
+                         backend="numba")
+    with pytest.raises(SpikegradInputError, match="registered surrogate"):
         net(torch.zeros(5, 1, 3))

@@ -11,6 +11,7 @@ from torch import nn
 
 from .._checks import (
     SpikegradInputError,
+    check_finite as check_finite_values,
     check_choice,
     check_positive,
     check_sequence_tensor,
@@ -26,9 +27,9 @@ __all__ = ["BACKENDS", "LIFLayer", "Readout"]
 
 #: Simulation backends: ``"reference"`` (plain autograd through the step loop),
 #: ``"fused"`` (one autograd function with a hand-written BPTT in torch ops,
-#: :mod:`spikegrad.kernels.lif_fused`), ``"numba"`` (the same, compiled, CPU,
-#: feed-forward, :mod:`spikegrad.kernels.lif_numba`), ``"auto"`` (numba where it
-#: applies, else fused).
+#: :mod:`spikegrad.kernels.lif_fused`), ``"numba"`` (compiled CPU kernels with
+#: event-driven projections, feed-forward and recurrent,
+#: :mod:`spikegrad.kernels.lif_numba`), ``"auto"`` (numba where it applies, else fused).
 BACKENDS = ("auto", "numba", "fused", "reference")
 
 
@@ -146,26 +147,38 @@ class LIFLayer(nn.Module):
         return self.rec_weight is not None
 
     def forward(
-        self, x: torch.Tensor, *, record_membrane: bool = False
+        self, x: torch.Tensor, *, record_membrane: bool = False, check_finite: bool = False
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """Spikes ``[T, B, out]`` (and the membrane trace if ``record_membrane``)."""
+        """Spikes ``[T, B, out]`` (and the membrane trace if ``record_membrane``).
+
+        ``check_finite`` rejects NaN/inf in ``x`` (on the numba backend this is part of
+        the event scan and costs nothing extra).
+        """
         check_sequence_tensor("x", x, features=self.in_features, finite=False)
         _check_input_dtype(x, self.weight)
-        current = x @ self.weight.t()
         p = self.taus.params()
-        use_numba = self.backend in ("auto", "numba") and lif_numba.available(
-            self.surrogate, current, self.recurrent
-        )
+        use_numba = self.backend in ("auto", "numba") and lif_numba.available(self.surrogate, x)
         if self.backend == "numba" and not use_numba:
             raise SpikegradInputError(
-                "backend='numba' needs numba installed, a CPU float32/float64 input, a "
-                "feed-forward layer and a registered surrogate; use backend='auto'"
+                "backend='numba' needs numba installed, a CPU float32/float64 input and a "
+                "registered surrogate; use backend='auto'"
             )
         if use_numba:
-            spikes, mem = lif_numba.lif_sequence_numba(
-                current, p.beta_mem, p.beta_syn, self.surrogate, reset=self.reset
+            spikes, mem = lif_numba.lif_layer_numba(
+                x,
+                self.weight,
+                p.beta_mem,
+                p.beta_syn,
+                self.surrogate,
+                rec_weight=self.rec_weight,
+                reset=self.reset,
+                recurrent_grad=self.recurrent_grad,
+                finite_name="x" if check_finite else None,
             )
             return (spikes, mem) if record_membrane else spikes
+        if check_finite:
+            check_finite_values("x", x)
+        current = x @ self.weight.t()
         if self.backend in ("fused", "auto"):
             spikes, mem = lif_sequence_fused(
                 current,
@@ -230,6 +243,14 @@ class Readout(nn.Module):
         check_sequence_tensor("x", x, features=self.in_features, finite=False)
         _check_input_dtype(x, self.weight)
         p = self.taus.params()
+        use_numba = self.backend in ("auto", "numba") and lif_numba.available(None, x)
+        if self.backend == "numba" and not use_numba:
+            raise SpikegradInputError(
+                "backend='numba' needs numba installed and a CPU float32/float64 input; "
+                "use backend='auto'"
+            )
+        if use_numba:
+            return lif_numba.li_readout_numba(x, self.weight, p.beta_mem, p.beta_syn, u0=self.u0)
         if self.backend != "reference":
             return li_sequence_fused(x @ self.weight.t(), p.beta_mem, p.beta_syn, u0=self.u0)
         return li_sequence(x @ self.weight.t(), p, u0=self.u0)

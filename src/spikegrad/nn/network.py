@@ -143,15 +143,16 @@ class SpikingNetwork(nn.Module):
 
     def forward(self, x: torch.Tensor, *, record_membrane: bool = False) -> SNNOutput:
         """Run the network on input spikes ``[T, B, n_inputs]`` (time-major)."""
-        check_sequence_tensor("x", x, features=self.n_inputs)
+        # finiteness is checked by the first layer (free inside the numba event scan)
+        check_sequence_tensor("x", x, features=self.n_inputs, finite=False)
         spikes, mems = [], []
         h = x
-        for layer in self.layers:
+        for k, layer in enumerate(self.layers):
             if record_membrane:
-                h, m = layer(h, record_membrane=True)
+                h, m = layer(h, record_membrane=True, check_finite=k == 0)
                 mems.append(m)
             else:
-                h = layer(h)
+                h = layer(h, check_finite=k == 0)
             spikes.append(h)
         return SNNOutput(self.readout(h), tuple(spikes), tuple(mems))
 
