@@ -132,7 +132,9 @@ if _HAVE_NUMBA:
                     e += 1
 
     @numba.njit(parallel=True, cache=True, error_model="numpy")
-    def _scan_events(x2, xw, mask, nchunks, cap, idx, val, starts, counts, status):  # pragma: no cover
+    def _scan_events(
+        x2, xw, mask, nchunks, cap, idx, val, starts, counts, status
+    ):  # pragma: no cover - compiled
         """One pass: per-row event counts, events into per-chunk regions, non-finite count.
 
         Chunk c owns rows [c R / nchunks, (c+1) R / nchunks) and buffer slots
@@ -225,8 +227,27 @@ if _HAVE_NUMBA:
 
     @numba.njit(parallel=True, cache=True, error_model="numpy")
     def _lif_forward(
-        st, ct, idx, val, WT, events, X, VT, rec, bm, omb, bs, U, I, S, store_i,
-        sst, sct, sidx, sval, cst,
+        st,
+        ct,
+        idx,
+        val,
+        WT,
+        events,
+        X,
+        VT,
+        rec,
+        bm,
+        omb,
+        bs,
+        U,
+        I,
+        S,
+        store_i,
+        sst,
+        sct,
+        sidx,
+        sval,
+        cst,
     ):  # pragma: no cover - compiled
         """Forward sweep per sample into U, I and the spikes S (0.0 / 1.0).
 
@@ -314,7 +335,6 @@ if _HAVE_NUMBA:
         """One backward step of eq. 4.1 for sample b: (g_u, g_i)[t+1] -> (g_u, g_i)[t]."""
         N = gu.shape[0]
         one = cst[0]
-        zero = cst[3]
         for j in range(N):
             g = gs[j]
             guj = gu[j]
@@ -331,8 +351,30 @@ if _HAVE_NUMBA:
 
     @numba.njit(parallel=True, cache=True, error_model="numpy")
     def _lif_backward(
-        nchunks, gS, U, I, S, st, ct, idx, val, events, recv, bm, omb, bs, code, cst, dr,
-        need_tau, store_gi, GI, dWT, dVT, gbm, gbs,
+        nchunks,
+        gS,
+        U,
+        I,
+        S,
+        st,
+        ct,
+        idx,
+        val,
+        events,
+        recv,
+        bm,
+        omb,
+        bs,
+        code,
+        cst,
+        dr,
+        need_tau,
+        store_gi,
+        GI,
+        dWT,
+        dVT,
+        gbm,
+        gbs,
     ):  # pragma: no cover - compiled
         """Whole backward sweep without the recurrent adjoint; weight gradients scattered."""
         T, B, N = U.shape
@@ -353,8 +395,23 @@ if _HAVE_NUMBA:
                         Gt[j] = gi[j]
                     _hrow(code, cst, U, t, b, h)
                     _adjoint_update(
-                        gS[t, b], U, I, S, t, b, h, bm, omb, bs, cst, dr, need_tau, gu, gi,
-                        gbm[c], gbs[c],
+                        gS[t, b],
+                        U,
+                        I,
+                        S,
+                        t,
+                        b,
+                        h,
+                        bm,
+                        omb,
+                        bs,
+                        cst,
+                        dr,
+                        need_tau,
+                        gu,
+                        gi,
+                        gbm[c],
+                        gbs[c],
                     )
                 # weight gradients afterwards, as tight scatter loops
                 for t in range(T):
@@ -385,7 +442,22 @@ if _HAVE_NUMBA:
                 GI[t, b, j] = gi[b, j]
             _hrow(code, cst, U, t, b, h)
             _adjoint_update(
-                G[b], U, I, S, t, b, h, bm, omb, bs, cst, dr, need_tau, gu[b], gi[b], gbm[b],
+                G[b],
+                U,
+                I,
+                S,
+                t,
+                b,
+                h,
+                bm,
+                omb,
+                bs,
+                cst,
+                dr,
+                need_tau,
+                gu[b],
+                gi[b],
+                gbm[b],
                 gbs[b],
             )
 
@@ -401,7 +473,9 @@ if _HAVE_NUMBA:
                     _scatter_row(acc[c], st, ct, idx, val, t * B + b, G[t, b])
 
     @numba.njit(parallel=True, cache=True, error_model="numpy")
-    def _li_forward(X, st, ct, idx, val, WT, events, bm, omb, bs, u0, Uo, Io, store_i):  # pragma: no cover
+    def _li_forward(
+        X, st, ct, idx, val, WT, events, bm, omb, bs, u0, Uo, Io, store_i
+    ):  # pragma: no cover - compiled
         T, B, K = Uo.shape
         for b in numba.prange(B):
             u = np.zeros(K, dtype=Uo.dtype)
@@ -582,8 +656,27 @@ class _LIFLayerNumba(torch.autograd.Function):
         sidx = _buffers.empty(T * B * N, np.int32)
         sval = _buffers.empty(T * B * N, dt)
         _lif_forward(
-            st, ct, idx, val, WT, ev, X, VT, rec, bm_n, omb_n, bs_n, U, I_, S, store_i,
-            sst, sct, sidx, sval, _consts(dt, 0.0),
+            st,
+            ct,
+            idx,
+            val,
+            WT,
+            ev,
+            X,
+            VT,
+            rec,
+            bm_n,
+            omb_n,
+            bs_n,
+            U,
+            I_,
+            S,
+            store_i,
+            sst,
+            sct,
+            sidx,
+            sval,
+            _consts(dt, 0.0),
         )
         s_ev = Events(sst, sct, sidx, sval, int(sct.sum()) / max(1, T * B * N), 0)
         setattr(spikes, _EVENTS_ATTR, s_ev)
@@ -629,8 +722,23 @@ class _LIFLayerNumba(torch.autograd.Function):
             for t in range(T - 1, -1, -1):
                 torch.addmm(gS_t[t], gi_t, Vd, out=G_t)
                 _lif_backward_step(
-                    t, G, U, I_, S, bm_n, omb_n, bs_n, code, cst, ctx.dr, ctx.need_tau, gu, gi,
-                    GI, gbm, gbs,
+                    t,
+                    G,
+                    U,
+                    I_,
+                    S,
+                    bm_n,
+                    omb_n,
+                    bs_n,
+                    code,
+                    cst,
+                    ctx.dr,
+                    ctx.need_tau,
+                    gu,
+                    gi,
+                    GI,
+                    gbm,
+                    gbs,
                 )
             if need_w:
                 _scatter_all(nchunks, B, st, ct, idx, val, GI, dWT)
@@ -640,8 +748,30 @@ class _LIFLayerNumba(torch.autograd.Function):
             gbm = np.zeros((nchunks, N) if ctx.need_tau else (1, 1), dtype=dt)
             gbs = np.zeros_like(gbm)
             _lif_backward(
-                nchunks, gS_n, U, I_, S, st, ct, idx, val, need_w, need_v, bm_n, omb_n, bs_n,
-                code, cst, ctx.dr, ctx.need_tau, store_gi, GI, dWT, dVT, gbm, gbs,
+                nchunks,
+                gS_n,
+                U,
+                I_,
+                S,
+                st,
+                ct,
+                idx,
+                val,
+                need_w,
+                need_v,
+                bm_n,
+                omb_n,
+                bs_n,
+                code,
+                cst,
+                ctx.dr,
+                ctx.need_tau,
+                store_gi,
+                GI,
+                dWT,
+                dVT,
+                gbm,
+                gbs,
             )
         gx = gw = gv = g_bm = g_bs = None
         GI_t = torch.from_numpy(GI) if store_gi else None
@@ -698,8 +828,23 @@ class _LIReadoutNumba(torch.autograd.Function):
         gbs = np.zeros_like(gbm)
         GX = _buffers.empty((T, B, K), dtype=dt)
         _li_backward(
-            nchunks, gU_n, Uo, Io, st, ct, idx, val, need_w, bm_n, omb_n, bs_n, ctx.need_tau, GX,
-            dWT, gbm, gbs,
+            nchunks,
+            gU_n,
+            Uo,
+            Io,
+            st,
+            ct,
+            idx,
+            val,
+            need_w,
+            bm_n,
+            omb_n,
+            bs_n,
+            ctx.need_tau,
+            GX,
+            dWT,
+            gbm,
+            gbs,
         )
         gx = gw = g_bm = g_bs = None
         GX_t = torch.from_numpy(GX)
@@ -744,12 +889,28 @@ def lif_layer_numba(
     omb = _omb(beta_mem)
     if ev is None:
         return _LIFLayerNumba.apply(
-            x @ weight.t(), None, rec_weight, beta_mem, omb, beta_syn, surrogate,
-            reset == "differentiable", recurrent_grad, None,
+            x @ weight.t(),
+            None,
+            rec_weight,
+            beta_mem,
+            omb,
+            beta_syn,
+            surrogate,
+            reset == "differentiable",
+            recurrent_grad,
+            None,
         )
     return _LIFLayerNumba.apply(
-        x, weight, rec_weight, beta_mem, omb, beta_syn, surrogate, reset == "differentiable",
-        recurrent_grad, ev,
+        x,
+        weight,
+        rec_weight,
+        beta_mem,
+        omb,
+        beta_syn,
+        surrogate,
+        reset == "differentiable",
+        recurrent_grad,
+        ev,
     )
 
 
@@ -770,8 +931,16 @@ def lif_sequence_numba(
     recursion.
     """
     return _LIFLayerNumba.apply(
-        x, None, rec_weight, beta_mem, _omb(beta_mem), beta_syn, surrogate,
-        reset == "differentiable", recurrent_grad, None,
+        x,
+        None,
+        rec_weight,
+        beta_mem,
+        _omb(beta_mem),
+        beta_syn,
+        surrogate,
+        reset == "differentiable",
+        recurrent_grad,
+        None,
     )
 
 

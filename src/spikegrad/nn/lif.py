@@ -11,11 +11,13 @@ from torch import nn
 
 from .._checks import (
     SpikegradInputError,
-    check_finite as check_finite_values,
     check_choice,
     check_positive,
     check_sequence_tensor,
     check_size,
+)
+from .._checks import (
+    check_finite as check_finite_values,
 )
 from ..functional.lif import RESET_MODES, LIFParams, decay, li_sequence, lif_sequence
 from ..functional.surrogate import Surrogate, make_surrogate
