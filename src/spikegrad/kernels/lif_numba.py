@@ -247,6 +247,8 @@ if _HAVE_NUMBA:
         sct,
         sidx,
         sval,
+        scap,
+        sov,
         cst,
     ):  # pragma: no cover - compiled
         """Forward sweep per sample into U, I and the spikes S (0.0 / 1.0).
@@ -257,7 +259,8 @@ if _HAVE_NUMBA:
         one = cst[0]
         zero = cst[3]
         for b in numba.prange(B):
-            es = b * T * N
+            es = b * scap
+            send = es + scap
             u = np.zeros(N, dtype=U.dtype)
             i = np.zeros(N, dtype=U.dtype)
             cr = np.zeros(N, dtype=U.dtype)
@@ -290,7 +293,9 @@ if _HAVE_NUMBA:
                 for j in range(N):
                     nspk += St[j] != 0
                 sst[t * B + b] = es
-                if nspk > 0:
+                if es + nspk > send:  # region full: record no more (caller drops the events)
+                    sov[b] = 1
+                elif nspk > 0:
                     for j in range(N):
                         if St[j] != 0:
                             sidx[es] = j
@@ -653,8 +658,10 @@ class _LIFLayerNumba(torch.autograd.Function):
         # the output spikes as events, for the next layer / readout and for dV
         sst = _buffers.empty(T * B, np.int64)
         sct = _buffers.empty(T * B, np.int64)
-        sidx = _buffers.empty(T * B * N, np.int32)
-        sval = _buffers.empty(T * B * N, dt)
+        scap = int(math.ceil(DENSITY_THRESHOLD * T * N)) + N  # per-sample region
+        sidx = _buffers.empty(B * scap, np.int32)
+        sval = _buffers.empty(B * scap, dt)
+        sov = np.zeros(B, np.uint8)
         _lif_forward(
             st,
             ct,
@@ -676,10 +683,14 @@ class _LIFLayerNumba(torch.autograd.Function):
             sct,
             sidx,
             sval,
+            scap,
+            sov,
             _consts(dt, 0.0),
         )
-        s_ev = Events(sst, sct, sidx, sval, int(sct.sum()) / max(1, T * B * N), 0)
-        setattr(spikes, _EVENTS_ATTR, s_ev)
+        s_ev = None
+        if not sov.any():  # else: denser than the event threshold, consumers scan S
+            s_ev = Events(sst, sct, sidx, sval, int(sct.sum()) / max(1, T * B * N), 0)
+            setattr(spikes, _EVENTS_ATTR, s_ev)
         ctx.arrays = (U, I_, bm_n, omb_n, bs_n, st, ct, idx, val, s_ev)
         ctx.ev, ctx.rec, ctx.rg = ev, rec, bool(rg)
         # the spikes are an output: saving it makes autograd catch in-place edits by users
@@ -743,6 +754,8 @@ class _LIFLayerNumba(torch.autograd.Function):
             if need_w:
                 _scatter_all(nchunks, B, st, ct, idx, val, GI, dWT)
             if need_v:
+                if s_ev is None:
+                    s_ev = build_events(spikes, None)
                 _scatter_all(nchunks, B, s_ev.start, s_ev.count, s_ev.idx, s_ev.val, GI, dVT)
         else:
             gbm = np.zeros((nchunks, N) if ctx.need_tau else (1, 1), dtype=dt)
