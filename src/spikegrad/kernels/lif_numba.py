@@ -64,6 +64,10 @@ SURROGATE_CODES = {
     "arctan": 8,
 }
 
+#: Time steps per block in the compiled sweeps: a block's input currents (forward) or
+#: adjoints (backward) stay in cache next to the weights while the block is processed.
+_TB = 32
+
 #: Inputs with at most this fraction of non-zero entries use the event-driven
 #: projection; denser ones a dense matrix product (crossover measured with
 #: ``bench/event_density.py``, see BENCHMARKS.md).
@@ -264,20 +268,25 @@ if _HAVE_NUMBA:
             u = np.zeros(N, dtype=U.dtype)
             i = np.zeros(N, dtype=U.dtype)
             cr = np.zeros(N, dtype=U.dtype)
-            if events:  # all input currents of this sample first: a tight gather loop
-                C = np.zeros((T, N), dtype=U.dtype)
-                for t in range(T):
-                    r = t * B + b
-                    Ct = C[t]
-                    for e in range(st[r], st[r] + ct[r]):
-                        k = idx[e]
-                        v = val[e]
-                        Wk = WT[k]
-                        for j in range(N):
-                            Ct[j] += v * Wk[j]
-            else:
-                C = X[:, b, :]
+            C = np.zeros((_TB, N), dtype=U.dtype)
             for t in range(T):
+                tb = t % _TB
+                if tb == 0:  # input currents of the next _TB steps: a tight gather loop
+                    for t2 in range(t, min(t + _TB, T)):
+                        Ct = C[t2 - t]
+                        if events:
+                            for j in range(N):
+                                Ct[j] = zero
+                            r = t2 * B + b
+                            for e in range(st[r], st[r] + ct[r]):
+                                k = idx[e]
+                                v = val[e]
+                                Wk = WT[k]
+                                for j in range(N):
+                                    Ct[j] += v * Wk[j]
+                        else:
+                            for j in range(N):
+                                Ct[j] = X[t2, b, j]
                 Ut = U[b, t]
                 St = S[t, b]
                 for j in range(N):  # branch-free, one element width: vectorises
@@ -302,7 +311,7 @@ if _HAVE_NUMBA:
                             sval[es] = one
                             es += 1
                 sct[t * B + b] = nspk
-                Ct = C[t]
+                Ct = C[tb]
                 for j in range(N):
                     i[j] = bs[j] * i[j] + Ct[j]
                 if rec and nspk > 0:
@@ -324,14 +333,6 @@ if _HAVE_NUMBA:
             v = val[e]
             for j in range(N):
                 acc[k, j] += v * g[j]
-
-    @numba.njit(cache=True, error_model="numpy")
-    def _scatter_spikes(acc, S, t, b, g):  # pragma: no cover - compiled
-        N = g.shape[0]
-        for jj in range(S.shape[2]):
-            if S[t, b, jj] != 0:
-                for j in range(N):
-                    acc[jj, j] += g[j]
 
     @numba.njit(cache=True, error_model="numpy")
     def _adjoint_update(
@@ -367,6 +368,9 @@ if _HAVE_NUMBA:
         val,
         events,
         recv,
+        sst,
+        sct,
+        sidx,
         bm,
         omb,
         bs,
@@ -389,13 +393,13 @@ if _HAVE_NUMBA:
             gu = np.zeros(N, dtype=U.dtype)
             gi = np.zeros(N, dtype=U.dtype)
             h = np.zeros(N, dtype=U.dtype)
-            Gb = np.zeros((T, N), dtype=U.dtype)  # g_i[t+1] of one sample
+            Gb = np.zeros((_TB, N), dtype=U.dtype)  # g_i[t+1] of one sample, one time block
             acc = dWT[c]
             for b in range(lo, hi):
                 gu[:] = 0.0
                 gi[:] = 0.0
                 for t in range(T - 1, -1, -1):
-                    Gt = Gb[t]
+                    Gt = Gb[t % _TB]
                     for j in range(N):
                         Gt[j] = gi[j]
                     _hrow(code, cst, U, t, b, h)
@@ -418,22 +422,53 @@ if _HAVE_NUMBA:
                         gbm[c],
                         gbs[c],
                     )
-                # weight gradients afterwards, as tight scatter loops
-                for t in range(T):
-                    Gt = Gb[t]
-                    if store_gi:
-                        for j in range(N):
-                            GI[t, b, j] = Gt[j]
-                    if events:
-                        r = t * B + b
-                        for e in range(st[r], st[r] + ct[r]):
-                            k = idx[e]
-                            v = val[e]
-                            Ak = acc[k]
-                            for j in range(N):
-                                Ak[j] += v * Gt[j]
-                    if recv:
-                        _scatter_spikes(dVT[c], S, t, b, Gt)
+                    if t % _TB != 0:
+                        continue
+                    # weight gradients of this time block, as tight scatter loops
+                    for t2 in range(t, min(t + _TB, T)):
+                        _scatter_step(
+                            Gb[t2 % _TB],
+                            t2,
+                            b,
+                            B,
+                            st,
+                            ct,
+                            idx,
+                            val,
+                            events,
+                            acc,
+                            recv,
+                            dVT[c],
+                            sst,
+                            sct,
+                            sidx,
+                            store_gi,
+                            GI,
+                        )
+
+    @numba.njit(cache=True, error_model="numpy")
+    def _scatter_step(
+        Gt, t, b, B, st, ct, idx, val, events, acc, recv, accv, sst, sct, sidx, store_gi, GI
+    ):  # pragma: no cover - compiled
+        """Weight-gradient contributions of g_i[t+1] = Gt of sample b (and GI storage)."""
+        N = Gt.shape[0]
+        if store_gi:
+            for j in range(N):
+                GI[t, b, j] = Gt[j]
+        if events:
+            r = t * B + b
+            for e in range(st[r], st[r] + ct[r]):
+                k = idx[e]
+                v = val[e]
+                Ak = acc[k]
+                for j in range(N):
+                    Ak[j] += v * Gt[j]
+        if recv:  # the layer's own spikes at t, recorded as events in the forward sweep
+            r = t * B + b
+            for e in range(sst[r], sst[r] + sct[r]):
+                Ak = accv[sidx[e]]
+                for j in range(N):
+                    Ak[j] += Gt[j]
 
     @numba.njit(parallel=True, cache=True, error_model="numpy")
     def _lif_backward_step(
@@ -467,15 +502,35 @@ if _HAVE_NUMBA:
             )
 
     @numba.njit(parallel=True, cache=True, error_model="numpy")
-    def _scatter_all(nchunks, B, st, ct, idx, val, G, acc):  # pragma: no cover - compiled
-        """acc[c][k] += v * G[t, b] for every event (t, b, k, v); chunk c owns some samples."""
-        T = G.shape[0]
+    def _scatter_all(
+        nchunks, B, st, ct, idx, val, events, recv, sst, sct, sidx, GI, acc, accv
+    ):  # pragma: no cover - compiled
+        """Weight gradients from stored adjoints GI[t, b] = g_i[t+1]; chunk c owns samples."""
+        T = GI.shape[0]
         for c in numba.prange(nchunks):
             lo = c * B // nchunks
             hi = (c + 1) * B // nchunks
             for b in range(lo, hi):
                 for t in range(T):
-                    _scatter_row(acc[c], st, ct, idx, val, t * B + b, G[t, b])
+                    _scatter_step(
+                        GI[t, b],
+                        t,
+                        b,
+                        B,
+                        st,
+                        ct,
+                        idx,
+                        val,
+                        events,
+                        acc[c],
+                        recv,
+                        accv[c],
+                        sst,
+                        sct,
+                        sidx,
+                        False,
+                        GI,
+                    )
 
     @numba.njit(parallel=True, cache=True, error_model="numpy")
     def _li_forward(
@@ -634,6 +689,9 @@ def _event_arrays(events: Events | None, dt) -> tuple:
 class _LIFLayerNumba(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, rec_weight, bm, omb, bs, surrogate, dr, rg, events):  # type: ignore[override]
+        # no zero tensors for outputs that get no gradient (the membrane trace is as large
+        # as the spikes; materialising its zero gradient cost 6 ms per step at T=500)
+        ctx.set_materialize_grads(False)
         T, B = x.shape[:2]
         dt = _np_dtype(x.dtype)
         ev = events is not None
@@ -710,6 +768,8 @@ class _LIFLayerNumba(torch.autograd.Function):
         S = spikes.numpy()
         T, B, N = S.shape
         dt = U.dtype
+        if gS is None:  # the spikes were not used by the loss
+            return (None,) * 10
         gS_n = np.ascontiguousarray(gS.detach().numpy().astype(dt, copy=False))
         need_x = ctx.needs_input_grad[0]
         need_w = ctx.ev and ctx.needs_input_grad[1]
@@ -721,6 +781,13 @@ class _LIFLayerNumba(torch.autograd.Function):
         dWT = np.zeros((nchunks, K, N) if need_w else (1, 1, 1), dtype=dt)
         dVT = np.zeros((nchunks, N, N) if need_v else (1, 1, 1), dtype=dt)
         full_rec = ctx.rec and ctx.rg
+        if need_v and s_ev is None:  # spikes too dense to have been recorded as events
+            s_ev = build_events(spikes, None)
+        sev = (
+            (s_ev.start, s_ev.count, s_ev.idx)
+            if need_v
+            else (np.zeros(1, np.int64),) * 2 + (np.zeros(1, np.int32),)
+        )
         store_gi = bool(full_rec or need_x or not ctx.ev)
         GI = _buffers.empty((T, B, N) if store_gi else (1, 1, 1), dtype=dt)
         if full_rec:
@@ -753,12 +820,8 @@ class _LIFLayerNumba(torch.autograd.Function):
                     gbm,
                     gbs,
                 )
-            if need_w:
-                _scatter_all(nchunks, B, st, ct, idx, val, GI, dWT)
-            if need_v:
-                if s_ev is None:
-                    s_ev = build_events(spikes, None)
-                _scatter_all(nchunks, B, s_ev.start, s_ev.count, s_ev.idx, s_ev.val, GI, dVT)
+            if need_w or need_v:  # one pass over GI for both weight gradients
+                _scatter_all(nchunks, B, st, ct, idx, val, need_w, need_v, *sev, GI, dWT, dVT)
         else:
             gbm = np.zeros((nchunks, N) if ctx.need_tau else (1, 1), dtype=dt)
             gbs = np.zeros_like(gbm)
@@ -774,6 +837,7 @@ class _LIFLayerNumba(torch.autograd.Function):
                 val,
                 need_w,
                 need_v,
+                *sev,
                 bm_n,
                 omb_n,
                 bs_n,
@@ -806,6 +870,7 @@ class _LIFLayerNumba(torch.autograd.Function):
 class _LIReadoutNumba(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bm, omb, bs, u0, events):  # type: ignore[override]
+        ctx.set_materialize_grads(False)
         T, B = x.shape[:2]
         dt = _np_dtype(x.dtype)
         ev = events is not None
@@ -832,6 +897,8 @@ class _LIReadoutNumba(torch.autograd.Function):
     def backward(ctx, gU):  # type: ignore[override]
         Uo, Io, bm_n, omb_n, bs_n, st, ct, idx, val = ctx.arrays
         (weight,) = ctx.saved_tensors
+        if gU is None:
+            return (None,) * 7
         T, B, K = Uo.shape
         dt = Uo.dtype
         gU_n = np.ascontiguousarray(gU.detach().numpy().astype(dt, copy=False))
