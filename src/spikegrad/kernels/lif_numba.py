@@ -302,6 +302,7 @@ if _HAVE_NUMBA:
                 for j in range(N):
                     nspk += St[j] != 0
                 sst[t * B + b] = es
+                e0 = es
                 if es + nspk > send:  # region full: record no more (caller drops the events)
                     sov[b] = 1
                 elif nspk > 0:
@@ -317,11 +318,17 @@ if _HAVE_NUMBA:
                 if rec and nspk > 0:
                     for j in range(N):
                         cr[j] = 0.0
-                    for jj in range(N):
-                        if St[jj] != 0:
-                            Vj = VT[jj]
+                    if es > e0:  # the spikes just recorded: no second scan of the row
+                        for e in range(e0, es):
+                            Vj = VT[sidx[e]]
                             for j in range(N):
                                 cr[j] += Vj[j]
+                    else:
+                        for jj in range(N):
+                            if St[jj] != 0:
+                                Vj = VT[jj]
+                                for j in range(N):
+                                    cr[j] += Vj[j]
                     for j in range(N):
                         i[j] += cr[j]
 
@@ -472,65 +479,27 @@ if _HAVE_NUMBA:
 
     @numba.njit(parallel=True, cache=True, error_model="numpy")
     def _lif_backward_step(
-        t, G, U, I, S, bm, omb, bs, code, cst, dr, need_tau, gu, gi, GI, gbm, gbs
+        t, nchunks, G, U, I, S, st, ct, idx, val, events, recv, sst, sct, sidx, bm, omb, bs,
+        code, cst, dr, need_tau, gu, gi, store_gi, GI, dWT, dVT, gbm, gbs,
     ):  # pragma: no cover - compiled
-        """One step of the recurrent sweep; G[b] = dL/dS[t, b] incl. the term V^T g_i[t+1]."""
-        B, N = gu.shape
-        for b in numba.prange(B):
-            h = np.empty(N, dtype=U.dtype)
-            for j in range(N):
-                GI[t, b, j] = gi[b, j]
-            _hrow(code, cst, U, t, b, h)
-            _adjoint_update(
-                G[b],
-                U,
-                I,
-                S,
-                t,
-                b,
-                h,
-                bm,
-                omb,
-                bs,
-                cst,
-                dr,
-                need_tau,
-                gu[b],
-                gi[b],
-                gbm[b],
-                gbs[b],
-            )
+        """One step of the recurrent sweep; G[b] = dL/dS[t, b] incl. the term V^T g_i[t+1].
 
-    @numba.njit(parallel=True, cache=True, error_model="numpy")
-    def _scatter_all(
-        nchunks, B, st, ct, idx, val, events, recv, sst, sct, sidx, GI, acc, accv
-    ):  # pragma: no cover - compiled
-        """Weight gradients from stored adjoints GI[t, b] = g_i[t+1]; chunk c owns samples."""
-        T = GI.shape[0]
+        Chunk c owns a slice of the batch and its own weight-gradient accumulators, so
+        g_i[t+1] is scattered into dW / dV at once instead of being stored.
+        """
+        B, N = gu.shape
         for c in numba.prange(nchunks):
-            lo = c * B // nchunks
-            hi = (c + 1) * B // nchunks
-            for b in range(lo, hi):
-                for t in range(T):
-                    _scatter_step(
-                        GI[t, b],
-                        t,
-                        b,
-                        B,
-                        st,
-                        ct,
-                        idx,
-                        val,
-                        events,
-                        acc[c],
-                        recv,
-                        accv[c],
-                        sst,
-                        sct,
-                        sidx,
-                        False,
-                        GI,
-                    )
+            h = np.empty(N, dtype=U.dtype)
+            for b in range(c * B // nchunks, (c + 1) * B // nchunks):
+                _scatter_step(
+                    gi[b], t, b, B, st, ct, idx, val, events, dWT[c], recv, dVT[c], sst, sct,
+                    sidx, store_gi, GI,
+                )
+                _hrow(code, cst, U, t, b, h)
+                _adjoint_update(
+                    G[b], U, I, S, t, b, h, bm, omb, bs, cst, dr, need_tau, gu[b], gi[b],
+                    gbm[b], gbs[b],
+                )
 
     @numba.njit(parallel=True, cache=True, error_model="numpy")
     def _li_forward(
@@ -788,7 +757,7 @@ class _LIFLayerNumba(torch.autograd.Function):
             if need_v
             else (np.zeros(1, np.int64),) * 2 + (np.zeros(1, np.int32),)
         )
-        store_gi = bool(full_rec or need_x or not ctx.ev)
+        store_gi = bool(need_x or not ctx.ev)
         GI = _buffers.empty((T, B, N) if store_gi else (1, 1, 1), dtype=dt)
         if full_rec:
             # the recurrent adjoint V^T g_i is dense: one BLAS product per step
@@ -802,26 +771,10 @@ class _LIFLayerNumba(torch.autograd.Function):
             for t in range(T - 1, -1, -1):
                 torch.addmm(gS_t[t], gi_t, Vd, out=G_t)
                 _lif_backward_step(
-                    t,
-                    G,
-                    U,
-                    I_,
-                    S,
-                    bm_n,
-                    omb_n,
-                    bs_n,
-                    code,
-                    cst,
-                    ctx.dr,
-                    ctx.need_tau,
-                    gu,
-                    gi,
-                    GI,
-                    gbm,
-                    gbs,
-                )
-            if need_w or need_v:  # one pass over GI for both weight gradients
-                _scatter_all(nchunks, B, st, ct, idx, val, need_w, need_v, *sev, GI, dWT, dVT)
+                    t, nchunks, G, U, I_, S, st, ct, idx, val, need_w, need_v, *sev, bm_n,
+                    omb_n, bs_n, code, cst, ctx.dr, ctx.need_tau, gu, gi, store_gi, GI, dWT,
+                    dVT, gbm, gbs,
+                )  # fmt: skip
         else:
             gbm = np.zeros((nchunks, N) if ctx.need_tau else (1, 1), dtype=dt)
             gbs = np.zeros_like(gbm)
