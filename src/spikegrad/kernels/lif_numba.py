@@ -352,7 +352,7 @@ if _HAVE_NUMBA:
             g = gs[j]
             guj = gu[j]
             gij = gi[j]
-            keep = one - S[t, b, j]
+            keep = cst[3] if U[b, t, j] > one else one  # 1 - S[t]: the forward's own test
             if dr:
                 g -= guj * (bm[j] * U[b, t, j] + omb[j] * I[b, t, j])
             if need_tau:
@@ -393,7 +393,7 @@ if _HAVE_NUMBA:
         gbs,
     ):  # pragma: no cover - compiled
         """Whole backward sweep without the recurrent adjoint; weight gradients scattered."""
-        T, B, N = S.shape
+        B, T, N = U.shape
         for c in numba.prange(nchunks):
             lo = c * B // nchunks
             hi = (c + 1) * B // nchunks
@@ -722,8 +722,9 @@ class _LIFLayerNumba(torch.autograd.Function):
             setattr(spikes, _EVENTS_ATTR, s_ev)
         ctx.arrays = (U, I_, bm_n, omb_n, bs_n, st, ct, idx, val, s_ev)
         ctx.ev, ctx.rec, ctx.rg = ev, rec, bool(rg)
-        # the spikes are an output: saving it makes autograd catch in-place edits by users
-        ctx.save_for_backward(weight if ev else None, rec_weight, spikes)
+        # backward needs no spikes (1 - S[t] is recomputed from U[t]), only their events;
+        # so the spike tensor is freed as soon as the caller drops it (saves T B N floats)
+        ctx.save_for_backward(weight if ev else None, rec_weight, None if s_ev else spikes)
         ctx.surrogate, ctx.dr, ctx.need_tau = surrogate, bool(dr), need_tau
         ctx.tau_shapes = tuple(v.shape if isinstance(v, torch.Tensor) else None for v in (bm, bs))
         mem = torch.from_numpy(U).permute(1, 0, 2)
@@ -734,8 +735,8 @@ class _LIFLayerNumba(torch.autograd.Function):
     def backward(ctx, gS, _gU):  # type: ignore[override]
         U, I_, bm_n, omb_n, bs_n, st, ct, idx, val, s_ev = ctx.arrays
         weight, V, spikes = ctx.saved_tensors
-        S = spikes.numpy()
-        T, B, N = S.shape
+        S = np.zeros((1, 1, 1), dtype=U.dtype)  # unused by the kernels (kept in signatures)
+        B, T, N = U.shape
         dt = U.dtype
         if gS is None:  # the spikes were not used by the loss
             return (None,) * 10
