@@ -37,7 +37,7 @@ def main() -> None:
     reg = ActivityRegularizer()
     results = {}
     for rec in (False, True):
-        backends = ["reference", "fused"] + ([] if rec else ["numba"])
+        backends = ["reference", "fused", "numba"]
         nets = {b: SpikingNetwork(20, 10, (100,), recurrent=rec, seed=0, backend=b)
                 for b in backends}
         for net in nets.values():
