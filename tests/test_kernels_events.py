@@ -225,3 +225,19 @@ def test_training_with_numba_reproduces_reference_accuracy(recurrent):
     assert accs[0] == accs[1] and accs[0] > 0.7
     for a, b in zip(*weights, strict=True):
         torch.testing.assert_close(b, a, rtol=1e-6, atol=1e-8)
+
+
+def test_recycled_buffers_survive_numpy_views_of_the_array():
+    _buffers.clear()
+    a = _buffers.empty((256, 1024), np.float32)  # 1 MiB: pooled
+    a[:] = 1.0
+    v = a.T[::2]  # a numpy view: its base is not `a`
+    del a
+    gc.collect()
+    assert _buffers.pool_bytes() == 0
+    b = _buffers.empty((256, 1024), np.float32)  # must not get the memory `v` still uses
+    b[:] = 2.0
+    assert float(v.sum()) == v.size
+    del v, b
+    gc.collect()
+    assert _buffers.pool_bytes() == 2 * (1 << 20)

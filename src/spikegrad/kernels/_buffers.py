@@ -6,16 +6,17 @@ system as untouched pages, and first-touching them costs a page fault per 4 KiB;
 the benchmark machine that was 35-50 ms of a ~45 ms step (measured with
 ``bench/train_step.py`` and glibc's ``MALLOC_MMAP_THRESHOLD_``; see BENCHMARKS.md).
 
-:func:`empty` hands out arrays whose memory is returned to a small pool when the
-last reference to the array goes away (a ``weakref.finalize`` on the array object
-itself), so the next step reuses already-mapped memory. Safety rests on one rule,
-kept by every caller in this package: the returned array object is the only numpy
-object that refers to the memory (torch tensors made with ``torch.from_numpy`` keep
-that object alive; numpy views of it are made only transiently inside a call).
+:func:`empty` hands out arrays whose memory returns to a small pool once nothing refers
+to it any more, so the next step reuses already-mapped memory. The pooled block is
+exported through a ctypes array, and the numpy array is built on that export: every
+numpy view, and every torch tensor made with ``torch.from_numpy`` from any of them,
+keeps the ctypes object alive, and a ``weakref.finalize`` on it gives the block back
+only when the last of them is gone (tested in tests/test_kernels_events.py).
 """
 
 from __future__ import annotations
 
+import ctypes
 import math
 import threading
 import weakref
@@ -77,6 +78,7 @@ def empty(shape: int | tuple[int, ...], dtype) -> np.ndarray:
             _held -= n
     if base is None:
         base = np.empty(n, dtype=np.uint8)
-    arr = base.view(dtype).reshape(shape)
-    weakref.finalize(arr, _give_back, base)
+    owner = (ctypes.c_char * n).from_buffer(base)
+    arr = np.frombuffer(owner, dtype=dtype).reshape(shape)
+    weakref.finalize(owner, _give_back, base)
     return arr
