@@ -31,6 +31,7 @@ implementation.
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 from typing import NamedTuple
 
 import numpy as np
@@ -48,6 +49,7 @@ __all__ = [
     "build_events",
     "li_readout_numba",
     "lif_layer_numba",
+    "lif_readout_numba",
     "lif_sequence_numba",
 ]
 
@@ -365,7 +367,11 @@ if _HAVE_NUMBA:
     @numba.njit(parallel=True, cache=True, error_model="numpy")
     def _lif_backward(
         nchunks,
+        has_gs,
         gS,
+        has_gx,
+        GX,
+        Wo,
         U,
         I,
         S,
@@ -392,11 +398,17 @@ if _HAVE_NUMBA:
         gbm,
         gbs,
     ):  # pragma: no cover - compiled
-        """Whole backward sweep without the recurrent adjoint; weight gradients scattered."""
+        """Whole backward sweep without the recurrent adjoint; weight gradients scattered.
+
+        dL/dS[t, b] = gS[t, b] (if has_gs) + GX[t, b] @ Wo (if has_gx: the readout's
+        current adjoint times its weights, formed per row instead of as a [T, B, N] array).
+        """
         B, T, N = U.shape
+        K = GX.shape[2]
         for c in numba.prange(nchunks):
             lo = c * B // nchunks
             hi = (c + 1) * B // nchunks
+            gsr = np.zeros(N, dtype=U.dtype)
             gu = np.zeros(N, dtype=U.dtype)
             gi = np.zeros(N, dtype=U.dtype)
             h = np.zeros(N, dtype=U.dtype)
@@ -410,8 +422,22 @@ if _HAVE_NUMBA:
                     for j in range(N):
                         Gt[j] = gi[j]
                     _hrow(code, cst, U, t, b, h)
+                    if has_gs:
+                        gSr = gS[t, b]
+                        for j in range(N):
+                            gsr[j] = gSr[j]
+                    else:
+                        for j in range(N):
+                            gsr[j] = 0.0
+                    if has_gx:
+                        for k in range(K):
+                            a = GX[t, b, k]
+                            if a != 0.0:
+                                Wk = Wo[k]
+                                for j in range(N):
+                                    gsr[j] += a * Wk[j]
                     _adjoint_update(
-                        gS[t, b],
+                        gsr,
                         U,
                         I,
                         S,
@@ -479,8 +505,36 @@ if _HAVE_NUMBA:
 
     @numba.njit(parallel=True, cache=True, error_model="numpy")
     def _lif_backward_step(
-        t, nchunks, G, U, I, S, st, ct, idx, val, events, recv, sst, sct, sidx, bm, omb, bs,
-        code, cst, dr, need_tau, gu, gi, store_gi, GI, dWT, dVT, gbm, gbs,
+        t,
+        nchunks,
+        G,
+        U,
+        I,
+        S,
+        st,
+        ct,
+        idx,
+        val,
+        events,
+        recv,
+        sst,
+        sct,
+        sidx,
+        bm,
+        omb,
+        bs,
+        code,
+        cst,
+        dr,
+        need_tau,
+        gu,
+        gi,
+        store_gi,
+        GI,
+        dWT,
+        dVT,
+        gbm,
+        gbs,
     ):  # pragma: no cover - compiled
         """One step of the recurrent sweep; G[b] = dL/dS[t, b] incl. the term V^T g_i[t+1].
 
@@ -492,13 +546,43 @@ if _HAVE_NUMBA:
             h = np.empty(N, dtype=U.dtype)
             for b in range(c * B // nchunks, (c + 1) * B // nchunks):
                 _scatter_step(
-                    gi[b], t, b, B, st, ct, idx, val, events, dWT[c], recv, dVT[c], sst, sct,
-                    sidx, store_gi, GI,
+                    gi[b],
+                    t,
+                    b,
+                    B,
+                    st,
+                    ct,
+                    idx,
+                    val,
+                    events,
+                    dWT[c],
+                    recv,
+                    dVT[c],
+                    sst,
+                    sct,
+                    sidx,
+                    store_gi,
+                    GI,
                 )
                 _hrow(code, cst, U, t, b, h)
                 _adjoint_update(
-                    G[b], U, I, S, t, b, h, bm, omb, bs, cst, dr, need_tau, gu[b], gi[b],
-                    gbm[b], gbs[b],
+                    G[b],
+                    U,
+                    I,
+                    S,
+                    t,
+                    b,
+                    h,
+                    bm,
+                    omb,
+                    bs,
+                    cst,
+                    dr,
+                    need_tau,
+                    gu[b],
+                    gi[b],
+                    gbm[b],
+                    gbs[b],
                 )
 
     @numba.njit(parallel=True, cache=True, error_model="numpy")
@@ -655,169 +739,214 @@ def _event_arrays(events: Events | None, dt) -> tuple:
     return z, z, np.zeros(0, np.int32), np.zeros(0, dt)
 
 
+def _lif_run(
+    x, weight, rec_weight, bm, omb, bs, dr, events
+) -> tuple[SimpleNamespace, torch.Tensor]:
+    """Forward sweep of one LIF layer: (what its backward needs, the spike tensor).
+
+    The state must not refer to the spike tensor: it is kept on the autograd node, and
+    tensor -> node -> state -> tensor would be a reference cycle that keeps every buffer
+    of the step alive until the garbage collector runs (no reuse, page faults again).
+    """
+    T, B = x.shape[:2]
+    dt = _np_dtype(x.dtype)
+    ev = events is not None
+    N = weight.shape[0] if ev else x.shape[2]
+    bm_n, omb_n, bs_n = _vec(bm, N, dt), _vec(omb, N, dt), _vec(bs, N, dt)
+    need_tau = any(isinstance(v, torch.Tensor) and v.requires_grad for v in (bm, bs))
+    store_i = bool(dr or need_tau)
+    # membrane and current traces sample-major [B, T, N]: each sample's sweep then
+    # writes one contiguous block (measured 30 % faster forward than time-major)
+    U = _buffers.empty((B, T, N), dtype=dt)
+    I_ = _buffers.empty((B, T, N) if store_i else (1, 1, 1), dtype=dt)
+    # numpy buffer: large torch allocations are fresh mmaps (page faults every step)
+    S = _buffers.empty((T, B, N), dtype=dt)
+    spikes = torch.from_numpy(S)
+    st, ct, idx, val = _event_arrays(events, dt)
+    if ev:
+        X = np.zeros((1, 1, 1), dt)
+        WT = np.ascontiguousarray(weight.detach().numpy().T)
+    else:
+        X = x.detach().contiguous().numpy()
+        WT = np.zeros((1, 1), dt)
+    rec = rec_weight is not None
+    VT = np.ascontiguousarray(rec_weight.detach().numpy().T) if rec else np.zeros((1, 1), dt)
+    # the output spikes as events, for the next layer / readout and for dV
+    sst = _buffers.empty(T * B, np.int64)
+    sct = _buffers.empty(T * B, np.int64)
+    scap = int(math.ceil(DENSITY_THRESHOLD * T * N)) + N  # per-sample region
+    sidx = _buffers.empty(B * scap, np.int32)
+    sval = _buffers.empty(B * scap, dt)
+    sov = np.zeros(B, np.uint8)
+    _lif_forward(
+        st, ct, idx, val, WT, ev, X, VT, rec, bm_n, omb_n, bs_n, U, I_, S, store_i, sst, sct,
+        sidx, sval, scap, sov, _consts(dt, 0.0),
+    )  # fmt: skip
+    s_ev = None
+    if not sov.any():  # else: denser than the event threshold, consumers scan S
+        s_ev = Events(sst, sct, sidx, sval, int(sct.sum()) / max(1, T * B * N), 0)
+        setattr(spikes, _EVENTS_ATTR, s_ev)
+    return SimpleNamespace(
+        U=U, I=I_, bm=bm_n, omb=omb_n, bs=bs_n, ev_arrays=(st, ct, idx, val), s_ev=s_ev,
+        ev=ev, rec=rec, need_tau=need_tau,
+        tau_shapes=tuple(v.shape if isinstance(v, torch.Tensor) else None for v in (bm, bs)),
+    ), spikes  # fmt: skip
+
+
+def _lif_grads(r, weight, V, spikes, surrogate, dr, rg, gS, GX, Wo, needs):
+    """Backward of one LIF layer from dL/dS = gS (or None) + GX @ Wo (or None).
+
+    ``needs`` = (x, weight, rec_weight) gradient flags. Returns (gx, gw, gv, g_bm, g_bs).
+    """
+    U, I_ = r.U, r.I
+    st, ct, idx, val = r.ev_arrays
+    s_ev = r.s_ev
+    S = np.zeros((1, 1, 1), dtype=U.dtype)  # unused by the kernels (kept in signatures)
+    B, T, N = U.shape
+    dt = U.dtype
+    has_gs, has_gx = gS is not None, GX is not None
+    gS_n = np.ascontiguousarray(gS.detach().numpy().astype(dt, copy=False)) if has_gs else None
+    need_x = needs[0]
+    need_w = r.ev and needs[1]
+    need_v = r.rec and needs[2]
+    code, cst = SURROGATE_CODES[surrogate.name], _consts(dt, float(surrogate.beta))
+    nchunks = _nthreads(B)
+    K = weight.shape[1] if r.ev else 1
+    dWT = np.zeros((nchunks, K, N) if need_w else (1, 1, 1), dtype=dt)
+    dVT = np.zeros((nchunks, N, N) if need_v else (1, 1, 1), dtype=dt)
+    full_rec = r.rec and rg
+    if need_v and s_ev is None:  # spikes too dense to have been recorded as events
+        s_ev = build_events(spikes, None)
+    sev = (
+        (s_ev.start, s_ev.count, s_ev.idx)
+        if need_v
+        else (np.zeros(1, np.int64),) * 2 + (np.zeros(1, np.int32),)
+    )
+    store_gi = bool(need_x or not r.ev)
+    GI = _buffers.empty((T, B, N) if store_gi else (1, 1, 1), dtype=dt)
+    if full_rec:
+        # the recurrent adjoint V^T g_i is dense: one BLAS product per step
+        gbm = np.zeros((B, N) if r.need_tau else (1, 1), dtype=dt)
+        gbs = np.zeros_like(gbm)
+        gu = np.zeros((B, N), dtype=dt)
+        gi = np.zeros((B, N), dtype=dt)
+        G = np.empty((B, N), dtype=dt)
+        gi_t, G_t, Vd = torch.from_numpy(gi), torch.from_numpy(G), V.detach()
+        gS_t = torch.from_numpy(gS_n) if has_gs else torch.zeros((1, B, N), dtype=gi_t.dtype)
+        GX_t = torch.from_numpy(GX) if has_gx else None
+        for t in range(T - 1, -1, -1):
+            base = gS_t[t] if has_gs else gS_t[0]
+            if has_gx:  # dL/dS[t] = gS[t] + GX[t] W_out + g_i[t+1] V
+                torch.addmm(base, GX_t[t], Wo, out=G_t)
+                G_t.addmm_(gi_t, Vd)
+            else:
+                torch.addmm(base, gi_t, Vd, out=G_t)
+            _lif_backward_step(
+                t, nchunks, G, U, I_, S, st, ct, idx, val, need_w, need_v, *sev, r.bm, r.omb,
+                r.bs, code, cst, dr, r.need_tau, gu, gi, store_gi, GI, dWT, dVT, gbm, gbs,
+            )  # fmt: skip
+    else:
+        gbm = np.zeros((nchunks, N) if r.need_tau else (1, 1), dtype=dt)
+        gbs = np.zeros_like(gbm)
+        dummy = np.zeros((1, 1, 1), dtype=dt)
+        _lif_backward(
+            nchunks, has_gs, gS_n if has_gs else dummy, has_gx, GX if has_gx else dummy,
+            Wo.numpy() if has_gx else dummy[0], U, I_, S, st, ct, idx, val, need_w, need_v,
+            *sev, r.bm, r.omb, r.bs, code, cst, dr, r.need_tau, store_gi, GI, dWT, dVT, gbm,
+            gbs,
+        )  # fmt: skip
+    gx = gw = gv = g_bm = g_bs = None
+    GI_t = torch.from_numpy(GI) if store_gi else None
+    if need_x:
+        gx = _matmul(GI_t, weight) if r.ev else GI_t
+    if need_w:
+        gw = torch.from_numpy(dWT.sum(0).T.copy())
+    if need_v:
+        gv = torch.from_numpy(dVT.sum(0).T.copy())
+    if r.need_tau:
+        # omb = 1 - bm is passed separately; its gradient flows back through bm
+        tdt = torch.float32 if dt == np.float32 else torch.float64
+        g_bm = _param_grad(gbm, r.tau_shapes[0], tdt)
+        g_bs = _param_grad(gbs, r.tau_shapes[1], tdt)
+    return gx, gw, gv, g_bm, g_bs
+
+
+def _li_run(x, weight, bm, omb, bs, u0, events) -> SimpleNamespace:
+    """Forward of the leaky-integrator readout; returns what its backward needs."""
+    T, B = x.shape[:2]
+    dt = _np_dtype(x.dtype)
+    ev = events is not None
+    K = weight.shape[0] if ev else x.shape[2]
+    bm_n, omb_n, bs_n = _vec(bm, K, dt), _vec(omb, K, dt), _vec(bs, K, dt)
+    need_tau = any(isinstance(v, torch.Tensor) and v.requires_grad for v in (bm, bs))
+    Uo = _buffers.empty((T, B, K), dtype=dt)
+    Io = _buffers.empty((T, B, K) if need_tau else (1, 1, 1), dtype=dt)
+    st, ct, idx, val = _event_arrays(events, dt)
+    if ev:
+        X = np.zeros((1, 1, 1), dt)
+        WT = np.ascontiguousarray(weight.detach().numpy().T)
+    else:
+        X = x.detach().contiguous().numpy()
+        WT = np.zeros((1, 1), dt)
+    _li_forward(X, st, ct, idx, val, WT, ev, bm_n, omb_n, bs_n, u0, Uo, Io, need_tau)
+    return SimpleNamespace(
+        Uo=Uo, Io=Io, bm=bm_n, omb=omb_n, bs=bs_n, ev_arrays=(st, ct, idx, val), ev=ev,
+        need_tau=need_tau,
+        tau_shapes=tuple(v.shape if isinstance(v, torch.Tensor) else None for v in (bm, bs)),
+    )  # fmt: skip
+
+
+def _li_grads(r, gU, need_w, n_in):
+    """Readout adjoint: GX = dL/d(readout current) [T, B, K] (numpy), gw, g_bm, g_bs."""
+    Uo, Io = r.Uo, r.Io
+    st, ct, idx, val = r.ev_arrays
+    T, B, K = Uo.shape
+    dt = Uo.dtype
+    gU_n = np.ascontiguousarray(gU.detach().numpy().astype(dt, copy=False))
+    need_w = r.ev and need_w
+    nchunks = _nthreads(B)
+    dWT = np.zeros((nchunks, n_in, K) if need_w else (1, 1, 1), dtype=dt)
+    gbm = np.zeros((nchunks, K) if r.need_tau else (1, 1), dtype=dt)
+    gbs = np.zeros_like(gbm)
+    GX = _buffers.empty((T, B, K), dtype=dt)
+    _li_backward(
+        nchunks, gU_n, Uo, Io, st, ct, idx, val, need_w, r.bm, r.omb, r.bs, r.need_tau, GX,
+        dWT, gbm, gbs,
+    )  # fmt: skip
+    gw = g_bm = g_bs = None
+    if need_w:
+        gw = torch.from_numpy(dWT.sum(0).T.copy())
+    if r.need_tau:
+        g_bm = _param_grad(gbm, r.tau_shapes[0], gU.dtype)
+        g_bs = _param_grad(gbs, r.tau_shapes[1], gU.dtype)
+    return GX, gw, g_bm, g_bs
+
+
 class _LIFLayerNumba(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, rec_weight, bm, omb, bs, surrogate, dr, rg, events):  # type: ignore[override]
         # no zero tensors for outputs that get no gradient (the membrane trace is as large
         # as the spikes; materialising its zero gradient cost 6 ms per step at T=500)
         ctx.set_materialize_grads(False)
-        T, B = x.shape[:2]
-        dt = _np_dtype(x.dtype)
-        ev = events is not None
-        N = weight.shape[0] if ev else x.shape[2]
-        bm_n, omb_n, bs_n = _vec(bm, N, dt), _vec(omb, N, dt), _vec(bs, N, dt)
-        need_tau = any(isinstance(v, torch.Tensor) and v.requires_grad for v in (bm, bs))
-        store_i = bool(dr or need_tau)
-        # membrane and current traces sample-major [B, T, N]: each sample's sweep then
-        # writes one contiguous block (measured 30 % faster forward than time-major)
-        U = _buffers.empty((B, T, N), dtype=dt)
-        I_ = _buffers.empty((B, T, N) if store_i else (1, 1, 1), dtype=dt)
-        # numpy buffer: large torch allocations are fresh mmaps (page faults every step)
-        S = _buffers.empty((T, B, N), dtype=dt)
-        spikes = torch.from_numpy(S)
-        st, ct, idx, val = _event_arrays(events, dt)
-        if ev:
-            X = np.zeros((1, 1, 1), dt)
-            WT = np.ascontiguousarray(weight.detach().numpy().T)
-        else:
-            X = x.detach().contiguous().numpy()
-            WT = np.zeros((1, 1), dt)
-        rec = rec_weight is not None
-        VT = np.ascontiguousarray(rec_weight.detach().numpy().T) if rec else np.zeros((1, 1), dt)
-        # the output spikes as events, for the next layer / readout and for dV
-        sst = _buffers.empty(T * B, np.int64)
-        sct = _buffers.empty(T * B, np.int64)
-        scap = int(math.ceil(DENSITY_THRESHOLD * T * N)) + N  # per-sample region
-        sidx = _buffers.empty(B * scap, np.int32)
-        sval = _buffers.empty(B * scap, dt)
-        sov = np.zeros(B, np.uint8)
-        _lif_forward(
-            st,
-            ct,
-            idx,
-            val,
-            WT,
-            ev,
-            X,
-            VT,
-            rec,
-            bm_n,
-            omb_n,
-            bs_n,
-            U,
-            I_,
-            S,
-            store_i,
-            sst,
-            sct,
-            sidx,
-            sval,
-            scap,
-            sov,
-            _consts(dt, 0.0),
-        )
-        s_ev = None
-        if not sov.any():  # else: denser than the event threshold, consumers scan S
-            s_ev = Events(sst, sct, sidx, sval, int(sct.sum()) / max(1, T * B * N), 0)
-            setattr(spikes, _EVENTS_ATTR, s_ev)
-        ctx.arrays = (U, I_, bm_n, omb_n, bs_n, st, ct, idx, val, s_ev)
-        ctx.ev, ctx.rec, ctx.rg = ev, rec, bool(rg)
+        r, spikes = _lif_run(x, weight, rec_weight, bm, omb, bs, dr, events)
+        ctx.run, ctx.surrogate, ctx.dr, ctx.rg = r, surrogate, bool(dr), bool(rg)
         # backward needs no spikes (1 - S[t] is recomputed from U[t]), only their events;
         # so the spike tensor is freed as soon as the caller drops it (saves T B N floats)
-        ctx.save_for_backward(weight if ev else None, rec_weight, None if s_ev else spikes)
-        ctx.surrogate, ctx.dr, ctx.need_tau = surrogate, bool(dr), need_tau
-        ctx.tau_shapes = tuple(v.shape if isinstance(v, torch.Tensor) else None for v in (bm, bs))
-        mem = torch.from_numpy(U).permute(1, 0, 2)
+        ctx.save_for_backward(weight if r.ev else None, rec_weight,
+                              None if r.s_ev else spikes)  # fmt: skip
+        mem = torch.from_numpy(r.U).permute(1, 0, 2)
         ctx.mark_non_differentiable(mem)
         return spikes, mem
 
     @staticmethod
     def backward(ctx, gS, _gU):  # type: ignore[override]
-        U, I_, bm_n, omb_n, bs_n, st, ct, idx, val, s_ev = ctx.arrays
-        weight, V, spikes = ctx.saved_tensors
-        S = np.zeros((1, 1, 1), dtype=U.dtype)  # unused by the kernels (kept in signatures)
-        B, T, N = U.shape
-        dt = U.dtype
         if gS is None:  # the spikes were not used by the loss
             return (None,) * 10
-        gS_n = np.ascontiguousarray(gS.detach().numpy().astype(dt, copy=False))
-        need_x = ctx.needs_input_grad[0]
-        need_w = ctx.ev and ctx.needs_input_grad[1]
-        need_v = ctx.rec and ctx.needs_input_grad[2]
-        sur = ctx.surrogate
-        code, cst = SURROGATE_CODES[sur.name], _consts(dt, float(sur.beta))
-        nchunks = _nthreads(B)
-        K = weight.shape[1] if ctx.ev else 1
-        dWT = np.zeros((nchunks, K, N) if need_w else (1, 1, 1), dtype=dt)
-        dVT = np.zeros((nchunks, N, N) if need_v else (1, 1, 1), dtype=dt)
-        full_rec = ctx.rec and ctx.rg
-        if need_v and s_ev is None:  # spikes too dense to have been recorded as events
-            s_ev = build_events(spikes, None)
-        sev = (
-            (s_ev.start, s_ev.count, s_ev.idx)
-            if need_v
-            else (np.zeros(1, np.int64),) * 2 + (np.zeros(1, np.int32),)
-        )
-        store_gi = bool(need_x or not ctx.ev)
-        GI = _buffers.empty((T, B, N) if store_gi else (1, 1, 1), dtype=dt)
-        if full_rec:
-            # the recurrent adjoint V^T g_i is dense: one BLAS product per step
-            gbm = np.zeros((B, N) if ctx.need_tau else (1, 1), dtype=dt)
-            gbs = np.zeros_like(gbm)
-            gu = np.zeros((B, N), dtype=dt)
-            gi = np.zeros((B, N), dtype=dt)
-            G = np.empty((B, N), dtype=dt)
-            gi_t, G_t, gS_t = torch.from_numpy(gi), torch.from_numpy(G), torch.from_numpy(gS_n)
-            Vd = V.detach()
-            for t in range(T - 1, -1, -1):
-                torch.addmm(gS_t[t], gi_t, Vd, out=G_t)
-                _lif_backward_step(
-                    t, nchunks, G, U, I_, S, st, ct, idx, val, need_w, need_v, *sev, bm_n,
-                    omb_n, bs_n, code, cst, ctx.dr, ctx.need_tau, gu, gi, store_gi, GI, dWT,
-                    dVT, gbm, gbs,
-                )  # fmt: skip
-        else:
-            gbm = np.zeros((nchunks, N) if ctx.need_tau else (1, 1), dtype=dt)
-            gbs = np.zeros_like(gbm)
-            _lif_backward(
-                nchunks,
-                gS_n,
-                U,
-                I_,
-                S,
-                st,
-                ct,
-                idx,
-                val,
-                need_w,
-                need_v,
-                *sev,
-                bm_n,
-                omb_n,
-                bs_n,
-                code,
-                cst,
-                ctx.dr,
-                ctx.need_tau,
-                store_gi,
-                GI,
-                dWT,
-                dVT,
-                gbm,
-                gbs,
-            )
-        gx = gw = gv = g_bm = g_bs = None
-        GI_t = torch.from_numpy(GI) if store_gi else None
-        if need_x:
-            gx = _matmul(GI_t, weight) if ctx.ev else GI_t
-        if need_w:
-            gw = torch.from_numpy(dWT.sum(0).T.copy())
-        if need_v:
-            gv = torch.from_numpy(dVT.sum(0).T.copy())
-        if ctx.need_tau:
-            # omb = 1 - bm is passed separately; its gradient flows back through bm
-            g_bm = _param_grad(gbm, ctx.tau_shapes[0], gS.dtype)
-            g_bs = _param_grad(gbs, ctx.tau_shapes[1], gS.dtype)
+        weight, V, spikes = ctx.saved_tensors
+        gx, gw, gv, g_bm, g_bs = _lif_grads(
+            ctx.run, weight, V, spikes, ctx.surrogate, ctx.dr, ctx.rg, gS, None, None,
+            ctx.needs_input_grad[:3],
+        )  # fmt: skip
         return gx, gw, gv, g_bm, None, g_bs, None, None, None, None
 
 
@@ -825,74 +954,64 @@ class _LIReadoutNumba(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bm, omb, bs, u0, events):  # type: ignore[override]
         ctx.set_materialize_grads(False)
-        T, B = x.shape[:2]
-        dt = _np_dtype(x.dtype)
-        ev = events is not None
-        K = weight.shape[0] if ev else x.shape[2]
-        bm_n, omb_n, bs_n = _vec(bm, K, dt), _vec(omb, K, dt), _vec(bs, K, dt)
-        need_tau = any(isinstance(v, torch.Tensor) and v.requires_grad for v in (bm, bs))
-        Uo = torch.from_numpy(_buffers.empty((T, B, K), dtype=dt))
-        Io = _buffers.empty((T, B, K) if need_tau else (1, 1, 1), dtype=dt)
-        st, ct, idx, val = _event_arrays(events, dt)
-        if ev:
-            X = np.zeros((1, 1, 1), dt)
-            WT = np.ascontiguousarray(weight.detach().numpy().T)
-        else:
-            X = x.detach().contiguous().numpy()
-            WT = np.zeros((1, 1), dt)
-        _li_forward(X, st, ct, idx, val, WT, ev, bm_n, omb_n, bs_n, u0, Uo.numpy(), Io, need_tau)
-        ctx.arrays = (Uo.numpy(), Io, bm_n, omb_n, bs_n, st, ct, idx, val)
-        ctx.ev, ctx.need_tau = ev, need_tau
-        ctx.save_for_backward(weight if ev else None)
-        ctx.tau_shapes = tuple(v.shape if isinstance(v, torch.Tensor) else None for v in (bm, bs))
-        return Uo
+        r = _li_run(x, weight, bm, omb, bs, u0, events)
+        ctx.run = r
+        ctx.save_for_backward(weight if r.ev else None)
+        return torch.from_numpy(r.Uo)
 
     @staticmethod
     def backward(ctx, gU):  # type: ignore[override]
-        Uo, Io, bm_n, omb_n, bs_n, st, ct, idx, val = ctx.arrays
-        (weight,) = ctx.saved_tensors
         if gU is None:
             return (None,) * 7
-        T, B, K = Uo.shape
-        dt = Uo.dtype
-        gU_n = np.ascontiguousarray(gU.detach().numpy().astype(dt, copy=False))
-        need_w = ctx.ev and ctx.needs_input_grad[1]
-        nchunks = _nthreads(B)
-        N = weight.shape[1] if ctx.ev else 1
-        dWT = np.zeros((nchunks, N, K) if need_w else (1, 1, 1), dtype=dt)
-        gbm = np.zeros((nchunks, K) if ctx.need_tau else (1, 1), dtype=dt)
-        gbs = np.zeros_like(gbm)
-        GX = _buffers.empty((T, B, K), dtype=dt)
-        _li_backward(
-            nchunks,
-            gU_n,
-            Uo,
-            Io,
-            st,
-            ct,
-            idx,
-            val,
-            need_w,
-            bm_n,
-            omb_n,
-            bs_n,
-            ctx.need_tau,
-            GX,
-            dWT,
-            gbm,
-            gbs,
-        )
-        gx = gw = g_bm = g_bs = None
-        GX_t = torch.from_numpy(GX)
+        (weight,) = ctx.saved_tensors
+        r = ctx.run
+        n_in = weight.shape[1] if r.ev else 1
+        GX, gw, g_bm, g_bs = _li_grads(r, gU, ctx.needs_input_grad[1], n_in)
+        gx = None
         if ctx.needs_input_grad[0]:
             # BLAS beats a compiled loop here (K is small): 0.75 ms vs 8 ms at T=100, B=256
-            gx = _matmul(GX_t, weight) if ctx.ev else GX_t
-        if need_w:
-            gw = torch.from_numpy(dWT.sum(0).T.copy())
-        if ctx.need_tau:
-            g_bm = _param_grad(gbm, ctx.tau_shapes[0], gU.dtype)
-            g_bs = _param_grad(gbs, ctx.tau_shapes[1], gU.dtype)
+            GX_t = torch.from_numpy(GX)
+            gx = _matmul(GX_t, weight) if r.ev else GX_t
         return gx, gw, g_bm, None, g_bs, None, None
+
+
+class _LIFReadoutNumba(torch.autograd.Function):
+    """The last hidden layer and the readout as one function.
+
+    The readout's input gradient dL/dS = G_X W_out never becomes a [T, B, N] array: the
+    hidden layer's backward forms it row by row (feed-forward) or inside the per-step
+    BLAS product (recurrent). Spikes still come out as a tensor; gradients reaching
+    them from elsewhere (e.g. an activity regulariser) are added in.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, rec_weight, bm, omb, bs, w_out, bmo, ombo, bso, surrogate,
+                dr, rg, u0, events):  # type: ignore[override]  # fmt: skip
+        ctx.set_materialize_grads(False)
+        r, spikes = _lif_run(x, weight, rec_weight, bm, omb, bs, dr, events)
+        s_ev = r.s_ev if r.s_ev is not None else build_events(spikes, None)
+        ro = _li_run(spikes, w_out, bmo, ombo, bso, u0, s_ev)
+        ctx.run, ctx.ro = r, ro
+        ctx.surrogate, ctx.dr, ctx.rg = surrogate, bool(dr), bool(rg)
+        ctx.save_for_backward(weight if r.ev else None, rec_weight, w_out,
+                              None if r.s_ev else spikes)  # fmt: skip
+        return spikes, torch.from_numpy(ro.Uo)
+
+    @staticmethod
+    def backward(ctx, gS, gUo):  # type: ignore[override]
+        weight, V, w_out, spikes = ctx.saved_tensors
+        GX = gwo = g_bmo = g_bso = None
+        if gUo is not None:
+            GX, gwo, g_bmo, g_bso = _li_grads(ctx.ro, gUo, ctx.needs_input_grad[6],
+                                              w_out.shape[1])  # fmt: skip
+        if gS is None and GX is None:
+            return (None,) * 15
+        gx, gw, gv, g_bm, g_bs = _lif_grads(
+            ctx.run, weight, V, spikes, ctx.surrogate, ctx.dr, ctx.rg, gS, GX,
+            w_out.detach(), ctx.needs_input_grad[:3],
+        )  # fmt: skip
+        return (gx, gw, gv, g_bm, None, g_bs, gwo, g_bmo, None, g_bso, None, None, None, None,
+                None)  # fmt: skip
 
 
 def _omb(beta_mem):
@@ -978,6 +1097,39 @@ def lif_sequence_numba(
         recurrent_grad,
         None,
     )
+
+
+def lif_readout_numba(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    beta_mem,
+    beta_syn,
+    surrogate: Surrogate,
+    readout_weight: torch.Tensor,
+    readout_beta_mem,
+    readout_beta_syn,
+    *,
+    rec_weight: torch.Tensor | None = None,
+    reset: str = "detach",
+    recurrent_grad: bool = True,
+    u0: float = 0.0,
+    density_threshold: float | None = DENSITY_THRESHOLD,
+    finite_name: str | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""A LIF layer and a leaky-integrator readout fused: spikes and readout trace.
+
+    Same values and gradients as :func:`lif_layer_numba` followed by
+    :func:`li_readout_numba`, but the readout's input gradient
+    :math:`\partial L/\partial S = G_X W_\text{out}` is formed inside the layer's
+    backward sweep instead of as a ``[T, B, N]`` tensor (less memory, one pass less).
+    """
+    ev = build_events(x, density_threshold, finite_name=finite_name)
+    args = (beta_mem, _omb(beta_mem), beta_syn, readout_weight, readout_beta_mem,
+            _omb(readout_beta_mem), readout_beta_syn, surrogate, reset == "differentiable",
+            recurrent_grad, float(u0))  # fmt: skip
+    if ev is None:
+        return _LIFReadoutNumba.apply(x @ weight.t(), None, rec_weight, *args, None)
+    return _LIFReadoutNumba.apply(x, weight, rec_weight, *args, ev)
 
 
 def li_readout_numba(

@@ -11,6 +11,7 @@ from torch import nn
 from .._checks import SpikegradInputError, check_sequence_tensor, check_size
 from ..functional.readout import readout_logits
 from ..functional.surrogate import Surrogate, make_surrogate
+from ..kernels import lif_numba
 from .lif import LIFLayer, Readout
 
 __all__ = ["SNNOutput", "SpikingNetwork"]
@@ -147,7 +148,14 @@ class SpikingNetwork(nn.Module):
         check_sequence_tensor("x", x, features=self.n_inputs, finite=False)
         spikes, mems = [], []
         h = x
+        last = len(self.layers) - 1
         for k, layer in enumerate(self.layers):
+            if k == last and not record_membrane and self._fuse_last(h):
+                # last hidden layer + readout as one compiled function: the readout's
+                # input gradient is never materialised as a [T, B, N] tensor
+                h, u = self._fused_tail(h, check_finite=k == 0)
+                spikes.append(h)
+                return SNNOutput(u, tuple(spikes), ())
             if record_membrane:
                 h, m = layer(h, record_membrane=True, check_finite=k == 0)
                 mems.append(m)
@@ -155,6 +163,34 @@ class SpikingNetwork(nn.Module):
                 h = layer(h, check_finite=k == 0)
             spikes.append(h)
         return SNNOutput(self.readout(h), tuple(spikes), tuple(mems))
+
+    def _fuse_last(self, h: torch.Tensor) -> bool:
+        layer, ro = self.layers[-1], self.readout
+        return (
+            layer.backend in ("auto", "numba")
+            and ro.backend in ("auto", "numba")
+            and lif_numba.available(layer.surrogate, h)
+            and h.dtype == layer.weight.dtype == ro.weight.dtype
+        )
+
+    def _fused_tail(self, h: torch.Tensor, *, check_finite: bool) -> tuple[torch.Tensor, ...]:
+        layer, ro = self.layers[-1], self.readout
+        p, pr = layer.taus.params(), ro.taus.params()
+        return lif_numba.lif_readout_numba(
+            h,
+            layer.weight,
+            p.beta_mem,
+            p.beta_syn,
+            layer.surrogate,
+            ro.weight,
+            pr.beta_mem,
+            pr.beta_syn,
+            rec_weight=layer.rec_weight,
+            reset=layer.reset,
+            recurrent_grad=layer.recurrent_grad,
+            u0=ro.u0,
+            finite_name="x" if check_finite else None,
+        )
 
     def logits(self, out: SNNOutput) -> torch.Tensor:
         """Reduce the readout trace to logits ``[B, n_classes]`` with ``readout_mode``."""
