@@ -832,15 +832,19 @@ def _lif_grads(r, weight, V, spikes, surrogate, dr, rg, gS, GX, Wo, needs):
         gi = np.zeros((B, N), dtype=dt)
         G = np.empty((B, N), dtype=dt)
         gi_t, G_t, Vd = torch.from_numpy(gi), torch.from_numpy(G), V.detach()
-        gS_t = torch.from_numpy(gS_n) if has_gs else torch.zeros((1, B, N), dtype=gi_t.dtype)
+        gS_t = torch.from_numpy(gS_n) if has_gs else None
         GX_t = torch.from_numpy(GX) if has_gx else None
         for t in range(T - 1, -1, -1):
-            base = gS_t[t] if has_gs else gS_t[0]
             if has_gx:  # dL/dS[t] = gS[t] + GX[t] W_out + g_i[t+1] V
-                torch.addmm(base, GX_t[t], Wo, out=G_t)
+                if has_gs:
+                    torch.addmm(gS_t[t], GX_t[t], Wo, out=G_t)
+                else:
+                    torch.mm(GX_t[t], Wo, out=G_t)
                 G_t.addmm_(gi_t, Vd)
+            elif has_gs:
+                torch.addmm(gS_t[t], gi_t, Vd, out=G_t)
             else:
-                torch.addmm(base, gi_t, Vd, out=G_t)
+                torch.mm(gi_t, Vd, out=G_t)
             _lif_backward_step(
                 t, nchunks, G, U, I_, S, st, ct, idx, val, need_w, need_v, *sev, r.bm, r.omb,
                 r.bs, code, cst, dr, r.need_tau, gu, gi, store_gi, GI, dWT, dVT, gbm, gbs,
