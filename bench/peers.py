@@ -28,7 +28,6 @@ import importlib.util
 import json
 import math
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -40,6 +39,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _memory import memory_baseline, peak_since_baseline  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 JAX_SCRIPT = Path(__file__).resolve().with_name("peers_jax.py")
@@ -589,42 +591,6 @@ def print_parity(rows: list[dict]) -> None:
 
 
 # ---------------------------------------------------------------- timing (worker)
-def _status_mb(key: str) -> float | None:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1]) / 1024.0  # kB
-    except OSError:
-        pass
-    return None
-
-
-def memory_baseline() -> float:
-    """Reset the peak-RSS mark (Linux: clear_refs 5) and return the current RSS in MB.
-
-    Temporaries made before (imports, data) then do not hide the training step's peak;
-    without /proc the high-water mark ``ru_maxrss`` is the fallback.
-    """
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        rss = _status_mb("VmRSS")
-        if rss is not None:
-            return rss
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def peak_since_baseline(base: float) -> float:
-    """Peak RSS growth in MB since :func:`memory_baseline`."""
-    hwm = _status_mb("VmHWM")
-    if hwm is None:
-        hwm = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    return hwm - base
-
-
 def worker(lib: str, variant: str, T: int, warmup: int, steps: int, threads: int) -> dict:
     """Time one library in this process; returns the JSON row."""
     thread_info = set_threads(threads)
