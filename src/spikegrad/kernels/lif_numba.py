@@ -16,6 +16,12 @@ Cost per training step with ``E`` input events, ``N`` neurons, ``T`` steps, batc
 dense is the recurrent adjoint :math:`V^\top g_i[n+1]` (the adjoint is not sparse);
 it runs as one BLAS product per step across the batch.
 
+:func:`lif_readout_numba` (used by :class:`~spikegrad.nn.SpikingNetwork` for its last
+hidden layer) fuses a layer with the readout, so the readout's input gradient is formed
+inside the layer's backward sweep and never stored as a ``[T, B, N]`` tensor.
+Tensors on other devices (CUDA) take the torch ``fused`` backend; there is no compiled
+GPU kernel.
+
 Whether a tensor is sparse enough is decided per call from its exact event count
 (:func:`build_events`, threshold :data:`DENSITY_THRESHOLD`, measured in
 ``bench/event_density.py``); denser inputs use torch's matrix product and the same
