@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
@@ -63,24 +62,36 @@ def _result(run):
     return m, hist, last["model"], best["state_dict"]
 
 
+# The killed run dies by a real SIGKILL sent by the process to itself right after it
+# wrote last.pt at epoch 2, step 3: deterministic, where polling last.pt from outside
+# raced the (now very fast) training and could miss the window entirely.
+_KILL_AT_2_3 = """
+import os, signal, sys
+import spikegrad.learning.bptt as bptt
+save = bptt._save_last
+def save_then_die(path, st, *rest):
+    save(path, st, *rest)
+    if st.epoch == 2 and st.step == 3:
+        os.kill(os.getpid(), signal.SIGKILL)
+bptt._save_last = save_then_die
+from spikegrad.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(tmp_path):
     ref, killed = tmp_path / "ref", tmp_path / "killed"
     _finish(_cli([*ARGS, "--out", str(ref)]))
-    p = _cli([*ARGS, "--out", str(killed)])
-    deadline = time.time() + 300
-    state = None
-    while time.time() < deadline:  # wait until the run is inside epoch 2
-        try:
-            loop = load_payload(killed / "last.pt", "spikegrad-resume-1")["loop"]
-            if loop["epoch"] >= 2 and loop["step"] >= 3:
-                state = loop
-                break
-        except SpikegradInputError:
-            pass
-        time.sleep(0.05)
-    p.send_signal(signal.SIGKILL)
-    p.wait()
-    assert state is not None, "the run never reached epoch 2"
+    env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+    p = subprocess.run(
+        [sys.executable, "-c", _KILL_AT_2_3, *ARGS, "--out", str(killed)],
+        env=env,
+        capture_output=True,
+        timeout=600,
+    )
+    assert p.returncode == -signal.SIGKILL, p.stderr.decode()
+    state = load_payload(killed / "last.pt", "spikegrad-resume-1")["loop"]
+    assert (state["epoch"], state["step"]) == (2, 3)
     assert not (killed / "metrics.json").exists()
     _finish(_cli(["train", "--resume", str(killed), "--quiet", "--no-plots", "--threads", "1"]))
     m_ref, h_ref, last_ref, best_ref = _result(ref)
