@@ -351,7 +351,7 @@ if _HAVE_NUMBA:
 
     @numba.njit(cache=True, error_model="numpy")
     def _adjoint_update(
-        gs, U, I, S, t, b, h, bm, omb, bs, cst, dr, need_tau, gu, gi, gbm, gbs
+        gs, U, I, t, b, h, bm, omb, bs, cst, dr, need_tau, gu, gi, gbm, gbs
     ):  # pragma: no cover - compiled
         """One backward step of eq. 4.1 for sample b: (g_u, g_i)[t+1] -> (g_u, g_i)[t]."""
         N = gu.shape[0]
@@ -380,7 +380,6 @@ if _HAVE_NUMBA:
         Wo,
         U,
         I,
-        S,
         st,
         ct,
         idx,
@@ -446,7 +445,6 @@ if _HAVE_NUMBA:
                         gsr,
                         U,
                         I,
-                        S,
                         t,
                         b,
                         h,
@@ -516,7 +514,6 @@ if _HAVE_NUMBA:
         G,
         U,
         I,
-        S,
         st,
         ct,
         idx,
@@ -575,7 +572,6 @@ if _HAVE_NUMBA:
                     G[b],
                     U,
                     I,
-                    S,
                     t,
                     b,
                     h,
@@ -807,7 +803,6 @@ def _lif_grads(r, weight, V, spikes, surrogate, dr, rg, gS, GX, Wo, needs):
     U, I_ = r.U, r.I
     st, ct, idx, val = r.ev_arrays
     s_ev = r.s_ev
-    S = np.zeros((1, 1, 1), dtype=U.dtype)  # unused by the kernels (kept in signatures)
     B, T, N = U.shape
     dt = U.dtype
     has_gs, has_gx = gS is not None, GX is not None
@@ -852,7 +847,7 @@ def _lif_grads(r, weight, V, spikes, surrogate, dr, rg, gS, GX, Wo, needs):
             else:
                 torch.mm(gi_t, Vd, out=G_t)
             _lif_backward_step(
-                t, nchunks, G, U, I_, S, st, ct, idx, val, need_w, need_v, *sev, r.bm, r.omb,
+                t, nchunks, G, U, I_, st, ct, idx, val, need_w, need_v, *sev, r.bm, r.omb,
                 r.bs, code, cst, dr, r.need_tau, gu, gi, store_gi, GI, dWT, dVT, gbm, gbs,
             )  # fmt: skip
     else:
@@ -861,7 +856,7 @@ def _lif_grads(r, weight, V, spikes, surrogate, dr, rg, gS, GX, Wo, needs):
         dummy = np.zeros((1, 1, 1), dtype=dt)
         _lif_backward(
             nchunks, has_gs, gS_n if has_gs else dummy, has_gx, GX if has_gx else dummy,
-            Wo.numpy() if has_gx else dummy[0], U, I_, S, st, ct, idx, val, need_w, need_v,
+            Wo.numpy() if has_gx else dummy[0], U, I_, st, ct, idx, val, need_w, need_v,
             *sev, r.bm, r.omb, r.bs, code, cst, dr, r.need_tau, store_gi, GI, dWT, dVT, gbm,
             gbs,
         )  # fmt: skip
