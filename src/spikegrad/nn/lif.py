@@ -106,8 +106,8 @@ class LIFLayer(nn.Module):
     learn_tau:
         Learn per-neuron time constants.
     backend:
-        ``"auto"`` (default), ``"fused"`` or ``"reference"`` (see :data:`BACKENDS`); all
-        give identical spikes and gradients.
+        ``"auto"`` (default), ``"numba"``, ``"fused"`` or ``"reference"`` (see
+        :data:`BACKENDS`); all give identical spikes and gradients.
 
     Input ``[T, B, in_features]`` spikes; output ``[T, B, out_features]`` spikes.
     Weights are initialised :math:`\mathcal U(\pm 1/\sqrt{\text{fan-in}})`, no biases.
@@ -159,13 +159,7 @@ class LIFLayer(nn.Module):
         check_sequence_tensor("x", x, features=self.in_features, finite=False)
         _check_input_dtype(x, self.weight)
         p = self.taus.params()
-        use_numba = self.backend in ("auto", "numba") and lif_numba.available(self.surrogate, x)
-        if self.backend == "numba" and not use_numba:
-            raise SpikegradInputError(
-                "backend='numba' needs numba installed, a CPU float32/float64 input and a "
-                "registered surrogate; use backend='auto'"
-            )
-        if use_numba:
+        if self.uses_numba(x):
             spikes, mem = lif_numba.lif_layer_numba(
                 x,
                 self.weight,
@@ -203,6 +197,17 @@ class LIFLayer(nn.Module):
         )
         return (spikes, mem) if record_membrane else spikes
 
+    def uses_numba(self, x: torch.Tensor) -> bool:
+        """Whether a call on ``x`` runs the compiled kernels (raises if the backend is
+        ``"numba"`` and they cannot run it)."""
+        ok = self.backend in ("auto", "numba") and lif_numba.available(self.surrogate, x)
+        if self.backend == "numba" and not ok:
+            raise SpikegradInputError(
+                "backend='numba' needs numba installed, a CPU float32/float64 input and a "
+                "registered surrogate; use backend='auto'"
+            )
+        return ok
+
     def extra_repr(self) -> str:
         return (
             f"{self.in_features}, {self.out_features}, recurrent={self.recurrent}, "
@@ -215,7 +220,8 @@ class Readout(nn.Module):
 
     Input ``[T, B, in_features]`` spikes; output the membrane trace ``[T, B, n_classes]``
     starting at ``u0`` (default ``-1e-3``, see :func:`~spikegrad.functional.lif.li_sequence`).
-    The ``"fused"`` backend computes the same trace as one causal convolution.
+    The ``"numba"`` backend (``"auto"`` on CPU) runs the recursion compiled, with
+    event-driven input; ``"fused"`` computes the same trace as one causal convolution.
     """
 
     def __init__(
@@ -245,17 +251,22 @@ class Readout(nn.Module):
         check_sequence_tensor("x", x, features=self.in_features, finite=False)
         _check_input_dtype(x, self.weight)
         p = self.taus.params()
-        use_numba = self.backend in ("auto", "numba") and lif_numba.available(None, x)
-        if self.backend == "numba" and not use_numba:
-            raise SpikegradInputError(
-                "backend='numba' needs numba installed and a CPU float32/float64 input; "
-                "use backend='auto'"
-            )
-        if use_numba:
+        if self.uses_numba(x):
             return lif_numba.li_readout_numba(x, self.weight, p.beta_mem, p.beta_syn, u0=self.u0)
         if self.backend != "reference":
             return li_sequence_fused(x @ self.weight.t(), p.beta_mem, p.beta_syn, u0=self.u0)
         return li_sequence(x @ self.weight.t(), p, u0=self.u0)
+
+    def uses_numba(self, x: torch.Tensor) -> bool:
+        """Whether a call on ``x`` runs the compiled kernel (raises if the backend is
+        ``"numba"`` and it cannot run it)."""
+        ok = self.backend in ("auto", "numba") and lif_numba.available(None, x)
+        if self.backend == "numba" and not ok:
+            raise SpikegradInputError(
+                "backend='numba' needs numba installed and a CPU float32/float64 input; "
+                "use backend='auto'"
+            )
+        return ok
 
     def extra_repr(self) -> str:
         return f"{self.in_features}, {self.n_classes}, u0={self.u0:g}"

@@ -56,7 +56,9 @@ class SpikingNetwork(nn.Module):
     readout_mode:
         ``"max"`` (default), ``"mean"`` or ``"last"``; used by :meth:`logits`.
     backend:
-        Simulation backend of every layer: ``"auto"``, ``"fused"`` or ``"reference"``.
+        Simulation backend of every layer: ``"auto"``, ``"numba"``, ``"fused"`` or
+        ``"reference"``. With the compiled kernels the last hidden layer and the readout
+        run fused (:func:`spikegrad.kernels.lif_numba.lif_readout_numba`).
     seed:
         Seed of the private generator used for the weights (``None``: torch's default RNG).
     """
@@ -167,10 +169,9 @@ class SpikingNetwork(nn.Module):
     def _fuse_last(self, h: torch.Tensor) -> bool:
         layer, ro = self.layers[-1], self.readout
         return (
-            layer.backend in ("auto", "numba")
-            and ro.backend in ("auto", "numba")
-            and lif_numba.available(layer.surrogate, h)
-            and h.dtype == layer.weight.dtype == ro.weight.dtype
+            h.dtype == layer.weight.dtype == ro.weight.dtype
+            and layer.uses_numba(h)
+            and ro.uses_numba(h)
         )
 
     def _fused_tail(self, h: torch.Tensor, *, check_finite: bool) -> tuple[torch.Tensor, ...]:
