@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from spikegrad.data.randman import make_randman
-from spikegrad.learning.bptt import TrainConfig, train
+from spikegrad.learning.config import TrainConfig, train
 
 SETTINGS = {
     "feedforward": dict(hidden=(100,), recurrent=False),

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from spikegrad.data.randman import make_randman
-from spikegrad.learning.bptt import TrainConfig, train
+from spikegrad.learning.config import TrainConfig, train
 
 
 def rss_mb() -> float:

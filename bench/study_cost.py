@@ -19,7 +19,7 @@ import torch
 
 from spikegrad.data.randman import make_randman
 from spikegrad.experiments.study import SECONDS_PER_SAMPLE_EPOCH, estimate_cost, zenke_vogels_runs
-from spikegrad.learning.bptt import TrainConfig, train
+from spikegrad.learning.config import TrainConfig, train
 
 
 def main() -> None:

@@ -5,7 +5,7 @@ import torch
 
 from spikegrad import SpikegradInputError, SpikingNetwork, make_surrogate
 from spikegrad.data.spikes import SpikeDataset
-from spikegrad.learning.bptt import TrainConfig, train
+from spikegrad.learning.config import TrainConfig, train
 from spikegrad.nn import LIFLayer
 
 

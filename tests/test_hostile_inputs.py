@@ -26,7 +26,7 @@ from spikegrad.data.randman import make_randman  # noqa: E402
 from spikegrad.data.spikes import SpikeDataset  # noqa: E402
 from spikegrad.functional.regularization import ActivityRegularizer  # noqa: E402
 from spikegrad.functional.surrogate import SURROGATES, Surrogate  # noqa: E402
-from spikegrad.learning.bptt import TrainConfig  # noqa: E402
+from spikegrad.learning.config import TrainConfig  # noqa: E402
 from spikegrad.nn import LIFLayer  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -206,7 +206,7 @@ def test_recycled_buffers_wait_for_every_reference():
 @pytest.mark.parametrize("recurrent", [False, True])
 def test_training_with_numba_reproduces_reference_accuracy(recurrent):
     from spikegrad.data.randman import make_randman
-    from spikegrad.learning.bptt import evaluate
+    from spikegrad.learning.config import evaluate
 
     train_set, _, test_set = make_randman(n_classes=3, n_units=20, samples_per_class=100, seed=2)
     accs, weights = [], []

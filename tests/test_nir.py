@@ -16,7 +16,7 @@ from spikegrad._checks import SpikegradInputError  # noqa: E402
 from spikegrad.cli import main  # noqa: E402
 from spikegrad.io.checkpoint import save_checkpoint  # noqa: E402
 from spikegrad.io.nir import delay_from_nir, delay_to_nir, export_nir, import_nir  # noqa: E402
-from spikegrad.learning.bptt import TrainConfig, build_model  # noqa: E402
+from spikegrad.learning.config import TrainConfig, build_model  # noqa: E402
 from spikegrad.nn import SpikingNetwork  # noqa: E402
 from spikegrad.nn.delay import Delay  # noqa: E402
 

@@ -67,7 +67,7 @@ def _result(run):
 # raced the (now very fast) training and could miss the window entirely.
 _KILL_AT_2_3 = """
 import os, signal, sys
-import spikegrad.learning.bptt as bptt
+import spikegrad.learning.trainer as bptt
 save = bptt._save_last
 def save_then_die(path, st, *rest):
     save(path, st, *rest)

@@ -7,7 +7,7 @@ import torch
 
 from spikegrad.data.randman import make_randman
 from spikegrad.io.checkpoint import load_checkpoint
-from spikegrad.learning.bptt import TrainConfig, build_model, evaluate, train
+from spikegrad.learning.config import TrainConfig, build_model, evaluate, train
 
 SMALL = dict(n_classes=4, n_units=20, samples_per_class=200, seed=1)
 
@@ -103,14 +103,10 @@ def test_early_stopping(data):
 
 def test_fluctuation_init_wakes_the_hidden_layer(data):
     """Uniform init leaves the layer silent (paper); fluctuation-driven init does not."""
-    from spikegrad.learning.bptt import _apply_fluctuation_init
-
     x = data[0].dense(list(range(100)))
     for init, active in (("uniform", False), ("fluctuation", True)):
         cfg = TrainConfig(hidden=(32,), recurrent=True, init=init, seed=0)
-        model = build_model(cfg, 20, 4)
-        if init == "fluctuation":
-            _apply_fluctuation_init(model, data[0], cfg)
+        model = build_model(cfg, 20, 4, data[0])
         with torch.no_grad():
             rate = model(x).spikes[0].mean().item() * 100  # spikes / neuron / trial
         assert (rate > 1.0) is active, (init, rate)

@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def load_run_model(run_dir: Path):
     """The network of a training run folder (``config.json`` + ``checkpoint.pt``)."""
     from ..io.checkpoint import load_checkpoint
-    from ..learning.bptt import TrainConfig, build_model
+    from ..learning.config import TrainConfig, build_model
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():

@@ -1,4 +1,4 @@
-"""``spikegrad train``: surrogate-gradient BPTT on a spiking classifier."""
+"""``spikegrad train``: train a spiking classifier with any learning rule that fits it."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     from ..functional.lif import RESET_MODES
     from ..functional.readout import READOUT_MODES
     from ..functional.surrogate import SURROGATES
-    from ..learning.bptt import INIT_MODES, TrainConfig
+    from ..learning.config import OPTIMIZERS, TrainConfig
+    from ..nn.network import INIT_MODES
 
     d = TrainConfig()
     p = sub.add_parser(
@@ -25,12 +26,32 @@ def register(sub: argparse._SubParsersAction) -> None:
         "checkpoint.pt, plots).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    g = p.add_argument_group("learning rule")
+    g.add_argument(
+        "--rule",
+        default=d.rule,
+        metavar="RULE",
+        help="learning rule (spikegrad rules lists them and the models each trains): "
+        "bptt, eprop, node, weight, ...",
+    )
+    g.add_argument(
+        "--rule-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting of the rule, e.g. --rule-option trials=8 (repeatable)",
+    )
+    g.add_argument(
+        "--optimizer", default=d.optimizer, choices=OPTIMIZERS, help="torch optimizer"
+    )
     g = p.add_argument_group("data")
     g.add_argument(
+        "--task",
         "--dataset",
+        dest="dataset",
         default=d.dataset,
         choices=["randman", "digits", "mnist", "fashion-mnist", "shd", "ssc"],
-        help="data set: randman (generated), digits (scikit-learn's 8x8 digits, latency "
+        help="task (data set): randman (generated), digits (scikit-learn's 8x8 digits, latency "
         "coded), mnist / fashion-mnist (IDX files in --data-dir, latency coded), shd / ssc "
         "(HDF5 files in --data-dir)",
     )
@@ -154,7 +175,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_train(args: argparse.Namespace) -> int:
 
-    from ..learning.bptt import TrainConfig, train
+    from ..learning.config import TrainConfig, train
 
     if args.threads:
         from ..kernels import set_num_threads
@@ -188,7 +209,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
         ds_opts["limit"] = args.data_limit
     if args.resume is not None:
         return _resume(args)
+    from ..experiments.config import parse_assignments
+
+    rule_options = parse_assignments(args.rule_option, False, "--rule-option")
     config = TrainConfig(
+        rule=args.rule,
+        rule_options=rule_options,
+        optimizer=args.optimizer,
         dataset=args.dataset,
         dataset_options=ds_opts,
         hidden=tuple(hidden),
@@ -225,7 +252,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _resume(args: argparse.Namespace) -> int:
     import json
 
-    from ..learning.bptt import TrainConfig, train
+    from ..learning.config import TrainConfig, train
 
     run = args.resume
     cfg_path = run / "config.json"

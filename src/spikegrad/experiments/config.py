@@ -1,6 +1,6 @@
 """Declarative experiment grids: a base config, conditions, and axes to sweep.
 
-A grid file (TOML, or YAML if PyYAML is installed) names :class:`~spikegrad.learning.bptt.
+A grid file (TOML, or YAML if PyYAML is installed) names :class:`~spikegrad.learning.config.
 TrainConfig` fields::
 
     name = "shape"                    # tag "experiment" of every run
@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from .._checks import SpikegradInputError
-from ..learning.bptt import TrainConfig
+from ..learning.config import TrainConfig
 
 __all__ = ["RunSpec", "SweepSpec", "load_sweep_file", "parse_value", "parse_assignments"]
 

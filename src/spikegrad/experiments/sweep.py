@@ -88,7 +88,7 @@ def execute_run(run: dict, threads: int | None = 1) -> dict:
     """
     import torch
 
-    from ..learning.bptt import TrainConfig, train
+    from ..learning.config import TrainConfig, train
 
     if threads:
         torch.set_num_threads(int(threads))

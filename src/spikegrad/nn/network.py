@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
 from torch import nn
 
-from .._checks import SpikegradInputError, check_sequence_tensor, check_size
+from .._checks import (
+    SpikegradInputError,
+    check_choice,
+    check_positive,
+    check_sequence_tensor,
+    check_size,
+)
 from ..functional.readout import readout_logits
 from ..functional.surrogate import Surrogate, make_surrogate
+from ..init import fluctuation_driven_
 from ..kernels import lif_numba
 from .lif import LIFLayer, Readout
 
-__all__ = ["SNNOutput", "SpikingNetwork"]
+__all__ = ["INIT_MODES", "SNNOutput", "SpikingNetwork"]
+
+#: weight initialisations of :class:`SpikingNetwork`
+INIT_MODES = ("uniform", "fluctuation")
 
 
 class SNNOutput(NamedTuple):
@@ -61,7 +72,18 @@ class SpikingNetwork(nn.Module):
         run fused (:func:`spikegrad.kernels.lif_numba.lif_readout_numba`).
     seed:
         Seed of the private generator used for the weights (``None``: torch's default RNG).
+    init:
+        ``"uniform"`` (the paper's :math:`\\mathcal U(\\pm 1/\\sqrt{n_\\text{in}})`) or
+        ``"fluctuation"``: the fluctuation-driven initialisation
+        (:func:`spikegrad.init.fluctuation_driven_`), which deep and recurrent networks
+        need to be active at the start. It needs ``input_rate`` (the input's spike
+        probability per unit and step) and ``hidden_rate`` (the target probability of
+        the hidden layers, e.g. one spike per trial: ``1 / n_steps``); its generator is
+        seeded with ``seed + 1``.
     """
+
+    #: model kind for the rule registry (:func:`spikegrad.learning.rules.model_kind`)
+    kind = "lif"
 
     def __init__(
         self,
@@ -82,6 +104,9 @@ class SpikingNetwork(nn.Module):
         readout_mode: str = "max",
         backend: str = "auto",
         seed: int | None = None,
+        init: str = "uniform",
+        input_rate: float | None = None,
+        hidden_rate: float | None = None,
     ) -> None:
         super().__init__()
         if isinstance(hidden, (str, bytes, dict)) or not hasattr(hidden, "__iter__"):
@@ -139,6 +164,41 @@ class SpikingNetwork(nn.Module):
             backend=backend,
             generator=gen,
         )
+        self.init = check_choice("init", init, INIT_MODES)
+        if init == "fluctuation":
+            if input_rate is None or hidden_rate is None:
+                raise SpikegradInputError(
+                    'init="fluctuation" needs input_rate and hidden_rate (spike '
+                    "probabilities per unit and step)"
+                )
+            self._fluctuation_init(
+                check_positive("input_rate", input_rate),
+                check_positive("hidden_rate", hidden_rate),
+                tau_mem,
+                tau_syn,
+                dt,
+                None if seed is None else seed + 1,
+            )
+
+    def _fluctuation_init(
+        self, p_in: float, p_hidden: float, tau_mem: float, tau_syn: float, dt: float,
+        seed: int | None,
+    ) -> None:
+        """Re-draw the hidden weights with the fluctuation-driven rule.
+
+        The first layer uses the input's spike probability, deeper layers and recurrent
+        weights the hidden target; a recurrent layer splits the target membrane variance
+        equally between its feed-forward and recurrent drive.
+        """
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        kw = dict(tau_mem=tau_mem, tau_syn=tau_syn, dt=dt, generator=gen)
+        for k, layer in enumerate(self.layers):
+            p = p_in if k == 0 else p_hidden
+            if layer.rec_weight is None:
+                fluctuation_driven_(layer.weight, max(p, 1e-6), **kw)
+            else:
+                fluctuation_driven_(layer.weight, max(p, 1e-6), sigma_u=math.sqrt(0.5), **kw)
+                fluctuation_driven_(layer.rec_weight, p_hidden, sigma_u=math.sqrt(0.5), **kw)
 
     @property
     def surrogate(self) -> Surrogate:

@@ -1,0 +1,156 @@
+"""The run-folder contract shared by every command.
+
+Every training or analysis command writes one folder::
+
+    RUN_DIR/
+      config.json      every setting of the run (enough to rebuild the model)
+      metrics.json     final numbers
+      history.csv      one row per epoch / iteration / evaluation, rewritten as the run goes
+      checkpoint.pt    best weights (where the run has weights), SHA-256-checked
+      last.pt          resume state (where the run can be resumed)
+      *.png            plots
+
+Every file is written atomically (temp file, fsync, rename): a run killed at any moment
+leaves each file either in its previous or its new complete state, never half written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .._checks import SpikegradInputError
+from .checkpoint import atomic_write_text, load_payload, save_checkpoint, save_payload
+
+__all__ = ["RunFolder", "history_rows", "json_safe"]
+
+
+def json_safe(obj: Any) -> Any:
+    """``obj`` with tuples as lists and non-finite floats as ``None`` (strict JSON)."""
+    if isinstance(obj, Mapping):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def history_rows(history: Sequence[Any]) -> list[dict]:
+    """History entries (dataclasses or dicts) as dicts with the same key order."""
+    rows = []
+    for h in history:
+        if dataclasses.is_dataclass(h):
+            rows.append({f.name: getattr(h, f.name) for f in dataclasses.fields(h)})
+        elif isinstance(h, Mapping):
+            rows.append(dict(h))
+        else:
+            raise TypeError(f"history rows must be dataclasses or dicts, got {type(h).__name__}")
+    return rows
+
+
+class RunFolder:
+    """A run folder (created on first use); all writes are atomic.
+
+    Raises :class:`SpikegradInputError` (one line, naming the folder) when the path is
+    a file or cannot be created or written.
+    """
+
+    CONFIG = "config.json"
+    METRICS = "metrics.json"
+    HISTORY = "history.csv"
+    CHECKPOINT = "checkpoint.pt"
+    LAST = "last.pt"
+
+    def __init__(self, path: str | Path) -> None:
+        if not isinstance(path, (str, Path)):
+            raise TypeError(f"run folder must be a str or Path, got {type(path).__name__}")
+        self.path = Path(path)
+        if self.path.exists() and not self.path.is_dir():
+            raise SpikegradInputError(f"output folder {str(self.path)!r} exists and is a file")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            probe = self.path / ".spikegrad-write-test"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise SpikegradInputError(
+                f"output folder {str(self.path)!r} cannot be written: {exc.strerror or exc}"
+            ) from exc
+
+    def file(self, name: str) -> Path:
+        """Path of a file in the folder."""
+        return self.path / name
+
+    def write_json(self, name: str, obj: Any) -> Path:
+        """Write ``obj`` as indented strict JSON (NaN/inf as null), atomically."""
+        path = self.file(name)
+        atomic_write_text(path, json.dumps(json_safe(obj), indent=2) + "\n")
+        return path
+
+    def read_json(self, name: str) -> Any:
+        """Read a JSON file of the folder (clear error when missing or malformed)."""
+        path = self.file(name)
+        if not path.is_file():
+            raise SpikegradInputError(f"{str(path)!r} does not exist")
+        try:
+            return json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise SpikegradInputError(f"{str(path)!r} is not valid JSON: {exc}") from exc
+
+    def write_config(self, config: Mapping) -> Path:
+        return self.write_json(self.CONFIG, config)
+
+    def write_metrics(self, metrics: Mapping) -> Path:
+        return self.write_json(self.METRICS, metrics)
+
+    def write_history(
+        self, history: Sequence[Any], *, rename: Mapping[str, str] | None = None
+    ) -> Path:
+        """Write ``history.csv`` (one row per entry, ``%.6g`` numbers), atomically.
+
+        ``rename`` maps field names to column names (e.g. ``train_accuracy`` ->
+        ``train_correlation`` for a task whose score is a correlation).
+        """
+        rows = history_rows(history)
+        names = list(rows[0]) if rows else []
+        rename = dict(rename or {})
+        lines = [",".join(rename.get(n, n) for n in names)]
+        for r in rows:
+            lines.append(",".join(_cell(r.get(n)) for n in names))
+        path = self.file(self.HISTORY)
+        atomic_write_text(path, "\n".join(lines) + "\n")
+        return path
+
+    def save_weights(self, state_dict: dict, config: dict, epoch: int) -> Path:
+        """``checkpoint.pt``: weights + config + epoch (SHA-256-checked, weights-only load)."""
+        path = self.file(self.CHECKPOINT)
+        save_checkpoint(path, state_dict, config, epoch)
+        return path
+
+    def save_state(self, payload: dict) -> Path:
+        """``last.pt``: resume state (a payload with a ``"format"`` key)."""
+        path = self.file(self.LAST)
+        save_payload(path, payload)
+        return path
+
+    def load_state(self, fmt: str) -> dict:
+        """Load ``last.pt`` of format ``fmt``."""
+        return load_payload(self.file(self.LAST), fmt)
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, bool):
+        return str(int(v))
+    if isinstance(v, (int, float)):
+        return f"{v:.6g}"
+    if v is None:
+        return ""
+    s = str(v)
+    return '"' + s.replace('"', '""') + '"' if ("," in s or '"' in s) else s

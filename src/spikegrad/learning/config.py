@@ -1,0 +1,313 @@
+"""Config-driven training of :class:`~spikegrad.nn.SpikingNetwork` classifiers.
+
+A :class:`TrainConfig` names the data set, the network, the learning rule (``rule``:
+``"bptt"`` by default, or any rule of :data:`spikegrad.learning.rules.RULES` that trains
+a ``lif`` model) and the optimiser. :func:`train` builds the three parts and runs the
+one trainer (:func:`spikegrad.learning.trainer.fit`): minibatches for a number of epochs,
+the model with the best validation accuracy (never test), evaluated on the test set,
+and a run folder::
+
+    RUN_DIR/
+      config.json      every setting of the run (TrainConfig)
+      metrics.json     test/val/train accuracy, test loss, spikes per neuron, epochs, wall time
+      history.csv      one row per epoch
+      checkpoint.pt    best-validation weights + config (load with weights_only=True)
+      learning_curves.png, raster.png
+
+Training on CPU is repeatable: the weights, the batch order and the data come from
+explicit seeds; the global RNG is never reseeded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .._checks import SpikegradInputError, check_choice, check_positive, check_size
+from ..data.spikes import SpikeDataset
+from ..functional.lif import RESET_MODES
+from ..functional.readout import READOUT_MODES
+from ..functional.regularization import ActivityRegularizer
+from ..functional.surrogate import make_surrogate
+from ..nn.network import INIT_MODES, SpikingNetwork
+from ..tasks.classification import ClassificationTask
+from .trainer import EpochStats, fit
+from .trainer import evaluate as _evaluate
+
+__all__ = [
+    "TrainConfig",
+    "TrainResult",
+    "EpochStats",
+    "OPTIMIZERS",
+    "train",
+    "evaluate",
+    "build_model",
+    "build_task",
+    "build_optimizer",
+    "fluctuation_rates",
+]
+
+#: optimisers a config can name
+OPTIMIZERS = ("adam", "sgd")
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of a training run (saved as ``config.json``).
+
+    The defaults are the paper's Randman setting (Zenke & Vogels 2021): 10 classes,
+    20 inputs, 100 steps, one hidden layer of 100 LIF neurons, SuperSpike beta = 10,
+    detached reset, max-over-time readout, lower-bound regulariser (100, 1e-3),
+    Adam, batch 250.
+    """
+
+    dataset: str = "randman"
+    dataset_options: dict = field(default_factory=dict)
+    hidden: tuple[int, ...] = (100,)
+    recurrent: bool = False
+    surrogate: str = "superspike"
+    beta: float = 10.0
+    reset: str = "detach"
+    recurrent_grad: bool = True
+    learn_tau: bool = False
+    tau_mem: float = 10e-3
+    tau_syn: float = 5e-3
+    tau_out: float = 20e-3
+    dt: float = 1e-3
+    readout: str = "max"
+    init: str = "uniform"
+    lr: float = 5e-2
+    batch_size: int = 250
+    epochs: int = 100
+    seed: int = 0
+    lower_strength: float = 100.0
+    lower_threshold: float = 1e-3
+    upper_strength: float = 0.0
+    upper_threshold: float = 4.0
+    upper_norm: int = 2
+    patience: int = 0
+    eval_every: int = 1
+    checkpoint_every: int = 20
+    rule: str = "bptt"
+    rule_options: dict = field(default_factory=dict)
+    optimizer: str = "adam"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.hidden, (str, bytes)) or not hasattr(self.hidden, "__iter__"):
+            raise TypeError(f"hidden must be a sequence of layer sizes, got {self.hidden!r}")
+        self.hidden = tuple(check_size(f"hidden[{k}]", h) for k, h in enumerate(self.hidden))
+        if not self.hidden:
+            raise SpikegradInputError("hidden must list at least one hidden layer size")
+        if not isinstance(self.dataset, str):
+            raise TypeError(f"dataset must be a name (str), got {self.dataset!r}")
+        if not isinstance(self.dataset_options, dict):
+            raise TypeError(f"dataset_options must be a dict, got {self.dataset_options!r}")
+        for name in ("recurrent", "recurrent_grad", "learn_tau"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        make_surrogate(self.surrogate, self.beta)  # validates name and beta
+        check_choice("reset mode", self.reset, RESET_MODES)
+        check_choice("readout", self.readout, READOUT_MODES)
+        check_choice("init", self.init, INIT_MODES)
+        for name in ("tau_mem", "tau_syn", "tau_out", "dt", "lr"):
+            check_positive(name, getattr(self, name))
+        for name in ("batch_size", "epochs", "eval_every"):
+            setattr(self, name, check_size(name, getattr(self, name), 1))
+        # checkpoint_every 0: only at epoch ends; patience 0: no early stop
+        for name in ("checkpoint_every", "patience", "seed"):
+            setattr(self, name, check_size(name, getattr(self, name), 0))
+        self.regularizer()  # validates the regulariser settings
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        if not isinstance(self.rule_options, dict):
+            raise TypeError(f"rule_options must be a dict, got {self.rule_options!r}")
+        from .rules import make_rule
+
+        make_rule(self.rule, **self.rule_options)  # validates the rule and its options
+
+    def regularizer(self) -> ActivityRegularizer:
+        """The activity regulariser these settings describe."""
+        return ActivityRegularizer(
+            self.lower_strength,
+            self.lower_threshold,
+            self.upper_strength,
+            self.upper_threshold,
+            self.upper_norm,
+        )
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["hidden"] = list(self.hidden)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        if not isinstance(d, dict):
+            raise TypeError(f"config must be a dict, got {type(d).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            names = ", ".join(sorted(repr(k) for k in unknown))
+            raise SpikegradInputError(f"unknown config keys: {names}")
+        return cls(**d)
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns: the metrics, the per-epoch history and the best model."""
+
+    metrics: dict
+    history: list[EpochStats]
+    model: SpikingNetwork
+    out_dir: Path | None
+
+
+def fluctuation_rates(train_set: SpikeDataset) -> tuple[float, float]:
+    """Input spike probability per unit and step, and the hidden target (1 spike / trial).
+
+    The rates :class:`~spikegrad.nn.SpikingNetwork`'s fluctuation-driven
+    initialisation needs (``input_rate``, ``hidden_rate``).
+    """
+    steps = train_set.n_steps
+    p_in = train_set.spike_count() / (len(train_set) * steps * train_set.n_units)
+    return float(p_in), 1.0 / steps
+
+
+def build_model(
+    config: TrainConfig, n_inputs: int, n_classes: int, train_set: SpikeDataset | None = None
+) -> SpikingNetwork:
+    """Build the network a config describes (weights from ``config.seed``).
+
+    ``init="fluctuation"`` needs the training split (its input spike rate).
+    """
+    rates: dict = {}
+    if config.init == "fluctuation":
+        if train_set is None:
+            raise SpikegradInputError('init="fluctuation" needs the training data (train_set)')
+        rates = dict(zip(("input_rate", "hidden_rate"), fluctuation_rates(train_set), strict=True))
+    return SpikingNetwork(
+        n_inputs,
+        n_classes,
+        config.hidden,
+        recurrent=config.recurrent,
+        surrogate=config.surrogate,
+        beta=config.beta,
+        reset=config.reset,
+        recurrent_grad=config.recurrent_grad,
+        learn_tau=config.learn_tau,
+        tau_mem=config.tau_mem,
+        tau_syn=config.tau_syn,
+        tau_out=config.tau_out,
+        dt=config.dt,
+        readout_mode=config.readout,
+        seed=config.seed,
+        init=config.init,
+        **rates,
+    )
+
+
+def build_task(
+    config: TrainConfig,
+    data: tuple[SpikeDataset, SpikeDataset, SpikeDataset] | None = None,
+) -> ClassificationTask:
+    """The classification task a config describes (data from ``config.dataset``)."""
+    if data is None:
+        from ..data.registry import load_dataset
+
+        data = load_dataset(config.dataset, **config.dataset_options)
+    train_set, val_set, test_set = data
+    return ClassificationTask(
+        train_set, val_set, test_set, regularizer=config.regularizer(), dataset=config.dataset
+    )
+
+
+def build_optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    """The optimiser a config describes (``config.optimizer`` at ``config.lr``)."""
+    cls = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}[config.optimizer]
+    return cls(model.parameters(), lr=config.lr)
+
+
+def evaluate(
+    model: SpikingNetwork,
+    data: SpikeDataset,
+    batch_size: int = 500,
+    regularizer: ActivityRegularizer | None = None,
+) -> dict[str, float]:
+    """Loss (cross-entropy), accuracy and mean spikes per hidden neuron on a data set."""
+    if len(data) == 0:
+        raise SpikegradInputError("cannot evaluate on an empty dataset")
+    task = ClassificationTask(data, data, data, regularizer=regularizer)
+    res = _evaluate(model, task, "test", batch_size)
+    return {k: res[k] for k in ("loss", "accuracy", "spikes_per_neuron")}
+
+
+def train(
+    config: TrainConfig,
+    data: tuple[SpikeDataset, SpikeDataset, SpikeDataset] | None = None,
+    out_dir: str | Path | None = None,
+    *,
+    progress: bool = True,
+    plots: bool = True,
+    callback: Callable[[EpochStats], None] | None = None,
+    resume: bool = False,
+) -> TrainResult:
+    """Train the spiking classifier a config describes with its learning rule.
+
+    Builds the model (:func:`build_model`), the task (:func:`build_task`), the rule
+    (``config.rule`` with ``config.rule_options``, default BPTT) and the optimiser, and
+    runs :func:`spikegrad.learning.trainer.fit`.
+
+    Parameters
+    ----------
+    config:
+        All settings; see :class:`TrainConfig`.
+    data:
+        ``(train, val, test)``; by default loaded from ``config.dataset``.
+    out_dir:
+        Run folder to write (created; must not be a file). ``None`` writes nothing.
+    progress:
+        Show a progress bar over epochs.
+    plots:
+        Write PNG plots into ``out_dir``.
+    callback:
+        Called with each epoch's :class:`EpochStats`.
+    resume:
+        Continue the run in ``out_dir`` from its ``last.pt`` (written every
+        ``config.checkpoint_every`` steps and at each epoch end). The resumed run
+        replays the interrupted epoch's batch order and ends with exactly the weights
+        and metrics of an uninterrupted run.
+
+    Data-parallel training under ``torchrun``: see :func:`~spikegrad.learning.trainer.fit`.
+    """
+    from .rules import make_rule
+
+    if resume and out_dir is None:
+        raise SpikegradInputError("resume needs the run folder (out_dir)")
+    task = build_task(config, data)
+    train_set = task.split("train")
+    model = build_model(config, train_set.n_units, train_set.n_classes, train_set)
+    rule = make_rule(config.rule, **config.rule_options)
+    rule.check_model(model)
+    opt = build_optimizer(config, model)
+    res = fit(
+        model,
+        rule,
+        task,
+        opt,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        out_dir=out_dir,
+        config=config.to_dict(),
+        patience=config.patience,
+        eval_every=config.eval_every,
+        checkpoint_every=config.checkpoint_every,
+        progress=progress,
+        plots=plots,
+        callback=callback,
+        resume=resume,
+    )
+    return TrainResult(res.metrics, res.history, res.model, res.out_dir)

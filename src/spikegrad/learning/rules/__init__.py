@@ -1,0 +1,85 @@
+"""Learning rules behind one interface (:class:`Rule`); :data:`RULES` maps names to them.
+
+=================  =================================================  ==============
+name               what it computes                                   models
+=================  =================================================  ==============
+``bptt``           surrogate-gradient BPTT (Zenke & Vogels 2021)        lif, coba, srm
+``eprop``          e-prop eligibility traces (Bellec et al. 2020)     lif
+``node``           node perturbation of the hidden currents           lif
+``weight``         weight perturbation                                lif, coba
+``conductance``    dynamic perturbation of conductances               coba
+                   (Fiete & Seung 2006)
+``kernel``         spike-train kernel rule, weights and delays        srm
+                   (Lin, Zhang & Zhang 2012)
+``resume``         ReSuMe (Ponulak & Kasinski 2010)                   srm
+=================  =================================================  ==============
+
+Rules are imported on first use (``make_rule(name, **options)``), so a rule's optional
+dependencies never slow down or break the others. ``spikegrad rules`` lists them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ..._checks import SpikegradInputError
+from .base import Rule, RuleStep, model_kind, set_grads, trainable
+from .bptt import BPTT
+
+__all__ = [
+    "RULES",
+    "Rule",
+    "RuleStep",
+    "BPTT",
+    "make_rule",
+    "rule_class",
+    "model_kind",
+    "set_grads",
+    "trainable",
+]
+
+#: rule name -> "module:Class" (relative to this package), imported on first use
+RULES: dict[str, str] = {
+    "bptt": "bptt:BPTT",
+    "eprop": "eprop:Eprop",
+    "node": "perturbation:NodePerturbation",
+    "weight": "perturbation:WeightPerturbation",
+    "conductance": "perturbation:ConductancePerturbation",
+    "kernel": "kernel:KernelRule",
+    "resume": "kernel:ReSuMe",
+}
+
+
+def available_rules() -> dict[str, type[Rule]]:
+    """Every registered rule whose module is importable, name -> class."""
+    out = {}
+    for name in RULES:
+        try:
+            out[name] = rule_class(name)
+        except (ImportError, AttributeError):
+            continue
+    return out
+
+
+def rule_class(name: str) -> type[Rule]:
+    """The class registered under ``name`` (clear error listing the valid names)."""
+    if not isinstance(name, str) or name not in RULES:
+        raise SpikegradInputError(
+            f"unknown rule {name!r}; valid rules: {', '.join(sorted(RULES))}"
+        )
+    module, cls = RULES[name].split(":")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), cls)
+
+
+def make_rule(name: str | Rule, **options: Any) -> Rule:
+    """A rule by registry name with its settings (``make_rule("node", sigma=0.1)``)."""
+    if isinstance(name, Rule):
+        if options:
+            raise SpikegradInputError("options given together with a rule object")
+        return name
+    cls = rule_class(name)
+    try:
+        return cls(**options)
+    except TypeError as exc:
+        raise SpikegradInputError(f"rule {name!r}: bad options {options!r}: {exc}") from exc
