@@ -1,12 +1,21 @@
 """spikegrad: learning in spiking neural networks.
 
-Time-major tensors ``[T, B, ...]`` everywhere; dimensionless LIF neurons with
+Models x learning rules x tasks as interchangeable parts: build a model
+(:class:`SpikingNetwork`, ...), pick a rule (:func:`make_rule`: ``"bptt"``, ``"eprop"``,
+``"node"``, ...) and a task (:func:`make_task`), and train with :func:`fit` and any
+``torch.optim`` optimizer; :func:`load_run`, :func:`predict`, :func:`evaluate` use the
+result. Time-major tensors ``[T, B, ...]`` everywhere; dimensionless LIF neurons with
 threshold 1 and rest 0 (Zenke & Vogels 2021, eq. 4.1); surrogates are values.
 """
 
 from ._checks import SpikegradInputError
+from .api import evaluate, load_run, predict
 from .functional.surrogate import SURROGATES, make_surrogate
+from .learning.config import TrainConfig, train
+from .learning.rules import RULES, Rule, make_rule
+from .learning.trainer import fit
 from .nn import LIFLayer, Readout, SNNOutput, SpikingNetwork
+from .tasks import ClassificationTask, Task, make_task
 
 __version__ = "0.1.0"
 
@@ -18,5 +27,17 @@ __all__ = [
     "Readout",
     "SNNOutput",
     "SpikingNetwork",
+    "RULES",
+    "Rule",
+    "make_rule",
+    "Task",
+    "ClassificationTask",
+    "make_task",
+    "TrainConfig",
+    "train",
+    "fit",
+    "evaluate",
+    "predict",
+    "load_run",
     "__version__",
 ]

@@ -6,8 +6,6 @@ import argparse
 import json
 from pathlib import Path
 
-from .._checks import SpikegradInputError
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``export-nir`` and ``import-nir`` sub-commands."""
@@ -41,46 +39,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.set_defaults(func=_cmd_import)
 
 
-def load_run_model(run_dir: Path):
-    """The network of a training run folder (``config.json`` + ``checkpoint.pt``)."""
-    from ..io.checkpoint import load_checkpoint
-    from ..learning.config import TrainConfig, build_model
-
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise SpikegradInputError(f"run folder {str(run_dir)!r} does not exist")
-    payload = load_checkpoint(run_dir / "checkpoint.pt")
-    cfg_path = run_dir / "config.json"
-    if cfg_path.is_file():
-        try:
-            cfg_dict = json.loads(cfg_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise SpikegradInputError(f"{str(cfg_path)!r} is not valid JSON: {exc}") from exc
-    else:
-        cfg_dict = payload["config"]
-    config = TrainConfig.from_dict(cfg_dict)
-    sd = payload["state_dict"]
-    try:
-        n_inputs = int(sd["layers.0.weight"].shape[1])
-        n_classes = int(sd["readout.weight"].shape[0])
-    except (KeyError, AttributeError, IndexError) as exc:
-        raise SpikegradInputError(
-            f"checkpoint in {str(run_dir)!r} has no SpikingNetwork weights ({exc})"
-        ) from exc
-    model = build_model(config, n_inputs, n_classes)
-    try:
-        model.load_state_dict(sd)
-    except RuntimeError as exc:
-        raise SpikegradInputError(
-            f"checkpoint in {str(run_dir)!r} does not fit its config.json: {exc}"
-        ) from exc
-    return model
-
-
 def _cmd_export(args: argparse.Namespace) -> int:
+    from ..api import load_run
     from ..io.nir import export_nir
 
-    model = load_run_model(args.run_dir)
+    model = load_run(args.run_dir)
     graph = export_nir(model, args.out, dt=args.dt)
     sizes = [layer.out_features for layer in model.layers]
     print(

@@ -313,7 +313,13 @@ class RandmanConfig:
     spectrum:
         ``"paper"`` or ``"torch"`` (see :func:`randman_manifold`).
     seed:
-        Seed of the private generator; everything is derived from it.
+        Seed of the private generator; everything is derived from it (the task's
+        manifolds and, unless ``sample_seed`` is set, the samples).
+    sample_seed:
+        Seed of the sample draws and the shuffle only (``None``: from ``seed``). The
+        manifolds, i.e. the task, stay those of ``seed``: another ``sample_seed`` gives
+        *more samples of the same task* (e.g. a fresh test set), where another ``seed``
+        gives another task.
     splits:
         Train / validation / test fractions, split stratified per class.
     prec, max_terms:
@@ -330,6 +336,7 @@ class RandmanConfig:
     spike_window: int = 50
     spectrum: str = "paper"
     seed: int = 0
+    sample_seed: int | None = None
     splits: tuple[float, float, float] = (0.8, 0.1, 0.1)
     prec: float = 1e-3
     max_terms: int = 1000
@@ -354,6 +361,8 @@ class RandmanConfig:
         check_positive("alpha", self.alpha)
         _check_spectrum(self.spectrum)
         _check_int("seed", self.seed, minimum=0)
+        if self.sample_seed is not None:
+            _check_int("sample_seed", self.sample_seed, minimum=0)
         randman_n_terms(self.alpha, self.prec, self.max_terms)  # validates prec
         try:
             splits = tuple(float(s) for s in self.splits)
@@ -383,7 +392,9 @@ class RandmanConfig:
         """Short description used as the dataset name."""
         return (
             f"randman(C={self.n_classes}, M={self.n_units}, D={self.dim}, alpha={self.alpha:g}, "
-            f"spikes={self.spikes_per_unit}, spectrum={self.spectrum}, seed={self.seed})"
+            f"spikes={self.spikes_per_unit}, spectrum={self.spectrum}, seed={self.seed}"
+            + ("" if self.sample_seed is None else f", sample_seed={self.sample_seed}")
+            + ")"
         )
 
 
@@ -438,6 +449,8 @@ def make_randman_dataset(config: RandmanConfig | None = None, **overrides: objec
     g = torch.Generator().manual_seed(cfg.seed)
     n_k, n_s, n, m = cfg.n_classes, cfg.spikes_per_unit, cfg.samples_per_class, cfg.n_units
     seeds = torch.randint(0, 2**62, (n_k, n_s), generator=g, dtype=torch.int64)
+    if cfg.sample_seed is not None:  # same manifolds (task), other samples
+        g = torch.Generator().manual_seed(cfg.sample_seed)
     times_per_class = []
     for k in range(n_k):
         manifolds = [
