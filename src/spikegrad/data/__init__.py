@@ -1,0 +1,71 @@
+"""Spike datasets: sparse event storage, encoders, generators and file readers.
+
+Everything public is importable from here (``from spikegrad.data import SpikeDataset``).
+Optional dependencies stay lazy: h5py (SHD/SSC files) and scikit-learn (digits) are
+imported only when such a dataset is built.
+"""
+
+from .digits import load_digits_images, make_digits
+from .encoding import latency_encode, latency_steps
+from .idx import IDX_FILES, find_idx_file, load_idx_images, make_mnist, read_idx
+from .randman import (
+    SPECTRA,
+    RandmanConfig,
+    RandmanManifold,
+    make_randman,
+    make_randman_dataset,
+    randman_manifold,
+    randman_n_terms,
+    randman_spike_times,
+)
+from .registry import DATASETS, load_dataset
+from .shd import (
+    N_CHANNELS,
+    SHD_RELEASES,
+    find_hdf5_file,
+    hdf5_file_info,
+    make_shd,
+    make_ssc,
+    read_hdf5_spikes,
+    shd_release,
+)
+from .spikes import SpikeDataset, collate_time_major, split
+
+__all__ = [
+    # storage
+    "SpikeDataset",
+    "split",
+    "collate_time_major",
+    # encoding
+    "latency_encode",
+    "latency_steps",
+    # registry
+    "DATASETS",
+    "load_dataset",
+    # Randman
+    "SPECTRA",
+    "RandmanConfig",
+    "RandmanManifold",
+    "make_randman",
+    "make_randman_dataset",
+    "randman_manifold",
+    "randman_n_terms",
+    "randman_spike_times",
+    # images
+    "load_digits_images",
+    "make_digits",
+    "IDX_FILES",
+    "find_idx_file",
+    "load_idx_images",
+    "make_mnist",
+    "read_idx",
+    # audio (HDF5)
+    "N_CHANNELS",
+    "SHD_RELEASES",
+    "find_hdf5_file",
+    "hdf5_file_info",
+    "make_shd",
+    "make_ssc",
+    "read_hdf5_spikes",
+    "shd_release",
+]

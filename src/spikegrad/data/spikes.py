@@ -10,19 +10,26 @@ Dense tensors are only built per batch, time-major ``[T, B, C]``, with
     x[t, b, c] = \\#\\{e \\in \\mathrm{events}(n_b) : t_e = t,\\ u_e = c\\},
 
 so several events in the same bin add up to a spike count.
+
+A :class:`SpikeDataset` is also a map-style :class:`torch.utils.data.Dataset`:
+``ds[i]`` is one sample ``(x [T, C], label)``, and a
+:class:`~torch.utils.data.DataLoader` with ``collate_fn=collate_time_major`` yields the
+same time-major batches ``([T, B, C], [B])`` as :meth:`SpikeDataset.batches`.
 """
 
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Iterator, Sequence
 
 import torch
 from torch import Tensor
+from torch.utils.data import Dataset
 
 from spikegrad._checks import SpikegradInputError, check_int
 
-__all__ = ["SpikeDataset", "split"]
+__all__ = ["SpikeDataset", "split", "collate_time_major"]
 
 IndexLike = Tensor | Sequence[int]
 
@@ -76,7 +83,7 @@ def _gather_events(offsets: Tensor, idx: Tensor) -> tuple[Tensor, Tensor, Tensor
     return event_index, batch_index, lengths
 
 
-class SpikeDataset:
+class SpikeDataset(Dataset):
     """Spike events stored sparsely (CSR by sample) until batching.
 
     Parameters
@@ -103,6 +110,12 @@ class SpikeDataset:
     -----
     Events of one sample may share a ``(t, u)`` bin; :meth:`dense` then returns
     the count. The dataset must hold at least one sample.
+
+    Indexing: ``ds[i]`` (an integer, negative counts from the end) is the sample pair
+    ``(x, label)`` with ``x`` float32 ``[T, C]`` and ``label`` an int64 0-d tensor, so
+    the dataset works with :class:`torch.utils.data.DataLoader` (use
+    :func:`collate_time_major` for time-major batches); ``ds[a:b]``, ``ds[[i, j]]`` or
+    ``ds[index_tensor]`` is a new dataset (:meth:`subset`).
     """
 
     def __init__(
@@ -217,6 +230,36 @@ class SpikeDataset:
         return torch.bincount(self.labels, minlength=self.n_classes)
 
     # ---------------------------------------------------------------- indexing
+    def __getitem__(self, index: int | slice | IndexLike) -> tuple[Tensor, Tensor] | SpikeDataset:
+        """One sample ``(x [T, C] float32, label int64 [])`` for an integer ``index``;
+        a :meth:`subset` for a slice, a sequence of ints or a 1-D index tensor.
+
+        Raises :class:`IndexError` for an integer out of range (so iteration stops),
+        :class:`TypeError` for a bool.
+        """
+        if isinstance(index, slice):
+            return self.subset(torch.tensor(range(len(self))[index], dtype=torch.int64))
+        if isinstance(index, bool) or (isinstance(index, Tensor) and index.dtype == torch.bool):
+            raise TypeError("SpikeDataset indices must be integers, slices or index tensors, "
+                            "not bool")  # fmt: skip
+        if isinstance(index, Tensor) and index.dim() > 0:
+            return self.subset(index)
+        try:
+            i = operator.index(index)
+        except TypeError:
+            return self.subset(index)  # type: ignore[arg-type]
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(f"sample index {i} is out of range for a dataset of {n} samples")
+        return self._sample(i % n)
+
+    def _sample(self, i: int, dtype: torch.dtype = torch.float32) -> tuple[Tensor, Tensor]:
+        lo, hi = int(self.offsets[i]), int(self.offsets[i + 1])
+        x = torch.zeros(self.n_steps, self.n_units, dtype=dtype)
+        ones = torch.ones(hi - lo, dtype=dtype)
+        x.index_put_((self.times[lo:hi], self.units[lo:hi]), ones, accumulate=True)
+        return x, self.labels[i].clone()
+
     def _check_idx(self, idx: IndexLike | None) -> Tensor:
         if idx is None:
             return torch.arange(len(self))
@@ -412,6 +455,42 @@ class SpikeDataset:
             n_classes=n_classes,
             name=name,
         )
+
+
+def collate_time_major(batch: Sequence[tuple[Tensor, object]]) -> tuple[Tensor, Tensor]:
+    """Stack samples ``(x [T, C], label)`` into a time-major batch ``(x [T, B, C], y [B])``.
+
+    The ``collate_fn`` for a :class:`torch.utils.data.DataLoader` over a
+    :class:`SpikeDataset`: with ``shuffle=False`` it yields exactly the batches of
+    :meth:`SpikeDataset.batches` with ``shuffle=False`` (float32 spikes, int64 labels).
+
+    Raises
+    ------
+    SpikegradInputError
+        If ``batch`` is empty, an item is not a pair, or the ``x`` are not 2-D tensors of
+        one shape.
+    """
+    items = list(batch)
+    if not items:
+        raise SpikegradInputError("batch is empty; collate_time_major needs at least one sample")
+    xs, ys = [], []
+    for k, item in enumerate(items):
+        if not isinstance(item, (tuple, list)) or len(item) != 2:
+            raise SpikegradInputError(
+                f"batch item {k} must be a pair (x [T, C], label), got {type(item).__name__}"
+            )
+        x, y = item
+        if not isinstance(x, Tensor) or x.dim() != 2:
+            got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise SpikegradInputError(f"batch item {k}: x must be a [T, C] tensor, got {got}")
+        if xs and x.shape != xs[0].shape:
+            raise SpikegradInputError(
+                f"batch item {k}: x has shape {tuple(x.shape)}, item 0 has "
+                f"{tuple(xs[0].shape)}; all samples of a batch need the same [T, C]"
+            )
+        xs.append(x)
+        ys.append(torch.as_tensor(y, dtype=torch.int64).reshape(()))
+    return torch.stack(xs, dim=1), torch.stack(ys)
 
 
 def _named(name: str) -> str:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..io.checkpoint import atomic_write_text
+from ..viz.plots import pyplot
 from .sweep import select_learning_rate
 
 __all__ = [
@@ -330,10 +331,7 @@ def _table(rows: Sequence[dict], cols: Sequence[tuple[str, str]]) -> str:
 
 
 def _plots(sel: Sequence[dict], out: Path) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     made = []
     shape = _rows(sel, experiment="shape")

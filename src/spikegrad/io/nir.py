@@ -47,7 +47,7 @@ import torch
 
 from .._checks import SpikegradInputError
 from ..nn.delay import Delay
-from ..nn.lif import LIFLayer, _TimeConstants
+from ..nn.lif import LIFLayer, TimeConstants
 from ..nn.network import SpikingNetwork
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -105,7 +105,7 @@ def nir_parameters(
     return out
 
 
-def _layer_taus(taus: _TimeConstants) -> tuple[torch.Tensor | float, torch.Tensor | float]:
+def _layer_taus(taus: TimeConstants) -> tuple[torch.Tensor | float, torch.Tensor | float]:
     # learnable taus are clamped at dt/10 in the forward pass; export what the forward uses
     if taus.learn_tau:
         floor = taus.dt / 10
@@ -365,7 +365,7 @@ def _recurrent_subgraph(name: str, sub: Any, where: str) -> tuple[str, Any, np.n
 def _set_taus(module: torch.nn.Module, tau_mem: np.ndarray, tau_syn: np.ndarray, dt: float) -> None:
     n = tau_mem.shape[0]
     uniform = bool(np.all(tau_mem == tau_mem[0]) and np.all(tau_syn == tau_syn[0]))
-    taus = _TimeConstants(n, float(tau_mem[0]), float(tau_syn[0]), dt, learn=not uniform)
+    taus = TimeConstants(n, float(tau_mem[0]), float(tau_syn[0]), dt, learn=not uniform)
     if not uniform:
         with torch.no_grad():
             taus.tau_mem.copy_(torch.from_numpy(tau_mem))

@@ -29,9 +29,12 @@ compiled neuron kernels.
 
 Why numba: it ships as a wheel, compiles on first use with no toolchain, and caches the
 machine code on disk (``cache=True``), so later runs start at once. Only the registered
-surrogate shapes have compiled derivatives (:data:`SURROGATE_CODES`); :func:`available`
-says whether a call can use these kernels, otherwise callers fall back to the torch
-implementation.
+surrogate shapes have compiled derivatives (:data:`SURROGATE_CODES`), and a surrogate
+reaches one only if its type is *exactly* the class registered under its name in
+:data:`spikegrad.functional.surrogate.SURROGATES` (:func:`surrogate_code`): a subclass
+inherits the name but may override ``derivative``, so it is never matched by name alone.
+:func:`available` says whether a call can use these kernels, otherwise callers fall back
+to the torch implementation.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ import numpy as np
 import torch
 
 from .._checks import SpikegradInputError
-from ..functional.surrogate import Surrogate
+from ..functional.surrogate import SURROGATES, Surrogate
 from . import _buffers
 
 __all__ = [
@@ -57,6 +60,7 @@ __all__ = [
     "lif_layer_numba",
     "lif_readout_numba",
     "lif_sequence_numba",
+    "surrogate_code",
 ]
 
 #: surrogate name -> integer code understood by the compiled derivative
@@ -90,19 +94,47 @@ except ImportError:  # pragma: no cover - exercised only where numba is missing
     _HAVE_NUMBA = False
 
 
+def surrogate_code(surrogate: object) -> int | None:
+    """Code of the compiled derivative for ``surrogate``, or ``None`` if it has none.
+
+    Dispatch is on the exact type: ``type(surrogate)`` must be the class registered as
+    ``SURROGATES[surrogate.name]`` (and have a code in :data:`SURROGATE_CODES`). A
+    subclass, even one that keeps the inherited ``name``, gets ``None`` (its
+    ``derivative`` may differ, and a compiled one would give silently wrong gradients).
+    """
+    name = getattr(type(surrogate), "name", None)
+    if not isinstance(name, str) or name not in SURROGATE_CODES:
+        return None
+    if type(surrogate) is not SURROGATES.get(name):
+        return None
+    if type(surrogate).forward_value is not Surrogate.forward_value:  # pragma: no cover
+        return None  # registered classes all spike with the Heaviside step
+    return SURROGATE_CODES[name]
+
+
+def _require_code(surrogate: object) -> int:
+    """:func:`surrogate_code`, raising :class:`SpikegradInputError` if there is none."""
+    code = surrogate_code(surrogate)
+    if code is None:
+        raise SpikegradInputError(
+            f"surrogate {surrogate!r} (type {type(surrogate).__qualname__}) has no compiled "
+            f"derivative: the numba kernels take only the exact registered classes "
+            f"({', '.join(sorted(SURROGATE_CODES))}), not subclasses or other surrogates; "
+            "use backend='auto' or 'fused'"
+        )
+    return code
+
+
 def available(surrogate: Surrogate | None, x: torch.Tensor) -> bool:
     """True if the compiled kernels handle this call (CPU, float32/64, known surrogate).
 
-    ``surrogate=None`` asks about the (non-spiking) readout kernel.
+    ``surrogate=None`` asks about the (non-spiking) readout kernel; otherwise the
+    surrogate must have a compiled derivative (:func:`surrogate_code`).
     """
     ok = _HAVE_NUMBA and x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
     if surrogate is None:
         return ok
-    return (
-        ok
-        and type(surrogate).forward_value is Surrogate.forward_value
-        and getattr(surrogate, "name", None) in SURROGATE_CODES
-    )
+    return ok and surrogate_code(surrogate) is not None
 
 
 class Events(NamedTuple):
@@ -810,7 +842,7 @@ def _lif_grads(r, weight, V, spikes, surrogate, dr, rg, gS, GX, Wo, needs):
     need_x = needs[0]
     need_w = r.ev and needs[1]
     need_v = r.rec and needs[2]
-    code, cst = SURROGATE_CODES[surrogate.name], _consts(dt, float(surrogate.beta))
+    code, cst = _require_code(surrogate), _consts(dt, float(surrogate.beta))
     nchunks = _nthreads(B)
     K = weight.shape[1] if r.ev else 1
     dWT = np.zeros((nchunks, K, N) if need_w else (1, 1, 1), dtype=dt)
@@ -1043,8 +1075,11 @@ def lif_layer_numba(
     Uses the event-driven projection when ``x`` has at most ``density_threshold``
     non-zeros (``None``: always), else one dense matrix product. Returns spikes
     ``[T, B, N]`` and the gradient-free membrane trace, like the reference. With
-    ``finite_name``, NaN/inf in ``x`` raise (checked during the event scan).
+    ``finite_name``, NaN/inf in ``x`` raise (checked during the event scan). A
+    ``surrogate`` without a compiled derivative (:func:`surrogate_code`) raises
+    :class:`SpikegradInputError`.
     """
+    _require_code(surrogate)
     ev = build_events(x, density_threshold, finite_name=finite_name)
     omb = _omb(beta_mem)
     if ev is None:
@@ -1088,8 +1123,10 @@ def lif_sequence_numba(
 
     ``1 - beta_mem`` is computed exactly as the reference does, so spikes are
     bit-identical. Gradients with respect to ``beta_mem`` combine both terms of the
-    recursion.
+    recursion. A ``surrogate`` without a compiled derivative raises, as in
+    :func:`lif_layer_numba`.
     """
+    _require_code(surrogate)
     return _LIFLayerNumba.apply(
         x,
         None,
@@ -1127,7 +1164,9 @@ def lif_readout_numba(
     :func:`li_readout_numba`, but the readout's input gradient
     :math:`\partial L/\partial S = G_X W_\text{out}` is formed inside the layer's
     backward sweep instead of as a ``[T, B, N]`` tensor (less memory, one pass less).
+    A ``surrogate`` without a compiled derivative raises, as in :func:`lif_layer_numba`.
     """
+    _require_code(surrogate)
     ev = build_events(x, density_threshold, finite_name=finite_name)
     args = (beta_mem, _omb(beta_mem), beta_syn, readout_weight, readout_beta_mem,
             _omb(readout_beta_mem), readout_beta_syn, surrogate, reset == "differentiable",

@@ -1,7 +1,7 @@
 """PyTorch modules (parameters only; state lives inside each forward call)."""
 
 from .delay import Delay, DelayedLIFLayer, DelayedLinear
-from .lif import LIFLayer, Readout
+from .lif import LIFLayer, Readout, TimeConstants
 from .network import SNNOutput, SpikingNetwork
 
 __all__ = [
@@ -12,4 +12,5 @@ __all__ = [
     "Readout",
     "SNNOutput",
     "SpikingNetwork",
+    "TimeConstants",
 ]

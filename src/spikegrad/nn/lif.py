@@ -25,7 +25,7 @@ from ..init import uniform_
 from ..kernels import lif_numba
 from ..kernels.lif_fused import li_sequence_fused, lif_sequence_fused
 
-__all__ = ["BACKENDS", "LIFLayer", "Readout"]
+__all__ = ["BACKENDS", "LIFLayer", "Readout", "TimeConstants"]
 
 #: Simulation backends: ``"reference"`` (plain autograd through the step loop),
 #: ``"fused"`` (one autograd function with a hand-written BPTT in torch ops,
@@ -58,8 +58,21 @@ def _check_input_dtype(x: torch.Tensor, weight: torch.Tensor) -> None:
         )
 
 
-class _TimeConstants(nn.Module):
-    """Membrane and synaptic time constants: fixed floats, or learnable per neuron."""
+class TimeConstants(nn.Module):
+    r"""Membrane and synaptic time constants: fixed floats, or learnable per neuron.
+
+    The time-constant part of :class:`LIFLayer` and :class:`Readout` (their ``taus``).
+
+    Parameters
+    ----------
+    n:
+        Number of neurons (length of the learnable per-neuron taus).
+    tau_mem, tau_syn, dt:
+        Time constants and step in seconds (each a finite number > 0).
+    learn:
+        Hold the taus as ``[n]`` parameters (initialised to ``tau_mem`` / ``tau_syn``)
+        instead of fixed floats.
+    """
 
     def __init__(self, n: int, tau_mem: float, tau_syn: float, dt: float, learn: bool) -> None:
         super().__init__()
@@ -138,7 +151,7 @@ class LIFLayer(nn.Module):
         self.surrogate = make_surrogate(surrogate, beta)
         self.reset = check_choice("reset mode", reset, RESET_MODES)
         self.recurrent_grad = bool(recurrent_grad)
-        self.taus = _TimeConstants(out_features, tau_mem, tau_syn, dt, learn_tau)
+        self.taus = TimeConstants(out_features, tau_mem, tau_syn, dt, learn_tau)
         self.weight = nn.Parameter(_new_weight(out_features, in_features, generator))
         self.rec_weight = (
             nn.Parameter(_new_weight(out_features, out_features, generator)) if recurrent else None
@@ -202,6 +215,14 @@ class LIFLayer(nn.Module):
         ``"numba"`` and they cannot run it)."""
         ok = self.backend in ("auto", "numba") and lif_numba.available(self.surrogate, x)
         if self.backend == "numba" and not ok:
+            if lif_numba.surrogate_code(self.surrogate) is None:
+                # exact-type dispatch: a subclass may override derivative (see surrogate_code)
+                raise SpikegradInputError(
+                    f"backend='numba' has no compiled derivative for surrogate "
+                    f"{self.surrogate!r} (type {type(self.surrogate).__qualname__}): only the "
+                    "exact registered surrogate classes are compiled, not subclasses; use "
+                    "backend='auto' (runs it on the fused backend) or 'fused'"
+                )
             raise SpikegradInputError(
                 "backend='numba' needs numba installed, a CPU float32/float64 input and a "
                 "registered surrogate; use backend='auto'"
@@ -242,7 +263,7 @@ class Readout(nn.Module):
         n_classes = check_size("n_classes", n_classes)
         self.backend = _resolve_backend(backend)
         self.in_features, self.n_classes = in_features, n_classes
-        self.taus = _TimeConstants(n_classes, tau_mem, tau_syn, dt, learn_tau)
+        self.taus = TimeConstants(n_classes, tau_mem, tau_syn, dt, learn_tau)
         self.u0 = float(u0)
         self.weight = nn.Parameter(_new_weight(n_classes, in_features, generator))
 

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .._checks import SpikegradInputError
+from ..viz.plots import pyplot
 
 __all__ = ["PrequentialResult", "prequential", "drift_points_of", "plot_windowed_accuracy"]
 
@@ -149,10 +150,7 @@ def plot_windowed_accuracy(
     label: str | None = None,
 ) -> None:
     """Windowed accuracy over the stream; true drifts dashed red, detections dotted grey."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(8, 3.2))
     ax.plot(positions, accuracy, lw=1.2, label=label)

@@ -8,16 +8,9 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from ..viz.plots import pyplot
+
 __all__ = ["plot_learning_curves", "plot_rates", "plot_gradient_scatter"]
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def plot_learning_curves(
@@ -25,7 +18,7 @@ def plot_learning_curves(
 ) -> None:
     """``key`` (noise-free error) against trials and against wall time, one line per rule;
     a second row with the accuracy when the histories hold one (classification)."""
-    plt = _pyplot()
+    plt = pyplot()
     keys = [key] + (["accuracy"] if all("accuracy" in h[0] for h in histories.values())
                     else [])
     fig, ax = plt.subplots(len(keys), 2, figsize=(10, 3.4 * len(keys)), squeeze=False)
@@ -49,7 +42,7 @@ def plot_rates(task, W: Tensor, path: str | Path, *, W0: Tensor | None = None) -
     """Target vs produced smoothed rates of a :class:`~.tasks.RatesTask` (noise-free)."""
     from .coba import coba_run
 
-    plt = _pyplot()
+    plt = pyplot()
     x, y = task.inputs(), task.target()
     t = (torch.arange(x.shape[0]) + 0.5) * task.dt
     r = task.rates(coba_run(x, W, task.net, task.params, record=()).spikes)
@@ -74,7 +67,7 @@ def plot_rates(task, W: Tensor, path: str | Path, *, W0: Tensor | None = None) -
 
 def plot_gradient_scatter(check, path: str | Path) -> None:
     """Estimated vs finite-difference gradient (scatter) and cosine vs trials."""
-    plt = _pyplot()
+    plt = pyplot()
     m = check.mask
     fd, est = check.finite_difference[m].numpy(), check.estimate[m].numpy()
     fig, ax = plt.subplots(1, 2, figsize=(9, 3.8))

@@ -5,23 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..viz.plots import pyplot
 from .trains import SpikeTrains
 
 __all__ = ["plot_input_raster", "plot_outputs_by_epoch", "plot_learning"]
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_input_raster(inputs: SpikeTrains, path: str | Path, *, duration: float) -> None:
     """Raster of input trains ``[N, M]`` (one row per input)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 4))
     for i, tr in enumerate(inputs.lists()):
         ax.plot(tr, [i] * len(tr), "|", color="k", ms=2)
@@ -35,7 +27,7 @@ def plot_outputs_by_epoch(
     outputs: Sequence[Sequence[float]], target: Sequence[float], path: str | Path, duration: float
 ) -> None:
     """Actual output spikes per epoch (rows, dots) against the target times (red lines)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for t in target:
         ax.axvline(t, color="tab:red", alpha=0.5, lw=1.5)
@@ -55,7 +47,7 @@ def plot_outputs_by_epoch(
 
 def plot_learning(history: Sequence[tuple], path: str | Path) -> None:
     """Correlation C and van Rossum distance per epoch (rows ``(epoch, C, D, spikes)``)."""
-    plt = _pyplot()
+    plt = pyplot()
     ep = [h[0] for h in history]
     fig, ax = plt.subplots(1, 2, figsize=(10, 3.4))
     ax[0].plot(ep, [h[1] for h in history], color="k")

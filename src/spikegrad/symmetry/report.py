@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from .._checks import SpikegradInputError
+from ..viz.plots import pyplot
 from .density import SymmetryEvents, symmetry_events
 from .evaluate import classify_scenes, noise_sweep, region_table, roc_curve
 from .network import SymmetryNetwork
@@ -26,20 +27,11 @@ from .scenes import generate_scenes
 __all__ = ["analyse_image", "run_demo", "plot_overlay", "plot_maps", "plot_noise_sweep"]
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_overlay(image: np.ndarray, density: np.ndarray, path: str | Path, *,
                  title: str = "symmetry density", grid: int | None = None,
                  cell_labels: np.ndarray | None = None) -> None:
     """Grey image with the density map on top (alpha 0.55) and a colour bar."""
-    plt = _pyplot()
+    plt = pyplot()
     h, w = image.shape
     fig, ax = plt.subplots(1, 2, figsize=(10, 5 * h / w + 0.6))
     ax[0].imshow(image, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
@@ -64,7 +56,7 @@ def plot_overlay(image: np.ndarray, density: np.ndarray, path: str | Path, *,
 
 def plot_maps(events: SymmetryEvents, path: str | Path, index: int = 0) -> None:
     """Event maps per orientation and combined (one image of the batch)."""
-    plt = _pyplot()
+    plt = pyplot()
     maps = {o: m for o, m in events.maps.items()}
     maps["combined"] = events.combined
     n = len(maps)
@@ -83,7 +75,7 @@ def plot_maps(events: SymmetryEvents, path: str | Path, index: int = 0) -> None:
 
 def plot_noise_sweep(sweeps: dict[str, list[dict]], path: str | Path) -> None:
     """AUC (symmetry density, solid; active-fraction baseline, dashed) per noise sweep."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(1, len(sweeps), figsize=(4.6 * len(sweeps), 3.6), squeeze=False)
     for a, (name, rows) in zip(ax[0], sweeps.items(), strict=True):
         x = [r["amplitude"] for r in rows]
@@ -101,7 +93,7 @@ def plot_noise_sweep(sweeps: dict[str, list[dict]], path: str | Path) -> None:
 
 
 def _plot_roc(table: dict, path: Path) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(4, 4))
     for key, name in (("score", "symmetry density"), ("active_fraction", "active fraction")):
         fpr, tpr = roc_curve(table[key], table["manmade"])

@@ -1,0 +1,146 @@
+"""PNG plots of a training run, and the one matplotlib set-up every plot in spikegrad uses.
+
+:func:`pyplot` selects the non-interactive Agg backend (unless a backend is already in
+use) and returns :mod:`matplotlib.pyplot`, so plotting works on headless machines and
+never opens a window. Nothing here imports from spikegrad except ``_checks``: models
+and datasets are taken duck-typed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .._checks import SpikegradInputError
+
+__all__ = ["pyplot", "plot_learning_curves", "plot_sample"]
+
+#: Fields of one learning-curve row (a dataclass such as ``EpochStats`` or a dict).
+HISTORY_FIELDS = (
+    "epoch",
+    "train_loss",
+    "train_accuracy",
+    "val_loss",
+    "val_accuracy",
+    "spikes_per_neuron",
+)
+
+
+def pyplot() -> Any:
+    """Return :mod:`matplotlib.pyplot` with the headless Agg backend selected.
+
+    ``matplotlib.use("Agg", force=False)`` is called before the first import of
+    :mod:`matplotlib.pyplot`; if another backend is already active it is kept.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _field(row: object, key: str, index: int) -> Any:
+    """``row[key]`` for a mapping, ``row.key`` otherwise; a clear error if missing."""
+    if isinstance(row, Mapping):
+        if key in row:
+            return row[key]
+    elif hasattr(row, key):
+        return getattr(row, key)
+    raise SpikegradInputError(
+        f"history row {index} ({type(row).__name__}) has no {key!r}; every row needs "
+        f"{', '.join(HISTORY_FIELDS)} (as attributes or dict keys)"
+    )
+
+
+def _column(history: Sequence[object], key: str) -> list[Any]:
+    return [_field(row, key, i) for i, row in enumerate(history)]
+
+
+def plot_learning_curves(history: Sequence[object], path: str | Path) -> None:
+    """Loss, accuracy and hidden activity per epoch (train and validation).
+
+    Parameters
+    ----------
+    history:
+        One row per epoch: objects with the attributes of :data:`HISTORY_FIELDS`
+        (e.g. dataclass rows) or dicts with those keys; both may be mixed.
+    path:
+        Output PNG file.
+    """
+    if isinstance(history, (str, bytes, Mapping)) or not isinstance(history, Sequence):
+        raise SpikegradInputError(
+            f"history must be a sequence of rows, got {type(history).__name__}"
+        )
+    cols = {k: _column(history, k) for k in HISTORY_FIELDS}
+    plt = pyplot()
+    ep = cols["epoch"]
+    fig, ax = plt.subplots(1, 3, figsize=(12, 3.4))
+    ax[0].plot(ep, cols["train_loss"], label="train (incl. regulariser)")
+    ax[0].plot(ep, cols["val_loss"], label="validation")
+    ax[0].set(xlabel="epoch", ylabel="loss", yscale="log", title="loss")
+    ax[1].plot(ep, cols["train_accuracy"], label="train")
+    ax[1].plot(ep, cols["val_accuracy"], label="validation")
+    ax[1].set(xlabel="epoch", ylabel="accuracy", ylim=(0, 1.02), title="accuracy")
+    ax[2].plot(ep, cols["spikes_per_neuron"], color="k")
+    ax[2].set(xlabel="epoch", ylabel="spikes / neuron / sample", title="hidden activity")
+    for a in ax[:2]:
+        a.legend(frameon=False)
+        a.grid(alpha=0.3)
+    ax[2].grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+@torch.no_grad()
+def plot_sample(model: Any, data: Any, path: str | Path, index: int = 0) -> None:
+    """Input raster, hidden rasters and readout traces of one sample of ``data``.
+
+    Parameters
+    ----------
+    model:
+        Duck-typed network: ``parameters()``, ``model(x)`` returning an output with
+        ``spikes`` (a sequence of ``[T, B, N]`` tensors) and ``readout`` (``[T, B, K]``),
+        and ``model.logits(out)`` (``[B, K]``), as :class:`spikegrad.nn.SpikingNetwork`.
+    data:
+        Duck-typed dataset: ``dense(indices, dtype=...)`` (``[T, B, C]``) and ``labels``,
+        as :class:`spikegrad.data.SpikeDataset`.
+    path:
+        Output PNG file.
+    index:
+        Sample to draw.
+    """
+    dtype = next(model.parameters()).dtype
+    x = data.dense([index], dtype=dtype)
+    label = int(data.labels[index])
+    out = model(x)
+    n_hidden = len(out.spikes)
+    plt = pyplot()
+    fig, ax = plt.subplots(
+        2 + n_hidden,
+        1,
+        figsize=(7, 2.2 * (2 + n_hidden)),
+        sharex=True,
+        gridspec_kw={"height_ratios": [1] * (1 + n_hidden) + [1.3]},
+    )
+    t_in, n_in = torch.nonzero(x[:, 0], as_tuple=True)
+    ax[0].scatter(t_in, n_in, s=4, c="k", marker="|")
+    ax[0].set(ylabel="input unit", title=f"test sample {index} (class {label})")
+    for k, s in enumerate(out.spikes):
+        t, n = torch.nonzero(s[:, 0], as_tuple=True)
+        ax[1 + k].scatter(t, n, s=4, c="C0", marker="|")
+        ax[1 + k].set(ylabel=f"hidden {k + 1}", ylim=(-1, s.shape[2]))
+    r = out.readout[:, 0]
+    pred = int(model.logits(out).argmax(1)[0])
+    for c in range(r.shape[1]):
+        lw, col = (2.2, "C3") if c == label else (0.8, "0.6")
+        ax[-1].plot(r[:, c], lw=lw, color=col, label=f"class {c} (true)" if c == label else None)
+    ax[-1].set(xlabel="time step", ylabel="readout U", title=f"readout (predicted {pred})")
+    ax[-1].legend(frameon=False, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
