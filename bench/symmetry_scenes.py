@@ -21,7 +21,8 @@ from spikegrad.symmetry import SymmetryNetwork
 from spikegrad.symmetry.evaluate import classify_scenes, noise_sweep
 from spikegrad.symmetry.scenes import generate_scenes
 
-CONFIGS = [  # encoding, threshold, normalisation, radius, detector tau (ticks)
+DT = 1e-3  # tick length (s), SymmetryNetwork's default
+CONFIGS = [  # encoding, threshold, normalisation, radius, detector tau (ticks of DT)
     ("edges", 0.15, "active", 8, 0.0),
     ("edges", 0.15, "active", 16, 0.0),
     ("edges", 0.15, "area", 8, 0.0),
@@ -56,7 +57,7 @@ def main() -> None:
     for enc, thr, norm, R, tau in CONFIGS:
         key = f"{enc} > {thr}, {norm}, R={R}, tau={tau:g}"
         rows = [classify_scenes(sc, encoding=enc, threshold=thr, normalise=norm, levels=8,
-                                network=SymmetryNetwork(max_radius=R, tau=tau))
+                                network=SymmetryNetwork(max_radius=R, tau=tau * DT, dt=DT))
                 for sc in scene_sets]
         res["configs"][key] = {
             "auc": [r["auc"] for r in rows],

@@ -229,3 +229,35 @@ def test_symmetry_events_complex_and_overflowing_images():
     for zero_d in (np.array(3, dtype=np.uint8), np.array(0.5), torch.tensor(1.0)):
         with pytest.raises(SpikegradInputError, match="image must be a grey image"):
             symmetry_events(zero_d)
+
+
+# ------------------------------------------------------------------- the one latency code
+@FAST
+@given(
+    values=st.lists(st.floats(-2.0, 3.0, allow_nan=False), min_size=0, max_size=12),
+    n_steps=st.integers(1, 40),
+    code=st.sampled_from(["log", "linear"]),
+    theta=st.floats(0.0, 0.95),
+    overflow=st.sampled_from(["drop", "clip"]),
+)
+def test_latency_outputs_agree_on_any_values(values, n_steps, code, theta, overflow):
+    """steps in [-1, n_steps), at most one spike per value, times <-> steps <-> spikes."""
+    from spikegrad.data.encoding import latency
+
+    x = torch.tensor(values, dtype=torch.float64)
+    kw = {"code": code, "theta": theta, "overflow": overflow}
+    steps = latency(x, n_steps, **kw)
+    times = latency(x, n_steps, output="times", **kw)
+    spikes = latency(x, n_steps, output="spikes", **kw)
+    assert steps.shape == x.shape and spikes.shape == (n_steps, *x.shape)
+    assert bool(((steps >= -1) & (steps < n_steps)).all())
+    assert torch.equal(steps >= 0, torch.isfinite(times))
+    fired = steps >= 0
+    assert bool((fired <= (x > theta)).all())  # only values above the threshold fire
+    if overflow == "clip":
+        assert torch.equal(fired, x > theta)  # and with clipping every one of them
+    assert torch.equal(times[steps >= 0].floor().long(), steps[steps >= 0])
+    assert bool((times[steps >= 0] >= 0).all())
+    assert torch.equal(spikes.sum(0), (steps >= 0).double())
+    for i in torch.nonzero(steps >= 0).flatten().tolist():
+        assert spikes[steps[i], i] == 1.0

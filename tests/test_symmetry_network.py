@@ -10,6 +10,7 @@ import torch
 from spikegrad.symmetry import (
     ORIENTATIONS,
     PARITIES,
+    DetectorState,
     SymmetryNetwork,
     connectivity,
     delays,
@@ -131,10 +132,10 @@ def test_radius_limit_and_other_simulators_agree(orientation, parity):
     assert torch.equal(sync[-1].double(), direct) and sync[:-1].abs().sum() == 0
     # the full current I_q[t] run through detector_step gives the same spikes
     current = detector_input(b[None], orientation, parity, net)
-    u = torch.zeros_like(b)
+    state = DetectorState(torch.zeros_like(b))
     total = torch.zeros_like(b)
     for x in current:
-        s, u = detector_step(x, u, net.params)
+        s, state = detector_step(x, state, net.params)
         total += s
     assert torch.equal(total.double(), direct)
 
@@ -163,7 +164,7 @@ def test_detector_input_equals_shared_delay_machinery(orientation, parity):
     torch.testing.assert_close(ref.reshape(T_out, 3, H, W), ours, rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("tau", [0.0, 2.0])
+@pytest.mark.parametrize("tau", [0.0, 2e-3])  # seconds: 0 and 2 ticks of the default 1 ms
 def test_weight_scales_with_threshold(tau):
     """Only the ratio threshold / weight matters; default threshold (k - 1/2) w."""
     g = torch.Generator().manual_seed(8)
@@ -233,9 +234,9 @@ def test_leak_sets_jitter_tolerance():
     spikes[1, 0, 0, 4] = 1.0
     exact = run_detectors(spikes, "vertical", "on", SymmetryNetwork(max_radius=None, tau=0))
     assert exact.counts[0, 0, 2] == 0
-    for tau, fires in [(1.0, False), (2.0, True)]:  # 1 + e^{-1/tau} > 1.5 ?
+    for tau, fires in [(1.0, False), (2.0, True)]:  # tau in ticks: 1 + e^{-1/tau} > 1.5 ?
         assert (1 + math.exp(-1 / tau) > 1.5) == fires
-        net = SymmetryNetwork(max_radius=None, tau=tau)
+        net = SymmetryNetwork(max_radius=None, tau=tau * 1e-3)  # seconds, dt = 1 ms
         res = run_detectors(spikes, "vertical", "on", net, record=True)
         assert bool(res.counts[0, 0, 2] == 1) == fires
         if fires:
@@ -252,8 +253,8 @@ def test_exact_simulator_equals_stepped_with_leak_and_latency():
     spikes = torch.zeros(3, 2, 10, 10)
     for t in range(3):
         spikes[t] = (times == t).float()
-    for tau, (o, p) in itertools.product([0.0, 1.5, 4.0], CASES):
-        net = SymmetryNetwork(max_radius=5, tau=tau)
+    for tau, (o, p) in itertools.product([0.0, 1.5, 4.0], CASES):  # ticks
+        net = SymmetryNetwork(max_radius=5, tau=tau * 1e-3)  # seconds, dt = 1 ms
         a = run_detectors(spikes, o, p, net).counts
         b = run_detectors_exact(times, o, p, net)
         assert torch.equal(a, b), (tau, o, p)

@@ -31,12 +31,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "stream",
         help="prequential (test-then-train) evaluation on a data stream",
         description="Evaluate an online classifier (OeSNN, e-prop or a river baseline) "
-        "test-then-train "
-        "on a river dataset or generator; print prequential accuracy as it goes and write "
-        "metrics.json and a windowed-accuracy plot with drift points marked.",
+        "test-then-train on a river dataset or generator; print prequential accuracy as it "
+        "goes and write a run folder: config.json (every setting), metrics.json, "
+        "history.csv (the prequential curve: cumulative and windowed accuracy) and a "
+        "windowed-accuracy plot with drift points marked.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--dataset", default="phishing", choices=sorted(STREAMS), help="stream")
+    p.add_argument("--task", "--dataset", dest="task", default="phishing",
+                   choices=sorted(STREAMS), help="stream (--dataset is the old name)")
     p.add_argument("--model", default="oesnn", choices=sorted(MODELS), help="learner")
     p.add_argument(
         "--param",
@@ -45,33 +47,49 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="model parameter (JSON value), repeatable, e.g. --param n_fields=12",
     )
-    p.add_argument("--samples", type=int, default=None, help="stop after this many samples")
-    p.add_argument("--seed", type=int, default=0, help="seed of synthetic generators")
+    p.add_argument("--samples", type=int, default=None,
+                   help="stop after this many samples (default: the whole stream)")
+    p.add_argument("--seed", type=int, default=0, help="seed of synthetic generators (>= 0)")
     p.add_argument("--window", type=int, default=500, help="sliding accuracy window")
-    p.add_argument("--print-every", type=int, default=1000, help="progress line period")
+    p.add_argument("--record-every", type=int, default=None,
+                   help="history.csv row period (default: about 100 rows, at most every 50)")
+    p.add_argument("--print-every", type=int, default=1000,
+                   help="progress line period (0: none)")
     p.add_argument("--no-scaler", action="store_true", help="no StandardScaler in front")
     p.add_argument("--memory", action="store_true", help="trace peak memory (slower run)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (e-prop)")
-    p.add_argument("--out", type=Path, default=None, help="output folder")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (e-prop; 0 or unset: torch default)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output folder; if not given: runs/stream-<task>-<model>-<timestamp>")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plot")
     p.set_defaults(func=_cmd_stream)
 
 
+def _check_args(args: argparse.Namespace) -> None:
+    """Every numeric flag, each with a one-line error naming it (exit 2)."""
+    checks = [
+        ("samples", args.samples, 1),
+        ("window", args.window, 1),
+        ("record-every", args.record_every, 1),
+        ("print-every", args.print_every, 0),
+        ("seed", args.seed, 0),
+        ("threads", args.threads, 0),
+    ]
+    for flag, value, minimum in checks:
+        if value is not None and value < minimum:
+            raise SpikegradInputError(f"--{flag} must be an integer >= {minimum}, got {value}")
+
+
 def _cmd_stream(args: argparse.Namespace) -> int:
+    from ..io.run import RunFolder
     from ..online.prequential import plot_windowed_accuracy, prequential
     from ..online.streams import make_model, make_stream
 
-    spec = make_stream(args.dataset)
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    if args.samples is not None and args.samples < 1:
-        raise SpikegradInputError(f"--samples must be >= 1, got {args.samples}")
-    if args.window < 1:
-        raise SpikegradInputError(f"--window must be >= 1, got {args.window}")
+    _check_args(args)
+    spec = make_stream(args.task)
+    params = _parse_params(args.param)
     try:
-        model = make_model(args.model, scale=not args.no_scaler, **_parse_params(args.param))
+        model = make_model(args.model, scale=not args.no_scaler, **params)
     except TypeError as exc:
         raise SpikegradInputError(f"bad --param for model {args.model!r}: {exc}") from exc
     except ModuleNotFoundError as exc:
@@ -80,7 +98,29 @@ def _cmd_stream(args: argparse.Namespace) -> int:
         raise SpikegradInputError(
             "spikegrad stream needs river: pip install 'spikegrad[online]'"
         ) from exc
-    n = min(args.samples or spec.length, spec.length)
+    n = spec.length if args.samples is None else min(args.samples, spec.length)
+    record_every = (
+        args.record_every if args.record_every is not None else max(1, min(50, n // 100 or 1))
+    )
+    out = (
+        args.out
+        if args.out is not None
+        else Path("runs") / f"stream-{args.task}-{args.model}-{datetime.now():%Y%m%d-%H%M%S}"
+    )
+    run = RunFolder(out)  # an unwritable --out fails here, before the stream runs
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    true_drifts = [d for d in spec.drifts if d < n]
+    run.write_config({
+        "command": "stream", "task": args.task, "model": args.model, "params": params,
+        "scaler": not args.no_scaler, "samples": n, "samples_requested": args.samples,
+        "stream_length": spec.length, "seed": args.seed, "window": args.window,
+        "record_every": record_every, "print_every": args.print_every,
+        "memory": args.memory, "threads": args.threads, "plots": not args.no_plots,
+        "true_drifts": true_drifts, "description": spec.description,
+    })
 
     def show(i: int, acc: float) -> None:
         print(f"{i:>8d} samples  prequential accuracy {acc:.4f}", flush=True)
@@ -89,48 +129,46 @@ def _cmd_stream(args: argparse.Namespace) -> int:
         spec(args.seed, n),
         model,
         window=args.window,
-        record_every=max(1, min(50, n // 100 or 1)),
+        record_every=record_every,
         trace_memory=args.memory,
         callback=show,
         callback_every=args.print_every,
     )
-    out = (
-        args.out
-        or Path("runs") / f"stream-{args.dataset}-{args.model}-{datetime.now():%Y%m%d-%H%M%S}"
-    )
-    out.mkdir(parents=True, exist_ok=True)
     metrics = {
-        "dataset": args.dataset,
+        "task": args.task,
+        "dataset": args.task,
         "model": args.model,
-        "params": _parse_params(args.param),
+        "params": params,
         "scaler": not args.no_scaler,
         "seed": args.seed,
         "accuracy": res.accuracy,
         "samples": res.samples,
+        "scored": res.scored,
         "samples_per_second": res.samples_per_second,
         "peak_mb": res.peak_mb,
         "seconds": res.seconds,
         "window": res.window,
-        "true_drifts": [d for d in spec.drifts if d < n],
+        "true_drifts": true_drifts,
         "detected_drifts": res.drift_points,
         "window_positions": res.positions,
         "window_accuracy": res.window_accuracy,
     }
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    run.write_metrics(metrics)
+    run.write_history(res.history_rows())
     if not args.no_plots:
         plot_windowed_accuracy(
             res.positions,
             res.window_accuracy,
-            out / "windowed_accuracy.png",
-            true_drifts=metrics["true_drifts"],
+            run.file("windowed_accuracy.png"),
+            true_drifts=true_drifts,
             detected=res.drift_points,
-            title=f"{args.model} on {args.dataset} (window {args.window})",
+            title=f"{args.model} on {args.task} (window {args.window})",
         )
     mem = f", peak {res.peak_mb:.1f} MB" if res.peak_mb is not None else ""
     print(
         f"accuracy {res.accuracy:.4f} over {res.samples} samples, "
         f"{res.samples_per_second:.0f} samples/s{mem}\n"
-        f"run folder: {out}  (metrics.json"
+        f"run folder: {out}  (config.json, metrics.json, history.csv"
         + ("" if args.no_plots else ", windowed_accuracy.png")
         + ")"
     )

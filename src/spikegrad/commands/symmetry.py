@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from datetime import datetime
 from pathlib import Path
 
@@ -20,9 +21,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="symmetry density of an image (delay lines + coincidence detectors)",
         description="Mirror-symmetry events of an image (George et al. 2021): pixels spike, "
         "delays equal distance, LIF detectors fire on coincident mirror pairs. With IMAGE "
-        "(PNG/JPEG/.npy) writes overlay.png, maps.png and regions.json into --out; with "
-        "--demo runs generated aerial-like scenes and writes metrics.json (AUC man-made vs "
-        "vegetation, noise sweeps) and plots.",
+        "(PNG/JPEG/.npy) writes a run folder with config.json, metrics.json, history.csv "
+        "(one row per region), regions.json, overlay.png and maps.png into --out; with "
+        "--demo runs generated aerial-like scenes and writes config.json, metrics.json (AUC "
+        "man-made vs vegetation, noise sweeps), history.csv (one row per sweep amplitude) "
+        "and plots. Times are in seconds (--dt, --tau, --delay-per-pixel); the network "
+        "runs on ticks of --dt.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("image", nargs="?", type=Path, default=None, help="image file")
@@ -33,32 +37,43 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--encoding", default="edges", choices=ENCODINGS, help="pixel-to-spike rule")
     g.add_argument("--threshold", type=float, default=0.15,
                    help="threshold on intensity / edge map (0..1)")
+    g.add_argument("--levels", type=int, default=8,
+                   help="latency ticks L of --encoding latency")
     g.add_argument("--size", type=int, default=None,
-                   help="IMAGE: resize so the longer side has this many pixels; "
-                   "demo: scene side (default 256)")
-    g = p.add_argument_group("network")
+                   help="IMAGE: resize so the longer side has this many pixels (default: "
+                   "keep); demo: scene side (default 256)")
+    g = p.add_argument_group("network (times in seconds)")
     g.add_argument("--max-radius", type=int, default=8,
                    help="largest pair index R (pairs up to R steps from the axis; "
                    "0: every pair in the image)")
-    g.add_argument("--ticks-per-pixel", type=float, default=1.0, help="delay per pixel")
+    g.add_argument("--dt", type=float, default=1e-3, help="tick length (s)")
+    g.add_argument("--delay-per-pixel", type=float, default=None,
+                   help="conduction delay per pixel of distance (s; default: one tick)")
+    g.add_argument("--ticks-per-pixel", type=float, default=None,
+                   help="the same delay in ticks (delay-per-pixel / dt; default 1)")
     g.add_argument("--metric", default="euclidean", choices=METRICS)
-    g.add_argument("--tau", type=float, default=0.0, help="detector membrane tau (ticks)")
+    g.add_argument("--tau", type=float, default=None,
+                   help="detector membrane time constant (s; default 0: exact coincidence)")
+    g.add_argument("--tau-ticks", type=float, default=None,
+                   help="the same time constant in ticks (tau / dt)")
     g.add_argument("--k", type=int, default=2, help="coincident spikes needed")
     g.add_argument("--fractional", action="store_true",
                    help="real-valued delays, event-driven detectors")
     g = p.add_argument_group("density and noise")
     g.add_argument("--normalise", default="active", choices=NORMALISATIONS)
     g.add_argument("--window", type=int, default=15, help="IMAGE: sliding window for the map")
-    g.add_argument("--patch", type=int, default=32, help="IMAGE: region size for regions.json")
+    g.add_argument("--patch", type=int, default=None,
+                   help="IMAGE: region size for regions.json / history.csv (default 32, "
+                   "or the shorter image side)")
     g.add_argument("--intensity-noise", type=float, default=0.0, help="IMAGE: Gaussian sigma")
     g.add_argument("--spike-noise", type=float, default=0.0, help="IMAGE: extra-spike prob.")
     g.add_argument("--scenes", type=int, default=4, help="demo: number of scenes")
-    g.add_argument("--cell", type=int, default=32, help="demo: labelled region size")
+    g.add_argument("--cell", type=int, default=32, help="demo: labelled region size (>= 16)")
     g.add_argument("--scene-noise", type=float, default=0.0,
                    help="demo: sensor noise sigma of the generated scenes")
     g.add_argument("--max-angle", type=float, default=0.0,
                    help="demo: rotate man-made regions by up to this many degrees")
-    g.add_argument("--seed", type=int, default=0, help="seed of scenes and noise")
+    g.add_argument("--seed", type=int, default=0, help="seed of scenes and noise (>= 0)")
     g.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (the element-wise work gains little from more, "
                    "and loses much on a busy machine; 0: torch default)")
@@ -66,33 +81,105 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_symmetry)
 
 
+def _need(ok: bool, flag: str, what: str, value: object) -> None:
+    if not ok:
+        raise SpikegradInputError(f"--{flag} must be {what}, got {value!r}")
+
+
+def _finite(v: float) -> bool:
+    return math.isfinite(v)
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    """Every numeric flag, each with a one-line error naming it (exit 2)."""
+    if args.demo == (args.image is not None):
+        raise SpikegradInputError("give either IMAGE or --demo (exactly one)")
+    _need(_finite(args.threshold), "threshold", "a finite number", args.threshold)
+    if args.encoding == "latency":
+        _need(0.0 <= args.threshold < 1.0, "threshold", "in [0, 1) for --encoding latency",
+              args.threshold)
+    _need(args.levels >= 1, "levels", "an integer >= 1", args.levels)
+    if args.size is not None:
+        _need(args.size >= 1, "size", "an integer >= 1", args.size)
+    _need(args.max_radius >= 0, "max-radius", "an integer >= 0 (0: every pair)", args.max_radius)
+    _need(_finite(args.dt) and args.dt > 0, "dt", "a finite number of seconds > 0", args.dt)
+    for flag, v in (("delay-per-pixel", args.delay_per_pixel),
+                    ("ticks-per-pixel", args.ticks_per_pixel)):
+        if v is not None:
+            _need(_finite(v) and v > 0, flag, "a finite number > 0", v)
+    if args.delay_per_pixel is not None and args.ticks_per_pixel is not None:
+        raise SpikegradInputError("give --delay-per-pixel (s) or --ticks-per-pixel, not both")
+    for flag, v in (("tau", args.tau), ("tau-ticks", args.tau_ticks)):
+        if v is not None:
+            _need(_finite(v) and v >= 0, flag, "a finite number >= 0", v)
+    if args.tau is not None and args.tau_ticks is not None:
+        raise SpikegradInputError("give --tau (s) or --tau-ticks, not both")
+    _need(args.k >= 1, "k", "an integer >= 1", args.k)
+    _need(args.window >= 1, "window", "an integer >= 1", args.window)
+    if args.patch is not None:
+        _need(args.patch >= 1, "patch", "an integer >= 1", args.patch)
+    _need(_finite(args.intensity_noise) and args.intensity_noise >= 0, "intensity-noise",
+          "a finite number >= 0", args.intensity_noise)
+    _need(0.0 <= args.spike_noise <= 1.0, "spike-noise", "a probability in [0, 1]",
+          args.spike_noise)
+    _need(args.scenes >= 1, "scenes", "an integer >= 1", args.scenes)
+    _need(args.cell >= 16, "cell", "an integer >= 16", args.cell)
+    _need(_finite(args.scene_noise) and args.scene_noise >= 0, "scene-noise",
+          "a finite number >= 0", args.scene_noise)
+    _need(_finite(args.max_angle) and args.max_angle >= 0, "max-angle",
+          "a finite number of degrees >= 0", args.max_angle)
+    _need(args.seed >= 0, "seed", "an integer >= 0", args.seed)
+    _need(args.threads >= 0, "threads", "an integer >= 0 (0: torch default)", args.threads)
+    if args.demo:
+        size = 256 if args.size is None else args.size
+        if size % args.cell:
+            raise SpikegradInputError(
+                f"--size ({size}) must be a multiple of --cell ({args.cell}) for --demo"
+            )
+
+
 def _cmd_symmetry(args: argparse.Namespace) -> int:
     import torch
 
+    from ..io.run import RunFolder
     from ..symmetry.encoding import load_image
     from ..symmetry.network import SymmetryNetwork
     from ..symmetry.report import analyse_image, run_demo
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    if args.demo == (args.image is not None):
-        raise SpikegradInputError("give either IMAGE or --demo (exactly one)")
+    _check_args(args)
+    tau = args.tau_ticks * args.dt if args.tau_ticks is not None else (args.tau or 0.0)
     net = SymmetryNetwork(
         max_radius=None if args.max_radius == 0 else args.max_radius,
         ticks_per_pixel=args.ticks_per_pixel,
+        delay_per_pixel=args.delay_per_pixel,
+        dt=args.dt,
         metric=args.metric,
-        tau=args.tau,
+        tau=tau,
         k=args.k,
         fractional=args.fractional,
     )
+    image = None if args.demo else load_image(args.image, size=args.size)
+    if image is not None and args.patch is not None and args.patch > min(image.shape):
+        raise SpikegradInputError(
+            f"--patch must be at most the shorter image side ({min(image.shape)} pixels of "
+            f"{image.shape[0]}x{image.shape[1]}), got {args.patch}"
+        )
     stamp = f"{datetime.now():%Y%m%d-%H%M%S}"
+    name = "demo" if args.demo else args.image.stem
+    out = args.out if args.out is not None else Path("runs") / f"symmetry-{name}-{stamp}"
+    run = RunFolder(out)  # an unwritable --out fails here, before any work
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cli = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+           if k != "func"}
+    config = {"cli": cli, "torch_threads": torch.get_num_threads()}
     if args.demo:
-        out = args.out or Path("runs") / f"symmetry-demo-{stamp}"
-        m = run_demo(out, network=net, size=args.size or 256, cell=args.cell,
-                     n_scenes=args.scenes, scene_noise=args.scene_noise,
-                     max_angle=args.max_angle,
-                     encoding=args.encoding, threshold=args.threshold,
-                     normalise=args.normalise, seed=args.seed, plots=not args.no_plots)
+        m = run_demo(run, network=net, size=256 if args.size is None else args.size,
+                     cell=args.cell, n_scenes=args.scenes, scene_noise=args.scene_noise,
+                     max_angle=args.max_angle, encoding=args.encoding,
+                     threshold=args.threshold, levels=args.levels,
+                     normalise=args.normalise, seed=args.seed, plots=not args.no_plots,
+                     config=config)
         pk = m["noise_peak"]
         print(
             f"AUC man-made vs vegetation {m['auc']:.3f} (d' {m['separation']:.2f}; "
@@ -104,13 +191,12 @@ def _cmd_symmetry(args: argparse.Namespace) -> int:
             + f"\n{m['wall_seconds']:.1f} s; run folder: {out}"
         )
         return 0
-    image = load_image(args.image, size=args.size)
-    out = args.out or Path("runs") / f"symmetry-{args.image.stem}-{stamp}"
-    r = analyse_image(image, out, network=net, encoding=args.encoding,
-                      threshold=args.threshold, window=args.window, patch=args.patch,
-                      normalise=args.normalise, intensity_noise=args.intensity_noise,
-                      spike_noise=args.spike_noise, seed=args.seed,
-                      plots=not args.no_plots, source=str(args.image))
+    r = analyse_image(image, run, network=net, encoding=args.encoding,
+                      threshold=args.threshold, levels=args.levels, window=args.window,
+                      patch=args.patch, normalise=args.normalise,
+                      intensity_noise=args.intensity_noise, spike_noise=args.spike_noise,
+                      seed=args.seed, plots=not args.no_plots, source=str(args.image),
+                      config=config)
     print(
         f"{r['shape'][0]}x{r['shape'][1]} image: {r['total_events']:.0f} symmetry events from "
         f"{r['active_inputs']:.0f} active inputs in {r['seconds']:.2f} s; "

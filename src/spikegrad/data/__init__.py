@@ -6,7 +6,20 @@ imported only when such a dataset is built.
 """
 
 from .digits import load_digits_images, make_digits
-from .encoding import latency_encode, latency_steps
+from .encoding import (
+    LATENCY_CODES,
+    LATENCY_OUTPUTS,
+    LATENCY_OVERFLOW,
+    NUMBERINGS,
+    grf_centres,
+    grf_responses,
+    grf_sigma,
+    grf_spike_times,
+    latency,
+    latency_encode,
+    latency_steps,
+    rank_order,
+)
 from .idx import IDX_FILES, find_idx_file, load_idx_images, make_mnist, read_idx
 from .randman import (
     SPECTRA,
@@ -37,8 +50,18 @@ __all__ = [
     "split",
     "collate_time_major",
     # encoding
+    "LATENCY_CODES",
+    "LATENCY_OUTPUTS",
+    "LATENCY_OVERFLOW",
+    "latency",
     "latency_encode",
     "latency_steps",
+    "NUMBERINGS",
+    "grf_centres",
+    "grf_responses",
+    "grf_sigma",
+    "grf_spike_times",
+    "rank_order",
     # registry
     "DATASETS",
     "load_dataset",

@@ -1,29 +1,176 @@
-"""Spike codes for static inputs (images, feature vectors).
+r"""Spike codes for static inputs: the one latency code, Gaussian receptive fields, rank order.
 
-Latency code (SpyTorch tutorial 2, used for the Zenke & Vogels 2021 image tasks):
-a value ``x`` in [0, 1] above the threshold ``theta`` fires exactly one spike at step
+**Latency code** (time to first spike): every value :math:`x` above a threshold
+:math:`\theta` fires exactly one spike, brighter values earlier; values
+:math:`x \le \theta` stay silent. :func:`latency` maps a tensor of any shape to
+first-spike times, integer steps or a time-major one-hot spike tensor, with one of
+two intensity-to-time maps (``code``), in steps of the trial's grid:
 
 .. math::
 
-    n(x) = \\left\\lfloor \\tau_\\mathrm{eff} \\ln \\frac{x}{x - \\theta} \\right\\rfloor,
+    \text{log:}\quad t(x) &= \tau_\mathrm{eff} \ln \frac{x}{x - \theta}
+    \qquad \text{(time for a leaky membrane driven by } x
+    \text{ to reach } \theta \text{)} \\
+    \text{linear:}\quad t(x) &= n_\text{steps}\,\frac{1 - x}{1 - \theta}
+    \qquad \text{(} x = 1 \text{ at } 0,\ x \to \theta^+ \text{ at } n_\text{steps}\text{)}
 
-and values ``x <= theta`` stay silent. With ``theta = 0.2`` and ``tau_eff = 20`` steps:
-``x = 1`` fires at step 4 and ``x = 0.21`` at step 60. Spikes that would fall at or after
-``n_steps`` (values just above ``theta``) are dropped, so every input fires at most once
-inside the trial.
+The step of a spike is :math:`n(x) = \lfloor t(x) \rfloor`. Times past the trial
+(:math:`t \ge n_\text{steps}`) are dropped (``overflow="drop"``, every input fires
+at most once inside the trial) or put on the last step
+(``overflow="clip"``, :math:`t \leftarrow \min(t, n_\text{steps} - 1)`). Under the
+linear code values :math:`x > 1` would give :math:`t < 0` and fire at 0.
+
+The log code with :math:`\theta = 0.2`, :math:`\tau_\mathrm{eff} = 20` steps and
+100 steps is the SpyTorch tutorial-2 code used for the Zenke & Vogels 2021 image
+tasks (:func:`latency_steps`, :func:`latency_encode`): :math:`x = 1` fires at step 4
+and :math:`x = 0.21` at step 60. The linear code with clipping is the symmetry
+network's ``"latency"`` pixel code (:func:`spikegrad.symmetry.encoding.spike_times`,
+``levels`` = :math:`n_\text{steps}`).
+
+**Gaussian receptive fields** (Bohte, Kok & La Poutré 2002; eSNN/OeSNN, Lobo et al.
+2018, 2020). Each real feature :math:`x` is covered by :math:`M \ge 3` Gaussian
+fields, numbered :math:`j = 1 \dots M` (``numbering="one_based"``, the default):
+
+.. math::
+
+    \mu_j = I_\min + \frac{2j - 3}{2}\,\frac{I_\max - I_\min}{M - 2}, \qquad
+    \sigma = \frac{I_\max - I_\min}{\beta (M - 2)}, \qquad
+    r_j = \exp\!\Big(-\frac{(x - \mu_j)^2}{2\sigma^2}\Big)
+
+and if :math:`I_\max = I_\min` then :math:`\sigma = 1` (:math:`\beta` here is the
+field-width factor of that literature, not a surrogate scale). Field :math:`j` emits
+one spike at time :math:`t_j = 1 - r_j \in [0, 1]` (:func:`grf_spike_times`): the
+closer the centre, the earlier the spike. ``numbering="zero_based"`` uses
+:math:`j = 0 \dots M-1`, the convention of the OeSNN-UAD C++ code and the
+``oesnn-ad`` package, which shifts every centre down by one spacing.
+
+**Rank-order code** (:func:`rank_order`): all spikes of a sample are sorted by time
+with a **stable** sort (ties keep the input order), and input :math:`j` gets its rank
+:math:`\mathrm{order}(j) = 0, 1, \dots`; with a late cut :math:`t_\text{cut}` spikes
+with :math:`t_j > t_\text{cut}` count as absent.
+
+The GRF and rank-order functions work on numpy arrays (float64): online learners
+call them once per sample on a few dozen values, where the per-call overhead of
+torch would dominate. The latency code works on tensors.
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import Tensor
 
-from .._checks import SpikegradInputError
+from .._checks import SpikegradInputError, check_choice, check_positive
 from .spikes import SpikeDataset
 
-__all__ = ["latency_steps", "latency_encode"]
+__all__ = [
+    "LATENCY_CODES",
+    "LATENCY_OVERFLOW",
+    "LATENCY_OUTPUTS",
+    "latency",
+    "latency_steps",
+    "latency_encode",
+    "NUMBERINGS",
+    "grf_centres",
+    "grf_sigma",
+    "grf_responses",
+    "grf_spike_times",
+    "rank_order",
+]
+
+#: Intensity-to-time maps of :func:`latency`.
+LATENCY_CODES = ("log", "linear")
+#: What :func:`latency` does with times past the trial.
+LATENCY_OVERFLOW = ("drop", "clip")
+#: What :func:`latency` returns.
+LATENCY_OUTPUTS = ("steps", "times", "spikes")
+#: GRF centre numbering conventions.
+NUMBERINGS = ("one_based", "zero_based")
+
+
+# ------------------------------------------------------------------ latency code
+def latency(
+    x: Tensor,
+    n_steps: int = 100,
+    *,
+    code: str = "log",
+    theta: float = 0.2,
+    tau_eff: float = 20.0,
+    overflow: str = "drop",
+    output: str = "steps",
+) -> Tensor:
+    r"""Latency (time-to-first-spike) code of every value of a tensor (module docstring).
+
+    Parameters
+    ----------
+    x:
+        Values, any shape (a tensor or array-like; real and finite). Floating
+        tensors are used in their own dtype, others are converted to float64.
+    n_steps:
+        Trial length in steps (>= 1); for ``code="linear"`` also the scale of the map.
+    code:
+        ``"log"``: :math:`t = \tau_\mathrm{eff} \ln(x / (x - \theta))`;
+        ``"linear"``: :math:`t = n_\text{steps} (1 - x) / (1 - \theta)`, at least 0.
+    theta:
+        Threshold in [0, 1); values ``x <= theta`` never fire.
+    tau_eff:
+        Effective time constant of the log code in steps (> 0).
+    overflow:
+        ``"drop"``: spikes at :math:`t \ge n_\text{steps}` are silent;
+        ``"clip"``: they are put at :math:`n_\text{steps} - 1`.
+    output:
+        ``"steps"``: int64 steps :math:`\lfloor t \rfloor`, ``-1`` where silent (shape
+        of ``x``); ``"times"``: the unrounded times :math:`t` in steps, ``inf`` where
+        silent (shape and float dtype of ``x``); ``"spikes"``: one-hot spikes
+        ``[n_steps, *x.shape]`` (time-major, float dtype of ``x``), one spike at
+        step :math:`\lfloor t \rfloor` per firing value.
+
+    Examples
+    --------
+    >>> latency(torch.tensor([1.0, 0.21, 0.2])).tolist()   # 20 ln(1/0.8) = 4.46
+    [4, 60, -1]
+    >>> latency(torch.tensor([1.0, 0.75, 0.5]), 8, code="linear", theta=0.5).tolist()
+    [0, 4, -1]
+    """
+    check_choice("code", code, LATENCY_CODES)
+    check_choice("overflow", overflow, LATENCY_OVERFLOW)
+    check_choice("output", output, LATENCY_OUTPUTS)
+    if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
+        raise SpikegradInputError(f"n_steps must be an integer >= 1, got {n_steps!r}")
+    n_steps = int(n_steps)
+    if not (0.0 <= float(theta) < 1.0):
+        raise SpikegradInputError(f"theta must lie in [0, 1), got {theta!r}")
+    if code == "log" and not (math.isfinite(float(tau_eff)) and float(tau_eff) > 0):
+        raise SpikegradInputError(f"tau_eff must be a positive number of steps, got {tau_eff!r}")
+    if not isinstance(x, Tensor):
+        x = torch.as_tensor(x)
+    if x.is_complex():
+        raise SpikegradInputError(f"x must be real, got {x.dtype}")
+    if not x.is_floating_point():
+        x = x.to(torch.float64)
+    if x.numel() and not bool(torch.isfinite(x).all()):
+        raise SpikegradInputError("x contains non-finite values (NaN or inf)")
+    fire = x > theta
+    if code == "log":
+        safe = torch.where(fire, x, torch.ones_like(x))
+        t = tau_eff * torch.log(safe / (safe - theta))
+    else:
+        t = (n_steps * (1.0 - x) / (1.0 - theta)).clamp(min=0.0)
+    if overflow == "clip":
+        t = t.clamp(max=n_steps - 1)
+        keep = fire
+    else:
+        keep = fire & (t < n_steps)
+    if output == "times":
+        return torch.where(keep, t, torch.full_like(t, math.inf))
+    steps = torch.where(keep, torch.floor(t), torch.full_like(t, -1.0)).to(torch.int64)
+    if output == "steps":
+        return steps
+    out = torch.zeros(n_steps, *x.shape, dtype=x.dtype, device=x.device)
+    out.scatter_(0, steps.clamp(min=0).unsqueeze(0), keep.to(x.dtype).unsqueeze(0))
+    return out
 
 
 def _check_values(x: Tensor, name: str = "x") -> Tensor:
@@ -45,7 +192,10 @@ def _check_values(x: Tensor, name: str = "x") -> Tensor:
 def latency_steps(
     x: Tensor, theta: float = 0.2, tau_eff: float = 20.0, n_steps: int = 100
 ) -> Tensor:
-    """Spike step of every value under the latency code; ``-1`` where silent.
+    """Spike step of every intensity under the log latency code; ``-1`` where silent.
+
+    :func:`latency` with ``code="log"``, ``overflow="drop"``, ``output="steps"``, for
+    intensities that must lie in [0, 1] (computed in float64).
 
     Parameters
     ----------
@@ -67,14 +217,12 @@ def latency_steps(
         raise SpikegradInputError(f"theta must lie in [0, 1), got {theta!r}")
     if not (math.isfinite(float(tau_eff)) and float(tau_eff) > 0):
         raise SpikegradInputError(f"tau_eff must be a positive number of steps, got {tau_eff!r}")
-    if int(n_steps) < 1:
+    if isinstance(n_steps, bool) or int(n_steps) < 1:
         raise SpikegradInputError(f"n_steps must be >= 1, got {n_steps!r}")
-    x = _check_values(x)
-    fire = x > theta
-    safe = torch.where(fire, x, torch.ones_like(x))
-    t = torch.floor(tau_eff * torch.log(safe / (safe - theta)))
-    t = torch.where(fire & (t < n_steps), t, torch.full_like(t, -1.0))
-    return t.to(torch.int64)
+    return latency(
+        _check_values(x), int(n_steps), code="log", theta=theta, tau_eff=tau_eff,
+        overflow="drop", output="steps",
+    )
 
 
 def latency_encode(
@@ -120,3 +268,115 @@ def latency_encode(
     return SpikeDataset(
         times, unit, offsets, labels.to(torch.int64), n_steps, x.shape[1], n_classes, name
     )
+
+
+# ------------------------------------------------------------ receptive fields
+def _check_fields(n_fields: int) -> int:
+    if not isinstance(n_fields, (int, np.integer)) or isinstance(n_fields, bool):
+        raise TypeError(f"n_fields must be an int, got {type(n_fields).__name__}")
+    if n_fields < 3:
+        raise SpikegradInputError(f"n_fields must be >= 3 (the centres use M - 2), got {n_fields}")
+    return int(n_fields)
+
+
+def grf_centres(
+    i_min: np.ndarray | float,
+    i_max: np.ndarray | float,
+    n_fields: int,
+    numbering: str = "one_based",
+) -> np.ndarray:
+    r"""Centres :math:`\mu_j = I_\min + \frac{2j-3}{2}\frac{I_\max-I_\min}{M-2}`.
+
+    Parameters
+    ----------
+    i_min, i_max:
+        Range of each feature, scalars or arrays ``[F]``.
+    n_fields:
+        :math:`M \ge 3` fields per feature.
+    numbering:
+        ``"one_based"`` (:math:`j = 1..M`, default) or ``"zero_based"`` (:math:`j = 0..M-1`).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``[F, M]`` (or ``[M]`` for scalar ranges).
+    """
+    m = _check_fields(n_fields)
+    check_choice("numbering", numbering, NUMBERINGS)
+    j = (
+        np.arange(1, m + 1, dtype=np.float64)
+        if numbering == "one_based"
+        else np.arange(m, dtype=np.float64)
+    )
+    lo = np.asarray(i_min, dtype=np.float64)
+    hi = np.asarray(i_max, dtype=np.float64)
+    return lo[..., None] + ((2.0 * j - 3.0) / 2.0) * ((hi - lo) / (m - 2))[..., None]
+
+
+def grf_sigma(
+    i_min: np.ndarray | float, i_max: np.ndarray | float, n_fields: int, beta: float
+) -> np.ndarray:
+    r"""Width :math:`\sigma = (I_\max - I_\min)/(\beta (M-2))`; 1 where :math:`I_\max = I_\min`."""
+    m = _check_fields(n_fields)
+    b = check_positive("beta", beta)
+    span = np.asarray(i_max, dtype=np.float64) - np.asarray(i_min, dtype=np.float64)
+    return np.where(span > 0, span / (b * (m - 2)), 1.0)
+
+
+def grf_responses(
+    x: np.ndarray,
+    i_min: np.ndarray,
+    i_max: np.ndarray,
+    n_fields: int,
+    beta: float,
+    numbering: str = "one_based",
+) -> np.ndarray:
+    r"""Field responses :math:`r_j = \exp(-(x-\mu_j)^2/2\sigma^2)` for features ``x`` ``[F]``.
+
+    Returns ``[F, M]``; rows of non-finite features are NaN (no spikes).
+    """
+    mu = grf_centres(i_min, i_max, n_fields, numbering)
+    sig = grf_sigma(i_min, i_max, n_fields, beta)
+    xx = np.asarray(x, dtype=np.float64)
+    d = (xx[..., None] - mu) / sig[..., None]
+    return np.exp(-0.5 * d * d)
+
+
+def grf_spike_times(responses: np.ndarray) -> np.ndarray:
+    r"""Spike times :math:`t_j = 1 - r_j` of field responses in [0, 1] (NaN stays NaN: no spike).
+
+    This is the linear map of :func:`latency` with :math:`\theta = 0` on a unit time
+    axis (``latency(r, 1, code="linear", theta=0, output="times")`` gives the same
+    times, bit for bit, wherever :math:`t < 1`), but without a threshold or an end
+    of trial: every field fires, one whose time rounds to :math:`t = 1` (response
+    below :math:`2^{-53}`, or 0 by underflow far from its centre) last, at
+    :math:`t = 1`, where the latency code would drop it. eSNN/OeSNN rank all
+    :math:`M` fields of a feature, so dropping them would change the rank-order code
+    (and OeSNN's numbers). It stays a numpy function for the per-sample cost
+    (module docstring).
+    """
+    return 1.0 - np.asarray(responses, dtype=np.float64)
+
+
+def rank_order(times: np.ndarray, late_cut: float | None = None) -> np.ndarray:
+    r"""Indices of the spiking inputs in firing order (stable sort of the flat times).
+
+    Parameters
+    ----------
+    times:
+        Spike times of every input (any shape; flattened in C order). NaN
+        (or inf) means no spike.
+    late_cut:
+        Spikes later than this count as absent (``None``: keep all).
+
+    Returns
+    -------
+    numpy.ndarray
+        Flat input indices, earliest first; ties keep input order.
+    """
+    t = np.asarray(times, dtype=np.float64).ravel()
+    ok = np.isfinite(t)
+    if late_cut is not None:
+        ok &= t <= late_cut
+    idx = np.flatnonzero(ok)
+    return idx[np.argsort(t[idx], kind="stable")]

@@ -1,6 +1,13 @@
 """Pure functional core: step functions, surrogates, losses, regularisers."""
 
 from .delay import DELAY_MODES, delay_channels, delay_taps, delayed_linear, shift
+from .detector import (
+    DetectorParams,
+    DetectorState,
+    detector_decay,
+    detector_sequence,
+    detector_step,
+)
 from .lif import LIFParams, LIFState, decay, li_sequence, lif_sequence, lif_step
 from .readout import readout_logits, readout_loss
 from .regularization import ActivityRegularizer, mean_spikes_per_neuron, spike_counts
@@ -12,6 +19,7 @@ __all__ = [
     "delay_taps",
     "delayed_linear",
     "shift",
+    "DetectorParams", "DetectorState", "detector_decay", "detector_sequence", "detector_step",
     "LIFParams",
     "LIFState",
     "decay",

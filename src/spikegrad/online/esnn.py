@@ -4,8 +4,10 @@ Following Kasabov's eSNN (Schliebs & Kasabov 2013) and the online eSNN (OeSNN)
 of Lobo et al. (Neural Networks 108, 2018; review Neural Networks 121, 2020).
 
 **Encoding.** Each feature is rank-order coded by :math:`M` Gaussian receptive
-fields (:mod:`spikegrad.online.encoding`) whose ranges are learned from the
-stream. A sample becomes the firing order of its :math:`K` spiking inputs.
+fields (:mod:`spikegrad.data.encoding`: :func:`grf_responses`, firing times
+:func:`grf_spike_times`) whose ranges are learned from the stream
+(:class:`spikegrad.online.encoding.RangeTracker`). A sample becomes the firing
+order of its :math:`K` spiking inputs.
 
 **Learning (one pass, one sample).** The sample makes a candidate output
 neuron with weights and threshold
@@ -98,7 +100,14 @@ import numpy as np
 from river import base
 
 from .._checks import SpikegradInputError, check_choice, check_positive
-from .encoding import NUMBERINGS, RANGE_MODES, RangeTracker, _check_fields, grf_responses
+from .encoding import (
+    NUMBERINGS,
+    RANGE_MODES,
+    RangeTracker,
+    _check_fields,
+    grf_responses,
+    grf_spike_times,
+)
 
 __all__ = [
     "REPLACE_POLICIES",
@@ -135,7 +144,7 @@ def candidate_neuron(
     ----------
     order:
         Indices of the spiking inputs in firing order (from
-        :func:`~spikegrad.online.encoding.rank_order`).
+        :func:`~spikegrad.data.encoding.rank_order`).
     n_inputs:
         Total number of inputs (non-spiking ones get weight 0).
     mod, c:
@@ -580,7 +589,7 @@ class OeSNNClassifier(base.Classifier):
                     lo[i], hi[i] = rng
         if self.skip_constant:
             vals[hi <= lo] = np.nan
-        t = 1.0 - grf_responses(vals, lo, hi, self.n_fields, self.beta, self.numbering)
+        t = grf_spike_times(grf_responses(vals, lo, hi, self.n_fields, self.beta, self.numbering))
         present = None
         missing = np.isnan(vals)
         if missing.any():

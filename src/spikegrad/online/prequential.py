@@ -6,10 +6,15 @@ every sample after the first labelled one (so the denominator is :math:`n-1`,
 as in ``river.evaluate.progressive_val_score``); unlike river, a ``None``
 prediction after the first sample counts as an error instead of being skipped.
 Windowed accuracy is the accuracy of the last ``window`` scored samples.
+
+Both curves are recorded every ``record_every`` samples
+(:meth:`PrequentialResult.history_rows`, the rows of the ``history.csv`` that
+``spikegrad stream`` writes).
 """
 
 from __future__ import annotations
 
+import io
 import time
 import tracemalloc
 from collections import deque
@@ -18,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .._checks import SpikegradInputError
+from ..io.checkpoint import atomic_write_bytes
 from ..viz.plots import pyplot
 
 __all__ = ["PrequentialResult", "prequential", "drift_points_of", "plot_windowed_accuracy"]
@@ -40,10 +46,21 @@ class PrequentialResult:
     #: accuracy over samples with index >= ``score_from`` (held-out part after a tuning prefix)
     accuracy_after: float | None = None
     score_from: int = 0
+    #: cumulative (prequential) accuracy at each of ``positions``
+    cumulative_accuracy: list[float] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         """Plain-JSON dictionary."""
         return asdict(self)
+
+    def history_rows(self) -> list[dict]:
+        """The prequential curve: ``samples``, cumulative ``accuracy``, ``window_accuracy``."""
+        return [
+            {"samples": n, "accuracy": a, "window_accuracy": w}
+            for n, a, w in zip(
+                self.positions, self.cumulative_accuracy, self.window_accuracy, strict=True
+            )
+        ]
 
 
 def drift_points_of(model) -> list[int]:
@@ -99,6 +116,7 @@ def prequential(
     recent: deque = deque(maxlen=window)
     pos: list[int] = []
     acc_w: list[float] = []
+    acc_c: list[float] = []
     t0 = time.perf_counter()
     try:
         for x, y in stream:
@@ -116,6 +134,7 @@ def prequential(
             if n % record_every == 0 and recent:
                 pos.append(n)
                 acc_w.append(sum(recent) / len(recent))
+                acc_c.append(hits / scored)
             if callback is not None and callback_every and n % callback_every == 0:
                 callback(n, hits / max(scored, 1))
         seconds = time.perf_counter() - t0
@@ -136,6 +155,7 @@ def prequential(
         drift_points=drift_points_of(model),
         accuracy_after=hits_after / scored_after if scored_after else None,
         score_from=score_from,
+        cumulative_accuracy=acc_c,
     )
 
 
@@ -149,7 +169,10 @@ def plot_windowed_accuracy(
     title: str = "",
     label: str | None = None,
 ) -> None:
-    """Windowed accuracy over the stream; true drifts dashed red, detections dotted grey."""
+    """Windowed accuracy over the stream; true drifts dashed red, detections dotted grey.
+
+    The PNG is rendered in memory and written atomically (temp file, rename).
+    """
     plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(8, 3.2))
@@ -165,5 +188,9 @@ def plot_windowed_accuracy(
     if true_drifts or detected or label:
         ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format="png", dpi=110)
+    finally:
+        plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())

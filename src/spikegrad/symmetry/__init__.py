@@ -13,6 +13,7 @@ from .geometry import ORIENTATIONS, PARITIES, delays, pair_distances
 from .network import (
     DetectorParams,
     DetectorResult,
+    DetectorState,
     SymmetryNetwork,
     connectivity,
     detector_input,
@@ -40,6 +41,7 @@ __all__ = [
     "pair_distances",
     "SymmetryNetwork",
     "DetectorParams",
+    "DetectorState",
     "DetectorResult",
     "detector_step",
     "detector_input",

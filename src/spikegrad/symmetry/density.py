@@ -252,6 +252,11 @@ class SymmetryEvents:
         return self._out(e)
 
 
+def _network_settings(net: SymmetryNetwork) -> dict:
+    """The network's settings for reports (its explicit ``threshold`` is ``detector_threshold``)."""
+    return {k: v for k, v in net.to_dict().items() if k != "threshold"}
+
+
 def _check_names(name: str, values: Sequence[str], valid: Sequence[str]) -> tuple[str, ...]:
     if isinstance(values, str):
         values = (values,)
@@ -390,13 +395,7 @@ def symmetry_events(
         "levels": levels,
         "intensity_noise": float(intensity_noise),
         "spike_noise": float(spike_noise),
-        "max_radius": net.max_radius,
-        "ticks_per_pixel": net.ticks_per_pixel,
-        "metric": net.metric,
-        "tau": net.tau,
-        "k": net.k,
-        "threshold_detector": net.params.threshold,
-        "fractional": net.fractional,
+        **_network_settings(net),
         "method": method,
     }
     if net.fractional:

@@ -11,7 +11,10 @@ three codes below are spikegrad's reading and are reported with every result.
   :math:`s[0, p] = \Theta(e_p - \vartheta)`.
 * ``"latency"``: brighter pixels spike earlier. For :math:`x_p > \vartheta`,
   :math:`t_p = \min\big(L - 1, \lfloor L (1 - x_p) / (1 - \vartheta) \rfloor\big)`
-  with :math:`L` = ``levels`` ticks; darker pixels stay silent. Mirror pairs then
+  with :math:`L` = ``levels`` ticks; darker pixels stay silent. This is the linear
+  map of the library's one latency code, :func:`spikegrad.data.encoding.latency`
+  (``code="linear"``, ``overflow="clip"``, :math:`n_\text{steps} = L`), which
+  :func:`spike_times` and :func:`encode` call. Mirror pairs then
   coincide only when their intensities fall in the same latency bin; spikes of
   different pairs can also coincide (:math:`t_p + d_a = t_{p'} + d_{a'}`).
 
@@ -27,6 +30,7 @@ import numpy as np
 import torch
 
 from .._checks import SpikegradInputError, check_choice, check_positive
+from ..data.encoding import latency
 
 __all__ = ["ENCODINGS", "as_image", "edge_map", "encode", "spike_times", "load_image"]
 
@@ -124,11 +128,17 @@ def encode(
         return (x > thr).float().unsqueeze(0)
     if encoding == "edges":
         return (edge_map(x) > thr).float().unsqueeze(0)
-    times = spike_times(x, threshold=thr, levels=levels)
-    out = torch.zeros(levels, *x.shape)
-    active = torch.isfinite(times)
-    out.scatter_(0, times.clamp(max=levels - 1).long().unsqueeze(0), active.float().unsqueeze(0))
-    return out
+    _check_latency(thr, levels)
+    return latency(x, levels, code="linear", theta=thr, overflow="clip", output="spikes")
+
+
+def _check_latency(threshold: float, levels: int) -> None:
+    if isinstance(levels, bool) or not isinstance(levels, int) or levels < 1:
+        raise SpikegradInputError(f"levels must be an int >= 1, got {levels!r}")
+    if not (0.0 <= threshold < 1.0):
+        raise SpikegradInputError(
+            f"threshold must be in [0, 1) for the latency code, got {threshold!r}"
+        )
 
 
 def spike_times(
@@ -137,20 +147,17 @@ def spike_times(
     r"""Latency code :math:`t_p` of every pixel ``[B, H, W]`` (``inf`` = silent).
 
     Integer bins as in :func:`encode` (``"latency"``), or the unrounded
-    :math:`L (1 - x_p) / (1 - \vartheta)` when ``fractional`` (for the
-    event-driven simulator).
+    :math:`L (1 - x_p) / (1 - \vartheta)`, clipped to :math:`[0, L - 1]`, when
+    ``fractional`` (for the event-driven simulator). Times are in ticks of the
+    network (seconds = ticks times ``SymmetryNetwork.dt``).
     """
-    if isinstance(levels, bool) or not isinstance(levels, int) or levels < 1:
-        raise SpikegradInputError(f"levels must be an int >= 1, got {levels!r}")
     x, _ = as_image(image)
     thr = float(threshold)
-    if not (0.0 <= thr < 1.0):
-        raise SpikegradInputError(
-            f"threshold must be in [0, 1) for the latency code, got {threshold!r}"
-        )
-    z = levels * (1.0 - x) / (1.0 - thr)
-    t = z.clamp(min=0.0, max=levels - 1) if fractional else torch.floor(z).clamp(0, levels - 1)
-    return torch.where(x > thr, t, torch.full_like(t, math.inf))
+    _check_latency(thr, levels)
+    if fractional:
+        return latency(x, levels, code="linear", theta=thr, overflow="clip", output="times")
+    steps = latency(x, levels, code="linear", theta=thr, overflow="clip", output="steps")
+    return torch.where(steps >= 0, steps.to(x.dtype), torch.full_like(x, math.inf))
 
 
 def _pil_to_grey(im) -> np.ndarray:

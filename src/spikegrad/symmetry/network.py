@@ -14,21 +14,31 @@ at tick :math:`t` (time-major, input spikes :math:`s_\text{in}[t, p]`) is
 
 with the pair offsets :math:`(k^-_a, k^+_a)` = :math:`(-a, a)` (axis on the pixel)
 or :math:`(-(a-1), a)` (axis between pixels). The detector is a LIF neuron with a
-short leak and a threshold that needs :math:`k` coincident spikes:
+short leak and a threshold that needs :math:`k` coincident spikes, the pure step
+:func:`spikegrad.functional.detector.detector_step`:
 
 .. math::
 
-    V_q[t] &= \beta\, U_q[t-1] + I_q[t], \qquad \beta = e^{-1/\tau}
-             \ (\beta = 0 \text{ for } \tau = 0) \\
+    V_q[t] &= \alpha\, U_q[t-1] + I_q[t], \qquad \alpha = e^{-\Delta t/\tau}
+             \ (\alpha = 0 \text{ for } \tau = 0) \\
     S_q[t] &= \Theta(V_q[t] - \theta), \qquad \Theta(0) = 0,
              \qquad \theta = (k - \tfrac12)\, w \\
     U_q[t] &= V_q[t]\,(1 - S_q[t]) \qquad \text{(reset to rest)}
 
-:math:`\tau` is in ticks. With :math:`\tau = 0` the membrane forgets everything
-after one tick (exact coincidence); with :math:`\tau \approx 2` two spikes one tick
-apart still add up to :math:`(1 + e^{-1/2}) w > 1.5 w`, so *the leak sets the
-jitter tolerance*. With binary inputs at :math:`t = 0`, :math:`\tau = 0`,
-:math:`k = 2` and distinct delays per pair, detector :math:`q` fires once at
+**Units.** At the public boundary (:class:`SymmetryNetwork`) times are in seconds:
+the tick length :math:`\Delta t` (``dt``, default 1 ms), the membrane time constant
+:math:`\tau` (``tau``) and the conduction delay per pixel of distance
+(``delay_per_pixel``, default one tick). Inside, everything runs on integer ticks:
+:math:`\kappa` = ``ticks_per_pixel`` = ``delay_per_pixel / dt`` and the pair delays
+:math:`d_a` of :func:`~spikegrad.symmetry.geometry.delays`, the spike times of
+:func:`run_detectors_exact` and :attr:`DetectorResult.delays` are in ticks; a
+duration of :math:`n` ticks is :math:`n\,\Delta t` seconds.
+
+With :math:`\tau = 0` the membrane forgets everything after one tick (exact
+coincidence); with :math:`\tau \approx 2\Delta t` two spikes one tick apart still add
+up to :math:`(1 + e^{-1/2}) w > 1.5 w`, so *the leak sets the jitter tolerance*.
+With binary inputs at :math:`t = 0`, :math:`\tau = 0`, :math:`k = 2` and distinct
+delays per pair, detector :math:`q` fires once at
 tick :math:`d_a` for every active pair :math:`a`, so its spike count is the pair
 count of :mod:`spikegrad.symmetry.oracle`.
 
@@ -56,6 +66,7 @@ from typing import NamedTuple
 import torch
 
 from .._checks import SpikegradInputError, check_choice, check_nonnegative, check_positive
+from ..functional.detector import DetectorParams, DetectorState, detector_decay, detector_step
 from .geometry import (
     METRICS,
     delays,
@@ -69,6 +80,7 @@ from .geometry import (
 __all__ = [
     "SymmetryNetwork",
     "DetectorParams",
+    "DetectorState",
     "DetectorResult",
     "detector_step",
     "detector_input",
@@ -79,14 +91,6 @@ __all__ = [
     "check_spikes",
     "check_times",
 ]
-
-
-class DetectorParams(NamedTuple):
-    r"""Parameters of the coincidence detector: decay :math:`\beta`, threshold, weight."""
-
-    beta: float
-    threshold: float
-    weight: float
 
 
 @dataclass(frozen=True)
@@ -100,11 +104,13 @@ class SymmetryNetwork:
         :math:`R` pixels from the axis); ``None``: every pair inside the image.
         Default 8 (best of 8 and 16 on the generated scenes, see docs/symmetry.md).
     ticks_per_pixel:
-        Delay per pixel of distance :math:`\kappa` (ticks).
+        Delay per pixel of distance :math:`\kappa` in ticks (a ratio,
+        ``delay_per_pixel / dt``); give this or ``delay_per_pixel``, default 1.
     metric:
         ``"euclidean"`` (diagonal steps are :math:`\sqrt2` long) or ``"steps"``.
     tau:
-        Membrane time constant of the detectors in ticks (0: no memory).
+        Membrane time constant of the detectors in seconds (0: no memory); the
+        per-tick factor is :math:`\alpha = e^{-\Delta t/\tau}`.
     k:
         Number of coincident spikes needed; sets the threshold :math:`(k - \frac12) w`.
     weight:
@@ -113,16 +119,31 @@ class SymmetryNetwork:
         Explicit threshold (overrides ``k``).
     fractional:
         Use real-valued delays :math:`r\kappa` and the event-driven simulator.
+    dt:
+        Tick length :math:`\Delta t` in seconds (default 1 ms). Only the ratios
+        ``tau / dt`` and ``delay_per_pixel / dt`` change the results.
+    delay_per_pixel:
+        Conduction delay per pixel of distance in seconds (default: one tick,
+        ``dt``); give this or ``ticks_per_pixel``. After construction both fields
+        hold the resolved values (``delay_per_pixel = ticks_per_pixel * dt``).
+
+    Examples
+    --------
+    >>> net = SymmetryNetwork(tau=2e-3, delay_per_pixel=2e-3)  # 2 ms, 2 ms per pixel
+    >>> net.ticks_per_pixel, round(net.tau_ticks, 12)
+    (2.0, 2.0)
     """
 
     max_radius: int | None = 8
-    ticks_per_pixel: float = 1.0
+    ticks_per_pixel: float | None = None
     metric: str = "euclidean"
     tau: float = 0.0
     k: int = 2
     weight: float = 1.0
     threshold: float | None = None
     fractional: bool = False
+    dt: float = 1e-3
+    delay_per_pixel: float | None = None
 
     def __post_init__(self) -> None:
         if self.max_radius is not None and (
@@ -133,7 +154,25 @@ class SymmetryNetwork:
             raise SpikegradInputError(
                 f"max_radius must be an int >= 1 or None, got {self.max_radius!r}"
             )
-        check_positive("ticks_per_pixel", self.ticks_per_pixel)
+        dt = check_positive("dt", self.dt)
+        if self.ticks_per_pixel is None and self.delay_per_pixel is None:
+            kappa, delay = 1.0, dt
+        elif self.delay_per_pixel is None:
+            kappa = check_positive("ticks_per_pixel", self.ticks_per_pixel)
+            delay = kappa * dt
+        elif self.ticks_per_pixel is None:
+            delay = check_positive("delay_per_pixel", self.delay_per_pixel)
+            kappa = delay / dt
+        else:
+            kappa = check_positive("ticks_per_pixel", self.ticks_per_pixel)
+            delay = check_positive("delay_per_pixel", self.delay_per_pixel)
+            if not math.isclose(kappa * dt, delay, rel_tol=1e-9):
+                raise SpikegradInputError(
+                    f"ticks_per_pixel={self.ticks_per_pixel!r} and delay_per_pixel="
+                    f"{self.delay_per_pixel!r} s disagree for dt={self.dt!r} s; give one of them"
+                )
+        object.__setattr__(self, "ticks_per_pixel", float(kappa))
+        object.__setattr__(self, "delay_per_pixel", float(delay))
         check_choice("metric", self.metric, METRICS)
         check_nonnegative("tau", self.tau)
         if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
@@ -143,11 +182,30 @@ class SymmetryNetwork:
             check_positive("threshold", self.threshold)
 
     @property
+    def tau_ticks(self) -> float:
+        r"""The membrane time constant in ticks, :math:`\tau / \Delta t`."""
+        return self.tau / self.dt
+
+    @property
     def params(self) -> DetectorParams:
-        r""":math:`\beta = e^{-1/\tau}` (0 for :math:`\tau=0`), :math:`\theta`, :math:`w`."""
-        beta = 0.0 if self.tau == 0 else math.exp(-1.0 / self.tau)
+        r"""Step parameters: decay :math:`\alpha` and threshold :math:`\theta`.
+
+        :math:`\alpha = e^{-\Delta t/\tau}` (0 for :math:`\tau = 0`); :math:`\theta` is
+        ``threshold`` if given, else :math:`(k - \frac12) w`.
+        """
         theta = self.threshold if self.threshold is not None else (self.k - 0.5) * self.weight
-        return DetectorParams(beta, float(theta), float(self.weight))
+        return DetectorParams(detector_decay(self.tau, self.dt), float(theta))
+
+    def to_dict(self) -> dict:
+        """Every setting (resolved: both delay forms, the detector threshold and decay)."""
+        p = self.params
+        return {
+            "max_radius": self.max_radius, "metric": self.metric, "k": self.k,
+            "weight": self.weight, "threshold": self.threshold, "fractional": self.fractional,
+            "dt": self.dt, "tau": self.tau, "tau_ticks": self.tau_ticks,
+            "delay_per_pixel": self.delay_per_pixel, "ticks_per_pixel": self.ticks_per_pixel,
+            "detector_threshold": p.threshold, "detector_decay": p.decay,
+        }
 
 
 class DetectorResult(NamedTuple):
@@ -155,7 +213,7 @@ class DetectorResult(NamedTuple):
 
     ``counts`` ``[B, H, W]``: spikes per detector; ``spikes`` ``[T, B, H, W]``
     (time-major) when recorded, else ``None``; ``delays``: :math:`d_a` for
-    ``a = 1..R``.
+    ``a = 1..R`` in ticks (times ``net.dt`` for seconds).
     """
 
     counts: torch.Tensor
@@ -200,19 +258,6 @@ def check_times(name: str, times: object) -> torch.Tensor:
     if bool((times < 0).any()):
         raise SpikegradInputError(f"{name} contains negative spike times")
     return times
-
-
-def detector_step(
-    x: torch.Tensor, u: torch.Tensor, params: DetectorParams
-) -> tuple[torch.Tensor, torch.Tensor]:
-    r"""One tick of the coincidence detector (pure).
-
-    :math:`V = \beta U + x`, :math:`S = \Theta(V - \theta)`, :math:`U' = V (1 - S)`.
-    ``x`` is the input current :math:`I[t]` (already weighted); returns ``(S, U')``.
-    """
-    v = params.beta * u + x if params.beta else x
-    s = (v > params.threshold).to(v.dtype)
-    return s, v * (1.0 - s)
 
 
 def _pairs_by_delay(d: list[int]) -> dict[int, list[int]]:
@@ -269,9 +314,10 @@ def run_detectors(
 ) -> DetectorResult:
     r"""Simulate one detector population tick by tick (integer delays).
 
-    Equivalent to running :func:`detector_step` over :func:`detector_input`, but
-    streaming: the current of tick :math:`t` is built from the shifted input
-    frames :math:`t - d_a` only when needed. There is no Python loop over pixels.
+    Runs :func:`spikegrad.functional.detector.detector_step` over the current of
+    :func:`detector_input`, but streaming: the current of tick :math:`t` is built from
+    the shifted input frames :math:`t - d_a` only when needed. There is no Python loop
+    over pixels.
 
     Parameters
     ----------
@@ -306,10 +352,10 @@ def run_detectors(
     d_max = max(d) if d else 0
     T_out = T_in + d_max
     xpad = pad_image(spikes, R)
-    u = torch.zeros(B, H, W, dtype=spikes.dtype, device=spikes.device)
-    counts = torch.zeros_like(u)
+    state = DetectorState.zeros((B, H, W), dtype=spikes.dtype, device=spikes.device)
+    counts = torch.zeros_like(state.u)
     rec = [] if record else None
-    memoryless = p.beta == 0.0
+    memoryless = p.decay == 0.0
     for t in range(T_out):
         x = None
         for t_in in range(max(0, t - d_max), min(T_in, t + 1)):
@@ -322,20 +368,14 @@ def run_detectors(
                     x += shift(frame, R, km, step, H, W)
                     x += shift(frame, R, kp, step, H, W)
         if x is None:
-            if memoryless:  # nothing arrives and nothing is remembered
+            if memoryless:  # nothing arrives, nothing is remembered: the step gives S = U = 0
                 if rec is not None:
-                    rec.append(torch.zeros_like(u))
+                    rec.append(torch.zeros_like(counts))
                 continue
-            x = torch.zeros_like(u)
-        if p.weight != 1.0:
-            x *= p.weight
-        if memoryless:  # fast path of detector_step: V = I, U is always reset to 0
-            fired = torch.gt(x, p.threshold)
-            counts += fired
-            if rec is not None:
-                rec.append(fired.to(u.dtype))
-            continue
-        s, u = detector_step(x, u, p)
+            x = torch.zeros_like(counts)
+        if net.weight != 1.0:
+            x *= net.weight
+        s, state = detector_step(x, state, p)
         counts += s
         if rec is not None:
             rec.append(s)
@@ -356,12 +396,16 @@ def run_detectors_exact(
     ``net.fractional``; rounded as in :func:`run_detectors` otherwise). Between
     arrivals the membrane decays as :math:`e^{-\Delta t/\tau}`; simultaneous
     arrivals are summed before the threshold test; after a spike the membrane is
-    reset to 0. With integer times and delays this is exactly :func:`run_detectors`.
+    reset to 0. This is the event form of
+    :func:`~spikegrad.functional.detector.detector_step` (:math:`\alpha^{\Delta}` over
+    :math:`\Delta` elapsed ticks); with integer times and delays it is exactly
+    :func:`run_detectors` (tested).
 
     Parameters
     ----------
     times:
-        First-spike times ``[B, H, W]`` in ticks; ``inf`` for silent pixels.
+        First-spike times ``[B, H, W]`` in ticks of ``net.dt`` (seconds / dt);
+        ``inf`` for silent pixels.
     orientation, parity, net:
         As in :func:`run_detectors`.
 
@@ -399,13 +443,13 @@ def run_detectors_exact(
         if not bool(fj.any()):
             break  # sorted: everything later is inf too
         if prev is not None:
-            dt = torch.where(fj, tj - prev, torch.zeros_like(tj))
-            if p.beta == 0.0:
-                keep = (dt == 0).to(u.dtype)
-            else:
-                keep = torch.exp(-dt * (-math.log(p.beta)))
+            elapsed = torch.where(fj, tj - prev, torch.zeros_like(tj))  # ticks
+            if p.decay == 0.0:
+                keep = (elapsed == 0).to(u.dtype)
+            else:  # alpha ** elapsed = exp(-elapsed * dt / tau)
+                keep = torch.exp(-elapsed * (-math.log(p.decay)))
             u = u * keep
-        u = u + p.weight * fj.to(u.dtype)
+        u = u + net.weight * fj.to(u.dtype)
         fire = (group_end[j] & fj & (u > p.threshold)).to(u.dtype)
         counts += fire
         u = u * (1.0 - fire)
@@ -424,7 +468,8 @@ def synchronised_output(
     For the next layer to read a whole frame at once, detector outputs must arrive
     together (the paper's predecessor, arXiv:1709.02684, synchronises symmetry
     networks for layering). spikegrad's reading: one coincidence neuron per pixel
-    and pair :math:`a` (threshold :math:`(k-\frac12)w`, no memory) whose output
+    and pair :math:`a` (:func:`~spikegrad.functional.detector.detector_step` with
+    threshold :math:`(k-\frac12)w` and no memory, whatever ``net.tau``) whose output
     travels through a compensating delay :math:`D - d_a`, :math:`D = d_R`; so a
     coincidence caused by input spikes at tick :math:`t` reaches the next layer at
     :math:`t + D` whatever the pair's distance. The returned tensor is the summed
@@ -437,14 +482,16 @@ def synchronised_output(
     R = effective_radius(orientation, (H, W), net.max_radius)
     d = delays(orientation, parity, R, net.ticks_per_pixel, net.metric)
     step = pair_step(orientation)
-    p = net.params
+    p = DetectorParams(0.0, net.params.threshold)  # no memory: one tick per coincidence
+    rest = DetectorState.zeros((T_in, B, H, W), dtype=spikes.dtype, device=spikes.device)
     D = max(d) if d else 0
     xpad = pad_image(spikes, R)
     out = torch.zeros(T_in + D, B, H, W, dtype=spikes.dtype, device=spikes.device)
     for a in range(1, R + 1):
         km, kp = pair_offsets(parity, a)
-        x = (shift(xpad, R, km, step, H, W) + shift(xpad, R, kp, step, H, W)) * p.weight
-        out[D : D + T_in] += (x > p.threshold).to(out.dtype)
+        x = (shift(xpad, R, km, step, H, W) + shift(xpad, R, kp, step, H, W)) * net.weight
+        s, _ = detector_step(x, rest, p)
+        out[D : D + T_in] += s
     return out
 
 

@@ -1,30 +1,53 @@
 """Run folders of the ``spikegrad symmetry`` command: image analysis and the scene demo.
 
-:func:`analyse_image` writes the symmetry-density overlay (PNG), per-orientation
-maps and a JSON of region scores for one image; :func:`run_demo` generates
-labelled scenes, measures man-made vs vegetation AUC and the noise sweeps, and
-writes ``metrics.json`` with plots.
+Both write one run folder through :class:`spikegrad.io.run.RunFolder`, every file
+atomically (the PNGs are rendered in memory and written with
+:func:`spikegrad.io.checkpoint.atomic_write_bytes`):
+
+* :func:`analyse_image`: ``config.json`` (every setting), ``metrics.json`` (totals),
+  ``history.csv`` (one row per region), ``regions.json`` (region scores with the
+  settings, self-contained), ``overlay.png`` and ``maps.png``;
+* :func:`run_demo`: ``config.json``, ``metrics.json`` (AUC man-made vs vegetation,
+  noise sweeps and their peaks), ``history.csv`` (one row per noise-sweep amplitude),
+  ``overlay.png``, ``maps.png``, ``noise_sweep.png`` and ``roc.png``.
 """
 
 from __future__ import annotations
 
-import json
+import io
 import platform
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from .._checks import SpikegradInputError
+from ..io.checkpoint import atomic_write_bytes
+from ..io.run import RunFolder
 from ..viz.plots import pyplot
-from .density import SymmetryEvents, symmetry_events
+from .density import SymmetryEvents, _network_settings, symmetry_events
 from .evaluate import classify_scenes, noise_sweep, region_table, roc_curve
 from .network import SymmetryNetwork
 from .scenes import generate_scenes
 
 __all__ = ["analyse_image", "run_demo", "plot_overlay", "plot_maps", "plot_noise_sweep"]
+
+
+def _save_png(fig: Any, path: str | Path, dpi: int) -> None:
+    """Render ``fig`` as PNG in memory and write it atomically; closes the figure."""
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format="png", dpi=dpi)
+    finally:
+        pyplot().close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _run_folder(out_dir: str | Path | RunFolder) -> RunFolder:
+    return out_dir if isinstance(out_dir, RunFolder) else RunFolder(out_dir)
 
 
 def plot_overlay(image: np.ndarray, density: np.ndarray, path: str | Path, *,
@@ -50,8 +73,7 @@ def plot_overlay(image: np.ndarray, density: np.ndarray, path: str | Path, *,
     for a in ax:
         a.set_axis_off()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save_png(fig, path, 120)
 
 
 def plot_maps(events: SymmetryEvents, path: str | Path, index: int = 0) -> None:
@@ -69,8 +91,7 @@ def plot_maps(events: SymmetryEvents, path: str | Path, index: int = 0) -> None:
         a.set_axis_off()
         fig.colorbar(im, ax=a, fraction=0.046, pad=0.04)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save_png(fig, path, 110)
 
 
 def plot_noise_sweep(sweeps: dict[str, list[dict]], path: str | Path) -> None:
@@ -88,8 +109,7 @@ def plot_noise_sweep(sweeps: dict[str, list[dict]], path: str | Path) -> None:
         a.grid(alpha=0.3)
         a.legend(frameon=False, fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save_png(fig, path, 110)
 
 
 def _plot_roc(table: dict, path: Path) -> None:
@@ -102,47 +122,59 @@ def _plot_roc(table: dict, path: Path) -> None:
     ax.set(xlabel="false-positive rate", ylabel="true-positive rate", title="ROC (man-made +)")
     ax.legend(frameon=False, fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save_png(fig, path, 110)
 
 
 def _settings(events_kwargs: dict, net: SymmetryNetwork) -> dict:
     s = {k: v for k, v in events_kwargs.items() if k != "network"}
-    s.update({
-        "max_radius": net.max_radius, "ticks_per_pixel": net.ticks_per_pixel,
-        "metric": net.metric, "tau": net.tau, "k": net.k,
-        "detector_threshold": net.params.threshold, "fractional": net.fractional,
-    })
+    s.update(_network_settings(net))
     return s
 
 
 def analyse_image(
     image: np.ndarray,
-    out_dir: str | Path,
+    out_dir: str | Path | RunFolder,
     *,
     network: SymmetryNetwork,
     encoding: str = "edges",
     threshold: float = 0.15,
+    levels: int = 8,
     window: int = 15,
-    patch: int = 32,
+    patch: int | None = None,
     normalise: str = "active",
     intensity_noise: float = 0.0,
     spike_noise: float = 0.0,
     seed: int = 0,
     plots: bool = True,
     source: str = "",
+    config: Mapping[str, Any] | None = None,
 ) -> dict:
-    """Symmetry density of one grey image; writes ``regions.json`` (+ PNGs) into ``out_dir``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    g = torch.Generator().manual_seed(seed)
+    """Symmetry density of one grey image ``[H, W]``, written as a run folder (module docstring).
+
+    ``patch`` is the side of the square regions of ``regions.json`` / ``history.csv``
+    (default: 32, or the shorter image side if smaller; an explicit ``patch`` larger
+    than the image is an error). ``config`` entries are added to ``config.json``
+    (e.g. the command line). Returns the ``regions.json`` dictionary.
+    """
+    out = _run_folder(out_dir)
+    H, W = np.shape(image)[-2:]
+    if patch is None:
+        patch = min(32, H, W)
+    elif isinstance(patch, bool) or not isinstance(patch, int) or not 1 <= patch <= min(H, W):
+        raise SpikegradInputError(
+            f"patch must be an int in [1, {min(H, W)}] for a {H}x{W} image, got {patch!r}"
+        )
     kw = {"encoding": encoding, "threshold": threshold, "intensity_noise": intensity_noise,
           "spike_noise": spike_noise}
+    settings = {**_settings(kw, network), "levels": levels, "window": window, "patch": patch,
+                "normalise": normalise, "seed": seed}
+    out.write_config({"command": "symmetry", "mode": "image", "source": source,
+                      "shape": [H, W], **settings, "plots": plots,
+                      "network": network.to_dict(), **(config or {})})
+    g = torch.Generator().manual_seed(seed)
     t0 = time.perf_counter()
-    ev = symmetry_events(image, network=network, generator=g, **kw)
+    ev = symmetry_events(image, network=network, generator=g, levels=levels, **kw)
     seconds = time.perf_counter() - t0
-    H, W = image.shape
-    patch = min(patch, H, W)
     scores = ev.region_scores(patch, normalise).numpy()
     events = ev.region_scores(patch, "none").numpy()
     act = ev.active.numpy()
@@ -158,20 +190,33 @@ def analyse_image(
     result = {
         "source": source,
         "shape": [H, W],
-        "settings": {**_settings(kw, network), "window": window, "patch": patch,
-                     "normalise": normalise, "seed": seed},
+        "settings": settings,
         "total_events": ev.total_events,
         "active_inputs": float(act.sum()),
         "events_by_orientation": {o: float(m.sum()) for o, m in ev.maps.items()},
         "seconds": seconds,
         "regions": regions,
     }
-    (out / "regions.json").write_text(json.dumps(result, indent=2))
+    out.write_json("regions.json", result)
+    out.write_history([
+        {**{k: v for k, v in r.items() if k != "by_orientation"},
+         **{f"density_{o}": d for o, d in r["by_orientation"].items()}}
+        for r in regions
+    ])
+    out.write_metrics({
+        "shape": [H, W], "total_events": result["total_events"],
+        "active_inputs": result["active_inputs"],
+        "events_by_orientation": result["events_by_orientation"],
+        "n_regions": len(regions),
+        "mean_density": float(np.mean(scores)) if scores.size else 0.0,
+        "max_density": float(np.max(scores)) if scores.size else 0.0,
+        "seconds": seconds, "torch_threads": torch.get_num_threads(),
+    })
     if plots:
         dens = ev.density(window, normalise).numpy()
-        plot_overlay(image, dens, out / "overlay.png",
+        plot_overlay(image, dens, out.file("overlay.png"),
                      title=f"symmetry density ({normalise}, window {window})")
-        plot_maps(ev, out / "maps.png")
+        plot_maps(ev, out.file("maps.png"))
     return result
 
 
@@ -186,6 +231,7 @@ def run_demo(
     max_angle: float = 0.0,
     encoding: str = "edges",
     threshold: float = 0.15,
+    levels: int = 8,
     normalise: str = "active",
     noise_levels: Sequence[float] = (0.0, 0.01, 0.02, 0.04, 0.08, 0.16),
     subthreshold: float = 0.9,
@@ -193,8 +239,9 @@ def run_demo(
     spike_levels: Sequence[float] = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2),
     seed: int = 0,
     plots: bool = True,
+    config: Mapping[str, Any] | None = None,
 ) -> dict:
-    """Generated-scene demo: AUC man-made vs vegetation and noise sweeps -> ``metrics.json``.
+    """Generated-scene demo: AUC man-made vs vegetation and noise sweeps, as a run folder.
 
     ``scene_noise`` is sensor noise baked into the generated scenes (clipped to
     [0, 1]); the sweeps add their own noise on top. ``max_angle`` rotates the
@@ -205,15 +252,29 @@ def run_demo(
     extra spikes) and ``subthreshold_intensity`` (Gaussian noise with the plain
     intensity threshold raised to ``subthreshold``, where structures sit just
     below threshold and noise can create coincidence points).
+
+    ``config.json`` holds every setting (``config`` entries added), ``metrics.json``
+    the numbers (returned), ``history.csv`` one row per sweep and amplitude.
     """
-    if n_scenes < 1:
-        raise SpikegradInputError(f"n_scenes must be >= 1, got {n_scenes}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if isinstance(n_scenes, bool) or not isinstance(n_scenes, int) or n_scenes < 1:
+        raise SpikegradInputError(f"n_scenes must be an int >= 1, got {n_scenes!r}")
+    out = _run_folder(out_dir)
+    settings = {
+        **_settings({"encoding": encoding, "threshold": threshold}, network),
+        "levels": levels, "normalise": normalise, "size": size, "cell": cell,
+        "n_scenes": n_scenes, "scene_noise": scene_noise, "max_angle": max_angle,
+        "seed": seed, "noise_levels": list(noise_levels), "subthreshold": subthreshold,
+        "subthreshold_levels": list(subthreshold_levels), "spike_levels": list(spike_levels),
+        "pixel_to_spike": f"{encoding} > {threshold}",
+        "noise_model": "intensity: x + sigma N(0,1) before encoding; spikes: "
+                       "each silent pixel spikes with prob rho",
+    }
+    out.write_config({"command": "symmetry", "mode": "demo", **settings, "plots": plots,
+                      "network": network.to_dict(), **(config or {})})
     t0 = time.perf_counter()
     scenes = generate_scenes(n_scenes, size, cell, noise=scene_noise, max_angle=max_angle,
                              seed=seed)
-    kw = {"encoding": encoding, "threshold": threshold, "network": network}
+    kw = {"encoding": encoding, "threshold": threshold, "levels": levels, "network": network}
     cls = classify_scenes(scenes, normalise=normalise, **kw)
     cls_chance = classify_scenes(scenes, normalise="chance", **kw)
     table = region_table(scenes, normalise=normalise, **kw)
@@ -224,7 +285,7 @@ def run_demo(
                               normalise=normalise, **kw),
         "subthreshold_intensity": noise_sweep(
             scenes, subthreshold_levels, kind="intensity", seed=seed, normalise=normalise,
-            encoding="threshold", threshold=subthreshold, network=network),
+            encoding="threshold", threshold=subthreshold, levels=levels, network=network),
     }
     peaks = {}
     for name, rows in sweeps.items():
@@ -242,26 +303,19 @@ def run_demo(
         "mean_score_by_kind": cls["by_kind"],
         "noise_sweep": sweeps,
         "noise_peak": peaks,
-        "settings": {**_settings({"encoding": encoding, "threshold": threshold}, network),
-                     "normalise": normalise, "size": size, "cell": cell,
-                     "n_scenes": n_scenes, "scene_noise": scene_noise,
-                     "max_angle": max_angle, "seed": seed,
-                     "subthreshold": subthreshold,
-                     "pixel_to_spike": f"{encoding} > {threshold}",
-                     "noise_model": "intensity: x + sigma N(0,1) before encoding; spikes: "
-                                    "each silent pixel spikes with prob rho"},
         "wall_seconds": time.perf_counter() - t0,
         "torch_threads": torch.get_num_threads(),
         "platform": platform.platform(),
     }
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    out.write_metrics(metrics)
+    out.write_history([{"sweep": name, **row} for name, rows in sweeps.items() for row in rows])
     if plots:
         g = torch.Generator().manual_seed(seed)
         ev = symmetry_events(scenes[0].image, generator=g, **kw)
-        plot_overlay(scenes[0].image, ev.density(15, normalise).numpy(), out / "overlay.png",
+        plot_overlay(scenes[0].image, ev.density(15, normalise).numpy(), out.file("overlay.png"),
                      title=f"symmetry density ({normalise})", grid=cell,
                      cell_labels=scenes[0].cell_labels)
-        plot_maps(ev, out / "maps.png")
-        plot_noise_sweep(sweeps, out / "noise_sweep.png")
-        _plot_roc(table, out / "roc.png")
+        plot_maps(ev, out.file("maps.png"))
+        plot_noise_sweep(sweeps, out.file("noise_sweep.png"))
+        _plot_roc(table, out.file("roc.png"))
     return metrics
