@@ -171,3 +171,23 @@ def test_run_folder_errors_and_atomic_history(tmp_path):
     run.write_metrics({"v": float("nan"), "t": (1, 2)})
     assert json.loads((tmp_path / "r" / "metrics.json").read_text()) == {"v": None, "t": [1, 2]}
     assert not [p for p in (tmp_path / "r").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_atomic_writes_get_the_usual_file_mode(tmp_path):
+    """Temp-file writes must not leave run files readable by their owner only (0600)."""
+    from spikegrad.io.checkpoint import atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        import importlib
+
+        import spikegrad.io.checkpoint as ck
+
+        importlib.reload(ck)  # re-reads the umask
+        ck.atomic_write_text(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(old)
+        importlib.reload(ck)
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o644
+    atomic_write_text(tmp_path / "b.txt", "y")  # the module as loaded still works
+    assert (tmp_path / "b.txt").read_text() == "y"
