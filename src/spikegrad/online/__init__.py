@@ -15,8 +15,6 @@ import importlib
 
 _NAMES = {
     "EpropClassifier": "eprop_river",
-    "EpropConfig": "eprop",
-    "EpropParams": "eprop",
     "OnlineEprop": "eprop",
     "compare_with_bptt": "eprop",
     "eprop_gradients": "eprop",

@@ -5,14 +5,16 @@ fields (ranges learned online, :mod:`spikegrad.online.encoding`): field
 :math:`j` spikes once, at step :math:`\lfloor t_j (T_\text{in} - 1) \rceil`
 with :math:`t_j = 1 - r_j`, if :math:`t_j \le` ``late_cut``; :math:`T_\text{in}`
 is the first half of the ``n_steps`` of a sample. The spike raster
-``[n_steps, 1, n_features * n_fields]`` drives an :class:`~spikegrad.online.eprop.OnlineEprop`
-network, which learns the per-step cross-entropy with e-prop and one optimiser
-step per sample (no backpropagation through time, no replay). The prediction is
-the arg-max of the readout averaged over steps; ``predict_proba_one`` its softmax.
+``[n_steps, 1, n_features * n_fields]`` drives a :class:`~spikegrad.nn.SpikingNetwork`
+(one recurrent LIF layer, membrane tau 20 ms, no self-connections, readout starting at
+0) trained by :class:`~spikegrad.online.eprop.OnlineEprop` on the per-step
+cross-entropy, one Adam step per sample (no backpropagation through time, no replay).
+The prediction is the arg-max of the readout averaged over steps; ``predict_proba_one``
+its softmax.
 
 Bad samples follow :class:`~spikegrad.online.esnn.OeSNNClassifier`: missing
 or non-finite features emit no spikes, a new feature enlarges the input layer
-(new zero weights), a new label adds a readout unit, non-numbers raise
+(new random input weights, zero optimiser state), a new label adds a readout unit, non-numbers raise
 ``TypeError``.
 """
 
@@ -26,8 +28,9 @@ import torch
 from river import base
 
 from .._checks import SpikegradInputError, check_positive
+from ..nn.network import SpikingNetwork
 from .encoding import RangeTracker, _check_fields, grf_responses
-from .eprop import EpropConfig, EpropParams, OnlineEprop
+from .eprop import OnlineEprop
 
 __all__ = ["EpropClassifier"]
 
@@ -98,7 +101,6 @@ class EpropClassifier(base.Classifier):
         self._net: OnlineEprop | None = None
         # numpy generator: it pickles deterministically (a torch.Generator does not)
         self._rng = np.random.default_rng(seed)
-        self._config = EpropConfig(loss_start=n_steps // 2)
 
     @property
     def _multiclass(self) -> bool:
@@ -116,18 +118,42 @@ class EpropClassifier(base.Classifier):
             ) from exc
         return f if math.isfinite(f) else math.nan
 
-    def _torch_generator(self) -> torch.Generator:
-        return torch.Generator().manual_seed(int(self._rng.integers(2**62)))
-
     def _grow_inputs(self, n_new: int) -> None:
-        net = self._net
+        learner = self._net
         m = self.n_fields * n_new
-        w, v, wo = net.params
-        bound = self.input_scale / math.sqrt(max(1, w.shape[1] + m))
-        extra = torch.from_numpy(self._rng.uniform(-bound, bound, (w.shape[0], m))).to(w.dtype)
-        net.params = EpropParams(torch.cat([w, extra], dim=1), v, wo)
-        net._m[0] = torch.cat([net._m[0], torch.zeros_like(extra)], dim=1)
-        net._v[0] = torch.cat([net._v[0], torch.zeros_like(extra)], dim=1)
+        n, n_in = learner.network.layers[0].weight.shape
+        bound = self.input_scale / math.sqrt(max(1, n_in + m))
+        learner.add_inputs(torch.from_numpy(self._rng.uniform(-bound, bound, (n, m))))
+
+    def _new_learner(self) -> OnlineEprop:
+        r"""Recurrent layer with weights :math:`\mathcal U(\pm s/\sqrt{\text{fan-in}})`
+        (input :math:`s` = ``input_scale``, recurrent 0.5, no self-connections) and a zero
+        readout; drawn recurrent first, then input, from a generator seeded by the
+        classifier's numpy generator."""
+        n, n_in = self.n_hidden, len(self._features) * self.n_fields
+        gen = torch.Generator().manual_seed(int(self._rng.integers(2**62)))
+
+        def uniform(rows: int, fan: int, scale: float) -> torch.Tensor:
+            bound = scale / math.sqrt(fan)
+            return (torch.rand(rows, fan, generator=gen) * 2 - 1) * bound
+
+        net = SpikingNetwork(
+            n_in, 1, (n,), recurrent=self.recurrent, tau_mem=20e-3, tau_syn=5e-3,
+            tau_out=20e-3, seed=0,
+        )  # fmt: skip
+        net.readout.u0 = 0.0
+        with torch.no_grad():
+            if self.recurrent:
+                net.layers[0].rec_weight.copy_(uniform(n, n, 0.5))
+            net.layers[0].weight.copy_(uniform(n, n_in, self.input_scale))
+            net.readout.weight.zero_()
+        return OnlineEprop(
+            net,
+            loss_start=self.n_steps // 2,
+            lr=self.lr,
+            update=self.update,
+            self_connections=False,
+        )
 
     def _raster(self, x: dict) -> torch.Tensor:
         nf = len(self._features)
@@ -165,20 +191,7 @@ class EpropClassifier(base.Classifier):
                 self._features[key] = len(self._features)
             if not self._features:
                 return
-            self._net = OnlineEprop(
-                len(self._features) * self.n_fields,
-                self.n_hidden,
-                1,
-                self._config,
-                recurrent=self.recurrent,
-                lr=self.lr,
-                update=self.update,
-                generator=self._torch_generator(),
-                scale_in=self.input_scale,
-            )
-            self._net.params = EpropParams(
-                self._net.params.w, self._net.params.v, self._net.params.w_out * 0.0
-            )
+            self._net = self._new_learner()
         elif new:
             for key in sorted(new, key=lambda k: (type(k).__name__, str(k))):
                 self._features[key] = len(self._features)
@@ -186,7 +199,7 @@ class EpropClassifier(base.Classifier):
         if y not in self._class_index:
             self._class_index[y] = len(self._classes)
             self._classes.append(y)
-            if len(self._classes) > self._net.params.w_out.shape[0]:
+            if len(self._classes) > self._net.network.n_classes:
                 self._net.add_outputs(1)
         target = torch.tensor([self._class_index[y]])
         self._net.learn(self._raster(x), target)

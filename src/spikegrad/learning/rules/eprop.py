@@ -1,0 +1,189 @@
+r"""e-prop: eligibility traces times a learning signal (Bellec et al. 2020).
+
+For a :class:`~spikegrad.nn.SpikingNetwork` with one hidden LIF layer (feed-forward or
+recurrent, reset detached) and any task loss :math:`E` of its output:
+
+1. the hidden layer runs forward (any backend) and records :math:`S[n]` and
+   :math:`U[n]`;
+2. the **learning signal** :math:`L_j[n] = \partial E / \partial S_j[n]` is the gradient
+   of the task loss (:meth:`~spikegrad.tasks.Task.loss`: cross-entropy of the readout
+   reduced by the network's ``readout_mode``, plus the activity regulariser) with the
+   spikes as leaves: through the readout and the regulariser only, never back through
+   the hidden layer's own dynamics. The readout's parameters get their exact gradient
+   from the same backward pass;
+3. the hidden weights get :math:`\widehat{dE/dW_{ji}} = \sum_n L_j[n]\,h(U_j[n]-1)\,
+   \epsilon^U_{ji}[n]` with the eligibility vectors :math:`\epsilon` run forward in time
+   (:mod:`spikegrad.functional.eprop`, equations there), likewise :math:`V`.
+
+Without recurrent weights (or with ``recurrent_grad=False``, whose BPTT drops the same
+paths) this is the BPTT gradient with the same surrogate, exactly: in a feed-forward
+layer with a detached reset :math:`\partial S_j[n]/\partial W_{ji}` depends on
+neuron :math:`j`'s own state only. With :math:`V \ne 0` e-prop drops the paths by which
+a spike changes other neurons' states (an approximation, aligned with BPTT: tested).
+
+**Learnable time constants** (``learn_tau=True``): the hidden layer's per-neuron
+:math:`\beta_m, \beta_s` get e-prop gradients from their own eligibility traces (exact
+without ``V``), chained to :math:`\tau` by autograd through
+:meth:`~spikegrad.nn.TimeConstants.params`; the readout's taus get their exact gradient.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, NamedTuple
+
+import torch
+
+from ..._checks import SpikegradInputError
+from ...functional.eprop import EligibilityTraces, eligibility_step
+from ...functional.lif import LIFParams, LIFState
+from ...functional.surrogate import Surrogate
+from .base import Rule, RuleStep
+
+__all__ = ["Eprop", "LayerGradients", "layer_gradients"]
+
+
+class LayerGradients(NamedTuple):
+    """e-prop gradients of one hidden LIF layer (``None`` where it has no such parameter)."""
+
+    weight: torch.Tensor
+    rec_weight: torch.Tensor | None
+    beta_mem: torch.Tensor | None
+    beta_syn: torch.Tensor | None
+
+
+@torch.no_grad()
+def layer_gradients(
+    x: torch.Tensor,
+    spikes: torch.Tensor,
+    membrane: torch.Tensor,
+    signal: torch.Tensor,
+    params: LIFParams,
+    surrogate: Surrogate,
+    *,
+    weight: torch.Tensor,
+    rec_weight: torch.Tensor | None = None,
+    taus: bool = False,
+) -> LayerGradients:
+    r"""e-prop gradient of one LIF layer from its recorded run and a learning signal.
+
+    .. math::
+
+        \widehat{\frac{dE}{dW_{ji}}} = \sum_n L_j[n]\, h(U_j[n] - 1)\,
+        \epsilon^U_{ji}[n]
+
+    with :math:`\epsilon` from :func:`~spikegrad.functional.eprop.eligibility_step`
+    (forward in time, memory independent of ``T``); likewise ``V`` and, with ``taus``,
+    the per-neuron decay factors.
+
+    Parameters
+    ----------
+    x:
+        Input spikes ``[T, B, N_in]``.
+    spikes, membrane:
+        The layer's :math:`S[n]` and :math:`U[n]`, ``[T, B, N]``.
+    signal:
+        Learning signal :math:`L_j[n] = \partial E/\partial S_j[n]`, ``[T, B, N]``.
+    params, surrogate:
+        The layer's decay factors and surrogate.
+    weight, rec_weight:
+        ``W [N, N_in]`` and ``V [N, N]`` (``V`` also rebuilds :math:`I[n]` for the
+        time-constant traces).
+    taus:
+        Also return the gradients of :math:`\beta_m, \beta_s` (per neuron, ``[N]``).
+    """
+    T, B, n_in = x.shape
+    n = spikes.shape[2]
+    psi = signal * surrogate.derivative(membrane - 1.0)  # L_j[n] h_j[n]
+    tr = EligibilityTraces.zeros(
+        B, n, n_in, recurrent=rec_weight is not None, taus=taus, dtype=x.dtype, device=x.device
+    )
+    gw = torch.zeros_like(weight)
+    gv = torch.zeros_like(rec_weight) if rec_weight is not None else None
+    g_bm = g_bs = None
+    if taus:
+        g_bm = torch.zeros(n, dtype=x.dtype, device=x.device)
+        g_bs = torch.zeros_like(g_bm)
+        bs = params.beta_syn
+        bs = bs.detach() if isinstance(bs, torch.Tensor) else bs
+        current = x @ weight.t()  # I[n+1] = beta_s I[n] + W x[n] + V S[n]
+        if rec_weight is not None:
+            current = current + spikes @ rec_weight.t()
+    i = torch.zeros(B, n, dtype=x.dtype, device=x.device)  # I[n], for the tau traces
+    for t in range(T):
+        if t > 0:  # every trace is zero at step 0
+            p = psi[t]
+            gw += torch.einsum("bj,bji->ji", p, tr.eu_in)
+            if gv is not None:
+                gv += torch.einsum("bj,bji->ji", p, tr.eu_rec)
+            if taus:
+                g_bm += (p * tr.eu_bm).sum(0)
+                g_bs += (p * tr.eu_bs).sum(0)
+        tr = eligibility_step(x[t], spikes[t], LIFState(membrane[t], i), tr, params)
+        if taus:
+            i = bs * i + current[t]
+    return LayerGradients(gw, gv, g_bm, g_bs)
+
+
+@dataclass
+class Eprop(Rule):
+    """e-prop: forward eligibility traces times the task loss's learning signal (one layer)."""
+
+    name: ClassVar[str] = "eprop"
+    models: ClassVar[tuple[str, ...]] = ("lif",)
+    exact: ClassVar[bool] = False
+
+    def _check_model(self, model: torch.nn.Module) -> None:
+        layers = model.layers
+        if len(layers) != 1:
+            raise SpikegradInputError(
+                f"rule 'eprop' trains a SpikingNetwork with exactly one hidden layer "
+                f"(feed-forward or recurrent, reset='detach'); this one has {len(layers)} "
+                "hidden layers: use hidden=(N,) (--hidden N), or --rule bptt for deeper "
+                "networks"
+            )
+        if layers[0].reset != "detach":
+            raise SpikegradInputError(
+                f"rule 'eprop' needs the reset detached (reset='detach'); this network has "
+                f"reset={layers[0].reset!r}: use --reset detach, or --rule bptt"
+            )
+
+    def gradients(self, model: torch.nn.Module, task: Any, x: torch.Tensor, y: Any) -> RuleStep:
+        """Readout: exact gradient; hidden layer: e-prop (module docstring)."""
+        from ...nn.network import SNNOutput
+
+        layer, ro = model.layers[0], model.readout
+        for p in model.parameters():
+            p.grad = None
+        with torch.no_grad():
+            spikes, membrane = layer(x, record_membrane=True, check_finite=True)
+        leaf = spikes.detach().requires_grad_(True)
+        out = SNNOutput(ro(leaf), (leaf,), ())
+        loss = task.loss(model, out, y)
+        loss.backward()  # readout parameters: exact; leaf.grad: the learning signal
+        signal = leaf.grad if leaf.grad is not None else torch.zeros_like(spikes)
+        learn = layer.taus.learn_tau
+        with torch.no_grad():
+            params = layer.taus.params()
+        g = layer_gradients(
+            x,
+            spikes,
+            membrane,
+            signal,
+            params,
+            layer.surrogate,
+            weight=layer.weight.detach(),
+            rec_weight=None if layer.rec_weight is None else layer.rec_weight.detach(),
+            taus=learn,
+        )
+        if layer.weight.requires_grad:
+            layer.weight.grad = g.weight
+        if layer.rec_weight is not None and layer.rec_weight.requires_grad:
+            layer.rec_weight.grad = g.rec_weight
+        if learn:  # chain d/dbeta to d/dtau through TimeConstants.params (clamp included)
+            taus = layer.taus
+            bm, bs = taus.params()
+            for beta, tau, gb in ((bm, taus.tau_mem, g.beta_mem), (bs, taus.tau_syn, g.beta_syn)):
+                if tau.requires_grad:
+                    (tau.grad,) = torch.autograd.grad(beta, tau, gb, retain_graph=True)
+        return RuleStep(loss.detach(), SNNOutput(out.readout.detach(), (spikes,), ()))
