@@ -8,6 +8,7 @@ from .detector import (
     detector_sequence,
     detector_step,
 )
+from .eprop import EligibilityTraces, eligibility, eligibility_step
 from .lif import LIFParams, LIFState, decay, li_sequence, lif_sequence, lif_step
 from .readout import readout_logits, readout_loss
 from .regularization import ActivityRegularizer, mean_spikes_per_neuron, spike_counts
@@ -19,6 +20,9 @@ __all__ = [
     "delay_taps",
     "delayed_linear",
     "shift",
+    "EligibilityTraces",
+    "eligibility",
+    "eligibility_step",
     "DetectorParams", "DetectorState", "detector_decay", "detector_sequence", "detector_step",
     "LIFParams",
     "LIFState",
