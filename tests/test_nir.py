@@ -239,14 +239,15 @@ def test_norse_reads_our_file_and_spikes_like_us(tmp_path):
 
 
 def test_delay_nodes_round_trip():
-    d = Delay(5, 6, learnable=False, mode="integer", init=torch.tensor([0.0, 1, 2, 5, 6]))
+    steps = torch.tensor([0.0, 1, 2, 5, 6])
+    d = Delay(5, 6e-3, dt=1e-3, learnable=False, mode="integer", init=steps * 1e-3)  # seconds
     node = delay_to_nir(d, dt=1e-3)
     np.testing.assert_allclose(node.delay, [0, 1e-3, 2e-3, 5e-3, 6e-3])
     back = delay_from_nir(node, dt=1e-3)
     x = _spikes_in(30, 2, 5, seed=0, p=0.3)
     assert back.mode == "integer" and torch.equal(back(x), d(x))
     frac = delay_from_nir(nir.Delay(delay=np.array([0.5e-3, 2e-3])), dt=1e-3)
-    assert frac.mode == "linear" and frac.max_delay == 2
+    assert frac.mode == "linear" and frac.max_steps == 2 and frac.max_delay == pytest.approx(2e-3)
     with pytest.raises(SpikegradInputError, match="delays >= 0"):
         delay_from_nir(nir.Delay(delay=np.array([-1e-3])), dt=1e-3)
 

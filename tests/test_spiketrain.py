@@ -1,4 +1,10 @@
-"""Spike-train containers, kernels, metrics, SRM0 and the kernel learning rules."""
+"""Spike-train containers, kernels, metrics, SRM0 and the kernel learning rules.
+
+The learning tests train through the one trainer (:func:`spikegrad.learning.trainer.fit`)
+with the rules of :mod:`spikegrad.learning.rules.kernel` on :class:`spikegrad.nn.SRMLayer`
+models and :class:`spikegrad.tasks.SpikeTargetTask`; their numbers are those the former
+own loops (``train_spike_times``, ``train_multilayer``, ``train_bptt``) gave.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,10 @@ import pytest
 import torch
 
 from spikegrad._checks import SpikegradInputError
+from spikegrad.learning.rules import BPTT
+from spikegrad.learning.rules.kernel import KernelRule
+from spikegrad.learning.trainer import evaluate, fit
+from spikegrad.nn import SpikingNetwork, SRMLayer, SRMNetwork, clamp_after_step
 from spikegrad.spiketrain import (
     GaussianKernel,
     LaplacianKernel,
@@ -35,7 +45,7 @@ from spikegrad.spiketrain import (
     van_rossum_binned,
     van_rossum_distance,
 )
-from spikegrad.spiketrain.learning import KernelRuleConfig, train_multilayer, train_spike_times
+from spikegrad.tasks.spike_targets import SpikePatterns, SpikeTargetTask
 
 F64 = torch.float64
 
@@ -390,7 +400,7 @@ def test_multilayer_hidden_gradient_equals_autograd():
 
 def _task(seed: int):
     """The CLI's / bench's single-neuron task: 400 inputs at 10 Hz, 1 s, 5 target spikes."""
-    from spikegrad.spiketrain.tasks import single_target_task
+    from spikegrad.tasks.spike_targets import single_target_task
 
     g = torch.Generator().manual_seed(seed)
     inp, target = single_target_task(400, 10.0, 1.0, 5, generator=g)
@@ -398,24 +408,40 @@ def _task(seed: int):
     return inp, target, w
 
 
+def _fit(model, task, groups, epochs, rule=None, optimizer=torch.optim.SGD):
+    """Train with ``fit``; C per epoch (entry 0 before learning) and the first epoch >= 0.95."""
+    opt = optimizer(groups)
+    clamp_after_step(opt, model)
+    c0 = evaluate(model, task, "val")["correlation"]
+    res = fit(model, rule or KernelRule(), task, opt, epochs=epochs, batch_size=1, progress=False)
+    cs = [c0] + [h.val_accuracy for h in res.history]
+    reached = next((e for e, c in enumerate(cs) if c >= 0.95), None)
+    return cs, reached, model
+
+
 def test_single_neuron_learns_target_train_and_delays_speed_it_up():
     inp, des, w = _task(1)  # bench/spiketrain_single.py seed 1: 12 epochs, with delays 7
-    res = train_spike_times(inp, des, w, epochs=15, stop_at_target=True)
-    assert res.history[0].correlation < 0.5
-    assert res.epochs_to_target is not None and res.epochs_to_target <= 15
-    assert res.history[-1].correlation >= 0.95
-    resd = train_spike_times(
-        inp,
-        des,
-        w,
-        config=KernelRuleConfig(learn_delays=True),
-        epochs=15,
-        stop_at_target=True,
-    )
-    assert resd.epochs_to_target is not None
-    assert resd.epochs_to_target < res.epochs_to_target
-    assert float(resd.delays.max()) <= 20e-3 and float(resd.delays.min()) >= 0.0
-    assert float(resd.delays.abs().sum()) > 0
+    task = SpikeTargetTask(SpikePatterns(inp, des), duration=1.0)
+    layer = SRMLayer(400, 1, weight=w)
+    cs, reached, _ = _fit(layer, task, [{"params": [layer.weight], "lr": 3e-3}], 15)
+    assert cs[0] < 0.5
+    assert reached is not None and reached <= 15
+    assert cs[reached] >= 0.95
+    dl = SRMLayer(400, 1, weight=w, learn_delays=True)
+    groups = [{"params": [dl.weight], "lr": 3e-3}, {"params": [dl.delays], "lr": 1e-3}]
+    _, reached_d, _ = _fit(dl, task, groups, 10)  # 10 epochs: it has to beat the weights'
+    assert reached_d is not None
+    assert reached_d < reached
+    d = dl.delays.detach()
+    assert float(d.max()) <= 20e-3 and float(d.min()) >= 0.0
+    assert float(d.abs().sum()) > 0
+
+
+def _two_layers(wh, wo, duration, **kw):
+    return SRMNetwork(
+        [SRMLayer(wh.shape[1], wh.shape[0], weight=wh, duration=duration, **kw),
+         SRMLayer(wo.shape[1], wo.shape[0], weight=wo, duration=duration)]
+    )  # fmt: skip
 
 
 def test_multilayer_rule_improves_correlation():
@@ -424,36 +450,45 @@ def test_multilayer_rule_improves_correlation():
     tgt = t64([[0.1, 0.25, 0.4]])
     wh = torch.rand(30, 100, generator=g, dtype=F64) * 0.1
     wo = torch.rand(1, 30, generator=g, dtype=F64) * 0.2
-    res = train_multilayer(
-        inp,
-        tgt,
-        wh,
-        wo,
-        params=SRMParams(duration=0.5),
-        config=KernelRuleConfig(lr=3e-3),
-        lr_hidden=1e-2,
-        epochs=30,
-    )
-    cs = [h.correlation for h in res.history]
+    net = _two_layers(wh, wo, 0.5)
+    groups = [
+        {"params": [net.layers[1].weight], "lr": 3e-3},
+        {"params": [net.layers[0].weight], "lr": 1e-2},
+    ]
+    task = SpikeTargetTask(SpikePatterns(inp, tgt), duration=0.5)
+    cs, _, _ = _fit(net, task, groups, 30)
+    # the former train_multilayer loop: 0.2847 -> 0.6638 (same numbers here)
+    assert cs[0] == pytest.approx(0.28466, abs=1e-5)
     assert cs[-1] >= 0.6 and cs[-1] > cs[0] + 0.3
-    assert not torch.equal(res.hidden_weights, wh)  # the hidden layer learned too
+    assert not torch.equal(net.layers[0].weight.detach(), wh)  # the hidden layer learned too
 
 
 # --------------------------------------------------------------------------- BPTT and tasks
 
 
 def test_bptt_on_van_rossum_loss_learns():
-    from spikegrad.spiketrain.bptt import BPTTConfig, gaussian_kernel_loss, train_bptt
+    """BPTT through the eq. 4.1 LIF neuron on the task's binned view (the former train_bptt:
+    C 0 -> 1.0, first >= 0.95 at epoch 9, loss 1.106 -> 0)."""
+    from spikegrad.functional.spike_kernels import gaussian_kernel_loss
 
     g = torch.Generator().manual_seed(0)
     inp = poisson_trains(100, 20.0, 0.15, generator=g)
-    x = to_binned(inp, 150, 1e-3).unsqueeze(1)
-    y = to_binned(pad_trains([[0.05, 0.11]]), 150, 1e-3).unsqueeze(1)
     w = torch.rand(1, 100, generator=g) * 0.12
-    res = train_bptt(x, y, w, config=BPTTConfig(lr=2e-2), epochs=20)
-    assert res.loss[-1] < 0.2 * res.loss[0]
-    assert res.correlation[0] < 0.1 and res.correlation[-1] >= 0.95
-    assert res.epochs_to_target is not None
+    task = SpikeTargetTask(
+        SpikePatterns(inp, pad_trains([0.05, 0.11])), duration=0.15, view="binned"
+    )
+    net = SpikingNetwork(100, 1, (1,), seed=0)
+    with torch.no_grad():
+        net.layers[0].weight.copy_(w)
+    x, y = next(task.batches("val", 1))
+    assert x.shape == (150, 1, 100)
+    loss0 = float(task.loss(net, net(x), y))
+    groups = [{"params": [net.layers[0].weight], "lr": 2e-2}]
+    cs, reached, _ = _fit(net, task, groups, 20, BPTT(), torch.optim.Adam)
+    assert loss0 == pytest.approx(1.1059, abs=1e-3)
+    assert float(task.loss(net, net(x), y)) < 0.2 * loss0  # the best-validation weights
+    assert cs[0] < 0.1 and cs[-1] >= 0.95
+    assert reached is not None and reached <= 9  # measured: 9, as the former loop
     # kernel loss: hand value for one spike against none, sigma = 2 steps -> 1
     z = torch.zeros(20, 1)
     o = z.clone()
@@ -462,7 +497,7 @@ def test_bptt_on_van_rossum_loss_learns():
 
 
 def test_generated_tasks():
-    from spikegrad.spiketrain.tasks import lag_order_task, pattern_classes_task, random_target
+    from spikegrad.tasks.spike_targets import lag_order_task, pattern_classes_task, random_target
 
     g = torch.Generator().manual_seed(0)
     x, lab = lag_order_task(16, n_steps=60, group=3, lag=20, jitter=0, generator=g)
@@ -481,8 +516,8 @@ def test_generated_tasks():
 
 
 def test_multilayer_delay_gradient_equals_autograd():
-    from spikegrad.spiketrain import multilayer_delay_gradient
-    from spikegrad.spiketrain.kernels import pairwise
+    from spikegrad.functional.spike_kernels import pairwise
+    from spikegrad.learning.rules.kernel import multilayer_delay_gradient
 
     kernel = GaussianKernel(4e-3)
     g = torch.Generator().manual_seed(6)
@@ -511,23 +546,24 @@ def test_multilayer_delay_gradient_equals_autograd():
     (auto,) = torch.autograd.grad(E, dh)
     rule = multilayer_delay_gradient(inp, lin(dh.detach()), des, wh, wo, kernel, dh.detach())[0]
     assert torch.allclose(rule, auto, rtol=1e-9, atol=1e-9)
-    # and the training loop uses it without NaN, keeping delays in range
-    res = train_multilayer(
-        poisson_trains(30, 10.0, 0.3, generator=g, dtype=F64),
-        t64([[0.1, 0.2]]),
-        torch.rand(8, 30, generator=g, dtype=F64) * 0.3,
-        torch.rand(1, 8, generator=g, dtype=F64) * 0.3,
-        params=SRMParams(duration=0.3),
-        config=KernelRuleConfig(learn_delays=True, max_delay=0.01),
-        epochs=3,
-    )
-    assert res.delays is not None and torch.isfinite(res.delays).all()
-    assert float(res.delays.min()) >= 0 and float(res.delays.max()) <= 0.01
-    assert float(res.delays.abs().sum()) > 0
+    # and the trainer uses it without NaN, keeping delays in range
+    inp2 = poisson_trains(30, 10.0, 0.3, generator=g, dtype=F64)
+    wh2 = torch.rand(8, 30, generator=g, dtype=F64) * 0.3
+    wo2 = torch.rand(1, 8, generator=g, dtype=F64) * 0.3
+    net = _two_layers(wh2, wo2, 0.3, learn_delays=True, max_delay=0.01)
+    hid = net.layers[0]
+    groups = [
+        {"params": [net.layers[1].weight, hid.weight], "lr": 3e-3},
+        {"params": [hid.delays], "lr": 1e-3},
+    ]
+    _fit(net, SpikeTargetTask(SpikePatterns(inp2, t64([[0.1, 0.2]])), duration=0.3), groups, 3)
+    assert torch.isfinite(hid.delays).all()
+    assert float(hid.delays.min()) >= 0 and float(hid.delays.max()) <= 0.01
+    assert float(hid.delays.abs().sum()) > 0
 
 
 def test_classify_by_distance_picks_nearest_target():
-    from spikegrad.spiketrain.tasks import classify_by_distance
+    from spikegrad.tasks.spike_targets import classify_by_distance
 
     targets = t64([[0.1, 0.2], [0.3, 0.4], [0.25]])
     outs = t64([[0.101, 0.199], [0.41, 0.3], [0.26], []])

@@ -503,21 +503,24 @@ def import_nir(graph_or_path: Any, *, dt: float | None = None) -> SpikingNetwork
 def delay_to_nir(module: Delay, dt: float) -> nir.Delay:
     """A :class:`~spikegrad.nn.delay.Delay` as a NIR ``Delay`` node (delays in seconds).
 
-    The forward pass clamps delays to ``[0, max_delay]`` steps; the node holds the
-    clamped values times ``dt``. Integer delays are exact; fractional ones are
-    interpolated by spikegrad (``mode``) but are a pure time shift in NIR.
+    The forward pass clamps delays to ``[0, max_delay]``; the node holds the clamped
+    values (``"integer"`` mode: rounded to whole steps of the module's ``dt``, which
+    ``dt`` must equal). Integer delays are exact; fractional ones are interpolated by
+    spikegrad (``mode``) but are a pure time shift in NIR.
     """
     nir = _nir()
     if not isinstance(module, Delay):
         raise SpikegradInputError(f"delay_to_nir needs a Delay module, got {type(module).__name__}")
-    d = module.delays.detach().clamp(0.0, float(module.max_delay)).to(torch.float64)
+    if not math.isclose(float(dt), module.dt, rel_tol=1e-9):
+        raise SpikegradInputError(f"dt={dt!r} differs from the Delay module's dt={module.dt!r}")
+    d = module.delays.detach().clamp(0.0, module.max_delay).to(torch.float64)
     if module.mode == "integer":
-        d = d.round()
-    return nir.Delay(delay=d.cpu().numpy() * float(dt))
+        d = (d / module.dt).round() * module.dt
+    return nir.Delay(delay=d.cpu().numpy())
 
 
 def delay_from_nir(node: Any, dt: float) -> Delay:
-    """A fixed :class:`~spikegrad.nn.delay.Delay` from a NIR ``Delay`` node (seconds -> steps).
+    """A fixed :class:`~spikegrad.nn.delay.Delay` of step ``dt`` from a NIR ``Delay`` node.
 
     Delays that are whole steps (within 1e-6) become an ``"integer"`` delay line,
     others a ``"linear"`` (fractional) one.
@@ -525,17 +528,18 @@ def delay_from_nir(node: Any, dt: float) -> Delay:
     nir = _nir()
     if not isinstance(node, nir.Delay):
         raise SpikegradInputError(f"expected a NIR Delay node, got {type(node).__name__}")
-    d = np.asarray(node.delay, dtype=np.float64).reshape(-1) / float(dt)
+    d = np.asarray(node.delay, dtype=np.float64).reshape(-1) / float(dt)  # steps
     if d.size == 0 or not np.all(np.isfinite(d)) or np.any(d < 0):
         raise SpikegradInputError("NIR Delay node needs finite delays >= 0")
     whole = np.allclose(d, np.round(d), rtol=0, atol=1e-6)
     if whole:
         d = np.round(d)
-    max_delay = int(math.ceil(float(d.max()) - 1e-9)) if d.size else 0
+    max_steps = int(math.ceil(float(d.max()) - 1e-9)) if d.size else 0
     return Delay(
         d.size,
-        max_delay,
+        max_steps * float(dt),
+        dt=float(dt),
         learnable=False,
         mode="integer" if whole else "linear",
-        init=torch.from_numpy(d).to(torch.float32),
+        init=torch.from_numpy(np.minimum(d, max_steps) * float(dt)).to(torch.float32),
     )

@@ -1,16 +1,20 @@
 """PyTorch modules (parameters only; state lives inside each forward call)."""
 
-from .delay import Delay, DelayedLIFLayer, DelayedLinear
+from .delay import Delay, DelayedLinear, clamp_after_step
 from .lif import LIFLayer, Readout, TimeConstants
 from .network import SNNOutput, SpikingNetwork
+from .srm import SRMLayer, SRMNetwork, SRMOutput
 
 __all__ = [
     "Delay",
-    "DelayedLIFLayer",
     "DelayedLinear",
     "LIFLayer",
     "Readout",
     "SNNOutput",
     "SpikingNetwork",
+    "SRMLayer",
+    "SRMNetwork",
+    "SRMOutput",
+    "clamp_after_step",
     "TimeConstants",
 ]

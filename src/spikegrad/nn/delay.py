@@ -1,10 +1,19 @@
-r"""Delay modules: per-channel delay lines, per-synapse delayed projections, delayed LIF layer.
+r"""Delay modules: per-channel delay lines and the one per-synapse delayed projection.
 
-Delays are in *time steps* (``delays * dt`` seconds), fixed (a buffer) or
-learnable (a parameter trained by surrogate gradients through the interpolation
-taps of :mod:`spikegrad.functional.delay`), and always clamped to
-``[0, max_delay]`` in the forward pass. Call :meth:`clamp_` after an optimiser
-step to keep the stored values inside that range as well.
+* :class:`Delay`: ``[T, B, N]`` spikes in, each channel delayed by its own delay.
+* :class:`DelayedLinear`: one weight and one delay per synapse, ``[T, B, in]`` spikes in,
+  delayed currents ``[T, B, out]`` out. Put it in front of the ordinary LIF layer,
+  ``LIFLayer(in, out, projection=DelayedLinear(in, out, max_delay))``, to get a delayed
+  LIF layer with every option of :class:`~spikegrad.nn.LIFLayer` (recurrence, learnable
+  taus, the fused backend).
+
+Units: delays, ``max_delay`` and the Gaussian taps' ``sigma`` are in **seconds** (the
+``delays`` attribute too); ``dt`` (seconds per step, default 1 ms) converts them to steps
+inside ``forward`` (:func:`spikegrad.functional.delay.to_steps`), and ``max_delay`` must be
+a whole number of steps. Delays are fixed (a buffer) or learnable (a parameter trained by
+surrogate gradients through the interpolation taps of :mod:`spikegrad.functional.delay`),
+and always clamped to ``[0, max_delay]`` in the forward pass. Call :meth:`clamp_` after an
+optimiser step (or once :func:`clamp_after_step`) to keep the stored values in range too.
 
 Modules hold parameters only; there is no state between calls.
 """
@@ -15,17 +24,15 @@ import torch
 from torch import nn
 
 from .._checks import SpikegradInputError, check_choice, check_positive, check_sequence_tensor
-from ..functional.delay import DELAY_MODES, delay_channels, delayed_linear
-from ..functional.lif import RESET_MODES, LIFParams, decay, lif_sequence
-from ..functional.surrogate import Surrogate, make_surrogate
+from ..functional.delay import DELAY_MODES, delay_channels, delayed_linear, max_delay_steps
 from ..init import uniform_
 
-__all__ = ["Delay", "DelayedLinear", "DelayedLIFLayer"]
+__all__ = ["Delay", "DelayedLinear", "clamp_after_step"]
 
 
 def _init_delays(
     shape: tuple[int, ...],
-    max_delay: int,
+    max_delay: float,
     init: str | float | torch.Tensor,
     generator: torch.Generator | None,
 ) -> torch.Tensor:
@@ -41,10 +48,12 @@ def _init_delays(
         d = torch.zeros(shape)
     else:
         raise SpikegradInputError(
-            f"unknown delay init {init!r}; use 'uniform', 'zero', a number or a tensor (steps)"
+            f"unknown delay init {init!r}; use 'uniform', 'zero', a number or a tensor (seconds)"
         )
-    if bool((d < 0).any()) or bool((d > max_delay).any()):
-        raise SpikegradInputError(f"initial delays must lie in [0, max_delay={max_delay}] steps")
+    if bool((d < 0).any()) or bool((d > max_delay * (1 + 1e-6)).any()):
+        raise SpikegradInputError(
+            f"initial delays must lie in [0, max_delay={max_delay!r}] seconds"
+        )
     return d
 
 
@@ -52,21 +61,22 @@ class _DelayBase(nn.Module):
     def _setup(
         self,
         shape: tuple[int, ...],
-        max_delay: int,
+        max_delay: float,
+        dt: float,
         learnable: bool,
         mode: str,
         sigma: float,
         init,
         generator,
     ) -> None:
-        if isinstance(max_delay, bool) or int(max_delay) != max_delay or max_delay < 0:
-            raise SpikegradInputError(f"max_delay must be an integer >= 0 steps, got {max_delay!r}")
-        self.max_delay = int(max_delay)
+        self.dt = check_positive("dt", dt)
+        self.max_steps = max_delay_steps(max_delay, self.dt)
+        self.max_delay = float(max_delay)
         self.mode = check_choice("delay mode", mode, DELAY_MODES)
         self.sigma = check_positive("sigma", sigma)
         d = _init_delays(shape, self.max_delay, init, generator)
         if mode == "integer" and not learnable:
-            d = d.round()
+            d = (d / self.dt).round() * self.dt
         if learnable:
             self.delays = nn.Parameter(d)
         else:
@@ -75,28 +85,36 @@ class _DelayBase(nn.Module):
 
     @torch.no_grad()
     def clamp_(self) -> None:
-        """Project the stored delays into ``[0, max_delay]`` (call after an optimiser step)."""
-        self.delays.clamp_(0.0, float(self.max_delay))
+        """Project the stored delays into ``[0, max_delay]`` seconds (after an optimiser step)."""
+        self.delays.clamp_(0.0, self.max_delay)
+
+    def _kw(self) -> dict:
+        return {"mode": self.mode, "sigma": self.sigma, "dt": self.dt}
 
 
 class Delay(_DelayBase):
     r"""Per-channel delay line: ``[T, B, N]`` spikes in, ``[T, B, N]`` delayed spikes out.
 
     :math:`y[n, b, c] = \sum_k K_{d_c}[k]\, x[n - k, b, c]` with taps from ``mode``
-    (``"linear"`` fractional, ``"gaussian"``, ``"integer"`` straight-through).
+    (``"linear"`` fractional, ``"gaussian"``, ``"integer"`` straight-through) and
+    :math:`d_c` = ``delays[c] / dt`` steps.
 
     Parameters
     ----------
     n:
         Number of channels.
     max_delay:
-        Largest delay ``D`` in steps.
+        Largest delay in seconds (a whole number of steps ``dt``).
+    dt:
+        Simulation step in seconds (default 1 ms).
     learnable:
         A trainable parameter (default) or a fixed buffer.
     mode, sigma:
-        Interpolation (see :mod:`spikegrad.functional.delay`); ``sigma`` (steps) for ``"gaussian"``.
+        Interpolation (see :mod:`spikegrad.functional.delay`); ``sigma`` (seconds) is the
+        width of the ``"gaussian"`` taps.
     init:
-        ``"uniform"`` on ``[0, D]`` (default), ``"zero"``, a number or a ``[n]`` tensor (steps).
+        ``"uniform"`` on ``[0, max_delay]`` (default), ``"zero"``, a number or a ``[n]``
+        tensor (seconds).
     generator:
         Explicit generator for ``"uniform"``.
     """
@@ -104,49 +122,58 @@ class Delay(_DelayBase):
     def __init__(
         self,
         n: int,
-        max_delay: int,
+        max_delay: float,
         *,
+        dt: float = 1e-3,
         learnable: bool = True,
         mode: str = "linear",
-        sigma: float = 1.0,
+        sigma: float = 1e-3,
         init: str | float | torch.Tensor = "uniform",
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
         check_positive("n", n)
         self.n = int(n)
-        self._setup((self.n,), max_delay, learnable, mode, sigma, init, generator)
+        self._setup((self.n,), max_delay, dt, learnable, mode, sigma, init, generator)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Delayed spikes ``[T, B, n]`` (values in [0, 1] between bins for fractional delays)."""
         check_sequence_tensor("x", x, features=self.n, finite=False)
-        return delay_channels(x, self.delays, self.max_delay, mode=self.mode, sigma=self.sigma)
+        return delay_channels(x, self.delays, self.max_delay, **self._kw())
 
     def extra_repr(self) -> str:
         return (
-            f"{self.n}, max_delay={self.max_delay}, mode={self.mode!r}, learnable={self.learnable}"
+            f"{self.n}, max_delay={self.max_delay:g}, dt={self.dt:g}, mode={self.mode!r}, "
+            f"learnable={self.learnable}"
         )
 
 
 class DelayedLinear(_DelayBase):
-    r"""Projection with one weight and one delay per synapse.
+    r"""Projection with one weight and one delay per synapse (the delayed input of a layer).
 
     ``[T, B, in]`` spikes in, delayed currents ``[T, B, out]`` out:
 
-    :math:`I[n, b, o] = \sum_i w_{oi} \sum_k K_{d_{oi}}[k]\, x[n - k, b, i]`.
-    With ``max_delay = 0`` it is ``x @ weight.T``.
-    Weights are :math:`\mathcal U(\pm 1/\sqrt{\text{fan-in}})` (as :class:`~spikegrad.nn.LIFLayer`).
+    .. math::
+
+        I[n, b, o] = \sum_i w_{oi} \sum_k K_{d_{oi}}[k]\, x[n - k, b, i],
+        \qquad d_{oi} = \text{delays}_{oi} / \Delta t.
+
+    With ``max_delay = 0`` it is ``x @ weight.T``. Weights are
+    :math:`\mathcal U(\pm 1/\sqrt{\text{fan-in}})` (as :class:`~spikegrad.nn.LIFLayer`).
+    The delay options and units are those of :class:`Delay`; as the projection of a
+    :class:`~spikegrad.nn.LIFLayer` (``projection=``) its ``dt`` should be the layer's.
     """
 
     def __init__(
         self,
         in_features: int,
         out_features: int,
-        max_delay: int,
+        max_delay: float,
         *,
+        dt: float = 1e-3,
         learnable: bool = True,
         mode: str = "linear",
-        sigma: float = 1.0,
+        sigma: float = 1e-3,
         init: str | float | torch.Tensor = "uniform",
         generator: torch.Generator | None = None,
     ) -> None:
@@ -158,6 +185,7 @@ class DelayedLinear(_DelayBase):
         self._setup(
             (self.out_features, self.in_features),
             max_delay,
+            dt,
             learnable,
             mode,
             sigma,
@@ -168,81 +196,30 @@ class DelayedLinear(_DelayBase):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Delayed synaptic currents ``[T, B, out_features]``."""
         check_sequence_tensor("x", x, features=self.in_features, finite=False)
-        return delayed_linear(
-            x, self.weight, self.delays, self.max_delay, mode=self.mode, sigma=self.sigma
-        )
+        return delayed_linear(x, self.weight, self.delays, self.max_delay, **self._kw())
 
     def extra_repr(self) -> str:
         return (
-            f"{self.in_features}, {self.out_features}, max_delay={self.max_delay}, "
-            f"mode={self.mode!r}, learnable={self.learnable}"
+            f"{self.in_features}, {self.out_features}, max_delay={self.max_delay:g}, "
+            f"dt={self.dt:g}, mode={self.mode!r}, learnable={self.learnable}"
         )
 
 
-class DelayedLIFLayer(nn.Module):
-    r"""A feed-forward LIF layer (Zenke & Vogels eq. 4.1) whose input synapses have delays.
+def clamp_after_step(optimizer: torch.optim.Optimizer, model: nn.Module):
+    """Clamp every delay of ``model`` into its range after each ``optimizer.step()``.
 
-    :class:`DelayedLinear` followed by :func:`~spikegrad.functional.lif.lif_sequence`:
-    ``[T, B, in]`` spikes in, ``[T, B, out]`` spikes out. Same time constants and
-    surrogate options as :class:`~spikegrad.nn.LIFLayer`; the delay options as
-    :class:`DelayedLinear`. ``max_delay = 0`` gives a plain LIF layer.
+    Registers an optimizer step post-hook that calls ``clamp_()`` of every submodule
+    that has one (:class:`Delay`, :class:`DelayedLinear`,
+    :class:`~spikegrad.nn.SRMLayer`): projected gradient descent on the delays, so any
+    trainer (:func:`spikegrad.learning.trainer.fit`) keeps them in ``[0, max_delay]``.
+    Returns the hook's handle (``handle.remove()`` undoes it).
     """
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {optimizer!r}")
+    modules = [m for m in model.modules() if callable(getattr(m, "clamp_", None))]
 
-    def __init__(
-        self,
-        in_features: int,
-        out_features: int,
-        max_delay: int,
-        *,
-        learnable_delays: bool = True,
-        mode: str = "linear",
-        sigma: float = 1.0,
-        init: str | float | torch.Tensor = "uniform",
-        tau_mem: float = 10e-3,
-        tau_syn: float = 5e-3,
-        dt: float = 1e-3,
-        surrogate: Surrogate | str = "superspike",
-        beta: float = 10.0,
-        reset: str = "detach",
-        generator: torch.Generator | None = None,
-    ) -> None:
-        super().__init__()
-        self.proj = DelayedLinear(
-            in_features,
-            out_features,
-            max_delay,
-            learnable=learnable_delays,
-            mode=mode,
-            sigma=sigma,
-            init=init,
-            generator=generator,
-        )
-        self.dt = check_positive("dt", dt)
-        self.tau_mem = check_positive("tau_mem", tau_mem)
-        self.tau_syn = check_positive("tau_syn", tau_syn)
-        self.surrogate = make_surrogate(surrogate, beta)
-        self.reset = check_choice("reset mode", reset, RESET_MODES)
-        self.in_features, self.out_features = self.proj.in_features, self.proj.out_features
+    def hook(opt, args, kwargs) -> None:
+        for m in modules:
+            m.clamp_()
 
-    @property
-    def weight(self) -> torch.Tensor:
-        return self.proj.weight
-
-    @property
-    def delays(self) -> torch.Tensor:
-        return self.proj.delays
-
-    def clamp_(self) -> None:
-        """Project the delays into ``[0, max_delay]``."""
-        self.proj.clamp_()
-
-    def forward(
-        self, x: torch.Tensor, *, record_membrane: bool = False
-    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """Spikes ``[T, B, out]`` (and the membrane if ``record_membrane``)."""
-        current = self.proj(x)
-        params = LIFParams(decay(self.tau_mem, self.dt), decay(self.tau_syn, self.dt))
-        spikes, _, mem = lif_sequence(
-            current, params, self.surrogate, reset=self.reset, record_membrane=record_membrane
-        )
-        return (spikes, mem) if record_membrane else spikes
+    return optimizer.register_step_post_hook(hook)

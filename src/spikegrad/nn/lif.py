@@ -58,6 +58,27 @@ def _check_input_dtype(x: torch.Tensor, weight: torch.Tensor) -> None:
         )
 
 
+def _check_projection(projection: object, in_f: int, out_f: int, dt: float) -> nn.Module | None:
+    if projection is None:
+        return None
+    if not isinstance(projection, nn.Module) or not isinstance(
+        getattr(projection, "weight", None), nn.Parameter
+    ):
+        raise TypeError(
+            f"projection must be an nn.Module with a weight parameter, got {projection!r}"
+        )
+    if tuple(projection.weight.shape) != (out_f, in_f):
+        raise SpikegradInputError(
+            f"projection weight is {tuple(projection.weight.shape)}, the layer needs "
+            f"({out_f}, {in_f})"
+        )
+    if getattr(projection, "dt", dt) != dt:
+        raise SpikegradInputError(
+            f"projection has dt={projection.dt!r} s but the layer dt={dt!r} s"
+        )
+    return projection
+
+
 class TimeConstants(nn.Module):
     r"""Membrane and synaptic time constants: fixed floats, or learnable per neuron.
 
@@ -121,6 +142,14 @@ class LIFLayer(nn.Module):
     backend:
         ``"auto"`` (default), ``"numba"``, ``"fused"`` or ``"reference"`` (see
         :data:`BACKENDS`); all give identical spikes and gradients.
+    projection:
+        Optional module that replaces the layer's ``x @ weight.T``: spikes
+        ``[T, B, in_features]`` in, currents ``[T, B, out_features]`` out, with its own
+        ``weight`` (e.g. :class:`~spikegrad.nn.DelayedLinear`: per-synapse delays). The
+        layer's ``weight`` is then the projection's (one tensor, also listed as
+        ``projection.weight`` in the state dict). The numba kernels compute the plain
+        projection themselves, so a layer with a projection runs on the ``"fused"``
+        backend (``"auto"``) or ``"reference"``; ``"numba"`` raises.
 
     Input ``[T, B, in_features]`` spikes; output ``[T, B, out_features]`` spikes.
     Weights are initialised :math:`\mathcal U(\pm 1/\sqrt{\text{fan-in}})`, no biases.
@@ -142,17 +171,22 @@ class LIFLayer(nn.Module):
         learn_tau: bool = False,
         backend: str = "auto",
         generator: torch.Generator | None = None,
+        projection: nn.Module | None = None,
     ) -> None:
         super().__init__()
         in_features = check_size("in_features", in_features)
         out_features = check_size("out_features", out_features)
         self.backend = _resolve_backend(backend)
         self.in_features, self.out_features = in_features, out_features
+        self.projection = _check_projection(projection, in_features, out_features, dt)
         self.surrogate = make_surrogate(surrogate, beta)
         self.reset = check_choice("reset mode", reset, RESET_MODES)
         self.recurrent_grad = bool(recurrent_grad)
         self.taus = TimeConstants(out_features, tau_mem, tau_syn, dt, learn_tau)
-        self.weight = nn.Parameter(_new_weight(out_features, in_features, generator))
+        if self.projection is not None:
+            self.weight = self.projection.weight
+        else:
+            self.weight = nn.Parameter(_new_weight(out_features, in_features, generator))
         self.rec_weight = (
             nn.Parameter(_new_weight(out_features, out_features, generator)) if recurrent else None
         )
@@ -187,7 +221,7 @@ class LIFLayer(nn.Module):
             return (spikes, mem) if record_membrane else spikes
         if check_finite:
             check_finite_values("x", x)
-        current = x @ self.weight.t()
+        current = x @ self.weight.t() if self.projection is None else self.projection(x)
         if self.backend in ("fused", "auto"):
             spikes, mem = lif_sequence_fused(
                 current,
@@ -214,6 +248,13 @@ class LIFLayer(nn.Module):
         """Whether a call on ``x`` runs the compiled kernels (raises if the backend is
         ``"numba"`` and they cannot run it)."""
         ok = self.backend in ("auto", "numba") and lif_numba.available(self.surrogate, x)
+        if self.projection is not None:
+            if self.backend == "numba":
+                raise SpikegradInputError(
+                    "backend='numba' computes the plain projection x @ weight.T itself; a "
+                    "layer with a projection runs on 'fused' (backend='auto') or 'reference'"
+                )
+            return False
         if self.backend == "numba" and not ok:
             if lif_numba.surrogate_code(self.surrogate) is None:
                 # exact-type dispatch: a subclass may override derivative (see surrogate_code)

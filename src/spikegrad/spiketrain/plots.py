@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..functional.spiketrains import SpikeTrains
 from ..viz.plots import pyplot
-from .trains import SpikeTrains
 
 __all__ = ["plot_input_raster", "plot_outputs_by_epoch", "plot_learning"]
 

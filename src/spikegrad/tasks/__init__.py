@@ -10,8 +10,17 @@ from typing import Any
 
 from .base import SPLITS, Task
 from .classification import ClassificationTask
+from .spike_targets import SpikePatterns, SpikeTargetTask
 
-__all__ = ["SPLITS", "Task", "ClassificationTask", "make_task", "task_names"]
+__all__ = [
+    "SPLITS",
+    "Task",
+    "ClassificationTask",
+    "SpikePatterns",
+    "SpikeTargetTask",
+    "make_task",
+    "task_names",
+]
 
 
 def task_names() -> list[str]:

@@ -11,10 +11,19 @@ Conversion to and from binned, time-major tensors ``[T, B, N]`` uses
 ``t = (n + offset) * dt`` for a spike in bin ``n`` (``offset = 0`` by default,
 so bin ``n`` stands for the time ``n dt``), and ``n = floor(t / dt + 1/2)``
 (nearest bin) in the other direction.
+
+Batches of a task travel as plain tensors (the trainer indexes samples on dimension 1
+of the input and 0 of the target, as for binned data): :func:`to_slots` gives the
+*spike-time tensor* ``[M, B, N]`` -- slot-major, like time-major ``[T, B, N]``,
+entry ``[m, b, n]`` the time of the ``m``-th spike of train ``n`` of sample ``b``,
+``+inf`` where that train has fewer spikes -- and :func:`from_slots` reads it back;
+:meth:`SpikeTrains.padded` / :meth:`SpikeTrains.from_padded` do the same for
+``[..., M]`` tensors with the slot dimension last.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -22,7 +31,16 @@ import torch
 
 from .._checks import SpikegradInputError, check_positive
 
-__all__ = ["SpikeTrains", "pad_trains", "from_binned", "to_binned", "poisson_trains"]
+__all__ = [
+    "SpikeTrains",
+    "check_trains",
+    "pad_trains",
+    "from_binned",
+    "to_binned",
+    "to_slots",
+    "from_slots",
+    "poisson_trains",
+]
 
 
 class SpikeTrains(NamedTuple):
@@ -57,6 +75,22 @@ class SpikeTrains(NamedTuple):
         ``t_i^f \mapsto t_i^f + d_i``; ``delays`` has the shape of :attr:`counts`.
         """
         return SpikeTrains(self.times + delays.unsqueeze(-1), self.mask)
+
+    def padded(self, fill: float = math.inf) -> torch.Tensor:
+        """The times ``[..., M]`` with ``fill`` (default ``+inf``) in the padding slots."""
+        return torch.where(self.mask != 0, self.times, torch.full_like(self.times, fill))
+
+    @classmethod
+    def from_padded(cls, times: torch.Tensor) -> SpikeTrains:
+        """Trains from times ``[..., M]`` whose padding slots are non-finite (``+inf``)."""
+        if not isinstance(times, torch.Tensor) or not times.is_floating_point():
+            raise SpikegradInputError("padded spike times must be a floating torch.Tensor")
+        mask = torch.isfinite(times)
+        return cls(torch.where(mask, times, torch.zeros_like(times)), mask)
+
+    def select(self, index) -> SpikeTrains:
+        """The trains at ``index`` of the leading dimensions (``times[index]``, ``mask[index]``)."""
+        return SpikeTrains(self.times[index], self.mask[index])
 
     def lists(self) -> list:
         """Nested Python lists of the real spike times (for printing and JSON)."""
@@ -207,6 +241,28 @@ def to_binned(
     col = torch.arange(k, device=t.device).unsqueeze(1).expand_as(idx)
     out.index_put_((idx[ok], col[ok]), torch.ones(int(ok.sum()), dtype=dtype), accumulate=True)
     return out.reshape(n_steps, *lead)
+
+
+def to_slots(trains: SpikeTrains) -> torch.Tensor:
+    """Trains ``[B, N, M]`` as the spike-time tensor ``[M, B, N]`` (``+inf``: no spike).
+
+    The batch form of spike-time inputs that a task hands the trainer (see the module
+    notes); :func:`from_slots` inverts it.
+    """
+    trains = check_trains("trains", trains)
+    if trains.times.dim() != 3:
+        raise SpikegradInputError(f"trains must be [B, N, M], got {tuple(trains.times.shape)}")
+    return trains.padded().permute(2, 0, 1).contiguous()
+
+
+def from_slots(x: torch.Tensor) -> SpikeTrains:
+    """The spike-time tensor ``[M, B, N]`` (non-finite: no spike) as trains ``[B, N, M]``."""
+    if not isinstance(x, torch.Tensor) or x.dim() != 3:
+        raise SpikegradInputError(
+            "x must be a spike-time tensor [M, B, N] (+inf where there is no spike), got "
+            f"{type(x).__name__}{tuple(x.shape) if isinstance(x, torch.Tensor) else ''}"
+        )
+    return SpikeTrains.from_padded(x.permute(1, 2, 0))
 
 
 def poisson_trains(

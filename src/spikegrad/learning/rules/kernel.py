@@ -1,7 +1,10 @@
 r"""Kernel learning rules for weights and synaptic delays (Lin et al.), and ReSuMe.
 
-spikegrad's reading of the Lin, Zhang & Zhang (2012) rule family (the paper's
-full text was not available; see PAPERS.md §4 and ``docs/spiketrain.md``).
+spikegrad's reading of the Lin, Zhang & Zhang (2012) rule family and of the delay rule
+of Wang, Lin & Dang (2019) (the papers' full texts were not available; see
+``docs/spiketrain.md``), as :class:`~spikegrad.learning.rules.Rule` objects for
+SRM\ :sub:`0` models (:class:`~spikegrad.nn.SRMLayer`, :class:`~spikegrad.nn.SRMNetwork`)
+and as the explicit formulas they are made of.
 
 The error of output neuron :math:`o` with actual train :math:`s_a` and desired
 train :math:`s_d` is
@@ -40,17 +43,32 @@ peak time :math:`\tau`), making the kernel window causal in effect.
 Shapes (canonical, batched): inputs ``[B, N, M]``, output trains ``[B, O, K]``,
 weights and delays ``[O, N]``; gradients ``[B, O, N]`` (sum or average over
 ``B`` yourself).
+
+As rules (:class:`KernelRule`, :class:`ReSuMe`): ``p.grad`` is the descent direction,
+the batch mean of :math:`\partial E/\partial w` (and :math:`\partial E/\partial d` for
+learnable delays, in seconds), i.e. the negative of the rule's update per unit learning
+rate; plain SGD with learning rate :math:`\eta` applies exactly
+:math:`w \leftarrow w - \eta\,\partial E/\partial w` (for ReSuMe ``p.grad`` is
+:math:`-\Delta w_\text{ReSuMe}/\eta`). Keep delays in range with
+:func:`spikegrad.nn.clamp_after_step` (the rule's projection :math:`0 \le d \le d_\max`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
 import torch
 
-from .._checks import SpikegradInputError, check_nonnegative
-from .kernels import SpikeKernel, pairwise
-from .trains import SpikeTrains, check_trains
+from ..._checks import SpikegradInputError, check_nonnegative, check_positive
+from ...functional.spike_kernels import SpikeKernel, make_kernel, pairwise
+from ...functional.spiketrains import SpikeTrains, check_trains, from_slots
+from ...nn.srm import SRMOutput, srm_layers
+from .base import Rule, RuleStep, set_grads
 
 __all__ = [
+    "KernelRule",
+    "ReSuMe",
     "shifted_inputs",
     "kernel_weight_gradient",
     "kernel_delay_gradient",
@@ -185,7 +203,7 @@ def multilayer_hidden_gradient(
         - \langle s_i, s_d^o\rangle\big)
 
     (linear approximation :math:`s_a^o \approx \sum_h w_{oh}\sum_i w_{hi} s_i`;
-    PAPERS.md §4.1). ``actual``/``desired`` are the *output* layer's trains
+    Lin, Zhang & Zhang 2012). ``actual``/``desired`` are the *output* layer's trains
     ``[B, O, K]``, ``out_weights`` is ``[O, H]``, ``delays`` (input-to-hidden)
     ``None``, ``[N]`` or ``[H, N]``.
     """
@@ -278,3 +296,176 @@ def resume_weight_update(
     hebb = pairwise(si, _unsq(desired), window) - pairwise(si, _unsq(actual), window)
     nonhebb = a * (desired.mask.sum(-1) - actual.mask.sum(-1)).to(hebb.dtype).unsqueeze(-1)
     return hebb + nonhebb
+
+
+# --------------------------------------------------------------------------- the rules
+
+
+def _input_trains(x: object) -> SpikeTrains:
+    """The batch's input trains ``[B, N, M]`` (trains, or the spike-time tensor ``[M, B, N]``)."""
+    if isinstance(x, torch.Tensor):
+        return from_slots(x)
+    return check_trains("x", x)
+
+
+def _desired_trains(y: object) -> SpikeTrains:
+    """The batch's desired trains ``[B, O, K]`` (trains, or times padded with ``+inf``)."""
+    if isinstance(y, torch.Tensor):
+        return SpikeTrains.from_padded(y)
+    return check_trains("y", y)
+
+
+def _check_view(rule: Rule, task: Any) -> None:
+    view = getattr(task, "view", "trains")
+    if view != "trains":
+        raise SpikegradInputError(
+            f"rule {rule.name!r} trains SRM0 models on spike times; the task gives the "
+            f"{view!r} view (build it with view='trains')"
+        )
+
+
+@dataclass
+class KernelRule(Rule):
+    r"""The kernel rule of Lin, Zhang & Zhang (2012) for weights and synaptic delays.
+
+    One :class:`~spikegrad.nn.SRMLayer`: :math:`\partial E/\partial w_{oi}` by
+    :func:`kernel_weight_gradient` and, when the layer's delays are learnable,
+    :math:`\partial E/\partial d_{oi}` by :func:`kernel_delay_gradient`. An
+    :class:`~spikegrad.nn.SRMNetwork` of two layers (input -> hidden -> output): the
+    output weights by the single-layer rule on the hidden trains, the hidden weights by
+    :func:`multilayer_hidden_gradient` and learnable hidden delays by
+    :func:`multilayer_delay_gradient`. Gradients are the batch means (see the module notes
+    for the sign convention).
+
+    Parameters
+    ----------
+    kernel, width:
+        ``"gaussian"`` (sigma) or ``"laplacian"`` (tau) and its width in seconds (5 ms).
+    offset:
+        Extra shift of the input spikes in the kernel comparison, seconds (default 0).
+    """
+
+    name: ClassVar[str] = "kernel"
+    models: ClassVar[tuple[str, ...]] = ("srm",)
+    exact: ClassVar[bool] = False
+
+    kernel: str = "gaussian"
+    width: float = 5e-3
+    offset: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.width = check_positive("width", self.width)
+        make_kernel(self.kernel, self.width)
+        self.offset = float(self.offset)
+
+    def _check_model(self, model: torch.nn.Module) -> None:
+        layers = srm_layers(model)
+        if len(layers) > 2:
+            raise SpikegradInputError(
+                f"the kernel rule trains one SRM0 layer or two (one hidden), got {len(layers)}"
+            )
+        if len(layers) == 2 and layers[1].delays is not None:
+            raise SpikegradInputError(
+                "the multilayer kernel rule has no rule for output-layer delays; put the "
+                "delays on the hidden layer"
+            )
+
+    def gradients(self, model: torch.nn.Module, task: Any, x: Any, y: Any) -> RuleStep:
+        """Write :math:`\\partial E/\\partial w` (and ``d``) batch means into ``p.grad``."""
+        _check_view(self, task)
+        k = make_kernel(self.kernel, self.width)
+        layers = srm_layers(model)
+        out: SRMOutput = model(x)
+        inputs = _input_trains(x)
+        inputs = SpikeTrains(inputs.times.to(layers[0].weight.dtype), inputs.mask)
+        desired = _desired_trains(y)
+        actual = out.trains
+        if len(layers) == 1:
+            (layer,) = layers
+            d = layer.delays
+            d = None if d is None else d.detach()
+            gw = kernel_weight_gradient(inputs, actual, desired, k, d, offset=self.offset)
+            set_grads([layer.weight], [gw.mean(0)])
+            if layer.learn_delays:
+                gd = kernel_delay_gradient(
+                    inputs, actual, desired, layer.weight.detach(), k, d, offset=self.offset
+                )
+                set_grads([layer.delays], [gd.mean(0)])
+        else:
+            hid, top = layers
+            h = out.layers[0]
+            wh, wo = hid.weight.detach(), top.weight.detach()
+            dh = None if hid.delays is None else hid.delays.detach()
+            g_o = kernel_weight_gradient(h, actual, desired, k, offset=self.offset)
+            g_h = multilayer_hidden_gradient(inputs, actual, desired, wo, k, dh, offset=self.offset)
+            set_grads([top.weight, hid.weight], [g_o.mean(0), g_h.mean(0)])
+            if hid.learn_delays:
+                gd = multilayer_delay_gradient(
+                    inputs, actual, desired, wh, wo, k, dh, offset=self.offset
+                )
+                set_grads([hid.delays], [gd.mean(0)])
+        with torch.no_grad():
+            loss = task.loss(model, out, y).detach()
+        return RuleStep(loss, out)
+
+
+@dataclass
+class ReSuMe(Rule):
+    r"""ReSuMe (Ponulak & Kasinski 2010) on one SRM\ :sub:`0` layer, the baseline rule.
+
+    ``p.grad`` of the weights is :math:`-\Delta w/\eta` of :func:`resume_weight_update`
+    (batch mean), so SGD with learning rate :math:`\eta` applies
+    :math:`w \leftarrow w + \eta\,\Delta w/\eta`. Fixed delays of the layer shift the
+    inputs; ReSuMe has no delay rule (a layer with learnable delays is refused).
+
+    Parameters
+    ----------
+    a:
+        Non-Hebbian term (default 0).
+    amplitude, tau_l:
+        Height and time constant (seconds, 5 ms) of the causal learning window.
+    """
+
+    name: ClassVar[str] = "resume"
+    models: ClassVar[tuple[str, ...]] = ("srm",)
+    exact: ClassVar[bool] = False
+
+    a: float = 0.0
+    amplitude: float = 1.0
+    tau_l: float = 5e-3
+
+    def __post_init__(self) -> None:
+        self.a = check_nonnegative("a", self.a)
+        self.amplitude = float(self.amplitude)
+        self.tau_l = check_positive("tau_l", self.tau_l)
+
+    def _check_model(self, model: torch.nn.Module) -> None:
+        layers = srm_layers(model)
+        if len(layers) != 1:
+            raise SpikegradInputError(f"ReSuMe trains one SRM0 layer, got {len(layers)}")
+        if layers[0].learn_delays:
+            raise SpikegradInputError(
+                "ReSuMe has no delay rule; use rule 'kernel' to learn delays"
+            )
+
+    def gradients(self, model: torch.nn.Module, task: Any, x: Any, y: Any) -> RuleStep:
+        """Write :math:`-\\Delta w_\\text{ReSuMe}/\\eta` (batch mean) into ``weight.grad``."""
+        _check_view(self, task)
+        (layer,) = srm_layers(model)
+        out: SRMOutput = model(x)
+        inputs = _input_trains(x)
+        inputs = SpikeTrains(inputs.times.to(layer.weight.dtype), inputs.mask)
+        d = None if layer.delays is None else layer.delays.detach()
+        dw = resume_weight_update(
+            inputs,
+            out.trains,
+            _desired_trains(y),
+            d,
+            a=self.a,
+            amplitude=self.amplitude,
+            tau_l=self.tau_l,
+        )
+        set_grads([layer.weight], [-dw.mean(0)])
+        with torch.no_grad():
+            loss = task.loss(model, out, y).detach()
+        return RuleStep(loss, out)

@@ -7,7 +7,8 @@ r"""Spike response model SRM\ :sub:`0` with multi-spike output, driven by spike 
     \varepsilon(s) = \frac{s}{\tau}\, e^{1 - s/\tau}\,\Theta(s), \qquad
     \eta(s) = -\theta\, e^{-s/\tau_R}\,\Theta(s)
 
-(PAPERS.md §4.1; spikegrad's reading of the SRM\ :sub:`0` used by Lin et al.).
+(the SRM\ :sub:`0` of Gerstner & Kistler 2002 as spikegrad reads its use by Lin,
+Zhang & Zhang 2012).
 The PSP kernel peaks at 1 for :math:`s = \tau`. Output spikes are emitted when
 :math:`u_o` reaches the threshold :math:`\theta` (1 by default, as in the rest of
 spikegrad); after each spike the refractory kernel is added, so the neuron may
@@ -19,6 +20,11 @@ shifted times). A threshold crossing between :math:`t_{n-1}` and :math:`t_n` is
 placed by linear interpolation of :math:`u` (``interpolate=True``, default) or at
 :math:`t_n`. The simulation is vectorised over batch, neurons and time; it loops
 only over output spikes (each adds its refractory kernel to the rest of the trace).
+
+Everything here is pure (no state between calls, parameters passed in):
+:func:`srm_simulate` is the one SRM\ :sub:`0` simulator of spikegrad;
+:class:`spikegrad.nn.SRMLayer` holds the weights and delays as parameters and calls it.
+Times (spikes, delays, ``tau``, ``tau_r``, ``dt``, ``duration``) are in seconds.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from dataclasses import dataclass
 import torch
 
 from .._checks import SpikegradInputError, check_positive
-from .trains import SpikeTrains, check_trains
+from .spiketrains import SpikeTrains, check_trains
 
 __all__ = [
     "SRMParams",

@@ -41,6 +41,9 @@ Metrics
   :math:`\sqrt2\,\sigma_C`; :func:`schreiber_correlation_binned` computes the
   same on a time grid. Convention for empty trains: :math:`C = 1` if both
   trains are empty, :math:`C = 0` if exactly one is.
+
+Differentiable losses of binned trains ``[T, ...]`` (for surrogate-gradient BPTT):
+:func:`van_rossum_binned` and :func:`gaussian_kernel_loss`.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ from dataclasses import dataclass
 import torch
 
 from .._checks import SpikegradInputError, check_positive
-from .trains import SpikeTrains, check_trains
+from .spiketrains import SpikeTrains, check_trains
 
 __all__ = [
     "SpikeKernel",
@@ -66,6 +69,7 @@ __all__ = [
     "van_rossum_binned",
     "schreiber_correlation",
     "schreiber_correlation_binned",
+    "gaussian_kernel_loss",
 ]
 
 
@@ -263,3 +267,28 @@ def schreiber_correlation_binned(
     ex, ey = x.sum(0) == 0, y.sum(0) == 0
     c = torch.where(ex & ey, torch.ones_like(c), c)
     return torch.where(ex ^ ey, torch.zeros_like(c), c)
+
+
+def gaussian_kernel_loss(x: torch.Tensor, y: torch.Tensor, width: float, dt: float) -> torch.Tensor:
+    r"""Squared Gaussian-kernel distance of binned trains ``[T, ...]`` (sum over time only):
+
+    .. math::
+
+        L = \sum_{m,n} (x - y)[m]\,(x - y)[n]\; e^{-((m - n)\Delta t)^2 / 2 w^2}
+
+    (kernel truncated at :math:`\pm 5w`); ``width`` :math:`w` and ``dt`` in seconds.
+    Differentiable in ``x``: a BPTT loss on ``[T, B, N]`` spikes.
+    """
+    width = check_positive("width", width)
+    dt = check_positive("dt", dt)
+    if x.shape != y.shape:
+        raise SpikegradInputError(f"x {tuple(x.shape)} and y {tuple(y.shape)} must have one shape")
+    half = max(1, int(math.ceil(5 * width / dt)))
+    k = torch.exp(
+        -0.5 * (torch.arange(-half, half + 1, dtype=x.dtype, device=x.device) * dt / width) ** 2
+    )
+    diff = x - y
+    T = diff.shape[0]
+    flat = diff.reshape(T, -1).t().unsqueeze(1)
+    conv = torch.nn.functional.conv1d(flat, k.view(1, 1, -1), padding=half).squeeze(1).t()
+    return (conv * diff.reshape(T, -1)).sum(0).reshape(diff.shape[1:])
