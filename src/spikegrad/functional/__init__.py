@@ -12,6 +12,9 @@ from .eprop import EligibilityTraces, eligibility, eligibility_step
 from .lif import LIFParams, LIFState, decay, li_sequence, lif_sequence, lif_step
 from .readout import readout_logits, readout_loss
 from .regularization import ActivityRegularizer, mean_spikes_per_neuron, spike_counts
+from .spike_kernels import GaussianKernel, LaplacianKernel, inner_product, kernel_distance
+from .spiketrains import SpikeTrains, from_binned, from_slots, pad_trains, to_binned, to_slots
+from .srm import SRMParams, srm_simulate
 from .surrogate import SURROGATES, Surrogate, heaviside, make_surrogate
 
 __all__ = [
@@ -35,6 +38,9 @@ __all__ = [
     "ActivityRegularizer",
     "mean_spikes_per_neuron",
     "spike_counts",
+    "GaussianKernel", "LaplacianKernel", "inner_product", "kernel_distance",
+    "SpikeTrains", "from_binned", "from_slots", "pad_trains", "to_binned", "to_slots",
+    "SRMParams", "srm_simulate",
     "SURROGATES",
     "Surrogate",
     "heaviside",
