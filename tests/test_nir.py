@@ -342,3 +342,20 @@ def test_cli_export_and_import(tmp_path, capsys):
     info = json.loads(capsys.readouterr().out)
     assert info["layers"][0]["recurrent"] is True and math.isclose(info["dt"], 1e-3)
     assert main(["export-nir", str(tmp_path / "nope"), str(out)]) == 2
+
+
+def test_export_refuses_non_finite_weights_and_projections(tmp_path):
+    """A NaN weight would write a file import_nir rejects; a delay projection would be
+    dropped silently: both are refused at export with one-line errors."""
+    from spikegrad.nn import DelayedLinear
+
+    net = SpikingNetwork(3, 2, hidden=(4,), seed=0)
+    with torch.no_grad():
+        net.layers[0].weight[0, 0] = float("nan")
+    with pytest.raises(SpikegradInputError, match="'layers.0.weight' holds NaN"):
+        export_nir(net, tmp_path / "nan.nir")
+    assert not (tmp_path / "nan.nir").exists()
+    net = SpikingNetwork(3, 2, hidden=(4,), seed=0)
+    net.layers[0].projection = DelayedLinear(3, 4, 5e-3)
+    with pytest.raises(SpikegradInputError, match="input projection"):
+        export_nir(net)

@@ -141,6 +141,16 @@ def export_nir(
     nir = _nir()
     if not isinstance(model, SpikingNetwork):
         raise SpikegradInputError(f"export_nir needs a SpikingNetwork, got {type(model).__name__}")
+    for name, p in model.named_parameters():
+        if not bool(torch.isfinite(p).all()):
+            raise SpikegradInputError(f"cannot export: parameter {name!r} holds NaN or inf")
+    for k, layer in enumerate(model.layers):
+        if getattr(layer, "projection", None) is not None:
+            raise SpikegradInputError(
+                f"cannot export layer {k}: its input projection "
+                f"({type(layer.projection).__name__}) has no NIR form here; delays would be "
+                "lost"
+            )
     model_dt = float(model.layers[0].taus.dt)
     dt = model_dt if dt is None else float(dt)
     if not (math.isfinite(dt) and dt > 0):

@@ -3,7 +3,7 @@
 =================  =================================================  ==============
 name               what it computes                                   models
 =================  =================================================  ==============
-``bptt``           surrogate-gradient BPTT (Zenke & Vogels 2021)        lif, coba, srm
+``bptt``           surrogate-gradient BPTT (Zenke & Vogels 2021)        lif, coba
 ``eprop``          e-prop eligibility traces (Bellec et al. 2020)     lif
 ``node``           node perturbation of the hidden currents           lif
 ``weight``         weight perturbation                                lif, coba
