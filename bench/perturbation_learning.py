@@ -86,7 +86,7 @@ def main() -> None:
                    "trials": h[-1]["trials"], "wall_seconds": time.time() - t0,
                    "history": h}
         if a.task != "rates":
-            summary["test_accuracy"] = task.evaluate(res.W, "test")["accuracy"]
+            summary["test_accuracy"] = res.fit.metrics["test_accuracy"]  # best-validation model
         name = f"{a.task}-{rule}{a.tag}.json"
         (a.out / name).write_text(json.dumps(summary, indent=2))
         print(json.dumps({k: v for k, v in summary.items() if k not in ("history", "config")}))

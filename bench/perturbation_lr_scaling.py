@@ -24,41 +24,57 @@ from pathlib import Path
 
 import torch
 
-from spikegrad.perturbation import CobaNetwork, CobaParams, coba_run, smoothed_rate
+from spikegrad.perturbation import CobaParams, CobaTopology, coba_run, smoothed_rate
 from spikegrad.perturbation.learn import LearnConfig, learn
+from spikegrad.tasks import Task
 
 
-class CopiesTask:
+class CopiesTask(Task):
     """N identical neurons, same inputs and target (see the module docstring)."""
+
+    name = "copies"
+    score_name = "neg_error"
+    shared_input = True  # one trial; the rule's noisy trials repeat it
 
     def __init__(self, N: int, M: int = 10, T: int = 100, dt: float = 5e-4, seed: int = 0):
         g = torch.Generator().manual_seed(seed)
         conn = torch.zeros(N, M + N, dtype=torch.bool)
         conn[:, :M] = True
-        self.net = CobaNetwork(M, N, 0, connectivity=conn)
+        self.topology = CobaTopology(M, N, 0, connectivity=conn)
         self.params = CobaParams(dt=dt)
         self.x = (torch.rand(T, 1, M, generator=g) < 40.0 * dt).float()
         self.W0 = torch.zeros(N, M + N)
         self.W0[:, :M] = torch.rand(1, M, generator=g) * 12.0
         self.tgt = torch.linspace(0, 60, T).view(-1, 1, 1)
         self.N, self.dt = N, dt
+        self.n_inputs, self.n_outputs = M, N
+        self.samples_per_epoch = 1
 
     def init_weights(self):
         return self.W0.clone()
 
-    def sample(self, batch, generator):
-        return self.x, self.tgt
+    def size(self, split):
+        return 1
+
+    def batches(self, split, batch_size, *, shuffle=False, generator=None,
+                dtype=torch.float32):
+        n = self.samples_per_epoch if (split == "train" and shuffle) else 1
+        for _ in range(n):
+            yield self.x.to(dtype), self.tgt.to(dtype)
 
     def errors(self, spikes):
         r = smoothed_rate(spikes, self.dt, 10e-3)
         return ((r - self.tgt) ** 2).mean(0) / 1e4  # [B, N]
 
-    def reward_fn(self, target):
-        return lambda sp: -self.errors(sp).sum(-1)
+    def sample_loss(self, model, out, y):
+        return self.errors(out.spikes[0]).sum(-1)
+
+    def score(self, model, out, y):
+        return -self.sample_loss(model, out, y)
 
     def evaluate(self, W):
         with torch.no_grad():
-            sp = coba_run(self.x, W, self.net, self.params, record=()).spikes
+            sp = coba_run(self.x, W, self.topology, self.params, record=()).spikes
         return {"error": float(self.errors(sp).mean())}
 
 
@@ -83,7 +99,7 @@ def main() -> None:
                 res = learn(task, LearnConfig(rule="perturbation", iterations=a.updates,
                                               batch=4, lr=lr, sigma=0.5, optimizer="sgd",
                                               eval_every=a.updates, seed=s))
-                errs.append(res.history[-1]["error"])
+                errs.append(res.history[-1]["error"] / task.N)  # per neuron, last iterate
             finals[lr] = sum(errs) / len(errs)
         best = min(finals, key=finals.get)
         row = {"N": N, "initial_error": init, "final_error_by_lr": finals, "best_lr": best}

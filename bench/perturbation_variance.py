@@ -32,7 +32,7 @@ from pathlib import Path
 
 import torch
 
-from spikegrad.perturbation import CobaNetwork, CobaParams, estimate_gradient, smoothed_rate
+from spikegrad.perturbation import CobaParams, CobaTopology, estimate_gradient, smoothed_rate
 
 SIGMA = {"conductance": 0.5, "current": 20.0, "weight": 1.5}  # weight: at M = 10
 
@@ -41,7 +41,7 @@ def problem(N: int, M: int, T: int, dt: float = 5e-4, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     conn = torch.zeros(N, M + N, dtype=torch.bool)
     conn[:, :M] = True
-    net = CobaNetwork(M, N, 0, connectivity=conn)
+    net = CobaTopology(M, N, 0, connectivity=conn)
     p = CobaParams(dt=dt)
     x = (torch.rand(T, 1, M, generator=g) < 20.0 * dt).double()
     # input weights scaled so that the mean drive does not depend on M; the N neurons are

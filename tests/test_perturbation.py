@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from spikegrad._checks import SpikegradInputError
+from spikegrad.learning.rules.perturbation import check_baseline
 from spikegrad.perturbation import (
-    CobaNetwork,
     CobaParams,
+    CobaTopology,
     EmpiricSynapses,
     RunningBaseline,
     apply_update,
@@ -24,14 +25,13 @@ from spikegrad.perturbation import (
     smoothed_rate,
     white_noise,
 )
-from spikegrad.perturbation.rule import check_baseline
 
 torch.set_num_threads(1)
 F64 = torch.float64
 
 
 def _one_neuron(method: str, w: float = 2.0, T: int = 4):
-    net = CobaNetwork(n_in=1, n_exc=1)
+    net = CobaTopology(n_in=1, n_exc=1)
     p = CobaParams(method=method)
     W = torch.tensor([[w, 0.0]], dtype=F64)
     x = torch.zeros(T, 1, 1, dtype=F64)
@@ -76,7 +76,7 @@ def test_exponential_euler_matches_hand_computation():
 
 
 def test_exp_euler_exact_and_euler_first_order_under_constant_conductance():
-    net = CobaNetwork(n_in=1, n_exc=1)
+    net = CobaTopology(n_in=1, n_exc=1)
     W = torch.zeros(1, 2, dtype=F64)
     t_end = 0.01
     g, inh = 5.0, 0.0
@@ -100,7 +100,7 @@ def test_exp_euler_exact_and_euler_first_order_under_constant_conductance():
 
 
 def test_spike_reset_and_refractory_period():
-    net = CobaNetwork(n_in=1, n_exc=1)
+    net = CobaTopology(n_in=1, n_exc=1)
     p = CobaParams(dt=5e-4, t_ref=2e-3)
     T = 200
     x = torch.zeros(T, 1, 1, dtype=F64)
@@ -122,7 +122,7 @@ def test_spike_reset_and_refractory_period():
 
 
 def test_short_term_depression_jumps_and_recovery():
-    net = CobaNetwork(n_in=1, n_exc=1)
+    net = CobaTopology(n_in=1, n_exc=1)
     p = CobaParams(dt=1e-3, std_U=0.5, tau_rec=0.1, tau_exc=5e-3)
     T = 30
     x = torch.zeros(T, 1, 1, dtype=F64)
@@ -141,7 +141,7 @@ def test_short_term_depression_jumps_and_recovery():
 
 def test_inhibition_uses_its_own_reversal_and_time_constant():
     # neuron 0 (E) is driven to spike; neuron 1 (I) receives nothing; neuron 1 -> 0 inhib.
-    net = CobaNetwork(n_in=1, n_exc=1, n_inh=1)
+    net = CobaTopology(n_in=1, n_exc=1, n_inh=1)
     p = CobaParams(dt=5e-4)
     T = 40
     x = torch.zeros(T, 1, 1, dtype=F64)
@@ -160,7 +160,7 @@ def test_inhibition_uses_its_own_reversal_and_time_constant():
 
 def test_batched_weights_equal_separate_runs():
     g = torch.Generator().manual_seed(3)
-    net = CobaNetwork(n_in=3, n_exc=3, n_inh=1)
+    net = CobaTopology(n_in=3, n_exc=3, n_inh=1)
     p = CobaParams()
     x = (torch.rand(50, 2, 3, generator=g) < 0.2).double()
     W1 = torch.rand(4, 7, generator=g, dtype=F64) * 10
@@ -184,7 +184,7 @@ def test_smoothed_rate_unit_area():
 
 def _small_problem():
     g = torch.Generator().manual_seed(0)
-    net = CobaNetwork(n_in=4, n_exc=2, n_inh=1, outputs=torch.tensor([0]))
+    net = CobaTopology(n_in=4, n_exc=2, n_inh=1, outputs=torch.tensor([0]))
     p = CobaParams()
     T = 60
     x = (torch.rand(T, 1, 4, generator=g) < 0.15).double()
@@ -286,7 +286,7 @@ def test_node_perturbation_of_currents_is_unbiased_with_euler():
 
 
 def test_eligibility_formula_and_gating():
-    net = CobaNetwork(n_in=2, n_exc=1, n_inh=1)
+    net = CobaTopology(n_in=2, n_exc=1, n_inh=1)
     T, B = 5, 2
     g = torch.Generator().manual_seed(0)
     s = torch.rand(T, B, net.m, generator=g, dtype=F64)
@@ -325,7 +325,7 @@ def test_white_noise_scale_and_empiric_variance():
 
 
 def test_update_rule_sign_constraints_and_mask():
-    net = CobaNetwork(n_in=2, n_exc=2, n_inh=1)
+    net = CobaTopology(n_in=2, n_exc=2, n_inh=1)
     net.plastic[:, 3:] = False  # only input and first E columns learn
     W = torch.full((3, 5), 1.0) * net.connectivity
     e = torch.zeros(4, 3, 5)
@@ -342,7 +342,7 @@ def test_update_rule_sign_constraints_and_mask():
 
 
 def test_bad_settings_raise_clear_errors():
-    net = CobaNetwork(n_in=2, n_exc=2)
+    net = CobaTopology(n_in=2, n_exc=2)
     p = CobaParams()
     g = torch.Generator()
     with pytest.raises(SpikegradInputError, match="sigma"):
@@ -403,7 +403,7 @@ def test_only_neurons_with_plastic_synapses_are_perturbed():
     conn[:, :2] = True
     plastic = torch.zeros_like(conn)
     plastic[0, :2] = True
-    net = CobaNetwork(n_in=2, n_exc=2, connectivity=conn, plastic=plastic)
+    net = CobaTopology(n_in=2, n_exc=2, connectivity=conn, plastic=plastic)
     p = CobaParams()
     x = torch.zeros(80, 1, 2, dtype=F64)
     x[::4, 0, :] = 1.0
@@ -426,7 +426,7 @@ def test_only_neurons_with_plastic_synapses_are_perturbed():
 
 def test_strong_white_noise_keeps_exponential_euler_finite():
     # the white conductance can go negative (total G < 0 in some steps); phi handles it
-    net = CobaNetwork(n_in=1, n_exc=2)
+    net = CobaTopology(n_in=1, n_exc=2)
     p = CobaParams()
     T, B = 200, 16
     g = torch.Generator().manual_seed(0)

@@ -65,7 +65,7 @@ def test_rates_error_falls_with_the_plain_perturbation_rule():
     h = res.history
     assert h[-1]["error"] < 0.7 * h[0]["error"]
     assert bool((res.W >= 0).all())
-    fixed = ~task.net.plastic
+    fixed = ~task.topology.plastic
     assert torch.equal(res.W[fixed], task.init_weights()[fixed])
 
 
@@ -95,3 +95,34 @@ def test_cli_rejects_bad_settings(tmp_path, capsys):
     assert "lr" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["perturb", "--baseline", "batch_mean"])
+
+
+def test_shared_flag_vocabulary_and_run_folder(tmp_path):
+    # --batch-size / --epochs (epochs of --eval-every updates) mean the old --batch /
+    # --iterations; the run folder is the one of every command
+    out = tmp_path / "voc"
+    rc = main(["perturb", "--task", "rates", "--epochs", "1", "--eval-every", "2",
+               "--batch-size", "4", "--seed", "3", "--out", str(out), "--quiet",
+               "--no-plots"])
+    assert rc == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["iterations"] == 2 and m["trials"] == 2 * (4 + 1)
+    assert m["config"]["seed"] == 3 and m["registry_rule"] == "conductance"
+    for name in ("config.json", "history.csv", "checkpoint.pt", "last.pt"):
+        assert (out / name).stat().st_size > 0, name
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["rule"] == "conductance" and cfg["rule_options"]["trials"] == 4
+    assert len((out / "history.csv").read_text().splitlines()) == 2  # header + 1 epoch
+
+
+@pytest.mark.parametrize("flags", [["--iterations", "0"], ["--batch-size", "0"],
+                                   ["--eval-every", "0"], ["--threads", "0"],
+                                   ["--epochs", "0"], ["--task", "digits", "--classes", "1"],
+                                   ["--check-gradient", "--trials", "0"]])
+def test_explicit_zero_is_an_error_not_the_default(tmp_path, capsys, flags):
+    rc = main(["perturb", *flags, "--out", str(tmp_path / "z"), "--quiet", "--no-plots"])
+    assert rc == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and flags[-2] in err[0]
+    with pytest.raises(SystemExit):
+        main(["perturb", "--iterations", "2", "--epochs", "1"])

@@ -1,11 +1,15 @@
 """``spikegrad perturb``: learning by dynamic perturbation of conductances (Fiete & Seung).
 
-Tasks: ``rates`` (a recurrent conductance-based network learns target rate time courses),
-``randman`` and ``digits`` (reward-only spiking classification). ``--rule`` picks the
-learning rule; ``--compare`` runs further rules on the same task and initial weights for
-side-by-side learning curves. ``--check-gradient`` compares the averaged perturbation
-estimate with a finite-difference gradient on a small network instead of training.
-Writes ``metrics.json`` and PNG plots into the run folder.
+The shortcut for the paper's experiments on the shared parts (conductance-based
+:class:`~spikegrad.nn.CobaSpikingNetwork`, the rules of
+:mod:`spikegrad.learning.rules.perturbation`, the one trainer ``fit``). Tasks: ``rates``
+(a recurrent conductance-based network learns target rate time courses), ``randman`` and
+``digits`` (reward-only spiking classification). ``--rule`` picks the learning rule;
+``--compare`` runs further rules on the same task and initial weights for side-by-side
+learning curves (each in ``RUN_DIR/compare-<rule>/``). ``--check-gradient`` compares the
+averaged perturbation estimate with a finite-difference gradient on a small network
+instead of training. Writes the run folder through :class:`~spikegrad.io.run.RunFolder`:
+config.json, metrics.json, history.csv, checkpoint.pt, last.pt and PNG plots.
 """
 
 from __future__ import annotations
@@ -34,17 +38,20 @@ _SIGMA = {"node": 20.0, "weight": 0.5}
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``perturb`` sub-command."""
+    from ..learning.rules.perturbation import BASELINES
     from ..perturbation.learn import RULES
-    from ..perturbation.rule import BASELINES
 
     p = sub.add_parser(
         "perturb",
         help="learning without backprop: dynamic perturbation of conductances",
         description="Train conductance-based spiking networks by dynamic perturbation of "
         "conductances (Fiete & Seung 2006, spikegrad's reading), with weight perturbation, "
-        "node perturbation of currents and surrogate-gradient BPTT as baselines. Writes "
-        "metrics.json (initial_error, final_error, error_reduction, test_accuracy, trials, "
-        "wall_seconds) and plots.",
+        "node perturbation of currents and surrogate-gradient BPTT as baselines, on the "
+        "one trainer. Rules: perturbation = conductance, empiric = conductance with "
+        "empiric synapses, node = conductance with current noise, weight, bptt (see "
+        "spikegrad rules). Writes the run folder (config.json, history.csv, checkpoint.pt, "
+        "metrics.json with initial_error, final_error, error_reduction, test_accuracy, "
+        "trials, wall_seconds) and plots.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--task", choices=TASKS, default="rates", help="learning task")
@@ -54,8 +61,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--check-gradient", action="store_true",
                    help="estimator vs finite-difference gradient on a small network")
     g = p.add_argument_group("learning")
-    g.add_argument("--iterations", type=int, default=None, help="updates (batches of trials)")
-    g.add_argument("--batch", type=int, default=None, help="parallel trials per update")
+    length = g.add_mutually_exclusive_group()
+    length.add_argument("--iterations", type=int, default=None,
+                        help="updates (batches of trials); default per task (rates 300, "
+                        "digits 600)")
+    length.add_argument("--epochs", type=int, default=None,
+                        help="epochs of --eval-every updates each (instead of --iterations)")
+    g.add_argument("--batch-size", "--batch", dest="batch", type=int, default=None,
+                   help="parallel trials per update (rates: noisy trials of the one trial, "
+                   "classification: samples); default rates 16, classification 32")
     g.add_argument("--lr", type=float, default=None, help="step size (eta sigma^2 for SGD)")
     g.add_argument("--lr-end", type=float, default=None, help="final step size (decay)")
     g.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
@@ -64,7 +78,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--baseline", choices=list(BASELINES), default="paired",
                    help="reward baseline (never the current trial's reward)")
     g.add_argument("--tau-R", type=float, default=5.0, help="running baseline (trials)")
-    g.add_argument("--eval-every", type=int, default=None, help="evaluation period")
+    g.add_argument("--eval-every", type=int, default=None,
+                   help="updates per evaluation (= per epoch); default iterations / 30")
     g.add_argument("--gate-refractory", action="store_true",
                    help="drop eligibility terms of refractory steps")
     g.add_argument("--seed", type=int, default=0, help="seed of noise and batch order")
@@ -83,38 +98,46 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--trials", type=int, default=4000, help="trials of the estimate")
     g.add_argument("--fd-trials", type=int, default=4000, help="trials per FD evaluation")
     g = p.add_argument_group("output")
-    g.add_argument("--out", type=Path, default=None, help="run folder")
+    g.add_argument("--out", type=Path, default=None,
+                   help="run folder (default: runs/perturb-<task>-<timestamp>)")
     g.add_argument("--no-plots", action="store_true")
     g.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     g.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_perturb)
 
 
-def _write(out: Path, metrics: dict) -> None:
-    from ..io.checkpoint import atomic_write_text
-
-    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2))
+def _at_least(flag: str, value: int | None, minimum: int = 1) -> None:
+    if value is not None and value < minimum:
+        raise SpikegradInputError(f"{flag} must be an integer >= {minimum}, got {value}")
 
 
 def _cmd_perturb(args: argparse.Namespace) -> int:
-    import torch
+    from ..io.run import RunFolder
+    from ..kernels import set_num_threads
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    out = args.out or Path("runs") / f"perturb-{args.task}-{datetime.now():%Y%m%d-%H%M%S}"
-    out.mkdir(parents=True, exist_ok=True)
+    for flag, nm, lo in (("--threads", "threads", 1), ("--iterations", "iterations", 1),
+                         ("--epochs", "epochs", 1), ("--batch-size", "batch", 1),
+                         ("--eval-every", "eval_every", 1), ("--trials", "trials", 1),
+                         ("--fd-trials", "fd_trials", 1), ("--seed", "seed", 0),
+                         ("--classes", "classes", 2), ("--hidden", "hidden", 0),
+                         ("--samples-per-class", "samples_per_class", 1)):
+        _at_least(flag, getattr(args, nm), lo)
+    set_num_threads(args.threads)
+    out = args.out
+    if out is None:
+        out = Path("runs") / f"perturb-{args.task}-{datetime.now():%Y%m%d-%H%M%S}"
+    run = RunFolder(out)
     if args.check_gradient:
-        return _check(args, out)
-    return _train(args, out)
+        return _check(args, run)
+    return _train(args, run)
 
 
-def _check(args: argparse.Namespace, out: Path) -> int:
+def _check(args: argparse.Namespace, run) -> int:
     from ..perturbation.check import gradient_check
 
-    for nm in ("trials", "fd_trials"):
-        if getattr(args, nm) < 1:
-            raise SpikegradInputError(f"--{nm.replace('_', '-')} must be >= 1")
     sigma = 1.0 if args.sigma is None else args.sigma
+    run.write_config({"command": "perturb --check-gradient", "trials": args.trials,
+                      "fd_trials": args.fd_trials, "sigma": sigma, "seed": args.seed})
     chk = gradient_check(args.trials, fd_trials=args.fd_trials, sigma=sigma, seed=args.seed)
     metrics = {
         "gradient_cosine": chk.gradient_cosine,
@@ -124,11 +147,11 @@ def _check(args: argparse.Namespace, out: Path) -> int:
         "cosine_by_trials": {str(k): v for k, v in chk.cosines.items()},
         "wall_seconds": chk.wall_seconds,
     }
-    _write(out, metrics)
+    run.write_metrics(metrics)
     if not args.no_plots:
         from ..perturbation.plots import plot_gradient_scatter
 
-        plot_gradient_scatter(chk, out / "gradient_scatter.png")
+        plot_gradient_scatter(chk, run.file("gradient_scatter.png"))
     if not args.quiet:
         print(json.dumps(metrics, indent=2))
     return 0
@@ -139,7 +162,7 @@ def _make_task(args: argparse.Namespace):
 
     if args.task == "rates":
         return RatesTask(method=args.method, std_U=args.depression)
-    classes = args.classes or (10 if args.task == "digits" else 3)
+    classes = args.classes if args.classes is not None else (10 if args.task == "digits" else 3)
     return ClassifyTask(
         dataset=args.task, n_classes=classes, n_hidden=args.hidden, reward=args.reward,
         w_in=_DEFAULTS[args.task]["w_in"],
@@ -148,11 +171,24 @@ def _make_task(args: argparse.Namespace):
     )
 
 
-def _train(args: argparse.Namespace, out: Path) -> int:
+def _schedule(args: argparse.Namespace, d: dict) -> tuple[int, int]:
+    """``(iterations, eval_every)`` from --iterations / --epochs / --eval-every."""
+    if args.epochs is not None:
+        every = args.eval_every if args.eval_every is not None else max(1, d["iterations"] // 30)
+        return args.epochs * every, every
+    iterations = args.iterations if args.iterations is not None else d["iterations"]
+    every = args.eval_every if args.eval_every is not None else max(1, iterations // 30)
+    return iterations, every
+
+
+def _train(args: argparse.Namespace, run) -> int:
+    from ..io.run import RunFolder
+    from ..learning.trainer import evaluate
     from ..perturbation.learn import LearnConfig, learn
 
     task = _make_task(args)
     d = _DEFAULTS[args.task]
+    iterations, eval_every = _schedule(args, d)
     W0 = task.init_weights()
     rules = [args.rule] + [r for r in args.compare if r != args.rule]
     results, summary = {}, {}
@@ -162,18 +198,17 @@ def _train(args: argparse.Namespace, out: Path) -> int:
             sigma = args.sigma
         else:
             sigma = _SIGMA.get(rule, d["sigma"])
-        iterations = args.iterations or d["iterations"]
         cfg = LearnConfig(
             rule=rule,
             iterations=iterations,
-            batch=args.batch or d["batch"],
+            batch=args.batch if args.batch is not None else d["batch"],
             lr=args.lr if args.lr is not None else d["lr"],
             lr_end=args.lr_end if args.lr_end is not None else d["lr_end"],
             optimizer=args.optimizer,
             sigma=sigma,
             baseline=args.baseline,
             tau_R=args.tau_R,
-            eval_every=args.eval_every or max(1, iterations // 30),
+            eval_every=eval_every,
             gate_refractory=args.gate_refractory,
             seed=args.seed,
         )
@@ -184,37 +219,43 @@ def _train(args: argparse.Namespace, out: Path) -> int:
                 print(f"[{rule}] it {row['iteration']:4d} trials {row['trials']:6d} "
                       f"{row['wall_seconds']:7.1f}s error {row['error']:.4f}{acc}", flush=True)
 
-        res = learn(task, cfg, W0, callback=show)
+        folder = run if rule == args.rule else RunFolder(run.file(f"compare-{rule}"))
+        res = learn(task, cfg, W0, callback=show, out_dir=folder.path)
         results[rule] = res
         h = res.history
         init, final = h[0]["error"], h[-1]["error"]
+        fm = res.fit.metrics
         s = {
             "initial_error": init,
             "final_error": final,
+            "best_error": min(r["error"] for r in h),
             "error_reduction": 1.0 - final / init if init > 0 else math.nan,
             "trials": h[-1]["trials"],
             "wall_seconds": h[-1]["wall_seconds"],
-            "iterations": cfg.iterations,
+            "iterations": h[-1]["iteration"],
+            "eval_every": res.fit.metrics["config"]["eval_every"],
+            "registry_rule": res.rule.name,
             "config": res.config,
             "test_accuracy": None,
         }
         if args.task != "rates":
-            ev = task.evaluate(res.W, "test")
-            s["test_accuracy"] = ev["accuracy"]
-            s["test_error"] = ev["error"]
-            s["initial_test_accuracy"] = task.evaluate(W0, "test")["accuracy"]
+            s["test_accuracy"] = fm["test_accuracy"]
+            s["test_error"] = fm["test_loss"]
+            s["initial_test_accuracy"] = evaluate(task.model(W0), task, "test")["accuracy"]
         summary[rule] = s
-    metrics = {"task": args.task, "rule": args.rule, **summary[args.rule]}
+    fit_metrics = {k: v for k, v in results[args.rule].fit.metrics.items() if k != "rule"}
+    metrics = {**fit_metrics, "task": args.task, "rule": args.rule, **summary[args.rule]}
     if len(rules) > 1:
         metrics["compare"] = {r: summary[r] for r in rules}
     metrics["history"] = {r: results[r].history for r in rules}
-    _write(out, metrics)
+    run.write_metrics(metrics)
     if not args.no_plots:
         from ..perturbation.plots import plot_learning_curves, plot_rates
 
-        plot_learning_curves({r: results[r].history for r in rules}, out / "learning_curve.png")
+        plot_learning_curves({r: results[r].history for r in rules},
+                             run.file("learning_curve.png"))
         if args.task == "rates":
-            plot_rates(task, results[args.rule].W, out / "rates.png", W0=W0)
+            plot_rates(task, results[args.rule].W, run.file("rates.png"), W0=W0)
     if not args.quiet:
         keys = ("initial_error", "final_error", "error_reduction", "test_accuracy", "trials",
                 "wall_seconds")

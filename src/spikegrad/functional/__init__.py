@@ -1,5 +1,6 @@
 """Pure functional core: step functions, surrogates, losses, regularisers."""
 
+from .coba import CobaParams, CobaRun, CobaState, CobaTopology, coba_run, coba_step, smoothed_rate
 from .delay import DELAY_MODES, delay_channels, delay_taps, delayed_linear, shift
 from .detector import (
     DetectorParams,
@@ -18,6 +19,7 @@ from .srm import SRMParams, srm_simulate
 from .surrogate import SURROGATES, Surrogate, heaviside, make_surrogate
 
 __all__ = [
+    "CobaParams", "CobaRun", "CobaState", "CobaTopology", "coba_run", "coba_step", "smoothed_rate",
     "DELAY_MODES",
     "delay_channels",
     "delay_taps",

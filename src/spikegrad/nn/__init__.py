@@ -1,11 +1,14 @@
 """PyTorch modules (parameters only; state lives inside each forward call)."""
 
+from .coba import CobaOutput, CobaSpikingNetwork
 from .delay import Delay, DelayedLinear, clamp_after_step
 from .lif import LIFLayer, Readout, TimeConstants
 from .network import SNNOutput, SpikingNetwork
 from .srm import SRMLayer, SRMNetwork, SRMOutput
 
 __all__ = [
+    "CobaOutput",
+    "CobaSpikingNetwork",
     "Delay",
     "DelayedLinear",
     "LIFLayer",

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .coba import CobaNetwork, CobaParams, smoothed_rate
+from ..functional.coba import CobaParams, CobaTopology, smoothed_rate
 from .estimators import cosine, estimate_gradient, finite_difference_gradient
 
 __all__ = ["GradientCheck", "small_problem", "gradient_check"]
@@ -24,7 +24,7 @@ __all__ = ["GradientCheck", "small_problem", "gradient_check"]
 def small_problem(seed: int = 0, steps: int = 60, dtype: torch.dtype = torch.float64):
     """``(net, params, inputs [T, 1, 4], W, reward_fn)`` of the check network."""
     g = torch.Generator().manual_seed(seed)
-    net = CobaNetwork(n_in=4, n_exc=2, n_inh=1, outputs=torch.tensor([0]))
+    net = CobaTopology(n_in=4, n_exc=2, n_inh=1, outputs=torch.tensor([0]))
     p = CobaParams()
     x = (torch.rand(steps, 1, 4, generator=g) < 0.15).to(dtype)
     W = torch.rand(net.n, net.m, generator=g, dtype=dtype) * 8.0 * net.connectivity

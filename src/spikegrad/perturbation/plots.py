@@ -40,15 +40,15 @@ def plot_learning_curves(
 @torch.no_grad()
 def plot_rates(task, W: Tensor, path: str | Path, *, W0: Tensor | None = None) -> None:
     """Target vs produced smoothed rates of a :class:`~.tasks.RatesTask` (noise-free)."""
-    from .coba import coba_run
+    from ..functional.coba import coba_run
 
     plt = pyplot()
     x, y = task.inputs(), task.target()
     t = (torch.arange(x.shape[0]) + 0.5) * task.dt
-    r = task.rates(coba_run(x, W, task.net, task.params, record=()).spikes)
+    r = task.rates(coba_run(x, W, task.topology, task.params, record=()).spikes)
     r0 = None
     if W0 is not None:
-        r0 = task.rates(coba_run(x, W0, task.net, task.params, record=()).spikes)
+        r0 = task.rates(coba_run(x, W0, task.topology, task.params, record=()).spikes)
     K = y.shape[-1]
     fig, ax = plt.subplots(K, 1, figsize=(7, 1.6 * K + 0.6), sharex=True, squeeze=False)
     for k in range(K):

@@ -1,30 +1,40 @@
-r"""Tasks for reward-based learning in conductance-based networks.
+r"""Tasks (:class:`~spikegrad.tasks.Task`) for reward-based learning in conductance networks.
 
 * :class:`RatesTask` (song-learning-like): a sequence of input bursts (one burst per input
   neuron, tiling the trial like HVC projection neurons) drives a recurrent E/I network;
   the smoothed rates :math:`r_k(t)` of ``n_out`` output neurons must follow target bumps
   :math:`r^*_k(t)`. Error :math:`E = \sum_{k,n} (r_k[n] - r^*_k[n])^2 / \sum_{k,n}
-  r^*_k[n]^2` (1 for a silent network), reward :math:`R = -E`.
+  r^*_k[n]^2` (1 for a silent network) is the per-sample loss; reward :math:`R = -E`;
+  score ``neg_error`` :math:`= -E`. There is one (deterministic) sample: every split is
+  that trial, and a training epoch is ``samples_per_epoch`` copies of it.
 * :class:`ClassifyTask`: spike patterns (Randman or latency-coded 5x7 digits) drive
   ``n_hidden`` hidden and ``n_classes`` output neurons (excitatory) plus ``n_inh``
   inhibitory neurons that all outputs excite and that inhibit all outputs. The decision is
-  the output with the most spikes (a tie is wrong). Reward: ``"loss"``,
-  :math:`R = \log \mathrm{softmax}(c / c_0)_y` of the spike counts :math:`c`
-  (:math:`c_0` = ``count_scale``), or ``"binary"``, :math:`R = 1` if correct else 0.
+  the output with the most spikes (a tie is wrong): score ``accuracy``. Loss: ``"loss"``,
+  :math:`\ell = -\log \mathrm{softmax}(c / c_0)_y` of the spike counts :math:`c`
+  (``model.logits``; :math:`c_0` = ``count_scale``), or ``"binary"``,
+  :math:`\ell = -1` if correct else 0. Training batches are drawn with replacement from
+  the ``fit`` generator (``samples_per_epoch`` per epoch, default the split's size).
 
-Task inputs are generated here from explicit generators; nothing is downloaded.
+Each task builds its network: ``task.topology``, ``task.params``, ``task.init_weights()``
+and ``task.model()`` (a :class:`~spikegrad.nn.CobaSpikingNetwork`). Task inputs are
+generated here from explicit generators; nothing is downloaded.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 
 from .._checks import SpikegradInputError, check_choice, check_int, check_positive
 from ..data.spikes import SpikeDataset, split
-from .coba import CobaNetwork, CobaParams, coba_run, smoothed_rate
+from ..functional.coba import CobaParams, CobaTopology, smoothed_rate
+from ..nn.coba import CobaSpikingNetwork
+from ..tasks.base import Task
 
 __all__ = ["RatesTask", "ClassifyTask", "DIGIT_GLYPHS", "make_digits", "REWARDS"]
 
@@ -35,8 +45,12 @@ REWARDS = ("loss", "binary")
 _check_int = check_int  # shared validator (spikegrad._checks)
 
 
+def _check_epoch(n: int | None) -> int | None:
+    return None if n is None else _check_int("samples_per_epoch", n)
+
+
 @dataclass
-class RatesTask:
+class RatesTask(Task):
     """Recurrent network learns target rate time courses (a sequence of bumps).
 
     Attributes (units: s, Hz, nS)
@@ -44,14 +58,20 @@ class RatesTask:
     n_in: input neurons, each firing one burst of ``burst_spikes`` spikes (``burst_isi``
         apart) at ``(j + 0.5) * duration / n_in``.
     n_exc, n_inh: network E and I neurons; the first ``n_out`` E neurons are the outputs.
-    bumps: bumps per output; bump ``b`` of output ``k`` is centred at
-        ``(k * bumps + b + 0.5) * duration / (n_out * bumps)``... spread over the trial.
+    bumps: bumps per output, spread over the trial in output order.
     peak, width: bump height (Hz) and Gaussian SD (s).
     tau_rate: smoothing time constant of the produced rates (s).
     w_in: initial input weights are U(0, w_in).
     plastic_recurrent: also learn E -> E recurrent weights (else only input weights).
-    method, std_U: integrator and short-term depression (see :class:`~.coba.CobaParams`).
+    method, std_U: integrator and short-term depression (see
+        :class:`~spikegrad.functional.coba.CobaParams`).
+    samples_per_epoch: copies of the trial per training epoch.
     """
+
+    name: ClassVar[str] = "rates"
+    score_name: ClassVar[str] = "neg_error"
+    #: every batch repeats the one trial (rules run their noisy trials on it)
+    shared_input: ClassVar[bool] = True
 
     n_in: int = 30
     n_exc: int = 16
@@ -74,13 +94,15 @@ class RatesTask:
     method: str = "exp_euler"
     std_U: float = 0.0
     seed: int = 0
+    samples_per_epoch: int = 1
     params: CobaParams = field(init=False)
-    net: CobaNetwork = field(init=False)
+    topology: CobaTopology = field(init=False)
 
     def __post_init__(self) -> None:
         for nm in ("n_in", "n_exc", "n_out", "bumps", "burst_spikes"):
             _check_int(nm, getattr(self, nm))
         _check_int("n_inh", self.n_inh, 0)
+        _check_epoch(self.samples_per_epoch)
         if self.n_out > self.n_exc:
             raise SpikegradInputError(f"n_out ({self.n_out}) must be <= n_exc ({self.n_exc})")
         for nm in ("duration", "dt", "peak", "width", "tau_rate", "burst_isi", "w_in"):
@@ -100,7 +122,7 @@ class RatesTask:
         plastic[:, :n_in] = True
         if self.plastic_recurrent:
             plastic[: self.n_exc, n_in : n_in + self.n_exc] = rec[: self.n_exc, : self.n_exc]
-        self.net = CobaNetwork(
+        self.topology = CobaTopology(
             n_in,
             self.n_exc,
             self.n_inh,
@@ -109,6 +131,7 @@ class RatesTask:
             outputs=torch.arange(self.n_out),
         )
         self._gen_seed = int(torch.randint(0, 2**31 - 1, (1,), generator=g))
+        self.n_inputs, self.n_outputs = n_in, self.n_out
 
     @property
     def steps(self) -> int:
@@ -119,12 +142,19 @@ class RatesTask:
         """Initial weights: inputs U(0, w_in), E->E w_ee, E->I w_ei, I->all w_ie (nS)."""
         g = generator if generator is not None else torch.Generator().manual_seed(self._gen_seed)
         n_in, ne = self.n_in, self.n_exc
-        W = torch.zeros(self.net.n, self.net.m)
-        W[:, :n_in] = torch.rand(self.net.n, n_in, generator=g) * self.w_in
+        net = self.topology
+        W = torch.zeros(net.n, net.m)
+        W[:, :n_in] = torch.rand(net.n, n_in, generator=g) * self.w_in
         W[:ne, n_in : n_in + ne] = self.w_ee
         W[ne:, n_in : n_in + ne] = self.w_ei
         W[:, n_in + ne :] = self.w_ie
-        return W * self.net.connectivity
+        return W * net.connectivity
+
+    def model(self, weight: Tensor | None = None, **kwargs: Any) -> CobaSpikingNetwork:
+        """The task's network with ``weight`` (default :meth:`init_weights`); ``kwargs`` to
+        :class:`~spikegrad.nn.CobaSpikingNetwork` (e.g. ``beta``)."""
+        w = self.init_weights() if weight is None else weight
+        return CobaSpikingNetwork(self.topology, self.params, w, **kwargs)
 
     def inputs(self) -> Tensor:
         """The burst sequence, ``[T, 1, n_in]``."""
@@ -151,32 +181,65 @@ class RatesTask:
                 y[:, 0, k] += self.peak * torch.exp(-0.5 * ((t - c) / self.width) ** 2)
         return y
 
-    def sample(self, batch: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        """Inputs ``[T, 1, n_in]`` (shared by all trials) and targets ``[T, 1, n_out]``."""
-        return self.inputs(), self.target()
+    def check_model(self, model: torch.nn.Module) -> None:
+        """The task reads the output neurons' spikes of a conductance-based network."""
+        t = getattr(model, "topology", None)
+        if (not isinstance(t, CobaTopology) or t.n_in != self.n_in
+                or t.outputs.numel() != self.n_out):
+            raise SpikegradInputError(
+                f"the rates task needs a conductance-based model with {self.n_in} inputs and "
+                f"{self.n_out} output neurons (task.model() builds one), got "
+                f"{type(model).__name__}"
+            )
+
+    def size(self, split: str) -> int:
+        """1 (the one trial) in every split."""
+        self.check_split(split)
+        return 1
+
+    def batches(
+        self,
+        split: str,
+        batch_size: int,
+        *,
+        shuffle: bool = False,
+        generator: torch.Generator | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> Iterator[tuple[Tensor, Tensor]]:
+        """``(inputs [T, b, n_in], target [T, b, n_out])``: copies of the trial.
+
+        ``split="train"`` with ``shuffle=True`` yields ``samples_per_epoch`` copies in
+        batches of ``batch_size``; otherwise the one trial.
+        """
+        self.check_split(split)
+        n = self.samples_per_epoch if (split == "train" and shuffle) else 1
+        x, y = self.inputs().to(dtype), self.target().to(dtype)
+        for start in range(0, n, batch_size):
+            b = min(batch_size, n - start)
+            yield x.expand(-1, b, -1), y.expand(-1, b, -1)
 
     def rates(self, spikes: Tensor) -> Tensor:
-        """Smoothed output rates ``[T, B, n_out]`` (Hz)."""
-        return smoothed_rate(spikes[:, :, self.net.outputs], self.dt, self.tau_rate)
+        """Smoothed output rates ``[T, B, n_out]`` (Hz) from the spikes of all neurons."""
+        return smoothed_rate(spikes[:, :, self.topology.outputs], self.dt, self.tau_rate)
 
     def error(self, spikes: Tensor, target: Tensor) -> Tensor:
         """Normalised squared error per trial ``[B]`` (1 for a silent network)."""
         r = self.rates(spikes)
-        return ((r - target) ** 2).sum(dim=(0, 2)) / (target**2).sum()
+        norm = torch.stack([(t**2).sum() for t in target.unbind(1)])  # per trial
+        return ((r - target) ** 2).sum(dim=(0, 2)) / norm
 
-    def reward_fn(self, target: Tensor):
-        """:math:`R = -E`."""
-        return lambda spikes: -self.error(spikes, target)
+    def sample_loss(self, model: torch.nn.Module, out: Any, y: Tensor) -> Tensor:
+        """:math:`E` per trial ``[B]`` of ``out.spikes[0]`` against ``y`` ``[T, B, n_out]``."""
+        return self.error(out.spikes[0], y)
 
-    def evaluate(self, W: Tensor) -> dict:
-        """Error of the unperturbed (deterministic) trial."""
-        x, y = self.inputs(), self.target()
-        with torch.no_grad():
-            run = coba_run(x, W, self.net, self.params, record=())
-        return {
-            "error": float(self.error(run.spikes, y)[0]),
-            "spikes_per_neuron": float(run.spikes.sum(0).mean()),
-        }
+    def score(self, model: torch.nn.Module, out: Any, y: Tensor) -> Tensor:
+        """:math:`-E` per trial (higher is better)."""
+        return -self.sample_loss(model, out, y).to(torch.float64)
+
+    def to_dict(self) -> dict:
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__
+             if k not in ("params", "topology")}
+        return {"name": self.name, **d}
 
 
 # ----------------------------------------------------------------------------- digits
@@ -235,12 +298,16 @@ def make_digits(
 
 
 @dataclass
-class ClassifyTask:
+class ClassifyTask(Task):
     """Reward-only spiking classification (Randman or latency-coded digits).
 
     ``steps_per_bin`` simulation steps per data time step; ``tail`` extra empty data bins
-    at the end of each trial.
+    at the end of each trial; ``samples_per_epoch`` training samples (drawn with
+    replacement) per epoch, default the training split's size.
     """
+
+    name: ClassVar[str] = "classify"
+    score_name: ClassVar[str] = "accuracy"
 
     dataset: str = "randman"
     n_classes: int = 3
@@ -261,8 +328,9 @@ class ClassifyTask:
     seed: int = 0
     method: str = "exp_euler"
     std_U: float = 0.0
+    samples_per_epoch: int | None = None
     params: CobaParams = field(init=False)
-    net: CobaNetwork = field(init=False)
+    topology: CobaTopology = field(init=False)
 
     def __post_init__(self) -> None:
         check_choice("dataset", self.dataset, ("randman", "digits"))
@@ -270,6 +338,9 @@ class ClassifyTask:
         _check_int("n_classes", self.n_classes, 2)
         _check_int("n_hidden", self.n_hidden, 0)
         _check_int("n_inh", self.n_inh, 0)
+        _check_int("steps_per_bin", self.steps_per_bin)
+        _check_int("tail", self.tail, 0)
+        _check_epoch(self.samples_per_epoch)
         check_positive("count_scale", self.count_scale)
         self.params = CobaParams(dt=self.dt, method=self.method, std_U=self.std_U)
         if self.dataset == "randman":
@@ -288,6 +359,12 @@ class ClassifyTask:
             self.train, self.val, self.test = split(
                 ds, (0.7, 0.1, 0.2), generator=torch.Generator().manual_seed(self.data_seed)
             )
+        for nm, ds in (("train", self.train), ("val", self.val), ("test", self.test)):
+            if len(ds) == 0:
+                raise SpikegradInputError(
+                    f"the {nm} split is empty; raise samples_per_class (got "
+                    f"{self.samples_per_class})"
+                )
         n_in, H, K, I = self.train.n_units, self.n_hidden, self.n_classes, self.n_inh
         N = H + K + I
         conn = torch.zeros(N, n_in + N, dtype=torch.bool)
@@ -300,76 +377,101 @@ class ClassifyTask:
         conn[H : H + K, n_in + H + K :] = True  # I -> outputs
         plastic = torch.zeros_like(conn)
         plastic[: H + K, : n_in + H] = conn[: H + K, : n_in + H]
-        self.net = CobaNetwork(
+        self.topology = CobaTopology(
             n_in, H + K, I, connectivity=conn, plastic=plastic, outputs=torch.arange(H, H + K)
         )
+        self.n_inputs, self.n_outputs = n_in, K
 
     def init_weights(self, generator: torch.Generator | None = None) -> Tensor:
         """Feed-forward weights U(0, w) (nS); fixed lateral inhibition through I."""
         g = generator if generator is not None else torch.Generator().manual_seed(self.seed)
-        n_in, H, K = self.net.n_in, self.n_hidden, self.n_classes
-        W = torch.zeros(self.net.n, self.net.m)
+        net = self.topology
+        n_in, H, K = net.n_in, self.n_hidden, self.n_classes
+        W = torch.zeros(net.n, net.m)
         rows = slice(0, H) if H else slice(0, K)
         W[rows, :n_in] = torch.rand(W[rows, :n_in].shape, generator=g) * self.w_in
         if H:
             W[H : H + K, n_in : n_in + H] = torch.rand(K, H, generator=g) * self.w_ho
         W[H + K :, n_in + H : n_in + H + K] = self.w_oi
         W[H : H + K, n_in + H + K :] = self.w_io
-        return W * self.net.connectivity
+        return W * net.connectivity
 
-    def _dense(self, ds: SpikeDataset, idx: Tensor) -> Tensor:
+    def model(self, weight: Tensor | None = None, **kwargs: Any) -> CobaSpikingNetwork:
+        """The task's network with ``weight`` (default :meth:`init_weights`); ``kwargs`` to
+        :class:`~spikegrad.nn.CobaSpikingNetwork` (e.g. ``beta``)."""
+        w = self.init_weights() if weight is None else weight
+        return CobaSpikingNetwork(self.topology, self.params, w, **kwargs)
+
+    def check_model(self, model: torch.nn.Module) -> None:
+        """Classification needs ``model.logits(out) -> [B, n_classes]``."""
+        if not callable(getattr(model, "logits", None)):
+            raise SpikegradInputError(
+                f"a classification task needs a model with logits(out); "
+                f"{type(model).__name__} has none"
+            )
+
+    def split(self, split: str) -> SpikeDataset:
+        """The :class:`~spikegrad.data.SpikeDataset` of a split."""
+        return {"train": self.train, "val": self.val, "test": self.test}[self.check_split(split)]
+
+    def size(self, split: str) -> int:
+        return len(self.split(split))
+
+    def dense(self, ds: SpikeDataset, idx: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
+        """Inputs ``[T, B, n_in]`` of samples ``idx``: ``tail`` empty bins appended, each
+        bin spread over ``steps_per_bin`` steps (spike in the first)."""
         x = ds.dense(idx)
         T, B, C = x.shape
-        x = torch.cat([x, torch.zeros(self.tail, B, C)])
+        x = torch.cat([x, torch.zeros(self.tail, B, C, dtype=x.dtype)])
         if self.steps_per_bin > 1:
-            z = torch.zeros(x.shape[0], self.steps_per_bin, B, C)
+            z = torch.zeros(x.shape[0], self.steps_per_bin, B, C, dtype=x.dtype)
             z[:, 0] = x
             x = z.reshape(-1, B, C)
-        return x
+        return x.to(dtype)
 
-    def sample(self, batch: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        """A random training batch: inputs ``[T, B, n_in]`` and labels ``[B]``."""
-        idx = torch.randint(0, len(self.train), (batch,), generator=generator)
-        return self._dense(self.train, idx), self.train.labels[idx]
+    def batches(
+        self,
+        split: str,
+        batch_size: int,
+        *,
+        shuffle: bool = False,
+        generator: torch.Generator | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> Iterator[tuple[Tensor, Tensor]]:
+        """``(x [T, b, n_in], labels [b])``.
 
-    def counts(self, spikes: Tensor) -> Tensor:
-        """Output spike counts ``[B, n_classes]``."""
-        return spikes[:, :, self.net.outputs].sum(0)
+        ``shuffle=True``: ``samples_per_epoch`` samples drawn uniformly *with
+        replacement* from ``generator`` (trial-by-trial sampling, as in the perturbation
+        experiments); ``shuffle=False``: the split once, in order.
+        """
+        ds = self.split(split)
+        if shuffle:
+            n = self.samples_per_epoch if self.samples_per_epoch is not None else len(ds)
+            for start in range(0, n, batch_size):
+                b = min(batch_size, n - start)
+                idx = torch.randint(0, len(ds), (b,), generator=generator)
+                yield self.dense(ds, idx, dtype), ds.labels[idx]
+            return
+        for start in range(0, len(ds), batch_size):
+            idx = torch.arange(start, min(start + batch_size, len(ds)))
+            yield self.dense(ds, idx, dtype), ds.labels[idx]
 
-    def reward_fn(self, labels: Tensor):
-        """Reward per trial (see the module docstring)."""
+    def sample_loss(self, model: torch.nn.Module, out: Any, y: Tensor) -> Tensor:
+        """``"loss"``: cross-entropy of ``model.logits(out) / count_scale``; ``"binary"``:
+        minus 1 per correct trial."""
+        c = model.logits(out)
+        if self.reward == "binary":
+            return -_correct(c, y).to(c.dtype)
+        return -torch.log_softmax(c / self.count_scale, 1).gather(1, y.view(-1, 1))[:, 0]
 
-        def fn(spikes: Tensor) -> Tensor:
-            c = self.counts(spikes)
-            y = (
-                labels.repeat(c.shape[0] // labels.numel())
-                if c.shape[0] != labels.numel()
-                else labels
-            )
-            if self.reward == "binary":
-                return _correct(c, y).to(c.dtype)
-            logp = torch.log_softmax(c / self.count_scale, dim=1)
-            return logp.gather(1, y.view(-1, 1)).squeeze(1)
+    def score(self, model: torch.nn.Module, out: Any, y: Tensor) -> Tensor:
+        """1.0 where the label's output neuron fired most (ties and silence are wrong)."""
+        return _correct(model.logits(out), y).to(torch.float64)
 
-        return fn
-
-    def error(self, spikes: Tensor, labels: Tensor) -> Tensor:
-        """Per-trial cross-entropy of the spike-count softmax ``[B]``."""
-        c = self.counts(spikes)
-        return -torch.log_softmax(c / self.count_scale, 1).gather(1, labels.view(-1, 1))[:, 0]
-
-    def evaluate(self, W: Tensor, split_name: str = "val") -> dict:
-        """Loss and accuracy (ties wrong) of noise-free trials on a split."""
-        ds = {"train": self.train, "val": self.val, "test": self.test}[split_name]
-        idx = torch.arange(len(ds))
-        with torch.no_grad():
-            run = coba_run(self._dense(ds, idx), W, self.net, self.params, record=())
-        y = ds.labels
-        return {
-            "error": float(self.error(run.spikes, y).mean()),
-            "accuracy": float(_correct(self.counts(run.spikes), y).float().mean()),
-            "spikes_per_neuron": float(run.spikes.sum(0).mean()),
-        }
+    def to_dict(self) -> dict:
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__
+             if k not in ("params", "topology")}
+        return {"name": self.name, **d}
 
 
 def _correct(counts: Tensor, y: Tensor) -> Tensor:

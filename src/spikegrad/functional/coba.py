@@ -1,4 +1,4 @@
-r"""Conductance-based leaky integrate-and-fire networks in physical units.
+r"""Conductance-based leaky integrate-and-fire neurons in physical units (pure functions).
 
 Units (consistent, so no conversion factors appear anywhere): time in **s**,
 voltage in **mV**, conductance in **nS**, capacitance in **nF**, current in **pA**
@@ -32,7 +32,8 @@ utilisation :math:`U`): :math:`u_j[n] = x_j[n]`, then
 :math:`x_j \leftarrow x_j - U x_j z_j` and recovery
 :math:`x_j \leftarrow 1 - (1 - x_j) e^{-\Delta t/\tau_\text{rec}}`.
 
-**Discrete step** :math:`n` (all neurons in parallel, batch of trials on dimension 1):
+**Discrete step** :math:`n` (:func:`coba_step`; all neurons in parallel, batch of trials
+on dimension 1):
 
 1. :math:`G^E = W^E s[n] + \xi^E[n]`, :math:`G^I = W^I s[n] + \xi^I[n]`,
    :math:`G = g_L + G^E + G^I`, :math:`I = -g_L(V-E_L) - G^E(V-E_E) - G^I(V-E_I) + \eta[n]`.
@@ -47,7 +48,10 @@ utilisation :math:`U`): :math:`u_j[n] = x_j[n]`, then
 4. Traces advance with the inputs' spikes of step :math:`n` and the network's spikes
    :math:`z[n]`, so a spike in step :math:`n` first conducts in step :math:`n + 1`.
 
-Sequences are time-major ``[T, B, ...]``.
+Protocol of the functional core: ``coba_step(x, state, params, weight, topology) ->
+(spikes, state)`` with the named tuples :class:`CobaState` and :class:`CobaParams`;
+:func:`coba_run` loops it over a time-major sequence ``[T, B, ...]``. The module holding
+``W`` as a parameter is :class:`spikegrad.nn.CobaSpikingNetwork`.
 """
 
 from __future__ import annotations
@@ -60,12 +64,12 @@ import torch
 from torch import Tensor
 
 from .._checks import SpikegradInputError, check_choice, check_nonnegative, check_positive
-from ..functional.surrogate import Surrogate
+from .surrogate import Surrogate
 
 __all__ = [
     "METHODS",
     "CobaParams",
-    "CobaNetwork",
+    "CobaTopology",
     "CobaState",
     "CobaRun",
     "phi",
@@ -78,16 +82,7 @@ __all__ = [
 METHODS = ("exp_euler", "euler")
 
 
-@dataclass(frozen=True)
-class CobaParams:
-    """Neuron and synapse constants (units: s, mV, nS, nF).
-
-    Defaults: a 200 pF cell with a 10 nS leak (:math:`\\tau_m = 20` ms), rest -70 mV,
-    threshold -50 mV, reset -60 mV, 2 ms refractory period, excitatory reversal 0 mV
-    (AMPA-like, 5 ms), inhibitory reversal -80 mV (GABA_A-like, 10 ms), time step 0.5 ms.
-    ``std_U = 0`` switches short-term depression off.
-    """
-
+class _CobaConstants(NamedTuple):
     dt: float = 5e-4
     C: float = 0.2
     g_L: float = 10.0
@@ -103,7 +98,26 @@ class CobaParams:
     tau_rec: float = 0.2
     method: str = "exp_euler"
 
-    def __post_init__(self) -> None:
+
+class CobaParams(_CobaConstants):
+    """Neuron and synapse constants, a validated named tuple (units: s, mV, nS, nF).
+
+    Defaults: a 200 pF cell with a 10 nS leak (:math:`\\tau_m = 20` ms), rest -70 mV,
+    threshold -50 mV, reset -60 mV, 2 ms refractory period, excitatory reversal 0 mV
+    (AMPA-like, 5 ms), inhibitory reversal -80 mV (GABA_A-like, 10 ms), time step 0.5 ms.
+    ``std_U = 0`` switches short-term depression off. Every construction (and
+    :meth:`_replace`) is checked: times > 0, finite voltages, ``V_reset < V_th``,
+    ``0 <= std_U <= 1``, ``method`` one of :data:`METHODS`.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, *args, **kwargs) -> CobaParams:
+        self = super().__new__(cls, *args, **kwargs)
+        self._check()
+        return self
+
+    def _check(self) -> None:
         for nm in ("dt", "C", "g_L", "tau_exc", "tau_inh", "tau_rec"):
             check_positive(nm, getattr(self, nm))
         check_nonnegative("t_ref", self.t_ref)
@@ -119,6 +133,10 @@ class CobaParams:
             raise SpikegradInputError(f"std_U must lie in [0, 1], got {self.std_U!r}")
         check_choice("method", self.method, METHODS)
 
+    def _replace(self, **changes) -> CobaParams:
+        """A copy with ``changes`` applied (validated like a new instance)."""
+        return type(self)(**{**self._asdict(), **changes})
+
     @property
     def tau_mem(self) -> float:
         """Passive membrane time constant :math:`C/g_L` (s)."""
@@ -131,14 +149,15 @@ class CobaParams:
 
 
 @dataclass
-class CobaNetwork:
+class CobaTopology:
     """Structure of a network: external inputs, then ``n_exc`` E and ``n_inh`` I neurons.
 
     Presynaptic units (columns of ``W``) are ordered ``[inputs | E neurons | I neurons]``;
     inputs are excitatory. ``W`` is ``[N, M]`` with ``N = n_exc + n_inh`` and
-    ``M = n_in + N``; ``connectivity`` (bool ``[N, M]``) says which synapses exist and
-    ``plastic`` (bool ``[N, M]``, a subset) which ones learn. ``outputs`` indexes the
-    neurons read out by a task.
+    ``M = n_in + N``; ``connectivity`` (bool ``[N, M]``, default all-to-all without
+    autapses) says which synapses exist and ``plastic`` (bool ``[N, M]``, a subset, default
+    all of them) which ones learn. ``outputs`` indexes the neurons read out by a task
+    (default all).
     """
 
     n_in: int
@@ -183,6 +202,11 @@ class CobaNetwork:
         """Number of presynaptic units ``M = n_in + N``."""
         return self.n_in + self.n
 
+    @property
+    def n_exc_pre(self) -> int:
+        """Excitatory presynaptic columns ``n_in + n_exc`` (the inhibitory ones follow)."""
+        return self.n_in + self.n_exc
+
     def check_weights(self, W: Tensor, name: str = "W", *, sign: bool = True) -> Tensor:
         """Validate ``W`` (``[N, M]`` or batched ``[B, N, M]``, finite, >= 0 if ``sign``)."""
         if not isinstance(W, Tensor) or not W.is_floating_point():
@@ -200,6 +224,17 @@ class CobaNetwork:
                 f"sets the sign (Dale's law)"
             )
         return W
+
+    def to_dict(self) -> dict:
+        """Sizes and masks as plain lists (for config.json)."""
+        return {
+            "n_in": self.n_in,
+            "n_exc": self.n_exc,
+            "n_inh": self.n_inh,
+            "synapses": int(self.connectivity.sum()),
+            "plastic_synapses": int(self.plastic.sum()),
+            "outputs": self.outputs.tolist(),
+        }
 
 
 def _check_mask(name: str, m: object, shape: tuple[int, int]) -> Tensor:
@@ -221,7 +256,7 @@ class CobaState(NamedTuple):
 
     @classmethod
     def rest(
-        cls, batch: int, net: CobaNetwork, params: CobaParams, *, dtype=torch.float32
+        cls, batch: int, net: CobaTopology, params: CobaParams, *, dtype=torch.float32
     ) -> CobaState:
         """Every neuron at :math:`E_L`, empty traces, full resources, not refractory."""
         v = torch.full((batch, net.n), float(params.E_L), dtype=dtype)
@@ -261,28 +296,32 @@ def _syn(W: Tensor, s: Tensor) -> Tensor:
 
 
 def coba_step(
-    inp: Tensor,
+    x: Tensor,
     state: CobaState,
-    W: Tensor,
-    net: CobaNetwork,
     params: CobaParams,
+    weight: Tensor,
+    topology: CobaTopology,
     *,
     xi_exc: Tensor | None = None,
     xi_inh: Tensor | None = None,
     i_noise: Tensor | None = None,
     g_extra: Tensor | None = None,
     surrogate: Surrogate | None = None,
-) -> tuple[Tensor, Tensor, CobaState]:
-    """One step (see the module equations).
+) -> tuple[Tensor, CobaState]:
+    """One step (see the module equations): ``(spikes, state)``.
 
     Parameters
     ----------
-    inp:
+    x:
         External input spikes of this step, ``[B, n_in]``.
     state:
-        State before the step.
-    W:
+        State before the step; a neuron is *active* in this step iff ``state.ref == 0``.
+    params:
+        Neuron and synapse constants.
+    weight:
         Weights ``[N, M]`` (or ``[B, N, M]``, one matrix per trial), nS.
+    topology:
+        Population sizes (which columns are inhibitory).
     xi_exc, xi_inh:
         Conductance perturbations ``[B, N]`` (nS) with reversal ``E_exc`` / ``E_inh``.
     i_noise:
@@ -290,19 +329,20 @@ def coba_step(
     g_extra:
         Extra excitatory conductance ``[B, N]`` (nS), e.g. empiric synapses.
     surrogate:
-        If given, spikes are ``surrogate.spike((V - V_th)/(V_th - V_reset))`` so gradients
-        flow (surrogate BPTT); the reset and refractory clamp are detached.
+        If given, spikes are ``surrogate.spike((V - V_th)/(V_th - V_reset) + 1e-6)`` so
+        gradients flow (surrogate BPTT; the shift makes ``V = V_th`` spike as in the
+        Heaviside branch); the reset and refractory clamp are detached.
 
     Returns
     -------
-    spikes, active, new_state
-        Spikes of step n ``[B, N]``, 1 where not refractory, and the state after the step.
+    spikes, new_state
+        Spikes of step n ``[B, N]`` and the state after the step.
     """
     p = params
-    v, s, x, ref = state
-    ne = net.n_in + net.n_exc
-    g_e = _syn(W[..., :ne], s[:, :ne])
-    g_i = _syn(W[..., ne:], s[:, ne:]) if net.n_inh else torch.zeros_like(v)
+    v, s, xr, ref = state
+    ne = topology.n_exc_pre
+    g_e = _syn(weight[..., :ne], s[:, :ne])
+    g_i = _syn(weight[..., ne:], s[:, ne:]) if topology.n_inh else torch.zeros_like(v)
     if xi_exc is not None:
         g_e = g_e + xi_exc
     if g_extra is not None:
@@ -318,7 +358,6 @@ def coba_step(
         G = p.g_L + g_e + g_i
         v_new = v + (p.dt / p.C) * current * phi((p.dt / p.C) * G)
     refractory = ref > 0
-    active = (~refractory).to(v.dtype)
     v_new = torch.where(refractory, torch.full_like(v_new, p.V_reset), v_new)
     if surrogate is None:
         z = ((v_new >= p.V_th) & ~refractory).to(v.dtype)
@@ -326,28 +365,28 @@ def coba_step(
     else:
         # V >= V_th spikes; spikegrad's Heaviside has Theta(0) = 0, so shift by a tiny margin
         arg = (v_new - p.V_th) / (p.V_th - p.V_reset)
-        z = surrogate.spike(arg + 1e-6) * active
+        z = surrogate.spike(arg + 1e-6) * (~refractory).to(v.dtype)
         zd = z.detach()
     v_new = v_new * (1.0 - zd) + p.V_reset * zd
     ref_new = torch.clamp(ref - 1, min=0) + zd * p.ref_steps
-    pre = torch.cat([inp.to(v.dtype), z], dim=1)
+    pre = torch.cat([x.to(v.dtype), z], dim=1)
     a_e = math.exp(-p.dt / p.tau_exc)
     a_i = math.exp(-p.dt / p.tau_inh)
-    decay = torch.full_like(s[0], a_e).masked_fill(net.pre_inh, a_i)
+    decay = torch.full_like(s[0], a_e).masked_fill(topology.pre_inh, a_i)
     if p.std_U > 0:
-        s_new = s * decay + x * pre
-        x_new = x - p.std_U * x * pre.detach()
+        s_new = s * decay + xr * pre
+        x_new = xr - p.std_U * xr * pre.detach()
         x_new = 1.0 - (1.0 - x_new) * math.exp(-p.dt / p.tau_rec)
     else:
         s_new = s * decay + pre
-        x_new = x
-    return z, active, CobaState(v_new, s_new, x_new, ref_new)
+        x_new = xr
+    return z, CobaState(v_new, s_new, x_new, ref_new)
 
 
 def coba_run(
     inputs: Tensor,
     W: Tensor,
-    net: CobaNetwork,
+    net: CobaTopology,
     params: CobaParams,
     *,
     xi_exc: Tensor | None = None,
@@ -359,14 +398,19 @@ def coba_run(
     record: tuple[str, ...] = ("traces",),
     check_sign: bool = True,
 ) -> CobaRun:
-    """Simulate a trial batch.
+    """Simulate a trial batch (:func:`coba_step` over time).
 
     Parameters
     ----------
     inputs:
         External spikes, time-major ``[T, B, n_in]``.
     W:
-        Weights ``[N, M]`` or ``[B, N, M]`` (nS, >= 0).
+        Weights ``[N, M]`` or ``[B, N, M]`` (nS, >= 0); entries outside
+        ``net.connectivity`` are ignored (multiplied by 0).
+    net:
+        The network's :class:`CobaTopology`.
+    params:
+        Neuron and synapse constants.
     xi_exc, xi_inh, i_noise, g_extra:
         Perturbations, time-major ``[T, B, N]`` (see :func:`coba_step`).
     surrogate:
@@ -412,16 +456,16 @@ def coba_run(
     for n in range(T):
         if "traces" in record:
             traces.append(state.s)
-        z, active, state = coba_step(
-            inputs[n], state, W, net, params,
+        if "active" in record:
+            acts.append((~(state.ref > 0)).to(dtype))
+        z, state = coba_step(
+            inputs[n], state, params, W, net,
             xi_exc=_at(xi_exc, n), xi_inh=_at(xi_inh, n), i_noise=_at(i_noise, n),
             g_extra=_at(g_extra, n), surrogate=surrogate,
         )
         spikes.append(z)
         if "v" in record:
             vs.append(state.v)
-        if "active" in record:
-            acts.append(active)
     return CobaRun(
         torch.stack(spikes),
         torch.stack(traces) if traces else None,
