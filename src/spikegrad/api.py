@@ -25,8 +25,8 @@ from .tasks import ClassificationTask, Task
 __all__ = ["load_run", "predict", "evaluate"]
 
 
-def load_run(run_dir: str | Path) -> SpikingNetwork:
-    """The best-validation network of a run folder (``config.json`` + ``checkpoint.pt``).
+def load_run(run_dir: str | Path) -> torch.nn.Module:
+    """The best-validation model of a run folder (``config.json`` + ``checkpoint.pt``).
 
     Works for every run of ``spikegrad train`` whatever its rule; the model is returned
     in eval mode. Raises :class:`SpikegradInputError` (one line) when the folder, its
@@ -40,23 +40,37 @@ def load_run(run_dir: str | Path) -> SpikingNetwork:
         cfg_dict = RunFolder(run_dir).read_json(RunFolder.CONFIG)
     else:
         cfg_dict = payload["config"]
+    sd = payload["state_dict"]
+    if not isinstance(sd, dict):
+        raise SpikegradInputError(f"checkpoint in {str(run_dir)!r} holds no state_dict")
+    if isinstance(cfg_dict, dict) and "model_spec" in cfg_dict:  # a run of fit() itself
+        return _load_state(_from_spec(cfg_dict["model_spec"], run_dir), sd, run_dir)
     try:
         config = TrainConfig.from_dict(cfg_dict)
     except TypeError as exc:
         raise SpikegradInputError(f"config of {str(run_dir)!r} is malformed: {exc}") from exc
-    sd = payload["state_dict"]
-    if not isinstance(sd, dict):
-        raise SpikegradInputError(f"checkpoint in {str(run_dir)!r} holds no state_dict")
     try:
-        n_inputs = int(sd["layers.0.weight"].shape[1])
-        n_classes = int(sd["readout.weight"].shape[0])
+        n_inputs, n_classes = _shape(config, sd)
     except (KeyError, AttributeError, IndexError) as exc:
         raise SpikegradInputError(
-            f"checkpoint in {str(run_dir)!r} has no SpikingNetwork weights ({exc})"
+            f"checkpoint in {str(run_dir)!r} has no weights of a {config.model!r} model ({exc})"
         ) from exc
     # the stored weights replace the initial ones, so the fluctuation init needs no data
     config = TrainConfig.from_dict({**config.to_dict(), "init": "uniform"})
-    model = build_model(config, n_inputs, n_classes)
+    return _load_state(build_model(config, n_inputs, n_classes), sd, run_dir)
+
+
+def _from_spec(spec: object, run_dir: Path) -> torch.nn.Module:
+    kind = spec.get("kind") if isinstance(spec, dict) else None
+    if kind != SpikingNetwork.kind:
+        raise SpikegradInputError(
+            f"the model of {str(run_dir)!r} (kind {kind!r}) records no constructor "
+            "settings; rebuild it yourself and load checkpoint.pt's state_dict"
+        )
+    return SpikingNetwork.from_spec(spec)
+
+
+def _load_state(model: torch.nn.Module, sd: dict, run_dir: Path) -> torch.nn.Module:
     try:
         model.load_state_dict(sd)
     except (RuntimeError, TypeError) as exc:
@@ -64,9 +78,25 @@ def load_run(run_dir: str | Path) -> SpikingNetwork:
             f"checkpoint in {str(run_dir)!r} does not fit its config.json: "
             f"{str(exc).splitlines()[0]}"
         ) from exc
-    if not all(bool(torch.isfinite(v).all()) for v in sd.values() if v.is_floating_point()):
+    if not all(
+        bool(torch.isfinite(v).all())
+        for v in sd.values()
+        if isinstance(v, torch.Tensor) and v.is_floating_point()
+    ):
         raise SpikegradInputError(f"checkpoint in {str(run_dir)!r} holds non-finite weights")
     return model.eval()
+
+
+def _shape(config: TrainConfig, sd: dict) -> tuple[int, int]:
+    """(n_inputs, n_outputs) of the config's model from its state dict."""
+    if config.model == "srm":
+        return int(sd["weight"].shape[1]), int(sd["weight"].shape[0])
+    if config.model == "coba":
+        from .nn.coba import coba_classifier_shape
+
+        opts = config.model_options
+        return coba_classifier_shape(sd, opts.get("n_hidden", 0), opts.get("n_inh", 4))
+    return int(sd["layers.0.weight"].shape[1]), int(sd["readout.weight"].shape[0])
 
 
 @torch.no_grad()

@@ -14,16 +14,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     from ..functional.lif import RESET_MODES
     from ..functional.readout import READOUT_MODES
     from ..functional.surrogate import SURROGATES
-    from ..learning.config import OPTIMIZERS, TrainConfig
+    from ..learning.config import MODELS, OPTIMIZERS, TrainConfig
     from ..nn.network import INIT_MODES
+    from ..tasks import task_names
 
     d = TrainConfig()
     p = sub.add_parser(
         "train",
         help="train a spiking network with surrogate gradients",
-        description="Train a current-based LIF network (Zenke & Vogels 2021, eq. 4.1) with "
-        "surrogate-gradient BPTT and write a run folder (metrics.json, history.csv, "
-        "checkpoint.pt, plots).",
+        description="Train a spiking network on a task with a learning rule and write a run "
+        "folder (config.json, metrics.json, history.csv, checkpoint.pt, last.pt, plots). "
+        "Default: a current-based LIF network (Zenke & Vogels 2021, eq. 4.1) trained by "
+        "surrogate-gradient BPTT on Randman. Any rule trains any model it supports "
+        "(spikegrad rules).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     g = p.add_argument_group("learning rule")
@@ -44,16 +47,40 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument(
         "--optimizer", default=d.optimizer, choices=OPTIMIZERS, help="torch optimizer"
     )
+    g.add_argument(
+        "--model",
+        default=d.model,
+        choices=MODELS,
+        help="model kind: lif (SpikingNetwork, the network options below), srm (SRM0 "
+        "output neurons), coba (conductance-based network)",
+    )
+    g.add_argument(
+        "--model-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a constructor setting of the model (srm/coba), e.g. --model-option "
+        "learn_delays=true (repeatable)",
+    )
     g = p.add_argument_group("data")
     g.add_argument(
         "--task",
         "--dataset",
         dest="dataset",
         default=d.dataset,
-        choices=["randman", "digits", "mnist", "fashion-mnist", "shd", "ssc"],
-        help="task (data set): randman (generated), digits (scikit-learn's 8x8 digits, latency "
+        choices=task_names(),
+        help="task: randman (generated), digits (scikit-learn's 8x8 digits, latency "
         "coded), mnist / fashion-mnist (IDX files in --data-dir, latency coded), shd / ssc "
-        "(HDF5 files in --data-dir)",
+        "(HDF5 files in --data-dir), lag-order (which input group fired first), "
+        "spike-target (SRM0 neuron learns a target spike train; --model srm)",
+    )
+    g.add_argument(
+        "--task-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting of a generated task other than randman (lag-order, spike-target), "
+        "e.g. --task-option samples=400 (repeatable)",
     )
     g.add_argument(
         "--data-dir",
@@ -175,7 +202,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_train(args: argparse.Namespace) -> int:
 
+    from ..experiments.config import parse_assignments
     from ..learning.config import TrainConfig, train
+    from ..tasks import TASKS
 
     if args.threads:
         from ..kernels import set_num_threads
@@ -199,23 +228,33 @@ def _cmd_train(args: argparse.Namespace) -> int:
         }
     elif args.dataset == "digits":
         ds_opts = {"seed": args.data_seed}
+    elif args.dataset in TASKS:
+        ds_opts = {"seed": args.data_seed}
     else:
         if args.data_dir is None:
             raise SpikegradInputError(f"--dataset {args.dataset} needs --data-dir FOLDER")
         ds_opts = {"data_dir": str(args.data_dir), "seed": args.data_seed}
         if args.dataset in ("shd", "ssc"):
             ds_opts.update(n_steps=args.shd_steps, duration=args.shd_duration)
-    if args.data_limit is not None and args.dataset != "randman":
+    if args.data_limit is not None and args.dataset not in ("randman", *TASKS):
         ds_opts["limit"] = args.data_limit
+    if args.task_option:
+        if args.dataset not in TASKS:
+            raise SpikegradInputError(
+                f"--task-option is for the tasks {', '.join(sorted(TASKS))}; --task "
+                f"{args.dataset} has its own flags"
+            )
+        ds_opts.update(parse_assignments(args.task_option, False, "--task-option"))
     if args.resume is not None:
         return _resume(args)
-    from ..experiments.config import parse_assignments
-
+    model_options = parse_assignments(args.model_option, False, "--model-option")
     rule_options = parse_assignments(args.rule_option, False, "--rule-option")
     config = TrainConfig(
         rule=args.rule,
         rule_options=rule_options,
         optimizer=args.optimizer,
+        model=args.model,
+        model_options=model_options,
         dataset=args.dataset,
         dataset_options=ds_opts,
         hidden=tuple(hidden),
@@ -301,13 +340,16 @@ def _report(res, out: Path, args: argparse.Namespace) -> int:
     if int(os.environ.get("RANK", "0")) != 0:  # data-parallel: rank 0 reports
         return 0
     m = res.metrics
+    score = m.get("score", "accuracy")
+    plots = [p.name for p in sorted(Path(out).glob("*.png"))]
     print(
-        f"test accuracy {m['test_accuracy']:.4f}  (validation {m['val_accuracy']:.4f}, "
-        f"train {m['train_accuracy']:.4f}; best epoch {m['best_epoch']} of {m['epochs']})\n"
-        f"hidden activity {m['spikes_per_neuron']:.3f} spikes/neuron/sample; "
+        f"test {score} {m['test_accuracy']:.4f}  (validation {m['val_accuracy']:.4f}, "
+        f"train {m['train_accuracy']:.4f}; best epoch {m['best_epoch']} of {m['epochs']}; "
+        f"rule {m.get('rule', 'bptt')})\n"
+        f"activity {m['spikes_per_neuron']:.3f} spikes/neuron/sample; "
         f"{m['wall_seconds']:.1f} s\n"
-        f"run folder: {out}  (metrics.json, history.csv, checkpoint.pt"
-        + ("" if args.no_plots else ", learning_curves.png, raster.png")
+        f"run folder: {out}  (config.json, metrics.json, history.csv, checkpoint.pt, last.pt"
+        + "".join(f", {p}" for p in plots)
         + ")"
     )
     return 0

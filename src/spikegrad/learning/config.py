@@ -34,6 +34,7 @@ from ..functional.readout import READOUT_MODES
 from ..functional.regularization import ActivityRegularizer
 from ..functional.surrogate import make_surrogate
 from ..nn.network import INIT_MODES, SpikingNetwork
+from ..tasks.base import Task
 from ..tasks.classification import ClassificationTask
 from .trainer import EpochStats, fit
 from .trainer import evaluate as _evaluate
@@ -43,6 +44,7 @@ __all__ = [
     "TrainResult",
     "EpochStats",
     "OPTIMIZERS",
+    "MODELS",
     "train",
     "evaluate",
     "build_model",
@@ -53,6 +55,8 @@ __all__ = [
 
 #: optimisers a config can name
 OPTIMIZERS = ("adam", "sgd")
+#: model kinds a config can build (:func:`build_model`)
+MODELS = ("lif", "srm", "coba")
 
 
 @dataclass
@@ -95,6 +99,8 @@ class TrainConfig:
     rule: str = "bptt"
     rule_options: dict = field(default_factory=dict)
     optimizer: str = "adam"
+    model: str = "lif"
+    model_options: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if isinstance(self.hidden, (str, bytes)) or not hasattr(self.hidden, "__iter__"):
@@ -122,8 +128,10 @@ class TrainConfig:
             setattr(self, name, check_size(name, getattr(self, name), 0))
         self.regularizer()  # validates the regulariser settings
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        if not isinstance(self.rule_options, dict):
-            raise TypeError(f"rule_options must be a dict, got {self.rule_options!r}")
+        check_choice("model", self.model, MODELS)
+        for name in ("rule_options", "model_options"):
+            if not isinstance(getattr(self, name), dict):
+                raise TypeError(f"{name} must be a dict, got {getattr(self, name)!r}")
         from .rules import make_rule
 
         make_rule(self.rule, **self.rule_options)  # validates the rule and its options
@@ -161,7 +169,7 @@ class TrainResult:
 
     metrics: dict
     history: list[EpochStats]
-    model: SpikingNetwork
+    model: torch.nn.Module
     out_dir: Path | None
 
 
@@ -178,20 +186,36 @@ def fluctuation_rates(train_set: SpikeDataset) -> tuple[float, float]:
 
 def build_model(
     config: TrainConfig, n_inputs: int, n_classes: int, train_set: SpikeDataset | None = None
-) -> SpikingNetwork:
-    """Build the network a config describes (weights from ``config.seed``).
+) -> torch.nn.Module:
+    """Build the model a config describes (weights from ``config.seed``).
 
-    ``init="fluctuation"`` needs the training split (its input spike rate).
+    ``config.model``: ``"lif"`` (:class:`~spikegrad.nn.SpikingNetwork` from the config's
+    network fields; ``init="fluctuation"`` needs the training split, for its input spike
+    rate), ``"srm"`` (:class:`~spikegrad.nn.srm.SRMLayer` with ``n_classes`` output
+    neurons), ``"coba"`` (the conductance-based network of :mod:`spikegrad.nn.coba`).
+    ``config.model_options`` go to the model's constructor.
     """
+    if config.model == "srm":
+        from ..nn.srm import SRMLayer
+
+        gen = torch.Generator().manual_seed(config.seed)
+        return _construct(SRMLayer, n_inputs, n_classes, config, generator=gen)
+    if config.model == "coba":
+        from ..nn.coba import coba_classifier
+
+        return _construct(coba_classifier, n_inputs, n_classes, config, seed=config.seed,
+                          dt=config.dt)
     rates: dict = {}
     if config.init == "fluctuation":
         if train_set is None:
             raise SpikegradInputError('init="fluctuation" needs the training data (train_set)')
         rates = dict(zip(("input_rate", "hidden_rate"), fluctuation_rates(train_set), strict=True))
-    return SpikingNetwork(
+    return _construct(
+        SpikingNetwork,
         n_inputs,
         n_classes,
-        config.hidden,
+        config,
+        hidden=config.hidden,
         recurrent=config.recurrent,
         surrogate=config.surrogate,
         beta=config.beta,
@@ -209,11 +233,33 @@ def build_model(
     )
 
 
+def _construct(cls, n_inputs: int, n_outputs: int, config: TrainConfig, **kw):
+    """``cls(n_inputs, n_outputs, **kw, **config.model_options)``, with clear errors."""
+    clash = sorted(set(kw) & set(config.model_options))
+    if clash:
+        raise SpikegradInputError(
+            f"model_options {clash} are set by the config's own fields; set those instead"
+        )
+    try:
+        return cls(n_inputs, n_outputs, **kw, **config.model_options)
+    except TypeError as exc:
+        raise SpikegradInputError(
+            f"model {config.model!r}: bad model_options {config.model_options!r}: {exc}"
+        ) from exc
+
+
 def build_task(
     config: TrainConfig,
     data: tuple[SpikeDataset, SpikeDataset, SpikeDataset] | None = None,
-) -> ClassificationTask:
-    """The classification task a config describes (data from ``config.dataset``)."""
+) -> Task:
+    """The task a config describes: ``config.dataset`` names a data set of the registry
+    (a classification task with the config's regulariser) or a task of
+    :data:`spikegrad.tasks.TASKS`, built with ``config.dataset_options``."""
+    from ..tasks import TASKS, accepts_regularizer, make_task
+
+    if data is None and config.dataset in TASKS:
+        reg = config.regularizer() if accepts_regularizer(config.dataset) else None
+        return make_task(config.dataset, regularizer=reg, **config.dataset_options)
     if data is None:
         from ..data.registry import load_dataset
 
@@ -287,8 +333,8 @@ def train(
     if resume and out_dir is None:
         raise SpikegradInputError("resume needs the run folder (out_dir)")
     task = build_task(config, data)
-    train_set = task.split("train")
-    model = build_model(config, train_set.n_units, train_set.n_classes, train_set)
+    train_set = task.split("train") if isinstance(task, ClassificationTask) else None
+    model = build_model(config, task.n_inputs, task.n_outputs, train_set)
     rule = make_rule(config.rule, **config.rule_options)
     rule.check_model(model)
     opt = build_optimizer(config, model)

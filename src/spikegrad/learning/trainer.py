@@ -35,7 +35,7 @@ from .._checks import SpikegradInputError, check_size
 from ..functional.regularization import mean_spikes_per_neuron
 from ..io.run import RunFolder
 from ..tasks.base import Task
-from .rules.base import Rule
+from .rules.base import Rule, model_kind
 
 __all__ = ["EpochStats", "FitResult", "fit", "evaluate", "RESUME_FORMAT"]
 
@@ -227,6 +227,7 @@ def fit(
     if not isinstance(task, Task):
         raise TypeError(f"task must be a Task (spikegrad.tasks), got {task!r}")
     rule.check_model(model)
+    task.check_model(model)
     epochs = check_size("epochs", epochs, 1)
     batch_size = check_size("batch_size", batch_size, 1)
     eval_every = check_size("eval_every", eval_every, 1)
@@ -241,7 +242,9 @@ def fit(
     if resume and out_dir is None:
         raise SpikegradInputError("resume needs the run folder (out_dir)")
     if config is None:
+        spec = getattr(model, "spec", None)
         config = {
+            "model_spec": spec() if callable(spec) else {"kind": model_kind(model)},
             "rule": rule.name,
             "rule_options": rule.to_dict(),
             "task": task.to_dict(),

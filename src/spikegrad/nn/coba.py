@@ -30,11 +30,18 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from .._checks import SpikegradInputError, check_positive
+from .._checks import SpikegradInputError, check_positive, check_size
 from ..functional.coba import CobaParams, CobaRun, CobaTopology, coba_run
 from ..functional.surrogate import Surrogate, make_surrogate
 
-__all__ = ["CobaOutput", "CobaSpikingNetwork"]
+__all__ = [
+    "CobaOutput",
+    "CobaSpikingNetwork",
+    "classifier_topology",
+    "classifier_weights",
+    "coba_classifier",
+    "coba_classifier_shape",
+]
 
 
 class CobaOutput(NamedTuple):
@@ -203,3 +210,92 @@ class CobaSpikingNetwork(nn.Module):
             f"plastic={int(t.plastic.sum())}/{int(t.connectivity.sum())}, "
             f"method={self.params.method!r}, dt={self.params.dt:g}"
         )
+
+
+def classifier_topology(
+    n_in: int, n_classes: int, n_hidden: int = 0, n_inh: int = 4
+) -> CobaTopology:
+    """Inputs -> [``n_hidden`` E] -> ``n_classes`` E outputs, with lateral inhibition.
+
+    Neurons are ordered ``[hidden | outputs | inhibitory]``. Plastic synapses: inputs ->
+    hidden -> outputs (inputs -> outputs without a hidden layer); fixed: outputs -> the
+    ``n_inh`` inhibitory neurons -> outputs (soft winner-take-all). ``outputs`` are the
+    class neurons, whose spike counts are the logits.
+    """
+    n_in = check_size("n_in", n_in)
+    K = check_size("n_classes", n_classes)
+    H = check_size("n_hidden", n_hidden, 0)
+    I = check_size("n_inh", n_inh, 0)
+    N = H + K + I
+    conn = torch.zeros(N, n_in + N, dtype=torch.bool)
+    if H:
+        conn[:H, :n_in] = True
+        conn[H : H + K, n_in : n_in + H] = True
+    else:
+        conn[:K, :n_in] = True
+    conn[H + K :, n_in + H : n_in + H + K] = True  # outputs -> I
+    conn[H : H + K, n_in + H + K :] = True  # I -> outputs
+    plastic = torch.zeros_like(conn)
+    plastic[: H + K, : n_in + H] = conn[: H + K, : n_in + H]
+    return CobaTopology(
+        n_in, H + K, I, connectivity=conn, plastic=plastic, outputs=torch.arange(H, H + K)
+    )
+
+
+def classifier_weights(
+    topology: CobaTopology,
+    n_hidden: int,
+    n_classes: int,
+    *,
+    w_in: float = 3.0,
+    w_ho: float = 3.0,
+    w_oi: float = 4.0,
+    w_io: float = 4.0,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    r"""Weights of :func:`classifier_topology` (nS): feed-forward :math:`\mathcal U(0, w)`,
+    fixed lateral inhibition (``w_oi`` outputs -> I, ``w_io`` I -> outputs)."""
+    n_in, H, K = topology.n_in, int(n_hidden), int(n_classes)
+    W = torch.zeros(topology.n, topology.m)
+    rows = slice(0, H) if H else slice(0, K)
+    W[rows, :n_in] = torch.rand(W[rows, :n_in].shape, generator=generator) * w_in
+    if H:
+        W[H : H + K, n_in : n_in + H] = torch.rand(K, H, generator=generator) * w_ho
+    W[H + K :, n_in + H : n_in + H + K] = w_oi
+    W[H : H + K, n_in + H + K :] = w_io
+    return W * topology.connectivity
+
+
+def coba_classifier(
+    n_in: int,
+    n_classes: int,
+    *,
+    n_hidden: int = 0,
+    n_inh: int = 4,
+    w_in: float = 3.0,
+    w_ho: float = 3.0,
+    w_oi: float = 4.0,
+    w_io: float = 4.0,
+    seed: int = 0,
+    dt: float = 1e-3,
+    method: str = "exp_euler",
+    **kwargs,
+) -> CobaSpikingNetwork:
+    """A conductance-based classifier (:func:`classifier_topology`, weights from ``seed``).
+
+    ``dt`` and ``method`` set :class:`~spikegrad.functional.coba.CobaParams` (one
+    simulation step per input bin); ``kwargs`` go to :class:`CobaSpikingNetwork`
+    (``surrogate``, ``beta``, ``dtype``).
+    """
+    topology = classifier_topology(n_in, n_classes, n_hidden, n_inh)
+    w = classifier_weights(
+        topology, n_hidden, n_classes, w_in=w_in, w_ho=w_ho, w_oi=w_oi, w_io=w_io,
+        generator=torch.Generator().manual_seed(int(seed)),
+    )
+    return CobaSpikingNetwork(topology, CobaParams(dt=dt, method=method), w, **kwargs)
+
+
+def coba_classifier_shape(state_dict: dict, n_hidden: int = 0, n_inh: int = 4) -> tuple[int, int]:
+    """``(n_in, n_classes)`` of a :func:`coba_classifier` from its state dict."""
+    N, M = state_dict["weight"].shape
+    return int(M - N), int(N - n_hidden - n_inh)

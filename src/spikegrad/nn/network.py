@@ -137,6 +137,24 @@ class SpikingNetwork(nn.Module):
         sur = make_surrogate(surrogate, beta)
         self.n_inputs, self.n_classes = n_inputs, n_classes
         self.readout_mode = readout_mode
+        self._spec = {
+            "kind": self.kind,
+            "n_inputs": n_inputs,
+            "n_classes": n_classes,
+            "hidden": list(hidden),
+            "recurrent": list(rec),
+            "surrogate": sur.name,
+            "beta": float(sur.beta),
+            "reset": reset,
+            "recurrent_grad": bool(recurrent_grad),
+            "learn_tau": bool(learn_tau),
+            "tau_mem": float(tau_mem),
+            "tau_syn": float(tau_syn),
+            "tau_out": float(tau_out),
+            "dt": float(dt),
+            "readout_mode": readout_mode,
+            "backend": backend,
+        }
         sizes = [n_inputs, *hidden]
         self.layers = nn.ModuleList(
             LIFLayer(
@@ -252,6 +270,27 @@ class SpikingNetwork(nn.Module):
             u0=ro.u0,
             finite_name="x" if check_finite else None,
         )
+
+    def spec(self) -> dict:
+        """The constructor settings as plain JSON values (``kind`` included).
+
+        :meth:`from_spec` builds a network of the same shape and dynamics; its weights
+        come from a state dict (the spec records no seed or initialisation). A custom
+        surrogate is recorded by its registry name and scale.
+        """
+        return dict(self._spec, hidden=list(self._spec["hidden"]),
+                    recurrent=list(self._spec["recurrent"]))
+
+    @classmethod
+    def from_spec(cls, spec: dict) -> SpikingNetwork:
+        """A network from :meth:`spec`'s dict (weights drawn anew: load a state dict)."""
+        if not isinstance(spec, dict) or spec.get("kind", "lif") != cls.kind:
+            raise SpikegradInputError(f"not a SpikingNetwork spec: {spec!r}")
+        kw = {k: v for k, v in spec.items() if k != "kind"}
+        try:
+            return cls(kw.pop("n_inputs"), kw.pop("n_classes"), **kw)
+        except (KeyError, TypeError) as exc:
+            raise SpikegradInputError(f"malformed SpikingNetwork spec: {exc}") from exc
 
     def logits(self, out: SNNOutput) -> torch.Tensor:
         """Reduce the readout trace to logits ``[B, n_classes]`` with ``readout_mode``."""

@@ -33,7 +33,7 @@ from torch import Tensor
 from .._checks import SpikegradInputError, check_choice, check_int, check_positive
 from ..data.spikes import SpikeDataset, split
 from ..functional.coba import CobaParams, CobaTopology, smoothed_rate
-from ..nn.coba import CobaSpikingNetwork
+from ..nn.coba import CobaSpikingNetwork, classifier_topology, classifier_weights
 from ..tasks.base import Task
 
 __all__ = ["RatesTask", "ClassifyTask", "DIGIT_GLYPHS", "make_digits", "REWARDS"]
@@ -365,36 +365,17 @@ class ClassifyTask(Task):
                     f"the {nm} split is empty; raise samples_per_class (got "
                     f"{self.samples_per_class})"
                 )
-        n_in, H, K, I = self.train.n_units, self.n_hidden, self.n_classes, self.n_inh
-        N = H + K + I
-        conn = torch.zeros(N, n_in + N, dtype=torch.bool)
-        if H:
-            conn[:H, :n_in] = True
-            conn[H : H + K, n_in : n_in + H] = True
-        else:
-            conn[:K, :n_in] = True
-        conn[H + K :, n_in + H : n_in + H + K] = True  # outputs -> I
-        conn[H : H + K, n_in + H + K :] = True  # I -> outputs
-        plastic = torch.zeros_like(conn)
-        plastic[: H + K, : n_in + H] = conn[: H + K, : n_in + H]
-        self.topology = CobaTopology(
-            n_in, H + K, I, connectivity=conn, plastic=plastic, outputs=torch.arange(H, H + K)
-        )
+        n_in, K = self.train.n_units, self.n_classes
+        self.topology = classifier_topology(n_in, K, self.n_hidden, self.n_inh)
         self.n_inputs, self.n_outputs = n_in, K
 
     def init_weights(self, generator: torch.Generator | None = None) -> Tensor:
         """Feed-forward weights U(0, w) (nS); fixed lateral inhibition through I."""
         g = generator if generator is not None else torch.Generator().manual_seed(self.seed)
-        net = self.topology
-        n_in, H, K = net.n_in, self.n_hidden, self.n_classes
-        W = torch.zeros(net.n, net.m)
-        rows = slice(0, H) if H else slice(0, K)
-        W[rows, :n_in] = torch.rand(W[rows, :n_in].shape, generator=g) * self.w_in
-        if H:
-            W[H : H + K, n_in : n_in + H] = torch.rand(K, H, generator=g) * self.w_ho
-        W[H + K :, n_in + H : n_in + H + K] = self.w_oi
-        W[H : H + K, n_in + H + K :] = self.w_io
-        return W * net.connectivity
+        return classifier_weights(
+            self.topology, self.n_hidden, self.n_classes, w_in=self.w_in, w_ho=self.w_ho,
+            w_oi=self.w_oi, w_io=self.w_io, generator=g,
+        )
 
     def model(self, weight: Tensor | None = None, **kwargs: Any) -> CobaSpikingNetwork:
         """The task's network with ``weight`` (default :meth:`init_weights`); ``kwargs`` to

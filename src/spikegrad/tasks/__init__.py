@@ -1,13 +1,16 @@
 """Tasks: data + loss/reward + metric (:class:`Task`); :func:`make_task` builds one by name.
 
 Classification tasks wrap the data sets of :data:`spikegrad.data.registry.DATASETS`
-(``randman``, ``digits``, ``mnist``, ``fashion-mnist``, ``shd``, ``ssc``).
+(``randman``, ``digits``, ``mnist``, ``fashion-mnist``, ``shd``, ``ssc``); :data:`TASKS`
+adds generated tasks of other kinds (``lag-order``, ``spike-target``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from .._checks import SpikegradInputError
 from .base import SPLITS, Task
 from .classification import ClassificationTask
 from .spike_targets import SpikePatterns, SpikeTargetTask
@@ -18,24 +21,117 @@ __all__ = [
     "ClassificationTask",
     "SpikePatterns",
     "SpikeTargetTask",
+    "TASKS",
+    "accepts_regularizer",
     "make_task",
     "task_names",
 ]
 
 
+def _split_sizes(n: int, fractions: tuple[float, float, float]) -> tuple[int, int, int]:
+    n_train = int(round(fractions[0] * n))
+    n_val = int(round((fractions[0] + fractions[1]) * n)) - n_train
+    return n_train, n_val, n - n_train - n_val
+
+
+def _lag_order(
+    *,
+    samples: int = 600,
+    n_steps: int = 100,
+    group: int = 4,
+    lag: int = 25,
+    jitter: int = 1,
+    noise_prob: float = 0.0,
+    seed: int = 0,
+    regularizer: Any = None,
+) -> Task:
+    """The lag-order task (which of two input groups fired first) as classification."""
+    import torch
+
+    from .._checks import check_size
+    from ..data.spikes import SpikeDataset
+    from .spike_targets import lag_order_task
+
+    samples = check_size("samples", samples, 3)
+    gen = torch.Generator().manual_seed(check_size("seed", seed, 0))
+    sets = []
+    for n in _split_sizes(samples, (0.8, 0.1, 0.1)):
+        x, y = lag_order_task(
+            n, n_steps=n_steps, group=group, lag=lag, jitter=jitter, noise_prob=noise_prob,
+            generator=gen,
+        )
+        sets.append(SpikeDataset.from_dense(x.transpose(0, 1), y, n_classes=2, name="lag-order"))
+    return ClassificationTask(*sets, regularizer=regularizer, dataset="lag-order")
+
+
+def _spike_target(
+    *,
+    n_inputs: int = 400,
+    rate: float = 10.0,
+    duration: float = 1.0,
+    n_target: int = 5,
+    seed: int = 0,
+    view: str = "trains",
+) -> Task:
+    """One neuron learns one target spike train from fixed Poisson inputs (Lin et al.)."""
+    import torch
+
+    from .._checks import check_size
+    from .spike_targets import single_target_task
+
+    gen = torch.Generator().manual_seed(check_size("seed", seed, 0))
+    inputs, target = single_target_task(n_inputs, rate, duration, n_target, generator=gen)
+    return SpikeTargetTask(
+        SpikePatterns(inputs, target), duration=duration, view=view, name="spike-target"
+    )
+
+
+#: task name -> builder(**options) for the tasks that are not a data set of the registry
+TASKS: dict[str, Callable[..., Task]] = {
+    "lag-order": _lag_order,
+    "spike-target": _spike_target,
+}
+
+
+def accepts_regularizer(name: str) -> bool:
+    """Whether task ``name`` adds an activity regulariser to its loss (classification)."""
+    import inspect
+
+    if name not in TASKS:
+        return True
+    return "regularizer" in inspect.signature(TASKS[name]).parameters
+
+
 def task_names() -> list[str]:
-    """Names :func:`make_task` accepts."""
+    """Names :func:`make_task` accepts: the data sets, then the other tasks."""
     from ..data.registry import DATASETS
 
-    return sorted(DATASETS)
+    return sorted(DATASETS) + sorted(TASKS)
 
 
 def make_task(name: str, *, regularizer: Any = None, **options: Any) -> Task:
-    """The task called ``name``: a data set of the registry as a classification task.
+    """The task called ``name``.
 
-    ``options`` go to the data set's loader (e.g. ``n_classes=4, seed=1`` for Randman).
+    A data set of :data:`spikegrad.data.registry.DATASETS` (``randman``, ``digits``,
+    ``mnist``, ...) becomes a :class:`ClassificationTask` (``options`` go to its loader,
+    e.g. ``n_classes=4, seed=1`` for Randman); :data:`TASKS` adds ``lag-order``
+    (classification of which input group fired first) and ``spike-target`` (one SRM0
+    neuron learns a target spike train, :class:`SpikeTargetTask`).
     """
-    from ..data.registry import load_dataset
+    from ..data.registry import DATASETS, load_dataset
 
+    if name in TASKS:
+        if regularizer is not None:
+            if not accepts_regularizer(name):
+                raise SpikegradInputError(f"task {name!r} takes no activity regulariser")
+            options = {**options, "regularizer": regularizer}
+        try:
+            return TASKS[name](**options)
+        except TypeError as exc:
+            raise SpikegradInputError(f"task {name!r}: bad options {options!r}: {exc}") from exc
+    if name not in DATASETS:
+        raise SpikegradInputError(
+            f"unknown task {name!r}; valid tasks: {', '.join(task_names())}"
+        )
     train, val, test = load_dataset(name, **options)
     return ClassificationTask(train, val, test, regularizer=regularizer, dataset=name)

@@ -65,6 +65,9 @@ class Task(ABC):
     def score(self, model: torch.nn.Module, out: Any, y: Any) -> torch.Tensor:
         """Per-sample score ``[B]`` (e.g. 1.0 for a correct class); higher is better."""
 
+    def check_model(self, model: torch.nn.Module) -> None:  # noqa: B027 - optional hook
+        """Raise :class:`SpikegradInputError` if ``model``'s output cannot serve this task."""
+
     def to_dict(self) -> dict:
         """Settings recorded in config.json."""
         return {"name": self.name}

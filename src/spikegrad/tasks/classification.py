@@ -94,6 +94,14 @@ class ClassificationTask(Task):
             batch_size, shuffle=shuffle, generator=generator, dtype=dtype
         )
 
+    def check_model(self, model: torch.nn.Module) -> None:
+        """Classification needs ``model.logits(out) -> [B, n_classes]``."""
+        if not callable(getattr(model, "logits", None)):
+            raise SpikegradInputError(
+                f"a classification task needs a model with logits(out) (a readout or an "
+                f"output population); {type(model).__name__} has none"
+            )
+
     def sample_loss(self, model: torch.nn.Module, out: Any, y: torch.Tensor) -> torch.Tensor:
         """Cross-entropy of ``model.logits(out)`` per sample ``[B]``."""
         return F.cross_entropy(model.logits(out), y, reduction="none")
