@@ -234,3 +234,31 @@ def test_shared_config_trains_once_and_is_listed_under_each_tag(tmp_path):
     assert (res.total, res.finished) == (1, 1)
     assert [r["experiment"] for r in res.rows] == ["a", "b"]
     assert res.rows[0]["test_accuracy"] == res.rows[1]["test_accuracy"]
+
+
+def test_sweep_over_rules_and_rule_options(tmp_path):
+    """A sweep varies the learning rule and its options like any other field: one run per
+    (rule, option) combination, each trained by its own rule through the one trainer."""
+    spec = SweepSpec(
+        name="rules",
+        base={**TINY, "init": "fluctuation"},
+        conditions=[
+            {"condition": "bptt", "rule": "bptt"},
+            {"condition": "eprop", "rule": "eprop"},
+            {"condition": "node", "rule": "node", "rule_options": {"trials": 2}},
+        ],
+        grid={"seed": [0]},
+    )
+    runs = spec.expand()
+    assert len(runs) == 3 and len({r.run_id for r in runs}) == 3
+    outcome = run_sweep(runs, tmp_path, workers=1, progress=False)
+    assert outcome.finished == 3 and outcome.complete
+    rows = {r["config"]["rule"]: r for r in load_results(tmp_path)}
+    assert set(rows) == {"bptt", "eprop", "node"}
+    # feed-forward + detached reset: e-prop is the exact gradient, so it trains like BPTT
+    assert rows["eprop"]["metrics"]["train_loss"] == pytest.approx(
+        rows["bptt"]["metrics"]["train_loss"], rel=1e-4
+    )
+    assert rows["node"]["metrics"]["train_loss"] != rows["bptt"]["metrics"]["train_loss"]
+    with pytest.raises(SpikegradInputError, match="unknown rule 'nosuch'"):
+        SweepSpec(name="bad", base={**TINY, "rule": "nosuch"}).expand()[0].train_config()
