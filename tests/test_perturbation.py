@@ -436,3 +436,21 @@ def test_strong_white_noise_keeps_exponential_euler_finite():
     run = coba_run(x, torch.zeros(2, 3, dtype=F64), net, p, xi_exc=xi, record=("v",))
     assert bool(torch.isfinite(run.v).all())
     assert float(run.spikes.sum()) > 0  # the noise alone drives spikes
+
+
+def test_digits_latency_code_is_the_shared_linear_code():
+    """make_digits uses data.encoding.latency; its spikes equal the documented formula
+    t = t_min + floor((T - 1 - t_min)(1 - v) / (1 - theta)) for v > theta."""
+    from spikegrad.perturbation.tasks import _glyph, make_digits
+
+    ds = make_digits(12, n_classes=4, seed=3, threshold=0.4)
+    g = torch.Generator().manual_seed(3)
+    labels = torch.arange(4).repeat_interleave(12)
+    glyphs = torch.stack([_glyph(k) for k in range(4)])
+    v = (glyphs[labels] + 0.25 * torch.randn(labels.numel(), 35, generator=g)).clamp(0, 1)
+    expect = torch.zeros(labels.numel(), 40, 35)
+    for n, u in zip(*torch.nonzero(v > 0.4, as_tuple=True), strict=True):
+        t = 2 + int(((40 - 1 - 2) * (1 - v[n, u]) / (1 - 0.4)).floor())
+        expect[n, min(t, 39), u] = 1.0
+    got = ds.dense(list(range(len(ds))))  # [T, N, C]
+    assert torch.equal(got.transpose(0, 1), expect)

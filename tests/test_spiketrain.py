@@ -482,7 +482,7 @@ def test_bptt_on_van_rossum_loss_learns():
         net.layers[0].weight.copy_(w)
     x, y = next(task.batches("val", 1))
     assert x.shape == (150, 1, 100)
-    loss0 = float(task.loss(net, net(x), y))
+    loss0 = float(task.loss(net, net(x), y).detach())
     groups = [{"params": [net.layers[0].weight], "lr": 2e-2}]
     cs, reached, _ = _fit(net, task, groups, 20, BPTT(), torch.optim.Adam)
     assert loss0 == pytest.approx(1.1059, abs=1e-3)

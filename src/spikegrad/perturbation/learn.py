@@ -71,7 +71,9 @@ class LearnConfig:
     the iterations. ``sigma`` is per rule: nS·s^{1/2} for ``perturbation``, pA·s^{1/2} for
     ``node`` (node perturbation of the coba model's currents), nS per weight for
     ``weight``. Every ``eval_every`` iterations the noise-free validation error is
-    recorded. ``seed`` seeds the rule's noise and the batch order.
+    recorded. ``seed`` seeds the rule's noise and the batch order. ``surrogate`` and
+    ``beta``: surrogate shape and scale of the ``bptt`` rule (``beta`` is the surrogate
+    scale everywhere in spikegrad; this field was ``surrogate_beta``).
     """
 
     rule: str = "perturbation"
@@ -87,7 +89,7 @@ class LearnConfig:
     empiric_weight: float = 10.0
     empiric_tau: float = 1e-3
     surrogate: str = "superspike"
-    surrogate_beta: float = 5.0
+    beta: float = 5.0
     gate_refractory: bool = False
     eval_every: int = 10
     seed: int = 0
@@ -180,7 +182,7 @@ def learn(
     """
     W = task.init_weights() if W0 is None else W0
     model = CobaSpikingNetwork(
-        task.topology, task.params, W, surrogate=config.surrogate, beta=config.surrogate_beta
+        task.topology, task.params, W, surrogate=config.surrogate, beta=config.beta
     )
     shared = bool(getattr(task, "shared_input", False))
     name, options = config.rule_options(shared)

@@ -31,6 +31,7 @@ import torch
 from torch import Tensor
 
 from .._checks import SpikegradInputError, check_choice, check_int, check_positive
+from ..data.encoding import latency
 from ..data.spikes import SpikeDataset, split
 from ..functional.coba import CobaParams, CobaTopology, smoothed_rate
 from ..nn.coba import CobaSpikingNetwork, classifier_topology, classifier_weights
@@ -289,11 +290,12 @@ def make_digits(
     v = glyphs[labels] + noise * torch.randn(labels.numel(), 35, generator=g)
     v = v.clamp(0, 1)
     x = torch.zeros(labels.numel(), n_steps, 35)
-    on = v > threshold
-    t = t_min + ((n_steps - 1 - t_min) * (1 - v) / (1 - threshold)).floor().long()
-    t = t.clamp(t_min, n_steps - 1)
-    n_idx, u_idx = torch.nonzero(on, as_tuple=True)
-    x[n_idx, t[n_idx, u_idx], u_idx] = 1.0
+    # the linear latency code of spikegrad.data.encoding, shifted by t_min
+    steps = latency(
+        v, n_steps - 1 - t_min, code="linear", theta=threshold, overflow="clip", output="steps"
+    )
+    n_idx, u_idx = torch.nonzero(steps >= 0, as_tuple=True)
+    x[n_idx, t_min + steps[n_idx, u_idx], u_idx] = 1.0
     return SpikeDataset.from_dense(x, labels, n_classes=n_classes, name="digits5x7")
 
 
