@@ -377,7 +377,9 @@ def fit(
         if plots:
             from ..viz.plots import plot_learning_curves, plot_sample
 
-            plot_learning_curves(st.history, run.file("learning_curves.png"))
+            plot_learning_curves(
+                st.history, run.file("learning_curves.png"), score=task.score_name
+            )
             sample = getattr(task, "split", None)
             if sample is not None and hasattr(model, "readout"):
                 plot_sample(model, task.split("test"), run.file("raster.png"))

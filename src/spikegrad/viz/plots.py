@@ -60,8 +60,10 @@ def _column(history: Sequence[object], key: str) -> list[Any]:
     return [_field(row, key, i) for i, row in enumerate(history)]
 
 
-def plot_learning_curves(history: Sequence[object], path: str | Path) -> None:
-    """Loss, accuracy and hidden activity per epoch (train and validation).
+def plot_learning_curves(
+    history: Sequence[object], path: str | Path, *, score: str = "accuracy"
+) -> None:
+    """Loss, score (accuracy, or the task's ``score`` name) and hidden activity per epoch.
 
     Parameters
     ----------
@@ -84,7 +86,7 @@ def plot_learning_curves(history: Sequence[object], path: str | Path) -> None:
     ax[0].set(xlabel="epoch", ylabel="loss", yscale="log", title="loss")
     ax[1].plot(ep, cols["train_accuracy"], label="train")
     ax[1].plot(ep, cols["val_accuracy"], label="validation")
-    ax[1].set(xlabel="epoch", ylabel="accuracy", ylim=(0, 1.02), title="accuracy")
+    ax[1].set(xlabel="epoch", ylabel=score, ylim=(0, 1.02), title=score)
     ax[2].plot(ep, cols["spikes_per_neuron"], color="k")
     ax[2].set(xlabel="epoch", ylabel="spikes / neuron / sample", title="hidden activity")
     for a in ax[:2]:
