@@ -19,13 +19,8 @@ from spikegrad.nn.lif import LIFLayer
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These tensors are small: run each test on one torch thread (restored afterwards)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+#: small tensors: every test on one torch thread (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _spikes(T=30, B=2, N=4, p=0.2, seed=0, dtype=F64):

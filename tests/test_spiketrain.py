@@ -50,13 +50,8 @@ from spikegrad.tasks.spike_targets import SpikePatterns, SpikeTargetTask
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These tensors are small: run each test on one torch thread (restored afterwards)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+#: small tensors: every test on one torch thread (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def t64(values):
