@@ -22,7 +22,7 @@ from .._checks import (
 from ..functional.lif import RESET_MODES, LIFParams, decay, li_sequence, lif_sequence
 from ..functional.surrogate import Surrogate, make_surrogate
 from ..init import uniform_
-from ..kernels import lif_numba
+from ..kernels import lif_numba, lif_triton
 from ..kernels.lif_fused import li_sequence_fused, lif_sequence_fused
 
 __all__ = ["BACKENDS", "LIFLayer", "Readout", "TimeConstants"]
@@ -31,8 +31,11 @@ __all__ = ["BACKENDS", "LIFLayer", "Readout", "TimeConstants"]
 #: ``"fused"`` (one autograd function with a hand-written BPTT in torch ops,
 #: :mod:`spikegrad.kernels.lif_fused`), ``"numba"`` (compiled CPU kernels with
 #: event-driven projections, feed-forward and recurrent,
-#: :mod:`spikegrad.kernels.lif_numba`), ``"auto"`` (numba where it applies, else fused).
-BACKENDS = ("auto", "numba", "fused", "reference")
+#: :mod:`spikegrad.kernels.lif_numba`), ``"triton"`` (GPU kernels,
+#: :mod:`spikegrad.kernels.lif_triton`; CUDA tensors, or CPU under ``TRITON_INTERPRET=1``),
+#: ``"auto"`` (numba on CPU where it applies, Triton on CUDA where it is installed, else
+#: fused).
+BACKENDS = ("auto", "numba", "fused", "reference", "triton")
 
 
 def _resolve_backend(backend: str) -> str:
@@ -48,6 +51,22 @@ def _new_weight(out_f: int, in_f: int, generator: torch.Generator | None) -> tor
             f"(too large): {str(exc).splitlines()[0]}"
         ) from exc
     return uniform_(w, generator)
+
+
+def _uses_triton(
+    backend: str, surrogate: Surrogate | None, x: torch.Tensor, why: str | None
+) -> bool:
+    """Whether a call on ``x`` runs the Triton kernels: always for ``backend="triton"``
+    (raising, with the reason, if they cannot run it), for ``"auto"`` on CUDA tensors
+    when they can. ``why`` is a layer option the kernels do not implement, or ``None``."""
+    if backend != "triton" and (backend != "auto" or x.device.type != "cuda"):
+        return False  # (auto on CPU never imports triton)
+    why = why or lif_triton.unsupported(surrogate, x)
+    if backend == "triton":
+        if why is not None:
+            raise SpikegradInputError(f"backend='triton': {why}; use backend='auto' or 'fused'")
+        return True
+    return why is None
 
 
 def _check_input_dtype(x: torch.Tensor, weight: torch.Tensor) -> None:
@@ -140,8 +159,8 @@ class LIFLayer(nn.Module):
     learn_tau:
         Learn per-neuron time constants.
     backend:
-        ``"auto"`` (default), ``"numba"``, ``"fused"`` or ``"reference"`` (see
-        :data:`BACKENDS`); all give identical spikes and gradients.
+        ``"auto"`` (default), ``"numba"``, ``"fused"``, ``"reference"`` or ``"triton"``
+        (see :data:`BACKENDS`); all give identical spikes and gradients.
     projection:
         Optional module that replaces the layer's ``x @ weight.T``: spikes
         ``[T, B, in_features]`` in, currents ``[T, B, out_features]`` out, with its own
@@ -222,6 +241,17 @@ class LIFLayer(nn.Module):
         if check_finite:
             check_finite_values("x", x)
         current = x @ self.weight.t() if self.projection is None else self.projection(x)
+        if self.uses_triton(current):
+            spikes, mem = lif_triton.lif_sequence_triton(
+                current,
+                p.beta_mem,
+                p.beta_syn,
+                self.surrogate,
+                rec_weight=self.rec_weight,
+                reset=self.reset,
+                recurrent_grad=self.recurrent_grad,
+            )
+            return (spikes, mem) if record_membrane else spikes
         if self.backend in ("fused", "auto"):
             spikes, mem = lif_sequence_fused(
                 current,
@@ -270,6 +300,15 @@ class LIFLayer(nn.Module):
             )
         return ok
 
+    def uses_triton(self, x: torch.Tensor) -> bool:
+        """Whether a call with projected currents ``x`` runs the Triton kernels (raises if
+        the backend is ``"triton"`` and they cannot run it). Layer options the kernels do
+        not implement are listed here: ``"auto"`` then runs fused, ``"triton"`` raises."""
+        why = None
+        if self.reset not in lif_triton.RESET_MODES:
+            why = f"reset={self.reset!r} is not implemented (only {lif_triton.RESET_MODES})"
+        return _uses_triton(self.backend, self.surrogate, x, why)
+
     def extra_repr(self) -> str:
         return (
             f"{self.in_features}, {self.out_features}, recurrent={self.recurrent}, "
@@ -283,7 +322,8 @@ class Readout(nn.Module):
     Input ``[T, B, in_features]`` spikes; output the membrane trace ``[T, B, n_classes]``
     starting at ``u0`` (default ``-1e-3``, see :func:`~spikegrad.functional.lif.li_sequence`).
     The ``"numba"`` backend (``"auto"`` on CPU) runs the recursion compiled, with
-    event-driven input; ``"fused"`` computes the same trace as one causal convolution.
+    event-driven input; ``"fused"`` computes the same trace as one causal convolution;
+    ``"triton"`` (``"auto"`` on CUDA) runs the recursion in a Triton kernel.
     """
 
     def __init__(
@@ -315,6 +355,9 @@ class Readout(nn.Module):
         p = self.taus.params()
         if self.uses_numba(x):
             return lif_numba.li_readout_numba(x, self.weight, p.beta_mem, p.beta_syn, u0=self.u0)
+        if _uses_triton(self.backend, None, x, None):
+            current = x @ self.weight.t()
+            return lif_triton.li_sequence_triton(current, p.beta_mem, p.beta_syn, u0=self.u0)
         if self.backend != "reference":
             return li_sequence_fused(x @ self.weight.t(), p.beta_mem, p.beta_syn, u0=self.u0)
         return li_sequence(x @ self.weight.t(), p, u0=self.u0)
