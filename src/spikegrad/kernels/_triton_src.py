@@ -1,8 +1,7 @@
 """Triton source of the kernels of :mod:`spikegrad.kernels.lif_triton` (imported lazily).
 
-:func:`spikegrad.kernels.lif_triton._kernels` loads this file once per mode (compiled, or
-Triton's interpreter under ``TRITON_INTERPRET=1``), because ``triton.jit`` picks the mode
-when a kernel is defined. Read the design and the equations in ``lif_triton``.
+Imported on first use by :mod:`spikegrad.kernels.lif_triton`, which holds the design, the
+equations and the launch code.
 """
 
 import triton

@@ -48,9 +48,10 @@ the same kernel code with numpy; the tests use it to check every kernel against 
 reference without a GPU. float32 and float64; other dtypes are refused
 (:func:`unsupported` says why).
 
-Triton is optional: this module imports it on first use, and the kernels are built
-lazily (once per process and mode: compiled or interpreted, since ``triton.jit`` reads
-``TRITON_INTERPRET`` when a kernel is defined).
+Triton is optional: this module imports it on first use. Whether it compiles or
+interprets is fixed per process when ``triton`` is first imported (``triton.jit`` reads
+``TRITON_INTERPRET`` when a function is defined, Triton's own library functions included),
+so the interpreter needs the variable set before that import: tests/conftest.py sets it.
 """
 
 from __future__ import annotations
@@ -99,8 +100,21 @@ def have_triton() -> bool:
 
 
 def interpret_mode() -> bool:
-    """Whether Triton's interpreter is switched on (``TRITON_INTERPRET=1``)."""
-    return os.environ.get("TRITON_INTERPRET", "0").strip().lower() in ("1", "true", "on", "yes")
+    """Whether Triton's interpreter runs the kernels in this process.
+
+    ``TRITON_INTERPRET=1`` must be set now *and* have been set when ``triton`` was first
+    imported (Triton builds its own library functions in the mode chosen at import).
+    """
+    env = os.environ.get("TRITON_INTERPRET", "0").strip().lower() in ("1", "true", "on", "yes")
+    return env and have_triton() and _imported_interpreted()
+
+
+@cache
+def _imported_interpreted() -> bool:
+    import triton.language as tl
+    from triton.runtime.interpreter import InterpretedFunction
+
+    return isinstance(getattr(tl, "zeros_like", None), InterpretedFunction)
 
 
 def unsupported(surrogate: Surrogate | None, x: torch.Tensor) -> str | None:
@@ -116,7 +130,7 @@ def unsupported(surrogate: Surrogate | None, x: torch.Tensor) -> str | None:
         if not interpret_mode():
             return (
                 "the Triton kernels run on CUDA tensors; on CPU tensors only under Triton's "
-                "interpreter (set TRITON_INTERPRET=1 before the first call)"
+                "interpreter (set TRITON_INTERPRET=1 before triton is first imported)"
             )
     elif x.device.type != "cuda":
         return f"the Triton kernels run on CUDA tensors, got device {x.device}"
@@ -141,27 +155,10 @@ def _require(surrogate: Surrogate | None, x: torch.Tensor) -> int:
     return -1 if surrogate is None else surrogate_code(surrogate)
 
 
-def _kernels(interpret: bool) -> ModuleType:
-    """The kernels module built in the given mode (compiled, or Triton's interpreter).
-
-    ``triton.jit`` reads ``TRITON_INTERPRET`` when a kernel is defined, so the source file
-    (``_triton_src.py``) is loaded once per mode, as its own module, with the variable set
-    for the load.
-    """
-    path = os.path.join(os.path.dirname(__file__), "_triton_src.py")
-    name = f"{__package__}._triton_src_{'interpreted' if interpret else 'compiled'}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    old = os.environ.get("TRITON_INTERPRET")
-    os.environ["TRITON_INTERPRET"] = "1" if interpret else "0"
-    try:
-        spec.loader.exec_module(mod)
-    finally:
-        if old is None:
-            del os.environ["TRITON_INTERPRET"]
-        else:
-            os.environ["TRITON_INTERPRET"] = old
-    return mod
+@cache
+def _kernels() -> ModuleType:
+    """The kernels (``_triton_src.py``), imported on first use."""
+    return importlib.import_module("._triton_src", __package__)
 
 
 def _setup(x: torch.Tensor) -> tuple[dict, int, tuple[int]]:
@@ -169,7 +166,7 @@ def _setup(x: torch.Tensor) -> tuple[dict, int, tuple[int]]:
     interpret = x.device.type == "cpu"
     block = _BLOCK_INTERPRET if interpret else _BLOCK_GPU
     m = x.shape[1] * x.shape[2]
-    return _kernels(interpret), block, ((m + block - 1) // block,)
+    return _kernels(), block, ((m + block - 1) // block,)
 
 
 def _per_neuron(b, x: torch.Tensor) -> torch.Tensor:
