@@ -97,34 +97,6 @@ def time_steps(step, device: torch.device, warmup: int, steps: int) -> dict:
 
 
 # ---------------------------------------------------------------- models
-class SpikingJellyCuba(nn.Module):
-    """bench/peers.py's SpikingJelly network (CUBA LIF, same neuron), device-aware."""
-
-    def __init__(self, w: dict, rec: bool) -> None:
-        super().__init__()
-        self.inner = peers.SpikingJellyModel(w, rec)
-
-    def loss(self, x, y):
-        from spikingjelly.activation_based import functional
-
-        m = self.inner
-        functional.reset_net(m)
-        T, B, _ = x.shape
-        if m.rec:
-            zeros = torch.zeros(B, peers.N_HID, dtype=x.dtype, device=x.device)
-            hist = [zeros, zeros]
-            for x_t in x:
-                hist.append(m.lif(m.fc1(x_t) + m.fc_rec(hist[-2])))
-            spikes = torch.stack(hist[2:])
-        else:
-            spikes = m.lif(m.fc1(x))
-        c = torch.stack(list(m.syn_out(m.fc2(spikes))))
-        v = torch.stack(list(m.mem_out(c)))
-        decay = peers.U0 * peers.BMO ** torch.arange(4, T + 4, dtype=x.dtype, device=x.device)
-        u = v + decay[:, None, None]
-        return torch.nn.functional.cross_entropy(u.max(0).values, y)
-
-
 def sj_lif_backends() -> list[str]:
     """Backends of SpikingJelly's ``LIFNode`` in the installed version (``[]`` if none)."""
     if importlib.util.find_spec("spikingjelly") is None:
@@ -231,8 +203,8 @@ def train_step_rows(device, sizes, T_list, warmup, steps) -> list:
             for lib in libs:
                 if lib.startswith("spikegrad"):
                     model = SpikegradPeersNet(w, rec, lib.split("-", 1)[1], sizes)
-                else:
-                    model = SpikingJellyCuba(w, rec)
+                else:  # the same network (CUBA LIF) in SpikingJelly's torch ops
+                    model = peers.SpikingJellyModel(w, rec)
                 model = model.to(device)
                 opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], 1e-3)
 

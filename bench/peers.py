@@ -445,7 +445,7 @@ class SpikingJellyModel(nn.Module):
         functional.reset_net(self)
         T, B, _ = x.shape
         if self.rec:
-            zeros = torch.zeros(B, N_HID, dtype=x.dtype)
+            zeros = torch.zeros(B, N_HID, dtype=x.dtype, device=x.device)
             hist = [zeros, zeros]
             for x_t in x:
                 hist.append(self.lif(self.fc1(x_t) + self.fc_rec(hist[-2])))
@@ -454,7 +454,7 @@ class SpikingJellyModel(nn.Module):
             spikes = self.lif(self.fc1(x))
         c = torch.stack(self.syn_out(self.fc2(spikes)))
         v = torch.stack(self.mem_out(c))
-        decay = U0 * BMO ** torch.arange(4, T + 4, dtype=x.dtype)
+        decay = U0 * BMO ** torch.arange(4, T + 4, dtype=x.dtype, device=x.device)
         return spikes, v + decay[:, None, None]
 
     def loss(self, x, y):

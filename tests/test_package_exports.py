@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-LAZY = ("h5py", "sklearn", "river", "nir", "matplotlib", "spikegrad.io.nir")
+LAZY = ("h5py", "sklearn", "river", "nir", "matplotlib", "spikegrad.io.nir", "triton")
 
 
 @pytest.mark.parametrize("package", ["spikegrad.data", "spikegrad.io", "spikegrad.nn",

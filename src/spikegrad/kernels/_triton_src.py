@@ -40,12 +40,20 @@ def h_of(x, beta, pib, CODE: tl.constexpr):
 
 
 @triton.jit
-def lif_fwd_ff(X, U, I, S, BM, BS, M, N, T, BLOCK: tl.constexpr):
+def block_and_decays(BM, BS, M, N, BLOCK: tl.constexpr):
+    # this program's block of the flattened [B, N] elements, its mask (the last block is
+    # partial), and the per-neuron decay factors of its elements
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < M
     col = offs % N
     bm = tl.load(BM + col, mask=mask, other=0.0)
     bs = tl.load(BS + col, mask=mask, other=0.0)
+    return offs, mask, bm, bs
+
+
+@triton.jit
+def lif_fwd_ff(X, U, I, S, BM, BS, M, N, T, BLOCK: tl.constexpr):
+    offs, mask, bm, bs = block_and_decays(BM, BS, M, N, BLOCK)
     omb = 1.0 - bm
     u = tl.zeros_like(bm)
     i = tl.zeros_like(bm)
@@ -65,11 +73,7 @@ def lif_fwd_ff(X, U, I, S, BM, BS, M, N, T, BLOCK: tl.constexpr):
 def lif_fwd_step(X, Un, In, Sn, Unext, Inext, BM, BS, M, N, BLOCK: tl.constexpr):
     # one step n: S[n], U[n+1] and the feed-forward part of I[n+1]; the caller adds
     # S[n] V^T to I[n+1] with a matrix product
-    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < M
-    col = offs % N
-    bm = tl.load(BM + col, mask=mask, other=0.0)
-    bs = tl.load(BS + col, mask=mask, other=0.0)
+    offs, mask, bm, bs = block_and_decays(BM, BS, M, N, BLOCK)
     u = tl.load(Un + offs, mask=mask, other=0.0)
     i = tl.load(In + offs, mask=mask, other=0.0)
     xn = tl.load(X + offs, mask=mask, other=0.0)
@@ -83,11 +87,7 @@ def lif_fwd_step(X, Un, In, Sn, Unext, Inext, BM, BS, M, N, BLOCK: tl.constexpr)
 @triton.jit
 def lif_bwd_ff(GS, U, I, S, BM, BS, C, GX, PBM, PBS, M, N, T,
                CODE: tl.constexpr, DR: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
-    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < M
-    col = offs % N
-    bm = tl.load(BM + col, mask=mask, other=0.0)
-    bs = tl.load(BS + col, mask=mask, other=0.0)
+    offs, mask, bm, bs = block_and_decays(BM, BS, M, N, BLOCK)
     beta = tl.load(C)
     pib = tl.load(C + 1)
     omb = 1.0 - bm
@@ -119,11 +119,7 @@ def lif_bwd_step(GSn, Un, In, Sn, R, GU, GIn, GIprev, PBM, PBS, BM, BS, C, M, N,
                  CODE: tl.constexpr, DR: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
     # one adjoint step n: g_u[n+1] in GU, g_i[n+1] in GIn, R = g_i[n+1] V (the caller's
     # matrix product); writes g_u[n] to GU, g_i[n] to GIprev, adds to the partial sums
-    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < M
-    col = offs % N
-    bm = tl.load(BM + col, mask=mask, other=0.0)
-    bs = tl.load(BS + col, mask=mask, other=0.0)
+    offs, mask, bm, bs = block_and_decays(BM, BS, M, N, BLOCK)
     beta = tl.load(C)
     pib = tl.load(C + 1)
     omb = 1.0 - bm
@@ -145,11 +141,7 @@ def lif_bwd_step(GSn, Un, In, Sn, R, GU, GIn, GIprev, PBM, PBS, BM, BS, C, M, N,
 
 @triton.jit
 def li_fwd(X, U, I, BM, BS, C, M, N, T, BLOCK: tl.constexpr):
-    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < M
-    col = offs % N
-    bm = tl.load(BM + col, mask=mask, other=0.0)
-    bs = tl.load(BS + col, mask=mask, other=0.0)
+    offs, mask, bm, bs = block_and_decays(BM, BS, M, N, BLOCK)
     omb = 1.0 - bm
     u = tl.zeros_like(bm) + tl.load(C)  # U[0] = u0
     i = tl.zeros_like(bm)
@@ -165,11 +157,7 @@ def li_fwd(X, U, I, BM, BS, C, M, N, T, BLOCK: tl.constexpr):
 
 @triton.jit
 def li_bwd(GU, U, I, BM, BS, GX, PBM, PBS, M, N, T, BLOCK: tl.constexpr):
-    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < M
-    col = offs % N
-    bm = tl.load(BM + col, mask=mask, other=0.0)
-    bs = tl.load(BS + col, mask=mask, other=0.0)
+    offs, mask, bm, bs = block_and_decays(BM, BS, M, N, BLOCK)
     omb = 1.0 - bm
     au = tl.zeros_like(bm)  # dL/dU[n+1]
     ai = tl.zeros_like(bm)  # dL/dI[n+1]

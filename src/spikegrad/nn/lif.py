@@ -241,19 +241,10 @@ class LIFLayer(nn.Module):
         if check_finite:
             check_finite_values("x", x)
         current = x @ self.weight.t() if self.projection is None else self.projection(x)
-        if self.uses_triton(current):
-            spikes, mem = lif_triton.lif_sequence_triton(
-                current,
-                p.beta_mem,
-                p.beta_syn,
-                self.surrogate,
-                rec_weight=self.rec_weight,
-                reset=self.reset,
-                recurrent_grad=self.recurrent_grad,
-            )
-            return (spikes, mem) if record_membrane else spikes
-        if self.backend in ("fused", "auto"):
-            spikes, mem = lif_sequence_fused(
+        if self.backend in ("fused", "auto", "triton"):
+            triton = self.uses_triton(current)
+            fn = lif_triton.lif_sequence_triton if triton else lif_sequence_fused
+            spikes, mem = fn(
                 current,
                 p.beta_mem,
                 p.beta_syn,
