@@ -185,6 +185,8 @@ def test_dispatch_and_clear_errors(monkeypatch):
     tri.reset = "some-new-mode"  # an option the kernels do not implement
     with pytest.raises(SpikegradInputError, match="reset='some-new-mode' is not implemented"):
         tri(x)
+    huge = torch.zeros(1, 1, 1).expand(2**16, 2**8, 2**7)  # 2^31 elements, no memory
+    assert "32-bit offsets" in lif_triton.unsupported(None, huge)
     monkeypatch.delenv("TRITON_INTERPRET")
     with pytest.raises(SpikegradInputError, match="TRITON_INTERPRET=1"):
         LIFLayer(3, 4, backend="triton")(x)

@@ -134,6 +134,8 @@ def unsupported(surrogate: Surrogate | None, x: torch.Tensor) -> str | None:
             )
     elif x.device.type != "cuda":
         return f"the Triton kernels run on CUDA tensors, got device {x.device}"
+    if x.numel() >= 2**31:
+        return f"the kernels index with 32-bit offsets: at most 2^31 - 1 elements, got {x.numel()}"
     if surrogate is not None and surrogate_code(surrogate) is None:
         return (
             f"surrogate {surrogate!r} (type {type(surrogate).__qualname__}) has no Triton "
