@@ -116,6 +116,22 @@ def test_batch_one_fixed_taus(name, rec, dtype):
     _assert_grads_close(g1, g2, dtype)
 
 
+@pytest.mark.parametrize("shape", [(), (1,)], ids=["0d", "1"])
+def test_shared_decay_tensors_get_their_own_shape_of_gradient(shape):
+    x, V, _, _ = _inputs(("shared", shape), 6, 2, 5, torch.float64, True)
+    dec = [torch.full(shape, v, dtype=torch.float64, device=DEVICE, requires_grad=True)
+           for v in (0.7, 0.6)]  # fmt: skip
+    params = [x, *dec, V]
+    s1, l1, g1 = _run("reference", x, V, *dec, SuperSpike(), "detach", True, params)
+    s2, l2, g2 = _run("triton", x, V, *dec, SuperSpike(), "detach", True, params)
+    assert torch.equal(s1, s2) and g2[1].shape == shape and g2[2].shape == shape
+    _assert_grads_close(g1, g2, torch.float64)
+    u1 = li_sequence(x, LIFParams(*dec))
+    u2 = li_sequence_triton(x, *dec)
+    _assert_grads_close(torch.autograd.grad(u1.square().sum(), dec),
+                        torch.autograd.grad(u2.square().sum(), dec), torch.float64)  # fmt: skip
+
+
 @pytest.mark.parametrize("B", [1, 3])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
 def test_readout_matches_reference(B, dtype):

@@ -43,7 +43,7 @@ passed as a tensor of the data dtype so float64 runs use the same constants as t
 torch reference.
 
 Where it runs: on CUDA tensors (compiled), and on CPU tensors only under Triton's
-interpreter (``TRITON_INTERPRET=1`` set before the first kernel call), which executes
+interpreter (``TRITON_INTERPRET=1`` set before triton is first imported), which executes
 the same kernel code with numpy; the tests use it to check every kernel against the
 reference without a GPU. float32 and float64; other dtypes are refused
 (:func:`unsupported` says why).
@@ -56,7 +56,7 @@ so the interpreter needs the variable set before that import: tests/conftest.py 
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import math
 import os
 from functools import cache
@@ -163,7 +163,7 @@ def _kernels() -> ModuleType:
     return importlib.import_module("._triton_src", __package__)
 
 
-def _setup(x: torch.Tensor) -> tuple[dict, int, tuple[int]]:
+def _setup(x: torch.Tensor) -> tuple[ModuleType, int, tuple[int]]:
     """Kernels for ``x``'s mode, the block size and the 1-D grid over ``B * N`` elements."""
     interpret = x.device.type == "cpu"
     block = _BLOCK_INTERPRET if interpret else _BLOCK_GPU
@@ -184,8 +184,10 @@ def _as_param(b, x: torch.Tensor) -> torch.Tensor:
 
 
 def _reduce_param_grad(partial: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    g = partial.sum(dim=0)  # over the batch: [N]
-    return g.sum() if like.dim() == 0 else g.to(like.dtype)
+    """``[B, N]`` partial sums -> the gradient of a decay factor shaped like ``like``
+    (0-d, ``[1]`` or ``[N]``), on its device and in its dtype."""
+    g = partial.sum(dim=0).sum_to_size(like.shape)  # over the batch (and neurons if shared)
+    return g.to(device=like.device, dtype=like.dtype)
 
 
 class _LIFTriton(torch.autograd.Function):
