@@ -56,6 +56,7 @@ so the interpreter needs the variable set before that import: tests/conftest.py 
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import math
 import os
@@ -171,6 +172,12 @@ def _setup(x: torch.Tensor) -> tuple[ModuleType, int, tuple[int]]:
     return _kernels(), block, ((m + block - 1) // block,)
 
 
+def _on_device(x: torch.Tensor):
+    """Make ``x``'s GPU the current one while launching (Triton launches on the current
+    device; autograd runs a CUDA backward on its tensors' device by itself)."""
+    return torch.cuda.device(x.device) if x.device.type == "cuda" else contextlib.nullcontext()
+
+
 def _per_neuron(b, x: torch.Tensor) -> torch.Tensor:
     """A decay factor (number, 0-d or ``[N]`` tensor) as a contiguous ``[N]`` vector."""
     n = x.shape[-1]
@@ -283,16 +290,17 @@ def lif_sequence_triton(
             f"backend='triton' implements reset in {RESET_MODES}, got {reset!r}; "
             "use backend='auto' or 'fused'"
         )
-    return _LIFTriton.apply(
-        x,
-        _as_param(beta_mem, x),
-        _as_param(beta_syn, x),
-        rec_weight,
-        surrogate,
-        code,
-        reset == "differentiable",
-        bool(recurrent_grad),
-    )
+    with _on_device(x):
+        return _LIFTriton.apply(
+            x,
+            _as_param(beta_mem, x),
+            _as_param(beta_syn, x),
+            rec_weight,
+            surrogate,
+            code,
+            reset == "differentiable",
+            bool(recurrent_grad),
+        )
 
 
 class _LITriton(torch.autograd.Function):
@@ -331,4 +339,5 @@ def li_sequence_triton(x: torch.Tensor, beta_mem, beta_syn, *, u0: float = 0.0) 
     :math:`I[0] = 0`; differentiable in ``x`` and in tensor decay factors.
     """
     _require(None, x)
-    return _LITriton.apply(x, _as_param(beta_mem, x), _as_param(beta_syn, x), float(u0))
+    with _on_device(x):
+        return _LITriton.apply(x, _as_param(beta_mem, x), _as_param(beta_syn, x), float(u0))
