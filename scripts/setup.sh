@@ -10,7 +10,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 .venv/bin/python -m pip install -q torch==2.13.0
-.venv/bin/python -m pip install -q -e ".[test]"
+.venv/bin/python -m pip install -q -e ".[test,docs]"
 # Peer library for the NIR cross-reading test. --no-deps: its declared dependencies
 # (torchvision/torchaudio) would replace torch with a CUDA build; it runs without them.
 .venv/bin/python -m pip install -q --no-deps "norse==1.1.0" "nirtorch>=2,<3"

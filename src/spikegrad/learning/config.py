@@ -331,6 +331,8 @@ def train(
         Per-operation costs of the energy estimate in ``metrics["synops"]``
         (:class:`~spikegrad.nn.energy.OpCosts` or a dict; default Horowitz 2014).
 
+    Notes
+    -----
     Data-parallel training under ``torchrun``: see :func:`~spikegrad.learning.trainer.fit`.
     """
     from .rules import make_rule

@@ -289,9 +289,12 @@ def count_ops(model: torch.nn.Module, x: torch.Tensor, out: Any) -> list[LayerOp
 class OpCounter:
     """Accumulates :func:`count_ops` over batches; :meth:`report` gives per-sample figures.
 
-    >>> counter = OpCounter()
-    >>> # for x, y in batches: out = model(x); counter.add(model, x, out)
-    >>> # counter.report()["total"]["synops"]  -> SynOps per sample
+    Usage::
+
+        counter = OpCounter()
+        for x, y in batches:
+            counter.add(model, x, model(x))
+        report = counter.report()  # report["total"] holds the SynOps per sample
     """
 
     def __init__(self) -> None:

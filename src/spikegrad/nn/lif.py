@@ -151,6 +151,8 @@ class LIFLayer(nn.Module):
         projection themselves, so a layer with a projection runs on the ``"fused"``
         backend (``"auto"``) or ``"reference"``; ``"numba"`` raises.
 
+    Notes
+    -----
     Input ``[T, B, in_features]`` spikes; output ``[T, B, out_features]`` spikes.
     Weights are initialised :math:`\mathcal U(\pm 1/\sqrt{\text{fan-in}})`, no biases.
     """
