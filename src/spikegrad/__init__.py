@@ -18,7 +18,6 @@ from .nn import LIFLayer, Readout, SNNOutput, SpikingNetwork
 from .tasks import ClassificationTask, Task, make_task
 
 
-
 def _version() -> str:
     """The installed distribution's version (pyproject.toml is its one source)."""
     from importlib.metadata import PackageNotFoundError, version

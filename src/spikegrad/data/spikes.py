@@ -473,7 +473,8 @@ def collate_time_major(batch: Sequence[tuple[Tensor, object]]) -> tuple[Tensor, 
     items = list(batch)
     if not items:
         raise SpikegradInputError("batch is empty; collate_time_major needs at least one sample")
-    xs, ys = [], []
+    xs: list[Tensor] = []
+    ys: list[Tensor] = []
     for k, item in enumerate(items):
         if not isinstance(item, (tuple, list)) or len(item) != 2:
             raise SpikegradInputError(

@@ -262,21 +262,23 @@ def count_ops(model: torch.nn.Module, x: torch.Tensor, out: Any) -> list[LayerOp
     layer (for :class:`~spikegrad.nn.SpikingNetwork`: every hidden layer, then the
     readout), or ``None`` for a model whose operations this module does not model.
     """
-    kind = getattr(model, "kind", None)
-    if not isinstance(x, torch.Tensor) or x.dim() != 3:
-        return None
+    from .coba import CobaSpikingNetwork
+    from .network import SpikingNetwork
+
     spikes = getattr(out, "spikes", None)
-    if kind == "lif" and hasattr(model, "layers") and hasattr(model, "readout"):
+    if not isinstance(x, torch.Tensor) or x.dim() != 3 or not spikes:
+        return None
+    if isinstance(model, SpikingNetwork):
         rows = []
         pre = x
-        for k, layer in enumerate(model.layers):
+        for k, layer in enumerate(model.hidden_layers):
             s = spikes[k]
             rec = (s, layer.rec_weight) if layer.rec_weight is not None else None
             rows.append(_projection(f"hidden {k + 1}", "lif", pre, layer.weight, rec))
             pre = s
         rows.append(_projection("readout", "li", pre, model.readout.weight))
         return rows
-    if kind == "coba" and spikes:
+    if isinstance(model, CobaSpikingNetwork):
         topo = model.topology
         z = spikes[0]
         w = model.weight
