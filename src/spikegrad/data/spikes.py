@@ -245,7 +245,7 @@ class SpikeDataset(Dataset):
         if isinstance(index, Tensor) and index.dim() > 0:
             return self.subset(index)
         try:
-            i = operator.index(index)
+            i = operator.index(index)  # type: ignore[arg-type]  # sequences raise TypeError
         except TypeError:
             return self.subset(index)  # type: ignore[arg-type]
         n = len(self)
