@@ -170,11 +170,15 @@ def plot_synops(report: Mapping[str, Any], path: str | Path) -> None:
     pos = list(range(len(rows)))
     w = 0.38
     fig, ax = plt.subplots(1, 2, figsize=(11, 3.6))
-    syn = [max(float(r["synops"]), 1e-1) for r in rows]
-    dense = [max(float(r["dense_macs"]), 1e-1) for r in rows]
-    ax[0].bar([p - w / 2 for p in pos], syn, w, label="SynOps (event-driven)")
-    ax[0].bar([p + w / 2 for p in pos], dense, w, label="MACs (dense network)")
-    ax[0].set(yscale="log", ylabel="operations / sample", title="operations per layer")
+    syn = [float(r["synops"]) for r in rows]
+    dense = [float(r["dense_macs"]) for r in rows]
+    for off, vals, lab in ((-w / 2, syn, "SynOps (event-driven)"),
+                           (w / 2, dense, "MACs (dense network)")):  # fmt: skip
+        bars = ax[0].bar([p + off for p in pos], [max(v, 1e-3) for v in vals], w, label=lab)
+        ax[0].bar_label(bars, labels=[f"{v:.3g}" for v in vals], fontsize=7)
+    top = max(max(syn), max(dense), 1.0)
+    ax[0].set(yscale="log", ylim=(0.5, top * 10), ylabel="operations / sample",
+              title="operations per layer")  # fmt: skip
     uj = 1e-6
     for off, pre, lab in ((-w / 2, "", "event-driven"), (w / 2, "dense_", "dense")):
         comp = [float(r[f"{pre}energy_compute_pj"]) * uj for r in rows]
@@ -188,7 +192,10 @@ def plot_synops(report: Mapping[str, Any], path: str | Path) -> None:
         a.set_xticks(pos, names)
         a.legend(frameon=False, fontsize=8)
         a.grid(alpha=0.3, axis="y")
-    fig.text(0.01, 0.01, f"costs: {src[:150]}", fontsize=6, color="0.4")
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    import textwrap
+
+    fig.text(0.01, 0.01, "\n".join(textwrap.wrap(f"costs: {src}", 190)), fontsize=6,
+             color="0.4")  # fmt: skip
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
