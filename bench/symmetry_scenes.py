@@ -1,4 +1,4 @@
-"""Man-made vs vegetation AUC on generated scenes over several seeds (issue 8).
+"""Man-made vs vegetation AUC on generated scenes over several seeds.
 
 For each seed: 4 scenes of 256 x 256 (8 x 8 labelled cells of 32 x 32 each, 256
 cells per seed). Reports the symmetry-density AUC and the active-fraction

@@ -1,4 +1,4 @@
-"""Timing and scaling of the symmetry network (issue 8): image size x maximum radius.
+"""Timing and scaling of the symmetry network: image size x maximum radius.
 
 Runs all 4 orientations x 2 parities of the spiking simulation (``run_detectors``),
 the radius-limited oracle and, at full radius, the FFT oracle, on random binary

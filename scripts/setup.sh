@@ -10,7 +10,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 .venv/bin/python -m pip install -q torch==2.13.0
-.venv/bin/python -m pip install -q -e ".[test]"
+.venv/bin/python -m pip install -q -e ".[test,docs]"
 # Peer library for the NIR cross-reading test. --no-deps: its declared dependencies
 # (torchvision/torchaudio) would replace torch with a CUDA build; it runs without them.
 .venv/bin/python -m pip install -q --no-deps "norse==1.1.0" "nirtorch>=2,<3"
@@ -20,3 +20,7 @@ fi
 .venv/bin/python -m pip install -q --no-deps "snntorch==1.0.0" "spikingjelly==2.0.0"
 printf 'torch==2.13.0\n' > .venv/torch-constraint.txt
 .venv/bin/python -m pip install -q -c .venv/torch-constraint.txt "loguru>=0.7,<1"
+# Tonic for the event-array cross-check (tests/test_events.py): --no-deps, because its
+# declared dependencies pull librosa and, through its torch extra, torchvision; it imports
+# with these two light packages.
+.venv/bin/python -m pip install -q --no-deps "tonic==1.7.0" "importRosbag==1.0.4" "expelliarmus==1.1.12"

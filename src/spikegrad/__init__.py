@@ -17,7 +17,18 @@ from .learning.trainer import fit
 from .nn import LIFLayer, Readout, SNNOutput, SpikingNetwork
 from .tasks import ClassificationTask, Task, make_task
 
-__version__ = "0.1.0"
+
+def _version() -> str:
+    """The installed distribution's version (pyproject.toml is its one source)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("spikegrad")
+    except PackageNotFoundError:  # imported from a source tree that was never installed
+        return "0+unknown"
+
+
+__version__ = _version()
 
 __all__ = [
     "SpikegradInputError",

@@ -47,7 +47,7 @@ def check_size(name: str, value: object, minimum: int = 1) -> int:
     if isinstance(value, bool):
         raise TypeError(f"{name} must be an integer, got bool {value!r}")
     try:
-        v = operator.index(value)
+        v = operator.index(value)  # type: ignore[arg-type]  # non-integers raise TypeError
     except TypeError as exc:
         raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}") from exc
     if v < minimum:
@@ -66,7 +66,7 @@ def check_int(name: str, value: object, minimum: int = 1, maximum: int | None = 
     if isinstance(value, bool):
         raise SpikegradInputError(bad)
     try:
-        v = operator.index(value)
+        v = operator.index(value)  # type: ignore[arg-type]  # non-integers raise TypeError
     except TypeError as exc:
         raise SpikegradInputError(bad) from exc
     if v < minimum:

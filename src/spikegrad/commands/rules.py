@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _cmd_rules(args: argparse.Namespace) -> int:
     from ..learning.rules import RULES, rule_class
 
-    rows = {}
+    rows: dict[str, dict[str, Any]] = {}
     for name in RULES:
         try:
             cls = rule_class(name)

@@ -197,7 +197,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     g.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
+    g.add_argument(
+        "--energy-cost",
+        action="append",
+        default=[],
+        metavar="KEY=PJ",
+        help="per-operation cost of the energy estimate in pJ: add_pj, mult_pj, memory_pj "
+        "(32-bit word), or source=TEXT (repeatable; default Horowitz 2014, 45 nm: 0.9, 3.7, 5)",
+    )
     p.set_defaults(func=_cmd_train)
+
+
+def _energy_costs(args: argparse.Namespace):
+    from ..experiments.config import parse_assignments
+    from ..nn.energy import make_costs
+
+    if not args.energy_cost:
+        return None
+    return make_costs(parse_assignments(args.energy_cost, False, "--energy-cost"))
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -284,7 +301,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
     )
     out = args.out or Path("runs") / f"{args.dataset}-{datetime.now():%Y%m%d-%H%M%S}"
     with _distributed():
-        res = train(config, out_dir=out, progress=not args.quiet, plots=not args.no_plots)
+        res = train(
+            config,
+            out_dir=out,
+            progress=not args.quiet,
+            plots=not args.no_plots,
+            energy_costs=_energy_costs(args),
+        )
     return _report(res, out, args)
 
 
@@ -303,7 +326,12 @@ def _resume(args: argparse.Namespace) -> int:
         raise SpikegradInputError(f"cannot resume: {str(cfg_path)!r} is malformed: {exc}") from exc
     with _distributed():
         res = train(
-            config, out_dir=run, progress=not args.quiet, plots=not args.no_plots, resume=True
+            config,
+            out_dir=run,
+            progress=not args.quiet,
+            plots=not args.no_plots,
+            resume=True,
+            energy_costs=_energy_costs(args),
         )
     return _report(res, run, args)
 
@@ -339,6 +367,8 @@ def _report(res, out: Path, args: argparse.Namespace) -> int:
 
     if int(os.environ.get("RANK", "0")) != 0:  # data-parallel: rank 0 reports
         return 0
+    from ..nn.energy import summary_line
+
     m = res.metrics
     score = m.get("score", "accuracy")
     plots = [p.name for p in sorted(Path(out).glob("*.png"))]
@@ -348,7 +378,8 @@ def _report(res, out: Path, args: argparse.Namespace) -> int:
         f"rule {m.get('rule', 'bptt')})\n"
         f"activity {m['spikes_per_neuron']:.3f} spikes/neuron/sample; "
         f"{m['wall_seconds']:.1f} s\n"
-        f"run folder: {out}  (config.json, metrics.json, history.csv, checkpoint.pt, last.pt"
+        + (summary_line(m["synops"]) + "\n" if "synops" in m else "")
+        + f"run folder: {out}  (config.json, metrics.json, history.csv, checkpoint.pt, last.pt"
         + "".join(f", {p}" for p in plots)
         + ")"
     )

@@ -20,6 +20,14 @@ from .encoding import (
     latency_steps,
     rank_order,
 )
+from .events import (
+    EventCollate,
+    EventSamples,
+    dataset_to_events,
+    event_dtype,
+    events_to_dataset,
+    events_to_sample,
+)
 from .idx import IDX_FILES, find_idx_file, load_idx_images, make_mnist, read_idx
 from .randman import (
     SPECTRA,
@@ -49,6 +57,13 @@ __all__ = [
     "SpikeDataset",
     "split",
     "collate_time_major",
+    # structured event arrays (Tonic's layout) and sparse DataLoader batches
+    "EventCollate",
+    "EventSamples",
+    "dataset_to_events",
+    "event_dtype",
+    "events_to_dataset",
+    "events_to_sample",
     # encoding
     "LATENCY_CODES",
     "LATENCY_OUTPUTS",

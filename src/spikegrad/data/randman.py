@@ -31,6 +31,7 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -398,7 +399,7 @@ class RandmanConfig:
         )
 
 
-def _resolve(config: RandmanConfig | None, overrides: dict[str, object]) -> RandmanConfig:
+def _resolve(config: RandmanConfig | None, overrides: dict[str, Any]) -> RandmanConfig:
     if config is None:
         config = RandmanConfig()
     elif not isinstance(config, RandmanConfig):

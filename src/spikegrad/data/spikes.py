@@ -245,7 +245,7 @@ class SpikeDataset(Dataset):
         if isinstance(index, Tensor) and index.dim() > 0:
             return self.subset(index)
         try:
-            i = operator.index(index)
+            i = operator.index(index)  # type: ignore[arg-type]  # sequences raise TypeError
         except TypeError:
             return self.subset(index)  # type: ignore[arg-type]
         n = len(self)
@@ -473,7 +473,8 @@ def collate_time_major(batch: Sequence[tuple[Tensor, object]]) -> tuple[Tensor, 
     items = list(batch)
     if not items:
         raise SpikegradInputError("batch is empty; collate_time_major needs at least one sample")
-    xs, ys = [], []
+    xs: list[Tensor] = []
+    ys: list[Tensor] = []
     for k, item in enumerate(items):
         if not isinstance(item, (tuple, list)) or len(item) != 2:
             raise SpikegradInputError(

@@ -314,7 +314,7 @@ def run_sweep(
     return SweepOutcome(out, len(specs), skipped, finished, failed, rows)
 
 
-def _terminate_as_interrupt() -> Callable[[], None]:
+def _terminate_as_interrupt() -> Callable[[], object]:
     """Turn SIGTERM into KeyboardInterrupt while a sweep runs, so its workers are stopped.
 
     Returns a function restoring the previous handler. Only in the main thread (signal

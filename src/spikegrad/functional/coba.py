@@ -163,9 +163,10 @@ class CobaTopology:
     n_in: int
     n_exc: int
     n_inh: int = 0
-    connectivity: Tensor | None = None
-    plastic: Tensor | None = None
-    outputs: Tensor | None = None
+    # ``None`` selects the default; __post_init__ always leaves a tensor
+    connectivity: Tensor = None  # type: ignore[assignment]
+    plastic: Tensor = None  # type: ignore[assignment]
+    outputs: Tensor = None  # type: ignore[assignment]
     pre_inh: Tensor = field(init=False)
 
     def __post_init__(self) -> None:

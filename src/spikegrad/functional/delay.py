@@ -57,7 +57,7 @@ __all__ = [
 DELAY_MODES = ("linear", "gaussian", "integer")
 
 
-def _check_max_delay(max_delay: int) -> int:
+def _check_max_delay(max_delay: float) -> int:
     if isinstance(max_delay, bool) or int(max_delay) != max_delay or int(max_delay) < 0:
         raise SpikegradInputError(
             f"max_delay must be an integer number of steps >= 0, got {max_delay!r} "

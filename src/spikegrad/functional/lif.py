@@ -158,7 +158,7 @@ def lif_sequence(
     if state is None:
         state = LIFState.zeros(B, N, dtype=x.dtype, device=x.device)
     spikes = []
-    mem = [] if record_membrane else None
+    mem: list[torch.Tensor] | None = [] if record_membrane else None
     # unbind once: indexing x[n] on a grad-requiring tensor would give every step its own
     # full-size SelectBackward buffer, making backward quadratic in T
     for x_n in x.unbind(0):

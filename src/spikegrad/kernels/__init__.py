@@ -9,6 +9,6 @@ def set_num_threads(n: int) -> None:
     try:
         import numba
 
-        numba.set_num_threads(min(int(n), numba.config.NUMBA_NUM_THREADS))
+        numba.set_num_threads(min(int(n), numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
     except ImportError:  # pragma: no cover
         pass

@@ -90,7 +90,7 @@ try:  # numba is optional: without it everything runs on the torch kernels
 
     _HAVE_NUMBA = True
 except ImportError:  # pragma: no cover - exercised only where numba is missing
-    numba = None
+    numba = None  # type: ignore[assignment]
     _HAVE_NUMBA = False
 
 
@@ -146,7 +146,7 @@ class Events(NamedTuple):
     """
 
     start: np.ndarray
-    count: np.ndarray
+    count: np.ndarray  # type: ignore[assignment]  # the field shadows tuple.count
     idx: np.ndarray
     val: np.ndarray
     density: float

@@ -33,6 +33,7 @@ from ..functional.lif import RESET_MODES
 from ..functional.readout import READOUT_MODES
 from ..functional.regularization import ActivityRegularizer
 from ..functional.surrogate import make_surrogate
+from ..nn.energy import OpCosts
 from ..nn.network import INIT_MODES, SpikingNetwork
 from ..tasks.base import Task
 from ..tasks.classification import ClassificationTask
@@ -299,6 +300,7 @@ def train(
     plots: bool = True,
     callback: Callable[[EpochStats], None] | None = None,
     resume: bool = False,
+    energy_costs: OpCosts | dict | None = None,
 ) -> TrainResult:
     """Train the spiking classifier a config describes with its learning rule.
 
@@ -325,7 +327,12 @@ def train(
         ``config.checkpoint_every`` steps and at each epoch end). The resumed run
         replays the interrupted epoch's batch order and ends with exactly the weights
         and metrics of an uninterrupted run.
+    energy_costs:
+        Per-operation costs of the energy estimate in ``metrics["synops"]``
+        (:class:`~spikegrad.nn.energy.OpCosts` or a dict; default Horowitz 2014).
 
+    Notes
+    -----
     Data-parallel training under ``torchrun``: see :func:`~spikegrad.learning.trainer.fit`.
     """
     from .rules import make_rule
@@ -355,5 +362,6 @@ def train(
         plots=plots,
         callback=callback,
         resume=resume,
+        energy_costs=energy_costs,
     )
     return TrainResult(res.metrics, res.history, res.model, res.out_dir)

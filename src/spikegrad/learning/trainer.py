@@ -34,6 +34,7 @@ import torch
 from .._checks import SpikegradInputError, check_size
 from ..functional.regularization import mean_spikes_per_neuron
 from ..io.run import RunFolder
+from ..nn.energy import OpCosts, OpCounter, make_costs
 from ..tasks.base import Task
 from .rules.base import Rule, model_kind
 
@@ -80,11 +81,17 @@ def _spikes(out: Any) -> float:
 
 @torch.no_grad()
 def evaluate(
-    model: torch.nn.Module, task: Task, split: str = "test", batch_size: int = 500
+    model: torch.nn.Module,
+    task: Task,
+    split: str = "test",
+    batch_size: int = 500,
+    ops: OpCounter | None = None,
 ) -> dict[str, float]:
     """Mean per-sample loss, mean score and spikes per hidden neuron on a split.
 
     The score is reported under ``"accuracy"`` and under the task's ``score_name``.
+    ``ops`` (an :class:`~spikegrad.nn.energy.OpCounter`) counts every batch's synaptic
+    operations.
     """
     n = task.size(split)
     if n == 0:
@@ -93,6 +100,8 @@ def evaluate(
     loss_sum = score = spikes = 0.0
     for x, y in task.batches(split, batch_size, shuffle=False, dtype=dtype):
         out = model(x)
+        if ops is not None:
+            ops.add(model, x, out)
         b = x.shape[1]
         loss_sum += float(task.sample_loss(model, out, y).sum())
         score += float(task.score(model, out, y).sum())
@@ -191,6 +200,7 @@ def fit(
     plots: bool = True,
     callback: Callable[[EpochStats], None] | None = None,
     resume: bool = False,
+    energy_costs: OpCosts | dict | None = None,
 ) -> FitResult:
     """Train ``model`` on ``task`` with ``rule`` and ``optimizer``; write a run folder.
 
@@ -220,6 +230,12 @@ def fit(
         :class:`EpochStats`.
     resume:
         Continue the run in ``out_dir`` from its ``last.pt``.
+    energy_costs:
+        Per-operation costs of the energy estimate (:class:`~spikegrad.nn.energy.OpCosts`
+        or a dict; default Horowitz 2014, 45 nm). The test evaluation counts synaptic
+        operations, dense MACs, neuron updates and memory traffic per sample and layer
+        (``metrics["synops"]``, ``synops.png``) for the models :mod:`spikegrad.nn.energy`
+        models.
     """
     t_start = time.perf_counter()
     if not isinstance(rule, Rule):
@@ -235,6 +251,7 @@ def fit(
     patience = check_size("patience", patience, 0)
     checkpoint_every = check_size("checkpoint_every", checkpoint_every, 0)
     seed = check_size("seed", seed, 0)
+    costs = make_costs(energy_costs)
     for split in ("train", "val", "test"):
         if task.size(split) == 0:
             label = "validation" if split == "val" else split
@@ -350,7 +367,8 @@ def fit(
     if st.best_state is not None:
         model.load_state_dict(st.best_state)
     model.eval()
-    test = evaluate(model, task, "test", eval_batch_size)
+    ops = OpCounter()
+    test = evaluate(model, task, "test", eval_batch_size, ops=ops)
     val = evaluate(model, task, "val", eval_batch_size)
     tr = evaluate(model, task, "train", eval_batch_size)
     metrics = {
@@ -372,6 +390,9 @@ def fit(
     if task.score_name != "accuracy":
         for part, r in (("test", test), ("val", val), ("train", tr)):
             metrics[f"{part}_{task.score_name}"] = r["accuracy"]
+    synops = ops.report(costs)
+    if synops is not None:
+        metrics["synops"] = synops
     if run is not None:
         run.write_metrics(metrics)
         if plots:
@@ -380,6 +401,10 @@ def fit(
             plot_learning_curves(
                 st.history, run.file("learning_curves.png"), score=task.score_name
             )
+            if synops is not None:
+                from ..viz.plots import plot_synops
+
+                plot_synops(synops, run.file("synops.png"))
             sample = getattr(task, "split", None)
             if sample is not None and hasattr(model, "readout"):
                 plot_sample(model, task.split("test"), run.file("raster.png"))

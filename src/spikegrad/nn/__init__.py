@@ -2,6 +2,7 @@
 
 from .coba import CobaOutput, CobaSpikingNetwork
 from .delay import Delay, DelayedLinear, clamp_after_step
+from .energy import OpCosts, OpCounter, count_ops
 from .lif import LIFLayer, Readout, TimeConstants
 from .network import SNNOutput, SpikingNetwork
 from .srm import SRMLayer, SRMNetwork, SRMOutput
@@ -12,6 +13,8 @@ __all__ = [
     "Delay",
     "DelayedLinear",
     "LIFLayer",
+    "OpCosts",
+    "OpCounter",
     "Readout",
     "SNNOutput",
     "SpikingNetwork",
@@ -20,4 +23,5 @@ __all__ = [
     "SRMOutput",
     "clamp_after_step",
     "TimeConstants",
+    "count_ops",
 ]

@@ -216,10 +216,10 @@ def clamp_after_step(optimizer: torch.optim.Optimizer, model: nn.Module):
     """
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {optimizer!r}")
-    modules = [m for m in model.modules() if callable(getattr(m, "clamp_", None))]
+    clamps = [f for m in model.modules() if callable(f := getattr(m, "clamp_", None))]
 
     def hook(opt, args, kwargs) -> None:
-        for m in modules:
-            m.clamp_()
+        for clamp in clamps:
+            clamp()
 
     return optimizer.register_step_post_hook(hook)

@@ -6,6 +6,8 @@ Modules hold parameters only; the simulation state lives inside one call of
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -86,9 +88,10 @@ def _check_projection(projection: object, in_f: int, out_f: int, dt: float) -> n
         raise TypeError(
             f"projection must be an nn.Module with a weight parameter, got {projection!r}"
         )
-    if tuple(projection.weight.shape) != (out_f, in_f):
+    shape = tuple(projection.weight.shape)  # type: ignore[arg-type]  # checked Parameter above
+    if shape != (out_f, in_f):
         raise SpikegradInputError(
-            f"projection weight is {tuple(projection.weight.shape)}, the layer needs "
+            f"projection weight is {shape}, the layer needs "
             f"({out_f}, {in_f})"
         )
     if getattr(projection, "dt", dt) != dt:
@@ -120,6 +123,8 @@ class TimeConstants(nn.Module):
         tau_mem = check_positive("tau_mem", tau_mem)
         tau_syn = check_positive("tau_syn", tau_syn)
         self.learn_tau = bool(learn)
+        self.tau_mem: nn.Parameter | float
+        self.tau_syn: nn.Parameter | float
         if learn:
             self.tau_mem = nn.Parameter(torch.full((n,), tau_mem))
             self.tau_syn = nn.Parameter(torch.full((n,), tau_syn))
@@ -128,7 +133,7 @@ class TimeConstants(nn.Module):
 
     def params(self) -> LIFParams:
         r"""Decay factors :math:`e^{-\Delta t/\tau}`; learnable taus are kept >= dt/10."""
-        if self.learn_tau:
+        if isinstance(self.tau_mem, torch.Tensor) and isinstance(self.tau_syn, torch.Tensor):
             floor = self.dt / 10
             return LIFParams(
                 decay(self.tau_mem.clamp_min(floor), self.dt),
@@ -170,6 +175,8 @@ class LIFLayer(nn.Module):
         projection themselves, so a layer with a projection runs on the ``"fused"``
         backend (``"auto"``) or ``"reference"``; ``"numba"`` raises.
 
+    Notes
+    -----
     Input ``[T, B, in_features]`` spikes; output ``[T, B, out_features]`` spikes.
     Weights are initialised :math:`\mathcal U(\pm 1/\sqrt{\text{fan-in}})`, no biases.
     """
@@ -202,11 +209,12 @@ class LIFLayer(nn.Module):
         self.reset = check_choice("reset mode", reset, RESET_MODES)
         self.recurrent_grad = bool(recurrent_grad)
         self.taus = TimeConstants(out_features, tau_mem, tau_syn, dt, learn_tau)
+        self.weight: nn.Parameter
         if self.projection is not None:
-            self.weight = self.projection.weight
+            self.weight = self.projection.weight  # type: ignore[assignment]  # a Parameter
         else:
             self.weight = nn.Parameter(_new_weight(out_features, in_features, generator))
-        self.rec_weight = (
+        self.rec_weight: nn.Parameter | None = (
             nn.Parameter(_new_weight(out_features, out_features, generator)) if recurrent else None
         )
 
@@ -254,7 +262,7 @@ class LIFLayer(nn.Module):
                 recurrent_grad=self.recurrent_grad,
             )
             return (spikes, mem) if record_membrane else spikes
-        spikes, _, mem = lif_sequence(
+        spikes, _, mem_or_none = lif_sequence(
             current,
             p,
             self.surrogate,
@@ -263,7 +271,7 @@ class LIFLayer(nn.Module):
             recurrent_grad=self.recurrent_grad,
             record_membrane=record_membrane,
         )
-        return (spikes, mem) if record_membrane else spikes
+        return (spikes, cast(torch.Tensor, mem_or_none)) if record_membrane else spikes
 
     def uses_numba(self, x: torch.Tensor) -> bool:
         """Whether a call on ``x`` runs the compiled kernels (raises if the backend is

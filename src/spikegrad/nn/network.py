@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
 import torch
 from torch import nn
@@ -137,7 +137,7 @@ class SpikingNetwork(nn.Module):
         sur = make_surrogate(surrogate, beta)
         self.n_inputs, self.n_classes = n_inputs, n_classes
         self.readout_mode = readout_mode
-        self._spec = {
+        self._spec: dict[str, Any] = {
             "kind": self.kind,
             "n_inputs": n_inputs,
             "n_classes": n_classes,
@@ -209,8 +209,8 @@ class SpikingNetwork(nn.Module):
         equally between its feed-forward and recurrent drive.
         """
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
-        kw = dict(tau_mem=tau_mem, tau_syn=tau_syn, dt=dt, generator=gen)
-        for k, layer in enumerate(self.layers):
+        kw: dict[str, Any] = dict(tau_mem=tau_mem, tau_syn=tau_syn, dt=dt, generator=gen)
+        for k, layer in enumerate(self.hidden_layers):
             p = p_in if k == 0 else p_hidden
             if layer.rec_weight is None:
                 fluctuation_driven_(layer.weight, max(p, 1e-6), **kw)
@@ -219,8 +219,13 @@ class SpikingNetwork(nn.Module):
                 fluctuation_driven_(layer.rec_weight, p_hidden, sigma_u=math.sqrt(0.5), **kw)
 
     @property
+    def hidden_layers(self) -> list[LIFLayer]:
+        """The hidden :class:`~spikegrad.nn.LIFLayer` s of ``layers``, bottom first."""
+        return [cast(LIFLayer, m) for m in self.layers]
+
+    @property
     def surrogate(self) -> Surrogate:
-        return self.layers[0].surrogate
+        return self.hidden_layers[0].surrogate
 
     def forward(self, x: torch.Tensor, *, record_membrane: bool = False) -> SNNOutput:
         """Run the network on input spikes ``[T, B, n_inputs]`` (time-major)."""
@@ -229,7 +234,7 @@ class SpikingNetwork(nn.Module):
         spikes, mems = [], []
         h = x
         last = len(self.layers) - 1
-        for k, layer in enumerate(self.layers):
+        for k, layer in enumerate(self.hidden_layers):
             if k == last and not record_membrane and self._fuse_last(h):
                 # last hidden layer + readout as one compiled function: the readout's
                 # input gradient is never materialised as a [T, B, N] tensor
@@ -245,7 +250,7 @@ class SpikingNetwork(nn.Module):
         return SNNOutput(self.readout(h), tuple(spikes), tuple(mems))
 
     def _fuse_last(self, h: torch.Tensor) -> bool:
-        layer, ro = self.layers[-1], self.readout
+        layer, ro = self.hidden_layers[-1], self.readout
         return (
             h.dtype == layer.weight.dtype == ro.weight.dtype
             and layer.uses_numba(h)
@@ -253,7 +258,7 @@ class SpikingNetwork(nn.Module):
         )
 
     def _fused_tail(self, h: torch.Tensor, *, check_finite: bool) -> tuple[torch.Tensor, ...]:
-        layer, ro = self.layers[-1], self.readout
+        layer, ro = self.hidden_layers[-1], self.readout
         p, pr = layer.taus.params(), ro.taus.params()
         return lif_numba.lif_readout_numba(
             h,
@@ -279,7 +284,7 @@ class SpikingNetwork(nn.Module):
         surrogate is recorded by its registry name and scale.
         """
         return dict(self._spec, hidden=list(self._spec["hidden"]),
-                    recurrent=list(self._spec["recurrent"]))
+                    recurrent=list(self._spec["recurrent"]))  # fmt: skip
 
     @classmethod
     def from_spec(cls, spec: dict) -> SpikingNetwork:

@@ -40,7 +40,7 @@ and the first neuron with :math:`\mathrm{PSP}_i > \theta_i` gives the class.
 Ties at the same spike go to the largest :math:`(\mathrm{PSP}_i - \theta_i)/\theta_i`,
 then to the class seen first.
 If no neuron fires, the declared fallback ``no_fire`` decides: ``"psp"``
-(default, as the issue asks) takes the neuron with the largest final PSP,
+(default, as specified) takes the neuron with the largest final PSP,
 ``"ratio"`` the largest :math:`\mathrm{PSP}_i/\theta_i`, and ``"none"``
 predicts ``None``. Note that ``river.evaluate.progressive_val_score`` *skips*
 ``None`` predictions (they count neither way), while

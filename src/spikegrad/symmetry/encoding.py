@@ -215,6 +215,6 @@ def load_image(path: str | Path, *, size: int | None = None) -> np.ndarray:
         scale = size / max(img.shape)
         new = (max(1, round(img.shape[0] * scale)), max(1, round(img.shape[1] * scale)))
         t = torch.from_numpy(img)[None, None]
-        img = torch.nn.functional.interpolate(t, size=new, mode="bilinear", align_corners=False)
-        img = img[0, 0].numpy()
+        small = torch.nn.functional.interpolate(t, size=new, mode="bilinear", align_corners=False)
+        img = small[0, 0].numpy()
     return img.astype(np.float32)

@@ -38,7 +38,7 @@ class ClassificationTask(Task):
         The splits (same ``n_units``, ``n_steps``, ``n_classes``).
     regularizer:
         Activity regulariser added to :meth:`loss` (``None``: none).
-    name:
+    dataset:
         The data set's name (recorded in config.json).
     """
 

@@ -16,7 +16,7 @@ import torch
 
 from .._checks import SpikegradInputError
 
-__all__ = ["pyplot", "plot_learning_curves", "plot_sample"]
+__all__ = ["pyplot", "plot_learning_curves", "plot_sample", "plot_synops"]
 
 #: Fields of one learning-curve row (a dataclass such as ``EpochStats`` or a dict).
 HISTORY_FIELDS = (
@@ -144,5 +144,58 @@ def plot_sample(model: Any, data: Any, path: str | Path, index: int = 0) -> None
     ax[-1].set(xlabel="time step", ylabel="readout U", title=f"readout (predicted {pred})")
     ax[-1].legend(frameon=False, loc="upper left")
     fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_synops(report: Mapping[str, Any], path: str | Path) -> None:
+    """Per-layer operations and energy of an operation count (``metrics["synops"]``).
+
+    Left: SynOps (event-driven) next to the dense network's MACs per sample, log scale.
+    Right: the two energy estimates per sample and layer (µJ), compute and memory stacked.
+
+    Parameters
+    ----------
+    report:
+        The dict of :meth:`spikegrad.nn.energy.OpCounter.report` (``layers`` rows with
+        ``name``, ``synops``, ``dense_macs``, ``energy_*_pj`` and ``dense_energy_*_pj``).
+    path:
+        Output PNG file.
+    """
+    rows = report.get("layers") if isinstance(report, Mapping) else None
+    if not rows:
+        raise SpikegradInputError("report must be an operation count with a 'layers' list")
+    plt = pyplot()
+    names = [str(r["name"]) for r in rows]
+    pos = list(range(len(rows)))
+    w = 0.38
+    fig, ax = plt.subplots(1, 2, figsize=(11, 3.6))
+    syn = [float(r["synops"]) for r in rows]
+    dense = [float(r["dense_macs"]) for r in rows]
+    for off, vals, lab in ((-w / 2, syn, "SynOps (event-driven)"),
+                           (w / 2, dense, "MACs (dense network)")):  # fmt: skip
+        bars = ax[0].bar([p + off for p in pos], [max(v, 1e-3) for v in vals], w, label=lab)
+        ax[0].bar_label(bars, labels=[f"{v:.3g}" for v in vals], fontsize=7)
+    top = max(max(syn), max(dense), 1.0)
+    ax[0].set(yscale="log", ylim=(0.5, top * 10), ylabel="operations / sample",
+              title="operations per layer")  # fmt: skip
+    uj = 1e-6
+    for off, pre, lab in ((-w / 2, "", "event-driven"), (w / 2, "dense_", "dense")):
+        comp = [float(r[f"{pre}energy_compute_pj"]) * uj for r in rows]
+        mem = [float(r[f"{pre}energy_memory_pj"]) * uj for r in rows]
+        xs = [p + off for p in pos]
+        ax[1].bar(xs, comp, w, label=f"{lab}: compute")
+        ax[1].bar(xs, mem, w, bottom=comp, label=f"{lab}: memory", alpha=0.6)
+    src = str(report.get("costs", {}).get("source", ""))
+    ax[1].set(ylabel="µJ / sample", title="energy estimate per layer")
+    for a in ax:
+        a.set_xticks(pos, names)
+        a.legend(frameon=False, fontsize=8)
+        a.grid(alpha=0.3, axis="y")
+    import textwrap
+
+    fig.text(0.01, 0.01, "\n".join(textwrap.wrap(f"costs: {src}", 190)), fontsize=6,
+             color="0.4")  # fmt: skip
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)

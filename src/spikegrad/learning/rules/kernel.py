@@ -382,8 +382,7 @@ class KernelRule(Rule):
         actual = out.trains
         if len(layers) == 1:
             (layer,) = layers
-            d = layer.delays
-            d = None if d is None else d.detach()
+            d = None if layer.delays is None else layer.delays.detach()
             gw = kernel_weight_gradient(inputs, actual, desired, k, d, offset=self.offset)
             set_grads([layer.weight], [gw.mean(0)])
             if layer.learn_delays:
