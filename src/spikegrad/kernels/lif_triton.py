@@ -155,7 +155,11 @@ def _require(surrogate: Surrogate | None, x: torch.Tensor) -> int:
     why = unsupported(surrogate, x)
     if why is not None:
         raise SpikegradInputError(f"backend='triton': {why}; use backend='auto' or 'fused'")
-    return -1 if surrogate is None else surrogate_code(surrogate)
+    if surrogate is None:
+        return -1
+    code = surrogate_code(surrogate)
+    assert code is not None  # unsupported() refused surrogates without a code
+    return code
 
 
 @cache
