@@ -119,6 +119,9 @@ class TrainConfig:
         check_choice("reset mode", self.reset, RESET_MODES)
         check_choice("readout", self.readout, READOUT_MODES)
         check_choice("init", self.init, INIT_MODES)
+        for name, value in self.__dict__.items():
+            if isinstance(value, str) and isinstance(_FLOAT_DEFAULTS.get(name), float):
+                raise TypeError(f"{name} must be a number, got the text {value!r}")
         for name in ("tau_mem", "tau_syn", "tau_out", "dt", "lr"):
             check_positive(name, getattr(self, name))
         for name in ("batch_size", "epochs", "eval_every"):
@@ -161,6 +164,12 @@ class TrainConfig:
             names = ", ".join(sorted(repr(k) for k in unknown))
             raise SpikegradInputError(f"unknown config keys: {names}")
         return cls(**d)
+
+
+#: default of every float field of TrainConfig (a text value there is refused)
+_FLOAT_DEFAULTS = {
+    f.name: f.default for f in dataclasses.fields(TrainConfig) if isinstance(f.default, float)
+}
 
 
 @dataclass
