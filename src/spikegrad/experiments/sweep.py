@@ -109,8 +109,6 @@ def execute_run(run: dict, threads: int | None = 1, work_dir: str | Path | None 
     """
     import warnings
 
-    import torch
-
     from ..learning.config import TrainConfig, train
 
     if threads:
@@ -468,6 +466,23 @@ def folder_rows(out_dir: str | Path) -> list[dict]:
                 listed.append(s)
     ids = list(dict.fromkeys(s["run_id"] for s in listed))
     return results_rows(_tagged(load_results(out, ids), listed))
+
+
+def latest_grid_rows(out_dir: str | Path) -> tuple[list[dict], int]:
+    """Rows of the finished runs of the latest grid run in the folder, and its run count.
+
+    Rebuilt from what the folder holds (``sweep.json``), not from a grid the caller
+    assumes. Raises :class:`SpikegradInputError` when the folder holds no sweep.
+    """
+    path = Path(out_dir) / "sweep.json"
+    try:
+        listed = json.loads(path.read_text(encoding="utf-8"))["runs"]
+        ids = list(dict.fromkeys(s["run_id"] for s in listed))
+    except FileNotFoundError:
+        raise SpikegradInputError(f"{str(out_dir)!r} holds no sweep (no sweep.json)") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SpikegradInputError(f"{str(path)!r} is unreadable or malformed: {exc}") from exc
+    return results_rows(_tagged(load_results(out_dir, ids), listed)), len(listed)
 
 
 class _FolderLock:
