@@ -555,7 +555,7 @@ def _load_last(
         st.gen_state = payload["gen_state"]
         st.best_state = payload["best_state"]
         st.history = [EpochStats(**h) for h in payload["history"]]
-    except (RuntimeError, TypeError, ValueError, KeyError) as exc:
+    except (RuntimeError, TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
         raise SpikegradInputError(
             f"{str(path)!r} does not fit this model and config: {str(exc).splitlines()[0]}"
         ) from exc
