@@ -297,6 +297,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     else:
         out = Path("runs") / f"{args.dataset}-{datetime.now():%Y%m%d-%H%M%S}"
     _claim_folder(out, args.overwrite)
+    if int(__import__("os").environ.get("RANK", "0")) == 0:
+        from ..io.run import RunFolder
+
+        RunFolder(out)  # an unwritable --out fails now, before the data are loaded
     with _distributed(), _resume_hint(out):
         res = train(config, out_dir=out, progress=not args.quiet, plots=not args.no_plots)
     return _report(res, out, args)
