@@ -168,13 +168,12 @@ SWEEP_BASE = {**CONFIG, "patience": 0, "epochs": 3, "checkpoint_every": 1}
 
 
 def test_sweep_driver_killed_alone_workers_end_and_restart_completes(tmp_path, capsys):
-    grid = tmp_path / "g.json"
     spec = {"name": "kill", "base": SWEEP_BASE, "grid": {"seed": [0, 1, 2]}}
-    grid.write_text("")
+    plain = {k: v for k, v in SWEEP_BASE.items() if k != "dataset_options"}
     toml = tmp_path / "g.toml"
     toml.write_text(
         "name = 'kill'\n[base]\n"
-        + "".join(f"{k} = {json.dumps(v)}\n" for k, v in SWEEP_BASE.items() if k != "dataset_options")
+        + "".join(f"{k} = {json.dumps(v)}\n" for k, v in plain.items())
         + "dataset_options = { n_classes = 3, n_units = 10, samples_per_class = 30, seed = 0 }\n"
         + "[grid]\nseed = [0, 1, 2]\n"
     )
