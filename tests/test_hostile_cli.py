@@ -126,3 +126,17 @@ def test_hostile_argument_exit_2_one_line(line, words, tmp, capsys, monkeypatch)
     for w in words:
         assert w in last, f"{w!r} not in {last!r}"
     assert not list(tmp.glob("runs/*/metrics.json")), "a run was started"
+
+
+def test_time_major_data_refused_where_sample_major_is_required():
+    """from_dense takes [N, T, C]; a [T, N, C] tensor whose dim 1 matches the labels is refused."""
+    import torch
+
+    from spikegrad import SpikegradInputError
+    from spikegrad.data.spikes import SpikeDataset
+
+    labels = torch.arange(4) % 2
+    with pytest.raises(SpikegradInputError, match=r"time-major.*permute\(1, 0, 2\)"):
+        SpikeDataset.from_dense(torch.zeros(50, 4, 3), labels)
+    ds = SpikeDataset.from_dense(torch.zeros(50, 4, 3).permute(1, 0, 2), labels)
+    assert (len(ds), ds.n_steps, ds.n_units) == (4, 50, 3)
