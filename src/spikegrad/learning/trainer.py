@@ -435,17 +435,19 @@ class _Watch:
     def __init__(self, active: bool) -> None:
         self.active = active
         self.layer_spikes: list[float] = []
-        self.any_grad = False
+        self.still: list[str] | None = None  # parameters whose gradient was always zero
         self.min_loss = math.inf
         self.warned_loss = False
 
     def grads(self, model: torch.nn.Module) -> None:
-        if self.any_grad:
+        if self.still is None:
+            self.still = [n for n, p in model.named_parameters() if p.requires_grad]
+        if not self.still:
             return
-        for p in model.parameters():
-            if p.grad is not None and bool((p.grad != 0).any()):
-                self.any_grad = True
-                return
+        params = dict(model.named_parameters())
+        self.still = [
+            n for n in self.still if params[n].grad is None or not bool(params[n].grad.any())
+        ]
 
     def spikes(self, out: Any) -> None:
         layers = getattr(out, "spikes", None)
@@ -461,6 +463,20 @@ class _Watch:
             return
         if epoch == 1:
             silent = [k + 1 for k, n in enumerate(self.layer_spikes) if n == 0]
+            if self.still:
+                warnings.warn(
+                    f"the gradient of {', '.join(self.still)} was exactly zero over the "
+                    "whole first epoch: these parameters cannot learn (likely cause: "
+                    + (
+                        "silent hidden layers, "
+                        if silent
+                        else "a surrogate that is zero where the membrane potentials are, "
+                    )
+                    + "e.g. the zero surrogate or a too large --beta; try --init fluctuation "
+                    "or a smaller --beta)",
+                    SilentRunWarning,
+                    stacklevel=3,
+                )
             if silent:
                 which = ", ".join(map(str, silent))
                 warnings.warn(
@@ -468,14 +484,6 @@ class _Watch:
                     "learning then rests on the surrogate's tail alone and often stalls at "
                     "chance; likely cause: weights too small for the threshold or a "
                     "surrogate too narrow; try --init fluctuation or a smaller --beta",
-                    SilentRunWarning,
-                    stacklevel=3,
-                )
-            elif not self.any_grad:
-                warnings.warn(
-                    "every gradient was exactly zero for the whole first epoch: the run "
-                    "cannot learn (likely cause: silent neurons or a surrogate too narrow "
-                    "for the membrane values; try --init fluctuation or a smaller --beta)",
                     SilentRunWarning,
                     stacklevel=3,
                 )
