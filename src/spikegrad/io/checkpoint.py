@@ -4,6 +4,13 @@ Checkpoints hold only tensors, numbers, strings, lists and dicts and are loaded
 with ``torch.load(weights_only=True)``: a checkpoint file can never execute code.
 Every write goes to a temporary file in the same folder, is fsync'ed, then
 renamed over the target, so a run killed mid-write leaves the old file intact.
+
+What the SHA-256 in the header protects against: accidental damage -- a truncated
+copy, a flipped bit, a file half written by another tool -- which is detected on load
+instead of loading other weights silently. It is not a signature: anyone who can write
+the file can also write a matching hash, so it does not protect against a deliberate
+forger. (Loading with ``weights_only=True`` is what keeps a forged file from running
+code; a forged file can still hold other weights.)
 """
 
 from __future__ import annotations

@@ -164,7 +164,7 @@ def _nthreads(batch: int) -> int:
 #: samples of a batch are split into this many chunks for the backward reductions,
 #: whatever the thread count: each chunk sums its samples in order and the chunk sums are
 #: added in chunk order, so weight gradients are bitwise the same with 1 or 16 threads
-REDUCE_CHUNKS = 16
+REDUCE_CHUNKS = 8
 
 
 def _reduce_chunks(batch: int) -> int:
