@@ -2,10 +2,10 @@
 
 Each row is (command line, words the error line must contain). Values are zero, negative,
 text for numbers, unknown names, unwritable output paths and combinations that do not
-fit (mismatched class counts, settings changed on --resume). The contract (README,
-"Errors"): exit code 2, the last stderr line is ``spikegrad CMD: error: ...`` naming the
-argument, no traceback, and no explicit value silently replaced by a default (an explicit
-0 is refused where it is not a documented value, never run as the default).
+fit. The contract (docs/reliability.md): exit code 2, the last stderr line is
+``spikegrad CMD: error: ...`` naming the argument, no traceback, and no explicit value
+silently replaced by a default (an explicit 0 is refused where it is not a documented
+value, never run as the default).
 """
 
 from __future__ import annotations
