@@ -490,10 +490,21 @@ def test_bptt_on_van_rossum_loss_learns():
         net.layers[0].weight.copy_(w)
     x, y = next(task.batches("val", 1))
     assert x.shape == (150, 1, 100)
-    loss0 = float(task.loss(net, net(x), y).detach())
+    with torch.no_grad():
+        out0 = net(x)
+    loss0 = float(task.loss(net, out0, y).detach())
+    # by hand: D^2 = dt/tau sum_n f[n]^2, f[n] = sum_{m<=n} e^{-(n-m)dt/tau} (s[m] - y[m]),
+    # the output's spikes against the target's, in bins 50 and 110 (0.05 s, 0.11 s)
+    diff = [float(v) for v in out0.spikes[-1][:, 0, 0]]
+    diff[50] -= 1.0
+    diff[110] -= 1.0
+    decay, f, acc = math.exp(-1e-3 / task.vr_tau), 0.0, 0.0
+    for d in diff:
+        f = decay * f + d
+        acc += f * f
     groups = [{"params": [net.layers[0].weight], "lr": 2e-2}]
     cs, reached, _ = _fit(net, task, groups, 20, BPTT(), torch.optim.Adam)
-    assert loss0 == pytest.approx(1.1059, abs=1e-3)
+    assert loss0 == pytest.approx(acc * 1e-3 / task.vr_tau, rel=1e-5)
     assert float(task.loss(net, net(x), y).detach()) < 0.2 * loss0  # the best-validation weights
     assert cs[0] < 0.1 and cs[-1] >= 0.95
     assert reached is not None and reached <= 9  # measured: 9, as the former loop
