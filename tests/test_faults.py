@@ -138,6 +138,7 @@ def test_trainer_killed_then_resumed_on_another_thread_count(where, reference, t
     res = train(TrainConfig.from_dict(CONFIG), out_dir=out, progress=False, plots=False,
                 resume=True)  # fmt: skip
     assert not res.already_finished
+    assert not list(out.glob(".*.tmp"))  # the interrupted write's leftover is cleared
     _same_run(out, reference)
     again = train(TrainConfig.from_dict(CONFIG), out_dir=out, progress=False, plots=False,
                   resume=True)  # fmt: skip

@@ -287,6 +287,9 @@ def fit(
     if resume:
         folder = out_dir if isinstance(out_dir, RunFolder) else RunFolder(out_dir)
         st, epochs_changed = _load_last(folder, config, model, optimizer, rule, epochs, patience)
+        if run is not None:
+            for tmp in run.path.glob(".*.tmp"):  # left by a write a kill interrupted
+                tmp.unlink(missing_ok=True)
         if st.done and folder.file(RunFolder.METRICS).is_file():
             return _finished(folder, st, model)
         if run is not None and epochs_changed:
