@@ -74,8 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    #: the options given on the command line (a command may refuse some combinations)
-    args.given_options = {a.split("=", 1)[0] for a in argv if a.startswith("--")}
+    from . import commands
+
+    commands.GIVEN_OPTIONS = {a.split("=", 1)[0] for a in argv if a.startswith("--")}
     _ignore_file_size_signal()
     try:
         with warnings.catch_warnings():

@@ -162,7 +162,9 @@ def _folder_profile(args: argparse.Namespace, out: Path) -> str:
         study, profile = held["study"], held["profile"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise SpikegradInputError(f"{str(path)!r} is unreadable or malformed: {exc}") from exc
-    given = "--profile" in getattr(args, "given_options", set())
+    from . import given_options
+
+    given = "--profile" in given_options()
     if study != args.study or (profile != args.profile and (given or not args.report_only)):
         raise SpikegradInputError(
             f"--out {str(out)!r} holds the {study} study at --profile {profile}, not "

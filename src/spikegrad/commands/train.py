@@ -361,8 +361,9 @@ def _resume(args: argparse.Namespace) -> int:
     import json
 
     from ..learning.config import TrainConfig, train
+    from . import given_options
 
-    given = getattr(args, "given_options", set())
+    given = given_options()
     extra = sorted(o for o in given if o not in _WITH_RESUME and not o.startswith("--resume="))
     if extra:
         raise SpikegradInputError(
