@@ -359,6 +359,7 @@ _WITH_RESUME = {"--resume", "--epochs", "--threads", "--quiet", "--no-plots"}
 
 def _resume(args: argparse.Namespace) -> int:
     import json
+    import os
 
     from ..learning.config import TrainConfig, train
     from . import given_options
@@ -386,12 +387,17 @@ def _resume(args: argparse.Namespace) -> int:
         res = train(
             config, out_dir=run, progress=not args.quiet, plots=not args.no_plots, resume=True
         )
-    if res.already_finished:
-        if int(__import__("os").environ.get("RANK", "0")) == 0:
-            print(
-                f"the run in {str(run)!r} has already finished ({res.metrics.get('epochs')} "
-                "epochs); nothing to do (pass --epochs N to train it longer)"
-            )
+    if res.already_finished and int(os.environ.get("RANK", "0")) == 0:
+        done = res.metrics.get("epochs")
+        how = (
+            f"stopped early (patience {config.patience})"
+            if isinstance(done, int) and done < config.epochs
+            else "pass --epochs N to train it longer"
+        )
+        print(
+            f"the run in {str(run)!r} has already finished ({done} epochs); nothing to do "
+            f"({how})"
+        )
     return _report(res, run, args)
 
 
