@@ -21,3 +21,19 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+def run_cli(argv, capsys):
+    """Run ``spikegrad argv`` in this process; return (exit code, stdout, stderr).
+
+    An argparse error (SystemExit) gives its code; any other exception propagates, so a
+    traceback fails the calling test.
+    """
+    from spikegrad.cli import main
+
+    try:
+        rc = main([str(a) for a in argv])
+    except SystemExit as exc:
+        rc = exc.code
+    out, err = capsys.readouterr()
+    return rc, out, err

@@ -3,6 +3,7 @@ import json
 import pytest
 
 from spikegrad.cli import build_parser, main
+from spikegrad.io.checkpoint import load_checkpoint
 
 
 def test_help_lists_commands(capsys):
@@ -51,6 +52,20 @@ def test_train_small_run_writes_metrics(tmp_path, capsys):
 def test_layers_option_repeats_hidden_size():
     args = build_parser().parse_args(["train", "--hidden", "32", "--layers", "3"])
     assert args.layers == 3 and args.hidden == [32]
+
+
+def test_layers_option_builds_the_layers(tmp_path, capsys):
+    """--layers 3 --hidden 8: three hidden layers of 8 are built and trained."""
+    out = tmp_path / "run"
+    rc = main(["train", "--hidden", "8", "--layers", "3", "--classes", "3", "--units", "5",
+               "--samples-per-class", "10", "--epochs", "1", "--batch-size", "10",
+               "--out", str(out), "--quiet", "--no-plots"])  # fmt: skip
+    assert rc == 0, capsys.readouterr().err
+    assert json.loads((out / "config.json").read_text())["hidden"] == [8, 8, 8]
+    sd = load_checkpoint(out / "checkpoint.pt")["state_dict"]
+    shapes = {k: tuple(v.shape) for k, v in sd.items() if k.endswith("weight")}
+    assert shapes == {"layers.0.weight": (8, 5), "layers.1.weight": (8, 8),
+                      "layers.2.weight": (8, 8), "readout.weight": (3, 8)}  # fmt: skip
 
 
 def test_bad_input_gives_clear_error_not_traceback(tmp_path, capsys):

@@ -56,15 +56,18 @@ def _compare(kw, dtype, tol, density, seed, reset="detach"):
     assert torch.equal(s1, s2)
     torch.testing.assert_close(l2, l1, rtol=1e-6, atol=1e-12)
     for a, b in zip(g1, g2, strict=True):
-        scale = a.abs().max().clamp_min(1e-12)
-        assert ((a - b).abs().max() / scale).item() <= tol
+        # per element: |b - a| <= tol * max|a| + rtol * |a| (tolerances near the measured
+        # agreement, docs/performance.md)
+        scale = float(a.abs().max())
+        rtol = 1e-12 if dtype == torch.float64 else 1e-5
+        torch.testing.assert_close(b, a, rtol=rtol, atol=tol * scale)
     return s1
 
 
 @pytest.mark.parametrize("name", sorted(SURROGATES))
 @pytest.mark.parametrize("reset", ["detach", "differentiable"])
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
-@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-5), (torch.float32, 1e-4)])
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-13), (torch.float32, 1e-5)])
 def test_numba_layer_matches_reference(name, reset, variant, dtype, tol):
     seed = zlib.crc32(repr((name, reset, variant, str(dtype))).encode())
     kw = dict(VARIANTS[variant], surrogate=name, beta=5.0)
@@ -74,7 +77,7 @@ def test_numba_layer_matches_reference(name, reset, variant, dtype, tol):
 
 @pytest.mark.parametrize("density", DENSITIES)
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
-@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-5), (torch.float32, 1e-4)])
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-13), (torch.float32, 1e-5)])
 def test_numba_layer_all_densities(density, variant, dtype, tol):
     seed = zlib.crc32(repr((density, variant, str(dtype))).encode())
     _compare(VARIANTS[variant], dtype, tol, density=density, seed=seed)

@@ -37,7 +37,7 @@ def _run(impl, x, V, tm, ts, sur, reset, rg):
     "impl,rec,rg",
     [("fused", False, True), ("fused", True, True), ("fused", True, False), ("numba", False, True)],
 )
-@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-5), (torch.float32, 1e-4)])
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-13), (torch.float32, 1e-5)])
 def test_fast_kernels_match_reference(name, reset, impl, rec, rg, dtype, tol):
     g = torch.Generator().manual_seed(zlib.crc32(repr((name, reset, rec, rg)).encode()))
     T, B, N = 25, 3, 6
@@ -51,8 +51,11 @@ def test_fast_kernels_match_reference(name, reset, impl, rec, rg, dtype, tol):
     assert s1.sum() > 0 and torch.equal(s1, s2)
     torch.testing.assert_close(l2, l1, rtol=1e-6, atol=0)
     for a, b in zip(g1, g2, strict=True):
-        scale = a.abs().max().clamp_min(1e-12)
-        assert ((a - b).abs().max() / scale).item() <= tol
+        # per element: |b - a| <= tol * max|a| + rtol * |a| (tolerances near the measured
+        # agreement, docs/performance.md)
+        scale = float(a.abs().max())
+        rtol = 1e-12 if dtype == torch.float64 else 1e-5
+        torch.testing.assert_close(b, a, rtol=rtol, atol=tol * scale)
 
 
 @pytest.mark.parametrize("fill", [0.0, 1.0])

@@ -74,6 +74,17 @@ def test_smoke_pipeline_writes_every_file(tmp_path, capsys):
         == 0
     )
     assert f"{n_runs} of {n_runs} cells" in capsys.readouterr().out
+    # --report-only without --profile reports the folder's own profile (study.json) and
+    # never empties results.csv; another profile, explicit, is refused and touches nothing
+    before = (out / "results.csv").read_text()
+    base = ["reproduce", "zenke-vogels", "--out", str(out), "--quiet"]
+    assert main([*base, "--report-only"]) == 0
+    assert f"{n_runs} of {n_runs} cells" in capsys.readouterr().out
+    assert (out / "results.csv").read_text() == before
+    for extra in (["--profile", "quick", "--report-only"], ["--profile", "quick"]):
+        assert main([*base, *extra]) == 2
+        assert "at --profile smoke" in capsys.readouterr().err
+    assert (out / "results.csv").read_text() == before
 
 
 def test_profiles_and_estimate(capsys):

@@ -451,9 +451,22 @@ def test_multilayer_rule_improves_correlation():
         {"params": [net.layers[0].weight], "lr": 1e-2},
     ]
     task = SpikeTargetTask(SpikePatterns(inp, tgt), duration=0.5)
+    # C before learning, computed here from the untrained output's spike times: Schreiber
+    # C with Gaussian filters of width sigma is sum_ij exp(-(a_i - b_j)^2 / 4 sigma^2)
+    # over sqrt(the same for a with a and b with b) (the constants cancel)
+    with torch.no_grad():
+        x, _ = next(task.batches("val", 1, shuffle=False, dtype=F64))
+        trains = task.actual(net(x))
+    a = trains.times[0, 0][trains.mask[0, 0]].tolist()
+    b = [0.1, 0.25, 0.4]
+
+    def k(u, v):
+        return sum(math.exp(-((p - q) ** 2) / (4 * task.corr_sigma**2)) for p in u for q in v)
+
+    assert a  # the untrained network fires
+    c_before = k(a, b) / math.sqrt(k(a, a) * k(b, b))
     cs, _, _ = _fit(net, task, groups, 30)
-    # the former train_multilayer loop: 0.2847 -> 0.6638 (same numbers here)
-    assert cs[0] == pytest.approx(0.28466, abs=1e-5)
+    assert cs[0] == pytest.approx(c_before, abs=1e-9) and cs[0] < 0.5
     assert cs[-1] >= 0.6 and cs[-1] > cs[0] + 0.3
     assert not torch.equal(net.layers[0].weight.detach(), wh)  # the hidden layer learned too
 
@@ -477,10 +490,21 @@ def test_bptt_on_van_rossum_loss_learns():
         net.layers[0].weight.copy_(w)
     x, y = next(task.batches("val", 1))
     assert x.shape == (150, 1, 100)
-    loss0 = float(task.loss(net, net(x), y).detach())
+    with torch.no_grad():
+        out0 = net(x)
+    loss0 = float(task.loss(net, out0, y).detach())
+    # by hand: D^2 = dt/tau sum_n f[n]^2, f[n] = sum_{m<=n} e^{-(n-m)dt/tau} (s[m] - y[m]),
+    # the output's spikes against the target's, in bins 50 and 110 (0.05 s, 0.11 s)
+    diff = [float(v) for v in out0.spikes[-1][:, 0, 0]]
+    diff[50] -= 1.0
+    diff[110] -= 1.0
+    decay, f, acc = math.exp(-1e-3 / task.vr_tau), 0.0, 0.0
+    for d in diff:
+        f = decay * f + d
+        acc += f * f
     groups = [{"params": [net.layers[0].weight], "lr": 2e-2}]
     cs, reached, _ = _fit(net, task, groups, 20, BPTT(), torch.optim.Adam)
-    assert loss0 == pytest.approx(1.1059, abs=1e-3)
+    assert loss0 == pytest.approx(acc * 1e-3 / task.vr_tau, rel=1e-5)
     assert float(task.loss(net, net(x), y).detach()) < 0.2 * loss0  # the best-validation weights
     assert cs[0] < 0.1 and cs[-1] >= 0.95
     assert reached is not None and reached <= 9  # measured: 9, as the former loop

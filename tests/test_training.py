@@ -98,7 +98,20 @@ def test_zero_surrogate_stays_at_chance(data):
 def test_early_stopping(data):
     cfg = TrainConfig(hidden=(16,), epochs=50, batch_size=80, lr=1e-4, patience=2, seed=0)
     res = train(cfg, data=data, progress=False)
-    assert res.metrics["epochs"] < 50
+    # the rule, applied by hand to the recorded validation scores: stop after the first
+    # `patience` epochs in a row without a gain; the best epoch is the first maximum
+    best, since, stop, best_epoch = -1.0, 0, None, 0
+    for h in res.history:
+        if h.val_accuracy > best:
+            best, since, best_epoch = h.val_accuracy, 0, h.epoch
+        else:
+            since += 1
+        if since >= cfg.patience:
+            stop = h.epoch
+            break
+    assert stop is not None and stop < 50
+    assert res.metrics["epochs"] == len(res.history) == stop
+    assert res.metrics["best_epoch"] == best_epoch
 
 
 def test_fluctuation_init_wakes_the_hidden_layer(data):

@@ -7,10 +7,12 @@ Sub-commands are discovered from :mod:`spikegrad.commands` (one module each, wit
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import json
 import pkgutil
 import sys
+import warnings
 from collections.abc import Sequence
 
 from ._checks import SpikegradInputError
@@ -67,15 +69,55 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``spikegrad`` command."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    from . import commands
+
+    commands.GIVEN_OPTIONS = {a.split("=", 1)[0] for a in argv if a.startswith("--")}
+    _ignore_file_size_signal()
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning(args.command)
+            return int(args.func(args) or 0)
     except (SpikegradInputError, FloatingPointError) as exc:
         print(f"spikegrad {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"spikegrad {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        if exc.errno not in _DISK_FULL:
+            raise
+        where = f" writing {exc.filename!r}" if exc.filename else ""
+        print(
+            f"spikegrad {args.command}: error: the disk is full{where} ({exc.strerror}); "
+            "every file written before is intact: free space and run the same command again",
+            file=sys.stderr,
+        )
+        return 1
+
+
+#: errno values of a full disk, a quota or a file-size limit
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def _ignore_file_size_signal() -> None:
+    """Turn a file-size limit (RLIMIT_FSIZE) into an ``EFBIG`` error instead of a kill."""
+    import signal
+    import threading
+
+    if hasattr(signal, "SIGXFSZ") and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
+def _one_line_warning(command: str):
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f"spikegrad {command}: warning: {message}", file=file or sys.stderr)
+
+    return show
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -65,15 +65,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from .._checks import SpikegradInputError
     from ..experiments.reports import write_report
     from ..experiments.study import estimate_cost, zenke_vogels_runs
-    from ..experiments.sweep import (
-        load_tagged_results,
-        results_rows,
-        run_sweep,
-        write_results_csv,
-    )
+    from ..experiments.sweep import folder_rows, run_sweep, write_results_csv
 
+    if args.workers < 1:
+        raise SpikegradInputError(f"--workers must be an integer >= 1, got {args.workers}")
     dirs = {"mnist": args.mnist_dir, "fashion-mnist": args.fashion_mnist_dir, "shd": args.shd_dir}
     dirs = {k: str(v) for k, v in dirs.items() if v is not None}
     runs = zenke_vogels_runs(args.profile, dirs)
@@ -86,16 +84,20 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
             f"about {est / 60 / max(1, args.workers):.0f} min on {args.workers} idle workers"
         )
         return 0
-    out = args.out or Path("runs") / f"reproduce-{args.study}-{args.profile}"
+    out = args.out
+    if out is None:
+        out = Path("runs") / f"reproduce-{args.study}-{args.profile}"
+    profile = _folder_profile(args, out)
     notes = []
     if "shd" in dirs:
         notes.append(_shd_note(dirs["shd"]))
     t0 = time.perf_counter()
     if args.report_only:
-        rows = results_rows(load_tagged_results(out, runs))
-        write_results_csv(rows, out / "results.csv")
+        rows, n_cells = _report_rows(out)
+        write_results_csv(folder_rows(out), out / "results.csv")
         failed = 0
     else:
+        n_cells = len(runs)
         try:
             res = run_sweep(
                 runs,
@@ -109,32 +111,82 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
             print(f"interrupted; run the same command again to resume ({out})", file=sys.stderr)
             return 130
         rows, failed = res.rows, res.failed
+        _write_study(out, args.study, profile)
     wall = time.perf_counter() - t0
     command = (
         "spikegrad " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         if sys.argv and "spikegrad" in sys.argv[0]
         else f"spikegrad reproduce {args.study} --profile {args.profile}"
     )
-    if len(rows) < len(runs):
+    if len(rows) < n_cells:
         notes.append(
-            f"incomplete: {len(rows)} of {len(runs)} cells finished; the verdicts use "
+            f"incomplete: {len(rows)} of {n_cells} cells finished; the verdicts use "
             "the finished runs only"
         )
     findings = write_report(
         rows,
         out,
         command=command,
-        profile=args.profile,
+        profile=profile,
         wall_seconds=None if args.report_only else wall,
         notes=notes,
     )
     for f in findings:
         print(f"[{f['verdict']}] {f['finding']}\n    {f['evidence']}")
     print(
-        f"report: {out / 'report.md'}; {len(rows)} of {len(runs)} cells in {out / 'results.csv'}"
+        f"report: {out / 'report.md'}; {len(rows)} of {n_cells} cells in {out / 'results.csv'}"
         + (f"; {failed} failed (see {out / 'errors'})" if failed else "")
     )
     return 0 if failed == 0 else 1
+
+
+def _folder_profile(args: argparse.Namespace, out: Path) -> str:
+    """The profile of the study in ``out`` (``study.json``); refuse mixing profiles.
+
+    A run refuses a folder that holds another profile; ``--report-only`` reports the
+    folder's own profile (refusing an explicit ``--profile`` that differs).
+    """
+    import json
+
+    from .._checks import SpikegradInputError
+
+    path = out / "study.json"
+    if not path.is_file():
+        if args.report_only and not (out / "sweep.json").is_file():
+            raise SpikegradInputError(
+                f"--out {str(out)!r} holds no run of a study (no sweep.json); nothing to report"
+            )
+        return args.profile
+    try:
+        held = json.loads(path.read_text())
+        study, profile = held["study"], held["profile"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SpikegradInputError(f"{str(path)!r} is unreadable or malformed: {exc}") from exc
+    from . import given_options
+
+    given = "--profile" in given_options()
+    if study != args.study or (profile != args.profile and (given or not args.report_only)):
+        raise SpikegradInputError(
+            f"--out {str(out)!r} holds the {study} study at --profile {profile}, not "
+            f"{args.study} at --profile {args.profile}; choose another --out"
+            + ("" if args.report_only else f" or run --profile {profile}")
+        )
+    return profile
+
+
+def _write_study(out: Path, study: str, profile: str) -> None:
+    import json
+
+    from ..io.checkpoint import atomic_write_text
+
+    atomic_write_text(out / "study.json", json.dumps({"study": study, "profile": profile}) + "\n")
+
+
+def _report_rows(out: Path) -> tuple[list[dict], int]:
+    """Rows and cell count of the grid the folder holds (its own sweep.json)."""
+    from ..experiments.sweep import latest_grid_rows
+
+    return latest_grid_rows(out)
 
 
 def _shd_note(folder: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from datetime import datetime
 from pathlib import Path
 
@@ -101,7 +102,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=1.4,
         help="SHD/SSC: seconds binned (events after are dropped)",
     )
-    g.add_argument("--classes", type=int, default=10, help="Randman: number of classes")
+    g.add_argument("--classes", type=int, default=10, help="Randman: number of classes (>= 2)")
     g.add_argument("--units", type=int, default=20, help="Randman: input units")
     g.add_argument("--samples-per-class", type=int, default=1000, help="Randman: samples")
     g.add_argument("--manifold-dim", type=int, default=1, help="Randman: manifold dimension D")
@@ -189,8 +190,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=Path,
         default=None,
         metavar="RUN_DIR",
-        help="continue a stopped run from RUN_DIR/last.pt with its own config.json "
-        "(other options are ignored)",
+        help="continue a stopped run from RUN_DIR/last.pt with its own config.json; "
+        "only --epochs (to train a finished run longer), --threads, --quiet and --no-plots "
+        "may be given with it",
+    )
+    g.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run already in --out (without it, a folder holding a run is refused)",
     )
     g.add_argument(
         "--out", type=Path, default=None, help="run folder (default: runs/<dataset>-<timestamp>)"
@@ -223,10 +230,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from ..learning.config import TrainConfig, train
     from ..tasks import TASKS
 
-    if args.threads:
+    if args.threads is not None:
+        if args.threads < 1:
+            raise SpikegradInputError(f"--threads must be an integer >= 1, got {args.threads}")
         from ..kernels import set_num_threads
 
         set_num_threads(args.threads)
+    if args.resume is not None:
+        return _resume(args)
+    if args.dataset == "randman" and args.classes < 2:
+        raise SpikegradInputError(f"--classes must be an integer >= 2, got {args.classes}")
     hidden = list(args.hidden)
     if args.layers is not None:
         if args.layers < 1:
@@ -262,8 +275,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 f"{args.dataset} has its own flags"
             )
         ds_opts.update(parse_assignments(args.task_option, False, "--task-option"))
-    if args.resume is not None:
-        return _resume(args)
     model_options = parse_assignments(args.model_option, False, "--model-option")
     rule_options = parse_assignments(args.rule_option, False, "--rule-option")
     config = TrainConfig(
@@ -299,8 +310,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
         patience=args.patience,
         checkpoint_every=args.checkpoint_every,
     )
-    out = args.out or Path("runs") / f"{args.dataset}-{datetime.now():%Y%m%d-%H%M%S}"
-    with _distributed():
+    if args.out is not None:
+        out = args.out
+    else:
+        out = Path("runs") / f"{args.dataset}-{datetime.now():%Y%m%d-%H%M%S}"
+    _claim_folder(out, args.overwrite)
+    if int(os.environ.get("RANK", "0")) == 0:
+        from ..io.run import RunFolder
+
+        RunFolder(out)  # an unwritable --out fails now, before the data are loaded
+    with _distributed(), _resume_hint(out):
         res = train(
             config,
             out_dir=out,
@@ -311,20 +330,84 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return _report(res, out, args)
 
 
+#: files whose presence means a folder already holds a run
+_RUN_FILES = ("metrics.json", "last.pt", "checkpoint.pt", "config.json", "history.csv")
+
+
+def _claim_folder(out: Path, overwrite: bool) -> None:
+    """Refuse a folder holding a run unless ``--overwrite``; then clear its run files."""
+    held = [n for n in _RUN_FILES if (out / n).is_file()] if out.is_dir() else []
+    if not held:
+        return
+    if not overwrite:
+        state = "a finished run" if "metrics.json" in held else "an unfinished run"
+        raise SpikegradInputError(
+            f"--out {str(out)!r} already holds {state} ({', '.join(held)}); continue it with "
+            f"--resume {out}, choose another --out, or pass --overwrite to replace it"
+        )
+    for n in (*_RUN_FILES, "data.json"):
+        if (out / n).is_file():
+            (out / n).unlink()
+
+
+class _resume_hint:
+    """On Ctrl-C (KeyboardInterrupt), say how to resume instead of printing a traceback."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if kind is not None and issubclass(kind, KeyboardInterrupt):
+            import os
+            import sys
+
+            if int(os.environ.get("RANK", "0")) == 0:
+                last = Path(self.out) / "last.pt"
+                where = "its last checkpoint" if last.is_file() else "the start"
+                print(
+                    f"\nspikegrad train: interrupted; the run folder {str(self.out)!r} keeps "
+                    f"everything up to {where}. Resume with: spikegrad train --resume "
+                    f"{self.out}",
+                    file=sys.stderr,
+                )
+            raise SystemExit(130)
+        return False
+
+
+#: options that may accompany --resume (the rest of the run comes from its config.json)
+_WITH_RESUME = {"--resume", "--epochs", "--threads", "--quiet", "--no-plots"}
+
+
 def _resume(args: argparse.Namespace) -> int:
     import json
+    import os
 
     from ..learning.config import TrainConfig, train
+    from . import given_options
 
+    given = given_options()
+    extra = sorted(o for o in given if o not in _WITH_RESUME and not o.startswith("--resume="))
+    if extra:
+        raise SpikegradInputError(
+            f"--resume continues the run with its own config.json, so {', '.join(extra)} "
+            "cannot be changed; with --resume only --epochs, --threads, --quiet and "
+            "--no-plots are allowed (start a new run with --out to change settings)"
+        )
     run = args.resume
     cfg_path = run / "config.json"
     if not cfg_path.is_file():
         raise SpikegradInputError(f"cannot resume: {str(cfg_path)!r} does not exist")
     try:
-        config = TrainConfig.from_dict(json.loads(cfg_path.read_text()))
+        cfg = json.loads(cfg_path.read_text())
+        if "--epochs" in given:
+            cfg = {**cfg, "epochs": args.epochs}
+        config = TrainConfig.from_dict(cfg)
     except (json.JSONDecodeError, TypeError) as exc:
         raise SpikegradInputError(f"cannot resume: {str(cfg_path)!r} is malformed: {exc}") from exc
-    with _distributed():
+    with _distributed(), _resume_hint(run):
         res = train(
             config,
             out_dir=run,
@@ -332,6 +415,17 @@ def _resume(args: argparse.Namespace) -> int:
             plots=not args.no_plots,
             resume=True,
             energy_costs=_energy_costs(args),
+        )
+    if res.already_finished and int(os.environ.get("RANK", "0")) == 0:
+        done = res.metrics.get("epochs")
+        how = (
+            f"stopped early (patience {config.patience})"
+            if isinstance(done, int) and done < config.epochs
+            else "pass --epochs N to train it longer"
+        )
+        print(
+            f"the run in {str(run)!r} has already finished ({done} epochs); nothing to do "
+            f"({how})"
         )
     return _report(res, run, args)
 

@@ -437,6 +437,16 @@ class SpikeDataset(Dataset):
         n, n_steps, n_units = x.shape
         if n == 0:
             raise SpikegradInputError("x has N = 0 samples; the dataset would be empty")
+        try:
+            n_labels = len(labels)
+        except TypeError:  # not a sequence: _as_index_tensor names the problem
+            n_labels = n
+        if n_labels != n and n_labels == n_steps:
+            raise SpikegradInputError(
+                f"x of shape {tuple(x.shape)} looks time-major [T, N, C] ({n_labels} labels "
+                f"match its dimension 1, not 0); from_dense takes sample-major [N, T, C]: "
+                "pass x.permute(1, 0, 2)"
+            )
         counts = x.to(torch.int64)
         nz = torch.nonzero(counts)  # rows (n, t, c), sorted lexicographically
         reps = counts[nz[:, 0], nz[:, 1], nz[:, 2]]

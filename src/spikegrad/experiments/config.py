@@ -150,16 +150,57 @@ class SweepSpec:
                     _set(cfg, k, v, f"a condition of {self.name!r}")
                 for k, v in zip(axes, values, strict=True):
                     _set(cfg, k, v, f"[grid] of {self.name!r}")
+                _convert(cfg, self.name)
                 try:
                     full = TrainConfig.from_dict(copy.deepcopy(cfg)).to_dict()
                 except (TypeError, ValueError) as exc:
                     raise SpikegradInputError(f"invalid run in {self.name!r}: {exc}") from exc
+                _check_dataset(full, self.name)
                 run = RunSpec(full, tags)
                 key = run.run_id + _canonical(tags)
                 if key not in seen:
                     seen.add(key)
                     runs.append(run)
         return runs
+
+
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+
+
+def _convert(cfg: dict, name: str) -> None:
+    """Convert text values of number fields (YAML reads ``1e-3`` as a string) in place.
+
+    A float field accepts an integer or a numeric string (``"1e-3"`` -> 0.001); an
+    integer field a string of an integer (``"3"`` -> 3). Anything else that is not a
+    number is refused naming the field, before any run starts.
+    """
+    for key, value in list(cfg.items()):
+        default = _DEFAULTS.get(key)
+        if isinstance(default, bool) or not isinstance(default, (int, float)):
+            continue
+        if not isinstance(value, str):
+            continue
+        text = value.strip()
+        try:
+            cfg[key] = int(text) if isinstance(default, int) else float(text)
+        except ValueError:
+            kind = "an integer" if isinstance(default, int) else "a number"
+            raise SpikegradInputError(
+                f"invalid run in {name!r}: {key} must be {kind}, got the text {value!r}"
+            ) from None
+
+
+def _check_dataset(cfg: dict, name: str) -> None:
+    """Refuse a data set name that neither the registry nor the tasks know."""
+    from ..data.registry import DATASETS
+    from ..tasks import TASKS
+
+    known = set(DATASETS) | set(TASKS)
+    if cfg["dataset"] not in known:
+        raise SpikegradInputError(
+            f"invalid run in {name!r}: unknown dataset {cfg['dataset']!r}; valid: "
+            f"{', '.join(sorted(known))}"
+        )
 
 
 def load_sweep_file(path: str | Path) -> SweepSpec:

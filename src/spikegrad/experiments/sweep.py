@@ -3,17 +3,29 @@
 Output folder::
 
     OUT/
-      sweep.json          the runs of this sweep (id, tags, config)
+      sweep.json          the runs of the latest sweep started here (id, tags, config)
+      grids/<grid>.json   the runs of every grid ever run in this folder (one file each)
       runs/<run_id>.json  one file per finished run, written atomically (temp + fsync + rename)
+      work/<run_id>/      run folder of a run in flight (last.pt: resumed mid-run on the
+                          next start; removed once the run's result is written)
       errors/<run_id>.txt traceback of a run that failed (retried on the next start)
-      results.csv         one row per finished run and tag set: every config field, tag and
-                          metric (a config shared by two experiments is trained once and
-                          listed under both)
+      results.csv         one row per finished run and tag set of every grid of the folder:
+                          every config field, tag and metric (a config shared by two
+                          experiments is trained once and listed under both)
+      .lock               held (flock) while a sweep runs: a second sweep on the same
+                          folder is refused at once
 
 A run is *finished* when its ``runs/<run_id>.json`` exists. Starting a sweep again skips
-finished runs and redoes the others, so a sweep killed at any moment loses at most the
-runs that were in flight. Results are written by the driver (never by the workers), so
-the local and the Ray executor produce the same files.
+finished runs and resumes the others from their ``last.pt`` (written every
+``checkpoint_every`` steps and at each epoch end), so a sweep killed at any moment loses
+at most the steps since the last checkpoint of each run in flight, and a resumed run ends
+with exactly the result of an uninterrupted one. Results are written by the driver (never
+by the workers), so the local and the Ray executor produce the same files. Local worker
+processes end when the driver dies, however it dies (SIGKILL included): each asks the
+kernel for SIGKILL when its parent exits (Linux) and polls its parent's pid.
+
+A full disk (or a file-size limit) stops the sweep with one :class:`OSError` naming it;
+every result written before stays intact and the next start resumes.
 
 A run whose loss diverges is a result (``status = "diverged"``, accuracies empty) — high
 learning rates do that and the learning-rate selection must see it.
@@ -22,6 +34,8 @@ learning rates do that and the learning-rate selection must see it.
 from __future__ import annotations
 
 import csv
+import errno
+import hashlib
 import io
 import json
 import math
@@ -79,25 +93,41 @@ def _load_data(config: dict):
     return _DATA_CACHE[key]
 
 
-def execute_run(run: dict, threads: int | None = 1) -> dict:
+#: errno values of a full disk, a quota or a file-size limit
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def execute_run(run: dict, threads: int | None = 1, work_dir: str | Path | None = None) -> dict:
     """Train one run (``RunSpec.to_dict()``) and return its result record.
 
     Runs in a worker process (local or Ray); sets the torch thread count first (one
     thread per worker: several threads per process on a shared CPU are much slower).
-    A diverged run returns ``status = "diverged"``; other errors propagate.
+    With ``work_dir`` the run writes its run folder there (``last.pt`` every
+    ``checkpoint_every`` steps) and resumes from it when it exists, so a killed run
+    continues mid-run. A diverged run returns ``status = "diverged"``; a full disk
+    returns ``status = "disk-full"`` (the driver stops); other errors propagate.
     """
-    import torch
+    import warnings
 
     from ..learning.config import TrainConfig, train
 
     if threads:
-        torch.set_num_threads(int(threads))
+        from ..kernels import set_num_threads
+
+        set_num_threads(int(threads))
     t0, c0 = time.perf_counter(), time.process_time()
     config = TrainConfig.from_dict(dict(run["config"]))
     data = _load_data(run["config"])
     record = {**run, "host": os.uname().nodename, "pid": os.getpid()}
     try:
-        res = train(config, data=data, out_dir=None, progress=False, plots=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a sweep's workers print nothing per run
+            res = _train_resumable(train, config, data, work_dir)
+    except OSError as exc:
+        if exc.errno not in DISK_FULL:
+            raise
+        record.update(status="disk-full", error=f"{exc.strerror}: {exc.filename}", metrics={})
+        return record
     except FloatingPointError as exc:
         record.update(status="diverged", error=str(exc), metrics={})
         record["metrics"]["wall_seconds"] = time.perf_counter() - t0
@@ -118,30 +148,87 @@ def execute_run(run: dict, threads: int | None = 1) -> dict:
     return record
 
 
-def _init_worker() -> None:
+def _train_resumable(train, config, data, work_dir):
+    """``train`` in ``work_dir`` (resumed from its ``last.pt`` if there), or in memory."""
+    if work_dir is None:
+        return train(config, data=data, out_dir=None, progress=False, plots=False)
+    from .._checks import SpikegradInputError as _InputError
+    from ..io.run import RunFolder
+
+    work = Path(work_dir)
+    if (work / RunFolder.LAST).is_file():
+        try:
+            return train(config, data=data, out_dir=work, progress=False, plots=False, resume=True)
+        except _InputError:
+            import shutil
+
+            shutil.rmtree(work, ignore_errors=True)  # unreadable or foreign state: start over
+    return train(config, data=data, out_dir=work, progress=False, plots=False)
+
+
+def _init_worker(parent: int | None = None) -> None:
+    """Worker set-up: one torch thread; end when the driver ``parent`` dies."""
     import torch
 
     torch.set_num_threads(1)
+    if parent is not None:
+        _die_with_parent(parent)
+
+
+def _die_with_parent(parent: int) -> None:
+    """End this process when ``parent`` exits, however it exits (SIGKILL included).
+
+    Linux: ``prctl(PR_SET_PDEATHSIG, SIGKILL)``; everywhere: a daemon thread that polls
+    the parent pid twice a second (the pid of an orphan's parent changes).
+    """
+    import signal
+    import sys
+    import threading
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):  # pragma: no cover - no prctl: the watchdog
+            pass
+    if os.getppid() != parent:  # already orphaned before the death signal was armed
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="spikegrad-parent-watch", daemon=True).start()
 
 
 # ----------------------------------------------------------------------------- executors
 Outcome = tuple[dict, dict | None, str | None]  # run, record, error text
 
 
-def _serial(pending: Sequence[dict], threads: int | None) -> Iterator[Outcome]:
+def _serial(pending: Sequence[dict], threads: int | None, work: Path | None) -> Iterator[Outcome]:
     for run in pending:
         try:
-            yield run, execute_run(run, threads), None
+            yield run, execute_run(run, threads, _work_dir(work, run)), None
         except Exception:  # a failed run is recorded, the sweep goes on
             yield run, None, traceback.format_exc()
 
 
-def _local(pending: Sequence[dict], workers: int) -> Iterator[Outcome]:
+def _work_dir(work: Path | None, run: dict) -> str | None:
+    return None if work is None else str(work / run["run_id"])
+
+
+def _local(pending: Sequence[dict], workers: int, work: Path | None) -> Iterator[Outcome]:
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     ctx = mp.get_context("spawn")  # no forked torch state; same behaviour on every OS
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker)
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(os.getpid(),)
+    )
     normal_exit = False
     try:
         todo = list(pending)
@@ -149,7 +236,7 @@ def _local(pending: Sequence[dict], workers: int) -> Iterator[Outcome]:
         while todo or futures:
             while todo and len(futures) < 2 * workers:  # bounded queue: quick to cancel
                 run = todo.pop(0)
-                futures[pool.submit(execute_run, run, 1)] = run
+                futures[pool.submit(execute_run, run, 1, _work_dir(work, run))] = run
             done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
             for fut in done:
                 run = futures.pop(fut)
@@ -166,7 +253,9 @@ def _local(pending: Sequence[dict], workers: int) -> Iterator[Outcome]:
         pool.shutdown(wait=normal_exit, cancel_futures=True)
 
 
-def _ray(pending: Sequence[dict], workers: int, address: str | None) -> Iterator[Outcome]:
+def _ray(
+    pending: Sequence[dict], workers: int, address: str | None, work: Path | None
+) -> Iterator[Outcome]:
     try:
         import ray
     except ImportError as exc:
@@ -183,7 +272,7 @@ def _ray(pending: Sequence[dict], workers: int, address: str | None) -> Iterator
     remote = ray.remote(num_cpus=1, max_retries=0)(execute_run)
     refs: dict = {}
     try:
-        refs = {remote.remote(run, 1): run for run in pending}
+        refs = {remote.remote(run, 1, _work_dir(work, run)): run for run in pending}
         while refs:
             done, _ = ray.wait(list(refs), num_returns=1)
             for ref in done:
@@ -239,6 +328,7 @@ def run_sweep(
     progress: bool = True,
     threads: int | None = 1,
     on_result: Callable[[dict], None] | None = None,
+    resumable: bool = True,
 ) -> SweepOutcome:
     """Run every not-yet-finished run and write ``results.csv``.
 
@@ -258,40 +348,74 @@ def run_sweep(
         torch threads of an in-process (``workers == 1``) run; workers always use one.
     on_result:
         Called with each new result record.
+    resumable:
+        Give each run a run folder under ``OUT/work/`` with its ``last.pt``, so a killed
+        run resumes mid-run (``False``: runs train in memory and restart from scratch).
+
+    Raises
+    ------
+    SpikegradInputError
+        Another sweep holds the folder, or the folder cannot be created.
+    OSError
+        The disk is full (``errno`` ENOSPC / EDQUOT / EFBIG): the sweep stops, every
+        result written before is intact.
     """
     if executor not in EXECUTORS:
         raise SpikegradInputError(f"executor must be one of {EXECUTORS}, got {executor!r}")
-    if int(workers) < 1:
-        raise SpikegradInputError(f"workers must be >= 1, got {workers!r}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise SpikegradInputError(f"workers must be an integer >= 1, got {workers!r}")
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise SpikegradInputError(f"sweep folder {str(out)!r} exists and is a file")
-    (out / "runs").mkdir(parents=True, exist_ok=True)
+    try:
+        (out / "runs").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        if exc.errno in DISK_FULL:
+            raise
+        raise SpikegradInputError(
+            f"sweep folder {str(out)!r} cannot be created: {exc.strerror or exc}"
+        ) from exc
+    with _FolderLock(out):
+        return _run_locked(runs, out, executor, workers, address, progress, threads, on_result,
+                           resumable)  # fmt: skip
+
+
+def _run_locked(runs, out, executor, workers, address, progress, threads, on_result, resumable):
     listed = [r.to_dict() for r in runs]
     unique: dict[str, dict] = {}
     for s in listed:  # a config listed under several tags is trained once
         unique.setdefault(s["run_id"], s)
     specs = list(unique.values())
-    atomic_write_text(out / "sweep.json", json.dumps({"runs": listed}, indent=1))
+    listing = json.dumps({"runs": listed}, indent=1)
+    (out / "grids").mkdir(exist_ok=True)
+    atomic_write_text(out / "grids" / f"{grid_id(listed)}.json", listing)
+    atomic_write_text(out / "sweep.json", listing)
     pending = [s for s in specs if not _is_finished(_result_path(out, s["run_id"]))]
     skipped = len(specs) - len(pending)
+    work = out / "work" if resumable else None
     if executor == "ray":
-        stream = _ray(pending, workers, address)
+        stream = _ray(pending, workers, address, work)
     elif workers == 1 or len(pending) <= 1:
-        stream = _serial(pending, threads)
+        stream = _serial(pending, threads, work)
     else:
-        stream = _local(pending, min(workers, len(pending)))
+        stream = _local(pending, min(workers, len(pending)), work)
     bar = _bar(len(specs), skipped, progress)
     finished = failed = 0
     restore = _terminate_as_interrupt()
     try:
         for run, record, err in stream:
             rid = run["run_id"]
+            if record is not None and record.get("status") == "disk-full":
+                raise OSError(errno.ENOSPC, f"no space left on device ({record['error']})")
             if record is not None:
                 atomic_write_text(_result_path(out, rid), json.dumps(record, indent=1))
                 err_file = out / "errors" / f"{rid}.txt"
                 if err_file.exists():
                     err_file.unlink()
+                if work is not None:
+                    import shutil
+
+                    shutil.rmtree(work / rid, ignore_errors=True)
                 finished += 1
                 if on_result is not None:
                     on_result(record)
@@ -310,8 +434,95 @@ def run_sweep(
             close()  # an interrupted executor stops its workers here
         restore()
     rows = results_rows(_tagged(load_results(out, list(unique)), listed))
-    write_results_csv(rows, out / "results.csv")
+    write_results_csv(folder_rows(out), out / "results.csv")
     return SweepOutcome(out, len(specs), skipped, finished, failed, rows)
+
+
+def grid_id(listed: Sequence[dict]) -> str:
+    """Stable 16-hex-digit id of a grid: SHA-1 of its sorted (run id, tags) pairs."""
+    keys = sorted(json.dumps([s["run_id"], s["tags"]], sort_keys=True) for s in listed)
+    return hashlib.sha1("\n".join(keys).encode()).hexdigest()[:16]
+
+
+def folder_rows(out_dir: str | Path) -> list[dict]:
+    """Rows of every finished run of every grid run in the folder (``grids/*.json``).
+
+    What ``results.csv`` holds: two grids run in one folder never drop each other's rows.
+    Folders written before ``grids/`` existed fall back to ``sweep.json``.
+    """
+    out = Path(out_dir)
+    listed: list[dict] = []
+    seen: set[str] = set()
+    files = sorted((out / "grids").glob("*.json")) or [out / "sweep.json"]
+    for f in files:
+        try:
+            runs = json.loads(f.read_text(encoding="utf-8"))["runs"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        for s in runs:
+            key = json.dumps([s.get("run_id"), s.get("tags")], sort_keys=True)
+            if key not in seen:
+                seen.add(key)
+                listed.append(s)
+    ids = list(dict.fromkeys(s["run_id"] for s in listed))
+    return results_rows(_tagged(load_results(out, ids), listed))
+
+
+def latest_grid_rows(out_dir: str | Path) -> tuple[list[dict], int]:
+    """Rows of the finished runs of the latest grid run in the folder, and its run count.
+
+    Rebuilt from what the folder holds (``sweep.json``), not from a grid the caller
+    assumes. Raises :class:`SpikegradInputError` when the folder holds no sweep.
+    """
+    path = Path(out_dir) / "sweep.json"
+    try:
+        listed = json.loads(path.read_text(encoding="utf-8"))["runs"]
+        ids = list(dict.fromkeys(s["run_id"] for s in listed))
+    except FileNotFoundError:
+        raise SpikegradInputError(f"{str(out_dir)!r} holds no sweep (no sweep.json)") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SpikegradInputError(f"{str(path)!r} is unreadable or malformed: {exc}") from exc
+    return results_rows(_tagged(load_results(out_dir, ids), listed)), len(listed)
+
+
+class _FolderLock:
+    """An exclusive ``flock`` on ``OUT/.lock`` for the duration of a sweep.
+
+    The kernel drops the lock when the holder exits, however it exits, so a killed
+    sweep never leaves a stale lock. A second sweep on the folder is refused with the
+    holder's pid. Where ``fcntl`` does not exist (Windows) no lock is taken.
+    """
+
+    def __init__(self, out: Path) -> None:
+        self.path = out / ".lock"
+        self.fd: int | None = None
+
+    def __enter__(self) -> _FolderLock:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX
+            return self
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EACCES, errno.EAGAIN):
+                raise
+            raise SpikegradInputError(
+                f"sweep folder {str(self.path.parent)!r} is in use by another sweep (pid "
+                f"{holder}); wait for it to end or choose another --out"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # releases the flock
+            self.fd = None
 
 
 def _terminate_as_interrupt() -> Callable[[], object]:

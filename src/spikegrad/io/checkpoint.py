@@ -4,6 +4,13 @@ Checkpoints hold only tensors, numbers, strings, lists and dicts and are loaded
 with ``torch.load(weights_only=True)``: a checkpoint file can never execute code.
 Every write goes to a temporary file in the same folder, is fsync'ed, then
 renamed over the target, so a run killed mid-write leaves the old file intact.
+
+What the SHA-256 in the header protects against: accidental damage -- a truncated
+copy, a flipped bit, a file half written by another tool -- which is detected on load
+instead of loading other weights silently. It is not a signature: anyone who can write
+the file can also write a matching hash, so it does not protect against a deliberate
+forger. (Loading with ``weights_only=True`` is what keeps a forged file from running
+code; a forged file can still hold other weights.)
 """
 
 from __future__ import annotations
@@ -121,7 +128,76 @@ def load_payload(path: str | Path, fmt: str) -> dict[str, Any]:
     missing = [k for k in _REQUIRED.get(fmt, ()) if k not in payload]
     if missing:
         raise SpikegradInputError(f"checkpoint {str(path)!r} lacks {', '.join(missing)}")
+    problem = _type_problem(fmt, payload)
+    if problem:
+        raise SpikegradInputError(f"checkpoint {str(path)!r} has malformed contents: {problem}")
     return payload
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _tensor_dict_problem(name: str, v: Any) -> str | None:
+    if not isinstance(v, dict):
+        return f"{name} must be a dict of tensors, got {type(v).__name__}"
+    for k, t in v.items():
+        if not isinstance(k, str) or not isinstance(t, torch.Tensor):
+            return f"{name}[{k!r}] must be a tensor, got {type(t).__name__}"
+    return None
+
+
+#: fields of the resume loop state and the types they must have
+_LOOP_TYPES = {
+    "epoch": "int",
+    "step": "int",
+    "loss_sum": "num",
+    "correct": "num",
+    "spikes": "num",
+    "seen": "num",
+    "best_val": "num",
+    "best_epoch": "int",
+    "since_best": "int",
+    "done": "bool",
+}
+
+
+def _type_problem(fmt: str, p: dict) -> str | None:
+    """What is wrong with the types of a payload's contents (``None``: nothing)."""
+    if fmt == "spikegrad-checkpoint-1":
+        if not isinstance(p["config"], dict):
+            return f"config must be a dict, got {type(p['config']).__name__}"
+        if not _is_int(p["epoch"]):
+            return f"epoch must be an integer, got {type(p['epoch']).__name__}"
+        return _tensor_dict_problem("state_dict", p["state_dict"])
+    if fmt == "spikegrad-resume-1":
+        for key in ("config", "optimizer"):
+            if not isinstance(p[key], dict):
+                return f"{key} must be a dict, got {type(p[key]).__name__}"
+        if not isinstance(p.get("rule", {}), dict):
+            return f"rule must be a dict, got {type(p['rule']).__name__}"
+        bad = _tensor_dict_problem("model", p["model"])
+        if bad is None and p.get("best_state") is not None:
+            bad = _tensor_dict_problem("best_state", p["best_state"])
+        if bad:
+            return bad
+        if not isinstance(p["gen_state"], torch.Tensor) or p["gen_state"].dtype != torch.uint8:
+            return "gen_state must be a uint8 tensor (a torch.Generator state)"
+        loop = p["loop"]
+        if not isinstance(loop, dict):
+            return f"loop must be a dict, got {type(loop).__name__}"
+        for k, kind in _LOOP_TYPES.items():
+            v = loop.get(k)
+            ok = {
+                "int": _is_int(v),
+                "bool": isinstance(v, bool),
+                "num": isinstance(v, (int, float)) and not isinstance(v, bool),
+            }[kind]
+            if not ok:
+                return f"loop[{k!r}] must be {'a number' if kind == 'num' else 'an ' + kind}"
+        if not isinstance(p["history"], list) or not all(isinstance(h, dict) for h in p["history"]):
+            return "history must be a list of dicts"
+    return None
 
 
 _REQUIRED = {

@@ -161,6 +161,17 @@ def _nthreads(batch: int) -> int:
     return max(1, min(int(numba.get_num_threads()), batch))
 
 
+#: samples of a batch are split into this many chunks for the backward reductions,
+#: whatever the thread count: each chunk sums its samples in order and the chunk sums are
+#: added in chunk order, so weight gradients are bitwise the same with 1 or 16 threads
+REDUCE_CHUNKS = 8
+
+
+def _reduce_chunks(batch: int) -> int:
+    """Chunks of a backward reduction over ``batch`` samples (independent of threads)."""
+    return max(1, min(REDUCE_CHUNKS, batch))
+
+
 if _HAVE_NUMBA:
 
     @numba.njit(parallel=True, cache=True, error_model="numpy")
@@ -843,7 +854,7 @@ def _lif_grads(r, weight, V, spikes, surrogate, dr, rg, gS, GX, Wo, needs):
     need_w = r.ev and needs[1]
     need_v = r.rec and needs[2]
     code, cst = _require_code(surrogate), _consts(dt, float(surrogate.beta))
-    nchunks = _nthreads(B)
+    nchunks = _reduce_chunks(B)
     K = weight.shape[1] if r.ev else 1
     dWT = np.zeros((nchunks, K, N) if need_w else (1, 1, 1), dtype=dt)
     dVT = np.zeros((nchunks, N, N) if need_v else (1, 1, 1), dtype=dt)
@@ -941,7 +952,7 @@ def _li_grads(r, gU, need_w, n_in):
     dt = Uo.dtype
     gU_n = np.ascontiguousarray(gU.detach().numpy().astype(dt, copy=False))
     need_w = r.ev and need_w
-    nchunks = _nthreads(B)
+    nchunks = _reduce_chunks(B)
     dWT = np.zeros((nchunks, n_in, K) if need_w else (1, 1, 1), dtype=dt)
     gbm = np.zeros((nchunks, K) if r.need_tau else (1, 1), dtype=dt)
     gbs = np.zeros_like(gbm)

@@ -120,6 +120,9 @@ class TrainConfig:
         check_choice("reset mode", self.reset, RESET_MODES)
         check_choice("readout", self.readout, READOUT_MODES)
         check_choice("init", self.init, INIT_MODES)
+        for name, value in self.__dict__.items():
+            if isinstance(value, str) and isinstance(_FLOAT_DEFAULTS.get(name), float):
+                raise TypeError(f"{name} must be a number, got the text {value!r}")
         for name in ("tau_mem", "tau_syn", "tau_out", "dt", "lr"):
             check_positive(name, getattr(self, name))
         for name in ("batch_size", "epochs", "eval_every"):
@@ -164,6 +167,12 @@ class TrainConfig:
         return cls(**d)
 
 
+#: default of every float field of TrainConfig (a text value there is refused)
+_FLOAT_DEFAULTS = {
+    f.name: f.default for f in dataclasses.fields(TrainConfig) if isinstance(f.default, float)
+}
+
+
 @dataclass
 class TrainResult:
     """What :func:`train` returns: the metrics, the per-epoch history and the best model."""
@@ -172,6 +181,8 @@ class TrainResult:
     history: list[EpochStats]
     model: torch.nn.Module
     out_dir: Path | None
+    #: ``resume=True`` found the run already ended: nothing trained, its metrics returned
+    already_finished: bool = False
 
 
 def fluctuation_rates(train_set: SpikeDataset) -> tuple[float, float]:
@@ -291,6 +302,76 @@ def evaluate(
     return {k: res[k] for k in ("loss", "accuracy", "spikes_per_neuron")}
 
 
+#: file of a run folder naming data passed to :func:`train` instead of ``config.dataset``
+DATA_SOURCE = "data.json"
+
+
+def _data_summary(data: tuple) -> dict:
+    parts = {}
+    for name, ds in zip(("train", "val", "test"), data, strict=False):
+        parts[name] = [len(ds), int(getattr(ds, "n_steps", 0)), int(getattr(ds, "n_units", 0))]
+    return {"source": "data passed to train()", "splits": parts}
+
+
+def _check_data_source(config: TrainConfig, data, out_dir, resume: bool) -> None:
+    """Record custom data in ``data.json``; on resume, require the same data back.
+
+    A run trained on data passed to :func:`train` cannot be rebuilt from
+    ``config.dataset``: resuming it without that data (e.g. ``spikegrad train --resume``)
+    would build a model of the wrong size, so it is refused with the way to resume.
+    """
+    import json
+
+    path = Path(out_dir if not hasattr(out_dir, "path") else out_dir.path) / DATA_SOURCE
+    if not resume:
+        if data is not None:
+            from ..io.run import RunFolder
+
+            RunFolder(path.parent).write_json(DATA_SOURCE, _data_summary(data))
+        elif path.is_file():
+            path.unlink()  # a fresh run of config.dataset in a reused folder
+        return
+    if not path.is_file():
+        return
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise SpikegradInputError(f"{str(path)!r} is not valid JSON: {exc}") from exc
+    if data is None:
+        raise SpikegradInputError(
+            f"the run in {str(path.parent)!r} was trained on data passed to train(), not "
+            f"on {config.dataset!r}; resume it from Python with train(config, data=(train, "
+            "val, test), out_dir=..., resume=True)"
+        )
+    if saved.get("splits") != _data_summary(data)["splits"]:
+        raise SpikegradInputError(
+            f"the data passed to resume the run in {str(path.parent)!r} differs from the "
+            f"data it was trained on (sizes {saved.get('splits')} [samples, steps, units])"
+        )
+
+
+def _warn_time_step(config: TrainConfig) -> None:
+    """Warn when the time step is longer than a time constant of the LIF network.
+
+    The exact-decay update ``u[t+1] = exp(-dt / tau) u[t] + ...`` stays stable, but a
+    neuron that forgets everything within one step integrates nothing over time.
+    """
+    if config.model != "lif":
+        return
+    taus = {"tau_mem": config.tau_mem, "tau_syn": config.tau_syn, "tau_out": config.tau_out}
+    short = {k: v for k, v in taus.items() if isinstance(v, (int, float)) and v < config.dt}
+    if short:
+        import warnings
+
+        names = ", ".join(f"{k} = {v:g} s" for k, v in short.items())
+        warnings.warn(
+            f"time step dt = {config.dt:g} s is longer than {names}: the neurons forget "
+            "their input within one step; use a smaller --dt or longer time constants",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 def train(
     config: TrainConfig,
     data: tuple[SpikeDataset, SpikeDataset, SpikeDataset] | None = None,
@@ -339,6 +420,9 @@ def train(
 
     if resume and out_dir is None:
         raise SpikegradInputError("resume needs the run folder (out_dir)")
+    _warn_time_step(config)
+    if out_dir is not None:
+        _check_data_source(config, data, out_dir, resume)
     task = build_task(config, data)
     train_set = task.split("train") if isinstance(task, ClassificationTask) else None
     model = build_model(config, task.n_inputs, task.n_outputs, train_set)
@@ -364,4 +448,4 @@ def train(
         resume=resume,
         energy_costs=energy_costs,
     )
-    return TrainResult(res.metrics, res.history, res.model, res.out_dir)
+    return TrainResult(res.metrics, res.history, res.model, res.out_dir, res.already_finished)

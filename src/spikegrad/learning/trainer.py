@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +39,7 @@ from ..nn.energy import OpCosts, OpCounter, make_costs
 from ..tasks.base import Task
 from .rules.base import Rule, model_kind
 
-__all__ = ["EpochStats", "FitResult", "fit", "evaluate", "RESUME_FORMAT"]
+__all__ = ["EpochStats", "FitResult", "fit", "evaluate", "RESUME_FORMAT", "SilentRunWarning"]
 
 #: format tag of ``last.pt``
 RESUME_FORMAT = "spikegrad-resume-1"
@@ -62,14 +63,24 @@ class EpochStats:
     seconds: float
 
 
+class SilentRunWarning(UserWarning):
+    """A run that trains but cannot learn (silent hidden layers, zero gradients, rising loss)."""
+
+
 @dataclass
 class FitResult:
-    """What :func:`fit` returns: final metrics, per-epoch history, the best model, folder."""
+    """What :func:`fit` returns: final metrics, per-epoch history, the best model, folder.
+
+    ``already_finished`` is true when ``resume=True`` found a run that had already ended
+    (all epochs done or stopped early): nothing was trained and the folder's
+    ``metrics.json`` was returned unchanged.
+    """
 
     metrics: dict
     history: list[EpochStats]
     model: torch.nn.Module
     out_dir: Path | None
+    already_finished: bool = False
 
 
 def _spikes(out: Any) -> float:
@@ -150,7 +161,11 @@ class _DistInfo:
         return cls()
 
     def shard(self, x: torch.Tensor, y: Any) -> tuple[torch.Tensor, Any]:
-        """This rank's samples of a global batch (strided, so shards differ by <= 1)."""
+        """This rank's samples of a global batch (strided, so shards differ by <= 1).
+
+        A global batch smaller than the number of processes leaves some ranks an empty
+        shard; they contribute a zero gradient to the all-reduce (see :func:`fit`).
+        """
         if self.world == 1:
             return x, y
         idx = torch.arange(self.rank, x.shape[1], self.world)
@@ -229,13 +244,20 @@ def fit(
         Progress bar over epochs; PNG plots in the run folder; called with each epoch's
         :class:`EpochStats`.
     resume:
-        Continue the run in ``out_dir`` from its ``last.pt``.
+        Continue the run in ``out_dir`` from its ``last.pt``. ``config`` must equal the
+        run's own except for ``epochs``: a larger value continues a run that ended at its
+        last epoch, a value below the epochs already done is refused. A run that has
+        already ended is not trained again (``already_finished`` in the result).
     energy_costs:
         Per-operation costs of the energy estimate (:class:`~spikegrad.nn.energy.OpCosts`
         or a dict; default Horowitz 2014, 45 nm). The test evaluation counts synaptic
         operations, dense MACs, neuron updates and memory traffic per sample and layer
         (``metrics["synops"]``, ``synops.png``) for the models :mod:`spikegrad.nn.energy`
         models.
+
+    Warnings (:class:`SilentRunWarning`): hidden layers that emit no spike, or gradients
+    that are all zero, over the whole first epoch (the run cannot learn); a training loss
+    that rises to several times its lowest value (the learning rate is likely too high).
     """
     t_start = time.perf_counter()
     if not isinstance(rule, Rule):
@@ -281,7 +303,14 @@ def fit(
     st = _LoopState(gen_state=gen.get_state())
     if resume:
         folder = out_dir if isinstance(out_dir, RunFolder) else RunFolder(out_dir)
-        st = _load_last(folder, config, model, optimizer, rule)
+        st, epochs_changed = _load_last(folder, config, model, optimizer, rule, epochs, patience)
+        if run is not None:
+            for tmp in run.path.glob(".*.tmp"):  # left by a write a kill interrupted
+                tmp.unlink(missing_ok=True)
+        if st.done and folder.file(RunFolder.METRICS).is_file():
+            return _finished(folder, st, model)
+        if run is not None and epochs_changed:
+            run.write_config(config)
     elif run is not None:
         run.write_config(config)
     dist.broadcast_params(model)
@@ -297,6 +326,7 @@ def fit(
             _save_last(run, st, config, model, optimizer, rule)
 
     bar = _progress(epochs, progress and dist.rank == 0, initial=st.epoch - 1)
+    watch = _Watch(st.epoch == 1 and st.step == 0 and dist.rank == 0)
     while not st.done and st.epoch <= epochs:
         epoch = st.epoch
         t0 = time.perf_counter()
@@ -308,15 +338,25 @@ def fit(
                 continue  # replay of a resumed epoch: same permutation, skip what is done
             n_global = x.shape[1]
             x, y = dist.shard(x, y)
-            res = rule.gradients(model, task, x, y)
-            dist.reduce_grads(model, x.shape[1], n_global)
+            b = x.shape[1]
+            if b == 0:  # global batch smaller than the number of processes
+                for p in model.parameters():
+                    if p.requires_grad:
+                        p.grad = torch.zeros_like(p)
+            else:
+                res = rule.gradients(model, task, x, y)
+            dist.reduce_grads(model, b, n_global)
+            if watch.active and epoch == 1:
+                watch.grads(model)
             optimizer.step()
-            with torch.no_grad():
-                b = x.shape[1]
-                st.loss_sum += float(res.loss) * b
-                st.correct += float(task.score(model, res.out, y).sum())
-                st.spikes += _spikes(res.out) * b
-                st.seen += b
+            if b:
+                with torch.no_grad():
+                    st.loss_sum += float(res.loss) * b
+                    st.correct += float(task.score(model, res.out, y).sum())
+                    st.spikes += _spikes(res.out) * b
+                    st.seen += b
+                    if watch.active and epoch == 1:
+                        watch.spikes(res.out)
             st.step = k + 1
             if checkpoint_every and st.step % checkpoint_every == 0:
                 save_last()
@@ -330,16 +370,18 @@ def fit(
             val = evaluate(model, task, "val", eval_batch_size)
         else:
             val = {"loss": float("nan"), "accuracy": float("nan")}
+        seen = max(st.seen, 1.0)  # 0 only on a rank whose every shard was empty
         stats = EpochStats(
             epoch,
-            st.loss_sum / st.seen,
-            st.correct / st.seen,
+            st.loss_sum / seen,
+            st.correct / seen,
             val["loss"],
             val["accuracy"],
-            st.spikes / st.seen,
+            st.spikes / seen,
             time.perf_counter() - t0,
         )
         st.history.append(stats)
+        watch.epoch_end(epoch, stats.train_loss)
         if run is not None:
             run.write_history(st.history, rename=rename)
         if callback is not None:
@@ -411,6 +453,95 @@ def fit(
     return FitResult(metrics, st.history, model, run.path if run is not None else None)
 
 
+class _Watch:
+    """Warn about runs that cannot learn (rank 0, from the first epoch of a fresh run on).
+
+    Silent hidden layers and all-zero gradients are judged over the whole first epoch;
+    the loss check runs at every epoch end and warns once.
+    """
+
+    def __init__(self, active: bool) -> None:
+        self.active = active
+        self.layer_spikes: list[float] = []
+        self.still: list[str] | None = None  # parameters whose gradient was always zero
+        self.min_loss = math.inf
+        self.warned_loss = False
+
+    def grads(self, model: torch.nn.Module) -> None:
+        if self.still is None:
+            self.still = [n for n, p in model.named_parameters() if p.requires_grad]
+        if not self.still:
+            return
+        params = dict(model.named_parameters())
+        self.still = [
+            n for n in self.still if params[n].grad is None or not bool(params[n].grad.any())
+        ]
+
+    def spikes(self, out: Any) -> None:
+        layers = getattr(out, "spikes", None)
+        if not layers:
+            return
+        if not self.layer_spikes:
+            self.layer_spikes = [0.0] * len(layers)
+        for k, s in enumerate(layers):
+            self.layer_spikes[k] += float(s.sum())
+
+    def epoch_end(self, epoch: int, loss: float) -> None:
+        if not self.active:
+            return
+        if epoch == 1:
+            silent = [k + 1 for k, n in enumerate(self.layer_spikes) if n == 0]
+            if self.still:
+                warnings.warn(
+                    f"the gradient of {', '.join(self.still)} was exactly zero over the "
+                    "whole first epoch: these parameters cannot learn (likely cause: "
+                    + (
+                        "silent hidden layers, "
+                        if silent
+                        else "a surrogate that is zero where the membrane potentials are, "
+                    )
+                    + "e.g. the zero surrogate or a too large --beta; try --init fluctuation "
+                    "or a smaller --beta)",
+                    SilentRunWarning,
+                    stacklevel=3,
+                )
+            if silent:
+                which = ", ".join(map(str, silent))
+                warnings.warn(
+                    f"hidden layer(s) {which} emitted no spike in the whole first epoch: "
+                    "learning then rests on the surrogate's tail alone and often stalls at "
+                    "chance; likely cause: weights too small for the threshold or a "
+                    "surrogate too narrow; try --init fluctuation or a smaller --beta",
+                    SilentRunWarning,
+                    stacklevel=3,
+                )
+        if math.isfinite(loss):
+            if (
+                not self.warned_loss
+                and math.isfinite(self.min_loss)
+                and loss > 4.0 * self.min_loss
+                and loss - self.min_loss > 1e-6
+            ):
+                self.warned_loss = True
+                warnings.warn(
+                    f"training loss rose to {loss:.4g} at epoch {epoch}, over 4 times its "
+                    f"lowest value {self.min_loss:.4g}: the learning rate is likely too "
+                    "high (the run may diverge)",
+                    SilentRunWarning,
+                    stacklevel=3,
+                )
+            self.min_loss = min(self.min_loss, loss)
+
+
+def _finished(folder: RunFolder, st: _LoopState, model) -> FitResult:
+    """The result of a run that had already ended: its metrics, nothing trained."""
+    metrics = folder.read_json(RunFolder.METRICS)
+    if st.best_state is not None:
+        model.load_state_dict(st.best_state)
+    model.eval()
+    return FitResult(metrics, st.history, model, folder.path, already_finished=True)
+
+
 def _save_last(run: RunFolder, st: _LoopState, config: dict, model, opt, rule: Rule) -> None:
     payload = {
         "format": RESUME_FORMAT,
@@ -430,13 +561,27 @@ def _save_last(run: RunFolder, st: _LoopState, config: dict, model, opt, rule: R
     run.save_state(payload)
 
 
-def _load_last(run: RunFolder, config: dict, model, opt, rule: Rule) -> _LoopState:
+def _load_last(
+    run: RunFolder, config: dict, model, opt, rule: Rule, epochs: int, patience: int
+) -> tuple[_LoopState, bool]:
+    """Restore the loop state; returns it and whether ``epochs`` differs from the run's.
+
+    Every setting but ``epochs`` must match. A changed ``epochs`` is honoured: below
+    the epochs already done it is refused; above, a run that ended at its last epoch
+    (not stopped early) continues.
+    """
     payload = run.load_state(RESUME_FORMAT)
     path = run.file(RunFolder.LAST)
-    if payload["config"] != config:
+    saved = payload["config"]
+    if not isinstance(saved, dict):
+        raise SpikegradInputError(f"{str(path)!r} holds no config dict")
+    changed = sorted(
+        k for k in set(saved) | set(config) if k != "epochs" and saved.get(k) != config.get(k)
+    )
+    if changed:
         raise SpikegradInputError(
-            f"{str(path)!r} was written by a run with another config; resume with the run's "
-            "own config.json"
+            f"{str(path)!r} was written by a run with other settings ({', '.join(changed)}); "
+            "resume with the run's own config.json (only epochs may change)"
         )
     try:
         model.load_state_dict(payload["model"])
@@ -446,13 +591,23 @@ def _load_last(run: RunFolder, config: dict, model, opt, rule: Rule) -> _LoopSta
         st.gen_state = payload["gen_state"]
         st.best_state = payload["best_state"]
         st.history = [EpochStats(**h) for h in payload["history"]]
-    except (RuntimeError, TypeError, ValueError, KeyError) as exc:
+    except (RuntimeError, TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
         raise SpikegradInputError(
             f"{str(path)!r} does not fit this model and config: {str(exc).splitlines()[0]}"
         ) from exc
     if not isinstance(st.gen_state, torch.Tensor):
         raise SpikegradInputError(f"{str(path)!r} holds no batch-order generator state")
-    return st
+    done_epochs = len(st.history)
+    epochs_changed = saved.get("epochs", epochs) != epochs
+    if epochs_changed:
+        if epochs < done_epochs:
+            raise SpikegradInputError(
+                f"epochs {epochs} is below the {done_epochs} epochs this run has already "
+                f"done ({str(path)!r}); resume with epochs >= {done_epochs}"
+            )
+        stopped_early = bool(patience and st.since_best >= patience)
+        st.done = stopped_early or st.epoch > epochs
+    return st, epochs_changed
 
 
 class _NoBar:

@@ -1,0 +1,257 @@
+"""Fault tests: SIGKILL at chosen points, a killed sweep driver, two sweeps, a full disk.
+
+Each fault ends with nothing lost and the same final result as an uninterrupted run:
+
+* the trainer killed (SIGKILL, in a subprocess) in the middle of writing ``last.pt``,
+  between two epochs (history written, ``last.pt`` not yet) and after early stopping
+  (``last.pt`` says done, ``metrics.json`` not yet written); then resumed in this process
+  on another thread count (the killed process ran 2 torch / numba threads, the resume 1);
+* a sweep driver killed alone while its two workers train: the workers end, a second
+  sweep on the folder is refused while the first holds it, and a restart finishes with
+  the results of an uninterrupted sweep;
+* a full disk (a file-size limit, ``RLIMIT_FSIZE``): one error line, exit code 1, every
+  finished result intact, and the next start completes the sweep.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from hostile_support import run_cli
+from spikegrad.experiments.config import SweepSpec
+from spikegrad.experiments.sweep import load_results, run_sweep
+from spikegrad.io.checkpoint import load_payload
+from spikegrad.learning.config import TrainConfig, train
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="signals, prctl and rlimits")
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+#: 72 training samples in batches of 20: 4 steps per epoch, last.pt every 2 steps and at
+#: each epoch end; patience 2 stops this seed after epoch 3 of 8
+CONFIG = {
+    "epochs": 8,
+    "patience": 2,
+    "hidden": [8],
+    "batch_size": 20,
+    "checkpoint_every": 2,
+    "init": "fluctuation",
+    "dataset_options": {"n_classes": 3, "n_units": 10, "samples_per_class": 30, "seed": 0},
+}
+
+KILLER = textwrap.dedent(
+    """
+    import io, os, signal, sys
+    import spikegrad.io.checkpoint as ck
+    from spikegrad.io.run import RunFolder
+    from spikegrad.kernels import set_num_threads
+    from spikegrad.learning.config import TrainConfig, train
+    import json
+    where, out = sys.argv[1], sys.argv[2]
+    set_num_threads(2)
+    def die():
+        os.kill(os.getpid(), signal.SIGKILL)
+    writes = [0]
+    original = ck._atomic_write
+    def atomic_write(path, write):
+        if where == "mid-write" and path.name == "last.pt":
+            writes[0] += 1
+            if writes[0] == 3:  # the 3rd last.pt: half of it on disk, then killed
+                def half(f):
+                    buf = io.BytesIO()
+                    write(buf)
+                    f.write(buf.getvalue()[: len(buf.getvalue()) // 2])
+                    f.flush()
+                    os.fsync(f.fileno())
+                    die()
+                return original(path, half)
+        return original(path, write)
+    ck._atomic_write = atomic_write
+    def callback(stats):
+        if where == "between-epochs" and stats.epoch == 2:
+            die()  # history.csv has epoch 2, last.pt still holds mid-epoch 2
+    if where == "after-early-stop":
+        RunFolder.write_metrics = lambda self, m: die()
+    cfg = TrainConfig.from_dict(json.loads(os.environ["FAULT_CONFIG"]))
+    train(cfg, out_dir=out, progress=False, plots=False, callback=callback)
+    """
+)
+
+
+def _env(**extra) -> dict:
+    env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "2", "NUMBA_NUM_THREADS": "2"}
+    env.update(extra)
+    return env
+
+
+def _same_run(a: Path, b: Path) -> None:
+    """Two run folders hold the same results: metrics, history, best and last weights."""
+    ma, mb = (json.loads((d / "metrics.json").read_text()) for d in (a, b))
+    for k in ("test_accuracy", "test_loss", "val_accuracy", "val_loss", "train_accuracy",
+              "train_loss", "best_epoch", "epochs"):  # fmt: skip
+        assert ma[k] == mb[k], k
+    ha, hb = ((d / "history.csv").read_text().splitlines() for d in (a, b))
+    assert [r.rsplit(",", 1)[0] for r in ha] == [r.rsplit(",", 1)[0] for r in hb]  # not seconds
+    for name, fmt, key in (
+        ("checkpoint.pt", "spikegrad-checkpoint-1", "state_dict"),
+        ("last.pt", "spikegrad-resume-1", "model"),
+    ):
+        sa, sb = (load_payload(d / name, fmt)[key] for d in (a, b))
+        assert sa.keys() == sb.keys()
+        for k in sa:
+            assert torch.equal(sa[k], sb[k]), (name, k)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The uninterrupted run, on one thread."""
+    out = tmp_path_factory.mktemp("reference") / "run"
+    res = train(TrainConfig.from_dict(CONFIG), out_dir=out, progress=False, plots=False)
+    assert res.metrics["epochs"] == 3 < CONFIG["epochs"]  # early stopping happened
+    return out
+
+
+@pytest.mark.parametrize("where", ["mid-write", "between-epochs", "after-early-stop"])
+def test_trainer_killed_then_resumed_on_another_thread_count(where, reference, tmp_path):
+    out = tmp_path / "run"
+    r = subprocess.run(
+        [sys.executable, "-c", KILLER, where, str(out)],
+        env=_env(FAULT_CONFIG=json.dumps(CONFIG)),
+        capture_output=True,
+        timeout=300,
+    )
+    assert r.returncode == -signal.SIGKILL, r.stderr.decode()[-2000:]
+    assert not (out / "metrics.json").exists()
+    load_payload(out / "last.pt", "spikegrad-resume-1")  # the last complete state, intact
+    if where == "mid-write":
+        assert list(out.glob(".last.pt.*.tmp"))  # the half-written file never replaced it
+    res = train(TrainConfig.from_dict(CONFIG), out_dir=out, progress=False, plots=False,
+                resume=True)  # fmt: skip
+    assert not res.already_finished
+    assert not list(out.glob(".*.tmp"))  # the interrupted write's leftover is cleared
+    _same_run(out, reference)
+    again = train(TrainConfig.from_dict(CONFIG), out_dir=out, progress=False, plots=False,
+                  resume=True)  # fmt: skip
+    assert again.already_finished and again.metrics == res.metrics
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+SWEEP_BASE = {**CONFIG, "patience": 0, "epochs": 3, "checkpoint_every": 1}
+
+
+def test_sweep_driver_killed_alone_workers_end_and_restart_completes(tmp_path, capsys):
+    spec = {"name": "kill", "base": SWEEP_BASE, "grid": {"seed": [0, 1, 2]}}
+    plain = {k: v for k, v in SWEEP_BASE.items() if k != "dataset_options"}
+    toml = tmp_path / "g.toml"
+    toml.write_text(
+        "name = 'kill'\n[base]\n"
+        + "".join(f"{k} = {json.dumps(v)}\n" for k, v in plain.items())
+        + "dataset_options = { n_classes = 3, n_units = 10, samples_per_class = 30, seed = 0 }\n"
+        + "[grid]\nseed = [0, 1, 2]\n"
+    )
+    out = tmp_path / "sweep"
+    cmd = [sys.executable, "-m", "spikegrad", "sweep", str(toml), "--out", str(out),
+           "--workers", "2", "--quiet"]  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, env=_env(OMP_NUM_THREADS="1"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(out.glob("work/*/last.pt")):
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        time.sleep(0.05)
+    workers = _children(proc.pid)
+    assert workers, "the sweep should have worker processes"
+    # a second sweep on the folder is refused while the first holds it
+    rc, _, err = run_cli([*cmd[3:]], capsys)
+    assert rc == 2 and "in use by another sweep" in err and f"pid {proc.pid}" in err
+    os.kill(proc.pid, signal.SIGKILL)  # the driver alone, not its process group
+    proc.wait()
+    deadline = time.time() + 15
+    while time.time() < deadline and any(_alive(w) for w in workers):
+        time.sleep(0.1)
+    assert not any(_alive(w) for w in workers), "workers outlived their driver"
+    before = {p.name: p.read_bytes() for p in out.glob("runs/*.json")}
+    in_flight = list(out.glob("work/*/last.pt"))
+    assert len(before) < 3 and in_flight  # killed part-way, with runs to resume mid-run
+    rc, stdout, err = run_cli([*cmd[3:]], capsys)  # restart (in this process, serial)
+    assert rc == 0, err
+    assert f"3 runs: {len(before)} already finished" in stdout
+    for name, data in before.items():  # nothing redone or lost
+        assert (out / "runs" / name).read_bytes() == data
+    assert not list(out.glob("work/*"))  # run folders are removed once recorded
+    ref = run_sweep(SweepSpec.from_dict(spec).expand(), tmp_path / "ref", progress=False)
+    got = {r["run_id"]: r for r in load_results(out)}
+    for r in load_results(ref.out_dir):
+        g = got[r["run_id"]]
+        assert g["history"] == r["history"]
+        for k in ("test_accuracy", "val_accuracy", "train_accuracy", "test_loss", "best_epoch"):
+            assert g["metrics"][k] == r["metrics"][k], k
+
+
+def _limit_file_size(limit: int):
+    def preexec() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return preexec
+
+
+def test_full_disk_stops_with_one_message_and_keeps_finished_results(tmp_path):
+    out = tmp_path / "sweep"
+    small = SweepSpec.from_dict({"name": "small", "base": {**SWEEP_BASE, "epochs": 1}})
+    first = run_sweep(small.expand(), out, progress=False)
+    assert first.finished == 1
+    kept = {p: p.read_bytes() for p in out.glob("runs/*.json")}
+    # a wider network: its last.pt (~60 kB) exceeds a 32 kB file-size limit
+    cmd = [sys.executable, "-m", "spikegrad", "sweep", "--set", "epochs=1", "--set",
+           "hidden=[256]", "--set", "batch_size=20", "--set",
+           "dataset_options={n_classes=3,n_units=10,samples_per_class=30,seed=0}",
+           "--out", str(out), "--quiet"]  # fmt: skip
+    r = subprocess.run(
+        cmd, env=_env(), capture_output=True, text=True, timeout=300,
+        preexec_fn=_limit_file_size(32_000),
+    )  # fmt: skip
+    assert r.returncode == 1, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "disk is full" in lines[0], r.stderr
+    for p, data in kept.items():  # the finished result is intact
+        assert p.read_bytes() == data
+    assert load_results(out) and len(load_results(out)) == 1
+    rows = (out / "results.csv").read_text().splitlines()
+    assert len(rows) == 2 and rows[1].startswith(small.expand()[0].run_id)
+    r = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert len(load_results(out)) == 2
+    # results.csv keeps the first grid's row next to the second's
+    assert len((out / "results.csv").read_text().splitlines()) == 3

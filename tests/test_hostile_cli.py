@@ -1,0 +1,142 @@
+"""Every command with hostile arguments: exit code 2, one error line naming the argument.
+
+Each row is (command line, words the error line must contain). Values are zero, negative,
+text for numbers, unknown names, unwritable output paths and combinations that do not
+fit. The contract (docs/reliability.md): exit code 2, the last stderr line is
+``spikegrad CMD: error: ...`` naming the argument, no traceback, and no explicit value
+silently replaced by a default (an explicit 0 is refused where it is not a documented
+value, never run as the default).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from hostile_support import run_cli
+
+BLOCKED = "{tmp}/afile/sub"  # a folder below a regular file: never writable, even as root
+
+CASES = [
+    # train
+    ("train --epochs 0", ["epochs"]),
+    ("train --epochs -3", ["epochs"]),
+    ("train --epochs abc", ["--epochs"]),
+    ("train --batch-size 0", ["batch_size"]),
+    ("train --classes 0", ["--classes"]),
+    ("train --classes 1", ["--classes"]),
+    ("train --hidden 0", ["hidden"]),
+    ("train --layers 0", ["--layers"]),
+    ("train --threads 0", ["--threads"]),
+    ("train --threads -1", ["--threads"]),
+    ("train --lr nan", ["lr"]),
+    ("train --lr -1", ["lr"]),
+    ("train --dt 0", ["dt"]),
+    ("train --tau-mem -1", ["tau_mem"]),
+    ("train --patience -1", ["patience"]),
+    ("train --checkpoint-every -1", ["checkpoint_every"]),
+    ("train --seed -1", ["seed"]),
+    ("train --units 0", ["n_units"]),
+    ("train --samples-per-class 0", ["samples_per_class"]),
+    ("train --rule nope", ["rule"]),
+    ("train --rule weight --rule-option trials=abc", ["trials"]),
+    ("train --model-option =3", ["--model-option"]),
+    ("train --task-option samples=3", ["--task-option"]),
+    ("train --dataset mnist", ["--data-dir"]),
+    ("train --surrogate nope", ["--surrogate"]),
+    ("train --epochs 1 --out " + BLOCKED, ["cannot be written"]),
+    ("train --resume {tmp}/missing", ["config.json"]),
+    # perturb
+    ("perturb --iterations 0", ["--iterations"]),
+    ("perturb --iterations -1", ["--iterations"]),
+    ("perturb --iterations x", ["--iterations"]),
+    ("perturb --batch-size 0", ["--batch-size"]),
+    ("perturb --classes 0", ["--classes"]),
+    ("perturb --threads 0", ["--threads"]),
+    ("perturb --threads -1", ["--threads"]),
+    ("perturb --trials 0 --check-gradient", ["--trials"]),
+    ("perturb --sigma 0", ["sigma"]),
+    ("perturb --lr -1", ["lr"]),
+    ("perturb --iterations 1 --out " + BLOCKED, ["cannot be written"]),
+    # spiketrain
+    ("spiketrain --epochs 0", ["--epochs"]),
+    ("spiketrain --batch-size 0", ["--batch-size"]),
+    ("spiketrain --inputs 0", ["--inputs"]),
+    ("spiketrain --task classify --classes 0", ["classes"]),
+    ("spiketrain --threads 0", ["--threads"]),
+    ("spiketrain --dt 0", ["dt"]),
+    ("spiketrain --rate -1", ["rate"]),
+    ("spiketrain --epochs 1 --out " + BLOCKED, ["cannot be written"]),
+    # stream
+    ("stream --task sea --samples 0", ["--samples"]),
+    ("stream --task sea --samples -1", ["--samples"]),
+    ("stream --task sea --window 0", ["--window"]),
+    ("stream --task sea --threads -1", ["--threads"]),
+    ("stream --task sea --record-every 0", ["--record-every"]),
+    ("stream --task sea --print-every -1", ["--print-every"]),
+    ("stream --task sea --samples 10 --out " + BLOCKED, ["cannot be written"]),
+    # symmetry
+    ("symmetry --demo --size 0", ["--size"]),
+    ("symmetry --demo --scenes 0", ["--scenes"]),
+    ("symmetry --demo --threads -1", ["--threads"]),
+    ("symmetry --demo --k 0", ["--k"]),
+    ("symmetry --demo --dt 0", ["--dt"]),
+    ("symmetry --demo --levels 0", ["--levels"]),
+    ("symmetry --demo --scenes 1 --out " + BLOCKED, ["cannot be written"]),
+    # sweep
+    ("sweep {tmp}/missing.toml --out {tmp}/sw", ["grid file"]),
+    ("sweep --workers 0 --out {tmp}/sw", ["workers"]),
+    ("sweep --workers -1 --out {tmp}/sw", ["workers"]),
+    ("sweep --set epochs=0 --out {tmp}/sw", ["epochs"]),
+    ("sweep --set lr=abc --out {tmp}/sw", ["lr"]),
+    ("sweep --set dataset=nope --out {tmp}/sw", ["dataset"]),
+    ("sweep --set nope=1 --out {tmp}/sw", ["nope"]),
+    ("sweep --vary lr= --out {tmp}/sw", ["lr"]),
+    ("sweep --set epochs=1 --out " + BLOCKED, ["cannot be created"]),
+    # reproduce
+    ("reproduce zenke-vogels --workers 0 --out {tmp}/z", ["--workers"]),
+    ("reproduce zenke-vogels --workers -1 --estimate", ["--workers"]),
+    ("reproduce zenke-vogels --report-only --out {tmp}/empty", ["nothing to report"]),
+    ("reproduce zenke-vogels --profile smoke --out " + BLOCKED, ["cannot be created"]),
+    ("reproduce nope", ["study"]),
+    # export-nir
+    ("export-nir {tmp}/missing {tmp}/o.nir", ["run folder"]),
+    ("export-nir {tmp}/afile {tmp}/o.nir", ["afile"]),
+    # top level
+    ("nope", ["COMMAND"]),
+]
+
+
+@pytest.fixture
+def tmp(tmp_path):
+    (tmp_path / "afile").write_text("not a folder")
+    (tmp_path / "empty").mkdir()
+    return tmp_path
+
+
+@pytest.mark.parametrize("line, words", CASES, ids=[c[0].split(" --out")[0] for c in CASES])
+def test_hostile_argument_exit_2_one_line(line, words, tmp, capsys, monkeypatch):
+    monkeypatch.chdir(tmp)  # a default output folder lands in tmp, never in the checkout
+    rc, out, err = run_cli(line.format(tmp=tmp).split(), capsys)
+    assert "Traceback" not in out + err
+    assert rc == 2, f"exit {rc}; stderr: {err[-500:]!r}"
+    errors = [ln for ln in err.splitlines() if "error:" in ln]
+    assert len(errors) == 1, err
+    last = err.strip().splitlines()[-1]
+    assert last == errors[0] and last.startswith("spikegrad"), err
+    for w in words:
+        assert w in last, f"{w!r} not in {last!r}"
+    assert not list(tmp.glob("runs/*/metrics.json")), "a run was started"
+
+
+def test_time_major_data_refused_where_sample_major_is_required():
+    """from_dense takes [N, T, C]; a [T, N, C] tensor whose dim 1 matches the labels is refused."""
+    import torch
+
+    from spikegrad import SpikegradInputError
+    from spikegrad.data.spikes import SpikeDataset
+
+    labels = torch.arange(4) % 2
+    with pytest.raises(SpikegradInputError, match=r"time-major.*permute\(1, 0, 2\)"):
+        SpikeDataset.from_dense(torch.zeros(50, 4, 3), labels)
+    ds = SpikeDataset.from_dense(torch.zeros(50, 4, 3).permute(1, 0, 2), labels)
+    assert (len(ds), ds.n_steps, ds.n_units) == (4, 50, 3)
