@@ -314,6 +314,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         out = args.out
     else:
         out = Path("runs") / f"{args.dataset}-{datetime.now():%Y%m%d-%H%M%S}"
+    energy_costs = _energy_costs(args)  # checked before the folder is claimed or made
     _claim_folder(out, args.overwrite)
     if int(os.environ.get("RANK", "0")) == 0:
         from ..io.run import RunFolder
@@ -325,7 +326,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             out_dir=out,
             progress=not args.quiet,
             plots=not args.no_plots,
-            energy_costs=_energy_costs(args),
+            energy_costs=energy_costs,
         )
     return _report(res, out, args)
 
