@@ -120,6 +120,8 @@ __all__ = [
 
 #: What a full class repository evicts.
 REPLACE_POLICIES = ("oldest", "least_used")
+#: How spikes are modulated: by their rank in the sample, or in their feature.
+RANKS = ("global", "feature")
 #: Decision when no output neuron fires.
 NO_FIRE_RULES = ("psp", "ratio", "none")
 #: Largest feature magnitude accepted: beyond it the squared receptive-field width
@@ -264,6 +266,14 @@ class OeSNNClassifier(base.Classifier):
         Reliability below which a neuron is removed (``None``: off).
     prune_rate:
         Update rate :math:`\alpha` of the reliability.
+    rank:
+        ``"global"`` (default): the :math:`k`-th spike of the sample is modulated
+        by :math:`\mathrm{mod}^k`, all fields of all features ranked together (eSNN).
+        ``"feature"``: by :math:`\mathrm{mod}^{r}`, :math:`r` the spike's rank among
+        the fields of its own feature, so that every feature contributes its
+        first spikes at full weight however many features there are (a
+        many-feature encoding; candidate weights :math:`w_j = \mathrm{mod}^{r(j)}`,
+        :math:`\theta = C\sum_k \mathrm{mod}^{2 r_k}`; spikes still arrive in time order).
     skip_constant:
         A feature whose learned range is still a single value
         (:math:`I_\min = I_\max`, e.g. its first sample) emits no spikes
@@ -300,6 +310,7 @@ class OeSNNClassifier(base.Classifier):
         passive_prune: float | None = None,
         prune_rate: float = 0.2,
         skip_constant: bool = True,
+        rank: str = "global",
     ) -> None:
         _check_fields(n_fields)
         check_positive("beta", beta)
@@ -332,6 +343,7 @@ class OeSNNClassifier(base.Classifier):
                 f"passive_prune must be None or in (0, 1), got {passive_prune!r}"
             )
         _check_unit("prune_rate", prune_rate)
+        check_choice("rank", rank, RANKS)
 
         self.n_fields = n_fields
         self.beta = beta
@@ -352,6 +364,7 @@ class OeSNNClassifier(base.Classifier):
         self.passive_prune = passive_prune
         self.prune_rate = prune_rate
         self.skip_constant = skip_constant
+        self.rank = rank
 
         self._ranges = RangeTracker(range_mode, range_window)
         self._features: dict = {}  # feature name -> index (order of first appearance)
@@ -439,7 +452,13 @@ class OeSNNClassifier(base.Classifier):
         if len(order) == 0:
             self.n_skipped += 1
             return
-        w, th = candidate_neuron(order, self._WT.shape[0], self.mod, self.c)
+        if self.rank == "global":
+            w, th = candidate_neuron(order, self._WT.shape[0], self.mod, self.c)
+        else:
+            powers = self._spike_mod(order)
+            w = np.zeros(self._WT.shape[0])
+            w[order] = powers
+            th = self.c * float(np.dot(powers, powers))
         rows = self._class_rows[cls]
         if rows:
             d = _kern.distances(self._Wr, np.asarray(rows, dtype=np.int64), w)
@@ -634,6 +653,19 @@ class OeSNNClassifier(base.Classifier):
             present = np.repeat(~bad, self.n_fields)
         return order, present
 
+    def _spike_mod(self, order: np.ndarray) -> np.ndarray:
+        """Modulation of each spike of ``order``: ``mod**k`` or ``mod**(rank in its feature)``."""
+        if self.rank == "global":
+            return self._powers(len(order))
+        f = order // self.n_fields
+        idx = np.argsort(f, kind="stable")
+        fs = f[idx]
+        start = np.flatnonzero(np.r_[True, fs[1:] != fs[:-1]])
+        counts = np.diff(np.r_[start, len(fs)])
+        ranks = np.empty(len(order), dtype=np.int64)
+        ranks[idx] = np.arange(len(fs)) - np.repeat(start, counts)
+        return self._powers(int(ranks.max()) + 1 if len(ranks) else 0)[ranks]
+
     def _powers(self, k: int) -> np.ndarray:
         """``mod ** arange(k)`` (cached; the same values numpy's power gives)."""
         if len(self._modk) < k:
@@ -673,7 +705,7 @@ class OeSNNClassifier(base.Classifier):
         theta = self._theta_used(present)
         psp = np.empty(self._WT.shape[1])
         _, win = _kern.first_fire(
-            self._WT, theta, self._label, order, self._powers(len(order)), psp, by_label
+            self._WT, theta, self._label, order, self._spike_mod(order), psp, by_label
         )
         if win >= 0:
             return int(self._label[win]) if by_label else int(win)
@@ -697,7 +729,7 @@ class OeSNNClassifier(base.Classifier):
         if k == 0:
             return np.where(self._label >= 0, 0.0, -1.0)
         fired, step, psp_at, psp_final = _kern.recall_all(
-            self._WT, th_used, order, self._powers(k)
+            self._WT, th_used, order, self._spike_mod(order)
         )
         theta = np.where(self._label >= 0, th_used, 1.0)
         theta = np.where(theta > 0, theta, 1.0)
