@@ -26,7 +26,10 @@ from .._checks import SpikegradInputError
 from ..io.checkpoint import atomic_write_bytes
 from ..viz.plots import pyplot
 
-__all__ = ["PrequentialResult", "prequential", "drift_points_of", "plot_windowed_accuracy"]
+__all__ = [
+    "PrequentialResult", "prequential", "drift_points_of", "plot_windowed_accuracy",
+    "plot_accuracy_curves",
+]
 
 
 @dataclass
@@ -187,6 +190,41 @@ def plot_windowed_accuracy(
     ax.set_title(title)
     if true_drifts or detected or label:
         ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format="png", dpi=110)
+    finally:
+        plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def plot_accuracy_curves(
+    curves: dict,
+    path: Path,
+    *,
+    true_drifts: list[int] | tuple = (),
+    detected: list[int] | tuple = (),
+    title: str = "",
+) -> None:
+    """Windowed accuracy of several models (``name -> (positions, accuracy)``) on one axis.
+
+    True drifts dashed red, the first model's detector firings dotted grey; the PNG
+    is written atomically.
+    """
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    for name, (pos, acc) in curves.items():
+        ax.plot(pos, acc, lw=1.2, label=name)
+    for i, d in enumerate(true_drifts):
+        ax.axvline(d, color="tab:red", ls="--", lw=1, label="true drift" if i == 0 else None)
+    for i, d in enumerate(detected):
+        ax.axvline(d, color="0.4", ls=":", lw=1, label="detected drift" if i == 0 else None)
+    ax.set_xlabel("samples")
+    ax.set_ylabel("windowed accuracy")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     buf = io.BytesIO()
     try:
