@@ -57,6 +57,15 @@ def _write_table(run, rows: list[dict]) -> None:
     atomic_write_bytes(run.file("table.md"), _markdown(rows).encode())
 
 
+def _need_river(exc: ModuleNotFoundError) -> None:
+    """Re-raise a missing river as a one-line input error (exit 2), anything else as is."""
+    if (exc.name or "").split(".")[0] != "river":
+        raise exc
+    raise SpikegradInputError(
+        "spikegrad stream needs river: pip install 'spikegrad[online]'"
+    ) from exc
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``stream`` sub-command."""
     from ..online.streams import MODELS, STREAMS
@@ -140,22 +149,14 @@ def _cmd_stream(args: argparse.Namespace) -> int:
     try:
         spec = resolve_stream(args.task, args.target)
     except ModuleNotFoundError as exc:
-        if (exc.name or "").split(".")[0] != "river":
-            raise
-        raise SpikegradInputError(
-            "spikegrad stream needs river: pip install 'spikegrad[online]'"
-        ) from exc
+        _need_river(exc)
     params = _parse_params(args.param)
     try:
         model = make_model(args.model, scale=not args.no_scaler, **params)
     except TypeError as exc:
         raise SpikegradInputError(f"bad --param for model {args.model!r}: {exc}") from exc
     except ModuleNotFoundError as exc:
-        if (exc.name or "").split(".")[0] != "river":
-            raise
-        raise SpikegradInputError(
-            "spikegrad stream needs river: pip install 'spikegrad[online]'"
-        ) from exc
+        _need_river(exc)
     n = spec.length if args.samples is None else min(args.samples, spec.length)
     record_every = (
         args.record_every if args.record_every is not None else max(1, min(50, n // 100 or 1))

@@ -136,6 +136,28 @@ def _feature_sort_key(key) -> tuple[str, str]:
     return (type(key).__name__, str(key))
 
 
+def canonical_columns(features: dict, m: int) -> np.ndarray:
+    """Column ``feature_index * m + field`` -> position in the canonical input order.
+
+    Features are ranked by (type name, str(name)), so the order of keys in a
+    sample never matters; ties in spike time are broken by this order.
+    """
+    ranked = sorted(features, key=_feature_sort_key)
+    canon = np.empty(len(features) * m, dtype=np.int64)
+    for r, key in enumerate(ranked):
+        col = features[key] * m
+        canon[col : col + m] = r * m + np.arange(m)
+    return canon
+
+
+def dmax(mod: float, k: int) -> float:
+    r"""Largest distance between two orderings of ``k`` spikes,
+    :math:`\lVert(\mathrm{mod}^{k-1-i})_i - (\mathrm{mod}^i)_i\rVert` (1 if it is 0)."""
+    i = np.arange(k, dtype=np.float64)
+    d = float(np.linalg.norm(mod ** (k - 1 - i) - mod**i))
+    return d if d > 0 else 1.0
+
+
 def candidate_neuron(
     order: np.ndarray, n_inputs: int, mod: float, c: float
 ) -> tuple[np.ndarray, float]:
@@ -594,13 +616,8 @@ class OeSNNClassifier(base.Classifier):
         self._Wr = np.pad(self._Wr, ((0, 0), (0, m * len(keys))))
         self._lo = np.pad(self._lo, (0, len(keys)))
         self._hi = np.pad(self._hi, (0, len(keys)))
-        ranked = sorted(self._features, key=_feature_sort_key)
-        canon = np.empty(len(self._features) * m, dtype=np.int64)
-        for r, key in enumerate(ranked):
-            col = self._features[key] * m
-            canon[col : col + m] = r * m + np.arange(m)
-        self._canon = canon
-        self._inv_canon = np.argsort(canon)
+        self._canon = canonical_columns(self._features, m)
+        self._inv_canon = np.argsort(self._canon)
 
     def _add_class(self, y) -> int:
         i = len(self._classes)
@@ -717,9 +734,7 @@ class OeSNNClassifier(base.Classifier):
         return int(np.argmax(_kern.class_max(s, self._label, len(self._classes))))
 
     def _dmax(self, k: int) -> float:
-        i = np.arange(k, dtype=np.float64)
-        d = float(np.linalg.norm(self.mod ** (k - 1 - i) - self.mod**i))
-        return d if d > 0 else 1.0
+        return dmax(self.mod, k)
 
     def _scores(self, enc: tuple[np.ndarray, np.ndarray | None]) -> np.ndarray:
         """Per-pool-row score (see module docstring); free rows get -1."""

@@ -176,27 +176,8 @@ def plot_windowed_accuracy(
 
     The PNG is rendered in memory and written atomically (temp file, rename).
     """
-    plt = pyplot()
-
-    fig, ax = plt.subplots(figsize=(8, 3.2))
-    ax.plot(positions, accuracy, lw=1.2, label=label)
-    for i, d in enumerate(true_drifts):
-        ax.axvline(d, color="tab:red", ls="--", lw=1, label="true drift" if i == 0 else None)
-    for i, d in enumerate(detected):
-        ax.axvline(d, color="0.4", ls=":", lw=1, label="detected drift" if i == 0 else None)
-    ax.set_xlabel("samples")
-    ax.set_ylabel("windowed accuracy")
-    ax.set_ylim(0, 1.02)
-    ax.set_title(title)
-    if true_drifts or detected or label:
-        ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    try:
-        fig.savefig(buf, format="png", dpi=110)
-    finally:
-        plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    _drift_plot({label: (positions, accuracy)}, path, true_drifts, detected, title,
+                legend=bool(true_drifts or detected or label), height=3.2)
 
 
 def plot_accuracy_curves(
@@ -212,8 +193,12 @@ def plot_accuracy_curves(
     True drifts dashed red, the first model's detector firings dotted grey; the PNG
     is written atomically.
     """
+    _drift_plot(curves, path, true_drifts, detected, title, legend=True, height=3.6)
+
+
+def _drift_plot(curves, path, true_drifts, detected, title, *, legend, height) -> None:
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(8, 3.6))
+    fig, ax = plt.subplots(figsize=(8, height))
     for name, (pos, acc) in curves.items():
         ax.plot(pos, acc, lw=1.2, label=name)
     for i, d in enumerate(true_drifts):
@@ -224,7 +209,8 @@ def plot_accuracy_curves(
     ax.set_ylabel("windowed accuracy")
     ax.set_ylim(0, 1.02)
     ax.set_title(title)
-    ax.legend(loc="lower right", fontsize=8)
+    if legend:
+        ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     buf = io.BytesIO()
     try:

@@ -64,15 +64,12 @@ from river.base import AnomalyDetector
 from .._checks import SpikegradInputError, check_choice, check_positive
 from . import _esnn_kernels as _kern
 from .encoding import NUMBERINGS, _check_fields
+from .esnn import _feature_sort_key, canonical_columns, dmax
 
 __all__ = ["OeSNNUAD"]
 
 #: Score of a sample at which no output neuron fires (plus its deviation from the window).
 NO_FIRE_SCORE = 1e3
-
-
-def _feature_key(key) -> tuple[str, str]:
-    return (type(key).__name__, str(key))
 
 
 class OeSNNUAD(AnomalyDetector):
@@ -226,7 +223,7 @@ class OeSNNUAD(AnomalyDetector):
         return f if math.isfinite(f) and abs(f) < 1e150 else math.nan
 
     def _add_features(self, keys: list) -> None:
-        for key in sorted(keys, key=_feature_key):
+        for key in sorted(keys, key=_feature_sort_key):
             self._features[key] = len(self._features)
         m = self.n_fields
         k = len(keys)
@@ -234,19 +231,12 @@ class OeSNNUAD(AnomalyDetector):
         self._WT = np.pad(self._WT, ((0, m * k), (0, 0)))
         self._Wr = np.pad(self._Wr, ((0, 0), (0, m * k)))
         self._value = np.pad(self._value, ((0, 0), (0, k)), constant_values=np.nan)
-        ranked = sorted(self._features, key=_feature_key)
-        canon = np.empty(len(self._features) * m, dtype=np.int64)
-        for r, key in enumerate(ranked):
-            col = self._features[key] * m
-            canon[col : col + m] = r * m + np.arange(m)
-        self._inv_canon = np.argsort(canon)
+        self._inv_canon = np.argsort(canonical_columns(self._features, m))
 
     def _dmax(self, k: int) -> float:
         d = self._dmax_cache.get(k)
         if d is None:
-            i = np.arange(k, dtype=np.float64)
-            d = float(np.linalg.norm(self.mod ** (k - 1 - i) - self.mod**i))
-            d = d if d > 0 else 1.0
+            d = dmax(self.mod, k)
             if len(self._dmax_cache) < 64:
                 self._dmax_cache[k] = d
         return d
