@@ -23,6 +23,49 @@ def _parse_params(items: list[str]) -> dict:
     return out
 
 
+_TABLE_FIELDS = ["model", "accuracy", "samples", "ms_per_sample", "detected_drifts"]
+
+
+def _table_row(name: str, res) -> dict:
+    return {
+        "model": name,
+        "accuracy": round(res.accuracy, 6),
+        "samples": res.samples,
+        "ms_per_sample": round(1e3 / res.samples_per_second, 4) if res.samples_per_second else None,
+        "detected_drifts": len(res.drift_points),
+    }
+
+
+def _markdown(rows: list[dict]) -> str:
+    lines = ["| " + " | ".join(_TABLE_FIELDS) + " |", "|" + "---|" * len(_TABLE_FIELDS)]
+    for r in rows:
+        lines.append("| " + " | ".join(str(r[k]) for k in _TABLE_FIELDS) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _write_table(run, rows: list[dict]) -> None:
+    import csv
+    import io
+
+    from ..io.checkpoint import atomic_write_bytes
+
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=_TABLE_FIELDS, lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_bytes(run.file("table.csv"), buf.getvalue().encode())
+    atomic_write_bytes(run.file("table.md"), _markdown(rows).encode())
+
+
+def _need_river(exc: ModuleNotFoundError) -> None:
+    """Re-raise a missing river as a one-line input error (exit 2), anything else as is."""
+    if (exc.name or "").split(".")[0] != "river":
+        raise exc
+    raise SpikegradInputError(
+        "spikegrad stream needs river: pip install 'spikegrad[online]'"
+    ) from exc
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``stream`` sub-command."""
     from ..online.streams import MODELS, STREAMS
@@ -38,8 +81,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--task", "--dataset", dest="task", default="phishing",
-                   choices=sorted(STREAMS), help="stream (--dataset is the old name)")
+                   help="stream: one of " + ", ".join(sorted(STREAMS)) + "; a river "
+                   "classification data set class name (e.g. ImageSegments); or a .csv file "
+                   "(header row, numeric features, label column --target) "
+                   "(--dataset is the old name)")
+    p.add_argument("--target", default=None,
+                   help="label column of a CSV --task (default: the last column)")
     p.add_argument("--model", default="oesnn", choices=sorted(MODELS), help="learner")
+    p.add_argument("--against", default="",
+                   help="comma-separated baselines run on the same stream after --model, e.g. "
+                   "ht,hat,gnb,knn,arf (any of: " + ", ".join(sorted(MODELS)) + "); the "
+                   "comparison goes to table.csv / table.md and accuracy.png")
     p.add_argument(
         "--param",
         action="append",
@@ -82,22 +134,29 @@ def _check_args(args: argparse.Namespace) -> None:
 
 def _cmd_stream(args: argparse.Namespace) -> int:
     from ..io.run import RunFolder
-    from ..online.prequential import plot_windowed_accuracy, prequential
-    from ..online.streams import make_model, make_stream
+    from ..online.prequential import plot_accuracy_curves, plot_windowed_accuracy, prequential
+    from ..online.streams import MODELS, make_model, resolve_stream
 
     _check_args(args)
-    spec = make_stream(args.task)
+    against = [a.strip() for a in args.against.split(",") if a.strip()]
+    for a in against:
+        if a not in MODELS:
+            raise SpikegradInputError(
+                f"--against: unknown model {a!r}; valid names: {', '.join(sorted(MODELS))}"
+            )
+    if args.target is not None and not args.task.lower().endswith(".csv"):
+        raise SpikegradInputError("--target is only for a CSV --task")
+    try:
+        spec = resolve_stream(args.task, args.target)
+    except ModuleNotFoundError as exc:
+        _need_river(exc)
     params = _parse_params(args.param)
     try:
         model = make_model(args.model, scale=not args.no_scaler, **params)
     except TypeError as exc:
         raise SpikegradInputError(f"bad --param for model {args.model!r}: {exc}") from exc
     except ModuleNotFoundError as exc:
-        if (exc.name or "").split(".")[0] != "river":
-            raise
-        raise SpikegradInputError(
-            "spikegrad stream needs river: pip install 'spikegrad[online]'"
-        ) from exc
+        _need_river(exc)
     n = spec.length if args.samples is None else min(args.samples, spec.length)
     record_every = (
         args.record_every if args.record_every is not None else max(1, min(50, n // 100 or 1))
@@ -105,13 +164,16 @@ def _cmd_stream(args: argparse.Namespace) -> int:
     out = (
         args.out
         if args.out is not None
-        else Path("runs") / f"stream-{args.task}-{args.model}-{datetime.now():%Y%m%d-%H%M%S}"
+        else Path("runs") / f"stream-{spec.name}-{args.model}-{datetime.now():%Y%m%d-%H%M%S}"
     )
     run = RunFolder(out)  # an unwritable --out fails here, before the stream runs
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
+    from ..online._esnn_kernels import warm_up
+
+    warm_up()  # compiled kernels loaded before the timed runs
     true_drifts = [d for d in spec.drifts if d < n]
     run.write_config({
         "command": "stream", "task": args.task, "model": args.model, "params": params,
@@ -120,6 +182,7 @@ def _cmd_stream(args: argparse.Namespace) -> int:
         "record_every": record_every, "print_every": args.print_every,
         "memory": args.memory, "threads": args.threads, "plots": not args.no_plots,
         "true_drifts": true_drifts, "description": spec.description,
+        "against": against, "target": args.target,
     })
 
     def show(i: int, acc: float) -> None:
@@ -164,12 +227,37 @@ def _cmd_stream(args: argparse.Namespace) -> int:
             detected=res.drift_points,
             title=f"{args.model} on {args.task} (window {args.window})",
         )
+    table = [_table_row(args.model, res)]
+    curves = {args.model: (res.positions, res.window_accuracy)}
+    for b in against:
+        print(f"baseline {b} ...", flush=True)
+        rb = prequential(
+            spec(args.seed, n),
+            make_model(b, scale=not args.no_scaler),
+            window=args.window,
+            record_every=record_every,
+            callback=show,
+            callback_every=args.print_every,
+        )
+        table.append(_table_row(b, rb))
+        curves[b] = (rb.positions, rb.window_accuracy)
+    _write_table(run, table)
+    print(_markdown(table), end="")
+    if not args.no_plots:
+        plot_accuracy_curves(
+            curves,
+            run.file("accuracy.png"),
+            true_drifts=true_drifts,
+            detected=res.drift_points,
+            title=f"{args.task}: windowed accuracy (window {args.window})",
+        )
     mem = f", peak {res.peak_mb:.1f} MB" if res.peak_mb is not None else ""
     print(
         f"accuracy {res.accuracy:.4f} over {res.samples} samples, "
         f"{res.samples_per_second:.0f} samples/s{mem}\n"
         f"run folder: {out}  (config.json, metrics.json, history.csv"
-        + ("" if args.no_plots else ", windowed_accuracy.png")
+        + ", table.csv, table.md"
+        + ("" if args.no_plots else ", windowed_accuracy.png, accuracy.png")
         + ")"
     )
     return 0

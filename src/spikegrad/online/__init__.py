@@ -19,6 +19,7 @@ _NAMES = {
     "compare_with_bptt": "eprop",
     "eprop_gradients": "eprop",
     "OeSNNClassifier": "esnn",
+    "OeSNNUAD": "uad",
     "candidate_neuron": "esnn",
     "recall": "esnn",
     "recall_reference": "esnn",

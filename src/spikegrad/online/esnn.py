@@ -100,13 +100,12 @@ import numpy as np
 from river import base
 
 from .._checks import SpikegradInputError, check_choice, check_positive
+from . import _esnn_kernels as _kern
 from .encoding import (
     NUMBERINGS,
     RANGE_MODES,
     RangeTracker,
     _check_fields,
-    grf_responses,
-    grf_spike_times,
 )
 
 __all__ = [
@@ -121,6 +120,8 @@ __all__ = [
 
 #: What a full class repository evicts.
 REPLACE_POLICIES = ("oldest", "least_used")
+#: How spikes are modulated: by their rank in the sample, or in their feature.
+RANKS = ("global", "feature")
 #: Decision when no output neuron fires.
 NO_FIRE_RULES = ("psp", "ratio", "none")
 #: Largest feature magnitude accepted: beyond it the squared receptive-field width
@@ -133,6 +134,28 @@ DISTANCES = ("raw", "dmax")
 
 def _feature_sort_key(key) -> tuple[str, str]:
     return (type(key).__name__, str(key))
+
+
+def canonical_columns(features: dict, m: int) -> np.ndarray:
+    """Column ``feature_index * m + field`` -> position in the canonical input order.
+
+    Features are ranked by (type name, str(name)), so the order of keys in a
+    sample never matters; ties in spike time are broken by this order.
+    """
+    ranked = sorted(features, key=_feature_sort_key)
+    canon = np.empty(len(features) * m, dtype=np.int64)
+    for r, key in enumerate(ranked):
+        col = features[key] * m
+        canon[col : col + m] = r * m + np.arange(m)
+    return canon
+
+
+def dmax(mod: float, k: int) -> float:
+    r"""Largest distance between two orderings of ``k`` spikes,
+    :math:`\lVert(\mathrm{mod}^{k-1-i})_i - (\mathrm{mod}^i)_i\rVert` (1 if it is 0)."""
+    i = np.arange(k, dtype=np.float64)
+    d = float(np.linalg.norm(mod ** (k - 1 - i) - mod**i))
+    return d if d > 0 else 1.0
 
 
 def candidate_neuron(
@@ -162,9 +185,11 @@ def recall(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     r"""Vectorised rank-order recall of all output neurons at once.
 
-    Permute the columns of :math:`W` by the firing order, scale column
-    :math:`k` by :math:`\mathrm{mod}^k`, take the cumulative sum along the
-    spikes and find each neuron's first crossing of :math:`\theta_i`.
+    Spike by spike, add :math:`w_{i,\pi(k)}\,\mathrm{mod}^k` to every neuron's
+    PSP at once (compiled loop over the input-major weights,
+    :mod:`spikegrad.online._esnn_kernels`; the same additions in the same
+    order as the cumulative sum of ``W[:, order] * mod**arange(K)``) and record
+    each neuron's first crossing of :math:`\theta_i`.
 
     Parameters
     ----------
@@ -184,18 +209,12 @@ def recall(
         first exceeds its threshold (``K`` if never), its PSP then (final PSP
         if never), and the PSP after all spikes.
     """
-    n = weights.shape[0]
     k = len(order)
-    if k == 0 or n == 0:
-        z = np.zeros(n)
-        return np.zeros(n, dtype=bool), np.full(n, k), z, z.copy()
-    cs = np.cumsum(weights[:, order] * (mod ** np.arange(k, dtype=np.float64)), axis=1)
-    above = cs > theta[:, None]
-    fired = above.any(axis=1)
-    step = np.where(fired, above.argmax(axis=1), k)
-    psp_final = cs[:, -1]
-    psp_at = np.where(fired, cs[np.arange(n), np.minimum(step, k - 1)], psp_final)
-    return fired, step, psp_at, psp_final
+    wt = np.ascontiguousarray(np.asarray(weights, dtype=np.float64).T)
+    modk = mod ** np.arange(k, dtype=np.float64)
+    return _kern.recall_all(
+        wt, np.asarray(theta, dtype=np.float64), np.asarray(order, dtype=np.int64), modk
+    )
 
 
 def recall_reference(
@@ -269,6 +288,14 @@ class OeSNNClassifier(base.Classifier):
         Reliability below which a neuron is removed (``None``: off).
     prune_rate:
         Update rate :math:`\alpha` of the reliability.
+    rank:
+        ``"global"`` (default): the :math:`k`-th spike of the sample is modulated
+        by :math:`\mathrm{mod}^k`, all fields of all features ranked together (eSNN).
+        ``"feature"``: by :math:`\mathrm{mod}^{r}`, :math:`r` the spike's rank among
+        the fields of its own feature, so that every feature contributes its
+        first spikes at full weight however many features there are (a
+        many-feature encoding; candidate weights :math:`w_j = \mathrm{mod}^{r(j)}`,
+        :math:`\theta = C\sum_k \mathrm{mod}^{2 r_k}`; spikes still arrive in time order).
     skip_constant:
         A feature whose learned range is still a single value
         (:math:`I_\min = I_\max`, e.g. its first sample) emits no spikes
@@ -305,6 +332,7 @@ class OeSNNClassifier(base.Classifier):
         passive_prune: float | None = None,
         prune_rate: float = 0.2,
         skip_constant: bool = True,
+        rank: str = "global",
     ) -> None:
         _check_fields(n_fields)
         check_positive("beta", beta)
@@ -337,6 +365,7 @@ class OeSNNClassifier(base.Classifier):
                 f"passive_prune must be None or in (0, 1), got {passive_prune!r}"
             )
         _check_unit("prune_rate", prune_rate)
+        check_choice("rank", rank, RANKS)
 
         self.n_fields = n_fields
         self.beta = beta
@@ -357,6 +386,7 @@ class OeSNNClassifier(base.Classifier):
         self.passive_prune = passive_prune
         self.prune_rate = prune_rate
         self.skip_constant = skip_constant
+        self.rank = rank
 
         self._ranges = RangeTracker(range_mode, range_window)
         self._features: dict = {}  # feature name -> index (order of first appearance)
@@ -364,8 +394,13 @@ class OeSNNClassifier(base.Classifier):
         self._class_index: dict = {}
         self._class_rows: list[list[int]] = []  # pool rows of each class
         self._class_counts: list[int] = []
-        # the neuron pool (rows), grown by doubling; free rows have label -1
-        self._W = np.zeros((0, 0))
+        # the neuron pool (rows of W), grown by doubling; free rows have label -1.
+        # Stored input-major (W^T, [inputs, pool]) for the compiled recall.
+        self._WT = np.zeros((0, 0))
+        self._Wr = np.zeros((0, 0))  # the same weights row-major, for the merge distances
+        self._lo = np.zeros(0)  # per feature index: current range, for the encoder
+        self._hi = np.zeros(0)
+        self._modk = np.ones(0)  # mod ** arange(K), grown on demand
         self._theta = np.zeros(0)
         self._label = np.zeros(0, dtype=np.int64)
         self._merges = np.zeros(0)
@@ -373,6 +408,7 @@ class OeSNNClassifier(base.Classifier):
         self._reliab = np.zeros(0)
         self._free: list[int] = []
         self._canon = np.zeros(0, dtype=np.int64)  # column -> canonical input position
+        self._inv_canon = np.zeros(0, dtype=np.int64)  # canonical position -> column
         self._t = 0  # samples learned
         self.drift_points: list[int] = []  #: sample indices (learned count) where drift fired
         self.n_merges = 0
@@ -395,7 +431,10 @@ class OeSNNClassifier(base.Classifier):
         self._check_x(x)
         self._check_y(y)
         # validate every value before the model changes, so a bad sample leaves no trace
-        values = {key: self._value(key, v) for key, v in x.items()}
+        values = {
+            key: v if v.__class__ is float and -_MAX_ABS <= v <= _MAX_ABS else self._value(key, v)
+            for key, v in x.items()
+        }
         cls = self._class_index.get(y)
         if cls is None:
             cls = self._add_class(y)
@@ -430,21 +469,29 @@ class OeSNNClassifier(base.Classifier):
                 self._ranges.update(key, f)
         if new:
             self._add_features(new)
+        self._sync_ranges(values)
         order, _ = self._encode(x)
         if len(order) == 0:
             self.n_skipped += 1
             return
-        w, th = candidate_neuron(order, self._W.shape[1], self.mod, self.c)
+        if self.rank == "global":
+            w, th = candidate_neuron(order, self._WT.shape[0], self.mod, self.c)
+        else:
+            powers = self._spike_mod(order)
+            w = np.zeros(self._WT.shape[0])
+            w[order] = powers
+            th = self.c * float(np.dot(powers, powers))
         rows = self._class_rows[cls]
         if rows:
-            d = np.linalg.norm(self._W[rows] - w, axis=1)
+            d = _kern.distances(self._Wr, np.asarray(rows, dtype=np.int64), w)
             if self.distance == "dmax":
                 d = d / self._dmax(len(order))
             j = int(np.argmin(d))
             if d[j] < self.sim:
                 r = rows[j]
                 n = self._merges[r]
-                self._W[r] = (w + n * self._W[r]) / (n + 1)
+                self._Wr[r] = (w + n * self._Wr[r]) / (n + 1)
+                self._WT[:, r] = self._Wr[r]
                 self._theta[r] = (th + n * self._theta[r]) / (n + 1)
                 self._age[r] = (self._t + n * self._age[r]) / (n + 1)
                 self._merges[r] = n + 1
@@ -482,10 +529,14 @@ class OeSNNClassifier(base.Classifier):
         if not self._classes:
             return None
         enc = self._encode(x)
-        if self.no_fire == "none" and len(enc[0]) > 0 and self._winner(enc) is None:
-            return None
-        # arg-max of the class scores (ties: the class seen first), as predict_proba_one
-        return self._classes[int(np.argmax(self._class_scores(enc)))]
+        if self.n_neurons == 0 or len(enc[0]) == 0:
+            if self.no_fire == "none" and len(enc[0]) > 0:
+                return None
+            return self._classes[self._prior_class()]
+        # arg-max of the class scores (ties: the class seen first), as predict_proba_one,
+        # decided at the first spike that makes a neuron fire (compiled early exit)
+        cls = self._decide(enc, by_label=True)
+        return None if cls is None else self._classes[cls]
 
     # ------------------------------------------------------------------ inspection
     @property
@@ -500,11 +551,19 @@ class OeSNNClassifier(base.Classifier):
     @property
     def n_inputs(self) -> int:
         """Input neurons: fields times features learned so far."""
-        return self._W.shape[1]
+        return self._WT.shape[0]
+
+    @property
+    def _W(self) -> np.ndarray:
+        """The weights as ``[pool rows, inputs]`` (read only: the pool is also held as ``W^T``)."""
+        return self._Wr
 
     def state_bytes(self) -> int:
         """Bytes held by the neuron pool and the range tracker (for memory-bound checks)."""
-        arrays = (self._W, self._theta, self._label, self._merges, self._age, self._reliab)
+        arrays = (
+            self._WT, self._Wr, self._theta, self._label, self._merges, self._age, self._reliab,
+            self._lo, self._hi, self._modk,
+        )
         return int(sum(a.nbytes for a in arrays)) + 16 * self._ranges.state_size()
 
     # ------------------------------------------------------------------ internals
@@ -553,13 +612,12 @@ class OeSNNClassifier(base.Classifier):
         for key in sorted(keys, key=_feature_sort_key):
             self._features[key] = len(self._features)
         m = self.n_fields
-        self._W = np.pad(self._W, ((0, 0), (0, m * len(keys))))
-        ranked = sorted(self._features, key=_feature_sort_key)
-        canon = np.empty(len(self._features) * m, dtype=np.int64)
-        for r, key in enumerate(ranked):
-            col = self._features[key] * m
-            canon[col : col + m] = r * m + np.arange(m)
-        self._canon = canon
+        self._WT = np.pad(self._WT, ((0, m * len(keys)), (0, 0)))
+        self._Wr = np.pad(self._Wr, ((0, 0), (0, m * len(keys))))
+        self._lo = np.pad(self._lo, (0, len(keys)))
+        self._hi = np.pad(self._hi, (0, len(keys)))
+        self._canon = canonical_columns(self._features, m)
+        self._inv_canon = np.argsort(self._canon)
 
     def _add_class(self, y) -> int:
         i = len(self._classes)
@@ -572,87 +630,140 @@ class OeSNNClassifier(base.Classifier):
     def _prior_class(self) -> int:
         return int(np.argmax(self._class_counts))
 
+    def _sync_ranges(self, values: dict) -> None:
+        """Copy the tracker's ranges of the features just updated into the encoder's arrays."""
+        feats = self._features
+        rng = self._ranges.range
+        for key, f in values.items():
+            if f == f:
+                i = feats[key]
+                self._lo[i], self._hi[i] = rng(key)
+
     def _encode(self, x: dict) -> tuple[np.ndarray, np.ndarray | None]:
         """Firing order of the spiking inputs (flat indices feature*M + field), and the
-        column mask of the present features (``None`` if all learned features are present)."""
+        column mask of the present features (``None`` if all learned features are present).
+
+        The dict is read once into a value array; the fields are those of
+        :func:`~spikegrad.data.encoding.grf_responses` (same operations, same bits)."""
         nf = len(self._features)
         if nf == 0:
             return np.zeros(0, dtype=np.int64), None
         vals = np.full(nf, np.nan)
-        lo = np.zeros(nf)
-        hi = np.zeros(nf)
-        for key, i in self._features.items():
-            if key in x:
-                rng = self._ranges.range(key)
-                if rng is not None:
-                    vals[i] = self._value(key, x[key])
-                    lo[i], hi[i] = rng
-        if self.skip_constant:
-            vals[hi <= lo] = np.nan
-        t = grf_spike_times(grf_responses(vals, lo, hi, self.n_fields, self.beta, self.numbering))
+        feats = self._features
+        for key, v in x.items():
+            i = feats.get(key)
+            if i is not None:
+                if v.__class__ is float and -_MAX_ABS <= v <= _MAX_ABS:
+                    vals[i] = v
+                else:
+                    vals[i] = self._value(key, v)
+        order, missing = _kern.grf_order(
+            vals, self._lo, self._hi, self.n_fields, float(self.beta),
+            self.numbering == "one_based", bool(self.skip_constant),
+            2.0 if self.late_cut is None else float(self.late_cut), self._inv_canon,
+        )
         present = None
-        missing = np.isnan(vals)
-        if missing.any():
-            present = np.repeat(~missing, self.n_fields)
-        t = t.ravel()
-        ok = np.isfinite(t)
-        if self.late_cut is not None:
-            ok &= t <= self.late_cut
-        idx = np.flatnonzero(ok)
-        return idx[np.lexsort((self._canon[idx], t[idx]))], present
+        if missing:
+            bad = np.isnan(vals)
+            if self.skip_constant:
+                bad |= self._hi - self._lo <= 0
+            present = np.repeat(~bad, self.n_fields)
+        return order, present
 
-    def _dmax(self, k: int) -> float:
-        i = np.arange(k, dtype=np.float64)
-        d = float(np.linalg.norm(self.mod ** (k - 1 - i) - self.mod**i))
-        return d if d > 0 else 1.0
+    def _spike_mod(self, order: np.ndarray) -> np.ndarray:
+        """Modulation of each spike of ``order``: ``mod**k`` or ``mod**(rank in its feature)``."""
+        if self.rank == "global":
+            return self._powers(len(order))
+        f = order // self.n_fields
+        idx = np.argsort(f, kind="stable")
+        fs = f[idx]
+        start = np.flatnonzero(np.r_[True, fs[1:] != fs[:-1]])
+        counts = np.diff(np.r_[start, len(fs)])
+        ranks = np.empty(len(order), dtype=np.int64)
+        ranks[idx] = np.arange(len(fs)) - np.repeat(start, counts)
+        return self._powers(int(ranks.max()) + 1 if len(ranks) else 0)[ranks]
 
-    def _scores(self, enc: tuple[np.ndarray, np.ndarray | None]) -> np.ndarray:
-        """Per-pool-row score (see module docstring); free rows get -1."""
-        order, present = enc
-        n = self._W.shape[0]
-        k = len(order)
+    def _powers(self, k: int) -> np.ndarray:
+        """``mod ** arange(k)`` (cached; the same values numpy's power gives)."""
+        if len(self._modk) < k:
+            self._modk = self.mod ** np.arange(max(k, 2 * len(self._modk)), dtype=np.float64)
+        return self._modk[:k]
+
+    def _theta_used(self, present: np.ndarray | None) -> np.ndarray:
+        """Thresholds, scaled by each neuron's weight energy on the present features."""
         theta = self._theta
         if present is not None:
             # missing features: scale each threshold by the share of its weight energy
             # on the present inputs, theta_i * sum_present w^2 / sum_all w^2
-            w2 = self._W * self._W
-            tot = w2.sum(axis=1)
-            share = np.divide(w2[:, present].sum(axis=1), tot, out=np.ones_like(tot), where=tot > 0)
+            w2 = self._WT * self._WT
+            tot = w2.sum(axis=0)
+            share = np.divide(w2[present].sum(axis=0), tot, out=np.ones_like(tot), where=tot > 0)
             theta = theta * share
-        fired, step, psp_at, psp_final = recall(self._W, theta, order, self.mod)
-        th_used = theta
-        theta = np.where(self._label >= 0, theta, 1.0)
-        theta = np.where(theta > 0, theta, 1.0)
-        if k == 0:
-            s = np.zeros(n)
+        return theta
+
+    def _no_fire_scores(self, theta: np.ndarray, psp_final: np.ndarray) -> np.ndarray:
+        """Scores in [0, 0.999] of silent neurons from the fallback quantity; free rows -1."""
+        used = self._label >= 0
+        th = np.where(used, theta, 1.0)
+        th = np.where(th > 0, th, 1.0)
+        if self.no_fire == "ratio":
+            s_not = 0.999 * psp_final / th
         else:
-            margin = np.maximum(psp_at - th_used, 0.0) / theta
-            tie = margin / (1.0 + margin) * (0.5 / k)
-            s_fire = 1.0 + (k - step) / k + tie * 0.999
-            if self.no_fire == "ratio":
-                s_not = 0.999 * psp_final / theta
-            else:
-                top = psp_final.max() if n else 0.0
-                s_not = 0.999 * psp_final / top if top > 0 else np.zeros(n)
-            s = np.where(fired, s_fire, np.clip(s_not, 0.0, 0.999))
+            top = psp_final.max() if len(psp_final) else 0.0
+            s_not = 0.999 * psp_final / top if top > 0 else np.zeros(len(psp_final))
+        return np.where(used, np.clip(s_not, 0.0, 0.999), -1.0)
+
+    def _decide(self, enc: tuple[np.ndarray, np.ndarray | None], by_label: bool) -> int | None:
+        """Deciding class index (``by_label``) or pool row; ``None`` if nothing decides.
+
+        Same result as the arg-max of :meth:`_class_scores` (classes) or of
+        :meth:`_scores` (rows), from the first spike at which a neuron fires."""
+        order, present = enc
+        theta = self._theta_used(present)
+        psp = np.empty(self._WT.shape[1])
+        _, win = _kern.first_fire(
+            self._WT, theta, self._label, order, self._spike_mod(order), psp, by_label
+        )
+        if win >= 0:
+            return int(self._label[win]) if by_label else int(win)
+        if self.no_fire == "none":
+            return None
+        s = self._no_fire_scores(theta, psp)
+        if not by_label:
+            return int(np.argmax(s))
+        return int(np.argmax(_kern.class_max(s, self._label, len(self._classes))))
+
+    def _dmax(self, k: int) -> float:
+        return dmax(self.mod, k)
+
+    def _scores(self, enc: tuple[np.ndarray, np.ndarray | None]) -> np.ndarray:
+        """Per-pool-row score (see module docstring); free rows get -1."""
+        order, present = enc
+        k = len(order)
+        th_used = self._theta_used(present)
+        if k == 0:
+            return np.where(self._label >= 0, 0.0, -1.0)
+        fired, step, psp_at, psp_final = _kern.recall_all(
+            self._WT, th_used, order, self._spike_mod(order)
+        )
+        theta = np.where(self._label >= 0, th_used, 1.0)
+        theta = np.where(theta > 0, theta, 1.0)
+        margin = np.maximum(psp_at - th_used, 0.0) / theta
+        tie = margin / (1.0 + margin) * (0.5 / k)
+        s_fire = 1.0 + (k - step) / k + tie * 0.999
+        s = np.where(fired, s_fire, self._no_fire_scores(th_used, psp_final))
         return np.where(self._label >= 0, s, -1.0)
 
     def _winner(self, enc: tuple[np.ndarray, np.ndarray | None]) -> int | None:
         """Pool row of the deciding neuron, or None if none decides."""
         if self.n_neurons == 0 or len(enc[0]) == 0:
             return None
-        s = self._scores(enc)
-        w = int(np.argmax(s))
-        if s[w] < 1.0 and self.no_fire == "none":
-            return None
-        return w
+        return self._decide(enc, by_label=False)
 
     def _class_scores(self, enc: tuple[np.ndarray, np.ndarray | None]) -> np.ndarray:
         cs = np.full(len(self._classes), -1.0)
         if self.n_neurons and len(enc[0]):
-            s = self._scores(enc)
-            used = self._label >= 0
-            np.maximum.at(cs, self._label[used], s[used])
+            cs = _kern.class_max(self._scores(enc), self._label, len(self._classes))
         else:
             cs[self._prior_class()] = 0.0
         return cs
@@ -660,12 +771,13 @@ class OeSNNClassifier(base.Classifier):
     def _alloc(self) -> int:
         if self._free:
             return self._free.pop()
-        n = self._W.shape[0]
+        n = self._WT.shape[1]
         new = max(8, 2 * n)
         cap = self.max_neurons_per_class * max(1, len(self._classes))
         new = max(n + 1, min(new, cap))
         extra = new - n
-        self._W = np.pad(self._W, ((0, extra), (0, 0)))
+        self._WT = np.pad(self._WT, ((0, 0), (0, extra)))
+        self._Wr = np.pad(self._Wr, ((0, extra), (0, 0)))
         self._theta = np.pad(self._theta, (0, extra))
         self._label = np.pad(self._label, (0, extra), constant_values=-1)
         self._merges = np.pad(self._merges, (0, extra))
@@ -675,7 +787,8 @@ class OeSNNClassifier(base.Classifier):
         return n
 
     def _set_row(self, r: int, w: np.ndarray, th: float) -> None:
-        self._W[r] = w
+        self._WT[:, r] = w
+        self._Wr[r] = w
         self._theta[r] = th
         self._merges[r] = 1.0
         self._age[r] = self._t
@@ -685,7 +798,8 @@ class OeSNNClassifier(base.Classifier):
         cls = int(self._label[r])
         self._class_rows[cls].remove(r)
         self._label[r] = -1
-        self._W[r] = 0.0
+        self._WT[:, r] = 0.0
+        self._Wr[r] = 0.0
         self._theta[r] = 0.0
         self._free.append(r)
 

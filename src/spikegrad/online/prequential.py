@@ -26,7 +26,10 @@ from .._checks import SpikegradInputError
 from ..io.checkpoint import atomic_write_bytes
 from ..viz.plots import pyplot
 
-__all__ = ["PrequentialResult", "prequential", "drift_points_of", "plot_windowed_accuracy"]
+__all__ = [
+    "PrequentialResult", "prequential", "drift_points_of", "plot_windowed_accuracy",
+    "plot_accuracy_curves",
+]
 
 
 @dataclass
@@ -173,10 +176,31 @@ def plot_windowed_accuracy(
 
     The PNG is rendered in memory and written atomically (temp file, rename).
     """
-    plt = pyplot()
+    _drift_plot({label: (positions, accuracy)}, path, true_drifts, detected, title,
+                legend=bool(true_drifts or detected or label), height=3.2)
 
-    fig, ax = plt.subplots(figsize=(8, 3.2))
-    ax.plot(positions, accuracy, lw=1.2, label=label)
+
+def plot_accuracy_curves(
+    curves: dict,
+    path: Path,
+    *,
+    true_drifts: list[int] | tuple = (),
+    detected: list[int] | tuple = (),
+    title: str = "",
+) -> None:
+    """Windowed accuracy of several models (``name -> (positions, accuracy)``) on one axis.
+
+    True drifts dashed red, the first model's detector firings dotted grey; the PNG
+    is written atomically.
+    """
+    _drift_plot(curves, path, true_drifts, detected, title, legend=True, height=3.6)
+
+
+def _drift_plot(curves, path, true_drifts, detected, title, *, legend, height) -> None:
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(8, height))
+    for name, (pos, acc) in curves.items():
+        ax.plot(pos, acc, lw=1.2, label=name)
     for i, d in enumerate(true_drifts):
         ax.axvline(d, color="tab:red", ls="--", lw=1, label="true drift" if i == 0 else None)
     for i, d in enumerate(detected):
@@ -185,7 +209,7 @@ def plot_windowed_accuracy(
     ax.set_ylabel("windowed accuracy")
     ax.set_ylim(0, 1.02)
     ax.set_title(title)
-    if true_drifts or detected or label:
+    if legend:
         ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     buf = io.BytesIO()

@@ -31,7 +31,10 @@ from dataclasses import dataclass, field
 
 from .._checks import SpikegradInputError
 
-__all__ = ["StreamSpec", "STREAMS", "make_stream", "MODELS", "make_model"]
+__all__ = [
+    "StreamSpec", "STREAMS", "make_stream", "resolve_stream", "csv_stream", "river_stream",
+    "MODELS", "make_model",
+]
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,109 @@ def make_stream(name: str) -> StreamSpec:
     return STREAMS[name]
 
 
+def csv_stream(path, target: str | None = None) -> StreamSpec:
+    """A :class:`StreamSpec` over the rows of a CSV file with a header.
+
+    ``target`` names the label column (default: the last one); every other
+    column must be numeric (empty cells are missing values). Labels are kept
+    as strings. Raises :class:`SpikegradInputError` naming the problem.
+    """
+    import csv
+    from pathlib import Path
+
+    p = Path(path)
+    try:
+        with p.open(newline="") as f:
+            rows = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpikegradInputError(f"--task: cannot read CSV file {str(p)!r}: {exc}") from exc
+    if len(rows) < 2:
+        raise SpikegradInputError(f"--task: CSV file {str(p)!r} needs a header and >= 1 row")
+    header = [h.strip() for h in rows[0]]
+    tcol = header[-1] if target is None else target
+    if tcol not in header:
+        raise SpikegradInputError(
+            f"--target {tcol!r} is not a column of {str(p)!r}; columns: {', '.join(header)}"
+        )
+    ti = header.index(tcol)
+    data = []
+    for line, row in enumerate(rows[1:], start=2):
+        if not any(c.strip() for c in row):
+            continue
+        if len(row) != len(header):
+            raise SpikegradInputError(
+                f"--task: CSV line {line} has {len(row)} fields, the header {len(header)}"
+            )
+        x = {}
+        for i, (h, c) in enumerate(zip(header, row, strict=True)):
+            if i == ti:
+                continue
+            c = c.strip()
+            if c == "":
+                x[h] = None
+                continue
+            try:
+                x[h] = float(c)
+            except ValueError:
+                raise SpikegradInputError(
+                    f"--task: CSV column {h!r} has non-numeric value {c!r} on line {line}; "
+                    "only numeric features are supported"
+                ) from None
+        y = row[ti].strip()
+        if y == "":
+            raise SpikegradInputError(f"--task: CSV line {line} has an empty label ({tcol!r})")
+        data.append((x, y))
+    return StreamSpec(p.name, lambda seed: iter(data), len(data), (), f"CSV file {p}")
+
+
+def river_stream(name: str) -> StreamSpec | None:
+    """A river classification data set by class name (case-insensitive), or ``None``.
+
+    Raises :class:`SpikegradInputError` when it exists but is not on disk
+    (river downloads those on first use; nothing is downloaded here).
+    """
+    from river import datasets
+    from river.datasets import base
+
+    cls = None
+    for attr in dir(datasets):
+        obj = getattr(datasets, attr)
+        if isinstance(obj, type) and attr.lower() == name.lower():
+            cls = obj
+            break
+    if cls is None:
+        return None
+    ds = cls()
+    if ds.task not in (base.BINARY_CLF, base.MULTI_CLF):
+        raise SpikegradInputError(
+            f"--task {name!r}: river data set {cls.__name__} is a {ds.task} task, "
+            "not classification"
+        )
+    if getattr(ds, "is_downloaded", True) is False:
+        raise SpikegradInputError(
+            f"--task {name!r}: river data set {cls.__name__} is not on disk (river downloads "
+            "it on first use); use a bundled one or a CSV file"
+        )
+    return StreamSpec(
+        cls.__name__, lambda seed: cls(), int(ds.n_samples), (), f"river {cls.__name__}"
+    )
+
+
+def resolve_stream(task: str, target: str | None = None) -> StreamSpec:
+    """A named stream (:data:`STREAMS`), a CSV file path, or a river data set class name."""
+    if task in STREAMS:
+        return STREAMS[task]
+    if task.lower().endswith(".csv"):
+        return csv_stream(task, target)
+    spec = river_stream(task)
+    if spec is None:
+        raise SpikegradInputError(
+            f"--task {task!r} is neither a stream ({', '.join(sorted(STREAMS))}), a .csv file, "
+            "nor a river data set class name (e.g. Phishing, ImageSegments)"
+        )
+    return spec
+
+
 def _oesnn(**kw):
     from .esnn import OeSNNClassifier
 
@@ -182,6 +288,33 @@ def _eprop(**kw):
     from .eprop_river import EpropClassifier
 
     return EpropClassifier(**kw)
+
+
+def _oesnn_wrapped(kind: str):
+    def f(**kw):
+        from river import drift, ensemble
+
+        from .esnn import OeSNNClassifier
+
+        n = kw.pop("n_models", 5)
+        seed = kw.pop("seed", 0)
+        base = OeSNNClassifier(**kw)
+        if kind == "bagging":
+            return ensemble.BaggingClassifier(base, n_models=n, seed=seed)
+        if kind == "adwin-bagging":
+            return ensemble.ADWINBaggingClassifier(base, n_models=n, seed=seed)
+        if kind == "leveraging":
+            return ensemble.LeveragingBaggingClassifier(base, n_models=n, seed=seed)
+        return drift.DriftRetrainingClassifier(base, drift_detector=drift.binary.DDM())
+
+    return f
+
+
+def _arf(**kw):
+    from river import forest
+
+    kw.setdefault("seed", 0)
+    return forest.ARFClassifier(**kw)
 
 
 def _ht(**kw):
@@ -215,11 +348,16 @@ MODELS: dict[str, Callable] = {
     "oesnn": _oesnn,
     "oesnn-adwin": _oesnn_adwin,
     "oesnn-passive": _oesnn_passive,
+    "oesnn-bagging": _oesnn_wrapped("bagging"),
+    "oesnn-adwin-bagging": _oesnn_wrapped("adwin-bagging"),
+    "oesnn-leveraging": _oesnn_wrapped("leveraging"),
+    "oesnn-drift-retraining": _oesnn_wrapped("drift-retraining"),
     "eprop": _eprop,
     "ht": _ht,
     "hat": _hat,
     "gnb": _gnb,
     "knn": _knn,
+    "arf": _arf,
 }
 
 
