@@ -193,7 +193,7 @@ def csv_stream(path, target: str | None = None) -> StreamSpec:
             raise SpikegradInputError(
                 f"--task: CSV line {line} has {len(row)} fields, the header {len(header)}"
             )
-        x = {}
+        x: dict[str, float | None] = {}
         for i, (h, c) in enumerate(zip(header, row, strict=True)):
             if i == ti:
                 continue
