@@ -89,6 +89,7 @@ from .._checks import SpikegradInputError, check_size
 
 __all__ = [
     "CochleaParams",
+    "DEFAULT_PARAMS",
     "TRANSFER_GRID",
     "read_wav",
     "write_wav",
@@ -138,6 +139,10 @@ class CochleaParams(NamedTuple):
     weight: float = 13e3
 
 
+#: the parameters SHD was made with
+DEFAULT_PARAMS = CochleaParams()
+
+
 # ----------------------------------------------------------------------------- WAV files
 
 
@@ -153,11 +158,17 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
         raise SpikegradInputError(f"audio file {str(path)!r} does not exist")
     try:
         with wave.open(str(path), "rb") as w:
-            n_ch, width, rate, n = w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()
+            n_ch, width, rate, n = (
+                w.getnchannels(),
+                w.getsampwidth(),
+                w.getframerate(),
+                w.getnframes(),
+            )
             raw = w.readframes(n)
     except (wave.Error, EOFError, OSError) as exc:
         raise SpikegradInputError(
-            f"cannot read {str(path)!r} as a PCM WAV file ({exc}); convert it first, e.g. "
+            f"cannot read {str(path)!r} as a PCM WAV file ({exc or type(exc).__name__}); "
+            "convert it first, e.g. "
             "with sox or ffmpeg to 16-bit PCM"
         ) from exc
     if n == 0 or len(raw) < n_ch * width:
@@ -279,7 +290,7 @@ def transfer_matrix(
     n_samples: int,
     sample_rate: int,
     *,
-    params: CochleaParams = CochleaParams(),
+    params: CochleaParams = DEFAULT_PARAMS,
     transfer: str = "interp",
 ) -> np.ndarray:
     r"""Complex basilar-membrane transfer :math:`V(\omega_k, c_j)`, shape ``[C, N//2 + 1]``.
@@ -338,7 +349,7 @@ def basilar_membrane(
     signal: np.ndarray,
     sample_rate: int,
     *,
-    params: CochleaParams = CochleaParams(),
+    params: CochleaParams = DEFAULT_PARAMS,
     transfer: str = "interp",
 ) -> tuple[np.ndarray, int]:
     """Step 2: membrane velocity ``[C, N//2 + 1]`` of a prepared signal and its rate ``fs//2``."""
@@ -382,7 +393,7 @@ def _meddis(bm, fs, y, g, l, r, x, a, b, h, m):  # pragma: no cover - compiled
 
 
 def hair_cell(
-    velocity: np.ndarray, rate: int, *, params: CochleaParams = CochleaParams()
+    velocity: np.ndarray, rate: int, *, params: CochleaParams = DEFAULT_PARAMS
 ) -> np.ndarray:
     """Step 3: per-sample firing probability ``[C, T]`` of each channel's fibres (Meddis)."""
     p = params
@@ -488,7 +499,7 @@ def bushy_cell(
     prob: np.ndarray,
     rate: int,
     *,
-    params: CochleaParams = CochleaParams(),
+    params: CochleaParams = DEFAULT_PARAMS,
     sampling: str = "counts",
     generator: np.random.Generator | None = None,
     seed: int | None = None,
@@ -531,7 +542,7 @@ def encode_audio(
     samples: np.ndarray,
     sample_rate: int,
     *,
-    params: CochleaParams = CochleaParams(),
+    params: CochleaParams = DEFAULT_PARAMS,
     seed: int | None = 0,
     generator: np.random.Generator | None = None,
     sampling: str = "counts",

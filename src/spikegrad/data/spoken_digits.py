@@ -130,7 +130,9 @@ def synthesize(word: str, voice: str, *, speed: int, pitch: int) -> tuple[np.nda
     with wave.open(io.BytesIO(raw[:44] + b"\0\0"), "rb") as w:
         rate, width, ch = w.getframerate(), w.getsampwidth(), w.getnchannels()
     if width != 2 or ch != 1:
-        raise SpikegradInputError(f"espeak-ng returned {ch} channels of {width} bytes, expected mono 16-bit")
+        raise SpikegradInputError(
+            f"espeak-ng returned {ch} channels of {width} bytes, expected mono 16-bit"
+        )
     data = raw[44:]
     x = np.frombuffer(data[: len(data) // 2 * 2], "<i2").astype(np.float64) / 32768.0
     return x, int(rate)
@@ -257,8 +259,9 @@ def generate_spoken_digits(
         "espeak_ng": _espeak_version(),
     }
     summary = {"files": {}, "audio_seconds": 0.0}
-    for part, keep in (("train", lambda s: s < n_speakers - n_test), ("test", lambda s: s >= n_speakers - n_test)):
-        idx = [i for i, m in enumerate(meta) if keep(m[0])]
+    first_test = n_speakers - n_test
+    for part, is_test in (("train", False), ("test", True)):
+        idx = [i for i, m in enumerate(meta) if (m[0] >= first_test) == is_test]
         if not idx:
             continue
         path = write_shd_hdf5(
