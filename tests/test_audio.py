@@ -164,12 +164,12 @@ def test_read_wav_formats(tmp_path):
 
 
 def test_encode_audio_command_writes_shd_layout(tmp_path, capsys):
-    files = [DATA / f"{n}.wav" for n in ("en_one", "de_drei")]
+    files = [DATA / "en_one.wav"]
     out = tmp_path / "spikes.h5"
-    args = [*map(str, files), "--out", str(out), "--label", "1", "12", "--quiet"]
+    args = [*map(str, files), "--out", str(out), "--label", "12", "--quiet"]
     assert main(["encode-audio", *args, "--speaker", "4", "--seed", "3"]) == 0
     times, units, labels = read_hdf5_spikes(out)
-    assert labels.tolist() == [1, 12]
+    assert labels.tolist() == [12]
     rng = np.random.default_rng(3)  # the command draws every file from one generator
     for f, t, u in zip(files, times, units, strict=True):
         et, eu = A.encode_wav(f, seed=None, generator=rng)
@@ -177,8 +177,8 @@ def test_encode_audio_command_writes_shd_layout(tmp_path, capsys):
         np.testing.assert_array_equal(t, et.astype(np.float32))
     with h5py.File(out) as h:
         assert {"spikes", "labels", "extra"} <= set(h)
-        assert set(h["spikes"]) == {"times", "units"} and h["extra/speaker"][:].tolist() == [4, 4]
-        assert [k.decode() for k in h["extra/keys"][:]] == ["en_one.wav", "de_drei.wav"]
+        assert set(h["spikes"]) == {"times", "units"} and h["extra/speaker"][:].tolist() == [4]
+        assert [k.decode() for k in h["extra/keys"][:]] == ["en_one.wav"]
 
 
 @pytest.mark.parametrize(
@@ -230,7 +230,7 @@ def test_shipped_subset_loads_as_shd_with_held_out_speakers():
 
     (tr, keys), (te, _) = speakers("train"), speakers("test")
     assert not tr & te and keys == list(SD.KEYS)
-    x, y = next(train.batches(len(train)))
+    x, y = next(train.batches(len(train), shuffle=False))
     assert x.shape[:2] == (100, len(train)) and x.sum() > 0
 
 
@@ -258,13 +258,31 @@ def test_study_takes_a_spoken_digit_folder():
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
 def test_generator_on_a_tiny_vocabulary(tmp_path):
     summary = SD.generate_spoken_digits(
-        tmp_path, n_speakers=2, n_test_speakers=1, repeats=1, classes=[3, 13], seed=4
+        tmp_path, n_speakers=2, n_test_speakers=1, repeats=1, classes=[13], seed=4
     )
-    assert summary["utterances"] == 4
+    assert summary["utterances"] == 2
     rate = summary["spikes"] / summary["audio_seconds"]
     assert 5000 < rate < 15000  # SHD's chain: about 9,700 spikes per second of speech
     for part, spk in (("train", 0), ("test", 1)):
         times, units, labels = read_hdf5_spikes(tmp_path / f"spoken_digits_{part}.h5")
-        assert labels.tolist() == [3, 13]
+        assert labels.tolist() == [13] and times[0].size > 1000
         with h5py.File(tmp_path / f"spoken_digits_{part}.h5") as h:
-            assert h["extra/speaker"][:].tolist() == [spk, spk]
+            assert h["extra/speaker"][:].tolist() == [spk]
+            assert [k.decode() for k in h["extra/keys"][:]] == list(SD.KEYS)
+    assert not (tmp_path / ".utterances").exists()  # the resume cache is removed at the end
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
+def test_generator_keeps_finished_utterances_for_a_resumed_run(tmp_path, monkeypatch):
+    job = ("drei", "de+m3", 180, 50, 13, 7, {}, str(tmp_path))
+    first = SD._utterance(job)
+    assert len(list(tmp_path.glob("*.npz"))) == 1
+
+    def no_synth(*a, **k):
+        raise AssertionError("a cached utterance was synthesised again")
+
+    monkeypatch.setattr(SD, "synthesize", no_synth)
+    again = SD._utterance(job)
+    np.testing.assert_array_equal(again[0], first[0])
+    np.testing.assert_array_equal(again[1], first[1])
+    assert again[2:] == first[2:]

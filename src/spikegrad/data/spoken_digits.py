@@ -23,6 +23,7 @@ spikegrad) binned like :func:`spikegrad.data.shd.make_shd`.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -139,14 +140,35 @@ def synthesize(word: str, voice: str, *, speed: int, pitch: int) -> tuple[np.nda
 
 
 def _utterance(job: tuple) -> tuple[np.ndarray, np.ndarray, float, int]:
-    """Worker: speak one word and encode it; returns (times, units, duration, label)."""
-    word, voice, speed, pitch, label, enc_seed, options = job
+    """Worker: speak one word and encode it; returns (times, units, duration, label).
+
+    With a cache folder (last job field) the result is kept there as ``.npz`` named by a
+    hash of the job, so a killed run resumes where it stopped.
+    """
+    word, voice, speed, pitch, label, enc_seed, options, cache = job
+    key = hashlib.sha256(repr(job[:7]).encode()).hexdigest()[:24]
+    part = Path(cache) / f"{key}.npz" if cache else None
+    if part is not None and part.is_file():
+        with np.load(part) as z:
+            return z["t"], z["u"], float(z["d"]), label
     x, rate = synthesize(word, voice, speed=speed, pitch=pitch)
     t, u = encode_audio(x, rate, seed=enc_seed, **options)
-    return t.astype(np.float32), u.astype(np.uint16), x.size / rate, label
+    out = t.astype(np.float32), u.astype(np.uint16), x.size / rate, label
+    if part is not None:
+        tmp = part.with_name(part.stem + ".tmp.npz")
+        np.savez(tmp, t=out[0], u=out[1], d=out[2])
+        os.replace(tmp, part)
+    return out
 
 
-def _jobs(speakers: Sequence[Speaker], classes: Sequence[int], repeats: int, seed: int, options):
+def _jobs(
+    speakers: Sequence[Speaker],
+    classes: Sequence[int],
+    repeats: int,
+    seed: int,
+    options: dict,
+    cache: str | None,
+):
     rng = np.random.default_rng([int(seed), 1])
     jobs, meta = [], []
     for s_idx, sp in enumerate(speakers):
@@ -158,7 +180,7 @@ def _jobs(speakers: Sequence[Speaker], classes: Sequence[int], repeats: int, see
                 speed = int(round(sp.speed * (1.0 + rng.uniform(-0.08, 0.08))))
                 pitch = int(np.clip(sp.pitch + rng.integers(-6, 7), 0, 99))
                 enc_seed = int(rng.integers(2**31 - 1))
-                jobs.append((word, voice, speed, pitch, label, enc_seed, options))
+                jobs.append((word, voice, speed, pitch, label, enc_seed, options, cache))
                 meta.append((s_idx, rep, speed, pitch))
     return jobs, meta
 
@@ -218,8 +240,10 @@ def generate_spoken_digits(
 
     The last ``n_test_speakers`` speakers form the test file (held out, as in SHD: 12
     speakers, 2 only in the test set). ``classes`` restricts the vocabulary (labels
-    0-19, default all). ``progress(n)`` is called after each utterance. Returns a summary
-    (counts, speakers, seconds of audio, files).
+    0-19, default all). ``progress(n)`` is called after each utterance. Each finished
+    utterance is kept in ``out_dir/.utterances`` until the files are written, so a run
+    that is killed and started again with the same settings continues where it stopped.
+    Returns a summary (counts, speakers, seconds of audio, files).
     """
     require_espeak()
     n_speakers = check_size("n_speakers", n_speakers)
@@ -236,7 +260,9 @@ def generate_spoken_digits(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     speakers = make_speakers(n_speakers, seed)
-    jobs, meta = _jobs(speakers, classes, repeats, seed, dict(encoder_options or {}))
+    cache = out / ".utterances"  # finished utterances: a killed run resumes from here
+    cache.mkdir(exist_ok=True)
+    jobs, meta = _jobs(speakers, classes, repeats, seed, dict(encoder_options or {}), str(cache))
     results: list = [None] * len(jobs)
     if workers == 1:
         for i, job in enumerate(jobs):
@@ -273,6 +299,7 @@ def generate_spoken_digits(
             attrs={**info, "speed": [meta[i][2] for i in idx], "pitch": [meta[i][3] for i in idx]},
         )
         summary["files"][part] = {"path": str(path), "samples": len(idx)}
+    shutil.rmtree(cache, ignore_errors=True)
     summary["audio_seconds"] = float(sum(r[2] for r in results))
     summary["spikes"] = int(sum(r[0].size for r in results))
     summary["utterances"] = len(results)
@@ -304,7 +331,8 @@ def make_spoken_digits(
     shipped with spikegrad (``spoken_digits_mini_*``). An event at ``t`` seconds goes to
     step ``floor(t * n_steps / duration)`` (counts kept, events past ``duration``
     dropped). The validation set is ``val_fraction`` of the training file (seeded,
-    stratified); the test file holds other speakers.
+    stratified by class when every class can spare a sample); the test file holds other
+    speakers.
     """
     from . import shd
     from .spikes import split
@@ -322,7 +350,11 @@ def make_spoken_digits(
     full = shd._load(train_p, limit, gen, name="spoken-digits-train", **kw)
     test = shd._load(test_p, limit, gen, name="spoken-digits-test", **kw)
     perm = torch.randperm(len(full), generator=gen)
-    train, val = split(full.subset(perm), (1 - val_fraction, val_fraction), stratified=True)
+    # stratified unless a class is too small to give the validation set one sample
+    # (the shipped subset has one utterance per class and speaker)
+    per_class = torch.bincount(full.labels, minlength=20)
+    strat = bool(per_class[per_class > 0].min() * val_fraction >= 0.5)
+    train, val = split(full.subset(perm), (1 - val_fraction, val_fraction), stratified=strat)
     for ds, part in ((train, "train"), (val, "validation"), (test, "test")):
         ds.name = f"spoken-digits-{part}"
     return train, val, test
