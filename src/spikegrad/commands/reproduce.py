@@ -51,6 +51,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="folder with shd_train.h5 / shd_test.h5 (or .h5.gz)",
     )
     p.add_argument(
+        "--spoken-digits-dir",
+        type=Path,
+        default=None,
+        help="folder made by spikegrad data spoken-digits (joins the data-set part)",
+    )
+    p.add_argument(
         "--estimate",
         action="store_true",
         help="print the number of runs and the estimated cost, then exit",
@@ -72,7 +78,8 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         raise SpikegradInputError(f"--workers must be an integer >= 1, got {args.workers}")
-    dirs = {"mnist": args.mnist_dir, "fashion-mnist": args.fashion_mnist_dir, "shd": args.shd_dir}
+    dirs = {"mnist": args.mnist_dir, "fashion-mnist": args.fashion_mnist_dir, "shd": args.shd_dir,
+            "spoken-digits": args.spoken_digits_dir}
     dirs = {k: str(v) for k, v in dirs.items() if v is not None}
     runs = zenke_vogels_runs(args.profile, dirs)
     est = estimate_cost(runs)

@@ -72,7 +72,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=task_names(),
         help="task: randman (generated), digits (scikit-learn's 8x8 digits, latency "
         "coded), mnist / fashion-mnist (IDX files in --data-dir, latency coded), shd / ssc "
-        "(HDF5 files in --data-dir), lag-order (which input group fired first), "
+        "(HDF5 files in --data-dir), spoken-digits (espeak-ng digits encoded like SHD: the "
+        "shipped subset, or --task-option path=DIR from spikegrad data spoken-digits), "
+        "lag-order (which input group fired first), "
         "spike-target (SRM0 neuron learns a target spike train; --model srm)",
     )
     g.add_argument(
@@ -80,7 +82,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="a setting of a generated task other than randman (lag-order, spike-target), "
+        help="a setting of a generated task other than randman (lag-order, spike-target, "
+        "spoken-digits: path, n_steps, duration, val_fraction), "
         "e.g. --task-option samples=400 (repeatable)",
     )
     g.add_argument(
@@ -260,6 +263,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         ds_opts = {"seed": args.data_seed}
     elif args.dataset in TASKS:
         ds_opts = {"seed": args.data_seed}
+    elif args.dataset == "spoken-digits":
+        ds_opts = {"seed": args.data_seed}
+        if args.data_dir is not None:
+            ds_opts["path"] = str(args.data_dir)
     else:
         if args.data_dir is None:
             raise SpikegradInputError(f"--dataset {args.dataset} needs --data-dir FOLDER")
@@ -269,7 +276,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.data_limit is not None and args.dataset not in ("randman", *TASKS):
         ds_opts["limit"] = args.data_limit
     if args.task_option:
-        if args.dataset not in TASKS:
+        if args.dataset not in (*TASKS, "spoken-digits"):
             raise SpikegradInputError(
                 f"--task-option is for the tasks {', '.join(sorted(TASKS))}; --task "
                 f"{args.dataset} has its own flags"

@@ -66,6 +66,12 @@ def _hdf5(name: str) -> Callable[..., Splits]:
     return load
 
 
+def _spoken_digits(path: str | None = None, data_dir: str | None = None, **options) -> Splits:
+    from .spoken_digits import make_spoken_digits
+
+    return make_spoken_digits(path if path is not None else data_dir, **options)
+
+
 DATASETS.update(
     {
         "digits": _digits,
@@ -73,5 +79,6 @@ DATASETS.update(
         "fashion-mnist": _idx_images("fashion-mnist"),
         "shd": _hdf5("shd"),
         "ssc": _hdf5("ssc"),
+        "spoken-digits": _spoken_digits,
     }
 )

@@ -148,7 +148,8 @@ def zenke_vogels_sweeps(
     profile:
         ``"smoke"``, ``"quick"``, ``"full"`` or a :class:`Profile`.
     data_dirs:
-        Optional folders for ``mnist``, ``fashion-mnist`` and ``shd``; those data sets join
+        Optional folders for ``mnist``, ``fashion-mnist``, ``shd`` and ``spoken-digits``
+        (made by ``spikegrad data spoken-digits``); those data sets join
         the ``datasets`` part when given.
     """
     if isinstance(profile, str):
@@ -263,6 +264,11 @@ def zenke_vogels_sweeps(
     if dirs.get("shd"):
         opts = _limit({"data_dir": str(dirs["shd"])}, p.shd_limit)
         conds.append({"condition": "shd", "dataset": "shd", "dataset_options": opts})
+    if dirs.get("spoken-digits"):  # a folder made by `spikegrad data spoken-digits`
+        opts = _limit({"path": str(dirs["spoken-digits"])}, p.shd_limit)
+        conds.append(
+            {"condition": "spoken-digits", "dataset": "spoken-digits", "dataset_options": opts}
+        )
     sweeps.append(SweepSpec(name="datasets", base=ds_base, conditions=conds, grid=dict(lr_seed)))
     return sweeps
 

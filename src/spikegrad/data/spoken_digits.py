@@ -1,0 +1,361 @@
+"""Spoken digits made offline: espeak-ng speech through the SHD cochlea chain.
+
+The Spiking Heidelberg Digits (Cramer et al. 2020) are recordings of the digits 0-9 in
+English and German (20 classes) passed through a cochlea model into 700 spike channels.
+Those recordings cannot be downloaded here, so this module makes a data set the same way
+from synthetic speech: the speech synthesiser ``espeak-ng`` (a Debian package:
+``apt-get install espeak-ng``) speaks every digit in both languages, and
+:func:`spikegrad.data.audio.encode_audio` (the SHD chain) turns each utterance into
+spikes, written in SHD's HDF5 layout (:func:`write_shd_hdf5`).
+
+* **Classes** in SHD's order: labels 0-9 are the English digits *zero* ... *nine*,
+  10-19 the German *null* ... *neun* (``extra/keys``).
+* **Speakers**: a speaker is one espeak-ng voice variant (``+m1``, ``+f3``, ``+klatt``,
+  ...) with its own base speed (words per minute) and pitch (0-99), drawn from ``seed``;
+  it speaks English with an English voice and German with the German voice. Each
+  repetition jitters speed (+-8 %) and pitch (+-6) around the speaker's base, so repeats
+  differ like a person's do. The train/test split holds speakers out, as SHD does.
+* **Sizes**: ``n_speakers x 20 classes x repeats`` utterances.
+
+:func:`make_spoken_digits` loads a generated folder (or the small subset shipped with
+spikegrad) binned like :func:`spikegrad.data.shd.make_shd`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import wave
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from .._checks import SpikegradInputError, check_size
+from .audio import encode_audio
+
+__all__ = [
+    "ENGLISH",
+    "GERMAN",
+    "KEYS",
+    "VARIANTS",
+    "SHIPPED_DIR",
+    "Speaker",
+    "espeak_available",
+    "require_espeak",
+    "make_speakers",
+    "synthesize",
+    "generate_spoken_digits",
+    "write_shd_hdf5",
+    "make_spoken_digits",
+]
+
+ENGLISH = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+GERMAN = ("null", "eins", "zwei", "drei", "vier", "fünf", "sechs", "sieben", "acht", "neun")
+#: class names in SHD's label order (English 0-9, then German 0-9)
+KEYS = tuple(f"english {w}" for w in ENGLISH) + tuple(f"german {w}" for w in GERMAN)
+#: espeak-ng voice variants a speaker is drawn from (male, female and Klatt voices)
+VARIANTS = (
+    "m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5",
+    "klatt", "klatt2", "klatt3", "klatt4", "adam", "john", "david", "linda", "steph",
+    "belinda", "edward", "michael", "paul", "robert", "annie", "aunty", "max", "zac",
+)  # fmt: skip
+ENGLISH_VOICES = ("en-us", "en-gb", "en-gb-scotland", "en-029", "en-gb-x-rp")
+#: folder of the small generated subset shipped with spikegrad
+SHIPPED_DIR = Path(__file__).resolve().parent / "_shipped"
+INSTALL_HINT = (
+    "espeak-ng is not installed: install the speech synthesiser first "
+    "(Debian/Ubuntu: apt-get install espeak-ng; macOS: brew install espeak-ng)"
+)
+
+
+class Speaker(NamedTuple):
+    """One synthetic speaker: voice variant, English dialect, base speed and pitch."""
+
+    variant: str
+    english_voice: str
+    speed: int
+    pitch: int
+
+
+def espeak_available() -> bool:
+    """Whether the ``espeak-ng`` program is on the PATH."""
+    return shutil.which("espeak-ng") is not None
+
+
+def require_espeak() -> None:
+    """Raise :class:`SpikegradInputError` with the install hint if espeak-ng is missing."""
+    if not espeak_available():
+        raise SpikegradInputError(INSTALL_HINT)
+
+
+def make_speakers(n: int, seed: int = 0) -> list[Speaker]:
+    """``n`` distinct speakers drawn from ``seed`` (variants without repetition first)."""
+    n = check_size("n_speakers", n)
+    rng = np.random.default_rng(int(seed))
+    order = list(rng.permutation(len(VARIANTS)))
+    out = []
+    for i in range(n):
+        variant = VARIANTS[order[i % len(VARIANTS)]]
+        out.append(
+            Speaker(
+                variant,
+                ENGLISH_VOICES[int(rng.integers(len(ENGLISH_VOICES)))],
+                int(rng.integers(130, 211)),
+                int(rng.integers(25, 76)),
+            )
+        )
+    return out
+
+
+def synthesize(word: str, voice: str, *, speed: int, pitch: int) -> tuple[np.ndarray, int]:
+    """Speak ``word`` with espeak-ng (``-v voice -s speed -p pitch``): (samples, rate)."""
+    require_espeak()
+    cmd = ["espeak-ng", "-v", voice, "-s", str(int(speed)), "-p", str(int(pitch)), "--stdout"]
+    res = subprocess.run([*cmd, word], capture_output=True, check=False, timeout=60)
+    if res.returncode != 0 or not res.stdout:
+        msg = res.stderr.decode(errors="replace").strip().splitlines()
+        raise SpikegradInputError(
+            f"espeak-ng failed for voice {voice!r}: {msg[0] if msg else res.returncode}"
+        )
+    raw = res.stdout
+    # espeak-ng writes a streaming WAV header whose sizes may be 0 or -1: read the fmt
+    # chunk with the wave module and take the samples after the 44-byte header directly
+    with wave.open(io.BytesIO(raw[:44] + b"\0\0"), "rb") as w:
+        rate, width, ch = w.getframerate(), w.getsampwidth(), w.getnchannels()
+    if width != 2 or ch != 1:
+        raise SpikegradInputError(
+            f"espeak-ng returned {ch} channels of {width} bytes, expected mono 16-bit"
+        )
+    data = raw[44:]
+    x = np.frombuffer(data[: len(data) // 2 * 2], "<i2").astype(np.float64) / 32768.0
+    return x, int(rate)
+
+
+def _utterance(job: tuple) -> tuple[np.ndarray, np.ndarray, float, int]:
+    """Worker: speak one word and encode it; returns (times, units, duration, label).
+
+    With a cache folder (last job field) the result is kept there as ``.npz`` named by a
+    hash of the job, so a killed run resumes where it stopped.
+    """
+    word, voice, speed, pitch, label, enc_seed, options, cache = job
+    key = hashlib.sha256(repr(job[:7]).encode()).hexdigest()[:24]
+    part = Path(cache) / f"{key}.npz" if cache else None
+    if part is not None and part.is_file():
+        with np.load(part) as z:
+            return z["t"], z["u"], float(z["d"]), label
+    x, rate = synthesize(word, voice, speed=speed, pitch=pitch)
+    t, u = encode_audio(x, rate, seed=enc_seed, **options)
+    out = t.astype(np.float32), u.astype(np.uint16), x.size / rate, label
+    if part is not None:
+        tmp = part.with_name(part.stem + ".tmp.npz")
+        np.savez(tmp, t=out[0], u=out[1], d=out[2])
+        os.replace(tmp, part)
+    return out
+
+
+def _jobs(
+    speakers: Sequence[Speaker],
+    classes: Sequence[int],
+    repeats: int,
+    seed: int,
+    options: dict,
+    cache: str | None,
+):
+    rng = np.random.default_rng([int(seed), 1])
+    jobs, meta = [], []
+    for s_idx, sp in enumerate(speakers):
+        for label in classes:
+            english = label < 10
+            word = ENGLISH[label] if english else GERMAN[label - 10]
+            voice = (sp.english_voice if english else "de") + "+" + sp.variant
+            for rep in range(repeats):
+                speed = int(round(sp.speed * (1.0 + rng.uniform(-0.08, 0.08))))
+                pitch = int(np.clip(sp.pitch + rng.integers(-6, 7), 0, 99))
+                enc_seed = int(rng.integers(2**31 - 1))
+                jobs.append((word, voice, speed, pitch, label, enc_seed, options, cache))
+                meta.append((s_idx, rep, speed, pitch))
+    return jobs, meta
+
+
+def write_shd_hdf5(
+    path: str | Path,
+    times: Sequence[np.ndarray],
+    units: Sequence[np.ndarray],
+    labels: Sequence[int],
+    *,
+    speakers: Sequence[int] | None = None,
+    keys: Sequence[str] = KEYS,
+    attrs: dict | None = None,
+) -> Path:
+    """Write spike trains in SHD's HDF5 layout (atomically: temp file, then rename).
+
+    ``spikes/times`` (variable-length float32 seconds), ``spikes/units`` (variable-length
+    uint16), ``labels`` (uint16), ``extra/speaker`` (uint16), ``extra/keys`` (bytes);
+    ``attrs`` (JSON-able) go to ``extra/meta_info`` as a JSON string attribute.
+    """
+    import h5py
+
+    path = Path(path)
+    if not (len(times) == len(units) == len(labels)):
+        raise SpikegradInputError("times, units and labels must have one entry per sample")
+    tmp = path.with_name(path.name + ".tmp")
+    with h5py.File(tmp, "w") as f:
+        ft = f.create_dataset("spikes/times", (len(times),), dtype=h5py.vlen_dtype(np.float32))
+        fu = f.create_dataset("spikes/units", (len(units),), dtype=h5py.vlen_dtype(np.uint16))
+        for i, (t, u) in enumerate(zip(times, units, strict=True)):
+            ft[i] = np.asarray(t, np.float32)
+            fu[i] = np.asarray(u, np.uint16)
+        f.create_dataset("labels", data=np.asarray(labels, np.uint16))
+        spk = np.zeros(len(labels), np.uint16) if speakers is None else speakers
+        f.create_dataset("extra/speaker", data=np.asarray(spk, np.uint16))
+        f.create_dataset("extra/keys", data=np.array([k.encode() for k in keys]))
+        g = f.create_group("extra/meta_info")
+        g.attrs["json"] = json.dumps(attrs or {})
+    os.replace(tmp, path)
+    return path
+
+
+def generate_spoken_digits(
+    out_dir: str | Path,
+    *,
+    n_speakers: int = 12,
+    n_test_speakers: int = 2,
+    repeats: int = 10,
+    classes: Sequence[int] | None = None,
+    seed: int = 0,
+    workers: int = 1,
+    prefix: str = "spoken_digits",
+    progress: Callable[[int], None] | None = None,
+    encoder_options: dict | None = None,
+) -> dict:
+    """Synthesise, encode and write ``{prefix}_train.h5`` / ``{prefix}_test.h5``.
+
+    The last ``n_test_speakers`` speakers form the test file (held out, as in SHD: 12
+    speakers, 2 only in the test set). ``classes`` restricts the vocabulary (labels
+    0-19, default all). ``progress(n)`` is called after each utterance. Each finished
+    utterance is kept in ``out_dir/.utterances`` until the files are written, so a run
+    that is killed and started again with the same settings continues where it stopped.
+    Returns a summary (counts, speakers, seconds of audio, files).
+    """
+    require_espeak()
+    n_speakers = check_size("n_speakers", n_speakers)
+    n_test = check_size("n_test_speakers", n_test_speakers, 0)
+    if n_test >= n_speakers:
+        raise SpikegradInputError(
+            f"n_test_speakers must be below n_speakers ({n_speakers}), got {n_test}"
+        )
+    repeats = check_size("repeats", repeats)
+    workers = check_size("workers", workers)
+    classes = list(range(20)) if classes is None else [int(c) for c in classes]
+    if not classes or any(not 0 <= c < 20 for c in classes):
+        raise SpikegradInputError(f"classes must be labels in 0..19, got {classes!r}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    speakers = make_speakers(n_speakers, seed)
+    cache = out / ".utterances"  # finished utterances: a killed run resumes from here
+    cache.mkdir(exist_ok=True)
+    jobs, meta = _jobs(speakers, classes, repeats, seed, dict(encoder_options or {}), str(cache))
+    results: list = [None] * len(jobs)
+    if workers == 1:
+        for i, job in enumerate(jobs):
+            results[i] = _utterance(job)
+            if progress:
+                progress(1)
+    else:
+        with ProcessPoolExecutor(workers) as pool:
+            for i, r in enumerate(pool.map(_utterance, jobs, chunksize=4)):
+                results[i] = r
+                if progress:
+                    progress(1)
+    info = {
+        "generator": "espeak-ng + spikegrad cochlea chain (SHD's lauscher equations)",
+        "seed": int(seed),
+        "speakers": [sp._asdict() for sp in speakers],
+        "test_speakers": list(range(n_speakers - n_test, n_speakers)),
+        "repeats": repeats,
+        "classes": classes,
+        "espeak_ng": _espeak_version(),
+    }
+    files: dict[str, dict] = {}
+    summary: dict[str, object] = {"files": files, "audio_seconds": 0.0}
+    first_test = n_speakers - n_test
+    for part, is_test in (("train", False), ("test", True)):
+        idx = [i for i, m in enumerate(meta) if (m[0] >= first_test) == is_test]
+        if not idx:
+            continue
+        path = write_shd_hdf5(
+            out / f"{prefix}_{part}.h5",
+            [results[i][0] for i in idx],
+            [results[i][1] for i in idx],
+            [results[i][3] for i in idx],
+            speakers=[meta[i][0] for i in idx],
+            attrs={**info, "speed": [meta[i][2] for i in idx], "pitch": [meta[i][3] for i in idx]},
+        )
+        files[part] = {"path": str(path), "samples": len(idx)}
+    shutil.rmtree(cache, ignore_errors=True)
+    summary["audio_seconds"] = float(sum(r[2] for r in results))
+    summary["spikes"] = int(sum(r[0].size for r in results))
+    summary["utterances"] = len(results)
+    return summary
+
+
+def _espeak_version() -> str:
+    try:
+        res = subprocess.run(["espeak-ng", "--version"], capture_output=True, timeout=10)
+        return res.stdout.decode(errors="replace").strip()
+    except (OSError, subprocess.SubprocessError):  # pragma: no cover
+        return "unknown"
+
+
+def make_spoken_digits(
+    path: str | Path | None = None,
+    *,
+    n_steps: int = 100,
+    duration: float = 1.0,
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    limit: int | None = None,
+    prefix: str = "spoken_digits",
+) -> tuple:
+    """Spoken digits binned like SHD: (train, validation, test) :class:`SpikeDataset` s.
+
+    ``path`` is a folder made by ``spikegrad data spoken-digits`` (files
+    ``{prefix}_train.h5`` / ``{prefix}_test.h5``); ``None`` loads the small subset
+    shipped with spikegrad (``spoken_digits_mini_*``). An event at ``t`` seconds goes to
+    step ``floor(t * n_steps / duration)`` (counts kept, events past ``duration``
+    dropped). The validation set is ``val_fraction`` of the training file (seeded,
+    stratified by class when every class can spare a sample); the test file holds other
+    speakers.
+    """
+    from . import shd
+    from .spikes import split
+
+    if path is None:
+        folder, prefix = SHIPPED_DIR, "spoken_digits_mini"
+    else:
+        folder = Path(path)
+    if not 0.0 < float(val_fraction) < 1.0:
+        raise SpikegradInputError(f"val_fraction must lie in (0, 1), got {val_fraction!r}")
+    train_p = shd.find_hdf5_file(folder, f"{prefix}_train")
+    test_p = shd.find_hdf5_file(folder, f"{prefix}_test")
+    gen = torch.Generator().manual_seed(int(seed))
+    kw = dict(n_steps=n_steps, duration=duration, n_classes=20)
+    full = shd._load(train_p, limit, gen, name="spoken-digits-train", **kw)
+    test = shd._load(test_p, limit, gen, name="spoken-digits-test", **kw)
+    perm = torch.randperm(len(full), generator=gen)
+    # stratified unless a class is too small to give the validation set one sample
+    # (the shipped subset has one utterance per class and speaker)
+    per_class = torch.bincount(full.labels, minlength=20)
+    strat = bool(per_class[per_class > 0].min() * val_fraction >= 0.5)
+    train, val = split(full.subset(perm), (1 - val_fraction, val_fraction), stratified=strat)
+    for ds, part in ((train, "train"), (val, "validation"), (test, "test")):
+        ds.name = f"spoken-digits-{part}"
+    return train, val, test
