@@ -54,8 +54,9 @@ class SpikingConv2d(nn.Module):
     tau_mem, tau_syn, dt, surrogate, beta, reset, threshold, learn_threshold, refractory, learn_tau:
         As :class:`~spikegrad.nn.LIFLayer`; learnable threshold and taus are per channel.
     weight_scale:
-        Weights and bias are :math:`\mathcal U(\pm\,\text{weight\_scale}/\sqrt{\text{fan-in}})`
-        drawn from ``generator`` (default 1).
+        Weights are :math:`\mathcal U(\pm\,\text{weight\_scale}/\sqrt{\text{fan-in}})`
+        drawn from ``generator`` (default 1); the bias (learnable) starts at 0, so a
+        silent input leaves the layer silent at the start.
     backend:
         ``"auto"``/``"fused"`` (hand-written BPTT) or ``"reference"``.
     """
@@ -96,7 +97,7 @@ class SpikingConv2d(nn.Module):
         )
         with torch.no_grad():
             self.conv.weight.uniform_(-bound, bound, generator=generator)
-            self.conv.bias.uniform_(-bound, bound, generator=generator)
+            self.conv.bias.zero_()
         self.surrogate = make_surrogate(surrogate, beta)
         self.reset = check_choice("reset mode", reset, ALIF_RESET_MODES)
         self.backend = check_choice("backend", backend, ("auto", "fused", "reference", "numba"))

@@ -18,11 +18,12 @@ from torch import nn
 
 from .._checks import SpikegradInputError, check_size
 from ..functional.readout import readout_logits
+from .conv import Flatten, SpikingAvgPool2d, SpikingConv2d, TimeDropout
 from .izhikevich import IzhikevichLayer
 from .lif import LIFLayer, Readout
 from .network import SNNOutput
 
-__all__ = ["SpikingSequential", "is_spiking"]
+__all__ = ["SpikingSequential", "conv_network", "is_spiking"]
 
 
 def is_spiking(module: nn.Module) -> bool:
@@ -104,3 +105,52 @@ class SpikingSequential(nn.Module):
     def logits(self, out: SNNOutput) -> torch.Tensor:
         """Readout reduced over time with ``readout_mode``, ``[B, n_classes]``."""
         return readout_logits(out.readout, self.readout_mode)
+
+
+def conv_network(
+    input_shape: Sequence[int],
+    n_classes: int,
+    *,
+    channels: Sequence[int] = (8, 16),
+    kernel_size: int = 3,
+    hidden: int = 64,
+    dropout: float = 0.0,
+    weight_scale: float = 30.0,
+    hidden_weight_scale: float = 20.0,
+    readout_mode: str = "max",
+    seed: int = 0,
+    **neuron: object,
+) -> SpikingSequential:
+    """A convolutional spiking classifier: (SpikingConv2d -> 2x2 average pool) per entry of
+    ``channels``, Flatten, time-fixed dropout, a LIF layer of ``hidden`` neurons, Readout.
+
+    Convolution weights are :math:`\mathcal U(\pm\,\text{weight\_scale}/\sqrt{\text{fan-in}})`,
+    the LIF layer's :math:`\mathcal U(\pm\,\text{hidden\_weight\_scale}/\sqrt{\text{fan-in}})`
+    (sparse event input needs large weights for the deeper layers to be active at the
+    start). ``neuron`` options (``tau_mem``, ``tau_syn``, ``dt``, ``surrogate``, ``beta``, ``reset``,
+    ``backend``, ...) go to every spiking layer; weights from a private generator seeded
+    with ``seed``.
+    """
+    gen = torch.Generator().manual_seed(check_size("seed", seed, 0))
+    c, h, w = (check_size(f"input_shape[{k}]", s) for k, s in enumerate(input_shape))
+    layers: list[nn.Module] = []
+    for k, ch in enumerate(channels):
+        layers.append(SpikingConv2d(c, ch, kernel_size, padding=kernel_size // 2,
+                                    weight_scale=weight_scale, generator=gen, **neuron))
+        layers.append(SpikingAvgPool2d(2))
+        c, h, w = ch, h // 2, w // 2
+        if h < 1 or w < 1:
+            raise SpikegradInputError(f"input_shape {tuple(input_shape)} is too small for "
+                                      f"{len(channels)} pooling stages")
+    layers.append(Flatten())
+    if dropout:
+        layers.append(TimeDropout(dropout, seed=seed + 1))
+    lif_opts = {k: v for k, v in neuron.items() if k != "weight_scale"}
+    lif = LIFLayer(c * h * w, check_size("hidden", hidden), generator=gen, **lif_opts)
+    with torch.no_grad():
+        lif.weight.mul_(hidden_weight_scale)
+    layers.append(lif)
+    ro_opts = {k: v for k, v in neuron.items() if k in ("dt", "tau_syn", "backend")}
+    layers.append(Readout(hidden, check_size("n_classes", n_classes), generator=gen, **ro_opts))
+    return SpikingSequential(*layers, input_shape=(input_shape[0], input_shape[1],
+                                                   input_shape[2]), readout_mode=readout_mode)

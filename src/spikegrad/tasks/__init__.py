@@ -86,10 +86,36 @@ def _spike_target(
     )
 
 
+def _moving_shapes(
+    *,
+    samples: int = 600,
+    size: int = 16,
+    n_steps: int = 30,
+    noise: float = 0.002,
+    seed: int = 0,
+    regularizer: Any = None,
+) -> Task:
+    """Direction of a shape moving across an event sensor (ON/OFF events), 4 classes."""
+    import torch
+
+    from .._checks import check_size
+    from ..data.events import moving_shapes
+    from ..data.spikes import SpikeDataset
+
+    samples = check_size("samples", samples, 3)
+    gen = torch.Generator().manual_seed(check_size("seed", seed, 0))
+    sets = []
+    for n in _split_sizes(samples, (0.8, 0.1, 0.1)):
+        x, y = moving_shapes(n, size=size, n_steps=n_steps, noise=noise, generator=gen)
+        sets.append(SpikeDataset.from_dense(x, y, n_classes=4, name="moving-shapes"))
+    return ClassificationTask(*sets, regularizer=regularizer, dataset="moving-shapes")
+
+
 #: task name -> builder(**options) for the tasks that are not a data set of the registry
 TASKS: dict[str, Callable[..., Task]] = {
     "lag-order": _lag_order,
     "spike-target": _spike_target,
+    "moving-shapes": _moving_shapes,
 }
 
 
