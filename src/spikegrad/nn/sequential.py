@@ -121,7 +121,7 @@ def conv_network(
     seed: int = 0,
     **neuron: object,
 ) -> SpikingSequential:
-    """A convolutional spiking classifier: (SpikingConv2d -> 2x2 average pool) per entry of
+    r"""A convolutional spiking classifier: (SpikingConv2d -> 2x2 average pool) per entry of
     ``channels``, Flatten, time-fixed dropout, a LIF layer of ``hidden`` neurons, Readout.
 
     Convolution weights are :math:`\mathcal U(\pm\,\text{weight\_scale}/\sqrt{\text{fan-in}})`,
