@@ -430,7 +430,9 @@ def delta_code(x: Tensor, threshold: float, *, polarity: bool = True) -> Tensor:
     thr = check_positive("threshold", threshold)
     x = torch.as_tensor(x)
     if x.dim() < 1 or x.shape[0] < 1:
-        raise SpikegradInputError(f"x must be time-major [T, ...] with T >= 1, got {tuple(x.shape)}")
+        raise SpikegradInputError(
+            f"x must be time-major [T, ...] with T >= 1, got {tuple(x.shape)}"
+        )
     if not x.is_floating_point():
         x = x.to(torch.float64)
     if not bool(torch.isfinite(x).all()):

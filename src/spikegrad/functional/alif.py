@@ -144,7 +144,9 @@ def alif_step(
         u_new = u_t * (1.0 - (s.detach() if reset == "detach" else s))
     if free is not None:
         u_new = free * u_new + (1.0 - free) * u
-        ref_new = torch.where(s.detach() > 0, torch.full_like(ref, float(r)), (ref - 1).clamp_min(0))
+        ref_new = torch.where(
+            s.detach() > 0, torch.full_like(ref, float(r)), (ref - 1).clamp_min(0)
+        )
     else:
         ref_new = ref
     i_new = bs * i + x

@@ -3,7 +3,8 @@ r"""Losses on spike and membrane outputs ``[T, B, K]`` (time-major), each a batc
 ====================================  ======================================================
 function                              loss
 ====================================  ======================================================
-:func:`ce_count_loss`                 :math:`-\log\mathrm{softmax}(c)_y`, :math:`c_k = \sum_n S_k[n]`
+:func:`ce_count_loss`                 :math:`-\log\mathrm{softmax}(c)_y` of the spike counts
+                                      :math:`c_k = \sum_n S_k[n]`
 :func:`ce_rate_loss`                  :math:`\frac1T\sum_n -\log\mathrm{softmax}(S[n])_y`
                                       (snnTorch's ``ce_rate_loss``)
 :func:`mse_count_loss`                :math:`\frac1K\sum_k (c_k - c^*_k)^2`, target count

@@ -7,7 +7,8 @@ and :math:`k = 1 - S`, the adjoint of one step is
 
     g_{\hat V} &= g_V' \big(1 + h (0.08 \hat V + 5)\big) + g_U'\, h a b, \qquad
     g_{\hat U} = -h g_V' + (1 - h a) g_U' \\
-    g_S &= \partial L/\partial S\big|_\text{out} + [\text{DR}]\big(g_{\hat V}(c - V) + g_{\hat U} d\big) \\
+    g_S &= \partial L/\partial S\big|_\text{out}
+          + [\text{DR}]\big(g_{\hat V}(c - V) + g_{\hat U} d\big) \\
     g_V &= k\, g_{\hat V} + h_\sigma\big((V - v_p)/v_s\big) g_S / v_s, \qquad g_U = g_{\hat U}
 
 and :math:`\partial L/\partial I[n] = h g_V'`. ``a, b, c, d`` are constants (no gradient).

@@ -81,7 +81,8 @@ class ALIFLayer(LIFLayer):
 
 
 class ALIFNetwork(SpikingNetwork):
-    """:class:`~spikegrad.nn.SpikingNetwork` with adaptive-threshold hidden layers (kind ``"alif"``).
+    """:class:`~spikegrad.nn.SpikingNetwork` with adaptive-threshold hidden layers (kind
+    ``"alif"``).
 
     Takes every ``SpikingNetwork`` argument plus ``tau_adapt``, ``adapt``, ``learn_adapt``,
     ``threshold``, ``learn_threshold`` and ``refractory`` (seconds) of

@@ -186,7 +186,7 @@ class _Pool(nn.Module):
 
 
 class SpikingAvgPool2d(_Pool):
-    """Average pooling of every frame (output: spike fractions, fed to the next layer's synapses)."""
+    """Average pooling of every frame (spike fractions, fed to the next layer's synapses)."""
 
     kind = "avg"
 

@@ -22,15 +22,17 @@ __all__ = ["IzhikevichLayer"]
 
 
 class IzhikevichLayer(nn.Module):
-    r"""Izhikevich neurons behind a linear projection: ``[T, B, in]`` spikes in, ``[T, B, out]`` out.
+    r"""Izhikevich neurons behind a linear projection: ``[T, B, in]`` spikes in,
+    ``[T, B, out]`` out.
 
     Parameters
     ----------
     in_features, out_features:
         Population sizes.
     preset:
-        Firing class of Izhikevich 2003 (:data:`~spikegrad.functional.izhikevich.IZHIKEVICH_PRESETS`,
-        default ``"regular_spiking"``); ``a``, ``b``, ``c``, ``d`` override its values.
+        Firing class of Izhikevich 2003 (default ``"regular_spiking"``, see
+        :data:`~spikegrad.functional.izhikevich.IZHIKEVICH_PRESETS`); ``a``, ``b``, ``c``,
+        ``d`` override its values.
     dt:
         Step in seconds (default 1 ms; the model's time unit is ms).
     v_scale:
@@ -67,7 +69,8 @@ class IzhikevichLayer(nn.Module):
         super().__init__()
         self.in_features = check_size("in_features", in_features)
         self.out_features = check_size("out_features", out_features)
-        pa, pb, pc, pd = IZHIKEVICH_PRESETS[check_choice("preset", preset, tuple(IZHIKEVICH_PRESETS))]
+        check_choice("preset", preset, tuple(IZHIKEVICH_PRESETS))
+        pa, pb, pc, pd = IZHIKEVICH_PRESETS[preset]
         self.dt = check_positive("dt", dt)
         self.params = IzhikevichParams(
             pa if a is None else float(a), pb if b is None else float(b),

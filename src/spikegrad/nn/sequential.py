@@ -28,7 +28,9 @@ __all__ = ["SpikingSequential", "conv_network", "is_spiking"]
 
 def is_spiking(module: nn.Module) -> bool:
     """Whether ``module`` emits spikes (its outputs go into ``SNNOutput.spikes``)."""
-    return isinstance(module, (LIFLayer, IzhikevichLayer)) or bool(getattr(module, "spiking", False))
+    if isinstance(module, (LIFLayer, IzhikevichLayer)):
+        return True
+    return bool(getattr(module, "spiking", False))
 
 
 class SpikingSequential(nn.Module):
@@ -127,14 +129,14 @@ def conv_network(
     Convolution weights are :math:`\mathcal U(\pm\,\text{weight\_scale}/\sqrt{\text{fan-in}})`,
     the LIF layer's :math:`\mathcal U(\pm\,\text{hidden\_weight\_scale}/\sqrt{\text{fan-in}})`
     (sparse event input needs large weights for the deeper layers to be active at the
-    start). ``neuron`` options (``tau_mem``, ``tau_syn``, ``dt``, ``surrogate``, ``beta``, ``reset``,
-    ``backend``, ...) go to every spiking layer; weights from a private generator seeded
-    with ``seed``.
+    start). ``neuron`` options (``tau_mem``, ``tau_syn``, ``dt``, ``surrogate``, ``beta``,
+    ``reset``, ``backend``, ...) go to every spiking layer; weights from a private
+    generator seeded with ``seed``.
     """
     gen = torch.Generator().manual_seed(check_size("seed", seed, 0))
     c, h, w = (check_size(f"input_shape[{k}]", s) for k, s in enumerate(input_shape))
     layers: list[nn.Module] = []
-    for k, ch in enumerate(channels):
+    for ch in channels:
         layers.append(SpikingConv2d(c, ch, kernel_size, padding=kernel_size // 2,
                                     weight_scale=weight_scale, generator=gen, **neuron))
         layers.append(SpikingAvgPool2d(2))
