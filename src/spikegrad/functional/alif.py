@@ -42,6 +42,7 @@ from typing import NamedTuple
 import torch
 
 from .._checks import SpikegradInputError, check_choice
+from .lif import scan_steps
 from .surrogate import Surrogate
 
 __all__ = [
@@ -187,13 +188,9 @@ def alif_sequence(
     T, B, N = x.shape
     if state is None:
         state = ALIFState.zeros(B, N, dtype=x.dtype, device=x.device)
-    spikes, mem = [], [] if record_membrane else None
-    for x_n in x.unbind(0):
-        if mem is not None:
-            mem.append(state.u)
-        s, state = alif_step(
-            x_n, state, params, surrogate, rec_weight=rec_weight, reset=reset,
-            recurrent_grad=recurrent_grad,
-        )
-        spikes.append(s)
-    return torch.stack(spikes), state, torch.stack(mem) if mem is not None else None
+
+    def step(x_n: torch.Tensor, st: ALIFState) -> tuple[torch.Tensor, ALIFState]:
+        return alif_step(x_n, st, params, surrogate, rec_weight=rec_weight, reset=reset,
+                         recurrent_grad=recurrent_grad)
+
+    return scan_steps(step, x, state, record_membrane=record_membrane)

@@ -35,6 +35,7 @@ from typing import NamedTuple
 import torch
 
 from .._checks import check_choice
+from .lif import scan_steps
 from .surrogate import Surrogate
 
 __all__ = [
@@ -124,10 +125,8 @@ def izhikevich_sequence(
     T, B, N = x.shape
     if state is None:
         state = IzhikevichState.rest(B, N, params, dtype=x.dtype, device=x.device)
-    spikes, mem = [], [] if record_membrane else None
-    for x_n in x.unbind(0):
-        if mem is not None:
-            mem.append(state.v)
-        s, state = izhikevich_step(x_n, state, params, surrogate, reset=reset)
-        spikes.append(s)
-    return torch.stack(spikes), state, torch.stack(mem) if mem is not None else None
+
+    def step(x_n: torch.Tensor, st: IzhikevichState) -> tuple[torch.Tensor, IzhikevichState]:
+        return izhikevich_step(x_n, st, params, surrogate, reset=reset)
+
+    return scan_steps(step, x, state, record_membrane=record_membrane)
