@@ -1,8 +1,6 @@
 """Spike/membrane losses and tensor encoders: values by hand, gradients, determinism."""
 
 import math
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -129,16 +127,14 @@ def test_delta_code_by_hand():
     assert torch.equal(delta_code(x, 0.5, polarity=False), s[:, 0])
 
 
-def test_models_command_lists_layers_and_rules():
+def test_models_command_lists_layers_and_rules(capsys):
     import json
 
+    from spikegrad.cli import main
     from spikegrad.learning.rules import available_rules
 
-    out = subprocess.run(
-        [sys.executable, "-m", "spikegrad", "models", "--json"], capture_output=True,
-        text=True, check=True,
-    )
-    rows = json.loads(out.stdout)
+    assert main(["models", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
     for name in ("lif", "alif", "izhikevich", "conv2d", "avgpool2d", "maxpool2d", "flatten",
                  "dropout", "readout"):
         assert "bptt" in rows[name]["rules"], name
@@ -148,6 +144,8 @@ def test_models_command_lists_layers_and_rules():
     for r in rows.values():
         for rule in r["rules"]:
             assert set(rules[rule].models) & set(r["kinds"])
-    bad = subprocess.run([sys.executable, "-m", "spikegrad", "models", "--bogus"],
-                         capture_output=True, text=True)
-    assert bad.returncode == 2
+    assert main(["models"]) == 0
+    assert "alif        bptt" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:
+        main(["models", "--bogus"])
+    assert exc.value.code == 2
