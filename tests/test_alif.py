@@ -190,3 +190,18 @@ def test_alif_layer_learns_taus_threshold_and_adaptation():
     s.sum().backward()
     for n, p in layer.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, n
+
+
+def test_alif_network_spec_round_trip_and_bptt_declares_it():
+    from spikegrad.learning.rules import make_rule
+
+    net = ALIFNetwork(5, 3, (6,), seed=1, adapt=0.3, tau_adapt=0.05, refractory=2e-3)
+    spec = net.spec()
+    assert spec["kind"] == "alif" and spec["adapt"] == 0.3 and spec["refractory"] == 2e-3
+    back = ALIFNetwork.from_spec(spec)
+    back.load_state_dict(net.state_dict())
+    x = (torch.rand(20, 2, 5, generator=torch.Generator().manual_seed(6)) < 0.4).float()
+    torch.testing.assert_close(back(x).readout, net(x).readout, rtol=0, atol=0)
+    make_rule("bptt").check_model(net)
+    with pytest.raises(SpikegradInputError, match="cannot train"):
+        make_rule("eprop").check_model(net)
