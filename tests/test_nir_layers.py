@@ -145,3 +145,13 @@ def test_norse_reads_our_conv_file(tmp_path):
         counts = torch.stack([s_ours.sum(0).flatten(), s_theirs.sum(0).flatten()])
         assert float(s_ours.sum()) > 50
         assert float(torch.corrcoef(counts)[0, 1]) > 0.98
+
+
+def test_spiking_network_export_refuses_lif_options():
+    from spikegrad.io.nir import export_nir
+    from spikegrad.nn import SpikingNetwork
+    from spikegrad.nn.alif import ALIFNetwork
+
+    for net in (SpikingNetwork(3, 2, (4,), reset="subtract", seed=0), ALIFNetwork(3, 2, (4,))):
+        with pytest.raises(SpikegradInputError, match="cannot export layer 0"):
+            export_nir(net)
