@@ -83,6 +83,10 @@ def test_time_dropout_mask_fixed_over_time_and_private_rng():
     assert set(y.unique().tolist()) == {0.0, 2.0}  # kept units scaled by 1/(1-p)
     assert 0.2 < float((y[0] == 0).double().mean()) < 0.8
     assert not torch.equal(d(x)[0], y[0])  # a new mask per sequence
+    saved = d.state_dict()
+    nxt = d(x)
+    d.load_state_dict(saved)  # the generator state travels with the state dict
+    assert torch.equal(d(x), nxt)
     d.eval()
     assert torch.equal(d(x), x)
     with pytest.raises(SpikegradInputError, match="dropout p"):

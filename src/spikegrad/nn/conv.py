@@ -219,7 +219,7 @@ class TimeDropout(nn.Module):
     In training mode each element of a ``[B, ...]`` frame is zeroed with probability
     ``p`` for the whole sequence and the others scaled by :math:`1/(1-p)`; in eval mode
     it is the identity. The masks come from the module's own generator (``seed``), never
-    from torch's global RNG.
+    from torch's global RNG; its state is part of the module's state dict.
     """
 
     def __init__(self, p: float = 0.5, *, seed: int = 0) -> None:
@@ -229,6 +229,13 @@ class TimeDropout(nn.Module):
             raise SpikegradInputError(f"dropout p must lie in [0, 1), got {p!r}")
         self.p = p
         self.generator = torch.Generator().manual_seed(check_size("seed", seed, 0))
+
+    def get_extra_state(self) -> torch.Tensor:
+        """The generator's state, saved in the state dict (a resumed run draws the same masks)."""
+        return self.generator.get_state()
+
+    def set_extra_state(self, state: torch.Tensor) -> None:
+        self.generator.set_state(state)
 
     def _mask(self, like: torch.Tensor) -> torch.Tensor:
         keep = torch.rand(like.shape, generator=self.generator, dtype=like.dtype) >= self.p
