@@ -197,4 +197,4 @@ def test_conv_network_learns_a_few_steps():
         opt.step()
         losses.append(float(loss.detach()))
     # measured: 1.415 -> 1.324 after 5 Adam steps (seed 0, dropout 0.1)
-    assert losses[-1] < 0.95 * losses[0]
+    assert losses[-1] < 0.96 * losses[0]
