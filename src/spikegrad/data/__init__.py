@@ -11,6 +11,7 @@ from .encoding import (
     LATENCY_OUTPUTS,
     LATENCY_OVERFLOW,
     NUMBERINGS,
+    delta_code,
     grf_centres,
     grf_responses,
     grf_sigma,
@@ -19,6 +20,7 @@ from .encoding import (
     latency_encode,
     latency_steps,
     rank_order,
+    rate_code,
 )
 from .events import (
     EventCollate,
@@ -29,6 +31,7 @@ from .events import (
     events_to_sample,
 )
 from .idx import IDX_FILES, find_idx_file, load_idx_images, make_mnist, read_idx
+from .moving_shapes import DIRECTIONS, moving_shapes
 from .randman import (
     SPECTRA,
     RandmanConfig,
@@ -77,6 +80,11 @@ __all__ = [
     "grf_sigma",
     "grf_spike_times",
     "rank_order",
+    "rate_code",
+    "delta_code",
+    # event-camera-shaped data
+    "DIRECTIONS",
+    "moving_shapes",
     # registry
     "DATASETS",
     "load_dataset",

@@ -49,6 +49,12 @@ with a **stable** sort (ties keep the input order), and input :math:`j` gets its
 :math:`\mathrm{order}(j) = 0, 1, \dots`; with a late cut :math:`t_\text{cut}` spikes
 with :math:`t_j > t_\text{cut}` count as absent.
 
+**Tensor encoders** (snnTorch's ``spikegen``): :func:`rate_code` (Bernoulli / Poisson
+rate code, ``spikegen.rate``), :func:`latency` with ``output="spikes"`` (one spike per
+value, ``spikegen.latency``) and :func:`delta_code` (level crossing of a time series,
+``spikegen.delta``) take any tensor and return time-major ``[T, ...]`` spikes, so a
+batch ``[B, ...]`` becomes ``[T, B, ...]``.
+
 The GRF and rank-order functions work on numpy arrays (float64): online learners
 call them once per sample on a few dozen values, where the per-call overhead of
 torch would dominate. The latency code works on tensors.
@@ -66,6 +72,8 @@ from .._checks import SpikegradInputError, check_choice, check_positive
 from .spikes import SpikeDataset
 
 __all__ = [
+    "rate_code",
+    "delta_code",
     "LATENCY_CODES",
     "LATENCY_OVERFLOW",
     "LATENCY_OUTPUTS",
@@ -380,3 +388,62 @@ def rank_order(times: np.ndarray, late_cut: float | None = None) -> np.ndarray:
         ok &= t <= late_cut
     idx = np.flatnonzero(ok)
     return idx[np.argsort(t[idx], kind="stable")]
+
+
+# ------------------------------------------------------------ tensor encoders
+def rate_code(
+    x: Tensor, n_steps: int, *, generator: torch.Generator, gain: float = 1.0
+) -> Tensor:
+    r"""Bernoulli rate code: :math:`S[n] \sim \mathrm{Bernoulli}(\min(1, \text{gain}\,x))`
+    independently per step and element; ``[n_steps, *x.shape]`` in ``x``'s float dtype.
+
+    ``x`` holds firing probabilities per step in [0, 1] (any shape, e.g. ``[B, C, H, W]``
+    images scaled to [0, 1]); ``gain`` scales them. Draws only from ``generator``.
+    """
+    if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
+        raise SpikegradInputError(f"n_steps must be an integer >= 1, got {n_steps!r}")
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    x = torch.as_tensor(x)
+    if not x.is_floating_point():
+        x = x.to(torch.float32)
+    p = x * check_positive("gain", gain)
+    if p.numel() and (not bool(torch.isfinite(p).all()) or float(p.min()) < 0):
+        raise SpikegradInputError("x must hold finite probabilities >= 0")
+    u = torch.rand((int(n_steps), *x.shape), generator=generator, dtype=x.dtype)
+    return (u < p.clamp(max=1.0)).to(x.dtype)
+
+
+def delta_code(x: Tensor, threshold: float, *, polarity: bool = True) -> Tensor:
+    r"""Level-crossing (send-on-delta) code of a time-major signal ``x`` ``[T, ...]``.
+
+    A reference level :math:`r` starts at :math:`x[0]`; at each step :math:`n \ge 1`,
+    an ON spike is sent and :math:`r \mathrel{+}= \vartheta` when :math:`x[n] - r \ge
+    \vartheta`, an OFF spike and :math:`r \mathrel{-}= \vartheta` when
+    :math:`r - x[n] \ge \vartheta` (at most one spike per step and element; a faster
+    change is sent over the following steps, as a delta modulator does).
+
+    Returns ``[T, 2, ...]`` (channel 0 ON, 1 OFF) if ``polarity``, else ON spikes
+    ``[T, ...]`` only; float dtype of ``x``. For a batch ``[T, B, ...]`` the polarity
+    channel comes after the batch: use ``.movedim(1, 2)`` for ``[T, B, 2, ...]``.
+    """
+    thr = check_positive("threshold", threshold)
+    x = torch.as_tensor(x)
+    if x.dim() < 1 or x.shape[0] < 1:
+        raise SpikegradInputError(
+            f"x must be time-major [T, ...] with T >= 1, got {tuple(x.shape)}"
+        )
+    if not x.is_floating_point():
+        x = x.to(torch.float64)
+    if not bool(torch.isfinite(x).all()):
+        raise SpikegradInputError("x contains non-finite values (NaN or inf)")
+    ref = x[0].clone()
+    on = torch.zeros_like(x)
+    off = torch.zeros_like(x)
+    for n in range(1, x.shape[0]):
+        up = x[n] - ref >= thr
+        down = ref - x[n] >= thr
+        on[n] = up.to(x.dtype)
+        off[n] = down.to(x.dtype)
+        ref = ref + thr * (on[n] - off[n])
+    return torch.stack([on, off], dim=1) if polarity else on

@@ -25,7 +25,8 @@ Sequences are time-major ``[T, B, N]``.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import torch
 
@@ -157,22 +158,34 @@ def lif_sequence(
     T, B, N = x.shape
     if state is None:
         state = LIFState.zeros(B, N, dtype=x.dtype, device=x.device)
+
+    def step(x_n: torch.Tensor, st: LIFState) -> tuple[torch.Tensor, LIFState]:
+        return lif_step(x_n, st, params, surrogate, rec_weight=rec_weight, reset=reset,
+                        recurrent_grad=recurrent_grad)
+
+    return scan_steps(step, x, state, record_membrane=record_membrane)
+
+
+def scan_steps(
+    step: Callable[[torch.Tensor, Any], tuple[torch.Tensor, Any]],
+    x: torch.Tensor,
+    state: Any,
+    *,
+    record_membrane: bool = False,
+) -> tuple[torch.Tensor, Any, torch.Tensor | None]:
+    """Run ``step(x_n, state) -> (spikes, state)`` over ``x`` ``[T, ...]``.
+
+    Returns the stacked spikes, the final state and, if ``record_membrane``, the stacked
+    first state field (the membrane) *before* each step, else ``None``.
+    """
     spikes = []
     mem: list[torch.Tensor] | None = [] if record_membrane else None
     # unbind once: indexing x[n] on a grad-requiring tensor would give every step its own
     # full-size SelectBackward buffer, making backward quadratic in T
     for x_n in x.unbind(0):
         if mem is not None:
-            mem.append(state.u)
-        s, state = lif_step(
-            x_n,
-            state,
-            params,
-            surrogate,
-            rec_weight=rec_weight,
-            reset=reset,
-            recurrent_grad=recurrent_grad,
-        )
+            mem.append(state[0])
+        s, state = step(x_n, state)
         spikes.append(s)
     return (
         torch.stack(spikes),

@@ -145,6 +145,12 @@ def export_nir(
         if not bool(torch.isfinite(p).all()):
             raise SpikegradInputError(f"cannot export: parameter {name!r} holds NaN or inf")
     for k, layer in enumerate(model.layers):
+        if getattr(layer, "neuron_options", False):
+            raise SpikegradInputError(
+                f"cannot export layer {k}: reset='subtract', refractory periods, adaptation "
+                "and non-unit or learnable thresholds have no form in this layout (a "
+                "SpikingSequential with thresholds: spikegrad.io.nir_layers)"
+            )
         if getattr(layer, "projection", None) is not None:
             raise SpikegradInputError(
                 f"cannot export layer {k}: its input projection "

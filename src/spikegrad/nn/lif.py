@@ -21,10 +21,12 @@ from .._checks import (
 from .._checks import (
     check_finite as check_finite_values,
 )
-from ..functional.lif import RESET_MODES, LIFParams, decay, li_sequence, lif_sequence
+from ..functional.alif import ALIF_RESET_MODES, ALIFParams, alif_sequence, refractory_steps
+from ..functional.lif import LIFParams, decay, li_sequence, lif_sequence
 from ..functional.surrogate import Surrogate, make_surrogate
 from ..init import uniform_
 from ..kernels import lif_numba, lif_triton
+from ..kernels.alif_fused import alif_sequence_fused
 from ..kernels.lif_fused import li_sequence_fused, lif_sequence_fused
 
 __all__ = ["BACKENDS", "LIFLayer", "Readout", "TimeConstants"]
@@ -158,11 +160,21 @@ class LIFLayer(nn.Module):
     beta:
         Surrogate scale when ``surrogate`` is a name (default 10).
     reset:
-        ``"detach"`` (default) or ``"differentiable"``.
+        ``"detach"`` (default: reset to zero, no gradient through the reset),
+        ``"differentiable"`` (reset to zero, gradient through it) or ``"subtract"``
+        (reset by subtracting the threshold; see :mod:`spikegrad.functional.alif`).
     recurrent_grad:
         Propagate gradients through the recurrent connections (default ``True``).
     learn_tau:
         Learn per-neuron time constants.
+    threshold, learn_threshold:
+        Firing threshold (default 1) and whether to learn it per neuron.
+    refractory:
+        Absolute refractory period in seconds (rounded to whole steps; default 0):
+        after a spike the membrane is held and cannot spike for that many steps.
+        ``reset="subtract"``, a refractory period or a threshold other than a fixed 1
+        run the neuron of :func:`spikegrad.functional.alif.alif_step` on the
+        ``"fused"`` (``"auto"``) or ``"reference"`` backend; ``"numba"`` raises.
     backend:
         ``"auto"`` (default), ``"numba"``, ``"fused"``, ``"reference"`` or ``"triton"``
         (see :data:`BACKENDS`); all give identical spikes and gradients.
@@ -198,15 +210,23 @@ class LIFLayer(nn.Module):
         backend: str = "auto",
         generator: torch.Generator | None = None,
         projection: nn.Module | None = None,
+        threshold: float = 1.0,
+        learn_threshold: bool = False,
+        refractory: float = 0.0,
     ) -> None:
         super().__init__()
         in_features = check_size("in_features", in_features)
         out_features = check_size("out_features", out_features)
+        self.refractory_steps = refractory_steps(refractory, check_positive("dt", dt))
+        threshold = check_positive("threshold", threshold)
+        self.threshold: nn.Parameter | float = (
+            nn.Parameter(torch.full((out_features,), threshold)) if learn_threshold else threshold
+        )
         self.backend = _resolve_backend(backend)
         self.in_features, self.out_features = in_features, out_features
         self.projection = _check_projection(projection, in_features, out_features, dt)
         self.surrogate = make_surrogate(surrogate, beta)
-        self.reset = check_choice("reset mode", reset, RESET_MODES)
+        self.reset = check_choice("reset mode", reset, ALIF_RESET_MODES)
         self.recurrent_grad = bool(recurrent_grad)
         self.taus = TimeConstants(out_features, tau_mem, tau_syn, dt, learn_tau)
         self.weight: nn.Parameter
@@ -232,6 +252,8 @@ class LIFLayer(nn.Module):
         """
         check_sequence_tensor("x", x, features=self.in_features, finite=False)
         _check_input_dtype(x, self.weight)
+        if self.neuron_options:
+            return self._forward_options(x, record_membrane, check_finite)
         p = self.taus.params()
         if self.uses_numba(x):
             spikes, mem = lif_numba.lif_layer_numba(
@@ -273,9 +295,61 @@ class LIFLayer(nn.Module):
         )
         return (spikes, cast(torch.Tensor, mem_or_none)) if record_membrane else spikes
 
+    @property
+    def neuron_options(self) -> bool:
+        """Whether the layer uses an option beyond eq. 4.1 (reset by subtraction, a
+        refractory period, a threshold other than a fixed 1, adaptation): those run
+        :func:`~spikegrad.functional.alif.alif_step` on the fused or reference backend."""
+        return (
+            self.reset == "subtract"
+            or self.refractory_steps > 0
+            or isinstance(self.threshold, torch.Tensor)
+            or self.threshold != 1.0
+        )
+
+    def neuron_params(self) -> ALIFParams:
+        """Decays, threshold, adaptation and refractory steps of the neuron step."""
+        p = self.taus.params()
+        return ALIFParams(p.beta_mem, p.beta_syn, 0.0, self.threshold, 0.0, self.refractory_steps)
+
+    def _forward_options(
+        self, x: torch.Tensor, record_membrane: bool, check_finite: bool
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        if self.backend not in ("auto", "fused", "reference"):
+            raise SpikegradInputError(
+                f"backend={self.backend!r} runs the plain eq. 4.1 neuron only; reset='subtract', "
+                "a refractory period, a learnable or non-unit threshold and adaptation run on "
+                "backend='fused' (or 'auto') and 'reference'"
+            )
+        if check_finite:
+            check_finite_values("x", x)
+        current = x @ self.weight.t() if self.projection is None else self.projection(x)
+        p = self.neuron_params()
+        if self.backend == "reference":
+            spikes, _, mem = alif_sequence(
+                current, p, self.surrogate, rec_weight=self.rec_weight, reset=self.reset,
+                recurrent_grad=self.recurrent_grad, record_membrane=record_membrane,
+            )
+        else:
+            spikes, mem = alif_sequence_fused(
+                current, p.beta_mem, p.beta_syn, self.surrogate, rho=p.rho,
+                threshold=p.threshold, adapt=p.adapt, refractory=p.refractory,
+                rec_weight=self.rec_weight, reset=self.reset,
+                recurrent_grad=self.recurrent_grad,
+            )
+        return (spikes, mem) if record_membrane else spikes
+
     def uses_numba(self, x: torch.Tensor) -> bool:
         """Whether a call on ``x`` runs the compiled kernels (raises if the backend is
         ``"numba"`` and they cannot run it)."""
+        if self.neuron_options:
+            if self.backend == "numba":
+                raise SpikegradInputError(
+                    "backend='numba' runs the plain eq. 4.1 neuron only; reset='subtract', a "
+                    "refractory period, a learnable or non-unit threshold and adaptation run "
+                    "on backend='fused' (or 'auto') and 'reference'"
+                )
+            return False
         ok = self.backend in ("auto", "numba") and lif_numba.available(self.surrogate, x)
         if self.projection is not None:
             if self.backend == "numba":

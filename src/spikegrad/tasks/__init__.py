@@ -48,20 +48,36 @@ def _lag_order(
     """The lag-order task (which of two input groups fired first) as classification."""
     import torch
 
-    from .._checks import check_size
-    from ..data.spikes import SpikeDataset
     from .spike_targets import lag_order_task
 
-    samples = check_size("samples", samples, 3)
-    gen = torch.Generator().manual_seed(check_size("seed", seed, 0))
-    sets = []
-    for n in _split_sizes(samples, (0.8, 0.1, 0.1)):
+    def make(n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = lag_order_task(
             n, n_steps=n_steps, group=group, lag=lag, jitter=jitter, noise_prob=noise_prob,
             generator=gen,
         )
-        sets.append(SpikeDataset.from_dense(x.transpose(0, 1), y, n_classes=2, name="lag-order"))
-    return ClassificationTask(*sets, regularizer=regularizer, dataset="lag-order")
+        return x.transpose(0, 1), y
+
+    return _generated("lag-order", samples, seed, 2, regularizer, make)
+
+
+def _generated(
+    name: str, samples: int, seed: int, n_classes: int, regularizer: Any,
+    make: Callable[..., Any],
+) -> Task:
+    """A ClassificationTask of ``samples`` generated samples split 80/10/10 %:
+    ``make(n, generator) -> (x [n, T, C], y [n])``, one generator (``seed``) for all splits."""
+    import torch
+
+    from .._checks import check_size
+    from ..data.spikes import SpikeDataset
+
+    samples = check_size("samples", samples, 3)
+    gen = torch.Generator().manual_seed(check_size("seed", seed, 0))
+    sets = [
+        SpikeDataset.from_dense(*make(n, gen), n_classes=n_classes, name=name)
+        for n in _split_sizes(samples, (0.8, 0.1, 0.1))
+    ]
+    return ClassificationTask(*sets, regularizer=regularizer, dataset=name)
 
 
 def _spike_target(
@@ -86,10 +102,29 @@ def _spike_target(
     )
 
 
+def _moving_shapes(
+    *,
+    samples: int = 600,
+    size: int = 16,
+    n_steps: int = 30,
+    noise: float = 0.002,
+    seed: int = 0,
+    regularizer: Any = None,
+) -> Task:
+    """Direction of a shape moving across an event sensor (ON/OFF events), 4 classes."""
+    from ..data.moving_shapes import moving_shapes
+
+    def make(n: int, gen: Any) -> Any:
+        return moving_shapes(n, size=size, n_steps=n_steps, noise=noise, generator=gen)
+
+    return _generated("moving-shapes", samples, seed, 4, regularizer, make)
+
+
 #: task name -> builder(**options) for the tasks that are not a data set of the registry
 TASKS: dict[str, Callable[..., Task]] = {
     "lag-order": _lag_order,
     "spike-target": _spike_target,
+    "moving-shapes": _moving_shapes,
 }
 
 

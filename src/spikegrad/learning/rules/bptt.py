@@ -26,7 +26,7 @@ class BPTT(Rule):
     """Exact backpropagation through time with the model's surrogate derivative."""
 
     name: ClassVar[str] = "bptt"
-    models: ClassVar[tuple[str, ...]] = ("lif", "coba")
+    models: ClassVar[tuple[str, ...]] = ("lif", "coba", "alif", "sequential")
     exact: ClassVar[bool] = True
 
     def gradients(self, model: torch.nn.Module, task: Any, x: torch.Tensor, y: Any) -> RuleStep:

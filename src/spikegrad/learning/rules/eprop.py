@@ -142,6 +142,11 @@ class Eprop(Rule):
                 "hidden layers: use hidden=(N,) (--hidden N), or --rule bptt for deeper "
                 "networks"
             )
+        if layers[0].reset == "detach" and getattr(layers[0], "neuron_options", False):
+            raise SpikegradInputError(
+                "rule 'eprop' traces the plain eq. 4.1 LIF; this network has a refractory "
+                "period or a non-unit / learnable threshold: use --rule bptt"
+            )
         if layers[0].reset != "detach":
             raise SpikegradInputError(
                 f"rule 'eprop' needs the reset detached (reset='detach'); this network has "

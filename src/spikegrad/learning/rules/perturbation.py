@@ -674,6 +674,15 @@ class _RewardRule(Rule):
         self._step = int(state["step"])
         self.trials_simulated = int(state["trials_simulated"])
 
+    def _check_model(self, model: torch.nn.Module) -> None:
+        layers = getattr(model, "layers", ())
+        if any(getattr(layer, "neuron_options", False) for layer in layers):
+            raise SpikegradInputError(
+                f"rule {self.name!r} simulates the plain eq. 4.1 LIF; this network uses "
+                "neuron options (reset='subtract', refractory period, non-unit or learnable "
+                "threshold): use --rule bptt"
+            )
+
     def _baseline(self, r: Tensor, paired: Tensor | None) -> Tensor:
         return baseline_values(
             self.baseline, r, paired=paired, running=self._running, trial=self._step
