@@ -425,6 +425,10 @@ def run_demo(
     return metrics
 
 
+#: Edge strength of the photo demo's patch filter (independent of the channel threshold).
+PATCH_FILTER = 0.1
+
+
 def run_photo_demo(
     out_dir: str | Path | RunFolder,
     *,
@@ -468,12 +472,13 @@ def run_photo_demo(
                 "max_patches": max_patches, "noise_levels": list(noise_levels), "seed": seed,
                 "images": names, "counts": "oracle (equal to the spiking detectors, tested)",
                 "protocol": "grey, non-overlapping patch x patch grid, patches with < 2 % "
-                            "edge pixels dropped, at most max_patches per image"}
+                            f"pixels of edge strength > {PATCH_FILTER} dropped (whatever the "
+                            "code's threshold), at most max_patches per image"}
     out.write_config({"command": "symmetry", "mode": "demo-photos", **settings, "plots": plots,
                       **(config or {})})
     t0 = time.perf_counter()
     images = {n: load_photo(n) for n in names}
-    P, y, g, where = photo_patches(names, patch=patch, threshold=code.threshold,
+    P, y, g, where = photo_patches(names, patch=patch, threshold=PATCH_FILTER,
                                    max_patches=max_patches, seed=seed, images=images)
     if len(set(y.tolist())) < 2:
         raise SpikegradInputError("no patches of one class survived the edge filter; "
