@@ -525,7 +525,7 @@ def run_photo_demo(
         for n in first:
             if n in images:
                 img = images[n]
-                plot_chance_overlay(img, chance_map(img, code, window=32)[0].numpy(),
+                plot_chance_overlay(img, chance_map(img, code, window=32, null=null)[0].numpy(),
                                     find_axes(img, code, top=5), out.file(f"chance_{n}.png"),
                                     title=f"{n}: mirror pairs above chance")
         plt = pyplot()
