@@ -22,15 +22,22 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Mirror-symmetry events of an image (George et al. 2021): pixels spike, "
         "delays equal distance, LIF detectors fire on coincident mirror pairs. With IMAGE "
         "(PNG/JPEG/.npy) writes a run folder with config.json, metrics.json, history.csv "
-        "(one row per region), regions.json, overlay.png and maps.png into --out; with "
-        "--demo runs generated aerial-like scenes and writes config.json, metrics.json (AUC "
-        "man-made vs vegetation, noise sweeps), history.csv (one row per sweep amplitude) "
-        "and plots. Times are in seconds (--dt, --tau, --delay-per-pixel); the network "
-        "runs on ticks of --dt.",
+        "(one row per region), regions.json, overlay.png, maps.png and chance.png (mirror "
+        "pairs above chance from orientation channels, with the strongest axes) into --out; "
+        "--demo photos runs man-made vs natural patches of sample photographs; "
+        "--demo [scenes] runs generated aerial-like scenes and writes config.json, "
+        "metrics.json (AUC man-made vs vegetation, noise sweeps), history.csv (one row per "
+        "sweep amplitude) and plots. Times are in seconds (--dt, --tau, --delay-per-pixel); "
+        "the network runs on ticks of --dt.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("image", nargs="?", type=Path, default=None, help="image file")
-    p.add_argument("--demo", action="store_true", help="run on generated labelled scenes")
+    p.add_argument("--demo", nargs="?", const="scenes", default=None,
+                   choices=("scenes", "photos"),
+                   help="demo instead of IMAGE: 'photos' = man-made vs natural patches of the "
+                   "sample photographs of scikit-image/scikit-learn (symmetry above chance, "
+                   "baselines, grouped-CV AUC; needs scikit-image); 'scenes' (the default "
+                   "of a bare --demo) = generated aerial-like scenes")
     p.add_argument("--out", type=Path, default=None,
                    help="output folder; if not given: runs/symmetry-<name>-<timestamp>")
     g = p.add_argument_group("encoding")
@@ -78,6 +85,23 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="torch CPU threads (the element-wise work gains little from more, "
                    "and loses much on a busy machine; 0: torch default)")
     g.add_argument("--no-plots", action="store_true", help="skip PNG output")
+    g = p.add_argument_group(
+        "mirror channels: orientation-selective inputs, mirror-matched delay lines, "
+        "symmetry above chance (edge threshold: --threshold)")
+    g.add_argument("--channels", type=int, default=8,
+                   help="edge-direction channels C (a multiple of 4; of 2 with --no-polarity)")
+    g.add_argument("--no-polarity", action="store_true",
+                   help="orientation channels (0..180 deg) instead of directions (0..360)")
+    g.add_argument("--tolerance", type=int, default=0,
+                   help="accept mirror channels within this many bins")
+    g.add_argument("--null", default="labels", choices=("labels", "positions"),
+                   help="null model: channel labels shuffled among the edge pixels, or all "
+                   "pixel labels shuffled")
+    g.add_argument("--chance-window", type=int, default=32,
+                   help="IMAGE: window of the symmetry-above-chance map")
+    g.add_argument("--axes", type=int, default=5, help="IMAGE: mirror axes to report and draw")
+    g.add_argument("--max-patches", type=int, default=48,
+                   help="--demo photos: at most this many 64x64 patches per photograph")
     p.set_defaults(func=_cmd_symmetry)
 
 
@@ -92,8 +116,18 @@ def _finite(v: float) -> bool:
 
 def _check_args(args: argparse.Namespace) -> None:
     """Every numeric flag, each with a one-line error naming it (exit 2)."""
-    if args.demo == (args.image is not None):
+    if (args.demo is not None) == (args.image is not None):
         raise SpikegradInputError("give either IMAGE or --demo (exactly one)")
+    mult = 2 if args.no_polarity else 4
+    _need(args.channels >= mult and args.channels % mult == 0, "channels",
+          f"a positive multiple of {mult}", args.channels)
+    _need(args.tolerance >= 0 and 2 * args.tolerance + 1 <= args.channels, "tolerance",
+          "an integer >= 0 with 2*tolerance+1 <= --channels", args.tolerance)
+    _need(args.chance_window >= 1, "chance-window", "an integer >= 1", args.chance_window)
+    _need(args.axes >= 0, "axes", "an integer >= 0", args.axes)
+    _need(args.max_patches >= 1, "max-patches", "an integer >= 1", args.max_patches)
+    if args.demo == "photos" and args.patch is not None:
+        _need(args.patch >= 8, "patch", "an integer >= 8 for --demo photos", args.patch)
     _need(_finite(args.threshold), "threshold", "a finite number", args.threshold)
     if args.encoding == "latency":
         _need(0.0 <= args.threshold < 1.0, "threshold", "in [0, 1) for --encoding latency",
@@ -130,7 +164,7 @@ def _check_args(args: argparse.Namespace) -> None:
           "a finite number of degrees >= 0", args.max_angle)
     _need(args.seed >= 0, "seed", "an integer >= 0", args.seed)
     _need(args.threads >= 0, "threads", "an integer >= 0 (0: torch default)", args.threads)
-    if args.demo:
+    if args.demo == "scenes":
         size = 256 if args.size is None else args.size
         if size % args.cell:
             raise SpikegradInputError(
@@ -144,9 +178,17 @@ def _cmd_symmetry(args: argparse.Namespace) -> int:
     from ..io.run import RunFolder
     from ..symmetry.encoding import load_image
     from ..symmetry.network import SymmetryNetwork
-    from ..symmetry.report import analyse_image, run_demo
+    from ..symmetry.oriented import ChannelCode
+    from ..symmetry.report import analyse_image, run_demo, run_photo_demo
 
     _check_args(args)
+    if args.demo == "photos":
+        from ..symmetry.photos import MISSING_SKIMAGE
+        try:
+            import skimage  # noqa: F401
+        except ImportError as exc:
+            raise SpikegradInputError(MISSING_SKIMAGE) from exc
+    code = ChannelCode(args.threshold, args.channels, not args.no_polarity, args.tolerance)
     tau = args.tau_ticks * args.dt if args.tau_ticks is not None else (args.tau or 0.0)
     net = SymmetryNetwork(
         max_radius=None if args.max_radius == 0 else args.max_radius,
@@ -165,7 +207,7 @@ def _cmd_symmetry(args: argparse.Namespace) -> int:
             f"{image.shape[0]}x{image.shape[1]}), got {args.patch}"
         )
     stamp = f"{datetime.now():%Y%m%d-%H%M%S}"
-    name = "demo" if args.demo else args.image.stem
+    name = f"demo-{args.demo}" if args.demo else args.image.stem
     out = args.out if args.out is not None else Path("runs") / f"symmetry-{name}-{stamp}"
     run = RunFolder(out)  # an unwritable --out fails here, before any work
     if args.threads:
@@ -173,6 +215,20 @@ def _cmd_symmetry(args: argparse.Namespace) -> int:
     cli = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
            if k != "func"}
     config = {"cli": cli, "torch_threads": torch.get_num_threads()}
+    if args.demo == "photos":
+        m = run_photo_demo(run, code=code, null=args.null,
+                           patch=64 if args.patch is None else args.patch,
+                           max_patches=args.max_patches, seed=args.seed,
+                           plots=not args.no_plots, config=config)
+        cv = m["auc_cv"]
+        print(
+            f"man-made vs natural on {m['n_patches']} patches of {len(m['images'])} photographs: "
+            f"AUC symmetry above chance {m['auc']:.3f} (edge fraction {m['auc_edge_fraction']:.3f}"
+            f", lag-1 co-occurrence {m['auc_lag1']:.3f}); grouped-CV AUC baselines "
+            f"{cv['baselines'][0]:.3f}, with symmetry {cv['baselines + symmetry'][0]:.3f}\n"
+            f"{m['wall_seconds']:.1f} s; run folder: {out}"
+        )
+        return 0
     if args.demo:
         m = run_demo(run, network=net, size=256 if args.size is None else args.size,
                      cell=args.cell, n_scenes=args.scenes, scene_noise=args.scene_noise,
@@ -196,10 +252,17 @@ def _cmd_symmetry(args: argparse.Namespace) -> int:
                       patch=args.patch, normalise=args.normalise,
                       intensity_noise=args.intensity_noise, spike_noise=args.spike_noise,
                       seed=args.seed, plots=not args.no_plots, source=str(args.image),
-                      config=config)
+                      config=config, code=code, null=args.null,
+                      chance_window=args.chance_window, n_axes=args.axes)
+    ac = r["above_chance"]
     print(
         f"{r['shape'][0]}x{r['shape'][1]} image: {r['total_events']:.0f} symmetry events from "
         f"{r['active_inputs']:.0f} active inputs in {r['seconds']:.2f} s; "
-        f"{len(r['regions'])} regions\nrun folder: {out}"
+        f"{len(r['regions'])} regions\nmirror pairs above chance ({args.null} null): "
+        f"ln((O+1)/(E+1)) = {ac['score']:.3f} (O = {ac['observed']:.0f}, "
+        f"E = {ac['expected']:.1f}); strongest axis: "
+        + (f"{r['axes'][0]['orientation']} at {r['axes'][0]['position']:g} "
+           f"(z = {r['axes'][0]['z']:.1f})" if r["axes"] else "none above chance")
+        + f"\nrun folder: {out}"
     )
     return 0

@@ -4,9 +4,17 @@ Follows George, Soci, Miscuglio & Sorger, "Symmetry perception with spiking neur
 networks", Scientific Reports 11 (2021). See ``docs/symmetry.md`` for which parts are
 the paper's and which are spikegrad's reading.
 
->>> from spikegrad.symmetry import symmetry_events
+>>> from spikegrad.symmetry import symmetry_events, patch_symmetry
 """
 
+from .chance import (
+    NULLS,
+    PatchSymmetry,
+    chance_map,
+    find_axes,
+    match_probability,
+    patch_symmetry,
+)
 from .density import SymmetryEvents, box_sum, events_from_spikes, symmetry_events
 from .encoding import ENCODINGS, edge_map, encode, load_image, spike_times
 from .geometry import ORIENTATIONS, PARITIES, delays, pair_distances
@@ -24,6 +32,15 @@ from .network import (
 )
 from .noise import add_intensity_noise, add_spike_noise, add_time_noise
 from .oracle import pair_counts, pair_counts_direct, self_convolution
+from .oriented import (
+    ChannelCode,
+    blind_pair_counts,
+    channel_spikes,
+    edge_channels,
+    mirror_channel,
+    mirror_pair_counts,
+    run_mirror_detectors,
+)
 
 __all__ = [
     "symmetry_events",
@@ -55,4 +72,17 @@ __all__ = [
     "pair_counts",
     "pair_counts_direct",
     "self_convolution",
+    "ChannelCode",
+    "edge_channels",
+    "channel_spikes",
+    "mirror_channel",
+    "run_mirror_detectors",
+    "mirror_pair_counts",
+    "blind_pair_counts",
+    "NULLS",
+    "PatchSymmetry",
+    "patch_symmetry",
+    "match_probability",
+    "chance_map",
+    "find_axes",
 ]

@@ -32,7 +32,8 @@ import torch
 from .._checks import SpikegradInputError, check_choice, check_positive
 from ..data.encoding import latency
 
-__all__ = ["ENCODINGS", "as_image", "edge_map", "encode", "spike_times", "load_image"]
+__all__ = ["ENCODINGS", "as_image", "sobel_gradient", "edge_map", "encode", "spike_times",
+           "load_image"]
 
 #: Pixel-to-spike rules.
 ENCODINGS = ("threshold", "edges", "latency")
@@ -89,14 +90,19 @@ def as_image(image: object, name: str = "image") -> tuple[torch.Tensor, bool]:
     return (t.unsqueeze(0) if was_2d else t), was_2d
 
 
-def edge_map(image: torch.Tensor) -> torch.Tensor:
-    r"""Sobel gradient magnitude divided by 4, :math:`e = \|\nabla x\| / 4`, ``[B, H, W]``."""
+def sobel_gradient(image: torch.Tensor) -> torch.Tensor:
+    r"""Sobel derivatives ``[B, 2, H, W]``: :math:`g_x` (along columns, to the right) and
+    :math:`g_y` (along rows, downwards), border replicated, not divided by 4."""
     x = image.unsqueeze(1)  # [B, 1, H, W]
     x = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="replicate")
     kx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], dtype=x.dtype)
     k = torch.stack([kx, kx.t()]).unsqueeze(1)  # [2, 1, 3, 3]
-    g = torch.nn.functional.conv2d(x, k)
-    return torch.sqrt((g**2).sum(1)) / 4.0
+    return torch.nn.functional.conv2d(x, k)
+
+
+def edge_map(image: torch.Tensor) -> torch.Tensor:
+    r"""Sobel gradient magnitude divided by 4, :math:`e = \|\nabla x\| / 4`, ``[B, H, W]``."""
+    return torch.sqrt((sobel_gradient(image) ** 2).sum(1)) / 4.0
 
 
 def encode(
