@@ -216,7 +216,7 @@ def patch_symmetry(
         for p in parities:
             R = effective_radius(o, (H, W), R_max)
             idx = _bands_index(bands, R)
-            if method == "spiking":
+            if spikes is not None:  # method == "spiking"
                 per_a = run_mirror_detectors(spikes, o, p, code, net).per_pair  # [R, B]
             else:
                 per_a = mirror_pair_counts(labels, o, p, code, R_max, per_pair=True).sum((2, 3))
@@ -329,7 +329,7 @@ def find_axes(
             bl[f"{o}/{p}"] = blind_pair_counts(labels, o, p, max_radius)
     act = (labels >= 0).double()
     ev_m, ev_b = SymmetryEvents(mir, act), SymmetryEvents(bl, act)
-    cands = []
+    cands: list[tuple[float, str, float, float, float]] = []
     for o in ORIENTATIONS:
         pos, om = ev_m.axis_profile(o)
         _, ab = ev_b.axis_profile(o)
@@ -339,10 +339,10 @@ def find_axes(
             cands.append((float(z[i]), o, float(pos[i]), float(om[0, i]), float(e[i])))
     cands.sort(key=lambda c: -c[0])
     out: list[dict] = []
-    for z, o, x, ob, e in cands:
-        if len(out) >= top or z <= 0:
+    for zc, o, x, ob, ex in cands:
+        if len(out) >= top or zc <= 0:
             break
         if any(a["orientation"] == o and abs(a["position"] - x) < min_separation for a in out):
             continue
-        out.append({"orientation": o, "position": x, "observed": ob, "expected": e, "z": z})
+        out.append({"orientation": o, "position": x, "observed": ob, "expected": ex, "z": zc})
     return out

@@ -271,7 +271,9 @@ def run_mirror_detectors(
         raise SpikegradInputError(f"parity must be one of {', '.join(PARITIES)}, got {parity!r}")
     spikes = spikes.float()
     R = effective_radius(orientation, (H, W), net.max_radius)
-    d = delays(orientation, parity, R, net.ticks_per_pixel, net.metric)
+    kappa = net.ticks_per_pixel
+    assert kappa is not None  # SymmetryNetwork resolves it on construction
+    d = [int(v) for v in delays(orientation, parity, R, kappa, net.metric)]  # integer delays
     step = pair_step(orientation)
     M = match_matrix(orientation, code).to(spikes.device)
     # minus side: channel c itself; plus side: the channels M_o(c), summed

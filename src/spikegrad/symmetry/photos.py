@@ -27,10 +27,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .._checks import SpikegradInputError
+
+if TYPE_CHECKING:
+    from .oriented import ChannelCode
 
 __all__ = [
     "Photo",
@@ -259,7 +263,7 @@ def grouped_cv_auc(X: np.ndarray, y: np.ndarray, groups: np.ndarray) -> tuple[fl
     return float(np.mean(aucs)), float(np.std(aucs)), len(aucs)
 
 
-def photo_features(patches: np.ndarray, code: object, *, method: str = "oracle",
+def photo_features(patches: np.ndarray, code: ChannelCode | None, *, method: str = "oracle",
                    bands: Sequence[tuple[int, int]] | None = None) -> tuple[dict, object]:
     """Baselines and symmetry scores of patches ``[B, H, W]`` (dict of ``[B]`` arrays).
 
