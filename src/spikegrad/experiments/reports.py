@@ -619,7 +619,10 @@ def write_report(
         "## Verdicts",
         "",
         "Computed from the data by the rules in `spikegrad.experiments.reports` "
-        f"(tolerance {TOLERANCE}, margin {MARGIN}).",
+        f"(tolerance {TOLERANCE}, margin {MARGIN}). Every number carries its "
+        f"{int(CONFIDENCE * 100)} % interval (Student t over seeds, binomial error of the "
+        "test set); a claim holds only if its whole interval is on the claimed side of the "
+        "threshold, and a finding with a claim whose interval straddles it is 'not resolved'.",
         "",
     ]
     md.append(
