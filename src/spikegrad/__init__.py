@@ -5,7 +5,8 @@ Models x learning rules x tasks as interchangeable parts: build a model
 ``"node"``, ...) and a task (:func:`make_task`), and train with :func:`fit` and any
 ``torch.optim`` optimizer; :func:`load_run`, :func:`predict`, :func:`evaluate` use the
 result; :func:`compare` puts several rules through one model side by side. Time-major
-tensors ``[T, B, ...]`` everywhere; dimensionless LIF neurons with threshold 1 and rest 0 (Zenke & Vogels 2021, eq. 4.1); surrogates are values.
+tensors ``[T, B, ...]`` everywhere; dimensionless LIF neurons with threshold 1 and rest 0
+(Zenke & Vogels 2021, eq. 4.1); surrogates are values.
 """
 
 from ._checks import SpikegradInputError
