@@ -192,6 +192,10 @@ def test_tiny_compare_writes_every_file_and_resumes(tmp_path):
             assert float(by["bptt", s, e]["cosine"]) == 1.0
             assert float(by["bptt", s, e]["norm_ratio"]) == 1.0
             assert by["node", s, e]["variance"] != ""
+    cells = {p.stem: json.loads(p.read_text()) for p in (out / "runs").glob("*-s*.json")}
+    assert cells["bptt-s0"]["init_sha256"] == cells["node-s0"]["init_sha256"]
+    assert cells["bptt-s1"]["init_sha256"] == cells["node-s1"]["init_sha256"]
+    assert cells["bptt-s0"]["init_sha256"] != cells["bptt-s1"]["init_sha256"]
     summary = list(csv.DictReader(open(out / "summary.csv")))
     assert [r["rule"] for r in summary] == ["bptt", "node"]
     exps = json.loads((out / "expectations.json").read_text())

@@ -398,6 +398,7 @@ def run_cell(config: dict, rule_name: str, seed: int) -> dict:
     rname, options, variant = cfg.rule_spec(rule_name)
     base = build_model(variant, task, cfg.hidden, seed)  # built once per seed ...
     model = copy.deepcopy(base)  # ... and copied for the rule
+    digest = _digest(base)
     if "seed" in _fields(rname):
         options = {"seed": seed, **options}
     rule = make_rule(rname, **options)
@@ -471,9 +472,21 @@ def run_cell(config: dict, rule_name: str, seed: int) -> dict:
         "train_cpu_s": clock["cpu"],
         "epochs": len(rows) - 1,
         "n_params": sum(p.numel() for p in model.parameters()),
+        "init_sha256": digest,
         "threads": torch.get_num_threads(),
         "history": rows,
     }
+
+
+def _digest(model: torch.nn.Module) -> str:
+    """SHA-256 (16 hex digits) of a model's initial state: equal for every rule of a seed."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for k, v in model.state_dict().items():
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 def _fields(rule: str) -> set[str]:
