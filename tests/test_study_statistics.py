@@ -86,11 +86,14 @@ def test_standard_profile_sits_between_quick_and_full():
     q, s, full = PROFILES["quick"], PROFILES["standard"], PROFILES["full"]
     assert list(PROFILES).index("standard") == list(PROFILES).index("quick") + 1
     assert len(s.seeds) >= 3 and len(q.seeds) == 1
-    rows = {p: {"dataset": "randman", "data.samples_per_class": PROFILES[p].randman.get(
-        "samples_per_class")} for p in ("quick", "standard")}  # fmt: skip
-    assert n_test_samples(rows["standard"]) == 2 * n_test_samples(rows["quick"]) == 300
+    rows = {p: {"dataset": "randman", **{f"data.{k}": v for k, v in PROFILES[p].randman.items()}}
+            for p in ("quick", "standard")}  # fmt: skip
+    # 10 classes x 300 samples, split 50 / 10 / 40: 120 test samples per class
+    assert n_test_samples(rows["standard"]) == 1200 and n_test_samples(rows["quick"]) == 150
+    assert n_test_samples({**rows["standard"], "data.splits": "0.5-0.1-0.4"}) == 1200
     runs = zenke_vogels_runs("standard")
-    assert len({r.run_id for r in runs}) == 3 * len({r.run_id for r in zenke_vogels_runs("quick")})
+    n_quick = len({r.run_id for r in zenke_vogels_runs("quick")})
+    assert len({r.run_id for r in runs}) == len(s.seeds) * n_quick
     # the cost model scaled by the quick profile's measured idle time (633 s for a model
     # estimate of 540 s, docs/reproductions/zenke-vogels.md) stays within 90 min on 2 workers
     quick_model = estimate_cost(zenke_vogels_runs("quick")) / 2

@@ -968,6 +968,9 @@ def result_rows(records: Sequence[dict], task: str) -> list[dict]:
     return rows
 
 
+_STYLES = ("o-", "s--", "^:", "v-.", "D-", "x--", "*:", "P-.")
+
+
 def _g(v: Any, fmt: str = ".3f") -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "n/a"
@@ -984,14 +987,15 @@ def _plots(records: Sequence[dict], probes: Sequence[dict], config: CompareConfi
     for key, fname, xlabel in (("epoch", "accuracy_epoch.png", "epoch"),
                                ("wall_s", "accuracy_wall.png", "training wall time (s)")):
         fig, ax = plt.subplots(figsize=(5, 3.5))
-        for name in config.rules:
+        for i, name in enumerate(config.rules):
             rs = [r for r in cells if r["rule"] == name]
             if not rs:
                 continue
             n = min(len(r["history"]) for r in rs)
             xs = [_nanmean([r["history"][k][key] for r in rs]) for k in range(n)]
             ys = [_nanmean([r["history"][k]["val_accuracy"] for r in rs]) for k in range(n)]
-            ax.plot(xs, ys, "o-", ms=3, label=name)
+            # distinct line styles: rules with identical curves (eprop = bptt) stay visible
+            ax.plot(xs, ys, _STYLES[i % len(_STYLES)], ms=3, label=name)
         ax.set(xlabel=xlabel, ylabel="validation score (mean over seeds)")
         if key == "wall_s":
             ax.set_xscale("symlog", linthresh=1.0)
@@ -1002,7 +1006,7 @@ def _plots(records: Sequence[dict], probes: Sequence[dict], config: CompareConfi
         made.append(fname)
     fig, ax = plt.subplots(figsize=(5, 3.5))
     any_cos = False
-    for name in config.rules:
+    for i, name in enumerate(config.rules):
         rs = [r for r in cells if r["rule"] == name]
         pts: dict[float, list[float]] = {}
         for r in rs:
@@ -1011,7 +1015,7 @@ def _plots(records: Sequence[dict], probes: Sequence[dict], config: CompareConfi
         if pts:
             any_cos = True
             ks = sorted(pts)
-            ax.plot(ks, [_nanmean(pts[k]) for k in ks], "o-", label=name)
+            ax.plot(ks, [_nanmean(pts[k]) for k in ks], _STYLES[i % len(_STYLES)], label=name)
     if any_cos:
         ax.set(xlabel="training progress (fraction of epochs)", ylabel="cosine with BPTT",
                ylim=(-0.1, 1.05))  # fmt: skip

@@ -99,13 +99,17 @@ class Est(NamedTuple):
 
 
 def n_test_samples(row: dict) -> int | None:
-    """Test samples behind a row's accuracy: Randman from its options (stratified split
-    0.8 / 0.1 / 0.1 per class); ``None`` where the row does not say."""
+    """Test samples behind a row's accuracy: Randman from its options (stratified split,
+    default 0.8 / 0.1 / 0.1 per class; ``data.splits`` as a list or ``"a-b-c"``);
+    ``None`` where the row does not say."""
     if row.get("dataset") != "randman":
         return None
     k = int(row.get("data.n_classes") or 10)
     n = int(row.get("data.samples_per_class") or 1000)
-    return k * (n - int(round(0.9 * n)))
+    splits = row.get("data.splits") or (0.8, 0.1, 0.1)
+    if isinstance(splits, str):
+        splits = [float(v) for v in splits.split("-")]
+    return k * (n - int(round((float(splits[0]) + float(splits[1])) * n)))
 
 
 def accuracy_interval(row: dict) -> Est:
