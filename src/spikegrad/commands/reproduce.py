@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="quick",
         choices=["smoke", "quick", "standard", "full"],
         help="smoke: seconds (tests); quick: < 20 min on 2 idle cores, one seed; standard: "
-        "3 seeds, 300 test samples per cell, about 60 min on 2 idle cores, verdicts with "
+        "5 seeds, 1200 test samples per cell, about 63 min on 2 idle cores, verdicts with "
         "intervals; full: the paper's grid (days on a CPU; use --executor ray)",
     )
     p.add_argument(

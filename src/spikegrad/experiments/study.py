@@ -129,8 +129,9 @@ PROFILES: dict[str, Profile] = {
 # 300 samples per class: 1500 training samples (quick: 1200) and 1200 test samples per cell
 # (quick: 150), so that a difference of 0.05 between two cells is resolvable at 95 %
 # (binomial half-width of a difference about 0.028 at accuracy 0.86, seeds about 0.02).
-# 400 training runs; estimated 70 min on 2 idle cores (2 workers): the quick profile's
-# measured 633 s scaled by the cost model's ratio. See docs/reproductions/zenke-vogels.md.
+# 400 training runs; about 63 min on 2 idle cores (2 workers): the quick profile's measured
+# 633 s scaled by the cost model's ratio (a reduced run measured 8-11 CPU s per feed-forward
+# run, i.e. 35-45 min). See docs/reproductions/zenke-vogels.md.
 PROFILES = {
     **{k: PROFILES[k] for k in ("smoke", "quick")},
     "standard": replace(
