@@ -4,12 +4,14 @@ Models x learning rules x tasks as interchangeable parts: build a model
 (:class:`SpikingNetwork`, ...), pick a rule (:func:`make_rule`: ``"bptt"``, ``"eprop"``,
 ``"node"``, ...) and a task (:func:`make_task`), and train with :func:`fit` and any
 ``torch.optim`` optimizer; :func:`load_run`, :func:`predict`, :func:`evaluate` use the
-result. Time-major tensors ``[T, B, ...]`` everywhere; dimensionless LIF neurons with
-threshold 1 and rest 0 (Zenke & Vogels 2021, eq. 4.1); surrogates are values.
+result; :func:`compare` puts several rules through one model side by side. Time-major
+tensors ``[T, B, ...]`` everywhere; dimensionless LIF neurons with threshold 1 and rest 0
+(Zenke & Vogels 2021, eq. 4.1); surrogates are values.
 """
 
 from ._checks import SpikegradInputError
 from .api import evaluate, load_run, predict
+from .experiments.compare import CompareConfig, compare
 from .functional.surrogate import SURROGATES, make_surrogate
 from .learning.config import TrainConfig, train
 from .learning.rules import RULES, Rule, make_rule
@@ -50,5 +52,7 @@ __all__ = [
     "evaluate",
     "predict",
     "load_run",
+    "compare",
+    "CompareConfig",
     "__version__",
 ]

@@ -2,9 +2,18 @@
 
 Every verdict is computed from the runs' numbers by a stated rule (thresholds below), never
 written by hand. Each finding returns ``{"finding", "verdict", "evidence", ...}`` with the
-verdict one of ``"reproduced"``, ``"partly"``, ``"not reproduced"`` or ``"no data"``.
-All comparisons use test accuracy at the learning rate (and, for "best over beta", the
-beta) chosen on **validation**.
+verdict one of ``"reproduced"``, ``"partly"``, ``"not reproduced"``, ``"not resolved"`` or
+``"no data"``. All comparisons use test accuracy at the learning rate (and, for "best over
+beta", the beta) chosen on **validation**.
+
+Every number a verdict uses carries its 95 % interval (:func:`accuracy_interval`: the
+Student-t interval over seeds and the binomial error of the test set; differences add
+half-widths in quadrature), and every claim is decided on the interval: "d > threshold"
+holds only if the whole interval lies above, fails if it lies at or below, and is *not
+resolved* if it straddles the threshold; "|d| <= tolerance" likewise. A finding is
+reproduced only if all its claims hold at that confidence; any unresolved claim makes it
+"not resolved". With no interval information (one seed, unknown test size) the rules fall
+back to the point values.
 """
 
 from __future__ import annotations
@@ -14,9 +23,11 @@ import math
 import platform
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from ..io.checkpoint import atomic_write_text
 from ..viz.plots import pyplot
+from .stats import CONFIDENCE, t975
 from .sweep import select_learning_rate
 
 __all__ = [
@@ -37,6 +48,7 @@ MARGIN = 0.05
 LEARNED = 0.2
 
 REPRODUCED, PARTLY, NOT, NO_DATA = "reproduced", "partly", "not reproduced", "no data"
+NOT_RESOLVED = "not resolved"
 
 
 def _f(x: float | None) -> str:
@@ -62,6 +74,128 @@ def _finding(fid: str, finding: str, verdict: str, evidence: str, **numbers) -> 
     return {"id": fid, "finding": finding, "verdict": verdict, "evidence": evidence, **numbers}
 
 
+# ----------------------------------------------------------------------------- intervals
+class Est(NamedTuple):
+    """A number with the half-width of its 95 % interval (``half = 0``: exact)."""
+
+    value: float
+    half: float
+
+    @property
+    def lo(self) -> float:
+        return self.value - self.half
+
+    @property
+    def hi(self) -> float:
+        return self.value + self.half
+
+    def text(self) -> str:
+        if math.isnan(self.value):
+            return "n/a"
+        return f"{self.value:.3f}" + (f" ± {self.half:.3f}" if self.half > 0 else "")
+
+    def __sub__(self, other: Est) -> Est:  # type: ignore[override]
+        return Est(self.value - other.value, math.hypot(self.half, other.half))
+
+
+def n_test_samples(row: dict) -> int | None:
+    """Test samples behind a row's accuracy: Randman from its options (stratified split,
+    default 0.8 / 0.1 / 0.1 per class; ``data.splits`` as a list or ``"a-b-c"``);
+    ``None`` where the row does not say."""
+    if row.get("dataset") != "randman":
+        return None
+    k = int(row.get("data.n_classes") or 10)
+    n = int(row.get("data.samples_per_class") or 1000)
+    splits = row.get("data.splits") or (0.8, 0.1, 0.1)
+    if isinstance(splits, str):
+        splits = [float(v) for v in splits.split("-")]
+    return k * (n - int(round((float(splits[0]) + float(splits[1])) * n)))
+
+
+def accuracy_interval(row: dict) -> Est:
+    r"""Mean test accuracy of an lr-selected row with its 95 % half-width.
+
+    .. math:: h = \sqrt{\big(t_{0.975,n-1}\, s/\sqrt n\big)^2
+              + \big(1.96\,\sqrt{p(1-p)/N_\text{test}}\big)^2}
+
+    over ``n`` seeds (sample SD ``s``; the term is absent for one seed, whose
+    seed-to-seed spread is unknown) and the binomial error of the ``N_test`` test samples
+    (absent where the row does not give the test size). The two sources are independent
+    (training randomness, the finite test set), so their half-widths add in quadrature.
+    A silent network (no hidden spike) predicts one class for every sample: its accuracy
+    is the class frequency of the stratified test split, without sampling error.
+    """
+    p = float(row.get("test_accuracy_mean", math.nan))
+    if math.isnan(p):
+        return Est(p, math.nan)
+    n = int(row.get("n") or 1)
+    sd = row.get("test_accuracy_sd")
+    h2 = 0.0
+    if n >= 2 and sd is not None and not math.isnan(float(sd)):
+        h2 += (t975(n - 1) * float(sd) / math.sqrt(n)) ** 2
+    nt = n_test_samples(row)
+    silent = row.get("spikes_per_neuron_mean") == 0
+    if nt and not silent:
+        h2 += (1.959964 * math.sqrt(max(p * (1 - p), 0.0) / nt)) ** 2
+    return Est(p, math.sqrt(h2))
+
+
+def _greater(e: Est, threshold: float) -> bool | None:
+    """``e > threshold`` at 95 %: True if the whole interval is above, False if it lies
+    at or below, None (not resolved) if it straddles."""
+    if e.lo > threshold:
+        return True
+    if e.hi <= threshold:
+        return False
+    return None
+
+
+def _within(e: Est, tol: float) -> bool | None:
+    """``|e| <= tol`` at 95 %: True if ``|e| + h <= tol``, False if ``|e| - h > tol``."""
+    if abs(e.value) + e.half <= tol:
+        return True
+    if abs(e.value) - e.half > tol:
+        return False
+    return None
+
+
+def _all(parts: Sequence[bool | None]) -> bool | None:
+    if any(p is False for p in parts):
+        return False
+    return None if any(p is None for p in parts) else True
+
+
+def _any(parts: Sequence[bool | None]) -> bool | None:
+    if any(p is True for p in parts):
+        return True
+    return None if any(p is None for p in parts) else False
+
+
+def _combine(parts: Sequence[bool | None], gate: bool | None = True) -> str:
+    """Verdict of a finding's claims: all hold -> reproduced; any not resolved -> not
+    resolved; none hold -> not reproduced; some -> partly. A failed gate (the control
+    did not learn) -> not reproduced; an unresolved gate -> not resolved."""
+    if gate is False:
+        return NOT
+    if gate is None or any(p is None for p in parts):
+        return NOT_RESOLVED
+    if all(parts):
+        return REPRODUCED
+    return PARTLY if any(parts) else NOT
+
+
+def _chain(first: bool | None, second: bool | None) -> str:
+    """First claim holds -> reproduced; else the weaker second -> partly; else not."""
+    if first is True:
+        return REPRODUCED
+    if first is None or second is None:
+        return NOT_RESOLVED
+    return PARTLY if second else NOT
+
+
+_RULE = f"{int(CONFIDENCE * 100)} % intervals"
+
+
 # ----------------------------------------------------------------------------- shape
 def shape_findings(sel: Sequence[dict]) -> list[dict]:
     """Findings of the shape experiment from lr-selected rows (``experiment == "shape"``)."""
@@ -77,41 +211,47 @@ def shape_findings(sel: Sequence[dict]) -> list[dict]:
     if len(have) < 2:
         out.append(_finding("shape-robust", f1, NO_DATA, "fewer than two shapes were run"))
     else:
-        accs = {s: b["test_accuracy_mean"] for s, b in have.items()}
-        spread = max(accs.values()) - min(accs.values())
-        learned = min(accs.values()) > chance + LEARNED
-        verdict = (
-            (REPRODUCED if spread <= TOLERANCE else PARTLY if spread <= 2 * TOLERANCE else NOT)
-            if learned
-            else NOT
-        )
+        ivs = {s: accuracy_interval(b) for s, b in have.items()}
+        hi_s = max(ivs, key=lambda s: ivs[s].value)
+        lo_s = min(ivs, key=lambda s: ivs[s].value)
+        spread = ivs[hi_s] - ivs[lo_s]
+        gate = _all([_greater(ivs[s] - Est(chance, 0.0), LEARNED) for s in ivs])
+        verdict = _chain(_within(spread, TOLERANCE), _within(spread, 2 * TOLERANCE))
+        verdict = NOT if gate is False else (NOT_RESOLVED if gate is None else verdict)
         ev = ", ".join(
-            f"{s} {_f(a)} (beta {have[s]['beta']:g}, lr {have[s]['lr']:g})" for s, a in accs.items()
+            f"{s} {ivs[s].text()} (beta {have[s]['beta']:g}, lr {have[s]['lr']:g})" for s in ivs
         )
         ev += (
-            f"; spread {_f(spread)} (reproduced if <= {TOLERANCE}, partly if <= "
-            f"{2 * TOLERANCE:g}); chance {_f(chance)}"
+            f"; spread {spread.text()} (reproduced if spread + h <= {TOLERANCE}, partly if <= "
+            f"{2 * TOLERANCE:g}, not reproduced if spread - h exceeds it, else not resolved; "
+            f"{_RULE}); chance {_f(chance)}"
         )
-        if not learned:
-            ev += f"; at least one shape did not learn (<= chance + {LEARNED})"
-        out.append(_finding("shape-robust", f1, verdict, ev, spread=spread, best=accs))
+        if gate is not True:
+            ev += f"; a shape's lower bound is not above chance + {LEARNED}"
+        out.append(_finding("shape-robust", f1, verdict, ev, spread=spread.value,
+                            spread_half=spread.half,
+                            best={s: e.value for s, e in ivs.items()}))  # fmt: skip
 
     f2 = "The zero ('true') gradient stays at chance from a silent start."
     z = _rows(rows, condition="zero")
     if not z:
         out.append(_finding("zero-gradient", f2, NO_DATA, "the zero-gradient control was not run"))
     else:
-        acc = max(r["test_accuracy_mean"] for r in z)
+        r = max(z, key=lambda r: r["test_accuracy_mean"])
+        acc = accuracy_interval(r)
         spk = max(r["spikes_per_neuron_mean"] for r in z)
-        ok = acc <= chance + MARGIN
+        ok = _greater(Est(chance + MARGIN, 0.0) - acc, 0.0)
+        ok = True if (ok is False and acc.hi <= chance + MARGIN) else ok
+        verdict = {True: REPRODUCED, False: NOT, None: NOT_RESOLVED}[ok]
         out.append(
             _finding(
                 "zero-gradient",
                 f2,
-                REPRODUCED if ok else NOT,
-                f"test accuracy {_f(acc)} vs chance {_f(chance)} (reproduced if <= chance + "
-                f"{MARGIN}); hidden activity {spk:.3g} spikes/neuron",
-                accuracy=acc,
+                verdict,
+                f"test accuracy {acc.text()} vs chance {_f(chance)} (reproduced if the upper "
+                f"bound <= chance + {MARGIN}, not reproduced if the lower bound exceeds it; "
+                f"{_RULE}); hidden activity {spk:.3g} spikes/neuron",
+                accuracy=acc.value,
             )
         )
 
@@ -120,39 +260,44 @@ def shape_findings(sel: Sequence[dict]) -> list[dict]:
     if c is None or not have:
         out.append(_finding("constant-worse", f3, NO_DATA, "constant control or shapes missing"))
     else:
-        accs = [b["test_accuracy_mean"] for b in have.values()]
-        ca = c["test_accuracy_mean"]
-        verdict = REPRODUCED if ca < min(accs) - MARGIN else PARTLY if ca < max(accs) else NOT
+        ivs = {s: accuracy_interval(b) for s, b in have.items()}
+        worst = min(ivs.values(), key=lambda e: e.value)
+        bestv = max(ivs.values(), key=lambda e: e.value)
+        ca = accuracy_interval(c)
+        verdict = _chain(_greater(worst - ca, MARGIN), _greater(bestv - ca, 0.0))
         out.append(
             _finding(
                 "constant-worse",
                 f3,
                 verdict,
-                f"constant {_f(ca)} vs shaped best {_f(min(accs))}..{_f(max(accs))} (reproduced "
-                f"if below the worst shape by > {MARGIN}, partly if below the best)",
-                accuracy=ca,
+                f"constant {ca.text()} vs shaped {worst.text()} .. {bestv.text()}; worst shape - "
+                f"constant {(worst - ca).text()} (reproduced if its lower bound > {MARGIN}; "
+                f"partly if best shape - constant {(bestv - ca).text()} is above 0; {_RULE})",
+                accuracy=ca.value,
             )
         )
 
     f4 = "The scale beta matters: each shape learns worse at some beta of the log grid."
-    drops = {}
+    drops: dict[str, Est] = {}
     for s in have:
-        accs_b = [r["test_accuracy_mean"] for r in _rows(rows, condition=s)]
-        if len(accs_b) > 1:
-            drops[s] = max(accs_b) - min(accs_b)
+        rs = [r for r in _rows(rows, condition=s) if not math.isnan(r["test_accuracy_mean"])]
+        if len(rs) > 1:
+            hi = accuracy_interval(max(rs, key=lambda r: r["test_accuracy_mean"]))
+            lo = accuracy_interval(min(rs, key=lambda r: r["test_accuracy_mean"]))
+            drops[s] = hi - lo
     if not drops:
         out.append(_finding("beta-matters", f4, NO_DATA, "fewer than two betas per shape"))
     else:
-        n_hit = sum(d > 2 * MARGIN for d in drops.values())
-        verdict = REPRODUCED if n_hit == len(drops) else PARTLY if n_hit else NOT
+        parts = [_greater(d, 2 * MARGIN) for d in drops.values()]
+        verdict = _combine(parts)
         out.append(
             _finding(
                 "beta-matters",
                 f4,
                 verdict,
                 "best - worst test accuracy over beta: "
-                + ", ".join(f"{s} {_f(d)}" for s, d in drops.items())
-                + f" (a drop > {2 * MARGIN:g} counts)",
+                + ", ".join(f"{s} {d.text()}" for s, d in drops.items())
+                + f" (a drop counts if its lower bound > {2 * MARGIN:g}; {_RULE})",
             )
         )
     return out
@@ -164,12 +309,17 @@ def _acc(rows: Sequence[dict], **match) -> float | None:
     return None if b is None else b["test_accuracy_mean"]
 
 
+def _iv(rows: Sequence[dict], **match) -> Est | None:
+    b = _best_by_val(_rows(rows, **match))
+    return None if b is None else accuracy_interval(b)
+
+
 def scale_findings(sel: Sequence[dict]) -> list[dict]:
     """Findings of the scale experiment (paper Fig. 5)."""
     rows = _rows(sel, experiment="scale")
     out = []
     ff = _rows(rows, part="ff")
-    s_ctl, a_ctl, a_dr = (_acc(ff, condition=c) for c in ("sCtl", "aCtl", "aDR"))
+    s_ctl, a_ctl, a_dr = (_iv(ff, condition=c) for c in ("sCtl", "aCtl", "aDR"))
     f1 = (
         "Feed-forward: the asymptotic (large-peak) surrogate hurts only through a "
         "differentiable reset (aDR < sCtl), not with the reset detached (aCtl ~ sCtl)."
@@ -177,24 +327,25 @@ def scale_findings(sel: Sequence[dict]) -> list[dict]:
     if None in (s_ctl, a_ctl, a_dr):
         out.append(_finding("scale-reset", f1, NO_DATA, "sCtl, aCtl or aDR missing"))
     else:
-        same = abs(a_ctl - s_ctl) <= TOLERANCE
-        hurt = a_dr < s_ctl - MARGIN
-        verdict = REPRODUCED if same and hurt else PARTLY if same or hurt else NOT
-        verdict = verdict if s_ctl > _chance(ff) + LEARNED else NOT
+        same, hurt = a_ctl - s_ctl, s_ctl - a_dr
+        gate = _greater(s_ctl - Est(_chance(ff), 0.0), LEARNED)
+        verdict = _combine([_within(same, TOLERANCE), _greater(hurt, MARGIN)], gate)
         out.append(
             _finding(
                 "scale-reset",
                 f1,
                 verdict,
-                f"sCtl {_f(s_ctl)}, aCtl {_f(a_ctl)}, aDR {_f(a_dr)} (same: |aCtl - sCtl| <= "
-                f"{TOLERANCE}; hurt: aDR < sCtl - {MARGIN}; sCtl must beat chance by {LEARNED})",
-                sCtl=s_ctl,
-                aCtl=a_ctl,
-                aDR=a_dr,
+                f"sCtl {s_ctl.text()}, aCtl {a_ctl.text()}, aDR {a_dr.text()}; aCtl - sCtl "
+                f"{same.text()} (same if |d| + h <= {TOLERANCE}); sCtl - aDR {hurt.text()} "
+                f"(hurt if d - h > {MARGIN}); sCtl must beat chance by {LEARNED}; {_RULE}, "
+                "a claim whose interval straddles its threshold is not resolved",
+                sCtl=s_ctl.value,
+                aCtl=a_ctl.value,
+                aDR=a_dr.value,
             )
         )
     rec = _rows(rows, part="recurrent")
-    r_s, r_a, r_ap = (_acc(rec, condition=c) for c in ("sCtl", "aCtl", "aProp"))
+    r_s, r_a, r_ap = (_iv(rec, condition=c) for c in ("sCtl", "aCtl", "aProp"))
     f2 = (
         "Recurrent: the asymptotic surrogate hurts when the gradient passes through the "
         "recurrent connections (aProp < aCtl), not when they are detached (aCtl ~ sCtl)."
@@ -202,30 +353,33 @@ def scale_findings(sel: Sequence[dict]) -> list[dict]:
     if None in (r_s, r_a, r_ap):
         out.append(_finding("scale-recurrence", f2, NO_DATA, "recurrent conditions missing"))
     else:
-        same = abs(r_a - r_s) <= TOLERANCE
-        hurt = r_ap < r_a - MARGIN
-        verdict = REPRODUCED if same and hurt else PARTLY if same or hurt else NOT
-        verdict = verdict if r_s > _chance(rec) + LEARNED else NOT
+        same, hurt = r_a - r_s, r_a - r_ap
+        gate = _greater(r_s - Est(_chance(rec), 0.0), LEARNED)
+        verdict = _combine([_within(same, TOLERANCE), _greater(hurt, MARGIN)], gate)
+        sprop = _iv(rec, condition="sProp")
         out.append(
             _finding(
                 "scale-recurrence",
                 f2,
                 verdict,
-                f"sCtl {_f(r_s)}, sProp {_f(_acc(rec, condition='sProp'))}, aCtl {_f(r_a)}, aProp "
-                f"{_f(r_ap)} (same: |aCtl - sCtl| <= {TOLERANCE}; hurt: aProp < aCtl - {MARGIN}; "
-                f"sCtl must beat chance by {LEARNED})",
-                sCtl=r_s,
-                aCtl=r_a,
-                aProp=r_ap,
+                f"sCtl {r_s.text()}, sProp {sprop.text() if sprop else 'n/a'}, aCtl "
+                f"{r_a.text()}, aProp {r_ap.text()}; aCtl - sCtl {same.text()} (same if |d| + "
+                f"h <= {TOLERANCE}); aCtl - aProp {hurt.text()} (hurt if d - h > {MARGIN}); "
+                f"sCtl must beat chance by {LEARNED}; {_RULE}",
+                sCtl=r_s.value,
+                aCtl=r_a.value,
+                aProp=r_ap.value,
             )
         )
     dep = _rows(rows, part="depth")
     depths = sorted({int(r["n_layers"]) for r in dep})
-    gaps = {}
+    gaps: dict[int, Est] = {}
+    ctl: list[Est] = []
     for d in depths:
-        s, a = _acc(dep, condition="aCtl", n_layers=d), _acc(dep, condition="aDR", n_layers=d)
-        if s is not None and a is not None:
-            gaps[d] = s - a
+        a, b = _iv(dep, condition="aCtl", n_layers=d), _iv(dep, condition="aDR", n_layers=d)
+        if a is not None and b is not None:
+            gaps[d] = a - b
+            ctl.append(a)
     f3 = (
         "The damage of the asymptotic surrogate through the reset grows with depth "
         "(aCtl - aDR larger for more hidden layers)."
@@ -234,20 +388,21 @@ def scale_findings(sel: Sequence[dict]) -> list[dict]:
         out.append(_finding("scale-depth", f3, NO_DATA, "fewer than two depths"))
     else:
         ds = sorted(gaps)
-        grows = gaps[ds[-1]] > gaps[ds[0]] + MARGIN
-        positive = all(g > 0 for g in gaps.values())
-        verdict = REPRODUCED if grows and positive else PARTLY if grows or positive else NOT
-        ctl = [_acc(dep, condition="aCtl", n_layers=d) for d in gaps]
-        verdict = verdict if min(ctl) > _chance(dep) + LEARNED else NOT
+        growth = gaps[ds[-1]] - gaps[ds[0]]
+        parts = [_greater(growth, MARGIN), _all([_greater(g, 0.0) for g in gaps.values()])]
+        chance = _chance(dep)
+        gate = _all([_greater(a - Est(chance, 0.0), LEARNED) for a in ctl])
+        verdict = _combine(parts, gate)
         out.append(
             _finding(
                 "scale-depth",
                 f3,
                 verdict,
                 "aCtl - aDR by depth: "
-                + ", ".join(f"{d} layer(s) {_f(g)}" for d, g in gaps.items())
-                + f" (grows: last > first + {MARGIN}; all > 0; aCtl must beat chance by {LEARNED})",
-                gaps={str(k): v for k, v in gaps.items()},
+                + ", ".join(f"{d} layer(s) {g.text()}" for d, g in gaps.items())
+                + f"; growth {growth.text()} (grows if d - h > {MARGIN}; every gap's lower "
+                f"bound > 0; aCtl must beat chance by {LEARNED}; {_RULE})",
+                gaps={str(k): v.value for k, v in gaps.items()},
             )
         )
     return out
@@ -279,28 +434,41 @@ def sparse_findings(sel: Sequence[dict]) -> list[dict]:
     ]
     if len(pts) < 3 or not none:
         return [_finding("sparse", f, NO_DATA, "fewer than three activity levels")]
-    ref_acc = none[0]["test_accuracy_mean"]
+    runs = [
+        r for r in _rows(sel, experiment="sparse")
+        if not math.isnan(r.get("test_accuracy_mean", math.nan))
+    ]  # fmt: skip
+    ref = accuracy_interval(none[0])
     ref_spk = none[0]["spikes_per_neuron_mean"]
-    a_max = max(a for _, a, _ in pts)
-    holding = [(s, a) for s, a, _ in pts if a >= a_max - MARGIN]
-    critical = min(s for s, _ in holding)
-    holds = critical <= 0.5 * ref_spk and max(a for s, a in holding) >= ref_acc - MARGIN
-    collapsed = [(s, a) for s, a, _ in pts if s < critical and a < a_max - 3 * MARGIN]
-    verdict = REPRODUCED if holds and collapsed else PARTLY if holds or collapsed else NOT
-    if ref_acc <= chance + LEARNED:
-        verdict = NOT
-        ev_prefix = f"the unregularised network did not learn (<= chance + {LEARNED}); "
-    else:
-        ev_prefix = ""
+    top = max(runs, key=lambda r: r["test_accuracy_mean"])
+    a_max = accuracy_interval(top)
+    holding = [r for r in runs if r["test_accuracy_mean"] >= a_max.value - MARGIN]
+    crit_row = min(holding, key=lambda r: r["spikes_per_neuron_mean"])
+    critical = crit_row["spikes_per_neuron_mean"]
+    hold_best = accuracy_interval(max(holding, key=lambda r: r["test_accuracy_mean"]))
+    holds = _all([critical <= 0.5 * ref_spk, _greater(hold_best - ref, -MARGIN)])
+    below = [r for r in runs if r["spikes_per_neuron_mean"] < critical]
+    drops = [(r, a_max - accuracy_interval(r)) for r in below]
+    collapsed = _any([_greater(d, 3 * MARGIN) for _, d in drops]) if drops else False
+    gate = _greater(ref - Est(chance, 0.0), LEARNED)
+    verdict = _combine([holds, collapsed], gate)
+    ev_prefix = (
+        f"the unregularised network did not learn (<= chance + {LEARNED}); "
+        if gate is False else ""
+    )
     ev = ev_prefix + (
-        f"unregularised: {_f(ref_acc)} at {ref_spk:.3g} spikes/neuron; best {_f(a_max)}; "
+        f"unregularised: {ref.text()} at {ref_spk:.3g} spikes/neuron; best {a_max.text()}; "
         f"critical activity (sparsest run within {MARGIN} of the best) {critical:.3g} "
-        f"spikes/neuron (holds if <= half the unregularised activity); "
+        f"spikes/neuron (holds if <= half the unregularised activity and its accuracy is not "
+        f"below the unregularised by more than {MARGIN}); "
     )
     ev += (
-        f"below it: {', '.join(f'{_f(a)} at {s:.3g}' for s, a in collapsed)} "
-        f"(collapse: > {3 * MARGIN:g} below the best)"
-        if collapsed
+        "below it, best - run: "
+        + ", ".join(
+            f"{d.text()} at {r['spikes_per_neuron_mean']:.3g}" for r, d in drops
+        )
+        + f" (collapse: d - h > {3 * MARGIN:g}; {_RULE})"
+        if drops
         else "no run below it collapsed"
     )
     return [_finding("sparse", f, verdict, ev, critical_spikes_per_neuron=critical, chance=chance)]
@@ -455,7 +623,10 @@ def write_report(
         "## Verdicts",
         "",
         "Computed from the data by the rules in `spikegrad.experiments.reports` "
-        f"(tolerance {TOLERANCE}, margin {MARGIN}).",
+        f"(tolerance {TOLERANCE}, margin {MARGIN}). Every number carries its "
+        f"{int(CONFIDENCE * 100)} % interval (Student t over seeds, binomial error of the "
+        "test set); a claim holds only if its whole interval is on the claimed side of the "
+        "threshold, and a finding with a claim whose interval straddles it is 'not resolved'.",
         "",
     ]
     md.append(

@@ -4,6 +4,7 @@
 name               what it computes                                   models
 =================  =================================================  ==============
 ``bptt``           surrogate-gradient BPTT (Zenke & Vogels 2021)        lif, coba
+``tbptt``          BPTT truncated to windows of ``k`` steps            lif
 ``eprop``          e-prop eligibility traces (Bellec et al. 2020)     lif
 ``node``           node perturbation of the hidden currents           lif
 ``weight``         weight perturbation                                lif, coba
@@ -42,6 +43,7 @@ __all__ = [
 #: rule name -> "module:Class" (relative to this package), imported on first use
 RULES: dict[str, str] = {
     "bptt": "bptt:BPTT",
+    "tbptt": "truncated:TruncatedBPTT",
     "eprop": "eprop:Eprop",
     "node": "perturbation:NodePerturbation",
     "weight": "perturbation:WeightPerturbation",

@@ -1,0 +1,121 @@
+r"""Truncated backpropagation through time: the surrogate gradient through at most ``k`` steps.
+
+The network runs forward in windows of ``k`` steps; at every window boundary the state of
+every layer (hidden :math:`U, I` and the readout's :math:`U, I`) is cut from the graph
+(``detach``), the values unchanged. A loss term at step :math:`t` then reaches back only
+to step :math:`\lfloor t/k \rfloor k`, at most ``k - 1`` steps (TBPTT(k, k) of Williams &
+Peng 1990, in the one-update-per-sequence form):
+
+.. math::
+
+    \widehat{\frac{d\mathcal L}{dW}} = \sum_{t} \frac{\partial \mathcal L}{\partial o[t]}
+        \sum_{t' = \lfloor t/k\rfloor k}^{t} \frac{\partial o[t]}{\partial W[t']}
+
+where the inner sum runs only over the paths inside the window. The forward values (spikes,
+readout, loss) are those of the untruncated network; only the gradient is truncated.
+``k >= T`` is exact BPTT (tested against :class:`~spikegrad.learning.rules.BPTT`). The
+current-based LIF synapse delays a presynaptic spike by two steps before it reaches the
+membrane (:math:`S[n] \to I[n+1] \to U[n+2]`), so windows of ``k <= 2`` give a zero
+gradient for every weight (tested); ``k`` is best read as the memory, in steps, the
+learning rule can afford (``k`` times ``dt``: the credit-assignment horizon).
+
+Trains the ``lif`` model (:class:`~spikegrad.nn.SpikingNetwork`, any depth, feed-forward
+or recurrent, either reset) with the layers' own constants and surrogate, through the
+functional :func:`~spikegrad.functional.lif.lif_step` (the reference path: slower than the
+compiled BPTT backends). Learnable time constants get their truncated gradient too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+
+from ..._checks import SpikegradInputError, check_size
+from ...functional.lif import LIFState, lif_step
+from ...nn.network import SNNOutput
+from .base import Rule, RuleStep
+
+__all__ = ["TruncatedBPTT", "truncated_forward"]
+
+
+def _cut(state: LIFState) -> LIFState:
+    return LIFState(state.u.detach(), state.i.detach())
+
+
+def truncated_forward(model: torch.nn.Module, x: torch.Tensor, k: int) -> SNNOutput:
+    """Forward pass of a SpikingNetwork whose graph is cut every ``k`` steps.
+
+    Same values as ``model(x)`` (the reference backend); the state of every layer is
+    detached at steps ``k, 2k, ...``, so gradients flow through at most ``k`` steps.
+    """
+    k = check_size("k", k, 1)
+    T = x.shape[0]
+    h, spikes = x, []
+    for layer in model.layers:
+        cur = h @ layer.weight.t()
+        p = layer.taus.params()
+        state = LIFState.zeros(cur.shape[1], cur.shape[2], dtype=cur.dtype)
+        steps = []
+        for n, x_n in enumerate(cur.unbind(0)):
+            if n and n % k == 0:
+                state = _cut(state)
+            s_n, state = lif_step(
+                x_n, state, p, layer.surrogate, rec_weight=layer.rec_weight,
+                reset=layer.reset, recurrent_grad=layer.recurrent_grad,
+            )
+            steps.append(s_n)
+        h = torch.stack(steps)
+        spikes.append(h)
+    ro = model.readout
+    cur = h @ ro.weight.t()
+    bm, bs = ro.taus.params()
+    u = torch.zeros(cur.shape[1], cur.shape[2], dtype=cur.dtype) + ro.u0
+    i = torch.zeros_like(u)
+    out = []
+    for n in range(T):
+        if n and n % k == 0:
+            u, i = u.detach(), i.detach()
+        out.append(u)
+        u = bm * u + (1.0 - bm) * i
+        i = bs * i + cur[n]
+    return SNNOutput(torch.stack(out), tuple(spikes), ())
+
+
+@dataclass
+class TruncatedBPTT(Rule):
+    """Surrogate-gradient BPTT truncated to windows of ``k`` steps (module docstring)."""
+
+    name: ClassVar[str] = "tbptt"
+    models: ClassVar[tuple[str, ...]] = ("lif",)
+    exact: ClassVar[bool] = False
+    #: window length in steps: gradients flow back through at most ``k`` steps
+    k: int = 10
+
+    def __post_init__(self) -> None:
+        self.k = check_size("k", self.k, 1)
+
+    def _check_model(self, model: torch.nn.Module) -> None:
+        if any(getattr(layer, "projection", None) is not None for layer in model.layers):
+            raise SpikegradInputError(
+                "rule 'tbptt' trains SpikingNetworks without input projections (delays); "
+                "use --rule bptt for this network"
+            )
+
+    def gradients(self, model: torch.nn.Module, task: Any, x: torch.Tensor, y: Any) -> RuleStep:
+        """``loss.backward()`` through the truncated graph; gradients land in ``p.grad``."""
+        out = truncated_forward(model, x, self.k)
+        loss = task.loss(model, out, y)
+        for p in model.parameters():
+            p.grad = None
+        if loss.requires_grad:
+            loss.backward()
+        else:  # windows too short for any path from a weight to the loss (k <= 2)
+            for p in model.parameters():
+                if p.requires_grad:
+                    p.grad = torch.zeros_like(p)
+        detached = SNNOutput(
+            out.readout.detach(), tuple(s.detach() for s in out.spikes), ()
+        )
+        return RuleStep(loss.detach(), detached)
