@@ -61,7 +61,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -232,7 +232,7 @@ def build_task(name: str, options: dict) -> Any:
             from ..perturbation.tasks import RatesTask
 
             try:
-                task = RatesTask(**{"samples_per_epoch": 8, **options})
+                task: Any = RatesTask(**{"samples_per_epoch": 8, **options})
             except TypeError as exc:
                 raise SpikegradInputError(f"task 'rates': bad options {options!r}") from exc
         else:
@@ -417,7 +417,9 @@ def run_cell(config: dict, rule_name: str, seed: int) -> dict:
     lr = cfg.lr if cfg.lr is not None else _LR[variant]
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     if variant == "coba":
-        model.constrain(opt)
+        from ..nn.coba import CobaSpikingNetwork
+
+        cast(CobaSpikingNetwork, model).constrain(opt)
     marks = set(_checkpoint_epochs(cfg.epochs, cfg.checkpoints))
     measure(0)
     from ..learning.trainer import evaluate
@@ -562,6 +564,7 @@ class CompareOutcome:
 def _job(kind: str, config: dict, rule: str | None, seed: int) -> dict:
     if kind == "probe":
         return run_probe(config, seed)
+    assert rule is not None  # cells (not probes) name their rule
     return run_cell(config, rule, seed)
 
 
@@ -1028,13 +1031,13 @@ def _plots(records: Sequence[dict], probes: Sequence[dict], config: CompareConfi
     if sz:
         fig, ax = plt.subplots(figsize=(5, 3.5))
         for name in ("node", "weight"):
-            pts: dict[int, list[float]] = {}
+            pts_n: dict[int, list[float]] = {}
             for p in sz:
                 if p["rule"] == name:
-                    pts.setdefault(p["perturbed_units"], []).append(p["variance"])
-            if pts:
-                ks = sorted(pts)
-                ax.loglog(ks, [_nanmean(pts[k]) for k in ks], "o-", label=name)
+                    pts_n.setdefault(p["perturbed_units"], []).append(p["variance"])
+            if pts_n:
+                ks_n = sorted(pts_n)
+                ax.loglog(ks_n, [_nanmean(pts_n[k]) for k in ks_n], "o-", label=name)
         ax.set(xlabel="perturbed units (neurons or weights)",
                ylabel="estimator variance (trace)")  # fmt: skip
         ax.legend(fontsize=7)

@@ -28,13 +28,13 @@ compiled BPTT backends). Learnable time constants get their truncated gradient t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import torch
 
 from ..._checks import SpikegradInputError, check_size
 from ...functional.lif import LIFState, lif_step
-from ...nn.network import SNNOutput
+from ...nn.network import SNNOutput, SpikingNetwork
 from .base import Rule, RuleStep
 
 __all__ = ["TruncatedBPTT", "truncated_forward"]
@@ -51,9 +51,10 @@ def truncated_forward(model: torch.nn.Module, x: torch.Tensor, k: int) -> SNNOut
     detached at steps ``k, 2k, ...``, so gradients flow through at most ``k`` steps.
     """
     k = check_size("k", k, 1)
+    net = cast(SpikingNetwork, model)  # the rule's models: SpikingNetwork ("lif") only
     T = x.shape[0]
     h, spikes = x, []
-    for layer in model.layers:
+    for layer in net.hidden_layers:
         cur = h @ layer.weight.t()
         p = layer.taus.params()
         state = LIFState.zeros(cur.shape[1], cur.shape[2], dtype=cur.dtype)
@@ -68,7 +69,7 @@ def truncated_forward(model: torch.nn.Module, x: torch.Tensor, k: int) -> SNNOut
             steps.append(s_n)
         h = torch.stack(steps)
         spikes.append(h)
-    ro = model.readout
+    ro = net.readout
     cur = h @ ro.weight.t()
     bm, bs = ro.taus.params()
     u = torch.zeros(cur.shape[1], cur.shape[2], dtype=cur.dtype) + ro.u0
@@ -97,7 +98,8 @@ class TruncatedBPTT(Rule):
         self.k = check_size("k", self.k, 1)
 
     def _check_model(self, model: torch.nn.Module) -> None:
-        if any(getattr(layer, "projection", None) is not None for layer in model.layers):
+        layers = cast(SpikingNetwork, model).hidden_layers
+        if any(getattr(layer, "projection", None) is not None for layer in layers):
             raise SpikegradInputError(
                 "rule 'tbptt' trains SpikingNetworks without input projections (delays); "
                 "use --rule bptt for this network"
