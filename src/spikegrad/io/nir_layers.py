@@ -105,7 +105,7 @@ def export_sequential_nir(
             add(f"conv{k}", nir.Conv2d(
                 input_shape=(h, w), weight=_weight(conv.weight), stride=conv.stride,
                 padding=conv.padding, dilation=conv.dilation, groups=conv.groups,
-                bias=_weight(conv.bias)))
+                bias=_weight(layer.bias)))
             shape = tuple(int(s) for s in out_hw)
             n, hw = math.prod(shape), shape[1] * shape[2]
             tm, ts = _layer_taus(layer.taus)
@@ -170,6 +170,8 @@ def _taus_of(tm: np.ndarray, ts: np.ndarray, n: int, dt: float) -> TimeConstants
     uniform = bool(np.all(tm == tm.flat[0]) and np.all(ts == ts.flat[0]))
     taus = TimeConstants(n, float(tm.flat[0]), float(ts.flat[0]), dt, learn=not uniform)
     if not uniform:
+        # learn=True: the taus are per-neuron parameters
+        assert isinstance(taus.tau_mem, torch.Tensor) and isinstance(taus.tau_syn, torch.Tensor)
         with torch.no_grad():
             taus.tau_mem.copy_(torch.from_numpy(tm.reshape(n).copy()))
             taus.tau_syn.copy_(torch.from_numpy(ts.reshape(n).copy()))
@@ -198,7 +200,7 @@ def import_sequential_nir(graph_or_path: Any, *, dt: float | None = None) -> Spi
     i = 0
     while i < len(body):
         name, node = body[i]
-        nxt = body[i + 1] if i + 1 < len(body) else (None, None)
+        nxt: tuple[str, Any] = body[i + 1] if i + 1 < len(body) else ("", None)
         if isinstance(node, nir.Conv2d):
             w = np.asarray(node.weight, dtype=np.float64)
             if not isinstance(nxt[1], nir.CubaLIF):
@@ -229,7 +231,7 @@ def import_sequential_nir(graph_or_path: Any, *, dt: float | None = None) -> Spi
             tmc, tsc, gc, vtc = (x[:, 0] for x in per_c)
             with torch.no_grad():
                 conv.conv.weight.copy_(torch.from_numpy(w * gc[:, None, None, None]))
-                conv.conv.bias.copy_(torch.from_numpy(np.asarray(node.bias, dtype=np.float64) * gc))
+                conv.bias.copy_(torch.from_numpy(np.asarray(node.bias, dtype=np.float64) * gc))
             conv.taus = _taus_of(tmc, tsc, shape[0], dt)
             if np.all(vtc == vtc[0]):
                 conv.threshold = float(vtc[0])

@@ -113,11 +113,13 @@ class ALIFNetwork(SpikingNetwork):
                 "backend='fused' (or 'auto') and 'reference'"
             )
         super().__init__(n_inputs, n_classes, hidden, **kwargs)
-        extra = dict(tau_adapt=tau_adapt, adapt=adapt, learn_adapt=learn_adapt,
-                     threshold=threshold, learn_threshold=learn_threshold, refractory=refractory)
+        extra: dict[str, Any] = dict(
+            tau_adapt=tau_adapt, adapt=adapt, learn_adapt=learn_adapt,
+            threshold=threshold, learn_threshold=learn_threshold, refractory=refractory,
+        )
         s = self._spec
-        layers = []
-        for old in self.layers:
+        layers: list[ALIFLayer] = []
+        for old in self.hidden_layers:
             new = ALIFLayer(
                 old.in_features, old.out_features, recurrent=old.recurrent,
                 tau_mem=s["tau_mem"], tau_syn=s["tau_syn"], dt=s["dt"], surrogate=old.surrogate,
@@ -127,6 +129,7 @@ class ALIFNetwork(SpikingNetwork):
             with torch.no_grad():
                 new.weight.copy_(old.weight)
                 if old.rec_weight is not None:
+                    assert new.rec_weight is not None  # built with recurrent=old.recurrent
                     new.rec_weight.copy_(old.rec_weight)
             layers.append(new)
         self.layers = nn.ModuleList(layers)

@@ -10,6 +10,7 @@ time step (see :class:`spikegrad.nn.stepping.Stepper`).
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 from torch import nn
@@ -97,7 +98,7 @@ class SpikingConv2d(nn.Module):
         )
         with torch.no_grad():
             self.conv.weight.uniform_(-bound, bound, generator=generator)
-            self.conv.bias.zero_()
+            self.bias.zero_()
         self.surrogate = make_surrogate(surrogate, beta)
         self.reset = check_choice("reset mode", reset, ALIF_RESET_MODES)
         self.backend = check_choice("backend", backend, ("auto", "fused", "reference", "numba"))
@@ -114,11 +115,11 @@ class SpikingConv2d(nn.Module):
 
     @property
     def weight(self) -> nn.Parameter:
-        return self.conv.weight
+        return cast(nn.Parameter, self.conv.weight)  # typed Tensor in torch's stub
 
     @property
     def bias(self) -> nn.Parameter:
-        return self.conv.bias
+        return cast(nn.Parameter, self.conv.bias)  # always built with bias=True
 
     def _params(self, hw: int) -> ALIFParams:
         """Per-channel parameters expanded to the flattened ``C * H * W`` neurons."""
@@ -145,7 +146,10 @@ class SpikingConv2d(nn.Module):
                                        threshold=p.threshold, refractory=p.refractory,
                                        reset=self.reset)
         s = s.reshape(T, B, *shape)
-        return (s, u.reshape(T, B, *shape)) if record_membrane else s
+        if not record_membrane:
+            return s
+        assert u is not None  # both backends return the membrane when it is recorded
+        return s, u.reshape(T, B, *shape)
 
     def step(self, x_t: torch.Tensor, state: ALIFState | None):
         """One step: spikes ``[B, C_in, H, W]`` -> spikes ``[B, C_out, H', W']``, state."""

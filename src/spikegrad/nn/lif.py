@@ -337,7 +337,10 @@ class LIFLayer(nn.Module):
                 rec_weight=self.rec_weight, reset=self.reset,
                 recurrent_grad=self.recurrent_grad,
             )
-        return (spikes, mem) if record_membrane else spikes
+        if not record_membrane:
+            return spikes
+        assert mem is not None  # both backends return the membrane when it is recorded
+        return spikes, mem
 
     def uses_numba(self, x: torch.Tensor) -> bool:
         """Whether a call on ``x`` runs the compiled kernels (raises if the backend is

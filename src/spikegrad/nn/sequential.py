@@ -12,6 +12,7 @@ folder and the BPTT rule serve it unchanged.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -58,12 +59,14 @@ class SpikingSequential(nn.Module):
         readout_mode: str = "max",
     ) -> None:
         super().__init__()
-        if not layers or not isinstance(layers[-1], Readout):
+        readout = layers[-1] if layers else None
+        if not isinstance(readout, Readout):
             raise SpikegradInputError("SpikingSequential needs layers ending in a Readout")
         readout_logits(torch.zeros(1, 1, 1), readout_mode)  # validates the mode
         self.layers = nn.ModuleList(layers[:-1])
-        self.readout = layers[-1]
+        self.readout: Readout = readout
         self.readout_mode = readout_mode
+        self.input_shape: tuple[int, ...] | None
         if input_shape is not None:
             self.input_shape = tuple(check_size(f"input_shape[{k}]", s)
                                      for k, s in enumerate(input_shape))
@@ -74,12 +77,13 @@ class SpikingSequential(nn.Module):
         else:
             self.input_shape = None
             first = layers[0]
-            if not hasattr(first, "in_features"):
+            in_features: Any = getattr(first, "in_features", None)
+            if in_features is None:
                 raise SpikegradInputError(
                     f"the first layer {type(first).__name__} has no in_features: give "
                     "input_shape"
                 )
-            self.n_inputs = int(first.in_features)
+            self.n_inputs = int(in_features)
         self.n_classes = self.readout.n_classes
 
     def _reshape(self, x: torch.Tensor) -> torch.Tensor:
@@ -133,12 +137,13 @@ def conv_network(
     ``reset``, ``backend``, ...) go to every spiking layer; weights from a private
     generator seeded with ``seed``.
     """
+    opts: dict[str, Any] = dict(neuron)  # forwarded to layers of differently typed options
     gen = torch.Generator().manual_seed(check_size("seed", seed, 0))
     c, h, w = (check_size(f"input_shape[{k}]", s) for k, s in enumerate(input_shape))
     layers: list[nn.Module] = []
     for ch in channels:
         layers.append(SpikingConv2d(c, ch, kernel_size, padding=kernel_size // 2,
-                                    weight_scale=weight_scale, generator=gen, **neuron))
+                                    weight_scale=weight_scale, generator=gen, **opts))
         layers.append(SpikingAvgPool2d(2))
         c, h, w = ch, h // 2, w // 2
         if h < 1 or w < 1:
@@ -147,12 +152,12 @@ def conv_network(
     layers.append(Flatten())
     if dropout:
         layers.append(TimeDropout(dropout, seed=seed + 1))
-    lif_opts = {k: v for k, v in neuron.items() if k != "weight_scale"}
+    lif_opts = {k: v for k, v in opts.items() if k != "weight_scale"}
     lif = LIFLayer(c * h * w, check_size("hidden", hidden), generator=gen, **lif_opts)
     with torch.no_grad():
         lif.weight.mul_(hidden_weight_scale)
     layers.append(lif)
-    ro_opts = {k: v for k, v in neuron.items() if k in ("dt", "tau_syn", "backend")}
+    ro_opts = {k: v for k, v in opts.items() if k in ("dt", "tau_syn", "backend")}
     layers.append(Readout(hidden, check_size("n_classes", n_classes), generator=gen, **ro_opts))
     return SpikingSequential(*layers, input_shape=(input_shape[0], input_shape[1],
                                                    input_shape[2]), readout_mode=readout_mode)

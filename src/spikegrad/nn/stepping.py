@@ -16,7 +16,8 @@ and any layer with a ``step(x_t, state)`` method. LIF layers step with
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from collections.abc import Sequence
+from typing import Any, NamedTuple, Protocol, cast
 
 import torch
 from torch import nn
@@ -27,6 +28,12 @@ from .lif import LIFLayer, Readout
 from .sequential import is_spiking
 
 __all__ = ["ReadoutState", "Stepper"]
+
+
+class _Steps(Protocol):
+    """A layer with its own one-step method (checked by ``Stepper.__init__``)."""
+
+    def step(self, x_t: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]: ...
 
 
 class ReadoutState(NamedTuple):
@@ -85,9 +92,18 @@ class Stepper:
         self.model = model
         self.input_shape = getattr(model, "input_shape", None)
 
+    @property
+    def _layers(self) -> Sequence[nn.Module]:
+        # the model's nn.ModuleList (or list) of layers, checked in __init__
+        return cast(Sequence[nn.Module], self.model.layers)
+
+    @property
+    def _readout(self) -> Readout:
+        return cast(Readout, self.model.readout)  # checked in __init__
+
     def initial_state(self) -> tuple[Any, ...]:
         """The state before the first step: ``None`` per layer and for the readout."""
-        return (None,) * (len(self.model.layers) + 1)
+        return (None,) * (len(self._layers) + 1)
 
     def step(
         self, x_t: torch.Tensor, state: tuple[Any, ...] | None = None
@@ -104,15 +120,15 @@ class Stepper:
             state = self.initial_state()
         h = x_t if self.input_shape is None else x_t.reshape(x_t.shape[0], *self.input_shape)
         new, spikes = [], []
-        for layer, st in zip(self.model.layers, state[:-1], strict=True):
+        for layer, st in zip(self._layers, state[:-1], strict=True):
             if isinstance(layer, LIFLayer):
                 h, st = _lif_step(layer, h, st)
             else:
-                h, st = layer.step(h, st)
+                h, st = cast(_Steps, layer).step(h, st)
             if is_spiking(layer):
                 spikes.append(h)
             new.append(st)
-        out, ro_state = _readout_step(self.model.readout, h, state[-1])
+        out, ro_state = _readout_step(self._readout, h, state[-1])
         new.append(ro_state)
         self.last_spikes = tuple(spikes)
         return out, tuple(new)

@@ -73,10 +73,10 @@ def _generated(
 
     samples = check_size("samples", samples, 3)
     gen = torch.Generator().manual_seed(check_size("seed", seed, 0))
-    sets = [
-        SpikeDataset.from_dense(*make(n, gen), n_classes=n_classes, name=name)
-        for n in _split_sizes(samples, (0.8, 0.1, 0.1))
-    ]
+    sets = []
+    for n in _split_sizes(samples, (0.8, 0.1, 0.1)):
+        x, y = make(n, gen)
+        sets.append(SpikeDataset.from_dense(x, y, n_classes=n_classes, name=name))
     return ClassificationTask(*sets, regularizer=regularizer, dataset=name)
 
 
