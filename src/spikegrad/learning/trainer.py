@@ -255,9 +255,12 @@ def fit(
         (``metrics["synops"]``, ``synops.png``) for the models :mod:`spikegrad.nn.energy`
         models.
 
-    Warnings (:class:`SilentRunWarning`): hidden layers that emit no spike, or gradients
-    that are all zero, over the whole first epoch (the run cannot learn); a training loss
-    that rises to several times its lowest value (the learning rate is likely too high).
+    Warns
+    -----
+    SilentRunWarning
+        Hidden layers that emit no spike, or gradients that are all zero, over the whole
+        first epoch (the run cannot learn); a training loss that rises to several times
+        its lowest value (the learning rate is likely too high).
     """
     t_start = time.perf_counter()
     if not isinstance(rule, Rule):

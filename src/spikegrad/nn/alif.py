@@ -39,6 +39,8 @@ class ALIFLayer(LIFLayer):
     learn_adapt:
         Learn :math:`\alpha` per neuron.
 
+    Notes
+    -----
     Runs on the ``"fused"`` (``"auto"``) and ``"reference"`` backends.
     """
 
