@@ -16,7 +16,9 @@ bounded memory.
 
 from __future__ import annotations
 
+import math
 from collections import deque
+from typing import Any
 
 from .._checks import SpikegradInputError, check_choice
 from ..data.encoding import (
@@ -30,6 +32,7 @@ from ..data.encoding import (
 from ..data.encoding import _check_fields as _check_fields  # used by esnn and eprop_river
 
 __all__ = [
+    "feature_number",
     "NUMBERINGS",
     "RANGE_MODES",
     "grf_centres",
@@ -40,6 +43,23 @@ __all__ = [
     "rank_order",
     "RangeTracker",
 ]
+
+def feature_number(key: object, v: Any, owner: str, max_abs: float = math.inf) -> float:
+    """One river feature value as a float: ``None``, an integer beyond the float range,
+    a non-finite value or one with :math:`|v| \\ge` ``max_abs`` become NaN (a missing
+    feature); a non-numeric value raises ``TypeError`` naming the feature and ``owner``."""
+    if v is None:
+        return math.nan
+    try:
+        f = float(v)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"feature {key!r} has non-numeric value {v!r}; {owner} needs numbers"
+        ) from exc
+    except OverflowError:
+        return math.nan
+    return f if math.isfinite(f) and abs(f) < max_abs else math.nan
+
 
 #: How :class:`RangeTracker` learns :math:`[I_\min, I_\max]`.
 RANGE_MODES = ("running", "window")

@@ -29,7 +29,7 @@ from river import base
 
 from .._checks import SpikegradInputError, check_positive
 from ..nn.network import SpikingNetwork
-from .encoding import RangeTracker, _check_fields, grf_responses
+from .encoding import RangeTracker, _check_fields, feature_number, grf_responses
 from .eprop import OnlineEprop
 
 __all__ = ["EpropClassifier"]
@@ -108,15 +108,7 @@ class EpropClassifier(base.Classifier):
 
     @staticmethod
     def _value(key, v) -> float:
-        if v is None:
-            return math.nan
-        try:
-            f = float(v)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(
-                f"feature {key!r} has non-numeric value {v!r}; EpropClassifier needs numbers"
-            ) from exc
-        return f if math.isfinite(f) else math.nan
+        return feature_number(key, v, "EpropClassifier")
 
     def _grow_inputs(self, n_new: int) -> None:
         learner = self._net

@@ -63,7 +63,7 @@ from river.base import AnomalyDetector
 
 from .._checks import SpikegradInputError, check_choice, check_positive
 from . import _esnn_kernels as _kern
-from .encoding import NUMBERINGS, _check_fields
+from .encoding import NUMBERINGS, _check_fields, feature_number
 from .esnn import _feature_sort_key, canonical_columns, dmax
 
 __all__ = ["OeSNNUAD"]
@@ -210,17 +210,7 @@ class OeSNNUAD(AnomalyDetector):
     # ------------------------------------------------------------------ internals
     @staticmethod
     def _number(key, v) -> float:
-        if v is None:
-            return math.nan
-        try:
-            f = float(v)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(
-                f"feature {key!r} has non-numeric value {v!r}; OeSNNUAD needs numbers"
-            ) from exc
-        except OverflowError:
-            return math.nan
-        return f if math.isfinite(f) and abs(f) < 1e150 else math.nan
+        return feature_number(key, v, "OeSNNUAD", max_abs=1e150)
 
     def _add_features(self, keys: list) -> None:
         for key in sorted(keys, key=_feature_sort_key):
