@@ -40,6 +40,9 @@ def _cmd_models(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
+    trained = {name: ", ".join(r["rules"]) or "-" for name, r in rows.items()}
+    w_name = max(len(n) for n in rows)
+    w_rules = max(len(t) for t in trained.values())
     for name, r in rows.items():
-        print(f"{name:11s} {', '.join(r['rules']) or '-':28s} {r['about']}")
+        print(f"{name:{w_name}s}  {trained[name]:{w_rules}s}  {r['about']}")
     return 0
