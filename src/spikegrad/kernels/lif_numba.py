@@ -51,7 +51,9 @@ from ..functional.surrogate import SURROGATES, Surrogate
 from . import _buffers
 
 __all__ = [
+    "BOUNDED_SUPPORT_CODES",
     "DENSITY_THRESHOLD",
+    "SPARSE_ADJOINT_MAX",
     "SURROGATE_CODES",
     "Events",
     "available",
@@ -445,11 +447,16 @@ if _HAVE_NUMBA:
         dVT,
         gbm,
         gbs,
+        recg,
+        VT,
     ):  # pragma: no cover - compiled
-        """Whole backward sweep without the recurrent adjoint; weight gradients scattered.
+        """Whole backward sweep, weight gradients scattered; recurrent adjoint only if recg.
 
         dL/dS[t, b] = gS[t, b] (if has_gs) + GX[t, b] @ Wo (if has_gx: the readout's
-        current adjoint times its weights, formed per row instead of as a [T, B, N] array).
+        current adjoint times its weights, formed per row instead of as a [T, B, N] array)
+        + (g_i[t+1] V)[j] (if recg), the last only for the neurons j with h_j != 0:
+        dL/dS[t, j] reaches the adjoint only as h_j dL/dS[t, j], so for a surrogate of
+        bounded support the skipped terms are exactly zero (VT[j] = column j of V).
         """
         B, T, N = U.shape
         K = GX.shape[2]
@@ -484,6 +491,14 @@ if _HAVE_NUMBA:
                                 Wk = Wo[k]
                                 for j in range(N):
                                     gsr[j] += a * Wk[j]
+                    if recg:  # sparse recurrent adjoint: only inside the surrogate's support
+                        for j in range(N):
+                            if h[j] != 0.0:
+                                Vj = VT[j]
+                                acc_j = gsr[j]
+                                for m in range(N):
+                                    acc_j += gi[m] * Vj[m]
+                                gsr[j] = acc_j
                     _adjoint_update(
                         gsr,
                         U,
@@ -701,7 +716,8 @@ def build_events(
     Spike tensors made by :func:`lif_layer_numba` carry their events (recorded during
     the forward sweep) and are not scanned again while unmodified. Otherwise one
     compiled pass over ``x`` counts the non-zeros per (step, sample) row and writes
-    them into per-thread regions sized for ``threshold`` (``None``: any density).
+    them into per-thread regions sized so that no region overflows at a density up to
+    ``threshold`` (``None``: any density).
     NaN and inf entries count as events, so the event-driven product propagates them
     like the dense one; with ``finite_name`` they raise
     :class:`~spikegrad.SpikegradInputError` instead (the check the dense path does
@@ -715,7 +731,12 @@ def build_events(
     R = T * B
     nchunks = _nthreads(R)
     rows = -(-R // nchunks)
-    frac = 1.0 if threshold is None else min(1.0, float(threshold))
+    # a chunk holds 1/nchunks of the rows, so at a total density <= threshold it is at most
+    # nchunks x threshold dense: regions of that size never overflow below the threshold
+    # (data with its events bunched in time, such as speech, overflowed threshold-sized
+    # regions and paid a second full pass). Pages are touched only where events are
+    # written, so the larger region costs address space, not resident memory.
+    frac = 1.0 if threshold is None else min(1.0, nchunks * float(threshold))
     cap = int(math.ceil(frac * rows * K)) + K + 16
     idx = _buffers.empty(nchunks * cap, dtype=np.int32)
     val = _buffers.empty(nchunks * cap, dtype=x2.dtype)
@@ -838,6 +859,37 @@ def _lif_run(
     ), spikes  # fmt: skip
 
 
+#: surrogate codes whose derivative is exactly zero outside a bounded interval
+#: (``esser``: max(0, 1 - beta |U - 1|); ``zero``: everywhere)
+BOUNDED_SUPPORT_CODES = (SURROGATE_CODES["esser"], SURROGATE_CODES["zero"])
+
+#: The recurrent backward of a layer whose surrogate has bounded support uses the sparse
+#: recurrent adjoint (only the neurons inside the support, in the compiled sweep) when at
+#: most this fraction of the membrane values lies inside it; else per-step BLAS products.
+#: Both are exact (sparse spiking gradient descent, Perez-Nieves & Goodman 2021, made
+#: exact by the bounded support). Crossover measured with ``bench/shd_cpu.py``'s
+#: surrogate comparison (docs/performance.md).
+SPARSE_ADJOINT_MAX = 0.25
+
+
+def _support_fraction(code: int, cst: np.ndarray, U: np.ndarray) -> float:
+    """Fraction of the membrane trace ``U`` where the surrogate derivative is non-zero.
+
+    1.0 for surrogates without bounded support; every 4th step is counted (a cheap
+    estimate: the choice between two exact paths depends on it, not the values).
+    """
+    if code == SURROGATE_CODES["zero"]:
+        return 0.0
+    if code != SURROGATE_CODES["esser"]:
+        return 1.0
+    sub = U[:, ::4]
+    if sub.size == 0:
+        return 0.0
+    # h > 0 exactly where 1 - beta |U - 1| > 0, evaluated as the kernel does
+    one, beta = cst[0], cst[1]
+    return float(np.count_nonzero(one - beta * np.abs(sub - one) > 0)) / sub.size
+
+
 def _lif_grads(r, weight, V, spikes, surrogate, dr, rg, gS, GX, Wo, needs):
     """Backward of one LIF layer from dL/dS = gS (or None) + GX @ Wo (or None).
 
@@ -868,7 +920,8 @@ def _lif_grads(r, weight, V, spikes, surrogate, dr, rg, gS, GX, Wo, needs):
     )
     store_gi = bool(need_x or not r.ev)
     GI = _buffers.empty((T, B, N) if store_gi else (1, 1, 1), dtype=dt)
-    if full_rec:
+    sparse_rec = full_rec and _support_fraction(code, cst, U) <= SPARSE_ADJOINT_MAX
+    if full_rec and not sparse_rec:
         # the recurrent adjoint V^T g_i is dense: one BLAS product per step
         gbm = np.zeros((B, N) if r.need_tau else (1, 1), dtype=dt)
         gbs = np.zeros_like(gbm)
@@ -901,7 +954,8 @@ def _lif_grads(r, weight, V, spikes, surrogate, dr, rg, gS, GX, Wo, needs):
             nchunks, has_gs, gS_n if has_gs else dummy, has_gx, GX if has_gx else dummy,
             Wo.numpy() if has_gx else dummy[0], U, I_, st, ct, idx, val, need_w, need_v,
             *sev, r.bm, r.omb, r.bs, code, cst, dr, r.need_tau, store_gi, GI, dWT, dVT, gbm,
-            gbs,
+            gbs, sparse_rec,
+            np.ascontiguousarray(V.detach().numpy().T) if sparse_rec else dummy[0],
         )  # fmt: skip
     gx = gw = gv = g_bm = g_bs = None
     GI_t = torch.from_numpy(GI) if store_gi else None

@@ -1,0 +1,207 @@
+"""SHD-sized training on CPU: seconds per step and per epoch, spikegrad against its peers.
+
+The recipe of Cramer et al. 2020 / Zenke & Vogels 2021 for the Spiking Heidelberg Digits:
+700 input channels, one recurrent hidden layer of 128 or 256 current-based LIF neurons,
+20 leaky readout units, max-over-time cross-entropy, Adam, batch 256, T = 100 or 250
+bins over 1 s; an epoch is the 8,156 training samples of SHD (32 batches, the last one
+of 220 samples).
+
+The input is generated with the statistics of the spoken-digit subset shipped with
+spikegrad (``make_spoken_digits()``, SHD's layout, about 9,700 spikes per second of
+speech): the probability that channel c holds an event in bin t is the fraction of the
+shipped utterances that do, and every sample of a batch draws each (t, c) from it
+independently. So the density (about 8.5 % of the bins at T = 100, 3.7 % at T = 250)
+and its distribution over channels and time are those of the spoken digits.
+
+The models are those of ``bench/peers.py`` (its builders, unchanged: same LIF equations,
+SuperSpike surrogate, tau_mem 10 ms / tau_syn 5 ms at 1 ms per step, reset to zero),
+with its hidden size set to 128 or 256. Every (library, hidden, T) runs in a process
+of its own: a few warm-up steps, then the median wall time of the timed steps; the
+epoch time is that median x 8156 / 256 (extrapolated, not a measured epoch). Peak
+memory is the RSS high-water over the timed steps above the RSS after imports and
+data (``bench/_memory.py``); ``rss_after_mb`` is the RSS above that base after the last
+step, and ``rss_released_mb`` the same after ``spikegrad.kernels.release_buffers()``.
+
+    python bench/shd_cpu.py --json shd.json
+    python bench/shd_cpu.py --hidden 128 --T 100 --libraries spikegrad torch --steps 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import peers  # noqa: E402
+from _memory import _status_mb, memory_baseline, peak_since_baseline  # noqa: E402
+
+SHD_TRAIN = 8156
+BATCH = 256
+LIBRARIES = ("spikegrad", "torch", "snntorch", "norse", "spikingjelly")
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def event_profile(T: int) -> np.ndarray:
+    """[T, 700] probability that a bin holds an event, over the shipped spoken digits."""
+    from spikegrad.data.spoken_digits import make_spoken_digits
+
+    train, val, test = make_spoken_digits(n_steps=T, duration=1.0)
+    occ = [ds.dense(dtype=torch.bool).float().mean(1) * len(ds) for ds in (train, val, test)]
+    return (sum(occ) / sum(len(ds) for ds in (train, val, test))).numpy()
+
+
+def make_batch(T: int, batch: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Input spikes [T, batch, 700] drawn from :func:`event_profile`, labels of 20 classes."""
+    p = torch.from_numpy(event_profile(T)).float()
+    g = torch.Generator().manual_seed(seed)
+    x = torch.empty(T, batch, peers.N_IN)
+    for t in range(T):  # step by step: no [T, B, 700] temporary raises the RSS mark
+        x[t] = torch.rand(batch, peers.N_IN, generator=g) < p[t]
+    return x, torch.randint(0, 20, (batch,), generator=g)
+
+
+def worker(lib: str, hidden: int, T: int, warmup: int, steps: int, threads: int) -> dict:
+    """Time one library at one size in this process; returns the JSON row."""
+    peers.N_HID = hidden  # the peers' builders read the hidden size from here
+    thread_info = peers.set_threads(threads)
+    x, y = make_batch(T, BATCH)
+    density = float(x.mean())
+    # input weights scaled so the hidden layer is active at this input density
+    # (bench/peers.py uses 7 at 2 % input density; the current's spread grows as sqrt(p))
+    scale = peers.WEIGHT_SCALE * math.sqrt(peers.P_IN / density)
+    w = peers.make_weights(True, scale)
+    base = memory_baseline()
+    model = peers.build(lib, w, True)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=peers.LR)
+    with torch.no_grad():
+        rate = float(model(x)[0].mean())
+    wall, cpu = [], []
+    for k in range(warmup + steps):
+        if k == warmup:
+            memory_baseline()
+        t0, c0 = time.perf_counter(), time.process_time()
+        opt.zero_grad(set_to_none=True)
+        loss = model.loss(x, y)
+        loss.backward()
+        opt.step()
+        t1, c1 = time.perf_counter(), time.process_time()
+        if k >= warmup:
+            wall.append(t1 - t0)
+            cpu.append(c1 - c0)
+        log(f"    {lib} H={hidden} T={T} step {k + 1}/{warmup + steps}: {t1 - t0:.3f} s")
+    steady = peak_since_baseline(base)
+    del loss
+    after = (_status_mb("VmRSS") or float("nan")) - base
+    from spikegrad.kernels import release_buffers
+
+    release_buffers()
+    released = (_status_mb("VmRSS") or float("nan")) - base
+    s = statistics.median(wall)
+    return {
+        "library": lib,
+        "hidden": hidden,
+        "T": T,
+        "s_per_step": s,
+        "s_per_step_min": min(wall),
+        "s_per_step_max": max(wall),
+        "s_per_epoch": s * SHD_TRAIN / BATCH,
+        "cpu_s": statistics.median(cpu),
+        "steady_peak_mb": steady,
+        "rss_after_mb": after,
+        "rss_released_mb": released,
+        "input_density": density,
+        "hidden_rate": rate,
+        "weight_scale": scale,
+        "steps": steps,
+        "warmup": warmup,
+        "threads": thread_info,
+    }
+
+
+def spawn(lib: str, hidden: int, T: int, warmup: int, steps: int, threads: int) -> dict:
+    env = dict(os.environ)
+    for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env[v] = str(threads)
+    args = ["--_worker", lib, str(hidden), str(T), str(warmup), str(steps), str(threads)]
+    p = subprocess.run(
+        [sys.executable, __file__, *args], stdout=subprocess.PIPE, text=True, env=env
+    )
+    if p.returncode:
+        raise RuntimeError(f"{lib} H={hidden} T={T} worker failed (exit {p.returncode})")
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def print_table(rows: list[dict]) -> None:
+    ref = {(r["hidden"], r["T"]): r["s_per_step"] for r in rows if r["library"] == "spikegrad"}
+    print("| library | hidden | T | s/step (median; min-max) | s/epoch (8,156 samples, "
+          "extrapolated) | peak MB (timed steps) | RSS after / released MB | x spikegrad |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        base = ref.get((r["hidden"], r["T"]))
+        ratio = f"{r['s_per_step'] / base:.1f}" if base else "-"
+        print(
+            f"| {r['library']} | {r['hidden']} | {r['T']} | {r['s_per_step']:.3f} "
+            f"({r['s_per_step_min']:.3f}-{r['s_per_step_max']:.3f}) | {r['s_per_epoch']:.1f} | "
+            f"{r['steady_peak_mb']:.0f} | {r['rss_after_mb']:.0f} / "
+            f"{r['rss_released_mb']:.0f} | {ratio} |"
+        )
+    dens = sorted({(r["T"], round(r["input_density"], 4), round(r["hidden_rate"], 4))
+                   for r in rows if r["library"] == "spikegrad"})  # fmt: skip
+    for T, d, h in dens:
+        print(f"T = {T}: input density {d:.4f}; spikegrad hidden spike rate {h:.4f} per step")
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--_worker"]:
+        lib, hidden, T, warmup, steps, threads = argv[1:7]
+        row = worker(lib, int(hidden), int(T), int(warmup), int(steps), int(threads))
+        print(json.dumps(row))
+        return
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--hidden", type=int, nargs="+", default=[128, 256])
+    p.add_argument("--T", type=int, nargs="+", default=[100, 250])
+    p.add_argument("--libraries", nargs="+", choices=LIBRARIES,
+                   default=["spikegrad", "torch", "snntorch"])  # fmt: skip
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--steps", type=int, default=5, help="timed steps")
+    p.add_argument("--warmup", type=int, default=2, help="untimed warm-up steps")
+    p.add_argument("--json", metavar="FILE", help="write the rows as a JSON list")
+    args = p.parse_args(argv)
+    libs = []
+    for lib in args.libraries:
+        ok, why = peers.available(lib)
+        if ok:
+            libs.append(lib)
+        else:
+            log(f"skipping {lib}: {why}")
+    rows = []
+    for T in args.T:
+        for hidden in args.hidden:
+            for lib in libs:
+                log(f"  {lib} H={hidden} T={T} ...")
+                try:
+                    rows.append(spawn(lib, hidden, T, args.warmup, args.steps, args.threads))
+                except Exception as exc:  # report, keep going
+                    log(f"  {lib} H={hidden} T={T}: FAILED {exc}")
+    print_table(rows)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+        log(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

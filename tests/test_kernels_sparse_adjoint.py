@@ -1,0 +1,68 @@
+"""The sparse recurrent adjoint for surrogates of bounded support, against the reference.
+
+With a surrogate whose derivative is exactly zero outside an interval (Esser's
+max(0, 1 - beta |U - 1|)), dL/dS[t, j] reaches the adjoint only as h_j dL/dS[t, j], so
+the recurrent term (g_i V)[j] is needed only inside the support: the numba backward
+computes just those (the idea of Perez-Nieves & Goodman 2021's sparse spiking gradient
+descent, exact here). Spikes, loss and every gradient per element as in
+tests/test_kernels_events.py, with the sparse path forced and observed to run.
+"""
+
+import numpy as np
+import pytest
+import torch
+from test_kernels_events import _compare
+
+from spikegrad.kernels import lif_numba as L
+from spikegrad.nn import LIFLayer
+
+
+@pytest.fixture
+def sparse_calls(monkeypatch):
+    """Force the sparse path (any support fraction) and record which path each call took."""
+    calls = []
+    inner = L._lif_backward
+
+    def spy(*args):
+        calls.append(bool(args[-2]))  # recg: the sparse recurrent adjoint ran in the sweep
+        return inner(*args)
+
+    monkeypatch.setattr(L, "_lif_backward", spy)
+    monkeypatch.setattr(L, "SPARSE_ADJOINT_MAX", 1.0)
+    return calls
+
+
+@pytest.mark.parametrize("beta", [2.0, 10.0])
+@pytest.mark.parametrize("reset", ["detach", "differentiable"])
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-13), (torch.float32, 1e-5)])
+def test_sparse_recurrent_adjoint_matches_reference(sparse_calls, beta, reset, dtype, tol):
+    kw = dict(recurrent=True, surrogate="esser", beta=beta)
+    s = _compare(kw, dtype, tol, 0.3, 3, reset=reset)
+    assert sparse_calls == [True]
+    assert 10 <= int(s.sum()) <= s.numel() - 10  # neurons both spike and stay silent
+
+
+def test_dispatch_picks_the_sparse_path_only_for_bounded_support(monkeypatch):
+    calls = []
+    inner = L._lif_backward
+    monkeypatch.setattr(L, "_lif_backward", lambda *a: calls.append(bool(a[-2])) or inner(*a))
+    g = torch.Generator().manual_seed(0)
+    x = (torch.rand(40, 4, 30, generator=g) < 0.1).float()
+    for name, expect in (("esser", True), ("superspike", None), ("zero", True)):
+        torch.manual_seed(0)
+        lay = LIFLayer(30, 16, recurrent=True, surrogate=name, beta=10.0, backend="numba")
+        with torch.no_grad():
+            lay.weight.mul_(6)
+        calls.clear()
+        lay(x).sum().backward()
+        # superspike is never zero: the per-step BLAS path (no call of the sweep kernel)
+        assert calls == ([] if expect is None else [True]), name
+
+
+def test_support_fraction_hand_computed():
+    cst = L._consts(np.float64, 10.0)
+    # |U - 1| < 0.1 is inside Esser's support at beta = 10: 0.95, 1.0, 1.05 of 5 values
+    U = np.array([0.85, 0.95, 1.0, 1.05, 1.2]).reshape(1, 1, 5)
+    assert L._support_fraction(L.SURROGATE_CODES["esser"], cst, U) == pytest.approx(3 / 5)
+    assert L._support_fraction(L.SURROGATE_CODES["zero"], cst, U) == 0.0
+    assert L._support_fraction(L.SURROGATE_CODES["superspike"], cst, U) == 1.0
