@@ -131,6 +131,50 @@ def worker(lib: str, hidden: int, T: int, warmup: int, steps: int, threads: int)
     }
 
 
+def adjoint_worker(hidden: int, T: int, warmup: int, steps: int, threads: int) -> dict:
+    """spikegrad with Esser's surrogate (beta 10): sparse vs dense recurrent adjoint.
+
+    Both paths in this process on the same network and batch, steps interleaved (no
+    optimiser step, so every step computes the same gradients); also the largest
+    difference between the two paths' gradients relative to each gradient's largest
+    magnitude, and the fraction of membrane values inside the surrogate's support.
+    """
+    from spikegrad.functional.surrogate import make_surrogate
+    from spikegrad.kernels import lif_numba
+
+    peers.N_HID = hidden
+    thread_info = peers.set_threads(threads)
+    x, y = make_batch(T, BATCH)
+    scale = peers.WEIGHT_SCALE * math.sqrt(peers.P_IN / float(x.mean()))
+    model = peers.build("spikegrad", peers.make_weights(True, scale), True)
+    layer = model.net.layers[0]
+    layer.surrogate = make_surrogate("esser", peers.BETA)
+    params = [p for p in model.parameters() if p.requires_grad]
+    modes = {"sparse": 1.0, "dense": -1.0}
+    wall: dict[str, list[float]] = {m: [] for m in modes}
+    grads = {}
+    for k in range(warmup + steps):
+        for mode, limit in modes.items():
+            lif_numba.SPARSE_ADJOINT_MAX = limit
+            t0 = time.perf_counter()
+            loss = model.loss(x, y)
+            g = torch.autograd.grad(loss, params)
+            if k >= warmup:
+                wall[mode].append(time.perf_counter() - t0)
+            grads[mode] = g
+        log(f"    adjoint H={hidden} T={T} step {k + 1}: "
+            f"sparse {wall['sparse'][-1:]} dense {wall['dense'][-1:]}")  # fmt: skip
+    rel = max(float((a - b).abs().max() / b.abs().max().clamp_min(1e-30))
+              for a, b in zip(grads["sparse"], grads["dense"], strict=True))  # fmt: skip
+    with torch.no_grad():
+        mem = model.net(x, record_membrane=True).membranes[0]
+    frac = float(((1 - peers.BETA * (mem - 1).abs()) > 0).float().mean())
+    ms = {m: statistics.median(v) for m, v in wall.items()}
+    return {"hidden": hidden, "T": T, "s_sparse": ms["sparse"], "s_dense": ms["dense"],
+            "speedup": ms["dense"] / ms["sparse"], "max_rel_grad_diff": rel,
+            "support_fraction": frac, "steps": steps, "threads": thread_info}  # fmt: skip
+
+
 def spawn(lib: str, hidden: int, T: int, warmup: int, steps: int, threads: int) -> dict:
     env = dict(os.environ)
     for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
@@ -146,8 +190,10 @@ def spawn(lib: str, hidden: int, T: int, warmup: int, steps: int, threads: int) 
 
 def print_table(rows: list[dict]) -> None:
     ref = {(r["hidden"], r["T"]): r["s_per_step"] for r in rows if r["library"] == "spikegrad"}
-    print("| library | hidden | T | s/step (median; min-max) | s/epoch (8,156 samples, "
-          "extrapolated) | peak MB (timed steps) | RSS after / released MB | x spikegrad |")
+    print(
+        "| library | hidden | T | s/step (median; min-max) | s/epoch (8,156 samples, "
+        "extrapolated) | peak MB (timed steps) | RSS after / released MB | x spikegrad |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         base = ref.get((r["hidden"], r["T"]))
@@ -168,7 +214,10 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--_worker"]:
         lib, hidden, T, warmup, steps, threads = argv[1:7]
-        row = worker(lib, int(hidden), int(T), int(warmup), int(steps), int(threads))
+        if lib == "adjoint":
+            row = adjoint_worker(int(hidden), int(T), int(warmup), int(steps), int(threads))
+        else:
+            row = worker(lib, int(hidden), int(T), int(warmup), int(steps), int(threads))
         print(json.dumps(row))
         return
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -180,7 +229,27 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--steps", type=int, default=5, help="timed steps")
     p.add_argument("--warmup", type=int, default=2, help="untimed warm-up steps")
     p.add_argument("--json", metavar="FILE", help="write the rows as a JSON list")
+    p.add_argument("--adjoint", action="store_true",
+                   help="instead: spikegrad with Esser's surrogate, sparse vs dense "
+                   "recurrent adjoint (same process)")  # fmt: skip
     args = p.parse_args(argv)
+    if args.adjoint:
+        arows = [spawn("adjoint", h, T, args.warmup, args.steps, args.threads)
+                 for T in args.T for h in args.hidden]  # fmt: skip
+        print(
+            "| hidden | T | dense adjoint s | sparse adjoint s | speedup | support fraction "
+            "| max grad diff / max grad |"
+        )
+        print("|---|---|---|---|---|---|---|")
+        for r in arows:
+            print(
+                f"| {r['hidden']} | {r['T']} | {r['s_dense']:.4f} | {r['s_sparse']:.4f} | "
+                f"{r['speedup']:.2f} | {r['support_fraction']:.4f} | "
+                f"{r['max_rel_grad_diff']:.1e} |"
+            )
+        if args.json:
+            Path(args.json).write_text(json.dumps(arows, indent=1))
+        return
     libs = []
     for lib in args.libraries:
         ok, why = peers.available(lib)

@@ -11,10 +11,10 @@ tests/test_kernels_events.py, with the sparse path forced and observed to run.
 import numpy as np
 import pytest
 import torch
-from test_kernels_events import _compare
 
 from spikegrad.kernels import lif_numba as L
 from spikegrad.nn import LIFLayer
+from test_kernels_events import _compare
 
 
 @pytest.fixture
@@ -66,3 +66,17 @@ def test_support_fraction_hand_computed():
     assert L._support_fraction(L.SURROGATE_CODES["esser"], cst, U) == pytest.approx(3 / 5)
     assert L._support_fraction(L.SURROGATE_CODES["zero"], cst, U) == 0.0
     assert L._support_fraction(L.SURROGATE_CODES["superspike"], cst, U) == 1.0
+
+
+def test_release_buffers_empties_the_pool():
+    from spikegrad.kernels import _buffers, release_buffers
+
+    _buffers.clear()
+    a = _buffers.empty((1 << 20,), np.uint8)
+    del a  # back to the pool
+    assert _buffers.pool_bytes() == 1 << 20
+    assert release_buffers() == 1 << 20
+    assert _buffers.pool_bytes() == 0
+    b = _buffers.empty((1 << 20,), np.uint8)  # the pool still works afterwards
+    del b
+    assert _buffers.pool_bytes() == 1 << 20
