@@ -131,13 +131,22 @@ def worker(lib: str, hidden: int, T: int, warmup: int, steps: int, threads: int)
     }
 
 
-def adjoint_worker(hidden: int, T: int, warmup: int, steps: int, threads: int) -> dict:
-    """spikegrad with Esser's surrogate (beta 10): sparse vs dense recurrent adjoint.
+#: recurrent-adjoint paths of the numba backward: (SPARSE_ADJOINT_MAX, SWEEP_ADJOINT)
+ADJOINT_MODES = {"sparse": (1.0, True), "sweep": (-1.0, True), "blas": (-1.0, False)}
 
-    Both paths in this process on the same network and batch, steps interleaved (no
-    optimiser step, so every step computes the same gradients); also the largest
-    difference between the two paths' gradients relative to each gradient's largest
-    magnitude, and the fraction of membrane values inside the surrogate's support.
+
+def adjoint_worker(
+    surrogate: str, hidden: int, T: int, warmup: int, steps: int, threads: int
+) -> dict:
+    """spikegrad's recurrent-adjoint paths on one network and batch, in this process.
+
+    ``blas``: one BLAS product g_i[t+1] V per step across the batch, then a compiled
+    step (the previous default); ``sweep``: the dense product per sample inside the one
+    compiled backward sweep; ``sparse``: only the neurons inside the surrogate's
+    support (Esser's only). Steps interleaved, no optimiser step (every step computes
+    the same gradients); also the largest difference of each path's gradients from the
+    ``blas`` ones relative to each gradient's largest magnitude, and the fraction of
+    membrane values inside Esser's support.
     """
     from spikegrad.functional.surrogate import make_surrogate
     from spikegrad.kernels import lif_numba
@@ -147,32 +156,39 @@ def adjoint_worker(hidden: int, T: int, warmup: int, steps: int, threads: int) -
     x, y = make_batch(T, BATCH)
     scale = peers.WEIGHT_SCALE * math.sqrt(peers.P_IN / float(x.mean()))
     model = peers.build("spikegrad", peers.make_weights(True, scale), True)
-    layer = model.net.layers[0]
-    layer.surrogate = make_surrogate("esser", peers.BETA)
+    model.net.layers[0].surrogate = make_surrogate(surrogate, peers.BETA)
     params = [p for p in model.parameters() if p.requires_grad]
-    modes = {"sparse": 1.0, "dense": -1.0}
+    modes = [m for m in ADJOINT_MODES if surrogate == "esser" or m != "sparse"]
     wall: dict[str, list[float]] = {m: [] for m in modes}
+    cpu: dict[str, list[float]] = {m: [] for m in modes}
     grads = {}
     for k in range(warmup + steps):
-        for mode, limit in modes.items():
-            lif_numba.SPARSE_ADJOINT_MAX = limit
-            t0 = time.perf_counter()
+        for mode in modes:
+            lif_numba.SPARSE_ADJOINT_MAX, lif_numba.SWEEP_ADJOINT = ADJOINT_MODES[mode]
+            t0, c0 = time.perf_counter(), time.process_time()
             loss = model.loss(x, y)
-            g = torch.autograd.grad(loss, params)
+            grads[mode] = torch.autograd.grad(loss, params)
             if k >= warmup:
                 wall[mode].append(time.perf_counter() - t0)
-            grads[mode] = g
-        log(f"    adjoint H={hidden} T={T} step {k + 1}: "
-            f"sparse {wall['sparse'][-1:]} dense {wall['dense'][-1:]}")  # fmt: skip
-    rel = max(float((a - b).abs().max() / b.abs().max().clamp_min(1e-30))
-              for a, b in zip(grads["sparse"], grads["dense"], strict=True))  # fmt: skip
+                cpu[mode].append(time.process_time() - c0)
+        log(f"    {surrogate} H={hidden} T={T} step {k + 1}: "
+            + ", ".join(f"{m} {wall[m][-1:]}" for m in modes))  # fmt: skip
+    diff = {}
+    for m in modes:
+        diff[m] = max(
+            float((a - b).abs().max() / b.abs().max().clamp_min(1e-30))
+            for a, b in zip(grads[m], grads["blas"], strict=True)
+        )
     with torch.no_grad():
         mem = model.net(x, record_membrane=True).membranes[0]
     frac = float(((1 - peers.BETA * (mem - 1).abs()) > 0).float().mean())
-    ms = {m: statistics.median(v) for m, v in wall.items()}
-    return {"hidden": hidden, "T": T, "s_sparse": ms["sparse"], "s_dense": ms["dense"],
-            "speedup": ms["dense"] / ms["sparse"], "max_rel_grad_diff": rel,
-            "support_fraction": frac, "steps": steps, "threads": thread_info}  # fmt: skip
+    return {
+        "surrogate": surrogate, "hidden": hidden, "T": T,
+        "s": {m: statistics.median(v) for m, v in wall.items()},
+        "cpu_s": {m: statistics.median(v) for m, v in cpu.items()},
+        "max_rel_grad_diff_vs_blas": diff, "support_fraction": frac, "steps": steps,
+        "threads": thread_info,
+    }  # fmt: skip
 
 
 def spawn(lib: str, hidden: int, T: int, warmup: int, steps: int, threads: int) -> dict:
@@ -214,8 +230,9 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--_worker"]:
         lib, hidden, T, warmup, steps, threads = argv[1:7]
-        if lib == "adjoint":
-            row = adjoint_worker(int(hidden), int(T), int(warmup), int(steps), int(threads))
+        if lib.startswith("adjoint:"):
+            row = adjoint_worker(lib[8:], int(hidden), int(T), int(warmup), int(steps),
+                                 int(threads))  # fmt: skip
         else:
             row = worker(lib, int(hidden), int(T), int(warmup), int(steps), int(threads))
         print(json.dumps(row))
@@ -234,19 +251,25 @@ def main(argv: list[str] | None = None) -> None:
                    "recurrent adjoint (same process)")  # fmt: skip
     args = p.parse_args(argv)
     if args.adjoint:
-        arows = [spawn("adjoint", h, T, args.warmup, args.steps, args.threads)
-                 for T in args.T for h in args.hidden]  # fmt: skip
         print(
-            "| hidden | T | dense adjoint s | sparse adjoint s | speedup | support fraction "
-            "| max grad diff / max grad |"
+            "| surrogate | hidden | T | blas s | sweep s | sparse s | blas / best "
+            "| support fraction | max grad diff / max grad (sweep, sparse vs blas) |"
         )
-        print("|---|---|---|---|---|---|---|")
-        for r in arows:
-            print(
-                f"| {r['hidden']} | {r['T']} | {r['s_dense']:.4f} | {r['s_sparse']:.4f} | "
-                f"{r['speedup']:.2f} | {r['support_fraction']:.4f} | "
-                f"{r['max_rel_grad_diff']:.1e} |"
-            )
+        print("|---|---|---|---|---|---|---|---|---|")
+        arows = []
+        for T in args.T:
+            for h in args.hidden:
+                for sur in ("superspike", "esser"):
+                    r = spawn(f"adjoint:{sur}", h, T, args.warmup, args.steps, args.threads)
+                    arows.append(r)
+                    t, d = r["s"], r["max_rel_grad_diff_vs_blas"]
+                    print(
+                        f"| {sur} | {h} | {T} | {t['blas']:.4f} | {t['sweep']:.4f} | "
+                        f"{t.get('sparse', float('nan')):.4f} | "
+                        f"{t['blas'] / min(t.values()):.2f} | {r['support_fraction']:.4f} | "
+                        f"{d['sweep']:.1e}, {d.get('sparse', float('nan')):.1e} |",
+                        flush=True,
+                    )
         if args.json:
             Path(args.json).write_text(json.dumps(arows, indent=1))
         return

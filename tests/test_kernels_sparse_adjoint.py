@@ -24,7 +24,7 @@ def sparse_calls(monkeypatch):
     inner = L._lif_backward
 
     def spy(*args):
-        calls.append(bool(args[-2]))  # recg: the sparse recurrent adjoint ran in the sweep
+        calls.append(int(args[-2]))  # recg: 1 = the sparse recurrent adjoint ran
         return inner(*args)
 
     monkeypatch.setattr(L, "_lif_backward", spy)
@@ -38,25 +38,45 @@ def sparse_calls(monkeypatch):
 def test_sparse_recurrent_adjoint_matches_reference(sparse_calls, beta, reset, dtype, tol):
     kw = dict(recurrent=True, surrogate="esser", beta=beta)
     s = _compare(kw, dtype, tol, 0.3, 3, reset=reset)
-    assert sparse_calls == [True]
+    assert sparse_calls == [1]
     assert 10 <= int(s.sum()) <= s.numel() - 10  # neurons both spike and stay silent
 
 
-def test_dispatch_picks_the_sparse_path_only_for_bounded_support(monkeypatch):
+def _paths(monkeypatch):
     calls = []
     inner = L._lif_backward
-    monkeypatch.setattr(L, "_lif_backward", lambda *a: calls.append(bool(a[-2])) or inner(*a))
+    monkeypatch.setattr(L, "_lif_backward", lambda *a: calls.append(int(a[-2])) or inner(*a))
+    return calls
+
+
+def test_dispatch_picks_the_sparse_path_only_for_bounded_support(monkeypatch):
+    calls = _paths(monkeypatch)
     g = torch.Generator().manual_seed(0)
     x = (torch.rand(40, 4, 30, generator=g) < 0.1).float()
-    for name, expect in (("esser", True), ("superspike", None), ("zero", True)):
+    # 1: sparse adjoint in the sweep, 2: dense adjoint in the sweep, []: per-step BLAS
+    for name, sweep, expect in (("esser", True, [1]), ("zero", True, [1]),
+                                ("superspike", True, [2]), ("superspike", False, [])):  # fmt: skip
+        monkeypatch.setattr(L, "SWEEP_ADJOINT", sweep)
         torch.manual_seed(0)
         lay = LIFLayer(30, 16, recurrent=True, surrogate=name, beta=10.0, backend="numba")
         with torch.no_grad():
             lay.weight.mul_(6)
         calls.clear()
         lay(x).sum().backward()
-        # superspike is never zero: the per-step BLAS path (no call of the sweep kernel)
-        assert calls == ([] if expect is None else [True]), name
+        assert calls == expect, name
+
+
+@pytest.mark.parametrize("sweep", [True, False])
+@pytest.mark.parametrize("name", ["superspike", "sigmoid"])
+@pytest.mark.parametrize("reset", ["detach", "differentiable"])
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-13), (torch.float32, 1e-5)])
+def test_dense_recurrent_adjoint_both_paths_match_reference(
+    monkeypatch, sweep, name, reset, dtype, tol
+):
+    calls = _paths(monkeypatch)
+    monkeypatch.setattr(L, "SWEEP_ADJOINT", sweep)
+    _compare(dict(recurrent=True, surrogate=name), dtype, tol, 0.3, 5, reset=reset)
+    assert calls == ([2] if sweep else [])
 
 
 def test_support_fraction_hand_computed():

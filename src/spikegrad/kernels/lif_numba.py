@@ -454,9 +454,10 @@ if _HAVE_NUMBA:
 
         dL/dS[t, b] = gS[t, b] (if has_gs) + GX[t, b] @ Wo (if has_gx: the readout's
         current adjoint times its weights, formed per row instead of as a [T, B, N] array)
-        + (g_i[t+1] V)[j] (if recg), the last only for the neurons j with h_j != 0:
-        dL/dS[t, j] reaches the adjoint only as h_j dL/dS[t, j], so for a surrogate of
-        bounded support the skipped terms are exactly zero (VT[j] = column j of V).
+        + (g_i[t+1] V)[j] if recg: recg = 1 only for the neurons j with h_j != 0
+        (dL/dS[t, j] reaches the adjoint only as h_j dL/dS[t, j], so for a surrogate of
+        bounded support the skipped terms are exactly zero; VT[j] = column j of V);
+        recg = 2 for every j, as rows of V (VT then holds V itself).
         """
         B, T, N = U.shape
         K = GX.shape[2]
@@ -491,7 +492,7 @@ if _HAVE_NUMBA:
                                 Wk = Wo[k]
                                 for j in range(N):
                                     gsr[j] += a * Wk[j]
-                    if recg:  # sparse recurrent adjoint: only inside the surrogate's support
+                    if recg == 1:  # sparse recurrent adjoint: only inside the support
                         for j in range(N):
                             if h[j] != 0.0:
                                 Vj = VT[j]
@@ -499,6 +500,13 @@ if _HAVE_NUMBA:
                                 for m in range(N):
                                     acc_j += gi[m] * Vj[m]
                                 gsr[j] = acc_j
+                    elif recg == 2:  # dense, row by row: gsr += g_i[m] V[m, :] (VT holds V)
+                        for m in range(N):
+                            a = gi[m]
+                            if a != 0.0:
+                                Vm = VT[m]
+                                for j in range(N):
+                                    gsr[j] += a * Vm[j]
                     _adjoint_update(
                         gsr,
                         U,
@@ -871,6 +879,11 @@ BOUNDED_SUPPORT_CODES = (SURROGATE_CODES["esser"], SURROGATE_CODES["zero"])
 #: surrogate comparison (docs/performance.md).
 SPARSE_ADJOINT_MAX = 0.25
 
+#: Other recurrent layers: True computes the dense recurrent adjoint g_i[t+1] V per
+#: sample inside the compiled sweep (one parallel region per step, no Python loop);
+#: False uses one BLAS product per step across the batch (see docs/performance.md).
+SWEEP_ADJOINT = True
+
 
 def _support_fraction(code: int, cst: np.ndarray, U: np.ndarray) -> float:
     """Fraction of the membrane trace ``U`` where the surrogate derivative is non-zero.
@@ -920,8 +933,13 @@ def _lif_grads(r, weight, V, spikes, surrogate, dr, rg, gS, GX, Wo, needs):
     )
     store_gi = bool(need_x or not r.ev)
     GI = _buffers.empty((T, B, N) if store_gi else (1, 1, 1), dtype=dt)
-    sparse_rec = full_rec and _support_fraction(code, cst, U) <= SPARSE_ADJOINT_MAX
-    if full_rec and not sparse_rec:
+    recg = 0
+    if full_rec:
+        if _support_fraction(code, cst, U) <= SPARSE_ADJOINT_MAX:
+            recg = 1
+        elif SWEEP_ADJOINT:
+            recg = 2
+    if full_rec and recg == 0:
         # the recurrent adjoint V^T g_i is dense: one BLAS product per step
         gbm = np.zeros((B, N) if r.need_tau else (1, 1), dtype=dt)
         gbs = np.zeros_like(gbm)
@@ -954,8 +972,9 @@ def _lif_grads(r, weight, V, spikes, surrogate, dr, rg, gS, GX, Wo, needs):
             nchunks, has_gs, gS_n if has_gs else dummy, has_gx, GX if has_gx else dummy,
             Wo.numpy() if has_gx else dummy[0], U, I_, st, ct, idx, val, need_w, need_v,
             *sev, r.bm, r.omb, r.bs, code, cst, dr, r.need_tau, store_gi, GI, dWT, dVT, gbm,
-            gbs, sparse_rec,
-            np.ascontiguousarray(V.detach().numpy().T) if sparse_rec else dummy[0],
+            gbs, recg,
+            np.ascontiguousarray(V.detach().numpy().T) if recg == 1
+            else np.ascontiguousarray(V.detach().numpy()) if recg == 2 else dummy[0],
         )  # fmt: skip
     gx = gw = gv = g_bm = g_bs = None
     GI_t = torch.from_numpy(GI) if store_gi else None
