@@ -31,9 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -85,23 +83,10 @@ def worker(lib: str, hidden: int, T: int, warmup: int, steps: int, threads: int)
     w = peers.make_weights(True, scale)
     base = memory_baseline()
     model = peers.build(lib, w, True)
-    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=peers.LR)
     with torch.no_grad():
         rate = float(model(x)[0].mean())
-    wall, cpu = [], []
-    for k in range(warmup + steps):
-        if k == warmup:
-            memory_baseline()
-        t0, c0 = time.perf_counter(), time.process_time()
-        opt.zero_grad(set_to_none=True)
-        loss = model.loss(x, y)
-        loss.backward()
-        opt.step()
-        t1, c1 = time.perf_counter(), time.process_time()
-        if k >= warmup:
-            wall.append(t1 - t0)
-            cpu.append(c1 - c0)
-        log(f"    {lib} H={hidden} T={T} step {k + 1}/{warmup + steps}: {t1 - t0:.3f} s")
+    wall, cpu, _, loss = peers.train_steps(model, x, y, warmup, steps, base,
+                                           f"{lib} H={hidden} T={T}")  # fmt: skip
     steady = peak_since_baseline(base)
     del loss
     after = (_status_mb("VmRSS") or float("nan")) - base
@@ -192,16 +177,8 @@ def adjoint_worker(
 
 
 def spawn(lib: str, hidden: int, T: int, warmup: int, steps: int, threads: int) -> dict:
-    env = dict(os.environ)
-    for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        env[v] = str(threads)
-    args = ["--_worker", lib, str(hidden), str(T), str(warmup), str(steps), str(threads)]
-    p = subprocess.run(
-        [sys.executable, __file__, *args], stdout=subprocess.PIPE, text=True, env=env
-    )
-    if p.returncode:
-        raise RuntimeError(f"{lib} H={hidden} T={T} worker failed (exit {p.returncode})")
-    return json.loads(p.stdout.strip().splitlines()[-1])
+    args = [lib, str(hidden), str(T), str(warmup), str(steps), str(threads)]
+    return peers.run_worker(__file__, args, threads, f"{lib} H={hidden} T={T}")
 
 
 def print_table(rows: list[dict]) -> None:
