@@ -880,9 +880,11 @@ BOUNDED_SUPPORT_CODES = (SURROGATE_CODES["esser"], SURROGATE_CODES["zero"])
 SPARSE_ADJOINT_MAX = 0.25
 
 #: Other recurrent layers: True computes the dense recurrent adjoint g_i[t+1] V per
-#: sample inside the compiled sweep (one parallel region per step, no Python loop);
-#: False uses one BLAS product per step across the batch (see docs/performance.md).
-SWEEP_ADJOINT = True
+#: sample inside the compiled sweep (no per-step Python loop or parallel region);
+#: False (default) one BLAS product per step across the batch. Measured on an idle
+#: 2-core machine the BLAS path is faster (1.0-1.6x at 128-256 neurons, T = 100-250);
+#: the sweep held up better only under heavy load (docs/performance.md).
+SWEEP_ADJOINT = False
 
 
 def _support_fraction(code: int, cst: np.ndarray, U: np.ndarray) -> float:
