@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 import torch
 
+from spikegrad.functional.readout import readout_loss
 from spikegrad.kernels import lif_numba as L
-from spikegrad.nn import LIFLayer
+from spikegrad.nn import LIFLayer, SpikingNetwork
 from test_kernels_events import _compare
 
 
@@ -100,3 +101,30 @@ def test_release_buffers_empties_the_pool():
     b = _buffers.empty((1 << 20,), np.uint8)  # the pool still works afterwards
     del b
     assert _buffers.pool_bytes() == 1 << 20
+
+
+def test_sparse_path_in_the_fused_network_tail_matches_reference(sparse_calls):
+    """Two recurrent layers, the last fused with the readout (readout and spike-count
+    gradients both reach the sparse sweep), float64, Esser at beta 2."""
+    g = torch.Generator().manual_seed(7)
+    x = (torch.rand(60, 5, 16, generator=g) < 0.1).double()
+    y = torch.arange(5) % 3
+    nets = []
+    for backend in ("reference", "numba"):
+        net = SpikingNetwork(16, 3, (24, 12), recurrent=True, learn_tau=True, seed=3,
+                             surrogate="esser", beta=2.0, backend=backend).double()  # fmt: skip
+        with torch.no_grad():
+            net.layers[0].weight.mul_(4)
+            net.layers[1].weight.mul_(5)
+        nets.append(net)
+    outs = [net(x) for net in nets]
+    for a, b in zip(outs[0].spikes, outs[1].spikes, strict=True):
+        assert a.sum() > 0 and torch.equal(a, b)
+    for o in outs:
+        (readout_loss(o.readout, y) + 0.01 * sum(s.sum() for s in o.spikes)).backward()
+    assert sparse_calls == [1, 1]
+    for (n, a), (_, b) in zip(nets[0].named_parameters(), nets[1].named_parameters(),
+                              strict=True):  # fmt: skip
+        assert a.grad.abs().max() > 0, n
+        scale = float(a.grad.abs().max())
+        torch.testing.assert_close(b.grad, a.grad, rtol=1e-12, atol=1e-13 * scale, msg=n)

@@ -485,18 +485,21 @@ if _HAVE_NUMBA:
                     else:
                         for j in range(N):
                             gsr[j] = 0.0
-                    if has_gx:
+                    if has_gx and recg != 1:
                         for k in range(K):
                             a = GX[t, b, k]
                             if a != 0.0:
                                 Wk = Wo[k]
                                 for j in range(N):
                                     gsr[j] += a * Wk[j]
-                    if recg == 1:  # sparse recurrent adjoint: only inside the support
+                    if recg == 1:  # sparse: readout and recurrent terms only inside the support
                         for j in range(N):
                             if h[j] != 0.0:
-                                Vj = VT[j]
                                 acc_j = gsr[j]
+                                if has_gx:
+                                    for k in range(K):
+                                        acc_j += GX[t, b, k] * Wo[k, j]
+                                Vj = VT[j]
                                 for m in range(N):
                                     acc_j += gi[m] * Vj[m]
                                 gsr[j] = acc_j
