@@ -14,8 +14,8 @@ import torch
 
 from spikegrad.functional.readout import readout_loss
 from spikegrad.kernels import lif_numba as L
-from spikegrad.nn import LIFLayer, SpikingNetwork
-from test_kernels_events import _compare
+from spikegrad.nn import LIFLayer
+from test_kernels_events import _compare, _two_layer_nets
 
 
 @pytest.fixture
@@ -106,17 +106,7 @@ def test_release_buffers_empties_the_pool():
 def test_sparse_path_in_the_fused_network_tail_matches_reference(sparse_calls):
     """Two recurrent layers, the last fused with the readout (readout and spike-count
     gradients both reach the sparse sweep), float64, Esser at beta 2."""
-    g = torch.Generator().manual_seed(7)
-    x = (torch.rand(60, 5, 16, generator=g) < 0.1).double()
-    y = torch.arange(5) % 3
-    nets = []
-    for backend in ("reference", "numba"):
-        net = SpikingNetwork(16, 3, (24, 12), recurrent=True, learn_tau=True, seed=3,
-                             surrogate="esser", beta=2.0, backend=backend).double()  # fmt: skip
-        with torch.no_grad():
-            net.layers[0].weight.mul_(4)
-            net.layers[1].weight.mul_(5)
-        nets.append(net)
+    x, y, nets = _two_layer_nets(5, recurrent=True, surrogate="esser", beta=2.0)
     outs = [net(x) for net in nets]
     for a, b in zip(outs[0].spikes, outs[1].spikes, strict=True):
         assert a.sum() > 0 and torch.equal(a, b)
