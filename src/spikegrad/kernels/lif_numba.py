@@ -878,8 +878,9 @@ BOUNDED_SUPPORT_CODES = (SURROGATE_CODES["esser"], SURROGATE_CODES["zero"])
 #: recurrent adjoint (only the neurons inside the support, in the compiled sweep) when at
 #: most this fraction of the membrane values lies inside it; else per-step BLAS products.
 #: Both are exact (sparse spiking gradient descent, Perez-Nieves & Goodman 2021, made
-#: exact by the bounded support). Crossover measured with ``bench/shd_cpu.py``'s
-#: surrogate comparison (docs/performance.md).
+#: exact by the bounded support). 25 % is a set bound, not a measured crossover: at the
+#: 2 % inside the support measured with ``bench/shd_cpu.py --adjoint`` the sparse path
+#: was 0.98-1.09x (SHD size) and 1.5x (bench/peers.py's network) the BLAS path's speed.
 SPARSE_ADJOINT_MAX = 0.25
 
 #: Other recurrent layers: True computes the dense recurrent adjoint g_i[t+1] V per
