@@ -591,20 +591,14 @@ def print_parity(rows: list[dict]) -> None:
 
 
 # ---------------------------------------------------------------- timing (worker)
-def worker(lib: str, variant: str, T: int, warmup: int, steps: int, threads: int) -> dict:
-    """Time one library in this process; returns the JSON row."""
-    thread_info = set_threads(threads)
-    rec = variant == "rec"
-    w = make_weights(rec)
-    x, y = make_data(T, BATCH, seed=0)
-    base = memory_baseline()
-    model = build(lib, w, rec)
+def train_steps(model, x, y, warmup: int, steps: int, base: float, label: str):
+    """Adam training steps of ``model.loss(x, y)``: (wall s, CPU s of the timed steps,
+    RSS peak of the warm-up steps over ``base``, last loss); the peak mark is reset
+    after the warm-up (steady state: compile-time peaks of numba or XLA are behind)."""
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=LR)
-    wall, cpu = [], []
-    with torch.no_grad():
-        rate = float(model(x[: min(T, 100)])[0].mean())
+    wall, cpu, warm_peak = [], [], 0.0
     for k in range(warmup + steps):
-        if k == warmup:  # steady state: compile-time peaks (numba, XLA) are behind us
+        if k == warmup:
             warm_peak = peak_since_baseline(base)
             memory_baseline()
         t0, c0 = time.perf_counter(), time.process_time()
@@ -616,7 +610,30 @@ def worker(lib: str, variant: str, T: int, warmup: int, steps: int, threads: int
         if k >= warmup:
             wall.append(t1 - t0)
             cpu.append(c1 - c0)
-        log(f"    {lib} {variant} T={T} step {k + 1}/{warmup + steps}: {t1 - t0:.3f} s")
+        log(f"    {label} step {k + 1}/{warmup + steps}: {t1 - t0:.3f} s")
+    return wall, cpu, warm_peak, loss
+
+
+def thread_env(threads: int) -> dict[str, str]:
+    """This process's environment with the BLAS/OpenMP thread counts set to ``threads``."""
+    env = dict(os.environ)
+    for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env[v] = str(threads)
+    return env
+
+
+def worker(lib: str, variant: str, T: int, warmup: int, steps: int, threads: int) -> dict:
+    """Time one library in this process; returns the JSON row."""
+    thread_info = set_threads(threads)
+    rec = variant == "rec"
+    w = make_weights(rec)
+    x, y = make_data(T, BATCH, seed=0)
+    base = memory_baseline()
+    model = build(lib, w, rec)
+    with torch.no_grad():
+        rate = float(model(x[: min(T, 100)])[0].mean())
+    wall, cpu, warm_peak, loss = train_steps(model, x, y, warmup, steps, base,
+                                             f"{lib} {variant} T={T}")  # fmt: skip
     steady = peak_since_baseline(base)
     return {
         "library": lib,
@@ -636,9 +653,7 @@ def worker(lib: str, variant: str, T: int, warmup: int, steps: int, threads: int
 
 
 def spawn(lib: str, variant: str, T: int, warmup: int, steps: int, threads: int) -> dict:
-    env = dict(os.environ)
-    for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        env[v] = str(threads)
+    env = thread_env(threads)
     if lib == "spyx":
         with tempfile.TemporaryDirectory() as d:
             fw = Path(d) / "w.npz"
@@ -654,12 +669,23 @@ def spawn(lib: str, variant: str, T: int, warmup: int, steps: int, threads: int)
                 env=env,
             )
     else:
-        args = ["--_worker", lib, variant, str(T), str(warmup), str(steps), str(threads)]
-        p = subprocess.run(
-            [sys.executable, __file__, *args], stdout=subprocess.PIPE, text=True, env=env
-        )
+        args = [lib, variant, str(T), str(warmup), str(steps), str(threads)]
+        return run_worker(__file__, args, threads, f"{lib} {variant} T={T}")
     if p.returncode:
         raise RuntimeError(f"{lib} {variant} T={T} worker failed (exit {p.returncode})")
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def run_worker(script: str, args: list[str], threads: int, what: str) -> dict:
+    """``python script --_worker *args`` with ``threads`` BLAS threads: its JSON row."""
+    p = subprocess.run(
+        [sys.executable, script, "--_worker", *args],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=thread_env(threads),
+    )
+    if p.returncode:
+        raise RuntimeError(f"{what} worker failed (exit {p.returncode})")
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 

@@ -83,21 +83,27 @@ def test_numba_layer_all_densities(density, variant, dtype, tol):
     _compare(VARIANTS[variant], dtype, tol, density=density, seed=seed)
 
 
-@pytest.mark.parametrize("recurrent", [False, True])
-@pytest.mark.parametrize("batch", [1, 5])
-def test_numba_network_matches_reference_two_layers_and_readout(recurrent, batch):
-    """Both hidden layers active: the second consumes the first's recorded events."""
+def _two_layer_nets(batch, **kw):
+    """Input, labels and a reference / numba pair of 16 -> 24 -> 12 -> 3 networks."""
     g = torch.Generator().manual_seed(7)
     x = (torch.rand(60, batch, 16, generator=g) < 0.1).double()
     y = torch.arange(batch) % 3
     nets = []
     for backend in ("reference", "numba"):
-        net = SpikingNetwork(16, 3, (24, 12), recurrent=recurrent, learn_tau=True, seed=3,
-                             backend=backend).double()  # fmt: skip
+        net = SpikingNetwork(16, 3, (24, 12), learn_tau=True, seed=3, backend=backend,
+                             **kw).double()  # fmt: skip
         with torch.no_grad():
             net.layers[0].weight.mul_(4)
             net.layers[1].weight.mul_(5)
         nets.append(net)
+    return x, y, nets
+
+
+@pytest.mark.parametrize("recurrent", [False, True])
+@pytest.mark.parametrize("batch", [1, 5])
+def test_numba_network_matches_reference_two_layers_and_readout(recurrent, batch):
+    """Both hidden layers active: the second consumes the first's recorded events."""
+    x, y, nets = _two_layer_nets(batch, recurrent=recurrent)
     outs = [net(x) for net in nets]
     for a, b in zip(outs[0].spikes, outs[1].spikes, strict=True):
         assert a.sum() > 0 and torch.equal(a, b)

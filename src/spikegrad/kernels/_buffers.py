@@ -23,7 +23,7 @@ import weakref
 
 import numpy as np
 
-__all__ = ["empty", "pool_bytes", "set_pool_limit"]
+__all__ = ["empty", "pool_bytes", "release", "set_pool_limit"]
 
 _MIN_BYTES = 1 << 20  # smaller blocks come from the allocator's own free lists anyway
 _lock = threading.Lock()
@@ -51,6 +51,24 @@ def clear() -> None:
     with _lock:
         _free.clear()
         _held = 0
+
+
+def release() -> int:
+    """Drop every idle buffer and return freed heap memory to the system; bytes dropped.
+
+    For after training (or between phases that need less memory): the pool keeps the
+    previous step's buffers mapped so the next step does not page-fault on them, which
+    holds the step's high-water mark in the resident set. After this call the next
+    step pays those page faults once. glibc's ``malloc_trim(0)`` also gives back the
+    free parts of the heap arenas (a no-op where the C library has no such call).
+    """
+    n = _held
+    clear()
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (AttributeError, OSError):  # pragma: no cover - not glibc
+        pass
+    return n
 
 
 def _give_back(base: np.ndarray) -> None:

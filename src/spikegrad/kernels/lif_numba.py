@@ -51,7 +51,9 @@ from ..functional.surrogate import SURROGATES, Surrogate
 from . import _buffers
 
 __all__ = [
+    "BOUNDED_SUPPORT_CODES",
     "DENSITY_THRESHOLD",
+    "SPARSE_ADJOINT_MAX",
     "SURROGATE_CODES",
     "Events",
     "available",
@@ -445,11 +447,17 @@ if _HAVE_NUMBA:
         dVT,
         gbm,
         gbs,
+        recg,
+        VT,
     ):  # pragma: no cover - compiled
-        """Whole backward sweep without the recurrent adjoint; weight gradients scattered.
+        """Whole backward sweep, weight gradients scattered; recurrent adjoint only if recg.
 
         dL/dS[t, b] = gS[t, b] (if has_gs) + GX[t, b] @ Wo (if has_gx: the readout's
-        current adjoint times its weights, formed per row instead of as a [T, B, N] array).
+        current adjoint times its weights, formed per row instead of as a [T, B, N] array)
+        + (g_i[t+1] V)[j] if recg: recg = 1 only for the neurons j with h_j != 0
+        (dL/dS[t, j] reaches the adjoint only as h_j dL/dS[t, j], so for a surrogate of
+        bounded support the skipped terms are exactly zero; VT[j] = column j of V);
+        recg = 2 for every j, as rows of V (VT then holds V itself).
         """
         B, T, N = U.shape
         K = GX.shape[2]
@@ -477,13 +485,31 @@ if _HAVE_NUMBA:
                     else:
                         for j in range(N):
                             gsr[j] = 0.0
-                    if has_gx:
+                    if has_gx and recg != 1:
                         for k in range(K):
                             a = GX[t, b, k]
                             if a != 0.0:
                                 Wk = Wo[k]
                                 for j in range(N):
                                     gsr[j] += a * Wk[j]
+                    if recg == 1:  # sparse: readout and recurrent terms only inside the support
+                        for j in range(N):
+                            if h[j] != 0.0:
+                                acc_j = gsr[j]
+                                if has_gx:
+                                    for k in range(K):
+                                        acc_j += GX[t, b, k] * Wo[k, j]
+                                Vj = VT[j]
+                                for m in range(N):
+                                    acc_j += gi[m] * Vj[m]
+                                gsr[j] = acc_j
+                    elif recg == 2:  # dense, row by row: gsr += g_i[m] V[m, :] (VT holds V)
+                        for m in range(N):
+                            a = gi[m]
+                            if a != 0.0:
+                                Vm = VT[m]
+                                for j in range(N):
+                                    gsr[j] += a * Vm[j]
                     _adjoint_update(
                         gsr,
                         U,
@@ -701,7 +727,8 @@ def build_events(
     Spike tensors made by :func:`lif_layer_numba` carry their events (recorded during
     the forward sweep) and are not scanned again while unmodified. Otherwise one
     compiled pass over ``x`` counts the non-zeros per (step, sample) row and writes
-    them into per-thread regions sized for ``threshold`` (``None``: any density).
+    them into per-thread regions sized so that no region overflows at a density up to
+    ``threshold`` (``None``: any density).
     NaN and inf entries count as events, so the event-driven product propagates them
     like the dense one; with ``finite_name`` they raise
     :class:`~spikegrad.SpikegradInputError` instead (the check the dense path does
@@ -715,7 +742,12 @@ def build_events(
     R = T * B
     nchunks = _nthreads(R)
     rows = -(-R // nchunks)
-    frac = 1.0 if threshold is None else min(1.0, float(threshold))
+    # a chunk holds 1/nchunks of the rows, so at a total density <= threshold it is at most
+    # nchunks x threshold dense: regions of that size never overflow below the threshold
+    # (data with its events bunched in time, such as speech, overflowed threshold-sized
+    # regions and paid a second full pass). Pages are touched only where events are
+    # written, so the larger region costs address space, not resident memory.
+    frac = 1.0 if threshold is None else min(1.0, nchunks * float(threshold))
     cap = int(math.ceil(frac * rows * K)) + K + 16
     idx = _buffers.empty(nchunks * cap, dtype=np.int32)
     val = _buffers.empty(nchunks * cap, dtype=x2.dtype)
@@ -838,6 +870,46 @@ def _lif_run(
     ), spikes  # fmt: skip
 
 
+#: surrogate codes whose derivative is exactly zero outside a bounded interval
+#: (``esser``: max(0, 1 - beta |U - 1|); ``zero``: everywhere)
+BOUNDED_SUPPORT_CODES = (SURROGATE_CODES["esser"], SURROGATE_CODES["zero"])
+
+#: The recurrent backward of a layer whose surrogate has bounded support uses the sparse
+#: recurrent adjoint (only the neurons inside the support, in the compiled sweep) when at
+#: most this fraction of the membrane values lies inside it; else per-step BLAS products.
+#: Both are exact (sparse spiking gradient descent, Perez-Nieves & Goodman 2021, made
+#: exact by the bounded support). 25 % is a set bound, not a measured crossover: at the
+#: 2 % inside the support measured with ``bench/shd_cpu.py --adjoint`` the sparse path
+#: was 0.98-1.09x (SHD size) and 1.5x (bench/peers.py's network) the BLAS path's speed.
+SPARSE_ADJOINT_MAX = 0.25
+
+#: Other recurrent layers: True computes the dense recurrent adjoint g_i[t+1] V per
+#: sample inside the compiled sweep (no per-step Python loop or parallel region);
+#: False (default) one BLAS product per step across the batch. Measured on an idle
+#: 2-core machine the BLAS path is faster (1.0-1.6x at 128-256 neurons, T = 100-250);
+#: the sweep held up better only under heavy load (docs/performance.md).
+SWEEP_ADJOINT = False
+
+
+def _support_fraction(code: int, cst: np.ndarray, U: np.ndarray) -> float:
+    """Fraction of the membrane trace ``U`` where the surrogate derivative is non-zero.
+
+    1.0 for surrogates without bounded support; every 4th sample at every 8th step
+    is counted (a cheap estimate, ~0.2 ms at B = 256, T = 100, N = 256: the choice
+    between two exact paths depends on it, not the values).
+    """
+    if code == SURROGATE_CODES["zero"]:
+        return 0.0
+    if code != SURROGATE_CODES["esser"]:
+        return 1.0
+    sub = U[::4, ::8]
+    if sub.size == 0:
+        return 0.0
+    # h > 0 exactly where 1 - beta |U - 1| > 0, evaluated as the kernel does
+    one, beta = cst[0], cst[1]
+    return float(np.count_nonzero(one - beta * np.abs(sub - one) > 0)) / sub.size
+
+
 def _lif_grads(r, weight, V, spikes, surrogate, dr, rg, gS, GX, Wo, needs):
     """Backward of one LIF layer from dL/dS = gS (or None) + GX @ Wo (or None).
 
@@ -868,7 +940,13 @@ def _lif_grads(r, weight, V, spikes, surrogate, dr, rg, gS, GX, Wo, needs):
     )
     store_gi = bool(need_x or not r.ev)
     GI = _buffers.empty((T, B, N) if store_gi else (1, 1, 1), dtype=dt)
+    recg = 0
     if full_rec:
+        if _support_fraction(code, cst, U) <= SPARSE_ADJOINT_MAX:
+            recg = 1
+        elif SWEEP_ADJOINT:
+            recg = 2
+    if full_rec and recg == 0:
         # the recurrent adjoint V^T g_i is dense: one BLAS product per step
         gbm = np.zeros((B, N) if r.need_tau else (1, 1), dtype=dt)
         gbs = np.zeros_like(gbm)
@@ -901,7 +979,9 @@ def _lif_grads(r, weight, V, spikes, surrogate, dr, rg, gS, GX, Wo, needs):
             nchunks, has_gs, gS_n if has_gs else dummy, has_gx, GX if has_gx else dummy,
             Wo.numpy() if has_gx else dummy[0], U, I_, st, ct, idx, val, need_w, need_v,
             *sev, r.bm, r.omb, r.bs, code, cst, dr, r.need_tau, store_gi, GI, dWT, dVT, gbm,
-            gbs,
+            gbs, recg,
+            np.ascontiguousarray(V.detach().numpy().T) if recg == 1
+            else np.ascontiguousarray(V.detach().numpy()) if recg == 2 else dummy[0],
         )  # fmt: skip
     gx = gw = gv = g_bm = g_bs = None
     GI_t = torch.from_numpy(GI) if store_gi else None
