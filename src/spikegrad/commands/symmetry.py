@@ -189,7 +189,10 @@ def _cmd_symmetry(args: argparse.Namespace) -> int:
         except ImportError as exc:
             raise SpikegradInputError(MISSING_SKIMAGE) from exc
     code = ChannelCode(args.threshold, args.channels, not args.no_polarity, args.tolerance)
-    tau = args.tau_ticks * args.dt if args.tau_ticks is not None else (args.tau or 0.0)
+    if args.tau_ticks is not None:
+        tau = args.tau_ticks * args.dt
+    else:
+        tau = args.tau if args.tau is not None else 0.0
     net = SymmetryNetwork(
         max_radius=None if args.max_radius == 0 else args.max_radius,
         ticks_per_pixel=args.ticks_per_pixel,

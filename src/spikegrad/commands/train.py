@@ -227,10 +227,26 @@ def _energy_costs(args: argparse.Namespace):
     return make_costs(parse_assignments(args.energy_cost, False, "--energy-cost"))
 
 
+def _train_in(out: Path, config, args: argparse.Namespace, energy_costs, *, resume: bool):
+    """Run ``train`` into ``out`` (data-parallel when launched by torchrun; an interrupt
+    prints how to resume)."""
+    from ..learning.config import train
+
+    with _distributed(), _resume_hint(out):
+        return train(
+            config,
+            out_dir=out,
+            progress=not args.quiet,
+            plots=not args.no_plots,
+            resume=resume,
+            energy_costs=energy_costs,
+        )
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
 
     from ..experiments.config import parse_assignments
-    from ..learning.config import TrainConfig, train
+    from ..learning.config import TrainConfig
     from ..tasks import TASKS
 
     if args.threads is not None:
@@ -327,14 +343,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         from ..io.run import RunFolder
 
         RunFolder(out)  # an unwritable --out fails now, before the data are loaded
-    with _distributed(), _resume_hint(out):
-        res = train(
-            config,
-            out_dir=out,
-            progress=not args.quiet,
-            plots=not args.no_plots,
-            energy_costs=energy_costs,
-        )
+    res = _train_in(out, config, args, energy_costs, resume=False)
     return _report(res, out, args)
 
 
@@ -393,7 +402,7 @@ def _resume(args: argparse.Namespace) -> int:
     import json
     import os
 
-    from ..learning.config import TrainConfig, train
+    from ..learning.config import TrainConfig
     from . import given_options
 
     given = given_options()
@@ -415,15 +424,7 @@ def _resume(args: argparse.Namespace) -> int:
         config = TrainConfig.from_dict(cfg)
     except (json.JSONDecodeError, TypeError) as exc:
         raise SpikegradInputError(f"cannot resume: {str(cfg_path)!r} is malformed: {exc}") from exc
-    with _distributed(), _resume_hint(run):
-        res = train(
-            config,
-            out_dir=run,
-            progress=not args.quiet,
-            plots=not args.no_plots,
-            resume=True,
-            energy_costs=_energy_costs(args),
-        )
+    res = _train_in(run, config, args, _energy_costs(args), resume=True)
     if res.already_finished and int(os.environ.get("RANK", "0")) == 0:
         done = res.metrics.get("epochs")
         how = (
