@@ -281,3 +281,23 @@ def test_stream_cli_csv_bad_column(tmp_path, capsys):
     assert main(["stream", "--task", str(p), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "column 'a' has non-numeric value 'foo' on line 3" in err
+
+
+def test_feature_number_conversion_rules():
+    import math
+
+    from spikegrad.online.encoding import feature_number
+    from spikegrad.online.eprop_river import EpropClassifier
+    from spikegrad.online.uad import OeSNNUAD
+
+    assert feature_number("a", 2.5, "X") == 2.5
+    assert feature_number("a", 3, "X") == 3.0
+    for missing in (None, float("inf"), float("nan"), 10**400):
+        assert math.isnan(feature_number("a", missing, "X"))
+    assert math.isnan(feature_number("a", 1e200, "X", max_abs=1e150))
+    assert feature_number("a", 1e140, "X", max_abs=1e150) == 1e140
+    with pytest.raises(TypeError, match="feature 'a' has non-numeric value 'z'; X needs"):
+        feature_number("a", "z", "X")
+    # the detector bounds values (field widths would overflow), the e-prop classifier not
+    assert math.isnan(OeSNNUAD._number("a", 1e200))
+    assert EpropClassifier._value("a", 1e200) == 1e200
