@@ -381,6 +381,11 @@ def run_sweep(
 
 
 def _run_locked(runs, out, executor, workers, address, progress, threads, on_result, resumable):
+    # the lock is held, so no writer is active: temporary files are left by a write that a
+    # kill interrupted (atomic writes rename them into place only once complete)
+    for folder in (out, out / "runs"):
+        for tmp in folder.glob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
     listed = [r.to_dict() for r in runs]
     unique: dict[str, dict] = {}
     for s in listed:  # a config listed under several tags is trained once
