@@ -52,6 +52,7 @@ from . import _buffers
 
 __all__ = [
     "BOUNDED_SUPPORT_CODES",
+    "CHECKPOINT",
     "DENSITY_THRESHOLD",
     "SPARSE_ADJOINT_MAX",
     "SURROGATE_CODES",
@@ -245,23 +246,23 @@ if _HAVE_NUMBA:
             status[nchunks + c] = bad
 
     @numba.njit(cache=True, error_model="numpy")
-    def _hrow(code, cst, U, t, b, h):  # pragma: no cover - compiled
-        """Surrogate derivative h(U[b, t, :] - 1) into h; the shape branch is outside the loop."""
+    def _hrow(code, cst, u, h):  # pragma: no cover - compiled
+        """Surrogate derivative h(u - 1) of one membrane row u into h; the shape branch is outside the loop."""
         one = cst[0]
         beta = cst[1]
         N = h.shape[0]
         if code == 0 or code == 3:
             num = one if code == 0 else beta
             for j in range(N):
-                d = beta * abs(U[b, t, j] - one) + one
+                d = beta * abs(u[j] - one) + one
                 h[j] = num / (d * d)
         elif code == 1:
             for j in range(N):
-                s = one / (one + math.exp(-beta * (U[b, t, j] - one)))
+                s = one / (one + math.exp(-beta * (u[j] - one)))
                 h[j] = s * (one - s)
         elif code == 2:
             for j in range(N):
-                v = one - beta * abs(U[b, t, j] - one)
+                v = one - beta * abs(u[j] - one)
                 h[j] = max(v, cst[3])
         elif code == 4:
             for j in range(N):
@@ -271,15 +272,15 @@ if _HAVE_NUMBA:
                 h[j] = cst[3]
         elif code == 6:
             for j in range(N):
-                h[j] = math.exp(-beta * abs(U[b, t, j] - one))
+                h[j] = math.exp(-beta * abs(u[j] - one))
         elif code == 7:
             for j in range(N):
-                z = beta * (U[b, t, j] - one)
+                z = beta * (u[j] - one)
                 h[j] = math.exp(cst[4] * z * z)
         else:
             pib = cst[2] * beta
             for j in range(N):
-                z = pib * (U[b, t, j] - one)
+                z = pib * (u[j] - one)
                 h[j] = one / (one + z * z)
 
     @numba.njit(parallel=True, cache=True, error_model="numpy")
@@ -307,10 +308,16 @@ if _HAVE_NUMBA:
         scap,
         sov,
         cst,
+        ck,
+        CKU,
+        CKI,
     ):  # pragma: no cover - compiled
         """Forward sweep per sample into U, I and the spikes S (0.0 / 1.0).
 
         Also records the output spikes as events (sample b owns the region b T N).
+        With ``ck`` the traces U and I are not written: only the state (u, i) at the
+        start of every time block, into CKU[b, t // _TB] and CKI[b, t // _TB], from
+        which :func:`_replay` recomputes a block in the backward sweep.
         """
         T, B, N = S.shape
         one = cst[0]
@@ -340,14 +347,20 @@ if _HAVE_NUMBA:
                         else:
                             for j in range(N):
                                 Ct[j] = X[t2, b, j]
-                Ut = U[b, t]
+                    if ck:
+                        for j in range(N):
+                            CKU[b, t // _TB, j] = u[j]
+                            CKI[b, t // _TB, j] = i[j]
                 St = S[t, b]
+                if not ck:
+                    Ut = U[b, t]
+                    for j in range(N):
+                        Ut[j] = u[j]
+                        if store_i:
+                            I[b, t, j] = i[j]
                 for j in range(N):  # branch-free, one element width: vectorises
                     uj = u[j]
                     ij = i[j]
-                    Ut[j] = uj
-                    if store_i:
-                        I[b, t, j] = ij
                     sp = uj > one
                     St[j] = one if sp else zero
                     u[j] = zero if sp else bm[j] * uj + omb[j] * ij
@@ -386,6 +399,88 @@ if _HAVE_NUMBA:
                         i[j] += cr[j]
 
     @numba.njit(cache=True, error_model="numpy")
+    def _replay(
+        b, t0, t1, B, u, i, C, cr, spk, st, ct, idx, val, WT, events, X, VT, rec, bm, omb, bs,
+        Ub, Ib, store_i, cst,
+    ):  # pragma: no cover - compiled
+        """Recompute steps t0 .. t1 - 1 of sample b from its state (u, i) at t0.
+
+        Writes U[t] and (with ``store_i``) I[t] into row t - t0 of Ub and Ib and leaves
+        the state at t1 in (u, i). The arithmetic is the forward sweep's
+        (:func:`_lif_forward`), operation for operation and in the same order (the
+        input current of a step summed over its events in stored order, the recurrent
+        input over the spiking neurons in ascending order), so the values are bitwise
+        those the forward saw.
+        """
+        N = u.shape[0]
+        one = cst[0]
+        zero = cst[3]
+        for t2 in range(t0, t1):
+            Ct = C[t2 - t0]
+            if events:
+                for j in range(N):
+                    Ct[j] = zero
+                r = t2 * B + b
+                for e in range(st[r], st[r] + ct[r]):
+                    k = idx[e]
+                    v = val[e]
+                    Wk = WT[k]
+                    for j in range(N):
+                        Ct[j] += v * Wk[j]
+            else:
+                for j in range(N):
+                    Ct[j] = X[t2, b, j]
+        for t in range(t0, t1):
+            Ut = Ub[t - t0]
+            for j in range(N):
+                Ut[j] = u[j]
+                if store_i:
+                    Ib[t - t0, j] = i[j]
+            for j in range(N):
+                uj = u[j]
+                ij = i[j]
+                sp = uj > one
+                u[j] = zero if sp else bm[j] * uj + omb[j] * ij
+            Ct = C[t - t0]
+            for j in range(N):
+                i[j] = bs[j] * i[j] + Ct[j]
+            if rec:
+                nspk = 0
+                for j in range(N):
+                    if Ut[j] > one:
+                        spk[nspk] = j
+                        nspk += 1
+                if nspk > 0:
+                    for j in range(N):
+                        cr[j] = 0.0
+                    for e in range(nspk):
+                        Vj = VT[spk[e]]
+                        for j in range(N):
+                            cr[j] += Vj[j]
+                    for j in range(N):
+                        i[j] += cr[j]
+
+    @numba.njit(parallel=True, cache=True, error_model="numpy")
+    def _replay_blocks(
+        t0, t1, CKU, CKI, st, ct, idx, val, WT, events, X, VT, rec, bm, omb, bs, Ub, Ib,
+        store_i, cst,
+    ):  # pragma: no cover - compiled
+        """:func:`_replay` of block t0 // _TB for every sample (the per-step backward path)."""
+        B = CKU.shape[0]
+        N = CKU.shape[2]
+        k = t0 // _TB
+        for b in numba.prange(B):
+            u = CKU[b, k].copy()
+            i = CKI[b, k].copy()
+            C = np.empty((_TB, N), dtype=CKU.dtype)
+            cr = np.empty(N, dtype=CKU.dtype)
+            spk = np.empty(N, dtype=np.int64)
+            _replay(
+                b, t0, t1, B, u, i, C, cr, spk, st, ct, idx, val, WT, events, X, VT, rec, bm,
+                omb, bs, Ub[b], Ib[b] if store_i else Ib[0], store_i, cst,
+            )  # fmt: skip
+
+    @numba.njit(cache=True, error_model="numpy")
     def _scatter_row(acc, st, ct, idx, val, r, g):  # pragma: no cover - compiled
         N = g.shape[0]
         for e in range(st[r], st[r] + ct[r]):
@@ -396,21 +491,25 @@ if _HAVE_NUMBA:
 
     @numba.njit(cache=True, error_model="numpy")
     def _adjoint_update(
-        gs, U, I, t, b, h, bm, omb, bs, cst, dr, need_tau, gu, gi, gbm, gbs
+        gs, u, i, h, bm, omb, bs, cst, dr, need_tau, gu, gi, gbm, gbs
     ):  # pragma: no cover - compiled
-        """One backward step of eq. 4.1 for sample b: (g_u, g_i)[t+1] -> (g_u, g_i)[t]."""
+        """One backward step of eq. 4.1 for one sample: (g_u, g_i)[t+1] -> (g_u, g_i)[t].
+
+        ``u``, ``i``: the sample's membrane and current rows at t (``i`` is read only
+        with ``dr`` or ``need_tau``).
+        """
         N = gu.shape[0]
         one = cst[0]
         for j in range(N):
             g = gs[j]
             guj = gu[j]
             gij = gi[j]
-            keep = cst[3] if U[b, t, j] > one else one  # 1 - S[t]: the forward's own test
+            keep = cst[3] if u[j] > one else one  # 1 - S[t]: the forward's own test
             if dr:
-                g -= guj * (bm[j] * U[b, t, j] + omb[j] * I[b, t, j])
+                g -= guj * (bm[j] * u[j] + omb[j] * i[j])
             if need_tau:
-                gbm[j] += guj * keep * (U[b, t, j] - I[b, t, j])
-                gbs[j] += gij * I[b, t, j]
+                gbm[j] += guj * keep * (u[j] - i[j])
+                gbs[j] += gij * i[j]
             gk = guj * keep
             gu[j] = bm[j] * gk + h[j] * g
             gi[j] = omb[j] * gk + bs[j] * gij
@@ -447,6 +546,15 @@ if _HAVE_NUMBA:
         dVT,
         gbm,
         gbs,
+        ck,
+        T,
+        B,
+        CKU,
+        CKI,
+        WTf,
+        Xf,
+        VTf,
+        rec,
         recg,
         VT,
     ):  # pragma: no cover - compiled
@@ -458,8 +566,11 @@ if _HAVE_NUMBA:
         (dL/dS[t, j] reaches the adjoint only as h_j dL/dS[t, j], so for a surrogate of
         bounded support the skipped terms are exactly zero; VT[j] = column j of V);
         recg = 2 for every j, as rows of V (VT then holds V itself).
+        With ``ck`` the membrane and current rows of each time block are recomputed
+        (:func:`_replay`) from the block's start state CKU / CKI instead of read from
+        U / I; WTf, Xf, VTf and ``rec`` are the forward's inputs for that.
         """
-        B, T, N = U.shape
+        N = bm.shape[0]
         K = GX.shape[2]
         for c in numba.prange(nchunks):
             lo = c * B // nchunks
@@ -470,6 +581,15 @@ if _HAVE_NUMBA:
             h = np.zeros(N, dtype=U.dtype)
             Gb = np.zeros((_TB, N), dtype=U.dtype)  # g_i[t+1] of one sample, one time block
             acc = dWT[c]
+            # one time block of recomputed U and I rows, and the replay's scratch
+            Ub = np.empty((_TB if ck else 1, N), dtype=gu.dtype)
+            Ib = np.empty((_TB if ck and (dr or need_tau) else 1, N), dtype=gu.dtype)
+            Cb = np.empty((_TB if ck else 1, N), dtype=gu.dtype)
+            ur = np.empty(N, dtype=gu.dtype)
+            ir = np.empty(N, dtype=gu.dtype)
+            cr = np.empty(N, dtype=gu.dtype)
+            spk = np.empty(N, dtype=np.int64)
+            t0 = 0
             for b in range(lo, hi):
                 gu[:] = 0.0
                 gi[:] = 0.0
@@ -477,7 +597,22 @@ if _HAVE_NUMBA:
                     Gt = Gb[t % _TB]
                     for j in range(N):
                         Gt[j] = gi[j]
-                    _hrow(code, cst, U, t, b, h)
+                    if ck:
+                        if t == T - 1 or t % _TB == _TB - 1:  # entering a block: recompute it
+                            t0 = t - t % _TB
+                            for j in range(N):
+                                ur[j] = CKU[b, t // _TB, j]
+                                ir[j] = CKI[b, t // _TB, j]
+                            _replay(
+                                b, t0, t + 1, B, ur, ir, Cb, cr, spk, st, ct, idx, val, WTf,
+                                events, Xf, VTf, rec, bm, omb, bs, Ub, Ib, dr or need_tau, cst,
+                            )  # fmt: skip
+                        urow = Ub[t - t0]
+                        irow = Ib[t - t0] if dr or need_tau else Ib[0]
+                    else:
+                        urow = U[b, t]
+                        irow = I[b, t] if dr or need_tau else I[0, 0]
+                    _hrow(code, cst, urow, h)
                     if has_gs:
                         gSr = gS[t, b]
                         for j in range(N):
@@ -512,10 +647,8 @@ if _HAVE_NUMBA:
                                     gsr[j] += a * Vm[j]
                     _adjoint_update(
                         gsr,
-                        U,
-                        I,
-                        t,
-                        b,
+                        urow,
+                        irow,
                         h,
                         bm,
                         omb,
@@ -579,6 +712,7 @@ if _HAVE_NUMBA:
     @numba.njit(parallel=True, cache=True, error_model="numpy")
     def _lif_backward_step(
         t,
+        tu,
         nchunks,
         G,
         U,
@@ -610,7 +744,8 @@ if _HAVE_NUMBA:
     ):  # pragma: no cover - compiled
         """One step of the recurrent sweep; G[b] = dL/dS[t, b] incl. the term V^T g_i[t+1].
 
-        Chunk c owns a slice of the batch and its own weight-gradient accumulators, so
+        The membrane and current rows of step t are U[b, tu] and I[b, tu] (tu = t for
+        the whole trace, t - t0 for a recomputed block starting at t0). Chunk c owns a slice of the batch and its own weight-gradient accumulators, so
         g_i[t+1] is scattered into dW / dV at once instead of being stored.
         """
         B, N = gu.shape
@@ -636,13 +771,11 @@ if _HAVE_NUMBA:
                     store_gi,
                     GI,
                 )
-                _hrow(code, cst, U, t, b, h)
+                _hrow(code, cst, U[b, tu], h)
                 _adjoint_update(
                     G[b],
-                    U,
-                    I,
-                    t,
-                    b,
+                    U[b, tu],
+                    I[b, tu] if dr or need_tau else I[0, 0],
                     h,
                     bm,
                     omb,
@@ -816,11 +949,24 @@ def _event_arrays(events: Events | None, dt) -> tuple:
     return z, z, np.zeros(0, np.int32), np.zeros(0, dt)
 
 
+#: Event-driven layers keep no membrane trace for BPTT by default: the forward sweep
+#: stores the state (u, i) at the start of every ``_TB``-step block (``2 B N`` floats per
+#: block instead of ``_TB B N`` per trace) and the backward sweep recomputes each block's
+#: U (and I) rows from it, bitwise as the forward computed them. The recomputation costs
+#: a second pass of the event gather and the neuron update; the forward no longer
+#: streams the T B N trace to memory (measured in BENCHMARKS.md). ``False`` stores the
+#: traces. Layers whose membrane trace is returned (``record_membrane``) or whose input
+#: is a dense current store them in any case.
+CHECKPOINT = True
+
+
 def _lif_run(
-    x, weight, rec_weight, bm, omb, bs, dr, events
+    x, weight, rec_weight, bm, omb, bs, dr, events, ck=False
 ) -> tuple[SimpleNamespace, torch.Tensor]:
     """Forward sweep of one LIF layer: (what its backward needs, the spike tensor).
 
+    With ``ck`` (event-driven input only) no U / I trace is kept: block checkpoints
+    CKU / CKI instead, and the forward's own weight copies for the recomputation.
     The state must not refer to the spike tensor: it is kept on the autograd node, and
     tensor -> node -> state -> tensor would be a reference cycle that keeps every buffer
     of the step alive until the garbage collector runs (no reuse, page faults again).
@@ -828,20 +974,29 @@ def _lif_run(
     T, B = x.shape[:2]
     dt = _np_dtype(x.dtype)
     ev = events is not None
+    ck = bool(ck and ev)
     N = weight.shape[0] if ev else x.shape[2]
     bm_n, omb_n, bs_n = _vec(bm, N, dt), _vec(omb, N, dt), _vec(bs, N, dt)
     need_tau = any(isinstance(v, torch.Tensor) and v.requires_grad for v in (bm, bs))
     store_i = bool(dr or need_tau)
-    # membrane and current traces sample-major [B, T, N]: each sample's sweep then
-    # writes one contiguous block (measured 30 % faster forward than time-major)
-    U = _buffers.empty((B, T, N), dtype=dt)
-    I_ = _buffers.empty((B, T, N) if store_i else (1, 1, 1), dtype=dt)
+    dummy = np.zeros((1, 1, 1), dt)
+    if ck:
+        U = I_ = dummy
+        nblk = -(-T // _TB)
+        CKU = _buffers.empty((B, nblk, N), dtype=dt)
+        CKI = _buffers.empty((B, nblk, N), dtype=dt)
+    else:
+        # membrane and current traces sample-major [B, T, N]: each sample's sweep then
+        # writes one contiguous block (measured 30 % faster forward than time-major)
+        U = _buffers.empty((B, T, N), dtype=dt)
+        I_ = _buffers.empty((B, T, N) if store_i else (1, 1, 1), dtype=dt)
+        CKU = CKI = dummy
     # numpy buffer: large torch allocations are fresh mmaps (page faults every step)
     S = _buffers.empty((T, B, N), dtype=dt)
     spikes = torch.from_numpy(S)
     st, ct, idx, val = _event_arrays(events, dt)
     if ev:
-        X = np.zeros((1, 1, 1), dt)
+        X = dummy
         WT = np.ascontiguousarray(weight.detach().numpy().T)
     else:
         X = x.detach().contiguous().numpy()
@@ -857,17 +1012,67 @@ def _lif_run(
     sov = np.zeros(B, np.uint8)
     _lif_forward(
         st, ct, idx, val, WT, ev, X, VT, rec, bm_n, omb_n, bs_n, U, I_, S, store_i, sst, sct,
-        sidx, sval, scap, sov, _consts(dt, 0.0),
+        sidx, sval, scap, sov, _consts(dt, 0.0), ck, CKU, CKI,
     )  # fmt: skip
     s_ev = None
     if not sov.any():  # else: denser than the event threshold, consumers scan S
         s_ev = Events(sst, sct, sidx, sval, int(sct.sum()) / max(1, T * B * N), 0)
         setattr(spikes, _EVENTS_ATTR, s_ev)
     return SimpleNamespace(
-        U=U, I=I_, bm=bm_n, omb=omb_n, bs=bs_n, ev_arrays=(st, ct, idx, val), s_ev=s_ev,
-        ev=ev, rec=rec, need_tau=need_tau,
+        U=None if ck else U, I=None if ck else I_, CKU=CKU if ck else None,
+        CKI=CKI if ck else None, ck=ck, T=T, B=B, X=X if ck else None, WT=WT if ck else None, VT=VT if ck else None,
+        bm=bm_n, omb=omb_n, bs=bs_n, ev_arrays=(st, ct, idx, val), s_ev=s_ev,
+        ev=ev, rec=rec, need_tau=need_tau, store_i=store_i,
         tau_shapes=tuple(v.shape if isinstance(v, torch.Tensor) else None for v in (bm, bs)),
     ), spikes  # fmt: skip
+
+
+#: fields of a layer's / readout's saved state that hold step-sized arrays: they travel
+#: through ``save_for_backward`` (see :func:`_stash`)
+_STASHED = ("U", "I", "CKU", "CKI", "Uo", "Io", "ev_arrays", "s_ev")
+
+
+def _stash(r: SimpleNamespace) -> list[torch.Tensor]:
+    """Move the step-sized arrays of ``r`` into tensors for ``ctx.save_for_backward``.
+
+    Kept on ``ctx`` as plain attributes they would live as long as the autograd graph,
+    and a training loop that keeps its last ``loss`` until the next step's forward held
+    a second copy of every trace (+ T B N floats each at the memory peak). Saved
+    tensors are freed by autograd right after the backward (unless ``retain_graph``).
+    :func:`_unstash` puts them back.
+    """
+    out = []
+    for name in _STASHED:
+        v = getattr(r, name, None)
+        if isinstance(v, np.ndarray):
+            out.append(torch.from_numpy(v))
+        elif isinstance(v, tuple):  # the event arrays (a tuple or an Events)
+            out.extend(torch.from_numpy(a) for a in v[:4])
+            if isinstance(v, Events):
+                r.s_ev_density = v.density
+        else:
+            continue
+        setattr(r, name, type(v) if isinstance(v, tuple) else np.ndarray)
+    return out
+
+
+def _unstash(r: SimpleNamespace, saved: tuple[torch.Tensor, ...]) -> SimpleNamespace:
+    """A copy of ``r`` with the arrays :func:`_stash` moved out back in place."""
+    r = SimpleNamespace(**vars(r))
+    k = 0
+    for name in _STASHED:
+        kind = getattr(r, name, None)
+        if kind is np.ndarray:
+            setattr(r, name, saved[k].numpy())
+            k += 1
+        elif kind is Events:
+            ev = [t.numpy() for t in saved[k : k + 4]]
+            setattr(r, name, Events(*ev, r.s_ev_density))
+            k += 4
+        elif kind is tuple:
+            setattr(r, name, tuple(t.numpy() for t in saved[k : k + 4]))
+            k += 4
+    return r
 
 
 #: surrogate codes whose derivative is exactly zero outside a bounded interval
@@ -891,18 +1096,20 @@ SPARSE_ADJOINT_MAX = 0.25
 SWEEP_ADJOINT = False
 
 
-def _support_fraction(code: int, cst: np.ndarray, U: np.ndarray) -> float:
+def _support_fraction(
+    code: int, cst: np.ndarray, U: np.ndarray, every: tuple[int, int] = (4, 8)
+) -> float:
     """Fraction of the membrane trace ``U`` where the surrogate derivative is non-zero.
 
     1.0 for surrogates without bounded support; every 4th sample at every 8th step
-    is counted (a cheap estimate, ~0.2 ms at B = 256, T = 100, N = 256: the choice
-    between two exact paths depends on it, not the values).
+    is counted (``every``; a cheap estimate, ~0.2 ms at B = 256, T = 100, N = 256: the
+    choice between two exact paths depends on it, not the values).
     """
     if code == SURROGATE_CODES["zero"]:
         return 0.0
     if code != SURROGATE_CODES["esser"]:
         return 1.0
-    sub = U[::4, ::8]
+    sub = U[:: every[0], :: every[1]]
     if sub.size == 0:
         return 0.0
     # h > 0 exactly where 1 - beta |U - 1| > 0, evaluated as the kernel does
@@ -918,8 +1125,8 @@ def _lif_grads(r, weight, V, spikes, surrogate, dr, rg, gS, GX, Wo, needs):
     U, I_ = r.U, r.I
     st, ct, idx, val = r.ev_arrays
     s_ev = r.s_ev
-    B, T, N = U.shape
-    dt = U.dtype
+    T, B, N = r.T, r.B, r.bm.shape[0]
+    dt = r.bm.dtype
     has_gs, has_gx = gS is not None, GX is not None
     gS_n = np.ascontiguousarray(gS.detach().numpy().astype(dt, copy=False)) if has_gs else None
     need_x = needs[0]
@@ -940,9 +1147,22 @@ def _lif_grads(r, weight, V, spikes, surrogate, dr, rg, gS, GX, Wo, needs):
     )
     store_gi = bool(need_x or not r.ev)
     GI = _buffers.empty((T, B, N) if store_gi else (1, 1, 1), dtype=dt)
+    dummy = np.zeros((1, 1, 1), dtype=dt)
+    if r.ck:  # no traces: blocks are recomputed from the checkpoints (_replay)
+        U = I_ = dummy
+        rp = (r.CKU, r.CKI, r.WT, r.X, r.VT)
+    else:
+        rp = (dummy, dummy, dummy[0], dummy, dummy[0])
     recg = 0
     if full_rec:
-        if _support_fraction(code, cst, U) <= SPARSE_ADJOINT_MAX:
+        # with checkpoints the block start states (every _TB-th step, all samples, the
+        # first block's zero state left out) are the sample of the trace
+        frac = (
+            _support_fraction(code, cst, r.CKU[:, 1:] if r.CKU.shape[1] > 1 else r.CKU, (1, 1))
+            if r.ck
+            else _support_fraction(code, cst, U)
+        )
+        if frac <= SPARSE_ADJOINT_MAX:
             recg = 1
         elif SWEEP_ADJOINT:
             recg = 2
@@ -956,6 +1176,10 @@ def _lif_grads(r, weight, V, spikes, surrogate, dr, rg, gS, GX, Wo, needs):
         gi_t, G_t, Vd = torch.from_numpy(gi), torch.from_numpy(G), V.detach()
         gS_t = torch.from_numpy(gS_n) if has_gs else None
         GX_t = torch.from_numpy(GX) if has_gx else None
+        if r.ck:  # one recomputed time block of U / I rows for the whole batch
+            Ub = _buffers.empty((B, _TB, N), dtype=dt)
+            Ib = _buffers.empty((B, _TB, N) if r.store_i else (1, 1, N), dtype=dt)
+        t0 = 0
         for t in range(T - 1, -1, -1):
             if has_gx:  # dL/dS[t] = gS[t] + GX[t] W_out + g_i[t+1] V
                 if has_gs:
@@ -967,19 +1191,25 @@ def _lif_grads(r, weight, V, spikes, surrogate, dr, rg, gS, GX, Wo, needs):
                 torch.addmm(gS_t[t], gi_t, Vd, out=G_t)
             else:
                 torch.mm(gi_t, Vd, out=G_t)
+            if r.ck and (t == T - 1 or t % _TB == _TB - 1):
+                t0 = t - t % _TB
+                _replay_blocks(
+                    t0, t + 1, r.CKU, r.CKI, st, ct, idx, val, r.WT, r.ev, r.X, r.VT, r.rec,
+                    r.bm, r.omb, r.bs, Ub, Ib, r.store_i, cst,
+                )  # fmt: skip
             _lif_backward_step(
-                t, nchunks, G, U, I_, st, ct, idx, val, need_w, need_v, *sev, r.bm, r.omb,
-                r.bs, code, cst, dr, r.need_tau, gu, gi, store_gi, GI, dWT, dVT, gbm, gbs,
+                t, t - t0 if r.ck else t, nchunks, G, Ub if r.ck else U, Ib if r.ck else I_,
+                st, ct, idx, val, need_w, need_v, *sev, r.bm, r.omb, r.bs, code, cst, dr,
+                r.need_tau, gu, gi, store_gi, GI, dWT, dVT, gbm, gbs,
             )  # fmt: skip
     else:
         gbm = np.zeros((nchunks, N) if r.need_tau else (1, 1), dtype=dt)
         gbs = np.zeros_like(gbm)
-        dummy = np.zeros((1, 1, 1), dtype=dt)
         _lif_backward(
             nchunks, has_gs, gS_n if has_gs else dummy, has_gx, GX if has_gx else dummy,
             Wo.numpy() if has_gx else dummy[0], U, I_, st, ct, idx, val, need_w, need_v,
             *sev, r.bm, r.omb, r.bs, code, cst, dr, r.need_tau, store_gi, GI, dWT, dVT, gbm,
-            gbs, recg,
+            gbs, r.ck, T, B, *rp, r.rec, recg,
             np.ascontiguousarray(V.detach().numpy().T) if recg == 1
             else np.ascontiguousarray(V.detach().numpy()) if recg == 2 else dummy[0],
         )  # fmt: skip
@@ -1052,30 +1282,32 @@ def _li_grads(r, gU, need_w, n_in):
 
 class _LIFLayerNumba(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, weight, rec_weight, bm, omb, bs, surrogate, dr, rg, events):  # type: ignore[override]
+    def forward(ctx, x, weight, rec_weight, bm, omb, bs, surrogate, dr, rg, events, ck):  # type: ignore[override]
         # no zero tensors for outputs that get no gradient (the membrane trace is as large
         # as the spikes; materialising its zero gradient cost 6 ms per step at T=500)
         ctx.set_materialize_grads(False)
-        r, spikes = _lif_run(x, weight, rec_weight, bm, omb, bs, dr, events)
-        ctx.run, ctx.surrogate, ctx.dr, ctx.rg = r, surrogate, bool(dr), bool(rg)
+        r, spikes = _lif_run(x, weight, rec_weight, bm, omb, bs, dr, events, ck)
+        # the membrane trace (empty with checkpoints: the caller asked for none)
+        mem = torch.empty(0, dtype=x.dtype) if r.ck else torch.from_numpy(r.U).permute(1, 0, 2)
+        ctx.surrogate, ctx.dr, ctx.rg = surrogate, bool(dr), bool(rg)
         # backward needs no spikes (1 - S[t] is recomputed from U[t]), only their events;
         # so the spike tensor is freed as soon as the caller drops it (saves T B N floats)
         ctx.save_for_backward(weight if r.ev else None, rec_weight,
-                              None if r.s_ev else spikes)  # fmt: skip
-        mem = torch.from_numpy(r.U).permute(1, 0, 2)
+                              None if r.s_ev else spikes, *_stash(r))  # fmt: skip
+        ctx.run = r
         ctx.mark_non_differentiable(mem)
         return spikes, mem
 
     @staticmethod
     def backward(ctx, gS, _gU):  # type: ignore[override]
         if gS is None:  # the spikes were not used by the loss
-            return (None,) * 10
-        weight, V, spikes = ctx.saved_tensors
+            return (None,) * 11
+        weight, V, spikes, *arrays = ctx.saved_tensors
         gx, gw, gv, g_bm, g_bs = _lif_grads(
-            ctx.run, weight, V, spikes, ctx.surrogate, ctx.dr, ctx.rg, gS, None, None,
-            ctx.needs_input_grad[:3],
+            _unstash(ctx.run, arrays), weight, V, spikes, ctx.surrogate, ctx.dr, ctx.rg, gS,
+            None, None, ctx.needs_input_grad[:3],
         )  # fmt: skip
-        return gx, gw, gv, g_bm, None, g_bs, None, None, None, None
+        return gx, gw, gv, g_bm, None, g_bs, None, None, None, None, None
 
 
 class _LIReadoutNumba(torch.autograd.Function):
@@ -1083,16 +1315,17 @@ class _LIReadoutNumba(torch.autograd.Function):
     def forward(ctx, x, weight, bm, omb, bs, u0, events):  # type: ignore[override]
         ctx.set_materialize_grads(False)
         r = _li_run(x, weight, bm, omb, bs, u0, events)
+        out = torch.from_numpy(r.Uo)
+        ctx.save_for_backward(weight if r.ev else None, *_stash(r))
         ctx.run = r
-        ctx.save_for_backward(weight if r.ev else None)
-        return torch.from_numpy(r.Uo)
+        return out
 
     @staticmethod
     def backward(ctx, gU):  # type: ignore[override]
         if gU is None:
             return (None,) * 7
-        (weight,) = ctx.saved_tensors
-        r = ctx.run
+        weight, *arrays = ctx.saved_tensors
+        r = _unstash(ctx.run, arrays)
         n_in = weight.shape[1] if r.ev else 1
         GX, gw, g_bm, g_bs = _li_grads(r, gU, ctx.needs_input_grad[1], n_in)
         gx = None
@@ -1114,32 +1347,36 @@ class _LIFReadoutNumba(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, weight, rec_weight, bm, omb, bs, w_out, bmo, ombo, bso, surrogate,
-                dr, rg, u0, events):  # type: ignore[override]  # fmt: skip
+                dr, rg, u0, events, ck):  # type: ignore[override]  # fmt: skip
         ctx.set_materialize_grads(False)
-        r, spikes = _lif_run(x, weight, rec_weight, bm, omb, bs, dr, events)
+        r, spikes = _lif_run(x, weight, rec_weight, bm, omb, bs, dr, events, ck)
         s_ev = r.s_ev if r.s_ev is not None else build_events(spikes, None)
         ro = _li_run(spikes, w_out, bmo, ombo, bso, u0, s_ev)
-        ctx.run, ctx.ro = r, ro
+        out = torch.from_numpy(ro.Uo)
         ctx.surrogate, ctx.dr, ctx.rg = surrogate, bool(dr), bool(rg)
+        arrays = _stash(r)
+        ctx.n_run = len(arrays)
         ctx.save_for_backward(weight if r.ev else None, rec_weight, w_out,
-                              None if r.s_ev else spikes)  # fmt: skip
-        return spikes, torch.from_numpy(ro.Uo)
+                              None if r.s_ev else spikes, *arrays, *_stash(ro))  # fmt: skip
+        ctx.run, ctx.ro = r, ro
+        return spikes, out
 
     @staticmethod
     def backward(ctx, gS, gUo):  # type: ignore[override]
-        weight, V, w_out, spikes = ctx.saved_tensors
+        weight, V, w_out, spikes, *arrays = ctx.saved_tensors
         GX = gwo = g_bmo = g_bso = None
         if gUo is not None:
-            GX, gwo, g_bmo, g_bso = _li_grads(ctx.ro, gUo, ctx.needs_input_grad[6],
+            ro = _unstash(ctx.ro, arrays[ctx.n_run :])
+            GX, gwo, g_bmo, g_bso = _li_grads(ro, gUo, ctx.needs_input_grad[6],
                                               w_out.shape[1])  # fmt: skip
         if gS is None and GX is None:
-            return (None,) * 15
+            return (None,) * 16
         gx, gw, gv, g_bm, g_bs = _lif_grads(
-            ctx.run, weight, V, spikes, ctx.surrogate, ctx.dr, ctx.rg, gS, GX,
-            w_out.detach(), ctx.needs_input_grad[:3],
+            _unstash(ctx.run, arrays[: ctx.n_run]), weight, V, spikes, ctx.surrogate, ctx.dr,
+            ctx.rg, gS, GX, w_out.detach(), ctx.needs_input_grad[:3],
         )  # fmt: skip
         return (gx, gw, gv, g_bm, None, g_bs, gwo, g_bmo, None, g_bso, None, None, None, None,
-                None)  # fmt: skip
+                None, None)  # fmt: skip
 
 
 def _omb(beta_mem):
@@ -1159,13 +1396,16 @@ def lif_layer_numba(
     recurrent_grad: bool = True,
     density_threshold: float | None = DENSITY_THRESHOLD,
     finite_name: str | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
+    record_membrane: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     r"""LIF layer from presynaptic spikes: projection :math:`W x[n]` fused into eq. 4.1.
 
     ``x`` ``[T, B, K]``, ``weight`` ``[N, K]``, optional ``rec_weight`` ``[N, N]``.
     Uses the event-driven projection when ``x`` has at most ``density_threshold``
     non-zeros (``None``: always), else one dense matrix product. Returns spikes
-    ``[T, B, N]`` and the gradient-free membrane trace, like the reference. With
+    ``[T, B, N]`` and the gradient-free membrane trace, like the reference; with
+    ``record_membrane=False`` the trace is ``None`` and, on the event-driven path and
+    with :data:`CHECKPOINT`, never stored (the backward recomputes it blockwise). With
     ``finite_name``, NaN/inf in ``x`` raise (checked during the event scan). A
     ``surrogate`` without a compiled derivative (:func:`surrogate_code`) raises
     :class:`SpikegradInputError`.
@@ -1185,8 +1425,9 @@ def lif_layer_numba(
             reset == "differentiable",
             recurrent_grad,
             None,
+            False,
         )
-    return _LIFLayerNumba.apply(
+    spikes, mem = _LIFLayerNumba.apply(
         x,
         weight,
         rec_weight,
@@ -1197,7 +1438,9 @@ def lif_layer_numba(
         reset == "differentiable",
         recurrent_grad,
         ev,
+        CHECKPOINT and not record_membrane,
     )
+    return spikes, mem if record_membrane else None
 
 
 def lif_sequence_numba(
@@ -1229,6 +1472,7 @@ def lif_sequence_numba(
         reset == "differentiable",
         recurrent_grad,
         None,
+        False,
     )
 
 
@@ -1254,7 +1498,8 @@ def lif_readout_numba(
     Same values and gradients as :func:`lif_layer_numba` followed by
     :func:`li_readout_numba`, but the readout's input gradient
     :math:`\partial L/\partial S = G_X W_\text{out}` is formed inside the layer's
-    backward sweep instead of as a ``[T, B, N]`` tensor (less memory, one pass less).
+    backward sweep instead of as a ``[T, B, N]`` tensor (less memory, one pass less),
+    and (event-driven, :data:`CHECKPOINT`) no membrane trace is stored for BPTT.
     A ``surrogate`` without a compiled derivative raises, as in :func:`lif_layer_numba`.
     """
     _require_code(surrogate)
@@ -1263,8 +1508,8 @@ def lif_readout_numba(
             _omb(readout_beta_mem), readout_beta_syn, surrogate, reset == "differentiable",
             recurrent_grad, float(u0))  # fmt: skip
     if ev is None:
-        return _LIFReadoutNumba.apply(x @ weight.t(), None, rec_weight, *args, None)
-    return _LIFReadoutNumba.apply(x, weight, rec_weight, *args, ev)
+        return _LIFReadoutNumba.apply(x @ weight.t(), None, rec_weight, *args, None, False)
+    return _LIFReadoutNumba.apply(x, weight, rec_weight, *args, ev, CHECKPOINT)
 
 
 def li_readout_numba(

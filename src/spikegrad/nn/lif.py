@@ -266,8 +266,9 @@ class LIFLayer(nn.Module):
                 reset=self.reset,
                 recurrent_grad=self.recurrent_grad,
                 finite_name="x" if check_finite else None,
+                record_membrane=record_membrane,
             )
-            return (spikes, mem) if record_membrane else spikes
+            return (spikes, cast(torch.Tensor, mem)) if record_membrane else spikes
         if check_finite:
             check_finite_values("x", x)
         current = x @ self.weight.t() if self.projection is None else self.projection(x)
