@@ -247,7 +247,10 @@ if _HAVE_NUMBA:
 
     @numba.njit(cache=True, error_model="numpy")
     def _hrow(code, cst, u, h):  # pragma: no cover - compiled
-        """Surrogate derivative h(u - 1) of one membrane row u into h; the shape branch is outside the loop."""
+        """Surrogate derivative h(u - 1) of one membrane row u into h.
+
+        The shape branch is outside the loop.
+        """
         one = cst[0]
         beta = cst[1]
         N = h.shape[0]
@@ -400,8 +403,31 @@ if _HAVE_NUMBA:
 
     @numba.njit(cache=True, error_model="numpy")
     def _replay(
-        b, t0, t1, B, u, i, C, cr, spk, st, ct, idx, val, WT, events, X, VT, rec, bm, omb, bs,
-        Ub, Ib, store_i, cst,
+        b,
+        t0,
+        t1,
+        B,
+        u,
+        i,
+        C,
+        cr,
+        spk,
+        st,
+        ct,
+        idx,
+        val,
+        WT,
+        events,
+        X,
+        VT,
+        rec,
+        bm,
+        omb,
+        bs,
+        Ub,
+        Ib,
+        store_i,
+        cst,
     ):  # pragma: no cover - compiled
         """Recompute steps t0 .. t1 - 1 of sample b from its state (u, i) at t0.
 
@@ -462,8 +488,26 @@ if _HAVE_NUMBA:
 
     @numba.njit(parallel=True, cache=True, error_model="numpy")
     def _replay_blocks(
-        t0, t1, CKU, CKI, st, ct, idx, val, WT, events, X, VT, rec, bm, omb, bs, Ub, Ib,
-        store_i, cst,
+        t0,
+        t1,
+        CKU,
+        CKI,
+        st,
+        ct,
+        idx,
+        val,
+        WT,
+        events,
+        X,
+        VT,
+        rec,
+        bm,
+        omb,
+        bs,
+        Ub,
+        Ib,
+        store_i,
+        cst,
     ):  # pragma: no cover - compiled
         """:func:`_replay` of block t0 // _TB for every sample (the per-step backward path)."""
         B = CKU.shape[0]
@@ -745,7 +789,8 @@ if _HAVE_NUMBA:
         """One step of the recurrent sweep; G[b] = dL/dS[t, b] incl. the term V^T g_i[t+1].
 
         The membrane and current rows of step t are U[b, tu] and I[b, tu] (tu = t for
-        the whole trace, t - t0 for a recomputed block starting at t0). Chunk c owns a slice of the batch and its own weight-gradient accumulators, so
+        the whole trace, t - t0 for a recomputed block starting at t0). Chunk c owns a
+        slice of the batch and its own weight-gradient accumulators, so
         g_i[t+1] is scattered into dW / dV at once instead of being stored.
         """
         B, N = gu.shape
@@ -1020,7 +1065,8 @@ def _lif_run(
         setattr(spikes, _EVENTS_ATTR, s_ev)
     return SimpleNamespace(
         U=None if ck else U, I=None if ck else I_, CKU=CKU if ck else None,
-        CKI=CKI if ck else None, ck=ck, T=T, B=B, X=X if ck else None, WT=WT if ck else None, VT=VT if ck else None,
+        CKI=CKI if ck else None, ck=ck, T=T, B=B, X=X if ck else None,
+        WT=WT if ck else None, VT=VT if ck else None,
         bm=bm_n, omb=omb_n, bs=bs_n, ev_arrays=(st, ct, idx, val), s_ev=s_ev,
         ev=ev, rec=rec, need_tau=need_tau, store_i=store_i,
         tau_shapes=tuple(v.shape if isinstance(v, torch.Tensor) else None for v in (bm, bs)),
