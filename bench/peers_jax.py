@@ -2,11 +2,16 @@
 
     .venv-jax/bin/python bench/peers_jax.py parity --input in.npz --output out.npz
     .venv-jax/bin/python bench/peers_jax.py time --weights w.npz --variant ff --T 100
+    .venv-jax/bin/python bench/peers_jax.py time --weights w.npz --variant rec --input x.npz
 
-``parity`` reads spikegrad's weights (``W`` [200, 700], optional ``V`` [200, 200],
-``Wout`` [20, 200]) and input spikes ``x`` [T, B, 700], and writes the Spyx network's
-hidden spikes and readout trace. ``time`` trains the network on random spikes (one
-``jax.jit``-compiled step: forward scan, backward, optax Adam) and prints one JSON row.
+``parity`` reads spikegrad's weights (``W`` [H, 700], optional ``V`` [H, H],
+``Wout`` [20, H]; H = 200 in bench/peers.py, the hidden size is taken from ``W``) and
+input spikes ``x`` [T, B, 700], and writes the Spyx network's hidden spikes and readout
+trace. ``time`` trains the network (one ``jax.jit``-compiled step: forward scan,
+backward, optax Adam) and prints one JSON row: on random spikes of density 0.02 with
+``--T`` steps and ``--batch`` samples, or, with ``--input``, on the batch of that file
+(``x`` [T, B, 700], bool/uint8 or float32, and labels ``y`` [B]; ``--T`` and
+``--batch`` are then taken from it).
 
 Mapping (docs/peers.md): Spyx's ``CuBaLIF`` / ``RCuBaLIF`` have no (1 - beta) factor,
 so the input and recurrent weights are scaled by (1 - beta_mem); the hidden spike at t
@@ -27,7 +32,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _memory import memory_baseline, peak_since_baseline  # noqa: E402
+from _memory import _status_mb, memory_baseline, peak_since_baseline  # noqa: E402
 
 N_IN, N_HID, N_OUT = 700, 200, 20
 P_IN = 0.02
@@ -54,6 +59,32 @@ def set_threads(k: int) -> str:
     os.environ["XLA_FLAGS"] = flags.strip()
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
     return f"XLA_FLAGS='{os.environ['XLA_FLAGS']}', cpu affinity={cpus}"
+
+
+def set_sizes(w) -> None:
+    """Take the layer sizes from the weights: ``W`` [H, 700], ``Wout`` [20, H]."""
+    global N_IN, N_HID, N_OUT
+    N_HID, N_IN = w["W"].shape
+    N_OUT = w["Wout"].shape[0]
+    if w["Wout"].shape[1] != N_HID or ("V" in w and w["V"].shape != (N_HID, N_HID)):
+        shapes = {k: w[k].shape for k in ("W", "V", "Wout") if k in w}
+        raise SystemExit(f"weights of inconsistent shapes: {shapes}")
+
+
+def load_input(path: str):
+    """The batch of an ``--input`` file as float32 ``x`` [T, B, N_IN] and int labels ``y``.
+
+    Converted step by step, so no float [T, B, N_IN] temporary beyond ``x`` itself."""
+    import numpy as np
+
+    d = np.load(path)
+    src, y = d["x"], np.asarray(d["y"]).astype(np.int32)
+    if src.ndim != 3 or src.shape[2] != N_IN or y.shape != (src.shape[1],):
+        raise SystemExit(f"--input: x {src.shape} must be [T, B, {N_IN}], y {y.shape} [B]")
+    x = np.empty(src.shape, np.float32)
+    for t in range(src.shape[0]):
+        x[t] = src[t]
+    return x, y
 
 
 def build(w, rec: bool):
@@ -106,6 +137,7 @@ def cmd_parity(args) -> None:
 
     d = np.load(args.input)
     w = {k: d[k] for k in d.files}
+    set_sizes(w)
     rec = "V" in w
     model, hidden = build(w, rec)
     x = spyx.jnp.asarray(w["x"], spyx.jnp.float32)
@@ -125,14 +157,23 @@ def cmd_time(args) -> None:
 
     d = np.load(args.weights)
     w = {k: d[k] for k in d.files}
+    set_sizes(w)
     rec = args.variant == "rec"
-    rng = np.random.default_rng(0)
-    # step by step: no float64 [T, B, 700] temporary raises the memory high-water mark
-    x = np.empty((args.T, args.batch, N_IN), np.float32)
-    for t in range(args.T):
-        x[t] = rng.random((args.batch, N_IN)) < P_IN
+    if rec and "V" not in w:
+        raise SystemExit("--variant rec needs a recurrent weight V in --weights")
+    if args.input:
+        x, y = load_input(args.input)
+        args.T, args.batch = x.shape[:2]
+    else:
+        rng = np.random.default_rng(0)
+        # step by step: no float64 [T, B, 700] temporary raises the memory high-water mark
+        x = np.empty((args.T, args.batch, N_IN), np.float32)
+        for t in range(args.T):
+            x[t] = rng.random((args.batch, N_IN)) < P_IN
+        y = rng.integers(0, N_OUT, args.batch)
+    density = float(x.mean())
     x = jnp.asarray(x)
-    y = jnp.asarray(rng.integers(0, N_OUT, args.batch))
+    y = jnp.asarray(y)
     x.block_until_ready()
     base = memory_baseline()
 
@@ -154,7 +195,8 @@ def cmd_time(args) -> None:
         updates, opt_state = tx.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss
 
-    rate = float(spyx.nn.run(hidden, x[: min(args.T, 100)])[0].mean())
+    # bench/peers.py: the first 100 steps; with --input (bench/shd_cpu.py) all of them
+    rate = float(spyx.nn.run(hidden, x if args.input else x[: min(args.T, 100)])[0].mean())
     wall, cpu = [], []
     for k in range(args.warmup + args.steps):
         if k == args.warmup:  # steady state: the XLA compile peak is behind us
@@ -167,19 +209,28 @@ def cmd_time(args) -> None:
         if k >= args.warmup:
             wall.append(t1 - t0)
             cpu.append(c1 - c0)
-        print(f"    spyx {args.variant} T={args.T} step {k + 1}/{args.warmup + args.steps}: "
-              f"{t1 - t0:.3f} s", file=sys.stderr, flush=True)  # fmt: skip
+        print(f"    spyx {args.variant} H={N_HID} T={args.T} step "
+              f"{k + 1}/{args.warmup + args.steps}: {t1 - t0:.3f} s", file=sys.stderr,
+              flush=True)  # fmt: skip
     steady = peak_since_baseline(base)
+    rss = _status_mb("VmRSS")
     row = {
         "library": "spyx",
         "variant": args.variant,
         "T": args.T,
+        "hidden": N_HID,
+        "batch": args.batch,
         "s_per_step": statistics.median(wall),
+        "s_per_step_min": min(wall),
+        "s_per_step_max": max(wall),
         "peak_mb": max(warm_peak, steady),
         "steady_peak_mb": steady,
         "cpu_s": statistics.median(cpu),
+        # RSS after the last step over the same baseline (imports + data)
+        "rss_after_mb": None if rss is None else rss - base,
         "steps": args.steps,
         "warmup": args.warmup,
+        "input_density": density,
         "hidden_rate": rate,
         "loss": float(loss),
         "threads": thread_info,
@@ -198,8 +249,11 @@ def main() -> None:
     b = sub.add_parser("time")
     b.add_argument("--weights", required=True)
     b.add_argument("--variant", choices=["ff", "rec"], default="ff")
-    b.add_argument("--T", type=int, default=100)
-    b.add_argument("--batch", type=int, default=256)
+    b.add_argument("--T", type=int, default=100, help="steps of the random input")
+    b.add_argument("--batch", type=int, default=256, help="samples of the random input")
+    b.add_argument("--input", metavar="NPZ",
+                   help="train on this batch instead: x [T, B, 700] (bool/uint8/float32), "
+                   "y [B]")  # fmt: skip
     b.add_argument("--warmup", type=int, default=2)
     b.add_argument("--steps", type=int, default=10)
     b.add_argument("--threads", type=int, default=2)

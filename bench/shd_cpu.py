@@ -22,6 +22,18 @@ memory is the RSS high-water over the timed steps above the RSS after imports an
 data (``bench/_memory.py``); ``rss_after_mb`` is the RSS above that base after the last
 step, and ``rss_released_mb`` the same after ``spikegrad.kernels.release_buffers()``.
 
+Spyx (JAX) runs in the JAX environment (``.venv-jax``, or the python named by
+``SPIKEGRAD_JAX_PYTHON``; made by scripts/setup_bench.sh) through ``bench/peers_jax.py``:
+the same weights (built and scaled as for the other libraries) and the same batch are
+written to a temporary folder and trained there with one ``jax.jit``-compiled step
+(forward scan, backward, optax Adam); without that environment Spyx is skipped with a
+message. Its network differs from the others by design (bench/peers.py, docs/peers.md):
+Spyx's LIF resets by subtraction, its hidden spikes come one step earlier and its
+recurrent loop is one step shorter, and its readout is two leaky integrators; so its
+spike trains, hidden rate and loss are not spikegrad's, only the work per step is the
+same size. No forward parity is checked here (bench/peers.py does); it has no
+``rss_released_mb`` (no spikegrad buffers to release).
+
     python bench/shd_cpu.py --json shd.json
     python bench/shd_cpu.py --hidden 128 --T 100 --libraries spikegrad torch --steps 3
 """
@@ -31,8 +43,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -45,7 +60,9 @@ from _memory import _status_mb, memory_baseline, peak_since_baseline  # noqa: E4
 
 SHD_TRAIN = 8156
 BATCH = 256
-LIBRARIES = ("spikegrad", "torch", "snntorch", "norse", "spikingjelly")
+LIBRARIES = ("spikegrad", "torch", "snntorch", "norse", "spikingjelly", "spyx")
+#: run when --libraries is not given (those not installed are skipped with a message)
+DEFAULT_LIBRARIES = ("spikegrad", "torch", "snntorch", "spyx")
 
 
 def log(msg: str) -> None:
@@ -71,16 +88,25 @@ def make_batch(T: int, batch: int, seed: int = 0) -> tuple[torch.Tensor, torch.T
     return x, torch.randint(0, 20, (batch,), generator=g)
 
 
+def make_weights(hidden: int, density: float) -> tuple[dict[str, np.ndarray], float]:
+    """bench/peers.py's recurrent seed-0 weights at this hidden size, input weights scaled
+    for this input density: (weights, scale).
+
+    The scale keeps the hidden layer active: bench/peers.py uses 7 at 2 % input density,
+    and the input current's spread grows as sqrt(density), so scale = 7 sqrt(0.02 / p).
+    Sets ``peers.N_HID`` to ``hidden`` (the peers' builders read the hidden size there).
+    """
+    peers.N_HID = hidden
+    scale = peers.WEIGHT_SCALE * math.sqrt(peers.P_IN / density)
+    return peers.make_weights(True, scale), scale
+
+
 def worker(lib: str, hidden: int, T: int, warmup: int, steps: int, threads: int) -> dict:
     """Time one library at one size in this process; returns the JSON row."""
-    peers.N_HID = hidden  # the peers' builders read the hidden size from here
     thread_info = peers.set_threads(threads)
     x, y = make_batch(T, BATCH)
     density = float(x.mean())
-    # input weights scaled so the hidden layer is active at this input density
-    # (bench/peers.py uses 7 at 2 % input density; the current's spread grows as sqrt(p))
-    scale = peers.WEIGHT_SCALE * math.sqrt(peers.P_IN / density)
-    w = peers.make_weights(True, scale)
+    w, scale = make_weights(hidden, density)
     base = memory_baseline()
     model = peers.build(lib, w, True)
     with torch.no_grad():
@@ -178,8 +204,46 @@ def adjoint_worker(
 
 
 def spawn(lib: str, hidden: int, T: int, warmup: int, steps: int, threads: int) -> dict:
+    """Time one library at one size in a process of its own; returns the JSON row."""
+    if lib == "spyx":
+        return spawn_spyx(hidden, T, warmup, steps, threads)
     args = [lib, str(hidden), str(T), str(warmup), str(steps), str(threads)]
     return peers.run_worker(__file__, args, threads, f"{lib} H={hidden} T={T}")
+
+
+def spawn_spyx(hidden: int, T: int, warmup: int, steps: int, threads: int) -> dict:
+    """Spyx in the JAX environment (bench/peers_jax.py) on :func:`make_batch`'s batch and
+    :func:`make_weights`' weights, both passed as .npz files; returns the JSON row."""
+    x, y = make_batch(T, BATCH)
+    density = float(x.mean())
+    n_hid = peers.N_HID
+    try:
+        w, scale = make_weights(hidden, density)
+    finally:
+        peers.N_HID = n_hid
+    with tempfile.TemporaryDirectory() as d:
+        fw, fx = os.path.join(d, "w.npz"), os.path.join(d, "x.npz")
+        np.savez(fw, **w)
+        np.savez(fx, x=x.to(torch.uint8).numpy(), y=y.numpy())
+        del x, y
+        args = ["time", "--weights", fw, "--input", fx, "--variant", "rec", "--warmup",
+                str(warmup), "--steps", str(steps), "--threads", str(threads)]  # fmt: skip
+        p = subprocess.run(
+            [str(peers.jax_python()), str(peers.JAX_SCRIPT), *args],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=peers.ROOT,
+            env=peers.thread_env(threads),
+        )
+    if p.returncode:
+        raise RuntimeError(f"spyx H={hidden} T={T} worker failed (exit {p.returncode})")
+    row = json.loads(p.stdout.strip().splitlines()[-1])
+    row.update(
+        s_per_epoch=row["s_per_step"] * SHD_TRAIN / BATCH,
+        rss_released_mb=None,  # no spikegrad buffers to release
+        weight_scale=scale,
+    )
+    return row
 
 
 def print_table(rows: list[dict]) -> None:
@@ -189,19 +253,27 @@ def print_table(rows: list[dict]) -> None:
         "extrapolated) | peak MB (timed steps) | RSS after / released MB | x spikegrad |"
     )
     print("|---|---|---|---|---|---|---|---|")
+
+    def mb(v: float | None) -> str:
+        return "-" if v is None else f"{v:.0f}"
+
     for r in rows:
         base = ref.get((r["hidden"], r["T"]))
         ratio = f"{r['s_per_step'] / base:.1f}" if base else "-"
         print(
             f"| {r['library']} | {r['hidden']} | {r['T']} | {r['s_per_step']:.3f} "
             f"({r['s_per_step_min']:.3f}-{r['s_per_step_max']:.3f}) | {r['s_per_epoch']:.1f} | "
-            f"{r['steady_peak_mb']:.0f} | {r['rss_after_mb']:.0f} / "
-            f"{r['rss_released_mb']:.0f} | {ratio} |"
+            f"{r['steady_peak_mb']:.0f} | {mb(r.get('rss_after_mb'))} / "
+            f"{mb(r.get('rss_released_mb'))} | {ratio} |"
         )
     dens = sorted({(r["T"], round(r["input_density"], 4), round(r["hidden_rate"], 4))
                    for r in rows if r["library"] == "spikegrad"})  # fmt: skip
     for T, d, h in dens:
         print(f"T = {T}: input density {d:.4f}; spikegrad hidden spike rate {h:.4f} per step")
+    for r in rows:
+        if r["library"] == "spyx":  # a different neuron by design: its own spike rate
+            print(f"spyx H = {r['hidden']}, T = {r['T']}: hidden spike rate "
+                  f"{r['hidden_rate']:.4f} per step (reset by subtraction)")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -219,7 +291,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--hidden", type=int, nargs="+", default=[128, 256])
     p.add_argument("--T", type=int, nargs="+", default=[100, 250])
     p.add_argument("--libraries", nargs="+", choices=LIBRARIES,
-                   default=["spikegrad", "torch", "snntorch"])  # fmt: skip
+                   default=list(DEFAULT_LIBRARIES))  # fmt: skip
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--steps", type=int, default=5, help="timed steps")
     p.add_argument("--warmup", type=int, default=2, help="untimed warm-up steps")
