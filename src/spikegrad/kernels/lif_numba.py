@@ -1225,20 +1225,28 @@ def _lif_grads(r, weight, V, spikes, surrogate, dr, rg, gS, GX, Wo, needs):
         if r.ck:  # one recomputed time block of U / I rows for the whole batch
             Ub = _buffers.empty((B, _TB, N), dtype=dt)
             Ib = _buffers.empty((B, _TB, N) if r.store_i else (1, 1, N), dtype=dt)
+        if has_gx:  # the readout term gS + GX W_out of one time block, as one product
+            Rb = torch.from_numpy(_buffers.empty((_TB, B, N), dtype=dt))
         t0 = 0
         for t in range(T - 1, -1, -1):
+            start = t == T - 1 or t % _TB == _TB - 1  # entering a time block [t0, t]
+            if start:
+                t0 = t - t % _TB
             if has_gx:  # dL/dS[t] = gS[t] + GX[t] W_out + g_i[t+1] V
-                if has_gs:
-                    torch.addmm(gS_t[t], GX_t[t], Wo, out=G_t)
-                else:
-                    torch.mm(GX_t[t], Wo, out=G_t)
-                G_t.addmm_(gi_t, Vd)
+                if start:
+                    nb = (t + 1 - t0) * B
+                    gx_b = GX_t[t0 : t + 1].reshape(nb, -1)
+                    rb = Rb.view(_TB * B, N)[:nb]
+                    if has_gs:
+                        torch.addmm(gS_t[t0 : t + 1].reshape(nb, N), gx_b, Wo, out=rb)
+                    else:
+                        torch.mm(gx_b, Wo, out=rb)
+                torch.addmm(Rb[t - t0], gi_t, Vd, out=G_t)
             elif has_gs:
                 torch.addmm(gS_t[t], gi_t, Vd, out=G_t)
             else:
                 torch.mm(gi_t, Vd, out=G_t)
-            if r.ck and (t == T - 1 or t % _TB == _TB - 1):
-                t0 = t - t % _TB
+            if r.ck and start:
                 _replay_blocks(
                     t0, t + 1, r.CKU, r.CKI, st, ct, idx, val, r.WT, r.ev, r.X, r.VT, r.rec,
                     r.bm, r.omb, r.bs, Ub, Ib, r.store_i, cst,
