@@ -66,6 +66,21 @@ def _as_index_tensor(name: str, value: object) -> Tensor:
     return t.detach().to(device="cpu", dtype=torch.int64)
 
 
+def _attach_coo_events(out: Tensor, t: Tensor, b: Tensor, u: Tensor) -> None:
+    """Put the kernel events of ``out`` ``[T, B, C]`` (counts of the triplets) on it.
+
+    Skipped without numba and when the triplets alone are denser than the kernels'
+    event threshold (the kernels then take the dense product, or find out by a scan
+    whether repeats made it sparse enough).
+    """
+    from spikegrad.kernels import _coo_events
+
+    T, B, C = out.shape
+    if t.numel() > _coo_events.DENSITY_THRESHOLD * T * B * C:
+        return
+    _coo_events.attach_events(out, _coo_events.events_from_coo(t, b, u, T, B, C, out.dtype))
+
+
 def _gather_events(offsets: Tensor, idx: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Event positions of the samples ``idx`` in CSR order.
 
@@ -284,6 +299,11 @@ class SpikeDataset(Dataset):
             Output dtype. For ``torch.bool`` a bin is ``True`` if it holds any event;
             otherwise bins hold event counts.
 
+        A float32/float64 result also carries its events in the form the compiled
+        kernels read (:func:`spikegrad.kernels._coo_events.attach_events`, built from
+        the stored events in :math:`O(E)`), so a numba network's first layer does not
+        scan the dense tensor for them; an in-place change of the tensor discards them.
+
         Returns
         -------
         Tensor
@@ -300,6 +320,8 @@ class SpikeDataset(Dataset):
         else:
             ones = torch.ones(event_index.numel(), dtype=dtype)
             out.index_put_((t, batch_index, u), ones, accumulate=True)
+            if dtype in (torch.float32, torch.float64):
+                _attach_coo_events(out, t, batch_index, u)
         return out
 
     def subset(self, idx: IndexLike, name: str | None = None) -> SpikeDataset:
