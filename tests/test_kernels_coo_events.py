@@ -124,6 +124,9 @@ def test_out_of_range_and_mismatched_triplets_raise():
 
 def test_bool_dense_and_too_dense_batches_carry_no_events(monkeypatch):
     ds = _dataset(0)
+    x = ds.dense(kernel_events=False)
+    assert getattr(x, L._EVENTS_ATTR, None) is None
+    assert torch.equal(x, ds.dense())
     assert getattr(ds.dense(dtype=torch.bool), L._EVENTS_ATTR, None) is None
     assert getattr(ds.dense(dtype=torch.float16), L._EVENTS_ATTR, None) is None
     monkeypatch.setattr(C, "DENSITY_THRESHOLD", 0.0)

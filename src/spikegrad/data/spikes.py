@@ -288,7 +288,13 @@ class SpikeDataset(Dataset):
                 )
         return t
 
-    def dense(self, idx: IndexLike | None = None, dtype: torch.dtype = torch.float32) -> Tensor:
+    def dense(
+        self,
+        idx: IndexLike | None = None,
+        dtype: torch.dtype = torch.float32,
+        *,
+        kernel_events: bool = True,
+    ) -> Tensor:
         """Dense time-major spike tensor of the samples ``idx``.
 
         Parameters
@@ -298,11 +304,15 @@ class SpikeDataset(Dataset):
         dtype:
             Output dtype. For ``torch.bool`` a bin is ``True`` if it holds any event;
             otherwise bins hold event counts.
-
-        A float32/float64 result also carries its events in the form the compiled
-        kernels read (:func:`spikegrad.kernels._coo_events.attach_events`, built from
-        the stored events in :math:`O(E)`), so a numba network's first layer does not
-        scan the dense tensor for them; an in-place change of the tensor discards them.
+        kernel_events:
+            Attach the events to a float32/float64 result in the form the compiled
+            kernels read (:func:`spikegrad.kernels._coo_events.attach_events`, built
+            from the stored events in :math:`O(E)`), so a numba network's first layer
+            does not scan the dense tensor for them; an in-place change of the tensor
+            discards them. They are a Python attribute of the tensor, which
+            ``torch.save`` stores with it and ``torch.load(..., weights_only=True)``
+            then refuses: pass ``False`` for a tensor that is to be saved (or save
+            ``x.clone()``, which carries none).
 
         Returns
         -------
@@ -320,7 +330,7 @@ class SpikeDataset(Dataset):
         else:
             ones = torch.ones(event_index.numel(), dtype=dtype)
             out.index_put_((t, batch_index, u), ones, accumulate=True)
-            if dtype in (torch.float32, torch.float64):
+            if kernel_events and dtype in (torch.float32, torch.float64):
                 _attach_coo_events(out, t, batch_index, u)
         return out
 
