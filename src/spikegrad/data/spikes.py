@@ -66,6 +66,21 @@ def _as_index_tensor(name: str, value: object) -> Tensor:
     return t.detach().to(device="cpu", dtype=torch.int64)
 
 
+def _attach_coo_events(out: Tensor, t: Tensor, b: Tensor, u: Tensor) -> None:
+    """Put the kernel events of ``out`` ``[T, B, C]`` (counts of the triplets) on it.
+
+    Skipped without numba and when the triplets alone are denser than the kernels'
+    event threshold (the kernels then take the dense product, or find out by a scan
+    whether repeats made it sparse enough).
+    """
+    from spikegrad.kernels import _coo_events
+
+    T, B, C = out.shape
+    if t.numel() > _coo_events.DENSITY_THRESHOLD * T * B * C:
+        return
+    _coo_events.attach_events(out, _coo_events.events_from_coo(t, b, u, T, B, C, out.dtype))
+
+
 def _gather_events(offsets: Tensor, idx: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Event positions of the samples ``idx`` in CSR order.
 
@@ -273,7 +288,13 @@ class SpikeDataset(Dataset):
                 )
         return t
 
-    def dense(self, idx: IndexLike | None = None, dtype: torch.dtype = torch.float32) -> Tensor:
+    def dense(
+        self,
+        idx: IndexLike | None = None,
+        dtype: torch.dtype = torch.float32,
+        *,
+        kernel_events: bool = True,
+    ) -> Tensor:
         """Dense time-major spike tensor of the samples ``idx``.
 
         Parameters
@@ -283,6 +304,15 @@ class SpikeDataset(Dataset):
         dtype:
             Output dtype. For ``torch.bool`` a bin is ``True`` if it holds any event;
             otherwise bins hold event counts.
+        kernel_events:
+            Attach the events to a float32/float64 result in the form the compiled
+            kernels read (:func:`spikegrad.kernels._coo_events.attach_events`, built
+            from the stored events in :math:`O(E)`), so a numba network's first layer
+            does not scan the dense tensor for them; an in-place change of the tensor
+            discards them. They are a Python attribute of the tensor, which
+            ``torch.save`` stores with it and ``torch.load(..., weights_only=True)``
+            then refuses: pass ``False`` for a tensor that is to be saved (or save
+            ``x.clone()``, which carries none).
 
         Returns
         -------
@@ -300,6 +330,8 @@ class SpikeDataset(Dataset):
         else:
             ones = torch.ones(event_index.numel(), dtype=dtype)
             out.index_put_((t, batch_index, u), ones, accumulate=True)
+            if kernel_events and dtype in (torch.float32, torch.float64):
+                _attach_coo_events(out, t, batch_index, u)
         return out
 
     def subset(self, idx: IndexLike, name: str | None = None) -> SpikeDataset:

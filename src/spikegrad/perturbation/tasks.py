@@ -403,7 +403,7 @@ class ClassifyTask(Task):
     def dense(self, ds: SpikeDataset, idx: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
         """Inputs ``[T, B, n_in]`` of samples ``idx``: ``tail`` empty bins appended, each
         bin spread over ``steps_per_bin`` steps (spike in the first)."""
-        x = ds.dense(idx)
+        x = ds.dense(idx, kernel_events=False)  # re-laid out below: events would not carry
         T, B, C = x.shape
         x = torch.cat([x, torch.zeros(self.tail, B, C, dtype=x.dtype)])
         if self.steps_per_bin > 1:
