@@ -7,6 +7,8 @@ network computes bitwise the same spikes and gradients with or without them, and
 in-place change of the batch must make the kernels scan again.
 """
 
+import gc
+
 import numpy as np
 import pytest
 import torch
@@ -62,7 +64,7 @@ def _dataset(seed: int, T=12, C=40, N=9, per_sample=(0, 3, 25, 0, 60, 1, 7, 0, 3
 def _scan(x: torch.Tensor) -> L.Events:
     """What the kernels find by scanning ``x`` (attribute removed, on a copy)."""
     y = x.clone()
-    assert getattr(y, L._EVENTS_ATTR, None) is None
+    assert L.get_events(y) is None
     return L.build_events(y, None)
 
 
@@ -84,14 +86,14 @@ def test_dense_batches_carry_the_events_a_scan_finds(dtype, seed):
                torch.tensor([4, 4, 0, 3]), torch.tensor([0, 3, 7])]  # fmt: skip
     for idx in batches:
         x = ds.dense(idx, dtype=dtype)
-        ev = getattr(x, L._EVENTS_ATTR)
+        ev = L.get_events(x)
         assert ev.version == x._version
         assert L.build_events(x, None) is ev  # used as they are, no scan
         T, B, K = x.shape
         _assert_same_events(ev, _scan(x), T * B)
     # a batch of empty samples only: no events in any row
     x = ds.dense([0, 3, 7], dtype=dtype)
-    assert getattr(x, L._EVENTS_ATTR).count.sum() == 0
+    assert L.get_events(x).count.sum() == 0
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -125,12 +127,12 @@ def test_out_of_range_and_mismatched_triplets_raise():
 def test_bool_dense_and_too_dense_batches_carry_no_events(monkeypatch):
     ds = _dataset(0)
     x = ds.dense(kernel_events=False)
-    assert getattr(x, L._EVENTS_ATTR, None) is None
+    assert L.get_events(x) is None
     assert torch.equal(x, ds.dense())
-    assert getattr(ds.dense(dtype=torch.bool), L._EVENTS_ATTR, None) is None
-    assert getattr(ds.dense(dtype=torch.float16), L._EVENTS_ATTR, None) is None
+    assert L.get_events(ds.dense(dtype=torch.bool)) is None
+    assert L.get_events(ds.dense(dtype=torch.float16)) is None
     monkeypatch.setattr(C, "DENSITY_THRESHOLD", 0.0)
-    assert getattr(ds.dense(), L._EVENTS_ATTR, None) is None
+    assert L.get_events(ds.dense()) is None
     monkeypatch.setattr(C, "_HAVE_NUMBA", False)
     assert C.events_from_coo([0], [0], [0], 1, 1, 1) is None
 
@@ -189,7 +191,7 @@ def test_attached_events_are_what_the_kernels_read():
     net = _net()
     x = ds.dense([1, 2, 4, 5, 6, 8])
     other = ds.dense([8, 6, 5, 4, 2, 1])
-    C.attach_events(x, getattr(other, L._EVENTS_ATTR))
+    C.attach_events(x, L.get_events(other))
     assert torch.equal(_step(net, x)[0], _step(net, other.clone())[0])
     assert not torch.equal(_step(net, x)[0], _step(net, x.clone())[0])
 
@@ -208,3 +210,21 @@ def test_in_place_change_expires_the_events(monkeypatch):
     _assert_same_events(ev, _scan(x), 20 * 4)
     for p, q in zip(_step(net, x), _step(net, x.clone()), strict=True):
         assert torch.equal(p, q)
+
+
+def test_batches_with_events_save_and_load_as_plain_tensors(tmp_path):
+    """The events live beside the tensor: torch.save / weights_only load see a plain one."""
+    x = _dataset(0).dense()
+    assert L.get_events(x) is not None
+    torch.save({"x": x}, tmp_path / "b.pt")
+    y = torch.load(tmp_path / "b.pt", weights_only=True)["x"]
+    assert torch.equal(x, y) and L.get_events(y) is None
+
+
+def test_registry_entry_goes_with_its_tensor():
+    x = _dataset(0).dense()
+    key = id(x)
+    assert key in L._EVENTS
+    del x
+    gc.collect()
+    assert key not in L._EVENTS

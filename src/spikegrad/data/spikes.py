@@ -309,10 +309,9 @@ class SpikeDataset(Dataset):
             kernels read (:func:`spikegrad.kernels._coo_events.attach_events`, built
             from the stored events in :math:`O(E)`), so a numba network's first layer
             does not scan the dense tensor for them; an in-place change of the tensor
-            discards them. They are a Python attribute of the tensor, which
-            ``torch.save`` stores with it and ``torch.load(..., weights_only=True)``
-            then refuses: pass ``False`` for a tensor that is to be saved (or save
-            ``x.clone()``, which carries none).
+            discards them. ``False`` skips building them (for a tensor that no
+            numba layer reads). They are kept beside the tensor, not in it:
+            ``torch.save`` stores the plain tensor.
 
         Returns
         -------

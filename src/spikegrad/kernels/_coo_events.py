@@ -32,7 +32,7 @@ import torch
 
 from .._checks import SpikegradInputError
 from . import _buffers
-from .lif_numba import _EVENTS_ATTR, _HAVE_NUMBA, DENSITY_THRESHOLD, Events, numba
+from .lif_numba import _HAVE_NUMBA, DENSITY_THRESHOLD, Events, numba, set_events
 
 __all__ = ["DENSITY_THRESHOLD", "attach_events", "events_from_coo"]
 
@@ -200,12 +200,14 @@ def attach_events(x: torch.Tensor, events: Events | None) -> torch.Tensor:
     """Let the compiled kernels use ``events`` for ``x`` instead of scanning it; ``x``.
 
     ``events`` must describe ``x`` (:func:`events_from_coo` of the triplets ``x``
-    counts). They are stored on ``x`` with ``x``'s current version counter, so any later
+    counts). They are recorded for ``x`` (:func:`~spikegrad.kernels.lif_numba.set_events`:
+    weakly, not as an attribute, so ``torch.save`` of ``x`` is unaffected) with ``x``'s
+    current version counter, so any later
     in-place change of ``x`` (or of a view sharing its storage through torch) makes
     :func:`~spikegrad.kernels.lif_numba.build_events` ignore them and scan again.
     (Writes that bypass torch, e.g. through ``x.numpy()``, do not bump the counter: do
     not make them to a tensor carrying events.) ``None`` leaves ``x`` as it is.
     """
     if events is not None:
-        setattr(x, _EVENTS_ATTR, events._replace(version=x._version))
+        set_events(x, events._replace(version=x._version))
     return x

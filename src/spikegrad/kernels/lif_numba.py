@@ -40,6 +40,7 @@ to the torch implementation.
 from __future__ import annotations
 
 import math
+import weakref
 from types import SimpleNamespace
 from typing import NamedTuple
 
@@ -59,10 +60,12 @@ __all__ = [
     "Events",
     "available",
     "build_events",
+    "get_events",
     "li_readout_numba",
     "lif_layer_numba",
     "lif_readout_numba",
     "lif_sequence_numba",
+    "set_events",
     "surrogate_code",
 ]
 
@@ -156,8 +159,35 @@ class Events(NamedTuple):
     version: int = -1
 
 
-#: attribute under which a spike tensor made by these kernels carries its events
-_EVENTS_ATTR = "_spikegrad_events"
+#: events known for live tensors, by id: (weak reference to the tensor, its events). Not
+#: an attribute of the tensor: ``torch.save`` would store one with the tensor, and
+#: ``torch.load(..., weights_only=True)`` would then refuse the file. An entry goes when
+#: its tensor is freed (``weakref.finalize``).
+_EVENTS: dict[int, tuple[weakref.ref, Events]] = {}
+
+
+def get_events(x: torch.Tensor) -> Events | None:
+    """The events recorded for ``x`` (:func:`set_events`), or ``None``.
+
+    The caller compares ``Events.version`` with ``x._version`` before using them.
+    """
+    hit = _EVENTS.get(id(x))
+    if hit is None or hit[0]() is not x:
+        return None
+    return hit[1]
+
+
+def set_events(x: torch.Tensor, events: Events) -> None:
+    """Record ``events`` (with their ``version``) as the non-zeros of ``x``.
+
+    Kept, weakly, until ``x`` is freed; :func:`build_events` then uses them instead of
+    scanning ``x`` while ``x._version`` equals ``events.version``.
+    """
+    key = id(x)
+    hit = _EVENTS.get(key)
+    if hit is None or hit[0]() is not x:
+        weakref.finalize(x, _EVENTS.pop, key, None)
+    _EVENTS[key] = (weakref.ref(x), events)
 
 
 def _nthreads(batch: int) -> int:
@@ -912,7 +942,7 @@ def build_events(
     :class:`~spikegrad.SpikegradInputError` instead (the check the dense path does
     with ``torch.isfinite``, here for free).
     """
-    cached = getattr(x, _EVENTS_ATTR, None)
+    cached = get_events(x)
     if cached is not None and cached.version == x._version:
         return None if threshold is not None and cached.density > threshold else cached
     T, B, K = x.shape
@@ -1062,7 +1092,7 @@ def _lif_run(
     s_ev = None
     if not sov.any():  # else: denser than the event threshold, consumers scan S
         s_ev = Events(sst, sct, sidx, sval, int(sct.sum()) / max(1, T * B * N), 0)
-        setattr(spikes, _EVENTS_ATTR, s_ev)
+        set_events(spikes, s_ev)
     return SimpleNamespace(
         U=None if ck else U, I=None if ck else I_, CKU=CKU if ck else None,
         CKI=CKI if ck else None, ck=ck, T=T, B=B, X=X if ck else None,

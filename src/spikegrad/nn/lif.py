@@ -93,8 +93,7 @@ def _check_projection(projection: object, in_f: int, out_f: int, dt: float) -> n
     shape = tuple(projection.weight.shape)  # type: ignore[arg-type]  # checked Parameter above
     if shape != (out_f, in_f):
         raise SpikegradInputError(
-            f"projection weight is {shape}, the layer needs "
-            f"({out_f}, {in_f})"
+            f"projection weight is {shape}, the layer needs ({out_f}, {in_f})"
         )
     if getattr(projection, "dt", dt) != dt:
         raise SpikegradInputError(
@@ -328,14 +327,26 @@ class LIFLayer(nn.Module):
         p = self.neuron_params()
         if self.backend == "reference":
             spikes, _, mem = alif_sequence(
-                current, p, self.surrogate, rec_weight=self.rec_weight, reset=self.reset,
-                recurrent_grad=self.recurrent_grad, record_membrane=record_membrane,
+                current,
+                p,
+                self.surrogate,
+                rec_weight=self.rec_weight,
+                reset=self.reset,
+                recurrent_grad=self.recurrent_grad,
+                record_membrane=record_membrane,
             )
         else:
             spikes, mem = alif_sequence_fused(
-                current, p.beta_mem, p.beta_syn, self.surrogate, rho=p.rho,
-                threshold=p.threshold, adapt=p.adapt, refractory=p.refractory,
-                rec_weight=self.rec_weight, reset=self.reset,
+                current,
+                p.beta_mem,
+                p.beta_syn,
+                self.surrogate,
+                rho=p.rho,
+                threshold=p.threshold,
+                adapt=p.adapt,
+                refractory=p.refractory,
+                rec_weight=self.rec_weight,
+                reset=self.reset,
                 recurrent_grad=self.recurrent_grad,
             )
         if not record_membrane:

@@ -185,8 +185,11 @@ class RatesTask(Task):
     def check_model(self, model: torch.nn.Module) -> None:
         """The task reads the output neurons' spikes of a conductance-based network."""
         t = getattr(model, "topology", None)
-        if (not isinstance(t, CobaTopology) or t.n_in != self.n_in
-                or t.outputs.numel() != self.n_out):
+        if (
+            not isinstance(t, CobaTopology)
+            or t.n_in != self.n_in
+            or t.outputs.numel() != self.n_out
+        ):
             raise SpikegradInputError(
                 f"the rates task needs a conductance-based model with {self.n_in} inputs and "
                 f"{self.n_out} output neurons (task.model() builds one), got "
@@ -238,8 +241,11 @@ class RatesTask(Task):
         return -self.sample_loss(model, out, y).to(torch.float64)
 
     def to_dict(self) -> dict:
-        d = {k: getattr(self, k) for k in self.__dataclass_fields__
-             if k not in ("params", "topology")}
+        d = {
+            k: getattr(self, k)
+            for k in self.__dataclass_fields__
+            if k not in ("params", "topology")
+        }
         return {"name": self.name, **d}
 
 
@@ -375,8 +381,14 @@ class ClassifyTask(Task):
         """Feed-forward weights U(0, w) (nS); fixed lateral inhibition through I."""
         g = generator if generator is not None else torch.Generator().manual_seed(self.seed)
         return classifier_weights(
-            self.topology, self.n_hidden, self.n_classes, w_in=self.w_in, w_ho=self.w_ho,
-            w_oi=self.w_oi, w_io=self.w_io, generator=g,
+            self.topology,
+            self.n_hidden,
+            self.n_classes,
+            w_in=self.w_in,
+            w_ho=self.w_ho,
+            w_oi=self.w_oi,
+            w_io=self.w_io,
+            generator=g,
         )
 
     def model(self, weight: Tensor | None = None, **kwargs: Any) -> CobaSpikingNetwork:
@@ -452,8 +464,11 @@ class ClassifyTask(Task):
         return _correct(model.logits(out), y).to(torch.float64)
 
     def to_dict(self) -> dict:
-        d = {k: getattr(self, k) for k in self.__dataclass_fields__
-             if k not in ("params", "topology")}
+        d = {
+            k: getattr(self, k)
+            for k in self.__dataclass_fields__
+            if k not in ("params", "topology")
+        }
         return {"name": self.name, **d}
 
 
