@@ -66,19 +66,31 @@ def _as_index_tensor(name: str, value: object) -> Tensor:
     return t.detach().to(device="cpu", dtype=torch.int64)
 
 
-def _attach_coo_events(out: Tensor, t: Tensor, b: Tensor, u: Tensor) -> None:
-    """Put the kernel events of ``out`` ``[T, B, C]`` (counts of the triplets) on it.
+def _dense_numba(
+    t: Tensor,
+    b: Tensor,
+    u: Tensor,
+    shape: tuple[int, int, int],
+    dtype: torch.dtype,
+    attach: bool,
+) -> Tensor | None:
+    """Dense batch ``shape`` counting the triplets, built through the kernels' events.
 
-    Skipped without numba and when the triplets alone are denser than the kernels'
-    event threshold (the kernels then take the dense product, or find out by a scan
-    whether repeats made it sparse enough).
+    The events (:func:`spikegrad.kernels._coo_events.events_from_coo`, :math:`O(E)`)
+    give the dense tensor in one compiled pass (``dense_from_events``), and with
+    ``attach`` (and at most the kernels' event density) they stay attached to it, so
+    a numba first layer does not scan it again. ``None`` without numba.
     """
     from spikegrad.kernels import _coo_events
 
-    T, B, C = out.shape
-    if t.numel() > _coo_events.DENSITY_THRESHOLD * T * B * C:
-        return
-    _coo_events.attach_events(out, _coo_events.events_from_coo(t, b, u, T, B, C, out.dtype))
+    T, B, C = shape
+    ev = _coo_events.events_from_coo(t, b, u, T, B, C, dtype)
+    if ev is None:
+        return None
+    out = _coo_events.dense_from_events(ev, T, B, C)
+    if attach and ev.density <= _coo_events.DENSITY_THRESHOLD:
+        _coo_events.attach_events(out, ev)
+    return out
 
 
 def _gather_events(offsets: Tensor, idx: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -309,9 +321,11 @@ class SpikeDataset(Dataset):
             kernels read (:func:`spikegrad.kernels._coo_events.attach_events`, built
             from the stored events in :math:`O(E)`), so a numba network's first layer
             does not scan the dense tensor for them; an in-place change of the tensor
-            discards them. ``False`` skips building them (for a tensor that no
-            numba layer reads). They are kept beside the tensor, not in it:
-            ``torch.save`` stores the plain tensor.
+            discards them. ``False`` leaves them off (for a tensor that no numba
+            layer reads). They are kept beside the tensor, not in it: ``torch.save``
+            stores the plain tensor. With numba, float batches are filled from these
+            events in one compiled pass either way (much faster than
+            ``index_put_``), in memory recycled by the kernels' buffer pool.
 
         Returns
         -------
@@ -321,16 +335,19 @@ class SpikeDataset(Dataset):
         """
         idx = self._check_idx(idx)
         event_index, batch_index, _ = _gather_events(self.offsets, idx)
-        out = torch.zeros(self.n_steps, idx.numel(), self.n_units, dtype=dtype)
+        shape = (self.n_steps, idx.numel(), self.n_units)
         t = self.times[event_index]
         u = self.units[event_index]
+        if dtype in (torch.float32, torch.float64):
+            fast = _dense_numba(t, batch_index, u, shape, dtype, kernel_events)
+            if fast is not None:
+                return fast
+        out = torch.zeros(shape, dtype=dtype)
         if dtype == torch.bool:
             out[t, batch_index, u] = True
         else:
             ones = torch.ones(event_index.numel(), dtype=dtype)
             out.index_put_((t, batch_index, u), ones, accumulate=True)
-            if kernel_events and dtype in (torch.float32, torch.float64):
-                _attach_coo_events(out, t, batch_index, u)
         return out
 
     def subset(self, idx: IndexLike, name: str | None = None) -> SpikeDataset:
