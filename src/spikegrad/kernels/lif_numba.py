@@ -785,21 +785,12 @@ if _HAVE_NUMBA:
 
     @numba.njit(parallel=True, cache=True, error_model="numpy")
     def _lif_backward_step(
-        t,
         tu,
+        tg,
         nchunks,
         G,
         U,
         I,
-        st,
-        ct,
-        idx,
-        val,
-        events,
-        recv,
-        sst,
-        sct,
-        sidx,
         bm,
         omb,
         bs,
@@ -809,43 +800,26 @@ if _HAVE_NUMBA:
         need_tau,
         gu,
         gi,
-        store_gi,
-        GI,
-        dWT,
-        dVT,
+        GIb,
         gbm,
         gbs,
     ):  # pragma: no cover - compiled
-        """One step of the recurrent sweep; G[b] = dL/dS[t, b] incl. the term V^T g_i[t+1].
+        """One step t of the recurrent sweep; G[b] = dL/dS[t, b] incl. the term V^T g_i[t+1].
 
         The membrane and current rows of step t are U[b, tu] and I[b, tu] (tu = t for
-        the whole trace, t - t0 for a recomputed block starting at t0). Chunk c owns a
-        slice of the batch and its own weight-gradient accumulators, so
-        g_i[t+1] is scattered into dW / dV at once instead of being stored.
+        the whole trace, t - t0 for a recomputed block starting at t0). g_i[t+1] goes to
+        row tg of the time block GIb; :func:`_scatter_block` adds a whole block into the
+        weight gradients once it is done (each chunk's accumulators then stay in cache
+        for the block instead of all of them being touched at every step).
         """
         B, N = gu.shape
         for c in numba.prange(nchunks):
             h = np.empty(N, dtype=U.dtype)
             for b in range(c * B // nchunks, (c + 1) * B // nchunks):
-                _scatter_step(
-                    gi[b],
-                    t,
-                    b,
-                    B,
-                    st,
-                    ct,
-                    idx,
-                    val,
-                    events,
-                    dWT[c],
-                    recv,
-                    dVT[c],
-                    sst,
-                    sct,
-                    sidx,
-                    store_gi,
-                    GI,
-                )
+                Gb = GIb[tg, b]
+                gib = gi[b]
+                for j in range(N):
+                    Gb[j] = gib[j]
                 _hrow(code, cst, U[b, tu], h)
                 _adjoint_update(
                     G[b],
@@ -863,6 +837,40 @@ if _HAVE_NUMBA:
                     gbm[b],
                     gbs[b],
                 )
+
+    @numba.njit(parallel=True, cache=True, error_model="numpy")
+    def _scatter_block(
+        t0,
+        t1,
+        nchunks,
+        GIb,
+        st,
+        ct,
+        idx,
+        val,
+        events,
+        recv,
+        sst,
+        sct,
+        sidx,
+        store_gi,
+        GI,
+        dWT,
+        dVT,
+    ):  # pragma: no cover - compiled
+        """Weight-gradient scatter of the block t0 .. t1 - 1 of g_i[t+1] rows (GIb[t - t0]).
+
+        Chunk c adds its samples into its own accumulators dWT[c], dVT[c], steps
+        descending and samples ascending: the order of the per-step scatter it replaces.
+        """
+        B = GIb.shape[1]
+        for c in numba.prange(nchunks):
+            for t in range(t1 - 1, t0 - 1, -1):
+                for b in range(c * B // nchunks, (c + 1) * B // nchunks):
+                    _scatter_step(
+                        GIb[t - t0, b], t, b, B, st, ct, idx, val, events, dWT[c], recv,
+                        dVT[c], sst, sct, sidx, store_gi, GI,
+                    )  # fmt: skip
 
     @numba.njit(parallel=True, cache=True, error_model="numpy")
     def _li_forward(
@@ -1257,11 +1265,12 @@ def _lif_grads(r, weight, V, spikes, surrogate, dr, rg, gS, GX, Wo, needs):
             Ib = _buffers.empty((B, _TB, N) if r.store_i else (1, 1, N), dtype=dt)
         if has_gx:  # the readout term gS + GX W_out of one time block, as one product
             Rb = torch.from_numpy(_buffers.empty((_TB, B, N), dtype=dt))
-        t0 = 0
+        GIb = _buffers.empty((_TB, B, N), dtype=dt)  # g_i[t+1] of one time block
+        t0 = t1 = 0
         for t in range(T - 1, -1, -1):
-            start = t == T - 1 or t % _TB == _TB - 1  # entering a time block [t0, t]
+            start = t == T - 1 or t % _TB == _TB - 1  # entering a time block [t0, t1)
             if start:
-                t0 = t - t % _TB
+                t0, t1 = t - t % _TB, t + 1
             if has_gx:  # dL/dS[t] = gS[t] + GX[t] W_out + g_i[t+1] V
                 if start:
                     nb = (t + 1 - t0) * B
@@ -1282,10 +1291,15 @@ def _lif_grads(r, weight, V, spikes, surrogate, dr, rg, gS, GX, Wo, needs):
                     r.bm, r.omb, r.bs, Ub, Ib, r.store_i, cst,
                 )  # fmt: skip
             _lif_backward_step(
-                t, t - t0 if r.ck else t, nchunks, G, Ub if r.ck else U, Ib if r.ck else I_,
-                st, ct, idx, val, need_w, need_v, *sev, r.bm, r.omb, r.bs, code, cst, dr,
-                r.need_tau, gu, gi, store_gi, GI, dWT, dVT, gbm, gbs,
+                t - t0 if r.ck else t, t - t0, nchunks, G, Ub if r.ck else U,
+                Ib if r.ck else I_, r.bm, r.omb, r.bs, code, cst, dr, r.need_tau, gu, gi,
+                GIb, gbm, gbs,
             )  # fmt: skip
+            if t == t0:  # the block is done: its weight gradients
+                _scatter_block(
+                    t0, t1, nchunks, GIb, st, ct, idx, val, need_w, need_v, *sev, store_gi,
+                    GI, dWT, dVT,
+                )  # fmt: skip
     else:
         gbm = np.zeros((nchunks, N) if r.need_tau else (1, 1), dtype=dt)
         gbs = np.zeros_like(gbm)
