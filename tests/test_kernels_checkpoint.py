@@ -27,6 +27,12 @@ pytest.importorskip("numba")
 TB = L._TB
 
 
+@pytest.fixture(autouse=True)
+def _any_size(monkeypatch):
+    """Checkpoint the small traces of these tests too (the default bound is 64 MiB)."""
+    monkeypatch.setattr(L, "CHECKPOINT_MIN_BYTES", 0)
+
+
 def _layer_grads(kw, x, ck, monkeypatch):
     monkeypatch.setattr(L, "CHECKPOINT", ck)
     torch.manual_seed(5)
@@ -161,6 +167,16 @@ def test_retain_graph_backward_twice_gives_the_same_gradients(monkeypatch):
         assert all(torch.equal(a, b) for a, b in zip(g1, g2, strict=True))
         with pytest.raises(RuntimeError, match="second time"):
             torch.autograd.grad(loss, list(layer.parameters()))
+
+
+def test_only_traces_of_at_least_the_bound_are_recomputed(ck_spy, monkeypatch):
+    x = (torch.rand(50, 3, 11, generator=torch.Generator().manual_seed(0)) < 0.05).float()
+    layer = LIFLayer(11, 9, backend="numba")
+    monkeypatch.setattr(L, "CHECKPOINT", True)
+    for bound, ck in ((50 * 3 * 9 * 4, True), (50 * 3 * 9 * 4 + 1, False)):
+        monkeypatch.setattr(L, "CHECKPOINT_MIN_BYTES", bound)
+        layer(x)
+        assert ck_spy.pop() is ck
 
 
 def test_support_fraction_from_checkpoints_counts_block_starts():

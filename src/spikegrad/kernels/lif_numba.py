@@ -54,6 +54,7 @@ from . import _buffers
 __all__ = [
     "BOUNDED_SUPPORT_CODES",
     "CHECKPOINT",
+    "CHECKPOINT_MIN_BYTES",
     "DENSITY_THRESHOLD",
     "SPARSE_ADJOINT_MAX",
     "SURROGATE_CODES",
@@ -1032,15 +1033,21 @@ def _event_arrays(events: Events | None, dt) -> tuple:
     return z, z, np.zeros(0, np.int32), np.zeros(0, dt)
 
 
-#: Event-driven layers keep no membrane trace for BPTT by default: the forward sweep
-#: stores the state (u, i) at the start of every ``_TB``-step block (``2 B N`` floats per
-#: block instead of ``_TB B N`` per trace) and the backward sweep recomputes each block's
-#: U (and I) rows from it, bitwise as the forward computed them. The recomputation costs
-#: a second pass of the event gather and the neuron update; the forward no longer
-#: streams the T B N trace to memory (measured in BENCHMARKS.md). ``False`` stores the
-#: traces. Layers whose membrane trace is returned (``record_membrane``) or whose input
-#: is a dense current store them in any case.
+#: Event-driven layers whose BPTT traces (U, and I where needed) would take at least
+#: :data:`CHECKPOINT_MIN_BYTES` keep none: the forward sweep stores the state (u, i) at
+#: the start of every ``_TB``-step block (``2 B N`` floats per block instead of
+#: ``_TB B N`` per trace) and the backward sweep recomputes each block's U (and I) rows
+#: from it, bitwise as the forward computed them. The recomputation costs a second pass
+#: of the event gather and the neuron update (measured +8-15 % per training step on
+#: ``bench/peers.py``'s network, BENCHMARKS.md) for ~T B N floats less at the memory
+#: peak. ``False`` always stores the traces. Layers whose membrane trace is returned
+#: (``record_membrane``) or whose input is a dense current store them in any case.
 CHECKPOINT = True
+
+#: Smallest trace (bytes, U plus I where stored) that is recomputed instead of stored:
+#: 64 MiB, a set bound (below it the memory saved is small next to the time it costs;
+#: ``bench/peers.py`` at T = 100 stores 20 MB, at T = 500 recomputes 102 MB).
+CHECKPOINT_MIN_BYTES = 64 << 20
 
 
 def _lif_run(
@@ -1062,6 +1069,8 @@ def _lif_run(
     bm_n, omb_n, bs_n = _vec(bm, N, dt), _vec(omb, N, dt), _vec(bs, N, dt)
     need_tau = any(isinstance(v, torch.Tensor) and v.requires_grad for v in (bm, bs))
     store_i = bool(dr or need_tau)
+    trace_bytes = B * T * N * np.dtype(dt).itemsize * (2 if store_i else 1)
+    ck = ck and trace_bytes >= CHECKPOINT_MIN_BYTES
     dummy = np.zeros((1, 1, 1), dt)
     if ck:
         U = I_ = dummy
