@@ -20,8 +20,7 @@ peak mark reset by clear_refs) is per library. Spyx runs in the JAX environment
 Peers that are not installed are skipped with a message. Progress goes to stderr,
 the table to stdout.
 
-``spikegrad-events`` (not in the default ``--libraries``; ask for it, e.g.
-``--libraries spikegrad spikegrad-events``) is the same network as ``spikegrad`` fed the
+``spikegrad-events`` is the same network as ``spikegrad`` fed the
 way a :class:`~spikegrad.data.SpikeDataset` feeds it: the input is stored as events
 (``SpikeDataset.from_dense`` of the benchmark's input, once) and every timed step builds
 the compiled kernels' events from the batch's stored ``(t, b, u)`` triplets
@@ -75,6 +74,7 @@ BMO = math.exp(-DT / TAU_OUT)
 
 LIBRARIES = (
     "spikegrad",
+    "spikegrad-events",
     "spikegrad-reference",
     "torch",
     "snntorch",
@@ -82,11 +82,11 @@ LIBRARIES = (
     "spikingjelly",
     "spyx",
 )
-#: Libraries timed by default; ``spikegrad-events`` (the same network fed from stored
-#: events, see the module docstring) only on request.
+#: Libraries timed by default (all of them; ``spikegrad-events`` is the same network fed
+#: from stored events, see the module docstring).
 DEFAULT_LIBRARIES = LIBRARIES
 #: All ``--libraries`` choices.
-ALL_LIBRARIES = (*LIBRARIES, "spikegrad-events")
+ALL_LIBRARIES = LIBRARIES
 #: Which Python package each library needs (None: always there).
 _MODULES = {
     "spikegrad": None,
