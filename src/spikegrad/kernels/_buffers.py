@@ -23,7 +23,7 @@ import weakref
 
 import numpy as np
 
-__all__ = ["empty", "pool_bytes", "release", "set_pool_limit"]
+__all__ = ["empty", "pool_bytes", "release", "set_pool_limit", "zeros"]
 
 _MIN_BYTES = 1 << 20  # smaller blocks come from the allocator's own free lists anyway
 _lock = threading.Lock()
@@ -100,3 +100,15 @@ def empty(shape: int | tuple[int, ...], dtype) -> np.ndarray:
     arr = np.frombuffer(owner, dtype=dtype).reshape(shape)
     weakref.finalize(owner, _give_back, base)
     return arr
+
+
+def zeros(shape: int | tuple[int, ...], dtype) -> np.ndarray:
+    """Like ``np.zeros``, in recycled memory when large (:func:`empty`, then filled).
+
+    For per-step accumulators (weight gradients): ``np.zeros`` of a few MB is a fresh
+    mapping each step until the C library's allocator adapts, so the first training
+    steps page-fault on it; a recycled block is filled without faults.
+    """
+    a = empty(shape, dtype)
+    a.fill(0)
+    return a

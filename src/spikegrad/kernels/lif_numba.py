@@ -1228,8 +1228,8 @@ def _lif_grads(r, weight, V, spikes, surrogate, dr, rg, gS, GX, Wo, needs):
     code, cst = _require_code(surrogate), _consts(dt, float(surrogate.beta))
     nchunks = _reduce_chunks(B)
     K = weight.shape[1] if r.ev else 1
-    dWT = np.zeros((nchunks, K, N) if need_w else (1, 1, 1), dtype=dt)
-    dVT = np.zeros((nchunks, N, N) if need_v else (1, 1, 1), dtype=dt)
+    dWT = _buffers.zeros((nchunks, K, N) if need_w else (1, 1, 1), dtype=dt)
+    dVT = _buffers.zeros((nchunks, N, N) if need_v else (1, 1, 1), dtype=dt)
     full_rec = r.rec and rg
     if need_v and s_ev is None:  # spikes too dense to have been recorded as events
         s_ev = build_events(spikes, None)
@@ -1370,7 +1370,7 @@ def _li_grads(r, gU, need_w, n_in):
     gU_n = np.ascontiguousarray(gU.detach().numpy().astype(dt, copy=False))
     need_w = r.ev and need_w
     nchunks = _reduce_chunks(B)
-    dWT = np.zeros((nchunks, n_in, K) if need_w else (1, 1, 1), dtype=dt)
+    dWT = _buffers.zeros((nchunks, n_in, K) if need_w else (1, 1, 1), dtype=dt)
     gbm = np.zeros((nchunks, K) if r.need_tau else (1, 1), dtype=dt)
     gbs = np.zeros_like(gbm)
     GX = _buffers.empty((T, B, K), dtype=dt)
