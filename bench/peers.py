@@ -129,8 +129,27 @@ def available(lib: str) -> tuple[bool, str]:
     return True, ""
 
 
+#: Workers hide an installed Triton from torch unless ``--allow-triton``: the first
+#: ``torch.optim.Adam`` imports ``torch._dynamo``, which imports ``triton`` when it is
+#: installed (it is, in spikegrad's test and gpu extras), and that library adds ~71 MB
+#: of resident memory to every torch-based library's process (measured:
+#: ``import triton`` alone, +71 MB RSS). A CPU install of torch has no Triton, and no
+#: step here uses it, so the memory columns describe that install.
+HIDE_TRITON_ENV = "SPIKEGRAD_BENCH_HIDE_TRITON"
+
+
+def hide_triton() -> None:
+    """Make ``import triton`` fail in this process (torch then treats it as absent)."""
+    if os.environ.get(HIDE_TRITON_ENV) == "1" and "triton" not in sys.modules:
+        sys.modules["triton"] = None  # type: ignore[assignment]
+
+
 def set_threads(k: int) -> str:
-    """Pin this process to k CPUs and k torch/numba threads; returns a description."""
+    """Pin this process to k CPUs and k torch/numba threads; returns a description.
+
+    Also hides Triton when the parent asked for it (:func:`hide_triton`).
+    """
+    hide_triton()
     try:
         cpus = sorted(os.sched_getaffinity(0))[:k]
         os.sched_setaffinity(0, cpus)
@@ -723,6 +742,7 @@ def worker(lib: str, variant: str, T: int, warmup: int, steps: int, threads: int
         "steps": steps,
         "warmup": warmup,
         "hidden_rate": rate,
+        "triton_hidden": sys.modules.get("triton", 0) is None,
         "loss": float(loss.detach()),
         "threads": thread_info,
         **({"densify_s": stored.densify_s} if stored is not None else {}),
@@ -753,13 +773,17 @@ def spawn(lib: str, variant: str, T: int, warmup: int, steps: int, threads: int)
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
+#: set by ``--allow-triton`` (see :data:`HIDE_TRITON_ENV`)
+ALLOW_TRITON = [False]
+
+
 def run_worker(script: str, args: list[str], threads: int, what: str) -> dict:
     """``python script --_worker *args`` with ``threads`` BLAS threads: its JSON row."""
     p = subprocess.run(
         [sys.executable, script, "--_worker", *args],
         stdout=subprocess.PIPE,
         text=True,
-        env=thread_env(threads),
+        env=dict(thread_env(threads), **{HIDE_TRITON_ENV: "0" if ALLOW_TRITON[0] else "1"}),
     )
     if p.returncode:
         raise RuntimeError(f"{what} worker failed (exit {p.returncode})")
@@ -801,8 +825,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--steps", type=int, help="timed steps (default 10, --quick 3)")
     p.add_argument("--warmup", type=int, help="untimed warm-up steps (default 2, --quick 1)")
     p.add_argument("--no-parity", action="store_true", help="skip the forward parity check")
+    p.add_argument("--allow-triton", action="store_true",
+                   help="let torch import an installed Triton in the workers (+~71 MB each; "
+                   "hidden by default, see HIDE_TRITON_ENV)")  # fmt: skip
     args = p.parse_args(argv)
-    steps = args.steps or (3 if args.quick else 10)
+    ALLOW_TRITON[0] = args.allow_triton
+    steps = args.steps if args.steps is not None else (3 if args.quick else 10)
     warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
 
     libs = []

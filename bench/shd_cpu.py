@@ -34,6 +34,10 @@ spike trains, hidden rate and loss are not spikegrad's, only the work per step i
 same size. No forward parity is checked here (bench/peers.py does); it has no
 ``rss_released_mb`` (no spikegrad buffers to release).
 
+Like ``bench/peers.py``, the workers hide an installed Triton from torch (the first
+``torch.optim.Adam`` would import it through ``torch._dynamo``: +~71 MB resident that no
+step here uses; see ``peers.HIDE_TRITON_ENV``).
+
     python bench/shd_cpu.py --json shd.json
     python bench/shd_cpu.py --hidden 128 --T 100 --libraries spikegrad torch --steps 3
 """
