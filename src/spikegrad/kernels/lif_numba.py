@@ -1160,7 +1160,7 @@ def _unstash(r: SimpleNamespace, saved: tuple[torch.Tensor, ...]) -> SimpleNames
             k += 1
         elif kind is Events:
             ev = [t.numpy() for t in saved[k : k + 4]]
-            setattr(r, name, Events(*ev, r.s_ev_density))
+            setattr(r, name, Events(ev[0], ev[1], ev[2], ev[3], r.s_ev_density))
             k += 4
         elif kind is tuple:
             setattr(r, name, tuple(t.numpy() for t in saved[k : k + 4]))
