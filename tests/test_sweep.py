@@ -142,6 +142,21 @@ def test_sweep_in_process_then_resume_and_failed_runs(tmp_path):
     assert (res2.skipped, res2.finished, res2.failed) == (2, 0, 1)  # failed run retried
 
 
+def test_restart_removes_run_folders_of_runs_already_recorded(tmp_path):
+    """A kill between writing a run's result and removing its run folder leaves the folder
+    behind; the next start (under the sweep's lock) removes it, and keeps the others."""
+    runs = SweepSpec.from_dict({"name": "t", "base": TINY, "grid": {"seed": [0]}}).expand()
+    assert run_sweep(runs, tmp_path, progress=False).finished == 1
+    left = tmp_path / "work" / runs[0].run_id
+    other = tmp_path / "work" / "not-a-run-of-this-grid"
+    for d in (left, other):
+        d.mkdir(parents=True)
+        (d / "last.pt").write_bytes(b"state of a killed run")
+    res = run_sweep(runs, tmp_path, progress=False)
+    assert (res.skipped, res.finished) == (1, 0)
+    assert not left.exists() and (other / "last.pt").exists()
+
+
 @pytest.mark.parametrize("workers", [2])
 def test_sweep_cli_kill_and_resume(tmp_path, workers):
     """Kill a running sweep (process group, SIGKILL), start it again: nothing lost or redone."""

@@ -398,6 +398,13 @@ def _run_locked(runs, out, executor, workers, address, progress, threads, on_res
     pending = [s for s in specs if not _is_finished(_result_path(out, s["run_id"]))]
     skipped = len(specs) - len(pending)
     work = out / "work" if resumable else None
+    if work is not None:
+        # a kill between recording a run and removing its run folder leaves the folder
+        import shutil
+
+        for s in specs:
+            if s not in pending and (work / s["run_id"]).exists():
+                shutil.rmtree(work / s["run_id"], ignore_errors=True)
     if executor == "ray":
         stream = _ray(pending, workers, address, work)
     elif workers == 1 or len(pending) <= 1:

@@ -317,6 +317,31 @@ if _HAVE_NUMBA:
                 z = pib * (u[j] - one)
                 h[j] = one / (one + z * z)
 
+    @numba.njit(cache=True, error_model="numpy")
+    def _gather_block(C, t0, t1, b, B, st, ct, idx, val, WT, events, X, zero):  # pragma: no cover
+        """Input currents of sample b for steps t0 .. t1 - 1 into rows 0 .. t1 - t0 - 1 of C.
+
+        Event-driven: the sum of val[e] W[:, idx[e]] over the row's events in stored
+        order; else the row of the dense current X. Shared by the forward sweep and the
+        recomputation (:func:`_replay`), which must add the same terms in the same order.
+        """
+        N = C.shape[1]
+        for t2 in range(t0, t1):
+            Ct = C[t2 - t0]
+            if events:
+                for j in range(N):
+                    Ct[j] = zero
+                r = t2 * B + b
+                for e in range(st[r], st[r] + ct[r]):
+                    k = idx[e]
+                    v = val[e]
+                    Wk = WT[k]
+                    for j in range(N):
+                        Ct[j] += v * Wk[j]
+            else:
+                for j in range(N):
+                    Ct[j] = X[t2, b, j]
+
     @numba.njit(parallel=True, cache=True, error_model="numpy")
     def _lif_forward(
         st,
@@ -366,21 +391,9 @@ if _HAVE_NUMBA:
             for t in range(T):
                 tb = t % _TB
                 if tb == 0:  # input currents of the next _TB steps: a tight gather loop
-                    for t2 in range(t, min(t + _TB, T)):
-                        Ct = C[t2 - t]
-                        if events:
-                            for j in range(N):
-                                Ct[j] = zero
-                            r = t2 * B + b
-                            for e in range(st[r], st[r] + ct[r]):
-                                k = idx[e]
-                                v = val[e]
-                                Wk = WT[k]
-                                for j in range(N):
-                                    Ct[j] += v * Wk[j]
-                        else:
-                            for j in range(N):
-                                Ct[j] = X[t2, b, j]
+                    _gather_block(
+                        C, t, min(t + _TB, T), b, B, st, ct, idx, val, WT, events, X, zero
+                    )
                     if ck:
                         for j in range(N):
                             CKU[b, t // _TB, j] = u[j]
@@ -472,21 +485,7 @@ if _HAVE_NUMBA:
         N = u.shape[0]
         one = cst[0]
         zero = cst[3]
-        for t2 in range(t0, t1):
-            Ct = C[t2 - t0]
-            if events:
-                for j in range(N):
-                    Ct[j] = zero
-                r = t2 * B + b
-                for e in range(st[r], st[r] + ct[r]):
-                    k = idx[e]
-                    v = val[e]
-                    Wk = WT[k]
-                    for j in range(N):
-                        Ct[j] += v * Wk[j]
-            else:
-                for j in range(N):
-                    Ct[j] = X[t2, b, j]
+        _gather_block(C, t0, t1, b, B, st, ct, idx, val, WT, events, X, zero)
         for t in range(t0, t1):
             Ut = Ub[t - t0]
             for j in range(N):
