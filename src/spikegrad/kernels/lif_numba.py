@@ -19,8 +19,17 @@ it runs as one BLAS product per step across the batch.
 :func:`lif_readout_numba` (used by :class:`~spikegrad.nn.SpikingNetwork` for its last
 hidden layer) fuses a layer with the readout, so the readout's input gradient is formed
 inside the layer's backward sweep and never stored as a ``[T, B, N]`` tensor.
-Tensors on other devices (CUDA) take the torch ``fused`` backend; there is no compiled
-GPU kernel.
+
+BPTT needs U[t] (and I[t] for trainable time constants or the differentiable reset) in
+the backward sweep. An event-driven layer whose traces would take at least
+:data:`CHECKPOINT_MIN_BYTES` stores none (:data:`CHECKPOINT`): only the state at the
+start of every ``_TB``-step block, from which the backward recomputes each block's rows
+with the forward's own arithmetic (``_replay``; bitwise the same values). The arrays an
+autograd node needs travel through ``save_for_backward`` and are freed right after the
+backward, not when the graph dies.
+
+Tensors on other devices take the Triton kernels (:mod:`spikegrad.kernels.lif_triton`,
+``auto`` on CUDA) or the torch ``fused`` backend.
 
 Whether a tensor is sparse enough is decided per call from its exact event count
 (:func:`build_events`, threshold :data:`DENSITY_THRESHOLD`, measured in
