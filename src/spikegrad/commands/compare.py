@@ -34,19 +34,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--hidden", type=int, default=32, help="hidden neurons")
-    p.add_argument(
-        "--lr",
-        type=float,
-        default=None,
-        help="Adam learning rate (default per model: lif 0.01, coba 0.3, srm 0.003)",
-    )
+    p.add_argument("--lr", type=float, default=None,
+                   help="Adam learning rate (default per model: lif 0.01, coba 0.3, srm 0.003)")
     p.add_argument("--draws", type=int, default=8, help="noise draws per fidelity measurement")
-    p.add_argument(
-        "--target",
-        type=float,
-        default=None,
-        help="score for 'time to target' (default halfway from chance to 1)",
-    )
+    p.add_argument("--target", type=float, default=None,
+                   help="score for 'time to target' (default halfway from chance to 1)")
     p.add_argument("--probe-trials", type=int, nargs="*", default=[1, 4, 16, 64])
     p.add_argument("--probe-sizes", type=int, nargs="*", default=[8, 16, 32, 64])
     p.add_argument("--out", type=Path, required=True, help="output folder (resumed if it exists)")
@@ -121,21 +113,11 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         raise
     except (TypeError, ValueError) as exc:
         raise SpikegradInputError(f"--task-option: {str(exc).splitlines()[0]}") from exc
-    command = (
-        "spikegrad compare " + " ".join(shlex.quote(a) for a in sys.argv[2:])
-        if (len(sys.argv) > 1 and "compare" in sys.argv)
-        else ""
-    )
+    command = "spikegrad compare " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if (
+        len(sys.argv) > 1 and "compare" in sys.argv) else ""
     try:
-        res = compare(
-            config,
-            args.out,
-            executor=args.executor,
-            workers=args.workers,
-            address=args.address,
-            progress=not args.quiet,
-            command=command,
-        )
+        res = compare(config, args.out, executor=args.executor, workers=args.workers,
+                      address=args.address, progress=not args.quiet, command=command)
     except KeyboardInterrupt:
         print(f"interrupted; run the same command again to resume ({args.out})", file=sys.stderr)
         return 130

@@ -27,22 +27,10 @@ TASKS = ("rates", "randman", "digits")
 #: Per-task defaults (measured; see docs/perturbation.md).
 _DEFAULTS = {
     "rates": {"iterations": 300, "batch": 16, "lr": 0.3, "lr_end": 0.03, "sigma": 0.3},
-    "randman": {
-        "iterations": 300,
-        "batch": 32,
-        "lr": 0.3,
-        "lr_end": 0.03,
-        "sigma": 0.3,
-        "w_in": 10.0,
-    },
-    "digits": {
-        "iterations": 600,
-        "batch": 32,
-        "lr": 0.3,
-        "lr_end": 0.03,
-        "sigma": 0.3,
-        "w_in": 6.0,
-    },
+    "randman": {"iterations": 300, "batch": 32, "lr": 0.3, "lr_end": 0.03, "sigma": 0.3,
+                "w_in": 10.0},
+    "digits": {"iterations": 600, "batch": 32, "lr": 0.3, "lr_end": 0.03, "sigma": 0.3,
+               "w_in": 6.0},
 }
 #: sigma of the other rules relative to the perturbation rule's default (their units differ)
 _SIGMA = {"node": 20.0, "weight": 0.5}
@@ -68,95 +56,50 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--task", choices=TASKS, default="rates", help="learning task")
     p.add_argument("--rule", choices=list(RULES), default="perturbation", help="learning rule")
-    p.add_argument(
-        "--compare",
-        nargs="*",
-        default=[],
-        choices=list(RULES),
-        metavar="RULE",
-        help="further rules to run on the same task (side-by-side curves)",
-    )
-    p.add_argument(
-        "--check-gradient",
-        action="store_true",
-        help="estimator vs finite-difference gradient on a small network",
-    )
+    p.add_argument("--compare", nargs="*", default=[], choices=list(RULES), metavar="RULE",
+                   help="further rules to run on the same task (side-by-side curves)")
+    p.add_argument("--check-gradient", action="store_true",
+                   help="estimator vs finite-difference gradient on a small network")
     g = p.add_argument_group("learning")
     length = g.add_mutually_exclusive_group()
-    length.add_argument(
-        "--iterations",
-        type=int,
-        default=None,
-        help="updates (batches of trials); default per task (rates 300, digits 600)",
-    )
-    length.add_argument(
-        "--epochs",
-        type=int,
-        default=None,
-        help="epochs of --eval-every updates each (instead of --iterations)",
-    )
-    g.add_argument(
-        "--batch-size",
-        "--batch",
-        dest="batch",
-        type=int,
-        default=None,
-        help="parallel trials per update (rates: noisy trials of the one trial, "
-        "classification: samples); default rates 16, classification 32",
-    )
+    length.add_argument("--iterations", type=int, default=None,
+                        help="updates (batches of trials); default per task (rates 300, "
+                        "digits 600)")
+    length.add_argument("--epochs", type=int, default=None,
+                        help="epochs of --eval-every updates each (instead of --iterations)")
+    g.add_argument("--batch-size", "--batch", dest="batch", type=int, default=None,
+                   help="parallel trials per update (rates: noisy trials of the one trial, "
+                   "classification: samples); default rates 16, classification 32")
     g.add_argument("--lr", type=float, default=None, help="step size (eta sigma^2 for SGD)")
     g.add_argument("--lr-end", type=float, default=None, help="final step size (decay)")
     g.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
-    g.add_argument(
-        "--sigma",
-        type=float,
-        default=None,
-        help="perturbation scale (nS s^1/2; node: pA s^1/2; weight: nS)",
-    )
-    g.add_argument(
-        "--baseline",
-        choices=list(BASELINES),
-        default="paired",
-        help="reward baseline (never the current trial's reward)",
-    )
+    g.add_argument("--sigma", type=float, default=None,
+                   help="perturbation scale (nS s^1/2; node: pA s^1/2; weight: nS)")
+    g.add_argument("--baseline", choices=list(BASELINES), default="paired",
+                   help="reward baseline (never the current trial's reward)")
     g.add_argument("--tau-R", type=float, default=5.0, help="running baseline (trials)")
-    g.add_argument(
-        "--eval-every",
-        type=int,
-        default=None,
-        help="updates per evaluation (= per epoch); default iterations / 30",
-    )
-    g.add_argument(
-        "--gate-refractory", action="store_true", help="drop eligibility terms of refractory steps"
-    )
+    g.add_argument("--eval-every", type=int, default=None,
+                   help="updates per evaluation (= per epoch); default iterations / 30")
+    g.add_argument("--gate-refractory", action="store_true",
+                   help="drop eligibility terms of refractory steps")
     g.add_argument("--seed", type=int, default=0, help="seed of noise and batch order")
     g = p.add_argument_group("network and task")
     g.add_argument("--method", choices=["exp_euler", "euler"], default="exp_euler")
-    g.add_argument(
-        "--depression", type=float, default=0.0, help="short-term depression utilisation U (0: off)"
-    )
-    g.add_argument(
-        "--classes", type=int, default=None, help="classification: classes (digits 10, randman 3)"
-    )
+    g.add_argument("--depression", type=float, default=0.0,
+                   help="short-term depression utilisation U (0: off)")
+    g.add_argument("--classes", type=int, default=None,
+                   help="classification: classes (digits 10, randman 3)")
     g.add_argument("--hidden", type=int, default=0, help="classification: hidden E neurons")
-    g.add_argument(
-        "--reward",
-        choices=["loss", "binary"],
-        default="loss",
-        help="classification reward: log-softmax of counts or correct (1/0)",
-    )
+    g.add_argument("--reward", choices=["loss", "binary"], default="loss",
+                   help="classification reward: log-softmax of counts or correct (1/0)")
     g.add_argument("--samples-per-class", type=int, default=100)
     g.add_argument("--data-seed", type=int, default=0)
     g = p.add_argument_group("gradient check")
     g.add_argument("--trials", type=int, default=4000, help="trials of the estimate")
     g.add_argument("--fd-trials", type=int, default=4000, help="trials per FD evaluation")
     g = p.add_argument_group("output")
-    g.add_argument(
-        "--out",
-        type=Path,
-        default=None,
-        help="run folder (default: runs/perturb-<task>-<timestamp>)",
-    )
+    g.add_argument("--out", type=Path, default=None,
+                   help="run folder (default: runs/perturb-<task>-<timestamp>)")
     g.add_argument("--no-plots", action="store_true")
     g.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     g.add_argument("--quiet", action="store_true")
@@ -172,19 +115,12 @@ def _cmd_perturb(args: argparse.Namespace) -> int:
     from ..io.run import RunFolder
     from ..kernels import set_num_threads
 
-    for flag, nm, lo in (
-        ("--threads", "threads", 1),
-        ("--iterations", "iterations", 1),
-        ("--epochs", "epochs", 1),
-        ("--batch-size", "batch", 1),
-        ("--eval-every", "eval_every", 1),
-        ("--trials", "trials", 1),
-        ("--fd-trials", "fd_trials", 1),
-        ("--seed", "seed", 0),
-        ("--classes", "classes", 2),
-        ("--hidden", "hidden", 0),
-        ("--samples-per-class", "samples_per_class", 1),
-    ):
+    for flag, nm, lo in (("--threads", "threads", 1), ("--iterations", "iterations", 1),
+                         ("--epochs", "epochs", 1), ("--batch-size", "batch", 1),
+                         ("--eval-every", "eval_every", 1), ("--trials", "trials", 1),
+                         ("--fd-trials", "fd_trials", 1), ("--seed", "seed", 0),
+                         ("--classes", "classes", 2), ("--hidden", "hidden", 0),
+                         ("--samples-per-class", "samples_per_class", 1)):
         _at_least(flag, getattr(args, nm), lo)
     set_num_threads(args.threads)
     out = args.out
@@ -200,15 +136,8 @@ def _check(args: argparse.Namespace, run) -> int:
     from ..perturbation.check import gradient_check
 
     sigma = 1.0 if args.sigma is None else args.sigma
-    run.write_config(
-        {
-            "command": "perturb --check-gradient",
-            "trials": args.trials,
-            "fd_trials": args.fd_trials,
-            "sigma": sigma,
-            "seed": args.seed,
-        }
-    )
+    run.write_config({"command": "perturb --check-gradient", "trials": args.trials,
+                      "fd_trials": args.fd_trials, "sigma": sigma, "seed": args.seed})
     chk = gradient_check(args.trials, fd_trials=args.fd_trials, sigma=sigma, seed=args.seed)
     metrics = {
         "gradient_cosine": chk.gradient_cosine,
@@ -235,15 +164,10 @@ def _make_task(args: argparse.Namespace):
         return RatesTask(method=args.method, std_U=args.depression)
     classes = args.classes if args.classes is not None else (10 if args.task == "digits" else 3)
     return ClassifyTask(
-        dataset=args.task,
-        n_classes=classes,
-        n_hidden=args.hidden,
-        reward=args.reward,
+        dataset=args.task, n_classes=classes, n_hidden=args.hidden, reward=args.reward,
         w_in=_DEFAULTS[args.task]["w_in"],
-        samples_per_class=args.samples_per_class,
-        data_seed=args.data_seed,
-        method=args.method,
-        std_U=args.depression,
+        samples_per_class=args.samples_per_class, data_seed=args.data_seed,
+        method=args.method, std_U=args.depression,
     )
 
 
@@ -292,11 +216,8 @@ def _train(args: argparse.Namespace, run) -> int:
         def show(row, rule=rule):
             if not args.quiet:
                 acc = f" acc {row['accuracy']:.3f}" if "accuracy" in row else ""
-                print(
-                    f"[{rule}] it {row['iteration']:4d} trials {row['trials']:6d} "
-                    f"{row['wall_seconds']:7.1f}s error {row['error']:.4f}{acc}",
-                    flush=True,
-                )
+                print(f"[{rule}] it {row['iteration']:4d} trials {row['trials']:6d} "
+                      f"{row['wall_seconds']:7.1f}s error {row['error']:.4f}{acc}", flush=True)
 
         folder = run if rule == args.rule else RunFolder(run.file(f"compare-{rule}"))
         res = learn(task, cfg, W0, callback=show, out_dir=folder.path)
@@ -331,17 +252,12 @@ def _train(args: argparse.Namespace, run) -> int:
     if not args.no_plots:
         from ..perturbation.plots import plot_learning_curves, plot_rates
 
-        plot_learning_curves({r: results[r].history for r in rules}, run.file("learning_curve.png"))
+        plot_learning_curves({r: results[r].history for r in rules},
+                             run.file("learning_curve.png"))
         if args.task == "rates":
             plot_rates(task, results[args.rule].W, run.file("rates.png"), W0=W0)
     if not args.quiet:
-        keys = (
-            "initial_error",
-            "final_error",
-            "error_reduction",
-            "test_accuracy",
-            "trials",
-            "wall_seconds",
-        )
+        keys = ("initial_error", "final_error", "error_reduction", "test_accuracy", "trials",
+                "wall_seconds")
         print(json.dumps({k: metrics[k] for k in keys}, indent=2))
     return 0

@@ -79,12 +79,8 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         raise SpikegradInputError(f"--workers must be an integer >= 1, got {args.workers}")
-    dirs = {
-        "mnist": args.mnist_dir,
-        "fashion-mnist": args.fashion_mnist_dir,
-        "shd": args.shd_dir,
-        "spoken-digits": args.spoken_digits_dir,
-    }
+    dirs = {"mnist": args.mnist_dir, "fashion-mnist": args.fashion_mnist_dir, "shd": args.shd_dir,
+            "spoken-digits": args.spoken_digits_dir}
     dirs = {k: str(v) for k, v in dirs.items() if v is not None}
     runs = zenke_vogels_runs(args.profile, dirs)
     est = estimate_cost(runs)

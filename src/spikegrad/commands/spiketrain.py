@@ -156,9 +156,8 @@ def _cmd_spiketrain(args: argparse.Namespace) -> int:
     clamp_after_step(opt, model)
     config = {
         "command": "spiketrain",
-        **{
-            k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"
-        },  # fmt: skip
+        **{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+           if k != "func"},  # fmt: skip
         **d,
         "rule_options": rule.to_dict(),
         "task_options": task.to_dict(),

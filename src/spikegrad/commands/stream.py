@@ -80,27 +80,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         "windowed-accuracy plot with drift points marked.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument(
-        "--task",
-        "--dataset",
-        dest="task",
-        default="phishing",
-        help="stream: one of " + ", ".join(sorted(STREAMS)) + "; a river "
-        "classification data set class name (e.g. ImageSegments); or a .csv file "
-        "(header row, numeric features, label column --target) "
-        "(--dataset is the old name)",
-    )
-    p.add_argument(
-        "--target", default=None, help="label column of a CSV --task (default: the last column)"
-    )
+    p.add_argument("--task", "--dataset", dest="task", default="phishing",
+                   help="stream: one of " + ", ".join(sorted(STREAMS)) + "; a river "
+                   "classification data set class name (e.g. ImageSegments); or a .csv file "
+                   "(header row, numeric features, label column --target) "
+                   "(--dataset is the old name)")
+    p.add_argument("--target", default=None,
+                   help="label column of a CSV --task (default: the last column)")
     p.add_argument("--model", default="oesnn", choices=sorted(MODELS), help="learner")
-    p.add_argument(
-        "--against",
-        default="",
-        help="comma-separated baselines run on the same stream after --model, e.g. "
-        "ht,hat,gnb,knn,arf (any of: " + ", ".join(sorted(MODELS)) + "); the "
-        "comparison goes to table.csv / table.md and accuracy.png",
-    )
+    p.add_argument("--against", default="",
+                   help="comma-separated baselines run on the same stream after --model, e.g. "
+                   "ht,hat,gnb,knn,arf (any of: " + ", ".join(sorted(MODELS)) + "); the "
+                   "comparison goes to table.csv / table.md and accuracy.png")
     p.add_argument(
         "--param",
         action="append",
@@ -108,35 +99,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="model parameter (JSON value), repeatable, e.g. --param n_fields=12",
     )
-    p.add_argument(
-        "--samples",
-        type=int,
-        default=None,
-        help="stop after this many samples (default: the whole stream)",
-    )
+    p.add_argument("--samples", type=int, default=None,
+                   help="stop after this many samples (default: the whole stream)")
     p.add_argument("--seed", type=int, default=0, help="seed of synthetic generators (>= 0)")
     p.add_argument("--window", type=int, default=500, help="sliding accuracy window")
-    p.add_argument(
-        "--record-every",
-        type=int,
-        default=None,
-        help="history.csv row period (default: about 100 rows, at most every 50)",
-    )
-    p.add_argument("--print-every", type=int, default=1000, help="progress line period (0: none)")
+    p.add_argument("--record-every", type=int, default=None,
+                   help="history.csv row period (default: about 100 rows, at most every 50)")
+    p.add_argument("--print-every", type=int, default=1000,
+                   help="progress line period (0: none)")
     p.add_argument("--no-scaler", action="store_true", help="no StandardScaler in front")
     p.add_argument("--memory", action="store_true", help="trace peak memory (slower run)")
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="torch CPU threads (e-prop; 0 or unset: torch default)",
-    )
-    p.add_argument(
-        "--out",
-        type=Path,
-        default=None,
-        help="output folder; if not given: runs/stream-<task>-<model>-<timestamp>",
-    )
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (e-prop; 0 or unset: torch default)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output folder; if not given: runs/stream-<task>-<model>-<timestamp>")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plot")
     p.set_defaults(func=_cmd_stream)
 
@@ -199,29 +175,15 @@ def _cmd_stream(args: argparse.Namespace) -> int:
 
     warm_up()  # compiled kernels loaded before the timed runs
     true_drifts = [d for d in spec.drifts if d < n]
-    run.write_config(
-        {
-            "command": "stream",
-            "task": args.task,
-            "model": args.model,
-            "params": params,
-            "scaler": not args.no_scaler,
-            "samples": n,
-            "samples_requested": args.samples,
-            "stream_length": spec.length,
-            "seed": args.seed,
-            "window": args.window,
-            "record_every": record_every,
-            "print_every": args.print_every,
-            "memory": args.memory,
-            "threads": args.threads,
-            "plots": not args.no_plots,
-            "true_drifts": true_drifts,
-            "description": spec.description,
-            "against": against,
-            "target": args.target,
-        }
-    )
+    run.write_config({
+        "command": "stream", "task": args.task, "model": args.model, "params": params,
+        "scaler": not args.no_scaler, "samples": n, "samples_requested": args.samples,
+        "stream_length": spec.length, "seed": args.seed, "window": args.window,
+        "record_every": record_every, "print_every": args.print_every,
+        "memory": args.memory, "threads": args.threads, "plots": not args.no_plots,
+        "true_drifts": true_drifts, "description": spec.description,
+        "against": against, "target": args.target,
+    })
 
     def show(i: int, acc: float) -> None:
         print(f"{i:>8d} samples  prequential accuracy {acc:.4f}", flush=True)

@@ -32,143 +32,76 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("image", nargs="?", type=Path, default=None, help="image file")
-    p.add_argument(
-        "--demo",
-        nargs="?",
-        const="scenes",
-        default=None,
-        choices=("scenes", "photos"),
-        help="demo instead of IMAGE: 'photos' = man-made vs natural patches of the "
-        "sample photographs of scikit-image/scikit-learn (symmetry above chance, "
-        "baselines, grouped-CV AUC; needs scikit-image); 'scenes' (the default "
-        "of a bare --demo) = generated aerial-like scenes",
-    )
-    p.add_argument(
-        "--out",
-        type=Path,
-        default=None,
-        help="output folder; if not given: runs/symmetry-<name>-<timestamp>",
-    )
+    p.add_argument("--demo", nargs="?", const="scenes", default=None,
+                   choices=("scenes", "photos"),
+                   help="demo instead of IMAGE: 'photos' = man-made vs natural patches of the "
+                   "sample photographs of scikit-image/scikit-learn (symmetry above chance, "
+                   "baselines, grouped-CV AUC; needs scikit-image); 'scenes' (the default "
+                   "of a bare --demo) = generated aerial-like scenes")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output folder; if not given: runs/symmetry-<name>-<timestamp>")
     g = p.add_argument_group("encoding")
     g.add_argument("--encoding", default="edges", choices=ENCODINGS, help="pixel-to-spike rule")
-    g.add_argument(
-        "--threshold", type=float, default=0.15, help="threshold on intensity / edge map (0..1)"
-    )
-    g.add_argument("--levels", type=int, default=8, help="latency ticks L of --encoding latency")
-    g.add_argument(
-        "--size",
-        type=int,
-        default=None,
-        help="IMAGE: resize so the longer side has this many pixels (default: "
-        "keep); demo: scene side (default 256)",
-    )
+    g.add_argument("--threshold", type=float, default=0.15,
+                   help="threshold on intensity / edge map (0..1)")
+    g.add_argument("--levels", type=int, default=8,
+                   help="latency ticks L of --encoding latency")
+    g.add_argument("--size", type=int, default=None,
+                   help="IMAGE: resize so the longer side has this many pixels (default: "
+                   "keep); demo: scene side (default 256)")
     g = p.add_argument_group("network (times in seconds)")
-    g.add_argument(
-        "--max-radius",
-        type=int,
-        default=8,
-        help="largest pair index R (pairs up to R steps from the axis; 0: every pair in the image)",
-    )
+    g.add_argument("--max-radius", type=int, default=8,
+                   help="largest pair index R (pairs up to R steps from the axis; "
+                   "0: every pair in the image)")
     g.add_argument("--dt", type=float, default=1e-3, help="tick length (s)")
-    g.add_argument(
-        "--delay-per-pixel",
-        type=float,
-        default=None,
-        help="conduction delay per pixel of distance (s; default: one tick)",
-    )
-    g.add_argument(
-        "--ticks-per-pixel",
-        type=float,
-        default=None,
-        help="the same delay in ticks (delay-per-pixel / dt; default 1)",
-    )
+    g.add_argument("--delay-per-pixel", type=float, default=None,
+                   help="conduction delay per pixel of distance (s; default: one tick)")
+    g.add_argument("--ticks-per-pixel", type=float, default=None,
+                   help="the same delay in ticks (delay-per-pixel / dt; default 1)")
     g.add_argument("--metric", default="euclidean", choices=METRICS)
-    g.add_argument(
-        "--tau",
-        type=float,
-        default=None,
-        help="detector membrane time constant (s; default 0: exact coincidence)",
-    )
-    g.add_argument(
-        "--tau-ticks", type=float, default=None, help="the same time constant in ticks (tau / dt)"
-    )
+    g.add_argument("--tau", type=float, default=None,
+                   help="detector membrane time constant (s; default 0: exact coincidence)")
+    g.add_argument("--tau-ticks", type=float, default=None,
+                   help="the same time constant in ticks (tau / dt)")
     g.add_argument("--k", type=int, default=2, help="coincident spikes needed")
-    g.add_argument(
-        "--fractional", action="store_true", help="real-valued delays, event-driven detectors"
-    )
+    g.add_argument("--fractional", action="store_true",
+                   help="real-valued delays, event-driven detectors")
     g = p.add_argument_group("density and noise")
     g.add_argument("--normalise", default="active", choices=NORMALISATIONS)
     g.add_argument("--window", type=int, default=15, help="IMAGE: sliding window for the map")
-    g.add_argument(
-        "--patch",
-        type=int,
-        default=None,
-        help="IMAGE: region size for regions.json / history.csv (default 32, "
-        "or the shorter image side)",
-    )
+    g.add_argument("--patch", type=int, default=None,
+                   help="IMAGE: region size for regions.json / history.csv (default 32, "
+                   "or the shorter image side)")
     g.add_argument("--intensity-noise", type=float, default=0.0, help="IMAGE: Gaussian sigma")
     g.add_argument("--spike-noise", type=float, default=0.0, help="IMAGE: extra-spike prob.")
     g.add_argument("--scenes", type=int, default=4, help="demo: number of scenes")
     g.add_argument("--cell", type=int, default=32, help="demo: labelled region size (>= 16)")
-    g.add_argument(
-        "--scene-noise",
-        type=float,
-        default=0.0,
-        help="demo: sensor noise sigma of the generated scenes",
-    )
-    g.add_argument(
-        "--max-angle",
-        type=float,
-        default=0.0,
-        help="demo: rotate man-made regions by up to this many degrees",
-    )
+    g.add_argument("--scene-noise", type=float, default=0.0,
+                   help="demo: sensor noise sigma of the generated scenes")
+    g.add_argument("--max-angle", type=float, default=0.0,
+                   help="demo: rotate man-made regions by up to this many degrees")
     g.add_argument("--seed", type=int, default=0, help="seed of scenes and noise (>= 0)")
-    g.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="torch CPU threads (the element-wise work gains little from more, "
-        "and loses much on a busy machine; 0: torch default)",
-    )
+    g.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (the element-wise work gains little from more, "
+                   "and loses much on a busy machine; 0: torch default)")
     g.add_argument("--no-plots", action="store_true", help="skip PNG output")
     g = p.add_argument_group(
         "mirror channels: orientation-selective inputs, mirror-matched delay lines, "
-        "symmetry above chance (edge threshold: --threshold)"
-    )
-    g.add_argument(
-        "--channels",
-        type=int,
-        default=8,
-        help="edge-direction channels C (a multiple of 4; of 2 with --no-polarity)",
-    )
-    g.add_argument(
-        "--no-polarity",
-        action="store_true",
-        help="orientation channels (0..180 deg) instead of directions (0..360)",
-    )
-    g.add_argument(
-        "--tolerance", type=int, default=0, help="accept mirror channels within this many bins"
-    )
-    g.add_argument(
-        "--null",
-        default="labels",
-        choices=("labels", "positions"),
-        help="null model: channel labels shuffled among the edge pixels, or all "
-        "pixel labels shuffled",
-    )
-    g.add_argument(
-        "--chance-window",
-        type=int,
-        default=32,
-        help="IMAGE: window of the symmetry-above-chance map",
-    )
+        "symmetry above chance (edge threshold: --threshold)")
+    g.add_argument("--channels", type=int, default=8,
+                   help="edge-direction channels C (a multiple of 4; of 2 with --no-polarity)")
+    g.add_argument("--no-polarity", action="store_true",
+                   help="orientation channels (0..180 deg) instead of directions (0..360)")
+    g.add_argument("--tolerance", type=int, default=0,
+                   help="accept mirror channels within this many bins")
+    g.add_argument("--null", default="labels", choices=("labels", "positions"),
+                   help="null model: channel labels shuffled among the edge pixels, or all "
+                   "pixel labels shuffled")
+    g.add_argument("--chance-window", type=int, default=32,
+                   help="IMAGE: window of the symmetry-above-chance map")
     g.add_argument("--axes", type=int, default=5, help="IMAGE: mirror axes to report and draw")
-    g.add_argument(
-        "--max-patches",
-        type=int,
-        default=48,
-        help="--demo photos: at most this many 64x64 patches per photograph",
-    )
+    g.add_argument("--max-patches", type=int, default=48,
+                   help="--demo photos: at most this many 64x64 patches per photograph")
     p.set_defaults(func=_cmd_symmetry)
 
 
@@ -186,18 +119,10 @@ def _check_args(args: argparse.Namespace) -> None:
     if (args.demo is not None) == (args.image is not None):
         raise SpikegradInputError("give either IMAGE or --demo (exactly one)")
     mult = 2 if args.no_polarity else 4
-    _need(
-        args.channels >= mult and args.channels % mult == 0,
-        "channels",
-        f"a positive multiple of {mult}",
-        args.channels,
-    )
-    _need(
-        args.tolerance >= 0 and 2 * args.tolerance + 1 <= args.channels,
-        "tolerance",
-        "an integer >= 0 with 2*tolerance+1 <= --channels",
-        args.tolerance,
-    )
+    _need(args.channels >= mult and args.channels % mult == 0, "channels",
+          f"a positive multiple of {mult}", args.channels)
+    _need(args.tolerance >= 0 and 2 * args.tolerance + 1 <= args.channels, "tolerance",
+          "an integer >= 0 with 2*tolerance+1 <= --channels", args.tolerance)
     _need(args.chance_window >= 1, "chance-window", "an integer >= 1", args.chance_window)
     _need(args.axes >= 0, "axes", "an integer >= 0", args.axes)
     _need(args.max_patches >= 1, "max-patches", "an integer >= 1", args.max_patches)
@@ -205,21 +130,15 @@ def _check_args(args: argparse.Namespace) -> None:
         _need(args.patch >= 8, "patch", "an integer >= 8 for --demo photos", args.patch)
     _need(_finite(args.threshold), "threshold", "a finite number", args.threshold)
     if args.encoding == "latency":
-        _need(
-            0.0 <= args.threshold < 1.0,
-            "threshold",
-            "in [0, 1) for --encoding latency",
-            args.threshold,
-        )
+        _need(0.0 <= args.threshold < 1.0, "threshold", "in [0, 1) for --encoding latency",
+              args.threshold)
     _need(args.levels >= 1, "levels", "an integer >= 1", args.levels)
     if args.size is not None:
         _need(args.size >= 1, "size", "an integer >= 1", args.size)
     _need(args.max_radius >= 0, "max-radius", "an integer >= 0 (0: every pair)", args.max_radius)
     _need(_finite(args.dt) and args.dt > 0, "dt", "a finite number of seconds > 0", args.dt)
-    for flag, v in (
-        ("delay-per-pixel", args.delay_per_pixel),
-        ("ticks-per-pixel", args.ticks_per_pixel),
-    ):
+    for flag, v in (("delay-per-pixel", args.delay_per_pixel),
+                    ("ticks-per-pixel", args.ticks_per_pixel)):
         if v is not None:
             _need(_finite(v) and v > 0, flag, "a finite number > 0", v)
     if args.delay_per_pixel is not None and args.ticks_per_pixel is not None:
@@ -233,29 +152,16 @@ def _check_args(args: argparse.Namespace) -> None:
     _need(args.window >= 1, "window", "an integer >= 1", args.window)
     if args.patch is not None:
         _need(args.patch >= 1, "patch", "an integer >= 1", args.patch)
-    _need(
-        _finite(args.intensity_noise) and args.intensity_noise >= 0,
-        "intensity-noise",
-        "a finite number >= 0",
-        args.intensity_noise,
-    )
-    _need(
-        0.0 <= args.spike_noise <= 1.0, "spike-noise", "a probability in [0, 1]", args.spike_noise
-    )
+    _need(_finite(args.intensity_noise) and args.intensity_noise >= 0, "intensity-noise",
+          "a finite number >= 0", args.intensity_noise)
+    _need(0.0 <= args.spike_noise <= 1.0, "spike-noise", "a probability in [0, 1]",
+          args.spike_noise)
     _need(args.scenes >= 1, "scenes", "an integer >= 1", args.scenes)
     _need(args.cell >= 16, "cell", "an integer >= 16", args.cell)
-    _need(
-        _finite(args.scene_noise) and args.scene_noise >= 0,
-        "scene-noise",
-        "a finite number >= 0",
-        args.scene_noise,
-    )
-    _need(
-        _finite(args.max_angle) and args.max_angle >= 0,
-        "max-angle",
-        "a finite number of degrees >= 0",
-        args.max_angle,
-    )
+    _need(_finite(args.scene_noise) and args.scene_noise >= 0, "scene-noise",
+          "a finite number >= 0", args.scene_noise)
+    _need(_finite(args.max_angle) and args.max_angle >= 0, "max-angle",
+          "a finite number of degrees >= 0", args.max_angle)
     _need(args.seed >= 0, "seed", "an integer >= 0", args.seed)
     _need(args.threads >= 0, "threads", "an integer >= 0 (0: torch default)", args.threads)
     if args.demo == "scenes":
@@ -278,7 +184,6 @@ def _cmd_symmetry(args: argparse.Namespace) -> int:
     _check_args(args)
     if args.demo == "photos":
         from ..symmetry.photos import MISSING_SKIMAGE
-
         try:
             import skimage  # noqa: F401
         except ImportError as exc:
@@ -310,19 +215,14 @@ def _cmd_symmetry(args: argparse.Namespace) -> int:
     run = RunFolder(out)  # an unwritable --out fails here, before any work
     if args.threads:
         torch.set_num_threads(args.threads)
-    cli = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"}
+    cli = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+           if k != "func"}
     config = {"cli": cli, "torch_threads": torch.get_num_threads()}
     if args.demo == "photos":
-        m = run_photo_demo(
-            run,
-            code=code,
-            null=args.null,
-            patch=64 if args.patch is None else args.patch,
-            max_patches=args.max_patches,
-            seed=args.seed,
-            plots=not args.no_plots,
-            config=config,
-        )
+        m = run_photo_demo(run, code=code, null=args.null,
+                           patch=64 if args.patch is None else args.patch,
+                           max_patches=args.max_patches, seed=args.seed,
+                           plots=not args.no_plots, config=config)
         cv = m["auc_cv"]
         print(
             f"man-made vs natural on {m['n_patches']} patches of {len(m['images'])} photographs: "
@@ -333,22 +233,12 @@ def _cmd_symmetry(args: argparse.Namespace) -> int:
         )
         return 0
     if args.demo:
-        m = run_demo(
-            run,
-            network=net,
-            size=256 if args.size is None else args.size,
-            cell=args.cell,
-            n_scenes=args.scenes,
-            scene_noise=args.scene_noise,
-            max_angle=args.max_angle,
-            encoding=args.encoding,
-            threshold=args.threshold,
-            levels=args.levels,
-            normalise=args.normalise,
-            seed=args.seed,
-            plots=not args.no_plots,
-            config=config,
-        )
+        m = run_demo(run, network=net, size=256 if args.size is None else args.size,
+                     cell=args.cell, n_scenes=args.scenes, scene_noise=args.scene_noise,
+                     max_angle=args.max_angle, encoding=args.encoding,
+                     threshold=args.threshold, levels=args.levels,
+                     normalise=args.normalise, seed=args.seed, plots=not args.no_plots,
+                     config=config)
         pk = m["noise_peak"]
         print(
             f"AUC man-made vs vegetation {m['auc']:.3f} (d' {m['separation']:.2f}; "
@@ -356,33 +246,17 @@ def _cmd_symmetry(args: argparse.Namespace) -> int:
             f"{m['auc_chance_normalised']:.3f}) on {m['n_manmade']}+{m['n_vegetation']} regions\n"
             + "\n".join(
                 f"noise sweep {k}: best AUC {v['auc']:.3f} at amplitude {v['amplitude']:g} "
-                f"(AUC {v['auc_at_zero']:.3f} without noise)"
-                for k, v in pk.items()
-            )
+                f"(AUC {v['auc_at_zero']:.3f} without noise)" for k, v in pk.items())
             + f"\n{m['wall_seconds']:.1f} s; run folder: {out}"
         )
         return 0
-    r = analyse_image(
-        image,
-        run,
-        network=net,
-        encoding=args.encoding,
-        threshold=args.threshold,
-        levels=args.levels,
-        window=args.window,
-        patch=args.patch,
-        normalise=args.normalise,
-        intensity_noise=args.intensity_noise,
-        spike_noise=args.spike_noise,
-        seed=args.seed,
-        plots=not args.no_plots,
-        source=str(args.image),
-        config=config,
-        code=code,
-        null=args.null,
-        chance_window=args.chance_window,
-        n_axes=args.axes,
-    )
+    r = analyse_image(image, run, network=net, encoding=args.encoding,
+                      threshold=args.threshold, levels=args.levels, window=args.window,
+                      patch=args.patch, normalise=args.normalise,
+                      intensity_noise=args.intensity_noise, spike_noise=args.spike_noise,
+                      seed=args.seed, plots=not args.no_plots, source=str(args.image),
+                      config=config, code=code, null=args.null,
+                      chance_window=args.chance_window, n_axes=args.axes)
     ac = r["above_chance"]
     print(
         f"{r['shape'][0]}x{r['shape'][1]} image: {r['total_events']:.0f} symmetry events from "
@@ -390,12 +264,8 @@ def _cmd_symmetry(args: argparse.Namespace) -> int:
         f"{len(r['regions'])} regions\nmirror pairs above chance ({args.null} null): "
         f"ln((O+1)/(E+1)) = {ac['score']:.3f} (O = {ac['observed']:.0f}, "
         f"E = {ac['expected']:.1f}); strongest axis: "
-        + (
-            f"{r['axes'][0]['orientation']} at {r['axes'][0]['position']:g} "
-            f"(z = {r['axes'][0]['z']:.1f})"
-            if r["axes"]
-            else "none above chance"
-        )
+        + (f"{r['axes'][0]['orientation']} at {r['axes'][0]['position']:g} "
+           f"(z = {r['axes'][0]['z']:.1f})" if r["axes"] else "none above chance")
         + f"\nrun folder: {out}"
     )
     return 0

@@ -45,7 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="a setting of the rule, e.g. --rule-option trials=8 (repeatable)",
     )
-    g.add_argument("--optimizer", default=d.optimizer, choices=OPTIMIZERS, help="torch optimizer")
+    g.add_argument(
+        "--optimizer", default=d.optimizer, choices=OPTIMIZERS, help="torch optimizer"
+    )
     g.add_argument(
         "--model",
         default=d.model,
@@ -431,7 +433,8 @@ def _resume(args: argparse.Namespace) -> int:
             else "pass --epochs N to train it longer"
         )
         print(
-            f"the run in {str(run)!r} has already finished ({done} epochs); nothing to do ({how})"
+            f"the run in {str(run)!r} has already finished ({done} epochs); nothing to do "
+            f"({how})"
         )
     return _report(res, run, args)
 

@@ -228,13 +228,8 @@ def latency_steps(
     if isinstance(n_steps, bool) or int(n_steps) < 1:
         raise SpikegradInputError(f"n_steps must be >= 1, got {n_steps!r}")
     return latency(
-        _check_values(x),
-        int(n_steps),
-        code="log",
-        theta=theta,
-        tau_eff=tau_eff,
-        overflow="drop",
-        output="steps",
+        _check_values(x), int(n_steps), code="log", theta=theta, tau_eff=tau_eff,
+        overflow="drop", output="steps",
     )
 
 
@@ -396,7 +391,9 @@ def rank_order(times: np.ndarray, late_cut: float | None = None) -> np.ndarray:
 
 
 # ------------------------------------------------------------ tensor encoders
-def rate_code(x: Tensor, n_steps: int, *, generator: torch.Generator, gain: float = 1.0) -> Tensor:
+def rate_code(
+    x: Tensor, n_steps: int, *, generator: torch.Generator, gain: float = 1.0
+) -> Tensor:
     r"""Bernoulli rate code: :math:`S[n] \sim \mathrm{Bernoulli}(\min(1, \text{gain}\,x))`
     independently per step and element; ``[n_steps, *x.shape]`` in ``x``'s float dtype.
 

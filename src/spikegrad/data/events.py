@@ -54,10 +54,8 @@ def _check_sensor(sensor_size: object) -> tuple[int, int, int]:
     if (
         not isinstance(sensor_size, (tuple, list))
         or len(sensor_size) != 3
-        or not all(
-            isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1
-            for v in sensor_size
-        )  # fmt: skip
+        or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1
+                   for v in sensor_size)  # fmt: skip
     ):
         raise SpikegradInputError(
             f"sensor_size must be a tuple of 3 integers >= 1 (W, H, P), got {sensor_size!r}"

@@ -98,7 +98,7 @@ def moving_shapes(
             r = r0 + int(round(dr * v * t))
             c = c0 + int(round(dc * v * t))
             frame = np.zeros((size, size), dtype=bool)
-            frame[r : r + h, c : c + h] = mask
+            frame[r:r + h, c:c + h] = mask
             out[k, t, 0] = frame & ~prev
             out[k, t, 1] = prev & ~frame
             prev = frame

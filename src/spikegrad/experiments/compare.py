@@ -253,14 +253,8 @@ def build_model(variant: str, task: Any, hidden: int, seed: int) -> torch.nn.Mod
 
         input_rate, hidden_rate = fluctuation_rates(task.split("train"))
         return SpikingNetwork(
-            task.n_inputs,
-            task.n_outputs,
-            hidden=(hidden,),
-            recurrent=variant == "lif-rec",
-            seed=seed,
-            init="fluctuation",
-            input_rate=input_rate,
-            hidden_rate=hidden_rate,
+            task.n_inputs, task.n_outputs, hidden=(hidden,), recurrent=variant == "lif-rec",
+            seed=seed, init="fluctuation", input_rate=input_rate, hidden_rate=hidden_rate,
         )
     if variant == "coba":
         if hasattr(task, "init_weights"):  # rates: the task's own network
@@ -276,19 +270,10 @@ def build_model(variant: str, task: Any, hidden: int, seed: int) -> torch.nn.Mod
 def _flat_grads(model: torch.nn.Module, names: Sequence[str] | None = None):
     grads = {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
     keys = list(grads) if names is None else list(names)
-    vec = (
-        torch.cat(
-            [
-                (grads[n] if n in grads else torch.zeros_like(dict(model.named_parameters())[n]))
-                .detach()
-                .double()
-                .flatten()
-                for n in keys
-            ]
-        )
-        if keys
-        else torch.zeros(0, dtype=torch.float64)
-    )
+    vec = torch.cat(
+        [(grads[n] if n in grads else torch.zeros_like(dict(model.named_parameters())[n]))
+         .detach().double().flatten() for n in keys]
+    ) if keys else torch.zeros(0, dtype=torch.float64)
     return vec, keys
 
 
@@ -340,26 +325,17 @@ def gradient_fidelity(
         r.gradients(m, task, x, y)
         v, names = _flat_grads(m, names)
         est.append(v)
-    g = (
-        torch.cat(
-            [
-                (ref[n] if n in ref else torch.zeros_like(dict(model.named_parameters())[n]))
-                .double()
-                .flatten()
-                for n in names
-            ]
-        )
-        if names
-        else torch.zeros(0, dtype=torch.float64)
-    )
+    g = torch.cat(
+        [(ref[n] if n in ref else torch.zeros_like(dict(model.named_parameters())[n]))
+         .double().flatten() for n in names]
+    ) if names else torch.zeros(0, dtype=torch.float64)
     gn = math.sqrt(float(g @ g))
     cos = [_cos(e, g) for e in est]
     ratio = [math.sqrt(float(e @ e)) / gn if gn > 0 else math.nan for e in est]
     mean = torch.stack(est).mean(0)
     var = (
         float(sum(float((e - mean) @ (e - mean)) for e in est) / (draws - 1))
-        if draws > 1
-        else math.nan
+        if draws > 1 else math.nan
     )
     return {
         "cosine": sum(cos) / draws,
@@ -617,10 +593,8 @@ def _pool(jobs, workers: int):
         futs = {pool.submit(_job, *job): job for job in jobs}
         for fut in as_completed(futs):
             exc = fut.exception()
-            yield (
-                futs[fut],
-                (fut.result() if exc is None else None),
-                (None if exc is None else "".join(traceback.format_exception(exc))),
+            yield futs[fut], (fut.result() if exc is None else None), (
+                None if exc is None else "".join(traceback.format_exception(exc))
             )
         ok = True
     finally:
@@ -717,10 +691,8 @@ def compare(
     for seed in range(config.seeds):
         for r in config.rules:
             jobs.append(("cell", cell_cfg, r, seed))
-        if (
-            probe_rules
-            and (config.probe_trials or config.probe_sizes)
-            and config.task not in (COMPARE_TASKS)
+        if probe_rules and (config.probe_trials or config.probe_sizes) and config.task not in (
+            COMPARE_TASKS
         ):
             jobs.append(("probe", job_cfg, None, seed))
     ids = [_job_id(j) for j in jobs]
@@ -790,10 +762,8 @@ def _fid(history: list[dict], key: str) -> list[tuple[int, float]]:
 def summarise(records: Sequence[dict], config: CompareConfig) -> list[dict]:
     """One row per compared rule: accuracy intervals, costs, fidelity (first/last)."""
     chance = _chance(config)
-    target = (
-        config.target
-        if config.target is not None
-        else (0.5 * (1 + chance) if chance is not None else math.nan)
+    target = config.target if config.target is not None else (
+        0.5 * (1 + chance) if chance is not None else math.nan
     )
     cells = [r for r in records if r.get("kind") == "cell"]
     out = []
@@ -866,10 +836,7 @@ TRUE, FALSE, NO_DATA = "true", "false", "no data"
 
 
 def expectations(
-    summary: Sequence[dict],
-    probes: Sequence[dict],
-    *,
-    chance: float | None,
+    summary: Sequence[dict], probes: Sequence[dict], *, chance: float | None,
     cells: Sequence[dict] = (),
 ) -> list[dict]:
     """Checkable expectations with verdicts (``"true"``, ``"false"``, ``"no data"``).
@@ -1020,10 +987,8 @@ def _plots(records: Sequence[dict], probes: Sequence[dict], config: CompareConfi
     plt = pyplot()
     cells = [r for r in records if r.get("kind") == "cell"]
     made = []
-    for key, fname, xlabel in (
-        ("epoch", "accuracy_epoch.png", "epoch"),
-        ("wall_s", "accuracy_wall.png", "training wall time (s)"),
-    ):
+    for key, fname, xlabel in (("epoch", "accuracy_epoch.png", "epoch"),
+                               ("wall_s", "accuracy_wall.png", "training wall time (s)")):
         fig, ax = plt.subplots(figsize=(5, 3.5))
         for i, name in enumerate(config.rules):
             rs = [r for r in cells if r["rule"] == name]
@@ -1115,12 +1080,8 @@ def write_compare_report(
         f"* machine: {platform.node()}, {platform.platform()}, {os.cpu_count()} CPUs, torch "
         f"{torch.__version__}, {config.threads} thread(s) per cell; load average "
         f"{', '.join(f'{x:.1f}' for x in os.getloadavg())} at report time",
-        f"* cells: {len(cells)}"
-        + (
-            f"; this invocation {wall_seconds / 60:.1f} min wall"
-            if wall_seconds is not None
-            else ""
-        ),  # fmt: skip
+        f"* cells: {len(cells)}" + (f"; this invocation {wall_seconds / 60:.1f} min wall"
+                                    if wall_seconds is not None else ""),  # fmt: skip
         "* test score: the best-validation model of each cell; interval: 95 % Student t over "
         f"seeds (confidence {CONFIDENCE:g}); time to target: first epoch whose validation "
         "score reaches the target (median over the seeds that reached it)",
@@ -1161,8 +1122,7 @@ def _reading(summary: Sequence[dict], chance: float | None) -> list[str]:
     cheap = min(summary, key=lambda s: s["wall_s_per_epoch"])
     lines = [
         f"* Highest mean test score: **{best['rule']}** ({best['test_accuracy']:.3f}"
-        + (f"; chance {chance:.3f}" if chance is not None else "")
-        + ").",
+        + (f"; chance {chance:.3f}" if chance is not None else "") + ").",
         f"* Cheapest per epoch: **{cheap['rule']}** ({cheap['wall_s_per_epoch']:.2f} s wall).",
     ]
     for s in summary:
@@ -1171,11 +1131,8 @@ def _reading(summary: Sequence[dict], chance: float | None) -> list[str]:
         lines.append(
             f"* {s['rule']}: update cosine with BPTT {s['cosine_start']:.3f} at the start, "
             f"{s['cosine_end']:.3f} at the end; norm ratio {s['norm_ratio']:.3g}"
-            + (
-                f"; estimator variance {s['rel_variance']:.3g} x |g|^2"
-                if not math.isnan(s["rel_variance"])
-                else ""
-            )  # fmt: skip
+            + (f"; estimator variance {s['rel_variance']:.3g} x |g|^2" if not math.isnan(
+                s["rel_variance"]) else "")  # fmt: skip
             + "."
         )
     lines.append(

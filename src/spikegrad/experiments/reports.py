@@ -454,8 +454,7 @@ def sparse_findings(sel: Sequence[dict]) -> list[dict]:
     verdict = _combine([holds, collapsed], gate)
     ev_prefix = (
         f"the unregularised network did not learn (<= chance + {LEARNED}); "
-        if gate is False
-        else ""
+        if gate is False else ""
     )
     ev = ev_prefix + (
         f"unregularised: {ref.text()} at {ref_spk:.3g} spikes/neuron; best {a_max.text()}; "
@@ -465,7 +464,9 @@ def sparse_findings(sel: Sequence[dict]) -> list[dict]:
     )
     ev += (
         "below it, best - run: "
-        + ", ".join(f"{d.text()} at {r['spikes_per_neuron_mean']:.3g}" for r, d in drops)
+        + ", ".join(
+            f"{d.text()} at {r['spikes_per_neuron_mean']:.3g}" for r, d in drops
+        )
         + f" (collapse: d - h > {3 * MARGIN:g}; {_RULE})"
         if drops
         else "no run below it collapsed"

@@ -179,10 +179,8 @@ def alif_sequence(
     :math:`U[0..T-1]` if ``record_membrane``.
     """
     check_choice("reset mode", reset, ALIF_RESET_MODES)
-    if (
-        isinstance(params.refractory, bool)
-        or int(params.refractory) != params.refractory
-        or (params.refractory < 0)
+    if isinstance(params.refractory, bool) or int(params.refractory) != params.refractory or (
+        params.refractory < 0
     ):
         raise SpikegradInputError(
             f"refractory must be a whole number of steps >= 0, got {params.refractory!r}"
@@ -192,14 +190,7 @@ def alif_sequence(
         state = ALIFState.zeros(B, N, dtype=x.dtype, device=x.device)
 
     def step(x_n: torch.Tensor, st: ALIFState) -> tuple[torch.Tensor, ALIFState]:
-        return alif_step(
-            x_n,
-            st,
-            params,
-            surrogate,
-            rec_weight=rec_weight,
-            reset=reset,
-            recurrent_grad=recurrent_grad,
-        )
+        return alif_step(x_n, st, params, surrogate, rec_weight=rec_weight, reset=reset,
+                         recurrent_grad=recurrent_grad)
 
     return scan_steps(step, x, state, record_membrane=record_membrane)

@@ -433,18 +433,13 @@ def coba_run(
         raise SpikegradInputError(f"inputs must be a time-major tensor [T, B, n_in], got {got}")
     T, B, n_in = inputs.shape
     if n_in != net.n_in:
-        raise SpikegradInputError(
-            f"inputs has {n_in} units in its last dimension, the network has n_in={net.n_in}"
-        )
+        raise SpikegradInputError(f"inputs has {n_in} units in its last dimension, "
+                                  f"the network has n_in={net.n_in}")
     net.check_weights(W, sign=check_sign)
     if W.dim() == 3 and W.shape[0] != B:
         raise SpikegradInputError(f"batched W has {W.shape[0]} matrices for a batch of {B}")
-    for nm, t in (
-        ("xi_exc", xi_exc),
-        ("xi_inh", xi_inh),
-        ("i_noise", i_noise),
-        ("g_extra", g_extra),
-    ):
+    for nm, t in (("xi_exc", xi_exc), ("xi_inh", xi_inh), ("i_noise", i_noise),
+                  ("g_extra", g_extra)):
         if t is not None and tuple(t.shape) != (T, B, net.n):
             raise SpikegradInputError(
                 f"{nm} must have shape [T, B, N] = [{T}, {B}, {net.n}], got {tuple(t.shape)}"
@@ -465,16 +460,9 @@ def coba_run(
         if "active" in record:
             acts.append((~(state.ref > 0)).to(dtype))
         z, state = coba_step(
-            inputs[n],
-            state,
-            params,
-            W,
-            net,
-            xi_exc=_at(xi_exc, n),
-            xi_inh=_at(xi_inh, n),
-            i_noise=_at(i_noise, n),
-            g_extra=_at(g_extra, n),
-            surrogate=surrogate,
+            inputs[n], state, params, W, net,
+            xi_exc=_at(xi_exc, n), xi_inh=_at(xi_inh, n), i_noise=_at(i_noise, n),
+            g_extra=_at(g_extra, n), surrogate=surrogate,
         )
         spikes.append(z)
         if "v" in record:

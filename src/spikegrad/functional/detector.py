@@ -114,7 +114,9 @@ def detector_sequence(
     unless ``state`` is given).
     """
     if not isinstance(x, torch.Tensor) or x.dim() < 1 or x.shape[0] == 0:
-        raise SpikegradInputError("x must be a time-major tensor [T, ...] with at least one step")
+        raise SpikegradInputError(
+            "x must be a time-major tensor [T, ...] with at least one step"
+        )
     if state is None:
         state = DetectorState.zeros(x.shape[1:], dtype=x.dtype, device=x.device)
     out = []

@@ -160,15 +160,8 @@ def lif_sequence(
         state = LIFState.zeros(B, N, dtype=x.dtype, device=x.device)
 
     def step(x_n: torch.Tensor, st: LIFState) -> tuple[torch.Tensor, LIFState]:
-        return lif_step(
-            x_n,
-            st,
-            params,
-            surrogate,
-            rec_weight=rec_weight,
-            reset=reset,
-            recurrent_grad=recurrent_grad,
-        )
+        return lif_step(x_n, st, params, surrogate, rec_weight=rec_weight, reset=reset,
+                        recurrent_grad=recurrent_grad)
 
     return scan_steps(step, x, state, record_membrane=record_membrane)
 

@@ -102,51 +102,27 @@ def export_sequential_nir(
             conv = layer.conv
             with torch.no_grad():
                 out_hw = conv(torch.zeros(1, c_in, h, w, dtype=conv.weight.dtype)).shape[1:]
-            add(
-                f"conv{k}",
-                nir.Conv2d(
-                    input_shape=(h, w),
-                    weight=_weight(conv.weight),
-                    stride=conv.stride,
-                    padding=conv.padding,
-                    dilation=conv.dilation,
-                    groups=conv.groups,
-                    bias=_weight(layer.bias),
-                ),
-            )
+            add(f"conv{k}", nir.Conv2d(
+                input_shape=(h, w), weight=_weight(conv.weight), stride=conv.stride,
+                padding=conv.padding, dilation=conv.dilation, groups=conv.groups,
+                bias=_weight(layer.bias)))
             shape = tuple(int(s) for s in out_hw)
             n, hw = math.prod(shape), shape[1] * shape[2]
             tm, ts = _layer_taus(layer.taus)
-            add(
-                f"lif{k}",
-                _lif_node(
-                    nir,
-                    _per_neuron(tm, shape[0], hw),
-                    _per_neuron(ts, shape[0], hw),
-                    _per_neuron(layer.threshold, shape[0], hw),
-                    n,
-                    dt,
-                    shape,
-                ),
-            )
+            add(f"lif{k}", _lif_node(
+                nir, _per_neuron(tm, shape[0], hw), _per_neuron(ts, shape[0], hw),
+                _per_neuron(layer.threshold, shape[0], hw), n, dt, shape))
         elif isinstance(layer, (SpikingAvgPool2d, SpikingSumPool2d)):
             cls = nir.AvgPool2d if isinstance(layer, SpikingAvgPool2d) else nir.SumPool2d
             ks = np.array([layer.kernel_size] * 2)
-            add(
-                f"pool{k}",
-                cls(kernel_size=ks, stride=np.array([layer.stride] * 2), padding=np.array([0, 0])),
-            )
+            add(f"pool{k}", cls(kernel_size=ks, stride=np.array([layer.stride] * 2),
+                                padding=np.array([0, 0])))
             c, h, w = shape
-            shape = (
-                c,
-                (h - layer.kernel_size) // layer.stride + 1,
-                (w - layer.kernel_size) // layer.stride + 1,
-            )
+            shape = (c, (h - layer.kernel_size) // layer.stride + 1,
+                     (w - layer.kernel_size) // layer.stride + 1)
         elif isinstance(layer, Flatten):
-            add(
-                f"flatten{k}",
-                nir.Flatten(input_type={"input": np.array(shape)}, start_dim=0, end_dim=-1),
-            )
+            add(f"flatten{k}", nir.Flatten(input_type={"input": np.array(shape)}, start_dim=0,
+                                           end_dim=-1))
             shape = (math.prod(shape),)
         elif isinstance(layer, TimeDropout):
             continue
@@ -159,12 +135,8 @@ def export_sequential_nir(
                 )
             tm, ts = _layer_taus(layer.taus)
             add(f"fc{k}", nir.Linear(weight=_weight(layer.weight)))
-            add(
-                f"lif{k}",
-                _lif_node(
-                    nir, tm, ts, layer.threshold, layer.out_features, dt, (layer.out_features,)
-                ),
-            )
+            add(f"lif{k}", _lif_node(nir, tm, ts, layer.threshold, layer.out_features, dt,
+                                     (layer.out_features,)))
             shape = (layer.out_features,)
         else:
             raise SpikegradInputError(
@@ -175,12 +147,8 @@ def export_sequential_nir(
     ro: Readout = model.readout
     tm, ts = _layer_taus(ro.taus)
     add("fc_out", nir.Linear(weight=_weight(ro.weight)))
-    add(
-        "readout",
-        nir.CubaLI(
-            **nir_parameters(tm, ts, ro.n_classes, dt, spiking=False), metadata={"u0": ro.u0}
-        ),
-    )
+    add("readout", nir.CubaLI(**nir_parameters(tm, ts, ro.n_classes, dt, spiking=False),
+                              metadata={"u0": ro.u0}))
     add("output", nir.Output(output_type={"output": np.array([ro.n_classes])}))
     lif0 = next((m for m in model.layers if hasattr(m, "surrogate")), None)
     metadata = {
@@ -239,9 +207,8 @@ def import_sequential_nir(graph_or_path: Any, *, dt: float | None = None) -> Spi
                 raise SpikegradInputError(f"{where}: Conv2d {name!r} must be followed by a CubaLIF")
             stride = int(np.asarray(node.stride).reshape(-1)[0])
             padding = int(np.asarray(node.padding).reshape(-1)[0])
-            conv = SpikingConv2d(
-                w.shape[1], w.shape[0], w.shape[-1], stride=stride, padding=padding, dt=dt
-            )
+            conv = SpikingConv2d(w.shape[1], w.shape[0], w.shape[-1], stride=stride,
+                                 padding=padding, dt=dt)
             c, h, ww = shape
             with torch.no_grad():
                 out = conv.conv(torch.zeros(1, c, h, ww)).shape[1:]
@@ -249,18 +216,12 @@ def import_sequential_nir(graph_or_path: Any, *, dt: float | None = None) -> Spi
             n = math.prod(shape)
             lif = nxt[1]
             vt = np.broadcast_to(np.asarray(lif.v_threshold, dtype=np.float64), shape).reshape(n)
-            flat = nir.CubaLIF(
-                **{
-                    f: np.broadcast_to(
-                        np.asarray(getattr(lif, f), dtype=np.float64), shape
-                    ).reshape(n)
-                    for f in ("tau_mem", "tau_syn", "r", "v_leak", "w_in")
-                },
-                v_threshold=np.ones(n),
-                v_reset=np.zeros(n)
-                if lif.v_reset is None
-                else np.broadcast_to(np.asarray(lif.v_reset, dtype=np.float64), shape).reshape(n),
-            )
+            flat = nir.CubaLIF(**{f: np.broadcast_to(np.asarray(getattr(lif, f), dtype=np.float64),
+                                                     shape).reshape(n)
+                                  for f in ("tau_mem", "tau_syn", "r", "v_leak", "w_in")},
+                               v_threshold=np.ones(n),
+                               v_reset=np.zeros(n) if lif.v_reset is None else np.broadcast_to(
+                                   np.asarray(lif.v_reset, dtype=np.float64), shape).reshape(n))
             tm, ts, g = _neuron_params(nxt[0], flat, n, dt, where, spiking=True)
             per_c = [x.reshape(shape[0], -1) for x in (tm, ts, g, vt)]
             if any(not np.all(x == x[:, :1]) for x in per_c):
@@ -310,12 +271,8 @@ def import_sequential_nir(graph_or_path: Any, *, dt: float | None = None) -> Spi
             w = np.asarray(node.weight, dtype=np.float64)
             n = w.shape[0]
             tm, ts, g = _neuron_params(nxt[0], nxt[1], n, dt, where, spiking=False)
-            ro = Readout(
-                w.shape[1],
-                n,
-                dt=dt,
-                u0=float(np.asarray(dict(nxt[1].metadata or {}).get("u0", -1e-3))),
-            )
+            ro = Readout(w.shape[1], n, dt=dt,
+                         u0=float(np.asarray(dict(nxt[1].metadata or {}).get("u0", -1e-3))))
             with torch.no_grad():
                 ro.weight.copy_(torch.from_numpy(w * g[:, None]))
             ro.taus = _taus_of(tm, ts, n, dt)
@@ -329,6 +286,5 @@ def import_sequential_nir(graph_or_path: Any, *, dt: float | None = None) -> Spi
             )
     mode = meta.get("readout_mode", "max")
     mode = mode.decode() if isinstance(mode, bytes) else str(mode)
-    return SpikingSequential(
-        *layers, input_shape=in_shape if len(in_shape) > 1 else None, readout_mode=mode
-    )
+    return SpikingSequential(*layers, input_shape=in_shape if len(in_shape) > 1 else None,
+                             readout_mode=mode)

@@ -43,20 +43,8 @@ def _reduce(g: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
 
 class _ALIFFused(torch.autograd.Function):
     @staticmethod
-    def forward(
-        ctx,
-        x,
-        bm,
-        bs,
-        rho,
-        theta0,
-        alpha,
-        rec_weight,
-        surrogate,
-        reset,
-        refractory,  # type: ignore[override]
-        recurrent_grad,
-    ):
+    def forward(ctx, x, bm, bs, rho, theta0, alpha, rec_weight, surrogate, reset, refractory,  # type: ignore[override]
+                recurrent_grad):
         T, B, N = x.shape
         U, I_, A, S = (x.new_empty(T, B, N) for _ in range(4))
         F = x.new_ones(T, B, N) if refractory > 0 else None
@@ -76,28 +64,16 @@ class _ALIFFused(torch.autograd.Function):
             u_new = u_t - s * theta if reset == "subtract" else u_t * (1.0 - s)
             if F is not None:
                 u_new = f * u_new + (1.0 - f) * u
-                ref = torch.where(
-                    s > 0, torch.full_like(ref, float(refractory)), (ref - 1).clamp_min(0)
-                )
+                ref = torch.where(s > 0, torch.full_like(ref, float(refractory)),
+                                  (ref - 1).clamp_min(0))
             S[n] = s
             u = u_new
             i = bs * i + x[n]
             if vt is not None:
                 i = i.addmm(s, vt)
             a = rho * a + s
-        ctx.save_for_backward(
-            U,
-            I_,
-            A,
-            S,
-            F if F is not None else x.new_empty(0),
-            bm,
-            bs,
-            rho,
-            theta0,
-            alpha,
-            rec_weight,
-        )
+        ctx.save_for_backward(U, I_, A, S, F if F is not None else x.new_empty(0), bm, bs, rho,
+                              theta0, alpha, rec_weight)
         ctx.surrogate, ctx.reset, ctx.rg = surrogate, reset, recurrent_grad
         ctx.has_f = F is not None
         ctx.mark_non_differentiable(U)
@@ -180,15 +156,6 @@ def alif_sequence_fused(
     numbers, 0-d or ``[N]`` tensors. The membrane trace carries no gradient.
     """
     return _ALIFFused.apply(
-        x,
-        _t(beta_mem, x),
-        _t(beta_syn, x),
-        _t(rho, x),
-        _t(threshold, x),
-        _t(adapt, x),
-        rec_weight,
-        surrogate,
-        reset,
-        int(refractory),
-        recurrent_grad,
+        x, _t(beta_mem, x), _t(beta_syn, x), _t(rho, x), _t(threshold, x), _t(adapt, x),
+        rec_weight, surrogate, reset, int(refractory), recurrent_grad,
     )

@@ -215,9 +215,8 @@ def build_model(
     if config.model == "coba":
         from ..nn.coba import coba_classifier
 
-        return _construct(
-            coba_classifier, n_inputs, n_classes, config, seed=config.seed, dt=config.dt
-        )
+        return _construct(coba_classifier, n_inputs, n_classes, config, seed=config.seed,
+                          dt=config.dt)
     rates: dict = {}
     if config.init == "fluctuation":
         if train_set is None:

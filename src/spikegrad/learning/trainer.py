@@ -443,7 +443,9 @@ def fit(
         if plots:
             from ..viz.plots import plot_learning_curves, plot_sample
 
-            plot_learning_curves(st.history, run.file("learning_curves.png"), score=task.score_name)
+            plot_learning_curves(
+                st.history, run.file("learning_curves.png"), score=task.score_name
+            )
             if synops is not None:
                 from ..viz.plots import plot_synops
 

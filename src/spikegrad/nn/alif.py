@@ -72,12 +72,10 @@ class ALIFLayer(LIFLayer):
     def neuron_params(self) -> ALIFParams:
         p = self.taus.params()
         ta = self.tau_adapt
-        rho = decay(
-            ta.clamp_min(self.taus.dt / 10) if isinstance(ta, torch.Tensor) else ta, self.taus.dt
-        )
-        return ALIFParams(
-            p.beta_mem, p.beta_syn, rho, self.threshold, self.adapt, self.refractory_steps
-        )
+        rho = decay(ta.clamp_min(self.taus.dt / 10) if isinstance(ta, torch.Tensor) else ta,
+                    self.taus.dt)
+        return ALIFParams(p.beta_mem, p.beta_syn, rho, self.threshold, self.adapt,
+                          self.refractory_steps)
 
     def extra_repr(self) -> str:
         a = self.adapt if isinstance(self.adapt, float) else "learned"
@@ -118,30 +116,17 @@ class ALIFNetwork(SpikingNetwork):
             )
         super().__init__(n_inputs, n_classes, hidden, **kwargs)
         extra: dict[str, Any] = dict(
-            tau_adapt=tau_adapt,
-            adapt=adapt,
-            learn_adapt=learn_adapt,
-            threshold=threshold,
-            learn_threshold=learn_threshold,
-            refractory=refractory,
+            tau_adapt=tau_adapt, adapt=adapt, learn_adapt=learn_adapt,
+            threshold=threshold, learn_threshold=learn_threshold, refractory=refractory,
         )
         s = self._spec
         layers: list[ALIFLayer] = []
         for old in self.hidden_layers:
             new = ALIFLayer(
-                old.in_features,
-                old.out_features,
-                recurrent=old.recurrent,
-                tau_mem=s["tau_mem"],
-                tau_syn=s["tau_syn"],
-                dt=s["dt"],
-                surrogate=old.surrogate,
-                reset=s["reset"],
-                recurrent_grad=s["recurrent_grad"],
-                learn_tau=s["learn_tau"],
-                backend=s["backend"],
-                generator=torch.Generator().manual_seed(0),
-                **extra,
+                old.in_features, old.out_features, recurrent=old.recurrent,
+                tau_mem=s["tau_mem"], tau_syn=s["tau_syn"], dt=s["dt"], surrogate=old.surrogate,
+                reset=s["reset"], recurrent_grad=s["recurrent_grad"], learn_tau=s["learn_tau"],
+                backend=s["backend"], generator=torch.Generator().manual_seed(0), **extra,
             )  # the throwaway generator's weights are overwritten below
             with torch.no_grad():
                 new.weight.copy_(old.weight)

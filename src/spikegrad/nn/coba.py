@@ -173,16 +173,8 @@ class CobaSpikingNetwork(nn.Module):
             self.project_()
             weight = self._masked_weight()
         return coba_run(
-            x,
-            weight,
-            self.topology,
-            self.params,
-            xi_exc=xi_exc,
-            xi_inh=xi_inh,
-            i_noise=i_noise,
-            g_extra=g_extra,
-            surrogate=surrogate,
-            record=record,
+            x, weight, self.topology, self.params, xi_exc=xi_exc, xi_inh=xi_inh,
+            i_noise=i_noise, g_extra=g_extra, surrogate=surrogate, record=record,
             check_sign=check_sign,
         )
 
@@ -199,10 +191,8 @@ class CobaSpikingNetwork(nn.Module):
 
     def output(self, spikes: Tensor) -> CobaOutput:
         """The :class:`CobaOutput` of a spike tensor ``[T, B, N]`` of all neurons."""
-        if (
-            not isinstance(spikes, Tensor)
-            or spikes.dim() != 3
-            or spikes.shape[-1] != (self.topology.n)
+        if not isinstance(spikes, Tensor) or spikes.dim() != 3 or spikes.shape[-1] != (
+            self.topology.n
         ):
             raise SpikegradInputError(
                 f"spikes must be [T, B, N] with N = {self.topology.n} neurons"
@@ -299,13 +289,7 @@ def coba_classifier(
     """
     topology = classifier_topology(n_in, n_classes, n_hidden, n_inh)
     w = classifier_weights(
-        topology,
-        n_hidden,
-        n_classes,
-        w_in=w_in,
-        w_ho=w_ho,
-        w_oi=w_oi,
-        w_io=w_io,
+        topology, n_hidden, n_classes, w_in=w_in, w_ho=w_ho, w_oi=w_oi, w_io=w_io,
         generator=torch.Generator().manual_seed(int(seed)),
     )
     return CobaSpikingNetwork(topology, CobaParams(dt=dt, method=method), w, **kwargs)

@@ -88,13 +88,9 @@ class SpikingConv2d(nn.Module):
     ) -> None:
         super().__init__()
         self.conv = nn.Conv2d(
-            check_size("in_channels", in_channels),
-            check_size("out_channels", out_channels),
-            check_size("kernel_size", kernel_size),
-            stride=check_size("stride", stride),
-            padding=check_size("padding", padding, 0),
-            bias=True,
-            device="meta",
+            check_size("in_channels", in_channels), check_size("out_channels", out_channels),
+            check_size("kernel_size", kernel_size), stride=check_size("stride", stride),
+            padding=check_size("padding", padding, 0), bias=True, device="meta",
         )  # on "meta": torch's own init would draw from the global RNG
         self.conv.to_empty(device="cpu")
         bound = check_positive("weight_scale", weight_scale) / math.sqrt(
@@ -132,14 +128,8 @@ class SpikingConv2d(nn.Module):
         def per_neuron(v):
             return v.repeat_interleave(hw) if isinstance(v, torch.Tensor) else v
 
-        return ALIFParams(
-            per_neuron(p.beta_mem),
-            per_neuron(p.beta_syn),
-            0.0,
-            per_neuron(self.threshold),
-            0.0,
-            self.refractory_steps,
-        )
+        return ALIFParams(per_neuron(p.beta_mem), per_neuron(p.beta_syn), 0.0,
+                          per_neuron(self.threshold), 0.0, self.refractory_steps)
 
     def forward(self, x: torch.Tensor, *, record_membrane: bool = False):
         """Spikes ``[T, B, C_out, H', W']`` from spikes ``[T, B, C_in, H, W]``."""
@@ -149,19 +139,12 @@ class SpikingConv2d(nn.Module):
         cur = cur.reshape(T, B, -1)
         p = self._params(shape[1] * shape[2])
         if self.backend == "reference":
-            s, _, u = alif_sequence(
-                cur, p, self.surrogate, reset=self.reset, record_membrane=record_membrane
-            )
+            s, _, u = alif_sequence(cur, p, self.surrogate, reset=self.reset,
+                                    record_membrane=record_membrane)
         else:
-            s, u = alif_sequence_fused(
-                cur,
-                p.beta_mem,
-                p.beta_syn,
-                self.surrogate,
-                threshold=p.threshold,
-                refractory=p.refractory,
-                reset=self.reset,
-            )
+            s, u = alif_sequence_fused(cur, p.beta_mem, p.beta_syn, self.surrogate,
+                                       threshold=p.threshold, refractory=p.refractory,
+                                       reset=self.reset)
         s = s.reshape(T, B, *shape)
         if not record_membrane:
             return s
@@ -175,9 +158,8 @@ class SpikingConv2d(nn.Module):
         cur = cur.reshape(cur.shape[0], -1)
         if state is None:
             state = ALIFState.zeros(cur.shape[0], cur.shape[1], dtype=cur.dtype)
-        s, state = alif_step(
-            cur, state, self._params(shape[1] * shape[2]), self.surrogate, reset=self.reset
-        )
+        s, state = alif_step(cur, state, self._params(shape[1] * shape[2]), self.surrogate,
+                             reset=self.reset)
         return s.reshape(-1, *shape), state
 
 

@@ -360,3 +360,4 @@ def summary_line(report: Mapping[str, Any]) -> str:
 def _short_source(report: Mapping[str, Any]) -> str:
     src = str(report.get("costs", {}).get("source", ""))
     return "Horowitz 2014, 45 nm" if src == HOROWITZ_2014 else (src or "user-supplied")
+

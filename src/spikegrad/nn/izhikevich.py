@@ -73,13 +73,9 @@ class IzhikevichLayer(nn.Module):
         pa, pb, pc, pd = IZHIKEVICH_PRESETS[preset]
         self.dt = check_positive("dt", dt)
         self.params = IzhikevichParams(
-            pa if a is None else float(a),
-            pb if b is None else float(b),
-            pc if c is None else float(c),
-            pd if d is None else float(d),
-            1000.0 * self.dt,
-            30.0,
-            check_positive("v_scale", v_scale),
+            pa if a is None else float(a), pb if b is None else float(b),
+            pc if c is None else float(c), pd if d is None else float(d),
+            1000.0 * self.dt, 30.0, check_positive("v_scale", v_scale),
         )
         self.surrogate = make_surrogate(surrogate, beta)
         self.reset = check_choice("reset mode", reset, IZHIKEVICH_RESET_MODES)
@@ -95,13 +91,8 @@ class IzhikevichLayer(nn.Module):
         """Spikes ``[T, B, out]`` (and the membrane trace if ``record_membrane``)."""
         current = x @ self.weight.t()
         if self.backend == "reference":
-            s, _, v = izhikevich_sequence(
-                current,
-                self.params,
-                self.surrogate,
-                reset=self.reset,
-                record_membrane=record_membrane,
-            )
+            s, _, v = izhikevich_sequence(current, self.params, self.surrogate, reset=self.reset,
+                                          record_membrane=record_membrane)
         else:
             s, v = izhikevich_sequence_fused(current, self.params, self.surrogate, reset=self.reset)
         return (s, v) if record_membrane else s
@@ -114,9 +105,8 @@ class IzhikevichLayer(nn.Module):
         """One time step: ``x_t`` ``[B, in]`` -> (spikes ``[B, out]``, new state)."""
         if state is None:
             state = self.initial_state(x_t.shape[0], x_t.dtype)
-        return izhikevich_step(
-            x_t @ self.weight.t(), state, self.params, self.surrogate, reset=self.reset
-        )
+        return izhikevich_step(x_t @ self.weight.t(), state, self.params, self.surrogate,
+                               reset=self.reset)
 
     def extra_repr(self) -> str:
         p = self.params

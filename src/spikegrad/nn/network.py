@@ -199,12 +199,7 @@ class SpikingNetwork(nn.Module):
             )
 
     def _fluctuation_init(
-        self,
-        p_in: float,
-        p_hidden: float,
-        tau_mem: float,
-        tau_syn: float,
-        dt: float,
+        self, p_in: float, p_hidden: float, tau_mem: float, tau_syn: float, dt: float,
         seed: int | None,
     ) -> None:
         """Re-draw the hidden weights with the fluctuation-driven rule.

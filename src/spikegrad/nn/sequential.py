@@ -68,9 +68,8 @@ class SpikingSequential(nn.Module):
         self.readout_mode = readout_mode
         self.input_shape: tuple[int, ...] | None
         if input_shape is not None:
-            self.input_shape = tuple(
-                check_size(f"input_shape[{k}]", s) for k, s in enumerate(input_shape)
-            )
+            self.input_shape = tuple(check_size(f"input_shape[{k}]", s)
+                                     for k, s in enumerate(input_shape))
             n = 1
             for s in self.input_shape:
                 n *= s
@@ -81,7 +80,8 @@ class SpikingSequential(nn.Module):
             in_features: Any = getattr(first, "in_features", None)
             if in_features is None:
                 raise SpikegradInputError(
-                    f"the first layer {type(first).__name__} has no in_features: give input_shape"
+                    f"the first layer {type(first).__name__} has no in_features: give "
+                    "input_shape"
                 )
             self.n_inputs = int(in_features)
         self.n_classes = self.readout.n_classes
@@ -142,23 +142,13 @@ def conv_network(
     c, h, w = (check_size(f"input_shape[{k}]", s) for k, s in enumerate(input_shape))
     layers: list[nn.Module] = []
     for ch in channels:
-        layers.append(
-            SpikingConv2d(
-                c,
-                ch,
-                kernel_size,
-                padding=kernel_size // 2,
-                weight_scale=weight_scale,
-                generator=gen,
-                **opts,
-            )
-        )
+        layers.append(SpikingConv2d(c, ch, kernel_size, padding=kernel_size // 2,
+                                    weight_scale=weight_scale, generator=gen, **opts))
         layers.append(SpikingAvgPool2d(2))
         c, h, w = ch, h // 2, w // 2
         if h < 1 or w < 1:
-            raise SpikegradInputError(
-                f"input_shape {tuple(input_shape)} is too small for {len(channels)} pooling stages"
-            )
+            raise SpikegradInputError(f"input_shape {tuple(input_shape)} is too small for "
+                                      f"{len(channels)} pooling stages")
     layers.append(Flatten())
     if dropout:
         layers.append(TimeDropout(dropout, seed=seed + 1))
@@ -169,8 +159,5 @@ def conv_network(
     layers.append(lif)
     ro_opts = {k: v for k, v in opts.items() if k in ("dt", "tau_syn", "backend")}
     layers.append(Readout(hidden, check_size("n_classes", n_classes), generator=gen, **ro_opts))
-    return SpikingSequential(
-        *layers,
-        input_shape=(input_shape[0], input_shape[1], input_shape[2]),
-        readout_mode=readout_mode,
-    )
+    return SpikingSequential(*layers, input_shape=(input_shape[0], input_shape[1],
+                                                   input_shape[2]), readout_mode=readout_mode)

@@ -71,7 +71,9 @@ def _as_trains(x: object, n_in: int, dtype: torch.dtype) -> tuple[SpikeTrains, b
             )
         tr = SpikeTrains(tr.times.unsqueeze(0), tr.mask.unsqueeze(0))
     if tr.times.shape[1] != n_in:
-        raise SpikegradInputError(f"x has {tr.times.shape[1]} input trains, the layer takes {n_in}")
+        raise SpikegradInputError(
+            f"x has {tr.times.shape[1]} input trains, the layer takes {n_in}"
+        )
     return SpikeTrains(tr.times.to(dtype), tr.mask), batched
 
 

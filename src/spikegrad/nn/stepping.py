@@ -51,18 +51,11 @@ def _lif_step(layer: LIFLayer, x_t: torch.Tensor, state: ALIFState | None):
         )
     cur = x_t @ layer.weight.t()
     if state is None:
-        state = ALIFState.zeros(
-            cur.shape[0], layer.out_features, dtype=cur.dtype, device=cur.device
-        )
-    return alif_step(
-        cur,
-        state,
-        layer.neuron_params(),
-        layer.surrogate,
-        rec_weight=layer.rec_weight,
-        reset=layer.reset,
-        recurrent_grad=layer.recurrent_grad,
-    )
+        state = ALIFState.zeros(cur.shape[0], layer.out_features, dtype=cur.dtype,
+                                device=cur.device)
+    return alif_step(cur, state, layer.neuron_params(), layer.surrogate,
+                     rec_weight=layer.rec_weight, reset=layer.reset,
+                     recurrent_grad=layer.recurrent_grad)
 
 
 def _readout_step(ro: Readout, x_t: torch.Tensor, state: ReadoutState | None):

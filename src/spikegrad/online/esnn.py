@@ -561,16 +561,8 @@ class OeSNNClassifier(base.Classifier):
     def state_bytes(self) -> int:
         """Bytes held by the neuron pool and the range tracker (for memory-bound checks)."""
         arrays = (
-            self._WT,
-            self._Wr,
-            self._theta,
-            self._label,
-            self._merges,
-            self._age,
-            self._reliab,
-            self._lo,
-            self._hi,
-            self._modk,
+            self._WT, self._Wr, self._theta, self._label, self._merges, self._age, self._reliab,
+            self._lo, self._hi, self._modk,
         )
         return int(sum(a.nbytes for a in arrays)) + 16 * self._ranges.state_size()
 
@@ -666,15 +658,9 @@ class OeSNNClassifier(base.Classifier):
                 else:
                     vals[i] = self._value(key, v)
         order, missing = _kern.grf_order(
-            vals,
-            self._lo,
-            self._hi,
-            self.n_fields,
-            float(self.beta),
-            self.numbering == "one_based",
-            bool(self.skip_constant),
-            2.0 if self.late_cut is None else float(self.late_cut),
-            self._inv_canon,
+            vals, self._lo, self._hi, self.n_fields, float(self.beta),
+            self.numbering == "one_based", bool(self.skip_constant),
+            2.0 if self.late_cut is None else float(self.late_cut), self._inv_canon,
         )
         present = None
         if missing:

@@ -203,16 +203,8 @@ class OeSNNUAD(AnomalyDetector):
 
     def state_bytes(self) -> int:
         """Bytes of the arrays and the error window (for memory-bound checks)."""
-        arrays = (
-            self._buf,
-            self._WT,
-            self._Wr,
-            self._theta,
-            self._value,
-            self._merges,
-            self._age,
-            self._label,
-        )
+        arrays = (self._buf, self._WT, self._Wr, self._theta, self._value, self._merges,
+                  self._age, self._label)
         return int(sum(a.nbytes for a in arrays)) + 16 * len(self._errors)
 
     # ------------------------------------------------------------------ internals
@@ -273,15 +265,8 @@ class OeSNNUAD(AnomalyDetector):
         lo = np.where(np.isnan(lo), 0.0, lo)
         hi = np.where(np.isnan(hi), 0.0, hi)
         order, missing = _kern.grf_order(
-            vals,
-            lo,
-            hi,
-            self.n_fields,
-            float(self.beta),
-            self.numbering == "one_based",
-            True,
-            2.0,
-            self._inv_canon,
+            vals, lo, hi, self.n_fields, float(self.beta), self.numbering == "one_based",
+            True, 2.0, self._inv_canon,
         )
         k = len(order)
         if k == 0:

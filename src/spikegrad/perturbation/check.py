@@ -75,25 +75,11 @@ def gradient_check(
     t0 = time.perf_counter()
     net, p, x, W, reward = small_problem(seed, steps)
     fd, mask = finite_difference_gradient(
-        W,
-        net,
-        p,
-        x,
-        reward,
-        sigma=sigma,
-        n_trials=fd_trials,
-        h=h,
+        W, net, p, x, reward, sigma=sigma, n_trials=fd_trials, h=h,
         generator=torch.Generator().manual_seed(seed + 1),
     )
     g, _, _ = estimate_gradient(
-        method,
-        W,
-        net,
-        p,
-        x,
-        reward,
-        sigma=sigma,
-        n_trials=trials,
+        method, W, net, p, x, reward, sigma=sigma, n_trials=trials,
         generator=torch.Generator().manual_seed(seed + 2),
     )
     ks = [k for k in (1, 10, 100, 1000, 10000, 100000) if k < trials] + [trials]
@@ -101,6 +87,5 @@ def gradient_check(
     for k in ks:
         blocks = g[: (trials // k) * k].split(k)
         cos[k] = sum(cosine(b.mean(0), fd, mask) for b in blocks) / len(blocks)
-    return GradientCheck(
-        fd, g.mean(0), mask, cos, trials, fd_trials, sigma, method, time.perf_counter() - t0
-    )
+    return GradientCheck(fd, g.mean(0), mask, cos, trials, fd_trials, sigma, method,
+                         time.perf_counter() - t0)

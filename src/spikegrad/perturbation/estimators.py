@@ -135,29 +135,16 @@ def estimate_gradient(
     if method == "bptt":
         K = int(n_trials if n_trials is not None else inputs.shape[1])
         model = CobaSpikingNetwork(
-            net,
-            params,
-            W.detach(),
-            surrogate=surrogate if surrogate is not None else SuperSpike(beta=10.0),
+            net, params, W.detach(), surrogate=surrogate if surrogate is not None
+            else SuperSpike(beta=10.0),
         )
         step = BPTT().gradients(model, _RewardObjective(reward_fn), _expand(inputs, K), None)
         r = -step.loss
         return -model.weight.grad.unsqueeze(0), r.reshape(1), r.reshape(1)
     return coba_estimates(
-        method,
-        W,
-        net,
-        params,
-        inputs,
-        reward_fn,
-        sigma=sigma,
-        generator=generator,
-        n_trials=n_trials,
-        baseline=baseline,
-        empiric=empiric,
-        gate_refractory=gate_refractory,
-        paired_reward=paired_reward,
-        running=running,
+        method, W, net, params, inputs, reward_fn, sigma=sigma, generator=generator,
+        n_trials=n_trials, baseline=baseline, empiric=empiric,
+        gate_refractory=gate_refractory, paired_reward=paired_reward, running=running,
         trial=trial,
     )
 
@@ -204,11 +191,7 @@ def finite_difference_gradient(
         d[i, j] = h
         Wb = torch.stack([W + d, W - d]).repeat_interleave(n_trials, 0)
         r = run_rewards(
-            Wb,
-            net,
-            params,
-            x.repeat(1, 2, 1),
-            reward_fn,
+            Wb, net, params, x.repeat(1, 2, 1), reward_fn,
             xi_exc=xi_e.repeat(1, 2, 1),
             xi_inh=None if xi_i is None else xi_i.repeat(1, 2, 1),
             check_sign=False,

@@ -127,10 +127,8 @@ class LearnConfig:
         }
         if name == "conductance":
             opts.update(
-                gate_refractory=self.gate_refractory,
-                empiric_rate=self.empiric_rate,
-                empiric_weight=self.empiric_weight,
-                empiric_tau=self.empiric_tau,
+                gate_refractory=self.gate_refractory, empiric_rate=self.empiric_rate,
+                empiric_weight=self.empiric_weight, empiric_tau=self.empiric_tau,
             )
         return name, {**opts, **fixed}
 
@@ -221,14 +219,8 @@ def learn(
     history: list[dict] = []
     has_acc = task.score_name == "accuracy"
     ev = evaluate(model, task, "val")
-    row0 = {
-        "iteration": 0,
-        "trials": 0,
-        "wall_seconds": 0.0,
-        "train_loss": float("nan"),
-        "error": ev["loss"],
-        "spikes_per_neuron": ev["spikes_per_neuron"],
-    }
+    row0 = {"iteration": 0, "trials": 0, "wall_seconds": 0.0, "train_loss": float("nan"),
+            "error": ev["loss"], "spikes_per_neuron": ev["spikes_per_neuron"]}
     if has_acc:
         row0["accuracy"] = ev["accuracy"]
     history.append(row0)
@@ -239,14 +231,9 @@ def learn(
     def on_epoch(stats) -> None:
         steps = stats.epoch * per
         trials = getattr(rule, "trials_simulated", steps * batch_size)
-        row = {
-            "iteration": steps,
-            "trials": int(trials),
-            "wall_seconds": time.perf_counter() - t0,
-            "train_loss": stats.train_loss,
-            "error": stats.val_loss,
-            "spikes_per_neuron": stats.spikes_per_neuron,
-        }
+        row = {"iteration": steps, "trials": int(trials),
+               "wall_seconds": time.perf_counter() - t0, "train_loss": stats.train_loss,
+               "error": stats.val_loss, "spikes_per_neuron": stats.spikes_per_neuron}
         if has_acc:
             row["accuracy"] = stats.val_accuracy
         history.append(row)
@@ -254,18 +241,8 @@ def learn(
             callback(row)
 
     res = fit(
-        model,
-        rule,
-        task,
-        opt,
-        epochs=epochs,
-        batch_size=batch_size,
-        seed=config.seed,
-        out_dir=out_dir,
-        config=settings,
-        eval_every=1,
-        progress=progress,
-        plots=plots,
+        model, rule, task, opt, epochs=epochs, batch_size=batch_size, seed=config.seed,
+        out_dir=out_dir, config=settings, eval_every=1, progress=progress, plots=plots,
         callback=on_epoch,
     )
     return LearnResult(

@@ -19,12 +19,14 @@ def plot_learning_curves(
     """``key`` (noise-free error) against trials and against wall time, one line per rule;
     a second row with the accuracy when the histories hold one (classification)."""
     plt = pyplot()
-    keys = [key] + (["accuracy"] if all("accuracy" in h[0] for h in histories.values()) else [])
+    keys = [key] + (["accuracy"] if all("accuracy" in h[0] for h in histories.values())
+                    else [])
     fig, ax = plt.subplots(len(keys), 2, figsize=(10, 3.4 * len(keys)), squeeze=False)
     for row, k in enumerate(keys):
         for rule, hist in histories.items():
             ax[row, 0].plot([h["trials"] for h in hist], [h[k] for h in hist], label=rule)
-            ax[row, 1].plot([h["wall_seconds"] for h in hist], [h[k] for h in hist], label=rule)
+            ax[row, 1].plot([h["wall_seconds"] for h in hist], [h[k] for h in hist],
+                            label=rule)
         ax[row, 0].set(xlabel="trials", ylabel=k, title=f"{k} vs trials")
         ax[row, 1].set(xlabel="wall time (s)", ylabel=k, title=f"{k} vs wall time")
     for a in ax.flat:
@@ -72,19 +74,12 @@ def plot_gradient_scatter(check, path: str | Path) -> None:
     ax[0].scatter(fd, est, s=14)
     lo, hi = float(min(fd.min(), est.min())), float(max(fd.max(), est.max()))
     ax[0].plot([lo, hi], [lo, hi], "k:", lw=1)
-    ax[0].set(
-        xlabel="finite-difference dE[R]/dW",
-        ylabel="perturbation estimate",
-        title=f"{check.trials} trials, cos = {check.gradient_cosine:.3f}",
-    )
+    ax[0].set(xlabel="finite-difference dE[R]/dW", ylabel="perturbation estimate",
+              title=f"{check.trials} trials, cos = {check.gradient_cosine:.3f}")
     ks = sorted(check.cosines)
     ax[1].semilogx(ks, [check.cosines[k] for k in ks], "o-")
-    ax[1].set(
-        xlabel="trials per estimate",
-        ylabel="mean cosine with FD",
-        ylim=(0, 1.02),
-        title="convergence",
-    )
+    ax[1].set(xlabel="trials per estimate", ylabel="mean cosine with FD", ylim=(0, 1.02),
+              title="convergence")
     for a in ax:
         a.grid(alpha=0.3)
     fig.tight_layout()

@@ -107,9 +107,8 @@ def match_probability(
     return torch.where(den > 0, num / den.clamp(min=1), torch.zeros_like(num))
 
 
-def pair_slots(
-    orientation: str, parity: str, shape: tuple[int, int], max_radius: int | None
-) -> torch.Tensor:
+def pair_slots(orientation: str, parity: str, shape: tuple[int, int],
+               max_radius: int | None) -> torch.Tensor:
     """Pairs ``a = 1..R`` with both members inside an ``H x W`` patch, per ``a``: ``[R]``."""
     H, W = shape
     every = torch.zeros(1, H, W, dtype=torch.long)  # every pixel an edge (channel 0)
@@ -199,16 +198,9 @@ def patch_symmetry(
     B, H, W = labels.shape
     R_max = max(hi for _, hi in bands)
     base = network or SymmetryNetwork()
-    net = SymmetryNetwork(
-        max_radius=R_max,
-        ticks_per_pixel=base.ticks_per_pixel,
-        metric=base.metric,
-        tau=base.tau,
-        k=base.k,
-        weight=base.weight,
-        threshold=base.threshold,
-        dt=base.dt,
-    )
+    net = SymmetryNetwork(max_radius=R_max, ticks_per_pixel=base.ticks_per_pixel,
+                          metric=base.metric, tau=base.tau, k=base.k, weight=base.weight,
+                          threshold=base.threshold, dt=base.dt)
     hist = channel_histogram(labels, code.n_channels)
     n = hist.sum(1)
     N = torch.full_like(n, float(H * W))
@@ -238,9 +230,8 @@ def patch_symmetry(
                 slots[:, i, s] += slot_a[ia].sum()
                 exp["labels"][:, i, s] += blind_a[ia].sum(0) * p_lab
                 exp["positions"][:, i, s] += slot_a[ia].sum() * p_pos
-    return PatchSymmetry(
-        obs, blind, slots, exp, n, H * W, tuple(tuple(b) for b in bands), tuple(orientations), code
-    )
+    return PatchSymmetry(obs, blind, slots, exp, n, H * W, tuple(tuple(b) for b in bands),
+                         tuple(orientations), code)
 
 
 def shuffle_labels(labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -285,9 +276,8 @@ def chance_map(
     check_choice("null", null, NULLS)
     labels = edge_channels(image, code)
     B, H, W = labels.shape
-    hist = torch.stack(
-        [box_sum((labels == c).double(), window) for c in range(code.n_channels)], -1
-    )  # [B, H, W, C]
+    hist = torch.stack([box_sum((labels == c).double(), window)
+                        for c in range(code.n_channels)], -1)  # [B, H, W, C]
     flat = hist.reshape(-1, code.n_channels)
     area = box_sum(torch.ones(B, H, W, dtype=torch.float64), window).reshape(-1)
     obs = torch.zeros(B, H, W, dtype=torch.float64)

@@ -63,7 +63,12 @@ def box_sum(x: torch.Tensor, window: int) -> torch.Tensor:
     r1 = (torch.arange(H) + hi + 1).clamp(0, H)
     c0 = (torch.arange(W) - lo).clamp(0, W)
     c1 = (torch.arange(W) + hi + 1).clamp(0, W)
-    s = c[:, r1][:, :, c1] - c[:, r0][:, :, c1] - c[:, r1][:, :, c0] + c[:, r0][:, :, c0]
+    s = (
+        c[:, r1][:, :, c1]
+        - c[:, r0][:, :, c1]
+        - c[:, r1][:, :, c0]
+        + c[:, r0][:, :, c0]
+    )
     return s.to(x.dtype)
 
 

@@ -32,15 +32,8 @@ import torch
 from .._checks import SpikegradInputError, check_choice, check_positive
 from ..data.encoding import latency
 
-__all__ = [
-    "ENCODINGS",
-    "as_image",
-    "sobel_gradient",
-    "edge_map",
-    "encode",
-    "spike_times",
-    "load_image",
-]
+__all__ = ["ENCODINGS", "as_image", "sobel_gradient", "edge_map", "encode", "spike_times",
+           "load_image"]
 
 #: Pixel-to-spike rules.
 ENCODINGS = ("threshold", "edges", "latency")

@@ -26,7 +26,8 @@ from .._checks import SpikegradInputError, check_choice
 from .density import NORMALISATIONS, symmetry_events
 from .scenes import MANMADE, Scene
 
-__all__ = ["roc_auc", "roc_curve", "separation", "region_table", "classify_scenes", "noise_sweep"]
+__all__ = ["roc_auc", "roc_curve", "separation", "region_table", "classify_scenes",
+           "noise_sweep"]
 
 
 def _check_scores(scores: object, labels: object) -> tuple[np.ndarray, np.ndarray]:
@@ -121,7 +122,9 @@ def classify_scenes(scenes: Sequence[Scene], **kwargs) -> dict:
     """
     t = region_table(scenes, **kwargs)
     y = t["manmade"]
-    by_kind = {k: float(t["score"][t["kind"] == k].mean()) for k in sorted(set(t["kind"].tolist()))}
+    by_kind = {
+        k: float(t["score"][t["kind"] == k].mean()) for k in sorted(set(t["kind"].tolist()))
+    }
     return {
         "auc": roc_auc(t["score"], y),
         "separation": separation(t["score"], y),
@@ -154,18 +157,16 @@ def noise_sweep(
     out = []
     for amp in amplitudes:
         g = torch.Generator().manual_seed(seed)
-        noise = (
-            {"intensity_noise": float(amp)} if kind == "intensity" else {"spike_noise": float(amp)}
-        )
+        noise = {"intensity_noise": float(amp)} if kind == "intensity" else {
+            "spike_noise": float(amp)}
         t = region_table(scenes, normalise=normalise, generator=g, **noise, **kwargs)
         y = t["manmade"]
-        out.append(
-            {
-                "amplitude": float(amp),
-                "auc": roc_auc(t["score"], y),
-                "separation": separation(t["score"], y),
-                "auc_active_fraction": roc_auc(t["active_fraction"], y),
-                "mean_active_fraction": float(t["active_fraction"].mean()),
-            }
-        )
+        out.append({
+            "amplitude": float(amp),
+            "auc": roc_auc(t["score"], y),
+            "separation": separation(t["score"], y),
+            "auc_active_fraction": roc_auc(t["active_fraction"], y),
+            "mean_active_fraction": float(t["active_fraction"].mean()),
+        })
     return out
+

@@ -200,19 +200,11 @@ class SymmetryNetwork:
         """Every setting (resolved: both delay forms, the detector threshold and decay)."""
         p = self.params
         return {
-            "max_radius": self.max_radius,
-            "metric": self.metric,
-            "k": self.k,
-            "weight": self.weight,
-            "threshold": self.threshold,
-            "fractional": self.fractional,
-            "dt": self.dt,
-            "tau": self.tau,
-            "tau_ticks": self.tau_ticks,
-            "delay_per_pixel": self.delay_per_pixel,
-            "ticks_per_pixel": self.ticks_per_pixel,
-            "detector_threshold": p.threshold,
-            "detector_decay": p.decay,
+            "max_radius": self.max_radius, "metric": self.metric, "k": self.k,
+            "weight": self.weight, "threshold": self.threshold, "fractional": self.fractional,
+            "dt": self.dt, "tau": self.tau, "tau_ticks": self.tau_ticks,
+            "delay_per_pixel": self.delay_per_pixel, "ticks_per_pixel": self.ticks_per_pixel,
+            "detector_threshold": p.threshold, "detector_decay": p.decay,
         }
 
 

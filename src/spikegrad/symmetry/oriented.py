@@ -153,12 +153,8 @@ class ChannelCode:
 
     def to_dict(self) -> dict:
         """The settings as a plain dictionary."""
-        return {
-            "threshold": float(self.threshold),
-            "n_channels": self.n_channels,
-            "polarity": self.polarity,
-            "tolerance": self.tolerance,
-        }
+        return {"threshold": float(self.threshold), "n_channels": self.n_channels,
+                "polarity": self.polarity, "tolerance": self.tolerance}
 
 
 def edge_channels(image: object, code: ChannelCode | None = None) -> torch.Tensor:
@@ -209,11 +205,7 @@ def match_matrix(orientation: str, code: ChannelCode) -> torch.Tensor:
 
 def _check_labels(labels: object, n_channels: int) -> torch.Tensor:
     if not isinstance(labels, torch.Tensor) or labels.dtype not in (
-        torch.int64,
-        torch.int32,
-        torch.int16,
-        torch.int8,
-        torch.uint8,
+        torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8
     ):
         raise TypeError("labels must be an integer torch.Tensor [B, H, W] (-1: no edge)")
     if labels.dim() != 3 or labels.numel() == 0:

@@ -82,7 +82,8 @@ PHOTOS = (
     Photo("chelsea", "skimage.data.chelsea", "natural", "cat (fur, whiskers)"),
     Photo("cell", "skimage.data.cell", "natural", "cells under a microscope"),
     Photo("hubble_deep_field", "skimage.data.hubble_deep_field", "natural", "galaxies"),
-    Photo("gravel", "skimage.data.gravel", "natural", "gravel (stands in for bare ground)", "tune"),
+    Photo("gravel", "skimage.data.gravel", "natural", "gravel (stands in for bare ground)",
+          "tune"),
     Photo("moon", "skimage.data.moon", "natural", "lunar surface", "tune"),
     Photo("astronaut", "skimage.data.astronaut", "mixed", "astronaut portrait, flag, model"),
     Photo("camera", "skimage.data.camera", "mixed", "cameraman on grass, buildings behind"),
@@ -92,18 +93,17 @@ PHOTOS = (
 
 def photo_names(label: str | None = None, role: str | None = None) -> list[str]:
     """Names in :data:`PHOTOS`, optionally only one label and/or role."""
-    return [
-        p.name
-        for p in PHOTOS
-        if (label is None or p.label == label) and (role is None or p.role == role)
-    ]
+    return [p.name for p in PHOTOS
+            if (label is None or p.label == label) and (role is None or p.role == role)]
 
 
 def _photo(name: str) -> Photo:
     for p in PHOTOS:
         if p.name == name:
             return p
-    raise SpikegradInputError(f"unknown photo {name!r}; choose from {', '.join(photo_names())}")
+    raise SpikegradInputError(
+        f"unknown photo {name!r}; choose from {', '.join(photo_names())}"
+    )
 
 
 def load_photo(name: str) -> np.ndarray:
@@ -150,12 +150,9 @@ def lag1_cooccurrence(edges: np.ndarray) -> np.ndarray:
     Pairs ``(p, p + u)`` for ``u`` in (0, 1), (1, 0), (1, 1), (1, -1), both inside.
     """
     e = np.asarray(edges, dtype=bool)
-    pairs = (
-        (e[:, :, 1:] & e[:, :, :-1]).sum((1, 2))
-        + (e[:, 1:, :] & e[:, :-1, :]).sum((1, 2))
-        + (e[:, 1:, 1:] & e[:, :-1, :-1]).sum((1, 2))
-        + (e[:, 1:, :-1] & e[:, :-1, 1:]).sum((1, 2))
-    )
+    pairs = ((e[:, :, 1:] & e[:, :, :-1]).sum((1, 2)) + (e[:, 1:, :] & e[:, :-1, :]).sum((1, 2))
+             + (e[:, 1:, 1:] & e[:, :-1, :-1]).sum((1, 2))
+             + (e[:, 1:, :-1] & e[:, :-1, 1:]).sum((1, 2)))
     n = e.sum((1, 2))
     return np.where(n > 0, pairs / np.maximum(n, 1), 0.0)
 
@@ -188,12 +185,11 @@ def photo_patches(
     for gi, name in enumerate(names):
         img = images[name] if images is not None else load_photo(name)
         H, W = img.shape
-        cells = [
-            (r, c) for r in range(0, H - patch + 1, patch) for c in range(0, W - patch + 1, patch)
-        ]
+        cells = [(r, c) for r in range(0, H - patch + 1, patch)
+                 for c in range(0, W - patch + 1, patch)]
         if not cells:
             continue
-        blocks = np.stack([img[r : r + patch, c : c + patch] for r, c in cells])
+        blocks = np.stack([img[r:r + patch, c:c + patch] for r, c in cells])
         e = edge_map(torch.from_numpy(blocks)).numpy() > threshold
         keep = np.flatnonzero(edge_fraction(e) >= min_edge_fraction)
         if max_patches is not None and keep.size > max_patches:
@@ -209,9 +205,8 @@ def photo_patches(
     return np.stack(out), np.array(lab), np.array(grp), where
 
 
-def logistic_fit(
-    X: np.ndarray, y: np.ndarray, l2: float = 1e-2, iters: int = 50
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def logistic_fit(X: np.ndarray, y: np.ndarray, l2: float = 1e-2,
+                 iters: int = 50) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     r"""L2-regularised logistic regression on standardised features (Newton's method).
 
     Minimises :math:`\sum_i \ell(y_i, w^\top z_i + b) + \tfrac{\lambda}{2}\|w\|^2`,
@@ -268,13 +263,8 @@ def grouped_cv_auc(X: np.ndarray, y: np.ndarray, groups: np.ndarray) -> tuple[fl
     return float(np.mean(aucs)), float(np.std(aucs)), len(aucs)
 
 
-def photo_features(
-    patches: np.ndarray,
-    code: ChannelCode | None,
-    *,
-    method: str = "oracle",
-    bands: Sequence[tuple[int, int]] | None = None,
-) -> tuple[dict, object]:
+def photo_features(patches: np.ndarray, code: ChannelCode | None, *, method: str = "oracle",
+                   bands: Sequence[tuple[int, int]] | None = None) -> tuple[dict, object]:
     """Baselines and symmetry scores of patches ``[B, H, W]`` (dict of ``[B]`` arrays).
 
     Keys: ``edge_fraction``, ``lag1``, ``blind_density_r8`` (the pixel network's

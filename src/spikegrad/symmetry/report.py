@@ -36,17 +36,8 @@ from .network import SymmetryNetwork
 from .oriented import ChannelCode
 from .scenes import generate_scenes
 
-__all__ = [
-    "analyse_image",
-    "run_demo",
-    "plot_overlay",
-    "plot_maps",
-    "plot_noise_sweep",
-    "axis_segment",
-    "plot_chance_overlay",
-    "plot_patch_axes",
-    "run_photo_demo",
-]
+__all__ = ["analyse_image", "run_demo", "plot_overlay", "plot_maps", "plot_noise_sweep",
+           "axis_segment", "plot_chance_overlay", "plot_patch_axes", "run_photo_demo"]
 
 
 def _save_png(fig: Any, path: str | Path, dpi: int) -> None:
@@ -63,15 +54,9 @@ def _run_folder(out_dir: str | Path | RunFolder) -> RunFolder:
     return out_dir if isinstance(out_dir, RunFolder) else RunFolder(out_dir)
 
 
-def plot_overlay(
-    image: np.ndarray,
-    density: np.ndarray,
-    path: str | Path,
-    *,
-    title: str = "symmetry density",
-    grid: int | None = None,
-    cell_labels: np.ndarray | None = None,
-) -> None:
+def plot_overlay(image: np.ndarray, density: np.ndarray, path: str | Path, *,
+                 title: str = "symmetry density", grid: int | None = None,
+                 cell_labels: np.ndarray | None = None) -> None:
     """Grey image with the density map on top (alpha 0.55) and a colour bar."""
     plt = pyplot()
     h, w = image.shape
@@ -80,26 +65,15 @@ def plot_overlay(
     ax[0].set_title("image")
     ax[1].imshow(image, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     vmax = float(np.percentile(density, 99.5)) if density.size else 1.0
-    im = ax[1].imshow(
-        density,
-        cmap="inferno",
-        alpha=0.55,
-        interpolation="nearest",
-        vmin=0.0,
-        vmax=max(vmax, 1e-12),
-    )
+    im = ax[1].imshow(density, cmap="inferno", alpha=0.55, interpolation="nearest",
+                      vmin=0.0, vmax=max(vmax, 1e-12))
     cb = fig.colorbar(im, ax=ax[1], fraction=0.046, pad=0.04)
     cb.set_label("clipped at the 99.5th percentile", fontsize=8)
     ax[1].set_title(title)
     if grid and cell_labels is not None:
         for (i, j), lab in np.ndenumerate(cell_labels):
-            ax[0].text(
-                j * grid + 2,
-                i * grid + 8,
-                "M" if lab == 1 else "V",
-                fontsize=6,
-                color="cyan" if lab == 1 else "lime",
-            )
+            ax[0].text(j * grid + 2, i * grid + 8, "M" if lab == 1 else "V", fontsize=6,
+                       color="cyan" if lab == 1 else "lime")
     for a in ax:
         a.set_axis_off()
     fig.tight_layout()
@@ -122,13 +96,8 @@ def axis_segment(axis: Mapping[str, Any], shape: tuple[int, int]) -> tuple[list,
     for c in (-0.5, W - 0.5):
         r = m + c if o == "diagonal" else m - c
         pts.append((c, r))
-    inside = sorted(
-        {
-            (round(c, 6), round(r, 6))
-            for c, r in pts
-            if -0.5 <= c <= W - 0.5 and -0.5 <= r <= H - 0.5
-        }
-    )
+    inside = sorted({(round(c, 6), round(r, 6)) for c, r in pts
+                     if -0.5 <= c <= W - 0.5 and -0.5 <= r <= H - 0.5})
     if len(inside) < 2:
         return [], []
     (c0, r0), (c1, r1) = inside[0], inside[-1]
@@ -139,21 +108,14 @@ def _draw_axes(ax: Any, axes: Sequence[Mapping[str, Any]], shape: tuple[int, int
     for k, a in enumerate(axes):
         xs, ys = axis_segment(a, shape)
         if xs:
-            ax.plot(
-                xs, ys, "-", color="cyan" if k == 0 else "deepskyblue", lw=1.6 if k == 0 else 0.9
-            )
+            ax.plot(xs, ys, "-", color="cyan" if k == 0 else "deepskyblue",
+                    lw=1.6 if k == 0 else 0.9)
     ax.set_xlim(-0.5, shape[1] - 0.5)
     ax.set_ylim(shape[0] - 0.5, -0.5)
 
 
-def plot_chance_overlay(
-    image: np.ndarray,
-    cmap: np.ndarray,
-    axes: Sequence[Mapping[str, Any]],
-    path: str | Path,
-    *,
-    title: str = "symmetry above chance",
-) -> None:
+def plot_chance_overlay(image: np.ndarray, cmap: np.ndarray, axes: Sequence[Mapping[str, Any]],
+                        path: str | Path, *, title: str = "symmetry above chance") -> None:
     """Image with its axes, and the above-chance map (diverging, 0 = chance) on the image."""
     plt = pyplot()
     h, w = image.shape
@@ -163,14 +125,8 @@ def plot_chance_overlay(
     ax[0].set_title(f"image and its {len(axes)} strongest mirror axes")
     ax[1].imshow(image, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     lim = float(np.percentile(np.abs(cmap), 99.5)) if cmap.size else 1.0
-    im = ax[1].imshow(
-        cmap,
-        cmap="RdBu_r",
-        alpha=0.6,
-        vmin=-max(lim, 1e-6),
-        vmax=max(lim, 1e-6),
-        interpolation="nearest",
-    )
+    im = ax[1].imshow(cmap, cmap="RdBu_r", alpha=0.6, vmin=-max(lim, 1e-6), vmax=max(lim, 1e-6),
+                      interpolation="nearest")
     cb = fig.colorbar(im, ax=ax[1], fraction=0.046, pad=0.04)
     cb.set_label("ln((O+1)/(E+1)); 0 = chance", fontsize=8)
     ax[1].set_title(title)
@@ -180,15 +136,8 @@ def plot_chance_overlay(
     _save_png(fig, path, 110)
 
 
-def plot_patch_axes(
-    patches: Sequence[np.ndarray],
-    titles: Sequence[str],
-    code: Any,
-    path: str | Path,
-    *,
-    top: int = 3,
-    max_radius: int | None = 32,
-) -> None:
+def plot_patch_axes(patches: Sequence[np.ndarray], titles: Sequence[str], code: Any,
+                    path: str | Path, *, top: int = 3, max_radius: int | None = 32) -> None:
     """A row of patches, each with its ``top`` strongest mirror axes (cyan: the first)."""
     plt = pyplot()
     n = len(patches)
@@ -227,20 +176,11 @@ def plot_noise_sweep(sweeps: dict[str, list[dict]], path: str | Path) -> None:
     for a, (name, rows) in zip(ax[0], sweeps.items(), strict=True):
         x = [r["amplitude"] for r in rows]
         a.plot(x, [r["auc"] for r in rows], "o-", label="symmetry density")
-        a.plot(
-            x,
-            [r["auc_active_fraction"] for r in rows],
-            "s--",
-            color="gray",
-            label="active fraction (baseline)",
-        )
+        a.plot(x, [r["auc_active_fraction"] for r in rows], "s--", color="gray",
+               label="active fraction (baseline)")
         a.axhline(0.5, color="k", lw=0.5)
-        a.set(
-            xlabel="noise amplitude",
-            ylabel="AUC man-made vs vegetation",
-            title=name,
-            ylim=(0.3, 1.0),
-        )
+        a.set(xlabel="noise amplitude", ylabel="AUC man-made vs vegetation", title=name,
+              ylim=(0.3, 1.0))
         a.grid(alpha=0.3)
         a.legend(frameon=False, fontsize=8)
     fig.tight_layout()
@@ -311,32 +251,13 @@ def analyse_image(
         raise SpikegradInputError(
             f"patch must be an int in [1, {min(H, W)}] for a {H}x{W} image, got {patch!r}"
         )
-    kw = {
-        "encoding": encoding,
-        "threshold": threshold,
-        "intensity_noise": intensity_noise,
-        "spike_noise": spike_noise,
-    }
-    settings = {
-        **_settings(kw, network),
-        "levels": levels,
-        "window": window,
-        "patch": patch,
-        "normalise": normalise,
-        "seed": seed,
-    }
-    out.write_config(
-        {
-            "command": "symmetry",
-            "mode": "image",
-            "source": source,
-            "shape": [H, W],
-            **settings,
-            "plots": plots,
-            "network": network.to_dict(),
-            **(config or {}),
-        }
-    )
+    kw = {"encoding": encoding, "threshold": threshold, "intensity_noise": intensity_noise,
+          "spike_noise": spike_noise}
+    settings = {**_settings(kw, network), "levels": levels, "window": window, "patch": patch,
+                "normalise": normalise, "seed": seed}
+    out.write_config({"command": "symmetry", "mode": "image", "source": source,
+                      "shape": [H, W], **settings, "plots": plots,
+                      "network": network.to_dict(), **(config or {})})
     g = torch.Generator().manual_seed(seed)
     t0 = time.perf_counter()
     ev = symmetry_events(image, network=network, generator=g, levels=levels, **kw)
@@ -348,18 +269,11 @@ def analyse_image(
     regions = []
     for (i, j), s in np.ndenumerate(scores):
         blk = act[i * patch : (i + 1) * patch, j * patch : (j + 1) * patch]
-        regions.append(
-            {
-                "row": i * patch,
-                "col": j * patch,
-                "height": patch,
-                "width": patch,
-                "density": float(s),
-                "events": float(events[i, j]),
-                "active": float(blk.sum()),
-                "by_orientation": {o: float(m[i, j]) for o, m in by_o.items()},
-            }
-        )
+        regions.append({
+            "row": i * patch, "col": j * patch, "height": patch, "width": patch,
+            "density": float(s), "events": float(events[i, j]), "active": float(blk.sum()),
+            "by_orientation": {o: float(m[i, j]) for o, m in by_o.items()},
+        })
     result = {
         "source": source,
         "shape": [H, W],
@@ -373,62 +287,39 @@ def analyse_image(
     code = code or ChannelCode(threshold)
     R = network.max_radius if network.max_radius is not None else max(H, W)
     t1 = time.perf_counter()
-    ps = patch_symmetry(np.asarray(image), code, bands=((1, R),), method="spiking", network=network)
+    ps = patch_symmetry(np.asarray(image), code, bands=((1, R),), method="spiking",
+                        network=network)
     O, E = float(ps.observed.sum()), float(ps.expected[null].sum())
     axes = find_axes(np.asarray(image), code, max_radius=R, top=n_axes) if n_axes else []
-    result["above_chance"] = {
-        "observed": O,
-        "expected": E,
-        "null": null,
-        "score": math.log((O + 1) / (E + 1)),
-        "code": code.to_dict(),
-        "max_radius": R,
-        "seconds": time.perf_counter() - t1,
-    }
+    result["above_chance"] = {"observed": O, "expected": E, "null": null,
+                              "score": math.log((O + 1) / (E + 1)), "code": code.to_dict(),
+                              "max_radius": R, "seconds": time.perf_counter() - t1}
     result["axes"] = axes
     out.write_json("regions.json", result)
-    out.write_history(
-        [
-            {
-                **{k: v for k, v in r.items() if k != "by_orientation"},
-                **{f"density_{o}": d for o, d in r["by_orientation"].items()},
-            }
-            for r in regions
-        ]
-    )
-    out.write_metrics(
-        {
-            "shape": [H, W],
-            "total_events": result["total_events"],
-            "active_inputs": result["active_inputs"],
-            "events_by_orientation": result["events_by_orientation"],
-            "n_regions": len(regions),
-            "mean_density": float(np.mean(scores)) if scores.size else 0.0,
-            "max_density": float(np.max(scores)) if scores.size else 0.0,
-            "seconds": seconds,
-            "torch_threads": torch.get_num_threads(),
-            "above_chance": result["above_chance"],
-            "axes": axes,
-        }
-    )
+    out.write_history([
+        {**{k: v for k, v in r.items() if k != "by_orientation"},
+         **{f"density_{o}": d for o, d in r["by_orientation"].items()}}
+        for r in regions
+    ])
+    out.write_metrics({
+        "shape": [H, W], "total_events": result["total_events"],
+        "active_inputs": result["active_inputs"],
+        "events_by_orientation": result["events_by_orientation"],
+        "n_regions": len(regions),
+        "mean_density": float(np.mean(scores)) if scores.size else 0.0,
+        "max_density": float(np.max(scores)) if scores.size else 0.0,
+        "seconds": seconds, "torch_threads": torch.get_num_threads(),
+        "above_chance": result["above_chance"], "axes": axes,
+    })
     if plots:
-        cmap = chance_map(np.asarray(image), code, window=chance_window, max_radius=R, null=null)[
-            0
-        ].numpy()
-        plot_chance_overlay(
-            np.asarray(image),
-            cmap,
-            axes,
-            out.file("chance.png"),
-            title=f"mirror pairs above chance ({null} null, window {chance_window})",
-        )
+        cmap = chance_map(np.asarray(image), code, window=chance_window, max_radius=R,
+                          null=null)[0].numpy()
+        plot_chance_overlay(np.asarray(image), cmap, axes, out.file("chance.png"),
+                            title=f"mirror pairs above chance ({null} null, window "
+                            f"{chance_window})")
         dens = ev.density(window, normalise).numpy()
-        plot_overlay(
-            image,
-            dens,
-            out.file("overlay.png"),
-            title=f"symmetry density ({normalise}, window {window})",
-        )
+        plot_overlay(image, dens, out.file("overlay.png"),
+                     title=f"symmetry density ({normalise}, window {window})")
         plot_maps(ev, out.file("maps.png"))
     return result
 
@@ -474,68 +365,38 @@ def run_demo(
     out = _run_folder(out_dir)
     settings = {
         **_settings({"encoding": encoding, "threshold": threshold}, network),
-        "levels": levels,
-        "normalise": normalise,
-        "size": size,
-        "cell": cell,
-        "n_scenes": n_scenes,
-        "scene_noise": scene_noise,
-        "max_angle": max_angle,
-        "seed": seed,
-        "noise_levels": list(noise_levels),
-        "subthreshold": subthreshold,
-        "subthreshold_levels": list(subthreshold_levels),
-        "spike_levels": list(spike_levels),
+        "levels": levels, "normalise": normalise, "size": size, "cell": cell,
+        "n_scenes": n_scenes, "scene_noise": scene_noise, "max_angle": max_angle,
+        "seed": seed, "noise_levels": list(noise_levels), "subthreshold": subthreshold,
+        "subthreshold_levels": list(subthreshold_levels), "spike_levels": list(spike_levels),
         "pixel_to_spike": f"{encoding} > {threshold}",
         "noise_model": "intensity: x + sigma N(0,1) before encoding; spikes: "
-        "each silent pixel spikes with prob rho",
+                       "each silent pixel spikes with prob rho",
     }
-    out.write_config(
-        {
-            "command": "symmetry",
-            "mode": "demo",
-            **settings,
-            "plots": plots,
-            "network": network.to_dict(),
-            **(config or {}),
-        }
-    )
+    out.write_config({"command": "symmetry", "mode": "demo", **settings, "plots": plots,
+                      "network": network.to_dict(), **(config or {})})
     t0 = time.perf_counter()
-    scenes = generate_scenes(
-        n_scenes, size, cell, noise=scene_noise, max_angle=max_angle, seed=seed
-    )
+    scenes = generate_scenes(n_scenes, size, cell, noise=scene_noise, max_angle=max_angle,
+                             seed=seed)
     kw = {"encoding": encoding, "threshold": threshold, "levels": levels, "network": network}
     cls = classify_scenes(scenes, normalise=normalise, **kw)
     cls_chance = classify_scenes(scenes, normalise="chance", **kw)
     table = region_table(scenes, normalise=normalise, **kw)
     sweeps = {
-        "intensity": noise_sweep(
-            scenes, noise_levels, kind="intensity", seed=seed, normalise=normalise, **kw
-        ),
-        "spikes": noise_sweep(
-            scenes, spike_levels, kind="spikes", seed=seed, normalise=normalise, **kw
-        ),
+        "intensity": noise_sweep(scenes, noise_levels, kind="intensity", seed=seed,
+                                 normalise=normalise, **kw),
+        "spikes": noise_sweep(scenes, spike_levels, kind="spikes", seed=seed,
+                              normalise=normalise, **kw),
         "subthreshold_intensity": noise_sweep(
-            scenes,
-            subthreshold_levels,
-            kind="intensity",
-            seed=seed,
-            normalise=normalise,
-            encoding="threshold",
-            threshold=subthreshold,
-            levels=levels,
-            network=network,
-        ),
+            scenes, subthreshold_levels, kind="intensity", seed=seed, normalise=normalise,
+            encoding="threshold", threshold=subthreshold, levels=levels, network=network),
     }
     peaks = {}
     for name, rows in sweeps.items():
         best = max(rows, key=lambda r: r["auc"])
-        peaks[name] = {
-            "amplitude": best["amplitude"],
-            "auc": best["auc"],
-            "auc_at_zero": rows[0]["auc"],
-            "improves_over_zero": best["auc"] > rows[0]["auc"],
-        }
+        peaks[name] = {"amplitude": best["amplitude"], "auc": best["auc"],
+                       "auc_at_zero": rows[0]["auc"],
+                       "improves_over_zero": best["auc"] > rows[0]["auc"]}
     metrics = {
         "auc": cls["auc"],
         "separation": cls["separation"],
@@ -555,14 +416,9 @@ def run_demo(
     if plots:
         g = torch.Generator().manual_seed(seed)
         ev = symmetry_events(scenes[0].image, generator=g, **kw)
-        plot_overlay(
-            scenes[0].image,
-            ev.density(15, normalise).numpy(),
-            out.file("overlay.png"),
-            title=f"symmetry density ({normalise})",
-            grid=cell,
-            cell_labels=scenes[0].cell_labels,
-        )
+        plot_overlay(scenes[0].image, ev.density(15, normalise).numpy(), out.file("overlay.png"),
+                     title=f"symmetry density ({normalise})", grid=cell,
+                     cell_labels=scenes[0].cell_labels)
         plot_maps(ev, out.file("maps.png"))
         plot_noise_sweep(sweeps, out.file("noise_sweep.png"))
         _plot_roc(table, out.file("roc.png"))
@@ -612,77 +468,45 @@ def run_photo_demo(
     code = code or ChannelCode()
     out = _run_folder(out_dir)
     names = [n for n in photo_names(role="eval") if n not in photo_names("mixed")]
-    settings = {
-        "code": code.to_dict(),
-        "null": null,
-        "combine": combine,
-        "patch": patch,
-        "max_patches": max_patches,
-        "noise_levels": list(noise_levels),
-        "seed": seed,
-        "images": names,
-        "counts": "oracle (equal to the spiking detectors, tested)",
-        "protocol": "grey, non-overlapping patch x patch grid, patches with < 2 % "
-        f"pixels of edge strength > {PATCH_FILTER} dropped (whatever the "
-        "code's threshold), at most max_patches per image",
-    }
-    out.write_config(
-        {"command": "symmetry", "mode": "demo-photos", **settings, "plots": plots, **(config or {})}
-    )
+    settings = {"code": code.to_dict(), "null": null, "combine": combine, "patch": patch,
+                "max_patches": max_patches, "noise_levels": list(noise_levels), "seed": seed,
+                "images": names, "counts": "oracle (equal to the spiking detectors, tested)",
+                "protocol": "grey, non-overlapping patch x patch grid, patches with < 2 % "
+                            f"pixels of edge strength > {PATCH_FILTER} dropped (whatever the "
+                            "code's threshold), at most max_patches per image"}
+    out.write_config({"command": "symmetry", "mode": "demo-photos", **settings, "plots": plots,
+                      **(config or {})})
     t0 = time.perf_counter()
     images = {n: load_photo(n) for n in names}
-    P, y, g, where = photo_patches(
-        names,
-        patch=patch,
-        threshold=PATCH_FILTER,
-        max_patches=max_patches,
-        seed=seed,
-        images=images,
-    )
+    P, y, g, where = photo_patches(names, patch=patch, threshold=PATCH_FILTER,
+                                   max_patches=max_patches, seed=seed, images=images)
     if len(set(y.tolist())) < 2:
-        raise SpikegradInputError(
-            "no patches of one class survived the edge filter; lower --threshold"
-        )
+        raise SpikegradInputError("no patches of one class survived the edge filter; "
+                                  "lower --threshold")
     key = f"sym_{null}_{combine}"
     f, _ = photo_features(P, code)
-    cols = {
-        "baselines": ["edge_fraction", "lag1"],
-        "symmetry": [key],
-        "baselines + symmetry": ["edge_fraction", "lag1", key],
-    }
+    cols = {"baselines": ["edge_fraction", "lag1"],
+            "symmetry": [key], "baselines + symmetry": ["edge_fraction", "lag1", key]}
     cv = {k: list(grouped_cv_auc(np.stack([f[c] for c in v], 1), y, g)) for k, v in cols.items()}
-    per_image = {
-        n: {
-            "label": "manmade" if y[g == i][0] else "natural",
-            "patches": int(m.sum()),
-            "score": float(f[key][m].mean()),
-            "edge_fraction": float(f["edge_fraction"][m].mean()),
-        }
-        for i, n in enumerate(names)
-        if (m := g == i).any()
-    }
+    per_image = {n: {"label": "manmade" if y[g == i][0] else "natural", "patches": int(m.sum()),
+                     "score": float(f[key][m].mean()),
+                     "edge_fraction": float(f["edge_fraction"][m].mean())}
+                 for i, n in enumerate(names) if (m := g == i).any()}
     sweep = []
     for sigma in noise_levels:
         gen = torch.Generator().manual_seed(seed + 1)
         Pn = P + float(sigma) * torch.randn(P.shape, generator=gen, dtype=torch.float64).numpy()
         fn, _ = photo_features(Pn, code)
-        sweep.append(
-            {
-                "amplitude": float(sigma),
-                "auc": roc_auc(fn[key], y),
-                "auc_edge_fraction": roc_auc(fn["edge_fraction"], y),
-                "auc_lag1": roc_auc(fn["lag1"], y),
-            }
-        )
+        sweep.append({"amplitude": float(sigma), "auc": roc_auc(fn[key], y),
+                      "auc_edge_fraction": roc_auc(fn["edge_fraction"], y),
+                      "auc_lag1": roc_auc(fn["lag1"], y)})
     metrics = {
         "auc": roc_auc(f[key], y),
         "auc_edge_fraction": roc_auc(f["edge_fraction"], y),
         "auc_lag1": roc_auc(f["lag1"], y),
         "auc_blind_density": roc_auc(f["blind_density_r8"], y),
         "auc_cv": cv,
-        "n_patches": len(y),
-        "n_manmade": int(y.sum()),
-        "n_natural": int((~y).sum()),
+        "n_patches": len(y), "n_manmade": int(y.sum()), "n_natural": int((~y).sum()),
         "images": per_image,
         "noise_sweep": sweep,
         "wall_seconds": time.perf_counter() - t0,
@@ -691,43 +515,28 @@ def run_photo_demo(
     out.write_metrics(metrics)
     out.write_history(sweep)
     if plots:
-        pick = [
-            int(np.flatnonzero(y)[np.argmax(f[key][y])]),
-            int(np.flatnonzero(~y)[np.argmax(f[key][~y])]),
-            int(np.flatnonzero(~y)[np.argmin(f[key][~y])]),
-        ]
-        plot_patch_axes(
-            [P[i] for i in pick],
-            [f"{where[i][0]} ({where[i][1]},{where[i][2]}) {f[key][i]:.2f}" for i in pick],
-            code,
-            out.file("patches.png"),
-        )
+        pick = [int(np.flatnonzero(y)[np.argmax(f[key][y])]),
+                int(np.flatnonzero(~y)[np.argmax(f[key][~y])]),
+                int(np.flatnonzero(~y)[np.argmin(f[key][~y])])]
+        plot_patch_axes([P[i] for i in pick],
+                        [f"{where[i][0]} ({where[i][1]},{where[i][2]}) {f[key][i]:.2f}"
+                         for i in pick], code, out.file("patches.png"))
         first = [photo_names("manmade", "eval")[0], photo_names("natural", "eval")[0]]
         for n in first:
             if n in images:
                 img = images[n]
-                plot_chance_overlay(
-                    img,
-                    chance_map(img, code, window=32, null=null)[0].numpy(),
-                    find_axes(img, code, top=5),
-                    out.file(f"chance_{n}.png"),
-                    title=f"{n}: mirror pairs above chance",
-                )
+                plot_chance_overlay(img, chance_map(img, code, window=32, null=null)[0].numpy(),
+                                    find_axes(img, code, top=5), out.file(f"chance_{n}.png"),
+                                    title=f"{n}: mirror pairs above chance")
         plt = pyplot()
         fig, ax = plt.subplots(figsize=(4, 4))
-        for k, name in (
-            (key, "symmetry above chance"),
-            ("edge_fraction", "edge fraction"),
-            ("lag1", "lag-1 co-occurrence"),
-        ):
+        for k, name in ((key, "symmetry above chance"), ("edge_fraction", "edge fraction"),
+                        ("lag1", "lag-1 co-occurrence")):
             fpr, tpr = roc_curve(f[k], y)
             ax.plot(fpr, tpr, label=name)
         ax.plot([0, 1], [0, 1], "k:", lw=0.8)
-        ax.set(
-            xlabel="false-positive rate",
-            ylabel="true-positive rate",
-            title="man-made (+) vs natural patches",
-        )
+        ax.set(xlabel="false-positive rate", ylabel="true-positive rate",
+               title="man-made (+) vs natural patches")
         ax.legend(frameon=False, fontsize=8)
         fig.tight_layout()
         _save_png(fig, out.file("roc.png"), 110)

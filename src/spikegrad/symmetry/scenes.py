@@ -67,14 +67,8 @@ def _rng(rng: object) -> np.random.Generator:
     raise TypeError(f"rng must be a numpy.random.Generator or an int seed, got {type(rng)}")
 
 
-def value_noise(
-    shape: tuple[int, int],
-    rng: np.random.Generator,
-    *,
-    octaves: int = 4,
-    base: int = 4,
-    persistence: float = 0.55,
-) -> np.ndarray:
+def value_noise(shape: tuple[int, int], rng: np.random.Generator, *, octaves: int = 4,
+                base: int = 4, persistence: float = 0.55) -> np.ndarray:
     r"""Fractal value noise in roughly [-1, 1]: :math:`\sum_o p^o\, \mathrm{up}(g_o)`.
 
     :math:`g_o` is a ``(base 2^o + 1)``-square grid of uniform values, bicubically
@@ -311,9 +305,8 @@ def generate_scenes(
     noise = check_nonnegative("noise", noise)
     rng = np.random.default_rng(seed)
     arng = np.random.default_rng([seed, 2])
-    scenes = [
-        generate_scene(size, cell, rng=rng, max_angle=max_angle, angle_rng=arng) for _ in range(n)
-    ]
+    scenes = [generate_scene(size, cell, rng=rng, max_angle=max_angle, angle_rng=arng)
+              for _ in range(n)]
     if noise:
         nrng = np.random.default_rng([seed, 1])
         for sc in scenes:

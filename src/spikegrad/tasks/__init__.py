@@ -52,12 +52,7 @@ def _lag_order(
 
     def make(n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = lag_order_task(
-            n,
-            n_steps=n_steps,
-            group=group,
-            lag=lag,
-            jitter=jitter,
-            noise_prob=noise_prob,
+            n, n_steps=n_steps, group=group, lag=lag, jitter=jitter, noise_prob=noise_prob,
             generator=gen,
         )
         return x.transpose(0, 1), y
@@ -66,11 +61,7 @@ def _lag_order(
 
 
 def _generated(
-    name: str,
-    samples: int,
-    seed: int,
-    n_classes: int,
-    regularizer: Any,
+    name: str, samples: int, seed: int, n_classes: int, regularizer: Any,
     make: Callable[..., Any],
 ) -> Task:
     """A ClassificationTask of ``samples`` generated samples split 80/10/10 %:
@@ -174,6 +165,8 @@ def make_task(name: str, *, regularizer: Any = None, **options: Any) -> Task:
         except TypeError as exc:
             raise SpikegradInputError(f"task {name!r}: bad options {options!r}: {exc}") from exc
     if name not in DATASETS:
-        raise SpikegradInputError(f"unknown task {name!r}; valid tasks: {', '.join(task_names())}")
+        raise SpikegradInputError(
+            f"unknown task {name!r}; valid tasks: {', '.join(task_names())}"
+        )
     train, val, test = load_dataset(name, **options)
     return ClassificationTask(train, val, test, regularizer=regularizer, dataset=name)

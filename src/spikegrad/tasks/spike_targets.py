@@ -270,7 +270,8 @@ class SpikeTargetTask(Task):
         s = spikes[-1]
         if s.shape[0] != self.n_steps or s.shape[-1] != self.n_outputs:
             raise SpikegradInputError(
-                f"output spikes {tuple(s.shape)} do not match [{self.n_steps}, B, {self.n_outputs}]"
+                f"output spikes {tuple(s.shape)} do not match [{self.n_steps}, B, "
+                f"{self.n_outputs}]"
             )
         return s
 

@@ -67,7 +67,9 @@ def available_rules() -> dict[str, type[Rule]]:
 def rule_class(name: str) -> type[Rule]:
     """The class registered under ``name`` (clear error listing the valid names)."""
     if not isinstance(name, str) or name not in RULES:
-        raise SpikegradInputError(f"unknown rule {name!r}; valid rules: {', '.join(sorted(RULES))}")
+        raise SpikegradInputError(
+            f"unknown rule {name!r}; valid rules: {', '.join(sorted(RULES))}"
+        )
     module, cls = RULES[name].split(":")
     return getattr(importlib.import_module(f"{__name__}.{module}"), cls)
 

@@ -443,7 +443,9 @@ class ReSuMe(Rule):
         if len(layers) != 1:
             raise SpikegradInputError(f"ReSuMe trains one SRM0 layer, got {len(layers)}")
         if layers[0].learn_delays:
-            raise SpikegradInputError("ReSuMe has no delay rule; use rule 'kernel' to learn delays")
+            raise SpikegradInputError(
+                "ReSuMe has no delay rule; use rule 'kernel' to learn delays"
+            )
 
     def gradients(self, model: torch.nn.Module, task: Any, x: Any, y: Any) -> RuleStep:
         """Write :math:`-\\Delta w_\\text{ReSuMe}/\\eta` (batch mean) into ``weight.grad``."""

@@ -410,11 +410,7 @@ def _expand(inputs: Tensor, B: int) -> Tensor:
 
 
 def run_rewards(
-    W: Tensor,
-    net: CobaTopology,
-    params: CobaParams,
-    inputs: Tensor,
-    reward_fn: RewardFn,
+    W: Tensor, net: CobaTopology, params: CobaParams, inputs: Tensor, reward_fn: RewardFn,
     **kw,
 ) -> Tensor:
     """Rewards ``[B]`` of one simulated batch (no traces recorded); ``kw`` to ``coba_run``."""
@@ -511,13 +507,7 @@ def coba_estimates(
             return g, r, paired_reward
         emp = empiric if empiric is not None else EmpiricSynapses()
         noise = _coba_noise(
-            method,
-            W,
-            net,
-            params,
-            (T, K, net.n),
-            sigma=sigma,
-            generator=generator,
+            method, W, net, params, (T, K, net.n), sigma=sigma, generator=generator,
             empiric=emp,
         )
         run = coba_run(x, W, net, params, record=("traces", "active", "v"), **noise.sim)
@@ -526,7 +516,9 @@ def coba_estimates(
             # the reward function of the empiric trial includes the mean empiric drive;
             # its paired baseline is the trial with the mean conductance and no fluctuation
             mean_g = _mean_empiric(emp, W, net, params, T, inputs.shape[1])
-            paired_reward = run_rewards(W, net, params, inputs, reward_fn, g_extra=mean_g).expand(K)
+            paired_reward = run_rewards(
+                W, net, params, inputs, reward_fn, g_extra=mean_g
+            ).expand(K)
         e = _coba_eligibility(method, net, params, run, noise, gate_refractory)
         b = baseline_values(baseline, r, paired=paired_reward, running=running, trial=trial)
         g = (r - b).view(K, 1, 1) * e / noise.sigma2 * plastic
@@ -625,12 +617,10 @@ def _coba_eligibility(
     xa = i_noise if active is None else i_noise * active
     e = i_noise.new_zeros(i_noise.shape[1], net.n, net.m)
     e[:, :, :ne] = dt * torch.einsum(
-        "tbn,tbm->bnm", xa * (params.E_exc - v_start), run.traces[:, :, :ne]
-    )
+        "tbn,tbm->bnm", xa * (params.E_exc - v_start), run.traces[:, :, :ne])
     if net.n_inh:
         e[:, :, ne:] = dt * torch.einsum(
-            "tbn,tbm->bnm", xa * (params.E_inh - v_start), run.traces[:, :, ne:]
-        )
+            "tbn,tbm->bnm", xa * (params.E_inh - v_start), run.traces[:, :, ne:])
     return e
 
 
@@ -729,7 +719,6 @@ def _append_trials(t: Tensor | None, n: int) -> Tensor | None:
 
 def _rows(run: CobaRun, lo: int, hi: int) -> CobaRun:
     """Trials ``lo:hi`` of a run (time-major fields)."""
-
     def cut(t: Tensor | None) -> Tensor | None:
         return None if t is None else t[:, lo:hi]
 
@@ -786,21 +775,17 @@ class ConductancePerturbation(_RewardRule):
         K = self.trials
         BK = B * K
         self._step += 1
-        method = {"white": "conductance", "empiric": "empiric", "current": "current"}[self.noise]
+        method = {"white": "conductance", "empiric": "empiric", "current": "current"}[
+            self.noise
+        ]
         with torch.no_grad():
             model.project_()
             W = model.weight.detach()
             net, params = model.topology, model.params
             plastic = net.plastic.to(W.dtype)
             noise = _coba_noise(
-                method,
-                W,
-                net,
-                params,
-                (T, BK, net.n),
-                sigma=self.sigma,
-                generator=self._gen,
-                empiric=self._empiric,
+                method, W, net, params, (T, BK, net.n), sigma=self.sigma,
+                generator=self._gen, empiric=self._empiric,
             )
             paired_run = self.baseline == "paired"
             # unperturbed trials that ride along after the noisy ones: the noise-free pass
@@ -815,9 +800,8 @@ class ConductancePerturbation(_RewardRule):
                 sim["g_extra"][:, i : i + B] = _mean_empiric(self._empiric, W, net, params, T, B)
             xs = torch.cat([x.repeat(1, K, 1)] + [x] * len(tails), dim=1)
             run = coba_run(xs, W, net, params, record=("traces", "active", "v"), **sim)
-            seg = {
-                kind: run.spikes[:, BK + B * i : BK + B * (i + 1)] for i, kind in enumerate(tails)
-            }
+            seg = {kind: run.spikes[:, BK + B * i : BK + B * (i + 1)]
+                   for i, kind in enumerate(tails)}
             out = model.output(seg["clean"]) if "clean" in seg else model(x)
             loss = task.loss(model, out, y)
             paired = None
@@ -878,25 +862,13 @@ class WeightPerturbation(_RewardRule):
                 params = {"w": model.weight}
                 if self.baseline == "paired":  # the reference as its own batch (estimator)
                     out = model(x)
-                    run = coba_run(
-                        x.repeat(1, K, 1),
-                        W + psi["w"],
-                        model.topology,
-                        model.params,
-                        record=(),
-                        check_sign=False,
-                    )
+                    run = coba_run(x.repeat(1, K, 1), W + psi["w"], model.topology,
+                                   model.params, record=(), check_sign=False)
                     outp = model.output(run.spikes)
                 else:  # the noise-free pass rides along after the perturbed trials
                     Ws = torch.cat([W + psi["w"], W.expand(B, *W.shape)])
-                    run = coba_run(
-                        torch.cat([x.repeat(1, K, 1), x], dim=1),
-                        Ws,
-                        model.topology,
-                        model.params,
-                        record=(),
-                        check_sign=False,
-                    )
+                    run = coba_run(torch.cat([x.repeat(1, K, 1), x], dim=1), Ws,
+                                   model.topology, model.params, record=(), check_sign=False)
                     out, outp = model.output(run.spikes[:, BK:]), model.output(run.spikes[:, :BK])
             else:
                 params = _lif_weights(model)
@@ -971,8 +943,7 @@ class NodePerturbation(_RewardRule):
             sizes = [layer.out_features for layer in model.layers] + [model.readout.n_classes]
             noise = [
                 torch.randn((T, BK, n), generator=self._gen, dtype=x.dtype) * sigma
-                if k in noisy
-                else None
+                if k in noisy else None
                 for k, n in enumerate(sizes)
             ]
             xs = torch.cat([x, x.repeat(1, K, 1)], dim=1)
@@ -998,8 +969,7 @@ class NodePerturbation(_RewardRule):
 def _take(out: SNNOutput, lo: int, hi: int) -> SNNOutput:
     """Trials ``lo:hi`` of a network output (dimension 1 of every tensor)."""
     return SNNOutput(
-        out.readout[:, lo:hi],
-        tuple(s[:, lo:hi] for s in out.spikes),
+        out.readout[:, lo:hi], tuple(s[:, lo:hi] for s in out.spikes),
         tuple(m[:, lo:hi] for m in out.membranes),
     )
 
@@ -1047,11 +1017,7 @@ def _lif_forward(
         p = layer.taus.params()
         if V is None or V.dim() == 2:
             s, _, _ = lif_sequence(
-                cur,
-                p,
-                layer.surrogate,
-                rec_weight=V,
-                reset=layer.reset,
+                cur, p, layer.surrogate, rec_weight=V, reset=layer.reset,
                 recurrent_grad=layer.recurrent_grad,
             )
         else:  # one recurrent matrix per trial: lif_step plus the per-trial V S[n]

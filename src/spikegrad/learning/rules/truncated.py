@@ -63,13 +63,8 @@ def truncated_forward(model: torch.nn.Module, x: torch.Tensor, k: int) -> SNNOut
             if n and n % k == 0:
                 state = _cut(state)
             s_n, state = lif_step(
-                x_n,
-                state,
-                p,
-                layer.surrogate,
-                rec_weight=layer.rec_weight,
-                reset=layer.reset,
-                recurrent_grad=layer.recurrent_grad,
+                x_n, state, p, layer.surrogate, rec_weight=layer.rec_weight,
+                reset=layer.reset, recurrent_grad=layer.recurrent_grad,
             )
             steps.append(s_n)
         h = torch.stack(steps)
@@ -122,5 +117,7 @@ class TruncatedBPTT(Rule):
             for p in model.parameters():
                 if p.requires_grad:
                     p.grad = torch.zeros_like(p)
-        detached = SNNOutput(out.readout.detach(), tuple(s.detach() for s in out.spikes), ())
+        detached = SNNOutput(
+            out.readout.detach(), tuple(s.detach() for s in out.spikes), ()
+        )
         return RuleStep(loss.detach(), detached)
