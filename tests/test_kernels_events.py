@@ -176,7 +176,7 @@ def test_spike_events_travel_with_the_tensor_and_expire_on_edit():
         layer.weight.mul_(5)
     x = (torch.rand(40, 3, 20) < 0.2).float()
     s = layer(x)
-    cached = getattr(s, L._EVENTS_ATTR)
+    cached = L.get_events(s)
     scanned = L.build_events(s.detach().clone(), None)
     assert s.sum() > 0 and cached.count.tolist() == scanned.count.tolist()
     for r in range(40 * 3):
