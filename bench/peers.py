@@ -750,7 +750,6 @@ def worker(lib: str, variant: str, T: int, warmup: int, steps: int, threads: int
 
 
 def spawn(lib: str, variant: str, T: int, warmup: int, steps: int, threads: int) -> dict:
-    env = thread_env(threads)
     if lib == "spyx":
         with tempfile.TemporaryDirectory() as d:
             fw = Path(d) / "w.npz"
@@ -758,18 +757,22 @@ def spawn(lib: str, variant: str, T: int, warmup: int, steps: int, threads: int)
             args = ["time", "--weights", str(fw), "--variant", variant, "--T", str(T),
                     "--batch", str(BATCH), "--warmup", str(warmup), "--steps", str(steps),
                     "--threads", str(threads)]  # fmt: skip
-            p = subprocess.run(
-                [str(jax_python()), str(JAX_SCRIPT), *args],
-                stdout=subprocess.PIPE,
-                text=True,
-                cwd=ROOT,
-                env=env,
-            )
-    else:
-        args = [lib, variant, str(T), str(warmup), str(steps), str(threads)]
-        return run_worker(__file__, args, threads, f"{lib} {variant} T={T}")
+            return run_jax_worker(args, threads, f"{lib} {variant} T={T}")
+    args = [lib, variant, str(T), str(warmup), str(steps), str(threads)]
+    return run_worker(__file__, args, threads, f"{lib} {variant} T={T}")
+
+
+def run_jax_worker(args: list[str], threads: int, what: str) -> dict:
+    """``peers_jax.py *args`` in the JAX environment with ``threads`` threads: its JSON row."""
+    p = subprocess.run(
+        [str(jax_python()), str(JAX_SCRIPT), *args],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=thread_env(threads),
+    )
     if p.returncode:
-        raise RuntimeError(f"{lib} {variant} T={T} worker failed (exit {p.returncode})")
+        raise RuntimeError(f"{what} worker failed (exit {p.returncode})")
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 

@@ -49,7 +49,6 @@ import json
 import math
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -232,16 +231,7 @@ def spawn_spyx(hidden: int, T: int, warmup: int, steps: int, threads: int) -> di
         del x, y
         args = ["time", "--weights", fw, "--input", fx, "--variant", "rec", "--warmup",
                 str(warmup), "--steps", str(steps), "--threads", str(threads)]  # fmt: skip
-        p = subprocess.run(
-            [str(peers.jax_python()), str(peers.JAX_SCRIPT), *args],
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=peers.ROOT,
-            env=peers.thread_env(threads),
-        )
-    if p.returncode:
-        raise RuntimeError(f"spyx H={hidden} T={T} worker failed (exit {p.returncode})")
-    row = json.loads(p.stdout.strip().splitlines()[-1])
+        row = peers.run_jax_worker(args, threads, f"spyx H={hidden} T={T}")
     row.update(
         s_per_epoch=row["s_per_step"] * SHD_TRAIN / BATCH,
         rss_released_mb=None,  # no spikegrad buffers to release
