@@ -1072,13 +1072,13 @@ def _lif_run(
     T, B = x.shape[:2]
     dt = _np_dtype(x.dtype)
     ev = events is not None
-    ck = bool(ck and ev)
     N = weight.shape[0] if ev else x.shape[2]
     bm_n, omb_n, bs_n = _vec(bm, N, dt), _vec(omb, N, dt), _vec(bs, N, dt)
     need_tau = any(isinstance(v, torch.Tensor) and v.requires_grad for v in (bm, bs))
     store_i = bool(dr or need_tau)
     trace_bytes = B * T * N * np.dtype(dt).itemsize * (2 if store_i else 1)
-    ck = ck and trace_bytes >= CHECKPOINT_MIN_BYTES
+    # event-driven input only: a dense current would have to be kept instead of the trace
+    ck = bool(ck and ev and trace_bytes >= CHECKPOINT_MIN_BYTES)
     dummy = np.zeros((1, 1, 1), dt)
     if ck:
         U = I_ = dummy
@@ -1120,7 +1120,7 @@ def _lif_run(
         set_events(spikes, s_ev)
     return SimpleNamespace(
         U=None if ck else U, I=None if ck else I_, CKU=CKU if ck else None,
-        CKI=CKI if ck else None, ck=ck, T=T, B=B, X=X if ck else None,
+        CKI=CKI if ck else None, ck=ck, T=T, B=B,
         WT=WT if ck else None, VT=VT if ck else None,
         bm=bm_n, omb=omb_n, bs=bs_n, ev_arrays=(st, ct, idx, val), s_ev=s_ev,
         ev=ev, rec=rec, need_tau=need_tau, store_i=store_i,
@@ -1251,7 +1251,7 @@ def _lif_grads(r, weight, V, spikes, surrogate, dr, rg, gS, GX, Wo, needs):
     dummy = np.zeros((1, 1, 1), dtype=dt)
     if r.ck:  # no traces: blocks are recomputed from the checkpoints (_replay)
         U = I_ = dummy
-        rp = (r.CKU, r.CKI, r.WT, r.X, r.VT)
+        rp = (r.CKU, r.CKI, r.WT, dummy, r.VT)  # checkpoints only with events: no X
     else:
         rp = (dummy, dummy, dummy[0], dummy, dummy[0])
     recg = 0
@@ -1304,7 +1304,7 @@ def _lif_grads(r, weight, V, spikes, surrogate, dr, rg, gS, GX, Wo, needs):
                 torch.mm(gi_t, Vd, out=G_t)
             if r.ck and start:
                 _replay_blocks(
-                    t0, t + 1, r.CKU, r.CKI, st, ct, idx, val, r.WT, r.ev, r.X, r.VT, r.rec,
+                    t0, t + 1, r.CKU, r.CKI, st, ct, idx, val, r.WT, True, dummy, r.VT, r.rec,
                     r.bm, r.omb, r.bs, Ub, Ib, r.store_i, cst,
                 )  # fmt: skip
             _lif_backward_step(
