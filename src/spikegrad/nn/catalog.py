@@ -9,7 +9,20 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["CATALOG", "CatalogEntry"]
+__all__ = ["CATALOG", "CatalogEntry", "MODEL_CHOICES"]
+
+#: the names ``spikegrad train --model`` accepts -> the model kind
+#: (:func:`spikegrad.learning.rules.model_kind`) of the network built for it. A rule
+#: trains a model choice when that kind is in the rule's ``models``; this mapping and the
+#: rules' ``models`` make the rule x model matrix (:func:`spikegrad.learning.rules.rule_matrix`).
+MODEL_CHOICES: dict[str, str] = {
+    "lif": "lif",
+    "alif": "alif",
+    "izhikevich": "sequential",
+    "conv": "sequential",
+    "coba": "coba",
+    "srm": "srm",
+}
 
 
 class CatalogEntry(NamedTuple):

@@ -38,6 +38,7 @@ __all__ = [
     "model_kind",
     "set_grads",
     "trainable",
+    "rule_matrix",
 ]
 
 #: rule name -> "module:Class" (relative to this package), imported on first use
@@ -62,6 +63,21 @@ def available_rules() -> dict[str, type[Rule]]:
         except (ImportError, AttributeError):
             continue
     return out
+
+
+def rule_matrix() -> dict[str, list[str]]:
+    """The rule x model matrix: rule name -> the ``spikegrad train --model`` choices it trains.
+
+    A rule trains a model choice when the model kind built for that choice
+    (:data:`spikegrad.nn.catalog.MODEL_CHOICES`) is in the rule's ``models``. ``spikegrad
+    rules`` prints it and the tests train every pair it lists.
+    """
+    from ...nn.catalog import MODEL_CHOICES
+
+    return {
+        name: [m for m, kind in MODEL_CHOICES.items() if kind in cls.models]
+        for name, cls in available_rules().items()
+    }
 
 
 def rule_class(name: str) -> type[Rule]:
