@@ -19,7 +19,6 @@ from .io.checkpoint import load_checkpoint
 from .io.run import RunFolder
 from .learning.config import TrainConfig, build_model
 from .learning.trainer import evaluate as _evaluate_task
-from .nn.network import SpikingNetwork
 from .tasks import ClassificationTask, Task
 
 __all__ = ["load_run", "predict", "evaluate"]
@@ -28,9 +27,11 @@ __all__ = ["load_run", "predict", "evaluate"]
 def load_run(run_dir: str | Path) -> torch.nn.Module:
     """The best-validation model of a run folder (``config.json`` + ``checkpoint.pt``).
 
-    Works for every run of ``spikegrad train`` whatever its rule; the model is returned
-    in eval mode. Raises :class:`SpikegradInputError` (one line) when the folder, its
-    checkpoint or its config is missing, corrupt or inconsistent.
+    Works for every run that ``spikegrad train``, ``compare`` or :func:`~spikegrad.fit`
+    writes, whatever its model kind and rule: the model is rebuilt from the model spec
+    the run recorded (:mod:`spikegrad.nn.spec`; older runs of ``train`` from their
+    settings) and returned in eval mode. Raises :class:`SpikegradInputError` (one line)
+    when the folder, its checkpoint or its config is missing, corrupt or inconsistent.
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -43,8 +44,9 @@ def load_run(run_dir: str | Path) -> torch.nn.Module:
     sd = payload["state_dict"]
     if not isinstance(sd, dict):
         raise SpikegradInputError(f"checkpoint in {str(run_dir)!r} holds no state_dict")
-    if isinstance(cfg_dict, dict) and "model_spec" in cfg_dict:  # a run of fit() itself
-        return _load_state(_from_spec(cfg_dict["model_spec"], run_dir), sd, run_dir)
+    spec = cfg_dict.get("model_spec") if isinstance(cfg_dict, dict) else None
+    if isinstance(spec, dict) and (len(spec) > 1 or "model" not in cfg_dict):
+        return _load_state(_from_spec(spec, run_dir), sd, run_dir)
     try:
         config = TrainConfig.from_dict(cfg_dict)
     except TypeError as exc:
@@ -60,14 +62,17 @@ def load_run(run_dir: str | Path) -> torch.nn.Module:
     return _load_state(build_model(config, n_inputs, n_classes), sd, run_dir)
 
 
-def _from_spec(spec: object, run_dir: Path) -> torch.nn.Module:
-    kind = spec.get("kind") if isinstance(spec, dict) else None
-    if kind != SpikingNetwork.kind:
+def _from_spec(spec: dict, run_dir: Path) -> torch.nn.Module:
+    from .nn.spec import MODEL_KINDS, model_from_spec
+
+    kind = spec.get("kind")
+    if kind not in MODEL_KINDS or len(spec) <= 1:
         raise SpikegradInputError(
-            f"the model of {str(run_dir)!r} (kind {kind!r}) records no constructor "
-            "settings; rebuild it yourself and load checkpoint.pt's state_dict"
+            f"the model of {str(run_dir)!r} (kind {kind!r}) is not one of spikegrad's model "
+            "kinds and records no spec; build it yourself, then model.load_state_dict("
+            "load_checkpoint(path).state_dict)"
         )
-    return SpikingNetwork.from_spec(spec)
+    return model_from_spec(spec)
 
 
 def _load_state(model: torch.nn.Module, sd: dict, run_dir: Path) -> torch.nn.Module:

@@ -45,7 +45,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     model = load_run(args.run_dir)
     graph = export_nir(model, args.out, dt=args.dt)
-    sizes = [layer.out_features for layer in model.layers]
+    sizes = [getattr(layer, "out_features", type(layer).__name__) for layer in model.layers]
     print(
         f"wrote {args.out}: {model.n_inputs} inputs -> hidden {sizes} -> "
         f"{model.n_classes} readouts ({len(graph.nodes)} nodes)"

@@ -6,13 +6,38 @@ import argparse
 import os
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from .._checks import SpikegradInputError
+
+#: TrainConfig fields set by a flag of the same dest (their default: the task recipe's
+#: value, else TrainConfig's)
+_CONFIG_FLAGS = (
+    "rule", "optimizer", "model", "hidden", "recurrent", "surrogate", "beta", "reset",
+    "learn_tau", "tau_mem", "tau_syn", "tau_out", "dt", "readout", "init",
+    "lower_strength", "lower_threshold", "upper_strength", "upper_threshold", "upper_norm",
+    "lr", "batch_size", "epochs", "patience", "seed", "checkpoint_every",
+)
+
+#: Randman flags -> the data set option each sets (defaults: the paper's setting)
+_RANDMAN_FLAGS = {
+    "classes": ("n_classes", 10),
+    "units": ("n_units", 20),
+    "samples_per_class": ("samples_per_class", 1000),
+    "manifold_dim": ("dim", 1),
+    "alpha": ("alpha", 1.0),
+    "spectrum": ("spectrum", "paper"),
+}
+
+
+def _default(value: object) -> str:
+    text = " ".join(str(v) for v in value) if isinstance(value, (list, tuple)) else str(value)
+    return f"default: {text}, or the task recipe's (spikegrad tasks)"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``train`` sub-command."""
-    from ..functional.lif import RESET_MODES
+    from ..functional.alif import ALIF_RESET_MODES
     from ..functional.readout import READOUT_MODES
     from ..functional.surrogate import SURROGATES
     from ..learning.config import MODELS, OPTIMIZERS, TrainConfig
@@ -22,122 +47,146 @@ def register(sub: argparse._SubParsersAction) -> None:
     d = TrainConfig()
     p = sub.add_parser(
         "train",
-        help="train a spiking network with surrogate gradients",
+        help="train a spiking network with any model and learning rule",
         description="Train a spiking network on a task with a learning rule and write a run "
         "folder (config.json, metrics.json, history.csv, checkpoint.pt, last.pt, plots). "
         "Default: a current-based LIF network (Zenke & Vogels 2021, eq. 4.1) trained by "
-        "surrogate-gradient BPTT on Randman. Any rule trains any model it supports "
+        "surrogate-gradient BPTT on Randman. Every task carries a recipe (spikegrad tasks): "
+        "the model and settings measured to work on it, used for every option not given; "
+        "an explicit option always wins. Any rule trains any model it supports "
         "(spikegrad rules).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     g = p.add_argument_group("learning rule")
     g.add_argument(
         "--rule",
-        default=d.rule,
+        default=None,
         metavar="RULE",
         help="learning rule (spikegrad rules lists them and the models each trains): "
-        "bptt, eprop, node, weight, ...",
+        f"bptt, tbptt, eprop, node, weight, conductance, kernel, resume ({_default(d.rule)})",
     )
     g.add_argument(
         "--rule-option",
         action="append",
         default=[],
-        metavar="KEY=VALUE",
-        help="a setting of the rule, e.g. --rule-option trials=8 (repeatable)",
+        metavar="[RULE.]KEY=VALUE",
+        help="a setting of the rule, e.g. --rule-option trials=8 or node.trials=8 "
+        "(repeatable)",
     )
     g.add_argument(
-        "--optimizer", default=d.optimizer, choices=OPTIMIZERS, help="torch optimizer"
+        "--optimizer", default=None, choices=OPTIMIZERS,
+        help=f"torch optimizer ({_default(d.optimizer)})",
     )
+    g = p.add_argument_group("model")
     g.add_argument(
         "--model",
-        default=d.model,
+        default=None,
         choices=MODELS,
-        help="model kind: lif (SpikingNetwork, the network options below), srm (SRM0 "
-        "output neurons), coba (conductance-based network)",
+        help="model: lif (current-based LIF network), alif (adaptive threshold, LSNN), "
+        "izhikevich (Izhikevich layers), conv (conv / pooling stages, a LIF layer), coba "
+        "(conductance-based network), srm (SRM0 output neurons); spikegrad models lists "
+        "them (default: the task recipe's model, else lif)",
     )
     g.add_argument(
         "--model-option",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="a constructor setting of the model (srm/coba), e.g. --model-option "
-        "learn_delays=true (repeatable)",
+        help="a setting of the model, checked against its schema (docs/cli.md lists every "
+        "model's options), e.g. --model-option preset=chattering (repeatable)",
     )
+    g.add_argument("--threshold", type=float, default=None,
+                   help="firing threshold of the hidden neurons (lif, alif, conv; default 1)")
+    g.add_argument("--learn-threshold", action="store_true", default=None,
+                   help="learn the threshold per neuron (lif, alif, conv)")
+    g.add_argument("--refractory", type=float, default=None,
+                   help="absolute refractory period in seconds (lif, alif, conv; default 0)")
+    g.add_argument("--tau-adapt", type=float, default=None,
+                   help="adaptation time constant in seconds (alif; default 0.1)")
+    g.add_argument("--adapt", type=float, default=None,
+                   help="threshold increase per unit of adaptation (alif; default 0.2)")
+    g.add_argument("--learn-adapt", action="store_true", default=None,
+                   help="learn the adaptation strength per neuron (alif)")
     g = p.add_argument_group("data")
     g.add_argument(
         "--task",
-        "--dataset",
-        dest="dataset",
+        dest="task",
         default=d.dataset,
         choices=task_names(),
         help="task: randman (generated), digits (scikit-learn's 8x8 digits, latency "
         "coded), mnist / fashion-mnist (IDX files in --data-dir, latency coded), shd / ssc "
         "(HDF5 files in --data-dir), spoken-digits (espeak-ng digits encoded like SHD: the "
-        "shipped subset, or --task-option path=DIR from spikegrad data spoken-digits), "
-        "lag-order (which input group fired first), "
-        "spike-target (SRM0 neuron learns a target spike train; --model srm)",
+        "shipped subset, or --data-dir DIR from spikegrad data spoken-digits), "
+        "lag-order (which input group fired first), moving-shapes (event-camera frames; "
+        "model conv), spike-target (SRM0 neuron learns a target spike train; model srm) "
+        f"(default: {d.dataset})",
     )
+    g.add_argument("--dataset", dest="task", choices=task_names(), default=argparse.SUPPRESS,
+                   help=argparse.SUPPRESS)
     g.add_argument(
         "--task-option",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="a setting of a generated task other than randman (lag-order, spike-target, "
-        "spoken-digits: path, n_steps, duration, val_fraction), "
-        "e.g. --task-option samples=400 (repeatable)",
+        help="a setting of the task's data, e.g. --task-option samples=400 or, for "
+        "randman, n_classes=4 (repeatable)",
     )
     g.add_argument(
         "--data-dir",
         type=Path,
         default=None,
-        help="folder with the dataset files (mnist, fashion-mnist, shd, ssc)",
+        help="folder with the task's files (mnist, fashion-mnist, shd, ssc; spoken-digits: "
+        "a set made by spikegrad data spoken-digits)",
     )
     g.add_argument(
         "--data-limit",
         type=int,
         default=None,
-        help="use at most this many samples per file (digits/mnist/shd; quick runs)",
+        help="use at most this many samples per file (digits/mnist/shd; quick runs; "
+        "default: all)",
     )
-    g.add_argument("--shd-steps", type=int, default=100, help="SHD/SSC: number of time bins")
-    g.add_argument(
-        "--shd-duration",
-        type=float,
-        default=1.4,
-        help="SHD/SSC: seconds binned (events after are dropped)",
-    )
-    g.add_argument("--classes", type=int, default=10, help="Randman: number of classes (>= 2)")
-    g.add_argument("--units", type=int, default=20, help="Randman: input units")
-    g.add_argument("--samples-per-class", type=int, default=1000, help="Randman: samples")
-    g.add_argument("--manifold-dim", type=int, default=1, help="Randman: manifold dimension D")
-    g.add_argument("--alpha", type=float, default=1.0, help="Randman: smoothness alpha")
+    g.add_argument("--shd-steps", type=int, default=100,
+                   help="SHD/SSC: number of time bins (default: 100)")
+    g.add_argument("--shd-duration", type=float, default=1.4,
+                   help="SHD/SSC: seconds binned, events after are dropped (default: 1.4)")
+    g.add_argument("--classes", type=int, default=None,
+                   help="Randman: number of classes, >= 2 (default: 10)")
+    g.add_argument("--units", type=int, default=None, help="Randman: input units (default: 20)")
+    g.add_argument("--samples-per-class", type=int, default=None,
+                   help="Randman: samples per class (default: 1000)")
+    g.add_argument("--manifold-dim", type=int, default=None,
+                   help="Randman: manifold dimension D (default: 1)")
+    g.add_argument("--alpha", type=float, default=None,
+                   help="Randman: smoothness alpha (default: 1)")
     g.add_argument(
         "--data-seed",
         type=int,
         default=0,
-        help="seed of the data (Randman generation; shuffle/split of the others)",
+        help="seed of the data (Randman generation; shuffle/split of the others; default: 0)",
     )
     g.add_argument(
         "--spectrum",
-        default="paper",
+        default=None,
         choices=["paper", "torch"],
         help="Randman amplitude spectrum: k^-alpha (paper) or 1/((k+1)^alpha+1) "
-        "(the randman reference code's torch backend)",
+        "(the randman reference code's torch backend; default: paper)",
     )
     g = p.add_argument_group("network")
     g.add_argument(
         "--hidden",
         type=int,
         nargs="+",
-        default=list(d.hidden),
-        help="hidden layer sizes (several values: several layers)",
+        default=None,
+        help=f"hidden layer sizes, several values: several layers ({_default(d.hidden)})",
     )
     g.add_argument(
         "--layers",
         type=int,
         default=None,
-        help="number of hidden layers (repeats the first --hidden size)",
+        help="number of hidden layers (repeats the first --hidden size; default: as many as "
+        "--hidden values)",
     )
-    g.add_argument("--recurrent", action="store_true", help="recurrent hidden layers")
+    g.add_argument("--recurrent", action="store_true", default=None,
+                   help="recurrent hidden layers (lif, alif)")
     g.add_argument(
         "--no-recurrent-grad",
         action="store_true",
@@ -145,47 +194,71 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     g.add_argument(
         "--surrogate",
-        default=d.surrogate,
+        default=None,
         choices=sorted(SURROGATES),
-        help="surrogate derivative shape",
+        help=f"surrogate derivative shape ({_default(d.surrogate)})",
     )
-    g.add_argument("--beta", type=float, default=d.beta, help="surrogate scale")
-    g.add_argument("--reset", default=d.reset, choices=RESET_MODES, help="reset gradient mode")
-    g.add_argument("--learn-tau", action="store_true", help="learn per-neuron time constants")
-    g.add_argument("--tau-mem", type=float, default=d.tau_mem, help="membrane tau (s)")
-    g.add_argument("--tau-syn", type=float, default=d.tau_syn, help="synaptic tau (s)")
-    g.add_argument("--tau-out", type=float, default=d.tau_out, help="readout membrane tau (s)")
-    g.add_argument("--dt", type=float, default=d.dt, help="time step (s)")
+    g.add_argument("--beta", type=float, default=None,
+                   help=f"surrogate scale ({_default(d.beta)})")
+    g.add_argument("--reset", default=None, choices=ALIF_RESET_MODES,
+                   help="reset: detach (to zero, no gradient through it), differentiable, "
+                   f"subtract (subtract the threshold; lif, alif, conv) ({_default(d.reset)})")
+    g.add_argument("--learn-tau", action="store_true", default=None,
+                   help="learn per-neuron time constants")
+    g.add_argument("--tau-mem", type=float, default=None,
+                   help=f"membrane time constant in seconds ({_default(d.tau_mem)})")
+    g.add_argument("--tau-syn", type=float, default=None,
+                   help=f"synaptic time constant in seconds ({_default(d.tau_syn)})")
+    g.add_argument("--tau-out", type=float, default=None,
+                   help=f"readout membrane time constant in seconds ({_default(d.tau_out)})")
+    g.add_argument("--dt", type=float, default=None,
+                   help=f"time step in seconds ({_default(d.dt)})")
     g.add_argument(
         "--readout",
-        default=d.readout,
+        default=None,
         choices=READOUT_MODES,
-        help="reduce the readout over time by",
+        help=f"reduce the readout over time by ({_default(d.readout)})",
     )
-    g.add_argument("--init", default=d.init, choices=INIT_MODES, help="weight initialisation")
-    g = p.add_argument_group("regularisation")
-    g.add_argument("--lower-strength", type=float, default=d.lower_strength)
-    g.add_argument("--lower-threshold", type=float, default=d.lower_threshold)
-    g.add_argument("--upper-strength", type=float, default=d.upper_strength)
-    g.add_argument("--upper-threshold", type=float, default=d.upper_threshold)
-    g.add_argument("--upper-norm", type=int, default=d.upper_norm, choices=[1, 2])
+    g.add_argument("--init", default=None, choices=INIT_MODES,
+                   help=f"weight initialisation ({_default(d.init)})")
+    g = p.add_argument_group("regularisation (activity bounds, Zenke & Vogels 2021)")
+    g.add_argument("--lower-strength", type=float, default=None,
+                   help=f"strength of the lower activity bound ({_default(d.lower_strength)})")
+    g.add_argument("--lower-threshold", type=float, default=None,
+                   help="spikes per neuron below which the lower bound acts "
+                   f"({_default(d.lower_threshold)})")
+    g.add_argument("--upper-strength", type=float, default=None,
+                   help="strength of the upper activity bound, 0: off "
+                   f"({_default(d.upper_strength)})")
+    g.add_argument("--upper-threshold", type=float, default=None,
+                   help="spikes per neuron above which the upper bound acts "
+                   f"({_default(d.upper_threshold)})")
+    g.add_argument("--upper-norm", type=int, default=None, choices=[1, 2],
+                   help=f"norm of the upper bound over neurons ({_default(d.upper_norm)})")
     g = p.add_argument_group("optimisation")
-    g.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate")
-    g.add_argument("--batch-size", type=int, default=d.batch_size)
-    g.add_argument("--epochs", type=int, default=d.epochs)
+    g.add_argument("--lr", type=float, default=None,
+                   help=f"learning rate ({_default(d.lr)})")
+    g.add_argument("--batch-size", type=int, default=None,
+                   help=f"samples per minibatch ({_default(d.batch_size)})")
+    g.add_argument("--epochs", type=int, default=None,
+                   help=f"passes over the training split ({_default(d.epochs)})")
     g.add_argument(
         "--patience",
         type=int,
-        default=d.patience,
-        help="early stop after this many epochs without validation gain (0: off)",
+        default=None,
+        help="early stop after this many epochs without validation gain, 0: off "
+        f"({_default(d.patience)})",
     )
-    g.add_argument("--seed", type=int, default=d.seed, help="seed of weights and batch order")
-    g.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    g.add_argument("--seed", type=int, default=None,
+                   help="seed of the weights and the batch order (default: 0)")
+    g.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: torch's)")
     g.add_argument(
         "--checkpoint-every",
         type=int,
-        default=d.checkpoint_every,
-        help="write RUN_DIR/last.pt every this many steps (and at each epoch end)",
+        default=None,
+        help="write RUN_DIR/last.pt every this many steps and at each epoch end "
+        f"(default: {d.checkpoint_every})",
     )
     g = p.add_argument_group("output")
     g.add_argument(
@@ -203,7 +276,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="replace the run already in --out (without it, a folder holding a run is refused)",
     )
     g.add_argument(
-        "--out", type=Path, default=None, help="run folder (default: runs/<dataset>-<timestamp>)"
+        "--out", type=Path, default=None,
+        help="run folder (default: runs/<task>-<timestamp>)",
     )
     g.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -243,12 +317,139 @@ def _train_in(out: Path, config, args: argparse.Namespace, energy_costs, *, resu
         )
 
 
-def _cmd_train(args: argparse.Namespace) -> int:
-
+def _rule_options(items: list[str], rule: str) -> dict:
+    """``--rule-option [RULE.]KEY=VALUE``: a ``RULE.`` prefix must name the run's rule."""
     from ..experiments.config import parse_assignments
-    from ..learning.config import TrainConfig
+
+    out = {}
+    for key, value in parse_assignments(items, False, "--rule-option").items():
+        prefix, dot, name = key.partition(".")
+        if dot:
+            if prefix != rule:
+                raise SpikegradInputError(
+                    f"--rule-option {key}=...: the prefix names rule {prefix!r}, but the run's "
+                    f"rule is {rule!r}"
+                )
+            key = name
+        out[key] = value
+    return out
+
+
+def _model_options(args: argparse.Namespace) -> dict:
+    """``--model-option`` settings and the named neuron flags (one option, one place)."""
+    from ..experiments.config import parse_assignments
+    from ..learning.models import NEURON_FLAGS
+
+    opts = parse_assignments(args.model_option, False, "--model-option")
+    for flag, key in NEURON_FLAGS.items():
+        value = getattr(args, flag[2:].replace("-", "_"))
+        if value is None:
+            continue
+        if key in opts:
+            raise SpikegradInputError(
+                f"{flag} and --model-option {key}=... set the same option; give one"
+            )
+        opts[key] = value
+    return opts
+
+
+def _data_options(args: argparse.Namespace, task: str) -> dict:
+    """The task's data options from the data flags (only those given, plus the seed)."""
+    from ..experiments.config import parse_assignments
     from ..tasks import TASKS
 
+    if task == "randman":
+        classes = args.classes
+        if classes is not None and classes < 2:
+            raise SpikegradInputError(f"--classes must be an integer >= 2, got {classes}")
+        ds = {"seed": args.data_seed}
+        for flag, (key, _) in _RANDMAN_FLAGS.items():
+            if getattr(args, flag) is not None:
+                ds[key] = getattr(args, flag)
+    elif task in TASKS or task in ("digits", "spoken-digits"):
+        ds = {"seed": args.data_seed}
+        if args.data_dir is not None:
+            if task != "spoken-digits":
+                raise SpikegradInputError(f"--data-dir: task {task!r} reads no files")
+            ds["path"] = str(args.data_dir)
+    else:
+        if args.data_dir is None:
+            raise SpikegradInputError(f"--task {task} needs --data-dir FOLDER")
+        ds = {"data_dir": str(args.data_dir), "seed": args.data_seed}
+        if task in ("shd", "ssc"):
+            ds.update(n_steps=args.shd_steps, duration=args.shd_duration)
+    if task != "randman":
+        given = sorted(f"--{f.replace('_', '-')}" for f in _RANDMAN_FLAGS
+                       if getattr(args, f) is not None)
+        if given:
+            raise SpikegradInputError(f"{given[0]} is a Randman option; --task is {task}")
+    if args.data_limit is not None:
+        if task == "randman" or task in TASKS:
+            raise SpikegradInputError(f"--data-limit: task {task!r} is generated, not read")
+        ds["limit"] = args.data_limit
+    if args.task_option:
+        opts = parse_assignments(args.task_option, False, "--task-option")
+        if task == "randman":
+            import dataclasses
+
+            from ..data.randman import RandmanConfig
+
+            valid = [f.name for f in dataclasses.fields(RandmanConfig)]
+            unknown = sorted(set(opts) - set(valid))
+            if unknown:
+                raise SpikegradInputError(
+                    f"--task-option {unknown[0]}=...: randman has no option {unknown[0]!r}; "
+                    f"its options: {', '.join(valid)}"
+                )
+        if task == "spoken-digits" and "path" in opts and "path" in ds:
+            raise SpikegradInputError("--data-dir and --task-option path=... both given")
+        ds.update(opts)
+    return ds
+
+
+def build_train_config(args: argparse.Namespace):
+    """The :class:`~spikegrad.learning.config.TrainConfig` of a ``train`` command line.
+
+    Precedence, per setting: an explicit flag, else the task's recipe for the model
+    (:mod:`spikegrad.tasks.recipes`), else TrainConfig's default. The config records the
+    recipe and the settings it supplied (``recipe``).
+    """
+    from ..learning.config import TrainConfig
+    from ..tasks.recipes import DEFAULT_MODEL, recipe
+
+    task = args.task
+    explicit = {k: getattr(args, k) for k in _CONFIG_FLAGS if getattr(args, k) is not None}
+    if args.no_recurrent_grad:
+        explicit["recurrent_grad"] = False
+    model = explicit.get("model") or DEFAULT_MODEL.get(task, "lif")
+    rec = recipe(task, model)
+    settings = dict(rec.settings) if rec is not None else {}
+    if args.layers is not None:
+        if args.layers < 1:
+            raise SpikegradInputError(f"--layers must be an integer >= 1, got {args.layers}")
+        sizes: Any = explicit.get("hidden", settings.get("hidden", TrainConfig().hidden))
+        first = tuple(sizes)[0]
+        explicit["hidden"] = (first,) * args.layers
+    applied = {k: v for k, v in settings.items() if k not in explicit}
+    fields: dict = {**applied, **explicit, "model": model, "dataset": task}
+    # option dicts merge key by key: a given key wins, the recipe's others stay
+    base = {key: default for key, default in _RANDMAN_FLAGS.values()} if task == "randman" else {}
+    ds = {**base, **dict(settings.get("dataset_options", {})), **_data_options(args, task)}
+    mo = {**dict(settings.get("model_options", {})), **_model_options(args)}
+    rule = fields.get("rule", "bptt")
+    ro = {**dict(settings.get("rule_options", {})), **_rule_options(args.rule_option, rule)}
+    fields.update(dataset_options=ds, model_options=mo, rule_options=ro)
+    if "hidden" in fields:
+        fields["hidden"] = tuple(fields["hidden"])
+    if rec is not None:
+        fields["recipe"] = {"name": f"{task}/{model}", "applied": applied}
+    try:
+        return TrainConfig(**fields)
+    except TypeError as exc:
+        raise SpikegradInputError(str(exc)) from exc
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
     if args.threads is not None:
         if args.threads < 1:
             raise SpikegradInputError(f"--threads must be an integer >= 1, got {args.threads}")
@@ -257,86 +458,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
         set_num_threads(args.threads)
     if args.resume is not None:
         return _resume(args)
-    if args.dataset == "randman" and args.classes < 2:
-        raise SpikegradInputError(f"--classes must be an integer >= 2, got {args.classes}")
-    hidden = list(args.hidden)
-    if args.layers is not None:
-        if args.layers < 1:
-            raise SpikegradInputError(f"--layers must be >= 1, got {args.layers}")
-        hidden = [hidden[0]] * args.layers
-    ds_opts = {}
-    if args.dataset == "randman":
-        ds_opts = {
-            "n_classes": args.classes,
-            "n_units": args.units,
-            "samples_per_class": args.samples_per_class,
-            "dim": args.manifold_dim,
-            "alpha": args.alpha,
-            "seed": args.data_seed,
-            "spectrum": args.spectrum,
-        }
-    elif args.dataset == "digits":
-        ds_opts = {"seed": args.data_seed}
-    elif args.dataset in TASKS:
-        ds_opts = {"seed": args.data_seed}
-    elif args.dataset == "spoken-digits":
-        ds_opts = {"seed": args.data_seed}
-        if args.data_dir is not None:
-            ds_opts["path"] = str(args.data_dir)
-    else:
-        if args.data_dir is None:
-            raise SpikegradInputError(f"--dataset {args.dataset} needs --data-dir FOLDER")
-        ds_opts = {"data_dir": str(args.data_dir), "seed": args.data_seed}
-        if args.dataset in ("shd", "ssc"):
-            ds_opts.update(n_steps=args.shd_steps, duration=args.shd_duration)
-    if args.data_limit is not None and args.dataset not in ("randman", *TASKS):
-        ds_opts["limit"] = args.data_limit
-    if args.task_option:
-        if args.dataset not in (*TASKS, "spoken-digits"):
-            raise SpikegradInputError(
-                f"--task-option is for the tasks {', '.join(sorted(TASKS))}; --task "
-                f"{args.dataset} has its own flags"
-            )
-        ds_opts.update(parse_assignments(args.task_option, False, "--task-option"))
-    model_options = parse_assignments(args.model_option, False, "--model-option")
-    rule_options = parse_assignments(args.rule_option, False, "--rule-option")
-    config = TrainConfig(
-        rule=args.rule,
-        rule_options=rule_options,
-        optimizer=args.optimizer,
-        model=args.model,
-        model_options=model_options,
-        dataset=args.dataset,
-        dataset_options=ds_opts,
-        hidden=tuple(hidden),
-        recurrent=args.recurrent,
-        surrogate=args.surrogate,
-        beta=args.beta,
-        reset=args.reset,
-        recurrent_grad=not args.no_recurrent_grad,
-        learn_tau=args.learn_tau,
-        tau_mem=args.tau_mem,
-        tau_syn=args.tau_syn,
-        tau_out=args.tau_out,
-        dt=args.dt,
-        readout=args.readout,
-        init=args.init,
-        lr=args.lr,
-        batch_size=args.batch_size,
-        epochs=args.epochs,
-        seed=args.seed,
-        lower_strength=args.lower_strength,
-        lower_threshold=args.lower_threshold,
-        upper_strength=args.upper_strength,
-        upper_threshold=args.upper_threshold,
-        upper_norm=args.upper_norm,
-        patience=args.patience,
-        checkpoint_every=args.checkpoint_every,
-    )
+    config = build_train_config(args)
+    if config.recipe and int(os.environ.get("RANK", "0")) == 0:
+        applied = ", ".join(f"{k}={v}" for k, v in config.recipe["applied"].items())
+        print(f"recipe {config.recipe['name']} (spikegrad tasks): {applied or 'defaults'}")
     if args.out is not None:
         out = args.out
     else:
-        out = Path("runs") / f"{args.dataset}-{datetime.now():%Y%m%d-%H%M%S}"
+        out = Path("runs") / f"{args.task}-{datetime.now():%Y%m%d-%H%M%S}"
     energy_costs = _energy_costs(args)  # checked before the folder is claimed or made
     _claim_folder(out, args.overwrite)
     if int(os.environ.get("RANK", "0")) == 0:

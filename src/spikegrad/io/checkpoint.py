@@ -27,6 +27,7 @@ import torch
 from .._checks import SpikegradInputError
 
 __all__ = [
+    "Checkpoint",
     "atomic_write_bytes",
     "atomic_write_text",
     "save_payload",
@@ -219,12 +220,58 @@ def save_checkpoint(
     save_payload(path, payload)
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
+class Checkpoint(dict):
+    """What :func:`load_checkpoint` returns: the payload dict (``"format"``,
+    ``"state_dict"``, ``"config"``, ``"epoch"``) with the obvious accessors.
+
+    >>> ckpt = load_checkpoint("runs/randman/checkpoint.pt")  # doctest: +SKIP
+    >>> net = ckpt.model()  # rebuilt from the recorded spec  # doctest: +SKIP
+    >>> my_net.load_state_dict(ckpt.state_dict)  # a model of your own  # doctest: +SKIP
+    """
+
+    @property
+    def state_dict(self) -> dict[str, Any]:
+        """The weights (a ``torch`` state dict)."""
+        return self["state_dict"]
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The run's settings (with ``model_spec`` for runs that recorded one)."""
+        return self.get("config") or {}
+
+    @property
+    def epoch(self) -> int:
+        """The epoch whose weights these are."""
+        return int(self.get("epoch", 0))
+
+    def model(self) -> Any:
+        """The model rebuilt from ``config["model_spec"]`` with these weights, in eval mode.
+
+        Raises :class:`SpikegradInputError` when the checkpoint records no spec (a model of
+        your own: build it, then ``model.load_state_dict(ckpt.state_dict)``).
+        """
+        from ..nn.spec import MODEL_KINDS, model_from_spec
+
+        spec = self.config.get("model_spec")
+        if not isinstance(spec, dict) or spec.get("kind") not in MODEL_KINDS or len(spec) <= 1:
+            raise SpikegradInputError(
+                "this checkpoint records no model spec; build the model yourself, then "
+                "model.load_state_dict(checkpoint.state_dict)"
+            )
+        net = model_from_spec(spec)
+        net.load_state_dict(self.state_dict)
+        return net.eval()
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
     """Load a checkpoint written by :func:`save_checkpoint` (never executes code).
+
+    Returns a :class:`Checkpoint`: the payload dict with ``.state_dict``, ``.config``,
+    ``.epoch`` and ``.model()`` (the model rebuilt from the recorded spec).
 
     Raises
     ------
     SpikegradInputError
         If the file is missing, truncated, tampered with, or not a spikegrad checkpoint.
     """
-    return load_payload(path, "spikegrad-checkpoint-1")
+    return Checkpoint(load_payload(path, "spikegrad-checkpoint-1"))

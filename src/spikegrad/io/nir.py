@@ -126,7 +126,11 @@ def export_nir(
     Parameters
     ----------
     model:
-        A :class:`~spikegrad.nn.SpikingNetwork` (feed-forward or recurrent layers).
+        A :class:`~spikegrad.nn.SpikingNetwork` (feed-forward or recurrent layers), or a
+        :class:`~spikegrad.nn.sequential.SpikingSequential` (conv / pool / LIF chains,
+        :func:`spikegrad.io.nir_layers.export_sequential_nir`). Other models (ALIF,
+        Izhikevich, CoBa, SRM0) have no NIR node and are refused in one line naming the
+        layer or model.
     path:
         Output file (HDF5, conventionally ``.nir``); written atomically.
     dt:
@@ -138,9 +142,19 @@ def export_nir(
     -------
     nir.NIRGraph
     """
+    from ..nn.sequential import SpikingSequential
+
+    if isinstance(model, SpikingSequential):
+        from .nir_layers import export_sequential_nir
+
+        return export_sequential_nir(model, path, dt=dt)
     nir = _nir()
     if not isinstance(model, SpikingNetwork):
-        raise SpikegradInputError(f"export_nir needs a SpikingNetwork, got {type(model).__name__}")
+        kind = getattr(type(model), "kind", type(model).__name__)
+        raise SpikegradInputError(
+            f"cannot export a {kind!r} model ({type(model).__name__}): NIR has no node for "
+            "its neurons; NIR export takes SpikingNetwork (lif) and SpikingSequential models"
+        )
     for name, p in model.named_parameters():
         if not bool(torch.isfinite(p).all()):
             raise SpikegradInputError(f"cannot export: parameter {name!r} holds NaN or inf")

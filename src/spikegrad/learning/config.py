@@ -29,10 +29,11 @@ import torch
 
 from .._checks import SpikegradInputError, check_choice, check_positive, check_size
 from ..data.spikes import SpikeDataset
-from ..functional.lif import RESET_MODES
+from ..functional.alif import ALIF_RESET_MODES
 from ..functional.readout import READOUT_MODES
 from ..functional.regularization import ActivityRegularizer
 from ..functional.surrogate import make_surrogate
+from ..nn.catalog import MODEL_CHOICES
 from ..nn.energy import OpCosts
 from ..nn.network import INIT_MODES, SpikingNetwork
 from ..tasks.base import Task
@@ -56,8 +57,8 @@ __all__ = [
 
 #: optimisers a config can name
 OPTIMIZERS = ("adam", "sgd")
-#: model kinds a config can build (:func:`build_model`)
-MODELS = ("lif", "srm", "coba")
+#: model choices a config can build (:func:`build_model`; ``spikegrad train --model``)
+MODELS: tuple[str, ...] = tuple(MODEL_CHOICES)
 
 
 @dataclass
@@ -102,6 +103,12 @@ class TrainConfig:
     optimizer: str = "adam"
     model: str = "lif"
     model_options: dict = field(default_factory=dict)
+    #: the task recipe these settings started from (``{"name": "task/model", "applied":
+    #: {field: value}}``, the recipe's settings no explicit value replaced); empty: none
+    recipe: dict = field(default_factory=dict)
+    #: the model's spec (:mod:`spikegrad.nn.spec`), written by the trainer from the model it
+    #: built; informative: the model is always built from the other fields
+    model_spec: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if isinstance(self.hidden, (str, bytes)) or not hasattr(self.hidden, "__iter__"):
@@ -117,7 +124,7 @@ class TrainConfig:
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
         make_surrogate(self.surrogate, self.beta)  # validates name and beta
-        check_choice("reset mode", self.reset, RESET_MODES)
+        check_choice("reset mode", self.reset, ALIF_RESET_MODES)
         check_choice("readout", self.readout, READOUT_MODES)
         check_choice("init", self.init, INIT_MODES)
         for name, value in self.__dict__.items():
@@ -133,9 +140,12 @@ class TrainConfig:
         self.regularizer()  # validates the regulariser settings
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_choice("model", self.model, MODELS)
-        for name in ("rule_options", "model_options"):
+        for name in ("rule_options", "model_options", "recipe", "model_spec"):
             if not isinstance(getattr(self, name), dict):
                 raise TypeError(f"{name} must be a dict, got {getattr(self, name)!r}")
+        from .models import check_model_options
+
+        self.model_options = check_model_options(self.model, self.model_options)
         from .rules import make_rule
 
         make_rule(self.rule, **self.rule_options)  # validates the rule and its options
@@ -205,8 +215,11 @@ def build_model(
     network fields; ``init="fluctuation"`` needs the training split, for its input spike
     rate), ``"srm"`` (:class:`~spikegrad.nn.srm.SRMLayer` with ``n_classes`` output
     neurons), ``"coba"`` (the conductance-based network of :mod:`spikegrad.nn.coba`).
-    ``config.model_options`` go to the model's constructor.
+    ``"alif"``, ``"izhikevich"``, ``"conv"`` (:func:`spikegrad.learning.models.build_choice`).
+    ``config.model_options`` (checked against the choice's schema,
+    :data:`spikegrad.learning.models.MODEL_OPTIONS`) go to the model's constructor.
     """
+
     if config.model == "srm":
         from ..nn.srm import SRMLayer
 
@@ -222,6 +235,10 @@ def build_model(
         if train_set is None:
             raise SpikegradInputError('init="fluctuation" needs the training data (train_set)')
         rates = dict(zip(("input_rate", "hidden_rate"), fluctuation_rates(train_set), strict=True))
+    if config.model in ("alif", "izhikevich", "conv"):
+        from .models import build_choice
+
+        return build_choice(config, n_inputs, n_classes, _construct, rates)
     return _construct(
         SpikingNetwork,
         n_inputs,
@@ -356,7 +373,7 @@ def _warn_time_step(config: TrainConfig) -> None:
     The exact-decay update ``u[t+1] = exp(-dt / tau) u[t] + ...`` stays stable, but a
     neuron that forgets everything within one step integrates nothing over time.
     """
-    if config.model != "lif":
+    if config.model not in ("lif", "alif", "conv"):
         return
     taus = {"tau_mem": config.tau_mem, "tau_syn": config.tau_syn, "tau_out": config.tau_out}
     short = {k: v for k, v in taus.items() if isinstance(v, (int, float)) and v < config.dt}

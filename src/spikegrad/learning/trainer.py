@@ -36,8 +36,9 @@ from .._checks import SpikegradInputError, check_size
 from ..functional.regularization import mean_spikes_per_neuron
 from ..io.run import RunFolder
 from ..nn.energy import OpCosts, OpCounter, make_costs
+from ..nn.spec import spec_or_kind
 from ..tasks.base import Task
-from .rules.base import Rule, model_kind
+from .rules.base import Rule
 
 __all__ = ["EpochStats", "FitResult", "fit", "evaluate", "RESUME_FORMAT", "SilentRunWarning"]
 
@@ -284,9 +285,8 @@ def fit(
     if resume and out_dir is None:
         raise SpikegradInputError("resume needs the run folder (out_dir)")
     if config is None:
-        spec = getattr(model, "spec", None)
         config = {
-            "model_spec": spec() if callable(spec) else {"kind": model_kind(model)},
+            "model_spec": spec_or_kind(model),
             "rule": rule.name,
             "rule_options": rule.to_dict(),
             "task": task.to_dict(),
@@ -297,6 +297,9 @@ def fit(
             "eval_every": eval_every,
             "checkpoint_every": checkpoint_every,
         }
+    else:
+        # the model's spec beside the settings: load_run rebuilds any model from it
+        config = {**config, "model_spec": spec_or_kind(model)}
     dist = _DistInfo.current()
     run = None
     if dist.rank == 0 and out_dir is not None:
@@ -579,7 +582,9 @@ def _load_last(
     if not isinstance(saved, dict):
         raise SpikegradInputError(f"{str(path)!r} holds no config dict")
     changed = sorted(
-        k for k in set(saved) | set(config) if k != "epochs" and saved.get(k) != config.get(k)
+        k for k in set(saved) | set(config)
+        if k != "epochs" and saved.get(k) != config.get(k)
+        and not (k == "model_spec" and k not in saved)  # written before specs were recorded
     )
     if changed:
         raise SpikegradInputError(

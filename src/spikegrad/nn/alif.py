@@ -19,10 +19,12 @@ from ..functional.alif import ALIFParams
 from ..functional.lif import decay
 from .lif import LIFLayer
 from .network import SpikingNetwork
+from .spec import records_init
 
 __all__ = ["ALIFLayer", "ALIFNetwork"]
 
 
+@records_init
 class ALIFLayer(LIFLayer):
     r"""LIF neurons with an adaptive threshold :math:`\Theta = \vartheta + \alpha A`.
 

@@ -131,6 +131,44 @@ class CobaSpikingNetwork(nn.Module):
         """Output neurons (``len(topology.outputs)``)."""
         return int(self.topology.outputs.numel())
 
+    def spec(self) -> dict:
+        """``{"kind": "coba", "topology": {...}, "params": {...}, "surrogate", "beta",
+        "dtype"}``: the populations, connectivity / plastic masks (0/1 lists), read-out
+        neurons and constants; the weights come from the state dict."""
+        t = self.topology
+        return {
+            "kind": self.kind,
+            "topology": {
+                "n_in": t.n_in, "n_exc": t.n_exc, "n_inh": t.n_inh,
+                "connectivity": t.connectivity.int().tolist(),
+                "plastic": t.plastic.int().tolist(),
+                "outputs": t.outputs.tolist(),
+            },
+            "params": dict(self.params._asdict()),
+            "surrogate": self.surrogate.name,
+            "beta": float(self.surrogate.beta),
+            "dtype": str(self.weight.dtype).removeprefix("torch."),
+        }
+
+    @classmethod
+    def from_spec(cls, spec: dict) -> CobaSpikingNetwork:
+        """The network :meth:`spec` described (weights drawn anew: load a state dict)."""
+        if not isinstance(spec, dict) or spec.get("kind") != cls.kind:
+            raise SpikegradInputError(f"not a CobaSpikingNetwork spec: {spec!r}")
+        try:
+            t = dict(spec["topology"])
+            topology = CobaTopology(
+                int(t["n_in"]), int(t["n_exc"]), int(t["n_inh"]),
+                connectivity=torch.tensor(t["connectivity"], dtype=torch.bool),
+                plastic=torch.tensor(t["plastic"], dtype=torch.bool),
+                outputs=torch.tensor(t["outputs"], dtype=torch.int64),
+            )
+            dtype = getattr(torch, str(spec.get("dtype", "float32")))
+            return cls(topology, CobaParams(**spec["params"]), surrogate=spec["surrogate"],
+                       beta=spec["beta"], dtype=dtype)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SpikegradInputError(f"malformed CobaSpikingNetwork spec: {exc}") from exc
+
     @torch.no_grad()
     def project_(self) -> None:
         r"""Project ``W`` in place onto the constraint set: :math:`W \leftarrow \max(W, 0)

@@ -22,6 +22,7 @@ from ..functional.alif import refractory_steps as _ref_steps
 from ..functional.surrogate import Surrogate, make_surrogate
 from ..kernels.alif_fused import alif_sequence_fused
 from .lif import TimeConstants
+from .spec import records_init
 
 __all__ = [
     "SpikingConv2d",
@@ -40,6 +41,7 @@ def _frames(x: torch.Tensor, name: str) -> tuple[int, int]:
     return x.shape[0], x.shape[1]
 
 
+@records_init
 class SpikingConv2d(nn.Module):
     r"""A 2-D convolution with bias followed by LIF neurons, one per output channel and pixel.
 
@@ -189,24 +191,28 @@ class _Pool(nn.Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}"
 
 
+@records_init
 class SpikingAvgPool2d(_Pool):
     """Average pooling of every frame (spike fractions, fed to the next layer's synapses)."""
 
     kind = "avg"
 
 
+@records_init
 class SpikingMaxPool2d(_Pool):
     """Max pooling of every frame (output: a spike where any input in the window spiked)."""
 
     kind = "max"
 
 
+@records_init
 class SpikingSumPool2d(_Pool):
     """Sum pooling of every frame (NIR ``SumPooling``): the window's spike count."""
 
     kind = "sum"
 
 
+@records_init
 class Flatten(nn.Module):
     """``[T, B, C, H, W]`` -> ``[T, B, C * H * W]`` (C-order, as :class:`torch.nn.Flatten`)."""
 
@@ -217,6 +223,7 @@ class Flatten(nn.Module):
         return x_t.reshape(x_t.shape[0], -1), None
 
 
+@records_init
 class TimeDropout(nn.Module):
     r"""Dropout whose mask is drawn once per sequence and kept for every time step.
 

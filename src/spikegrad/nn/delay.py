@@ -26,6 +26,7 @@ from torch import nn
 from .._checks import SpikegradInputError, check_choice, check_positive, check_sequence_tensor
 from ..functional.delay import DELAY_MODES, delay_channels, delayed_linear, max_delay_steps
 from ..init import uniform_
+from .spec import records_init
 
 __all__ = ["Delay", "DelayedLinear", "clamp_after_step"]
 
@@ -92,6 +93,7 @@ class _DelayBase(nn.Module):
         return {"mode": self.mode, "sigma": self.sigma, "dt": self.dt}
 
 
+@records_init
 class Delay(_DelayBase):
     r"""Per-channel delay line: ``[T, B, N]`` spikes in, ``[T, B, N]`` delayed spikes out.
 
@@ -148,6 +150,7 @@ class Delay(_DelayBase):
         )
 
 
+@records_init
 class DelayedLinear(_DelayBase):
     r"""Projection with one weight and one delay per synapse (the delayed input of a layer).
 

@@ -17,10 +17,12 @@ from ..functional.izhikevich import (
 from ..functional.surrogate import Surrogate, make_surrogate
 from ..init import uniform_
 from ..kernels.izhikevich_fused import izhikevich_sequence_fused
+from .spec import records_init
 
 __all__ = ["IzhikevichLayer"]
 
 
+@records_init
 class IzhikevichLayer(nn.Module):
     r"""Izhikevich neurons behind a linear projection: ``[T, B, in]`` spikes in,
     ``[T, B, out]`` out.

@@ -28,6 +28,7 @@ from ..init import uniform_
 from ..kernels import lif_numba, lif_triton
 from ..kernels.alif_fused import alif_sequence_fused
 from ..kernels.lif_fused import li_sequence_fused, lif_sequence_fused
+from .spec import records_init
 
 __all__ = ["BACKENDS", "LIFLayer", "Readout", "TimeConstants"]
 
@@ -143,6 +144,7 @@ class TimeConstants(nn.Module):
         return LIFParams(decay(self.tau_mem, self.dt), decay(self.tau_syn, self.dt))
 
 
+@records_init
 class LIFLayer(nn.Module):
     r"""A layer of current-based LIF neurons (Zenke & Vogels eq. 4.1), feed-forward or recurrent.
 
@@ -404,6 +406,7 @@ class LIFLayer(nn.Module):
         )
 
 
+@records_init
 class Readout(nn.Module):
     r"""Non-spiking leaky integrators, one per class (tau_mem = 20 ms, same synapse as the LIF).
 

@@ -80,6 +80,11 @@ class SpikingNetwork(nn.Module):
         probability per unit and step) and ``hidden_rate`` (the target probability of
         the hidden layers, e.g. one spike per trial: ``1 / n_steps``); its generator is
         seeded with ``seed + 1``.
+    threshold, learn_threshold, refractory:
+        Neuron options of every hidden :class:`~spikegrad.nn.LIFLayer`: firing threshold
+        (default 1), learned per neuron, absolute refractory period in seconds (default
+        0). With ``reset="subtract"`` (reset by subtracting the threshold) any of them
+        runs the hidden layers on the ``"fused"`` / ``"reference"`` backends.
     """
 
     #: model kind for the rule registry (:func:`spikegrad.learning.rules.model_kind`)
@@ -107,6 +112,9 @@ class SpikingNetwork(nn.Module):
         init: str = "uniform",
         input_rate: float | None = None,
         hidden_rate: float | None = None,
+        threshold: float = 1.0,
+        learn_threshold: bool = False,
+        refractory: float = 0.0,
     ) -> None:
         super().__init__()
         if isinstance(hidden, (str, bytes, dict)) or not hasattr(hidden, "__iter__"):
@@ -155,6 +163,14 @@ class SpikingNetwork(nn.Module):
             "readout_mode": readout_mode,
             "backend": backend,
         }
+        # neuron options beyond eq. 4.1 (LIFLayer): recorded only when set, so the spec
+        # of a plain network stays what it was
+        options: dict[str, Any] = {"threshold": float(threshold),
+                                   "learn_threshold": bool(learn_threshold),
+                                   "refractory": float(refractory)}
+        for key, plain in (("threshold", 1.0), ("learn_threshold", False), ("refractory", 0.0)):
+            if options[key] != plain:
+                self._spec[key] = options[key]
         sizes = [n_inputs, *hidden]
         self.layers = nn.ModuleList(
             LIFLayer(
@@ -170,6 +186,7 @@ class SpikingNetwork(nn.Module):
                 learn_tau=learn_tau,
                 backend=backend,
                 generator=gen,
+                **options,
             )
             for k in range(len(hidden))
         )

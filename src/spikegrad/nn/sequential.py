@@ -23,6 +23,7 @@ from .conv import Flatten, SpikingAvgPool2d, SpikingConv2d, TimeDropout
 from .izhikevich import IzhikevichLayer
 from .lif import LIFLayer, Readout
 from .network import SNNOutput
+from .spec import layer_from_spec, layer_spec
 
 __all__ = ["SpikingSequential", "conv_network", "is_spiking"]
 
@@ -111,6 +112,27 @@ class SpikingSequential(nn.Module):
     def logits(self, out: SNNOutput) -> torch.Tensor:
         """Readout reduced over time with ``readout_mode``, ``[B, n_classes]``."""
         return readout_logits(out.readout, self.readout_mode)
+
+    def spec(self) -> dict[str, Any]:
+        """``{"kind": "sequential", "input_shape", "readout_mode", "layers": [...]}``:
+        each layer's :func:`~spikegrad.nn.spec.layer_spec`, the readout last."""
+        return {
+            "kind": self.kind,
+            "input_shape": None if self.input_shape is None else list(self.input_shape),
+            "readout_mode": self.readout_mode,
+            "layers": [layer_spec(m) for m in (*self.layers, self.readout)],
+        }
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> SpikingSequential:
+        """The network :meth:`spec` described (weights drawn anew: load a state dict)."""
+        if not isinstance(spec, dict) or spec.get("kind") != cls.kind:
+            raise SpikegradInputError(f"not a SpikingSequential spec: {spec!r}")
+        layers = spec.get("layers")
+        if not isinstance(layers, list) or not layers:
+            raise SpikegradInputError("a SpikingSequential spec needs a non-empty 'layers' list")
+        return cls(*(layer_from_spec(d) for d in layers), input_shape=spec.get("input_shape"),
+                   readout_mode=spec.get("readout_mode", "max"))
 
 
 def conv_network(

@@ -31,6 +31,7 @@ from torch import nn
 from .._checks import SpikegradInputError, check_nonnegative, check_positive, check_size
 from ..functional.spiketrains import SpikeTrains, check_trains, from_slots
 from ..functional.srm import SRMParams, srm_simulate
+from .spec import records_init
 
 __all__ = ["SRMOutput", "SRMLayer", "SRMNetwork", "srm_layers"]
 
@@ -77,6 +78,7 @@ def _as_trains(x: object, n_in: int, dtype: torch.dtype) -> tuple[SpikeTrains, b
     return SpikeTrains(tr.times.to(dtype), tr.mask), batched
 
 
+@records_init
 class SRMLayer(nn.Module):
     r"""A layer of SRM\ :sub:`0` neurons with multi-spike output (Lin, Zhang & Zhang 2012).
 
@@ -206,6 +208,21 @@ class SRMLayer(nn.Module):
         trains, _ = _as_trains(x, self.in_features, self.weight.dtype)
         out, mem = self.simulate(trains, record_membrane=record_membrane)
         return SRMOutput(out, (out,), (_counts(out),), mem)
+
+    def spec(self) -> dict:
+        """``{"kind": "srm", **constructor settings}`` (initial weights and delays come
+        from the state dict)."""
+        return {"kind": self.kind, **self._init_args}
+
+    @classmethod
+    def from_spec(cls, spec: dict) -> SRMLayer:
+        """The layer :meth:`spec` described (weights drawn anew: load a state dict)."""
+        from .spec import layer_from_spec
+
+        if not isinstance(spec, dict) or spec.get("kind") != cls.kind:
+            raise SpikegradInputError(f"not an SRMLayer spec: {spec!r}")
+        body = {k: v for k, v in spec.items() if k != "kind"}
+        return layer_from_spec({"type": "srm", **body})  # type: ignore[return-value]
 
     def extra_repr(self) -> str:
         p = self.params
