@@ -21,7 +21,7 @@ from .learning.config import TrainConfig, build_model
 from .learning.trainer import evaluate as _evaluate_task
 from .tasks import ClassificationTask, Task
 
-__all__ = ["load_run", "predict", "evaluate"]
+__all__ = ["load_run", "predict", "evaluate", "run_binning", "read_for_run"]
 
 
 def load_run(run_dir: str | Path) -> torch.nn.Module:
@@ -73,6 +73,48 @@ def _from_spec(spec: dict, run_dir: Path) -> torch.nn.Module:
             "load_checkpoint(path).state_dict)"
         )
     return model_from_spec(spec)
+
+
+#: tasks whose inputs are event files (SHD layout) and the binning defaults of each loader
+_EVENT_TASKS = {"spoken-digits": (100, 1.0), "shd": (100, 1.4), "ssc": (100, 1.4)}
+
+
+def run_binning(run_dir: str | Path) -> dict[str, float | int]:
+    """``{"n_steps", "duration"}``: how the run's task binned its event files.
+
+    An event at ``t`` seconds goes to step ``floor(t * n_steps / duration)``; events past
+    ``duration`` are dropped. Read from the run's ``config.json`` (its task options, else
+    the task loader's defaults). Raises :class:`SpikegradInputError` for a run whose task
+    reads no event files.
+    """
+    run_dir = Path(run_dir)
+    cfg = RunFolder(run_dir).read_json(RunFolder.CONFIG) if run_dir.is_dir() else None
+    if not isinstance(cfg, dict):
+        raise SpikegradInputError(f"run folder {str(run_dir)!r} does not exist")
+    task = cfg.get("dataset")
+    if task not in _EVENT_TASKS:
+        raise SpikegradInputError(
+            f"the run in {str(run_dir)!r} was trained on task {task!r}, which reads no event "
+            f"files; event files fit runs of {', '.join(_EVENT_TASKS)}"
+        )
+    opts = cfg.get("dataset_options") or {}
+    steps, duration = _EVENT_TASKS[task]
+    return {"n_steps": int(opts.get("n_steps", steps)),
+            "duration": float(opts.get("duration", duration))}
+
+
+def read_for_run(run_dir: str | Path, path: str | Path) -> SpikeDataset:
+    """An event file in SHD's HDF5 layout (``spikegrad encode-audio``'s output, an SHD
+    file) binned the way the run's task binned its training data (:func:`run_binning`).
+
+    The labels are the file's (``encode-audio --label``; 0 when none were given).
+    """
+    from .data import shd
+
+    binning = run_binning(run_dir)
+    times, units, labels = shd.read_hdf5_spikes(path)
+    return shd.bin_events(times, units, labels, n_steps=int(binning["n_steps"]),
+                          duration=float(binning["duration"]), name=Path(path).name)
 
 
 def _load_state(model: torch.nn.Module, sd: dict, run_dir: Path) -> torch.nn.Module:

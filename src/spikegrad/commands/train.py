@@ -433,7 +433,11 @@ def build_train_config(args: argparse.Namespace):
     applied = {k: v for k, v in settings.items() if k not in explicit}
     fields: dict = {**applied, **explicit, "model": model, "dataset": task}
     # option dicts merge key by key: a given key wins, the recipe's others stay
-    base = {key: default for key, default in _RANDMAN_FLAGS.values()} if task == "randman" else {}
+    base: dict = {}
+    if task == "randman":
+        base = {key: default for key, default in _RANDMAN_FLAGS.values()}
+    elif task == "spoken-digits":  # the binning, recorded so predict bins new files alike
+        base = {"n_steps": 100, "duration": 1.0}
     ds = {**base, **dict(settings.get("dataset_options", {})), **_data_options(args, task)}
     mo = {**dict(settings.get("model_options", {})), **_model_options(args)}
     rule = fields.get("rule", "bptt")
