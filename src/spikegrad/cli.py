@@ -21,9 +21,14 @@ __all__ = ["main", "build_parser"]
 
 
 def _cmd_surrogates(args: argparse.Namespace) -> int:
+    from .commands._text import plain_text
     from .functional.surrogate import SURROGATES
 
-    rows = {name: (cls.__doc__ or "").strip().splitlines()[0] for name, cls in SURROGATES.items()}
+    # the first paragraph of each docstring, reST and LaTeX made plain text
+    rows = {
+        name: plain_text((cls.__doc__ or "").strip().split("\n\n")[0])
+        for name, cls in SURROGATES.items()
+    }
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
