@@ -127,7 +127,10 @@ SHARED: dict[str, Meaning] = {
                              "rule_option"),
     "--task-option": Meaning("a setting of the task, KEY=VALUE (repeatable; any task)",
                              None, None, "task_option"),
-    "--data-dir": Meaning("folder with the data set files", Path, None, "data_dir"),
+    "--data-dir": Meaning("folder with the data set files (reproduce: one subfolder per "
+                          "data set)", Path, None, "data_dir",
+                          ("--mnist-dir", "--fashion-mnist-dir", "--shd-dir",
+                           "--spoken-digits-dir")),
     "--task": Meaning("what to learn: a task, data set or stream (choices per command)",
                       None, None, "task", ("--dataset",)),
     "--rule": Meaning("the learning rule (choices per command)", None, None, "rule"),
@@ -161,7 +164,9 @@ SHARED: dict[str, Meaning] = {
                         "target"),
     "--score": Meaning("compare: score whose first crossing is the time to target", float,
                        None, "score"),
-    "--labels": Meaning("class labels to make", int, "+", "labels", ("--classes",)),
+    "--labels": Meaning("class labels to make (data spoken-digits; its old --classes is "
+                        "refused with a pointer: --classes is a count elsewhere)", int, "+",
+                        "labels"),
     "--recurrent": Meaning("recurrent hidden layers", None, 0, "recurrent"),
 }
 
@@ -184,3 +189,17 @@ class Moved(argparse.Action):
 def add_moved(parser: argparse.ArgumentParser | Any, old: str, new: str) -> argparse.Action:
     """Refuse the retired spelling ``old`` with a one-line pointer to ``new``."""
     return parser.add_argument(old, action=Moved, new=new, dest="_moved_" + old.strip("-"))
+
+
+def one_layer(sizes: list[int] | int, what: str, flag: str = "--hidden") -> int:
+    """The one size of ``--hidden N`` for a model with one hidden layer (else one line)."""
+    from .._checks import SpikegradInputError
+
+    if isinstance(sizes, int):
+        return sizes
+    if len(sizes) != 1:
+        raise SpikegradInputError(
+            f"{flag}: {what} has one hidden layer; give one size, got "
+            + " ".join(map(str, sizes))
+        )
+    return sizes[0]

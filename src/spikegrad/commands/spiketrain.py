@@ -34,6 +34,8 @@ RULES = ("kernel", "resume", "bptt")
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``spiketrain`` sub-command."""
+    from ._flags import HelpFormatter, seed
+
     p = sub.add_parser(
         "spiketrain",
         help="precise spike-time learning with spike-train kernel rules (weights and delays)",
@@ -42,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "ReSuMe and surrogate-gradient BPTT for comparison. Writes a run folder: "
         "config.json, metrics.json (correlation, epochs, epochs_to_0.95, test_accuracy), "
         "history.csv, checkpoint.pt and plots.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("--task", choices=TASKS, default="single", help="learning task")
     p.add_argument("--rule", choices=RULES, default="kernel", help="learning rule")
@@ -51,7 +53,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--batch-size", type=int, default=1, help="patterns per update (1: online, the papers')"
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of data and initial weights")
+    p.add_argument("--seed", type=seed, default=0, metavar="S",
+                   help="seed of data and initial weights")
     g = p.add_argument_group("data")
     g.add_argument("--inputs", type=int, default=None, help="input trains (400; classify 100)")
     g.add_argument("--rate", type=float, default=10.0, help="input Poisson rate (Hz)")
@@ -67,7 +70,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--tau", type=float, default=7e-3, help="SRM0 PSP time constant (s)")
     g.add_argument("--tau-r", type=float, default=10e-3, help="refractory time constant (s)")
     g.add_argument("--dt", type=float, default=1e-3, help="simulation grid step (s)")
-    g.add_argument("--kernel", choices=["gaussian", "laplacian"], default="gaussian")
+    g.add_argument("--kernel", choices=["gaussian", "laplacian"], default="gaussian",
+                   help="filter kernel of the spike trains")
     g.add_argument("--width", type=float, default=5e-3, help="kernel sigma / tau (s)")
     g.add_argument("--lr", type=float, default=None, help="weight learning rate")
     g.add_argument(
@@ -75,7 +79,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     g.add_argument("--max-delay", type=float, default=20e-3, help="largest delay (s)")
     g.add_argument("--init-scale", type=float, default=None, help="initial weights U(0, scale)")
-    g.add_argument("--hidden", type=int, default=100, help="multi: hidden SRM0 neurons")
+    g.add_argument("--hidden", type=int, nargs="+", default=[100], metavar="N",
+                   help="multi: hidden SRM0 neurons (one layer)")
     g.add_argument(
         "--lr-hidden", type=float, default=None, help="multi: hidden-layer learning rate (1e-3)"
     )
@@ -124,6 +129,9 @@ def _check(args: argparse.Namespace, d: dict) -> None:
     check_size("--batch-size", args.batch_size, 1)
     check_size("--seed", args.seed, 0)
     check_size("--threads", args.threads, 1)
+    from ._flags import one_layer
+
+    args.hidden = one_layer(args.hidden, "the multi task's network")
     check_size("--hidden", args.hidden, 1)
 
 

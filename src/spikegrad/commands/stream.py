@@ -69,6 +69,7 @@ def _need_river(exc: ModuleNotFoundError) -> None:
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``stream`` sub-command."""
     from ..online.streams import MODELS, STREAMS
+    from ._flags import HelpFormatter, add_alias, seed
 
     p = sub.add_parser(
         "stream",
@@ -78,13 +79,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "goes and write a run folder: config.json (every setting), metrics.json, "
         "history.csv (the prequential curve: cumulative and windowed accuracy) and a "
         "windowed-accuracy plot with drift points marked.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
-    p.add_argument("--task", "--dataset", dest="task", default="phishing",
+    p.add_argument("--task", dest="task", default="phishing",
                    help="stream: one of " + ", ".join(sorted(STREAMS)) + "; a river "
                    "classification data set class name (e.g. ImageSegments); or a .csv file "
-                   "(header row, numeric features, label column --target) "
-                   "(--dataset is the old name)")
+                   "(header row, numeric features, label column --target)")
+    add_alias(p, "--dataset", "task")
     p.add_argument("--target", default=None,
                    help="label column of a CSV --task (default: the last column)")
     p.add_argument("--model", default="oesnn", choices=sorted(MODELS), help="learner")
@@ -101,7 +102,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--samples", type=int, default=None,
                    help="stop after this many samples (default: the whole stream)")
-    p.add_argument("--seed", type=int, default=0, help="seed of synthetic generators (>= 0)")
+    p.add_argument("--seed", type=seed, default=0, metavar="S",
+                   help="seed of synthetic generators")
     p.add_argument("--window", type=int, default=500, help="sliding accuracy window")
     p.add_argument("--record-every", type=int, default=None,
                    help="history.csv row period (default: about 100 rows, at most every 50)")
