@@ -125,8 +125,9 @@ def _cmd_perturb(args: argparse.Namespace) -> int:
     from ._flags import one_layer, typed_flag
 
     args.hidden = one_layer(args.hidden, "perturb's classification network")
+    batch_flag = typed_flag("--batch-size", "--batch")
     for flag, nm, lo in (("--threads", "threads", 1), ("--iterations", "iterations", 1),
-                         ("--epochs", "epochs", 1), (typed_flag("--batch-size", "--batch"), "batch_size", 1),
+                         ("--epochs", "epochs", 1), (batch_flag, "batch_size", 1),
                          ("--eval-every", "eval_every", 1), ("--trials", "trials", 1),
                          ("--fd-trials", "fd_trials", 1), ("--seed", "seed", 0),
                          ("--classes", "classes", 2), ("--hidden", "hidden", 0),
