@@ -29,7 +29,6 @@ DOCS = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
 #: "type" / "nargs" / "dest": differs from SHARED; "help": no help text; "alias": a
 #: hidden or extra spelling that is not a separate hidden alias.
 TRAIN_PENDING: set[tuple[str, str]] = {
-    ("--seed", "type"),  # type=int: must be commands._flags.seed (int >= 0, one-line error)
     ("--task", "dest"),  # dest="dataset": must be "task" (SHARED["--task"].dest)
     ("--dataset", "alias"),  # in --task's action: add_alias(g, "--dataset", "task") instead
     ("--lower-strength", "help"),
@@ -220,8 +219,8 @@ def table_rows() -> list[tuple[str, str, str, str, str]]:
         a = d["action"]
         meaning = SHARED[o].meaning if o in SHARED else " ".join((a.help or "").split())
         meaning = meaning.replace("|", "/")
-        rows.append((o, meaning, _type_name(a) if o not in SHARED or o != "--seed" else "seed",
-                     ", ".join(d["commands"]), ", ".join(sorted(d["aliases"]))))
+        rows.append((o, meaning, _type_name(a), ", ".join(d["commands"]),
+                     ", ".join(sorted(d["aliases"]))))
     return rows
 
 

@@ -20,7 +20,6 @@ __all__ = [
     "add_alias",
     "given_flag",
     "key_values",
-    "seed",
     "typed_flag",
 ]
 
@@ -46,17 +45,6 @@ class HelpFormatter(argparse.HelpFormatter):
             return text
         shown = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else default
         return f"{text} (default: {str(shown).replace('%', '%%')})"
-
-
-def seed(text: str) -> int:
-    """argparse type of ``--seed``: one seed, an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0 or str(text).strip() != str(text):
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0 (one seed), got {text!r}")
-    return value
 
 
 def add_alias(
@@ -118,7 +106,7 @@ class Meaning(NamedTuple):
 #: with a convention worth fixing before a second command takes them)
 SHARED: dict[str, Meaning] = {
     "--seed": Meaning("one seed: an integer >= 0 (the first seed where a command runs "
-                      "several)", seed, None, "seed"),
+                      "several; a negative one is refused with one line)", int, None, "seed"),
     "--n-seeds": Meaning("how many seeds: seeds --seed .. --seed + N - 1", int, None,
                          "n_seeds", ("--seeds",)),
     "--hidden": Meaning("hidden layer sizes, one value per layer", int, "+", "hidden"),

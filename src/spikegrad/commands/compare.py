@@ -13,7 +13,7 @@ from .._checks import SpikegradInputError
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``compare`` sub-command."""
     from ..experiments.compare import COMPARE_MODELS, COMPARE_RULES
-    from ._flags import HelpFormatter, add_alias, add_moved, seed
+    from ._flags import HelpFormatter, add_alias, add_moved
 
     rules = sorted({s.rule for s in COMPARE_RULES.values()}, key=list(
         s.rule for s in COMPARE_RULES.values()).index)
@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="a setting of a rule (repeatable): RULE.KEY=VALUE sets it for that "
                    "rule, KEY=VALUE for every compared rule that has the setting (refused if "
                    "none has), e.g. tbptt.k=5 or trials=8")  # fmt: skip
-    p.add_argument("--seed", type=seed, default=0, metavar="S", help="first seed")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="first seed")
     p.add_argument("--n-seeds", type=int, default=3, metavar="N",
                    help="number of seeds: --seed .. --seed + N - 1")
     add_alias(p, "--seeds", "n_seeds", type=int)
@@ -185,6 +185,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
                     ("--workers", args.workers)):  # fmt: skip
         if v < 1:
             raise SpikegradInputError(f"{flag} must be >= 1, got {v}")
+    if args.seed < 0:
+        raise SpikegradInputError(f"--seed must be an integer >= 0, got {args.seed}")
     for h in args.hidden:
         if h < 1:
             raise SpikegradInputError(f"--hidden sizes must be >= 1, got {h}")

@@ -10,7 +10,7 @@ from .._checks import SpikegradInputError
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``data`` sub-command and its data sets."""
-    from ._flags import HelpFormatter, add_moved, seed
+    from ._flags import HelpFormatter, add_moved
 
     p = sub.add_parser(
         "data",
@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="class labels to make (0-9 English, 10-19 German; default all 20)",
     )
     add_moved(s, "--classes", "--labels")  # --classes is a number of classes elsewhere
-    s.add_argument("--seed", type=seed, default=0, metavar="S",
+    s.add_argument("--seed", type=int, default=0, metavar="S",
                    help="seed of speakers, jitter and spikes")
     s.add_argument("--workers", type=int, default=1, help="parallel worker processes")
     s.add_argument("--quiet", action="store_true", help="no progress bar")

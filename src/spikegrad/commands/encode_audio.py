@@ -10,7 +10,7 @@ from .._checks import SpikegradInputError
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``encode-audio`` sub-command."""
-    from ._flags import HelpFormatter, seed
+    from ._flags import HelpFormatter
 
     p = sub.add_parser(
         "encode-audio",
@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="class label per file (one value for all, or one per file; default 0)",
     )
     p.add_argument("--speaker", type=int, default=0, help="speaker id written to extra/speaker")
-    p.add_argument("--seed", type=seed, default=0, metavar="S",
+    p.add_argument("--seed", type=int, default=0, metavar="S",
                    help="seed of the fibres' random draws")
     p.add_argument(
         "--transfer",

@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``perturb`` sub-command."""
     from ..learning.rules.perturbation import BASELINES
     from ..perturbation.learn import RULES
-    from ._flags import HelpFormatter, add_alias, seed
+    from ._flags import HelpFormatter, add_alias
 
     p = sub.add_parser(
         "perturb",
@@ -85,7 +85,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="updates per evaluation (= per epoch); default iterations / 30")
     g.add_argument("--gate-refractory", action="store_true",
                    help="drop eligibility terms of refractory steps")
-    g.add_argument("--seed", type=seed, default=0, metavar="S",
+    g.add_argument("--seed", type=int, default=0, metavar="S",
                    help="seed of noise and batch order")
     g = p.add_argument_group("network and task")
     g.add_argument("--method", choices=["exp_euler", "euler"], default="exp_euler",

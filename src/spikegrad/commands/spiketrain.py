@@ -34,7 +34,7 @@ RULES = ("kernel", "resume", "bptt")
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``spiketrain`` sub-command."""
-    from ._flags import HelpFormatter, seed
+    from ._flags import HelpFormatter
 
     p = sub.add_parser(
         "spiketrain",
@@ -53,7 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--batch-size", type=int, default=1, help="patterns per update (1: online, the papers')"
     )
-    p.add_argument("--seed", type=seed, default=0, metavar="S",
+    p.add_argument("--seed", type=int, default=0, metavar="S",
                    help="seed of data and initial weights")
     g = p.add_argument_group("data")
     g.add_argument("--inputs", type=int, default=None, help="input trains (400; classify 100)")

@@ -69,7 +69,7 @@ def _need_river(exc: ModuleNotFoundError) -> None:
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``stream`` sub-command."""
     from ..online.streams import MODELS, STREAMS
-    from ._flags import HelpFormatter, add_alias, seed
+    from ._flags import HelpFormatter, add_alias
 
     p = sub.add_parser(
         "stream",
@@ -102,7 +102,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--samples", type=int, default=None,
                    help="stop after this many samples (default: the whole stream)")
-    p.add_argument("--seed", type=seed, default=0, metavar="S",
+    p.add_argument("--seed", type=int, default=0, metavar="S",
                    help="seed of synthetic generators")
     p.add_argument("--window", type=int, default=500, help="sliding accuracy window")
     p.add_argument("--record-every", type=int, default=None,

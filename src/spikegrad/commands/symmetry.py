@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     from ..symmetry.density import NORMALISATIONS
     from ..symmetry.encoding import ENCODINGS
     from ..symmetry.geometry import METRICS
-    from ._flags import HelpFormatter, seed
+    from ._flags import HelpFormatter
 
     p = sub.add_parser(
         "symmetry",
@@ -84,7 +84,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="demo: sensor noise sigma of the generated scenes")
     g.add_argument("--max-angle", type=float, default=0.0,
                    help="demo: rotate man-made regions by up to this many degrees")
-    g.add_argument("--seed", type=seed, default=0, metavar="S",
+    g.add_argument("--seed", type=int, default=0, metavar="S",
                    help="seed of scenes and noise")
     g.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (the element-wise work gains little from more, "
