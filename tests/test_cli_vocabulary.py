@@ -280,3 +280,64 @@ def test_the_train_pending_list_names_only_real_violations():
 
 if __name__ == "__main__":  # pragma: no cover
     print(render_table(), end="")
+
+
+# ----------------------------------------------------------------------------- behaviour
+def test_plain_text_strips_rest_roles_and_latex():
+    from spikegrad.commands._text import plain_text
+
+    assert plain_text("``beta`` is :class:`~spikegrad.nn.SpikingNetwork`") == (
+        "beta is SpikingNetwork")
+    assert plain_text(r":math:`h(x) = 1/(\beta|x| + 1)^2`; peak 1.") == (
+        "h(x) = 1/(beta|x| + 1)^2; peak 1.")
+    assert plain_text(r":math:`1/(1 + (\pi\beta x)^2)`") == "1/(1 + (pi beta x)^2)"
+    assert plain_text(":func:`the trainer <spikegrad.learning.fit>`\n  and *this*") == (
+        "the trainer and this")
+
+
+def test_surrogates_prints_plain_text(capsys):
+    from spikegrad.cli import main
+
+    for argv in (["surrogates"], ["surrogates", "--json"]):
+        assert main(argv) == 0
+        out = capsys.readouterr().out
+        assert "superspike" in out and "beta" in out
+        assert ":math:" not in out and "``" not in out and "\\beta" not in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["stream", "--dataset", "sine", "--samples", "0"], "--samples"),
+        (["perturb", "--batch", "0"], "--batch must"),  # named as typed ...
+        (["perturb", "--batch-size", "0"], "--batch-size must"),  # ... either spelling
+        (["spiketrain", "--task", "multi", "--hidden", "4", "4"], "--hidden"),
+        (["data", "spoken-digits", "--out", "d", "--classes", "3"], "--labels"),
+        (["compare", "--out", "o", "--target", "0.5"], "--score"),
+    ],
+)
+def test_old_spellings_and_list_flags_give_one_line_naming_the_flag(
+    argv, words, tmp_path, capsys, monkeypatch
+):
+    from spikegrad.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main([*argv, *(["--out", "x"] if "--out" not in argv else [])]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and words in err[0], err
+    assert not (tmp_path / "x").exists()
+
+
+def test_symmetry_photo_demo_defaults_are_the_documented_setting():
+    from spikegrad.commands.symmetry import _check_args
+
+    parse = build_parser().parse_args
+    photos = parse(["symmetry", "--demo", "photos"])
+    _check_args(photos)
+    assert (photos.threshold, photos.null) == (0.2, "positions")  # docs: AUC 0.615
+    scenes = parse(["symmetry", "--demo"])
+    _check_args(scenes)
+    assert (scenes.threshold, scenes.null) == (0.15, "labels")
+    explicit = parse(["symmetry", "--demo", "photos", "--threshold", "0.15", "--null", "labels"])
+    _check_args(explicit)  # an explicit value is never replaced by a default
+    assert (explicit.threshold, explicit.null) == (0.15, "labels")

@@ -118,7 +118,8 @@ def test_shared_flag_vocabulary_and_run_folder(tmp_path):
 @pytest.mark.parametrize("flags", [["--iterations", "0"], ["--batch-size", "0"],
                                    ["--eval-every", "0"], ["--threads", "0"],
                                    ["--epochs", "0"], ["--task", "digits", "--classes", "1"],
-                                   ["--check-gradient", "--trials", "0"]])
+                                   ["--check-gradient", "--trials", "0"],
+                                   ["--batch", "0"], ["--task", "digits", "--hidden", "4", "4"]])
 def test_explicit_zero_is_an_error_not_the_default(tmp_path, capsys, flags):
     rc = main(["perturb", *flags, "--out", str(tmp_path / "z"), "--quiet", "--no-plots"])
     assert rc == 2

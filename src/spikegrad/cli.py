@@ -80,7 +80,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     from . import commands
+    from .commands._flags import MOVED_DEST
 
+    if getattr(args, MOVED_DEST, None):  # a retired option name: one line, exit 2
+        print(f"spikegrad {args.command}: error: {getattr(args, MOVED_DEST)}", file=sys.stderr)
+        return 2
     commands.GIVEN_OPTIONS = {a.split("=", 1)[0] for a in argv if a.startswith("--")}
     _ignore_file_size_signal()
     try:

@@ -170,13 +170,20 @@ class Moved(argparse.Action):
                          help=argparse.SUPPRESS, **kwargs)  # fmt: skip
 
     def __call__(self, parser, namespace, values, option_string=None):  # noqa: D102
-        parser.error(f"{option_string} is now {self.new} (one meaning per option name); "
-                     f"write {self.new} {values if values is not None else ''}".rstrip())
+        # reported by spikegrad.cli.main as one line with exit status 2, like every input
+        # error of a command (parser.error would print the usage too)
+        setattr(namespace, MOVED_DEST, (
+            f"{option_string} is now {self.new} (one meaning per option name); write "
+            f"{self.new} {values if values is not None else ''}".rstrip()))
 
 
 def add_moved(parser: argparse.ArgumentParser | Any, old: str, new: str) -> argparse.Action:
     """Refuse the retired spelling ``old`` with a one-line pointer to ``new``."""
-    return parser.add_argument(old, action=Moved, new=new, dest="_moved_" + old.strip("-"))
+    return parser.add_argument(old, action=Moved, new=new, dest=MOVED_DEST)
+
+
+#: the namespace attribute a retired spelling sets (its one-line error)
+MOVED_DEST = "_moved_error"
 
 
 def one_layer(sizes: list[int] | int, what: str, flag: str = "--hidden") -> int:
