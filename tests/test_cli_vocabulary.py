@@ -309,6 +309,8 @@ def test_surrogates_prints_plain_text(capsys):
     ("argv", "words"),
     [
         (["stream", "--dataset", "sine", "--samples", "0"], "--samples"),
+        (["stream", "--dataset", "nope"], "--dataset 'nope'"),  # the old spelling, as typed
+        (["stream", "--task", "nope"], "--task 'nope'"),
         (["perturb", "--batch", "0"], "--batch must"),  # named as typed ...
         (["perturb", "--batch-size", "0"], "--batch-size must"),  # ... either spelling
         (["spiketrain", "--task", "multi", "--hidden", "4", "4"], "--hidden"),

@@ -146,12 +146,21 @@ def _cmd_stream(args: argparse.Namespace) -> int:
             raise SpikegradInputError(
                 f"--against: unknown model {a!r}; valid names: {', '.join(sorted(MODELS))}"
             )
+    from ._flags import typed_flag
+
+    task_flag = typed_flag("--task", "--dataset")  # errors name the spelling typed
     if args.target is not None and not args.task.lower().endswith(".csv"):
-        raise SpikegradInputError("--target is only for a CSV --task")
+        raise SpikegradInputError(f"--target is only for a CSV {task_flag}")
     try:
         spec = resolve_stream(args.task, args.target)
     except ModuleNotFoundError as exc:
         _need_river(exc)
+    except SpikegradInputError as exc:
+        text = str(exc)
+        if text.startswith("--task"):
+            text = text[len("--task"):].lstrip(":")
+        sep = "" if text.startswith(" ") else ": "
+        raise SpikegradInputError(f"{task_flag}{sep}{text}") from exc
     params = _parse_params(args.param)
     try:
         model = make_model(args.model, scale=not args.no_scaler, **params)
