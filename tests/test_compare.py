@@ -315,3 +315,22 @@ def test_cli_first_seed_and_count_run_those_seeds(tmp_path, capsys):
                    "--quiet", "--out", str(out))  # fmt: skip
     assert rc == 0, err
     assert sorted(p.stem for p in (out / "runs").glob("*.json")) == ["bptt-s2", "bptt-s3"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "cells", "model"),
+    [
+        (["--model", "alif", "--rules", "bptt"], ["bptt-alif-s0"], "alif"),
+        (["--model", "coba", "--rules", "bptt"], ["bptt-coba-s0"], "coba"),
+        (["--recurrent", "--rules", "eprop"], ["eprop-rec-s0"], "lif-rec"),
+    ],
+)
+def test_cli_rule_on_a_model_trains_that_model(tmp_path, capsys, flags, cells, model):
+    opts = [f"--task-option={k}={v}" for k, v in TINY.items()]
+    out = tmp_path / "m"
+    rc, err = _cli(capsys, *opts, *flags, "--n-seeds", "1", "--epochs", "1", "--hidden", "8",
+                   "--probe-trials", "--probe-sizes", "--quiet", "--out", str(out))  # fmt: skip
+    assert rc == 0, err
+    assert sorted(p.stem for p in (out / "runs").glob("*.json")) == cells
+    record = json.loads((out / "runs" / f"{cells[0]}.json").read_text())
+    assert record["model"] == model
