@@ -72,12 +72,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="parallel trials per update (rates: noisy trials of the one trial, "
                    "classification: samples); default rates 16, classification 32")
     add_alias(g, "--batch", "batch_size", type=int)
-    g.add_argument("--lr", type=float, default=None, help="step size (eta sigma^2 for SGD)")
-    g.add_argument("--lr-end", type=float, default=None, help="final step size (decay)")
+    g.add_argument("--lr", type=float, default=None,
+                   help="step size (eta sigma^2 for SGD); default 0.3")
+    g.add_argument("--lr-end", type=float, default=None,
+                   help="final step size (decay); default 0.03")
     g.add_argument("--optimizer", choices=["adam", "sgd"], default="adam",
                    help="optimizer of the parameters")
     g.add_argument("--sigma", type=float, default=None,
-                   help="perturbation scale (nS s^1/2; node: pA s^1/2; weight: nS)")
+                   help="perturbation scale (nS s^1/2; node: pA s^1/2; weight: nS); default "
+                   "0.3, node 20, weight 0.5, --check-gradient 1 (--compare'd rules keep "
+                   "their own)")
     g.add_argument("--baseline", choices=list(BASELINES), default="paired",
                    help="reward baseline (never the current trial's reward)")
     g.add_argument("--tau-R", type=float, default=5.0, help="running baseline (trials)")
