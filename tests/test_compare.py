@@ -237,6 +237,8 @@ def _cli(capsys, *args):
         (["--model", "izhikevich"], "--model"),
         (["--model", "coba", "--rules", "bptt", "--hidden", "4", "4"], "--hidden"),
         (["--rules", "node", "--recurrent"], "node"),
+        (["--hidden", "8", "0"], "--hidden"),
+        (["--probe-sizes", "0"], "--probe-sizes"),
         (["--rules", "tbptt", "--rule-option", "tbptt.k=0"], "k"),
         (["--task", "nosuchtask"], "task"),
     ],
@@ -279,16 +281,10 @@ def test_cli_seed_vocabulary_and_the_old_seeds_alias():
     ],
 )
 def test_cli_rules_on_a_model_map_to_the_compared_names(args, names):
-    from spikegrad import commands
     from spikegrad.commands.compare import _resolve_rules
 
     a = _parsed(*args)
-    commands.GIVEN_OPTIONS = {x for x in args if x.startswith("--")}
-    try:
-        assert _resolve_rules(a.rules, a.model if "--model" in args else None,
-                              a.recurrent) == names  # fmt: skip
-    finally:
-        commands.GIVEN_OPTIONS = set()
+    assert _resolve_rules(a.rules, a.model, a.recurrent) == names
 
 
 def test_cli_rule_option_prefix_picks_the_rule_and_bare_keys_go_to_every_taker():

@@ -178,7 +178,7 @@ def _rule_options(items: list[str], compared: list[str], flag: str) -> dict:
 def _cmd_compare(args: argparse.Namespace) -> int:
     from ..experiments.compare import CompareConfig, compare
     from ..learning.rules import make_rule
-    from ._flags import given_flag, key_values, typed_flag
+    from ._flags import key_values, typed_flag
 
     for flag, v in (((typed_flag("--n-seeds", "--seeds")), args.n_seeds),
                     ("--epochs", args.epochs), ("--batch-size", args.batch_size),
@@ -187,17 +187,18 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             raise SpikegradInputError(f"{flag} must be >= 1, got {v}")
     if args.seed < 0:
         raise SpikegradInputError(f"--seed must be an integer >= 0, got {args.seed}")
-    for h in args.hidden:
-        if h < 1:
-            raise SpikegradInputError(f"--hidden sizes must be >= 1, got {h}")
+    for flag, values in (("--hidden", args.hidden), ("--probe-trials", args.probe_trials),
+                         ("--probe-sizes", args.probe_sizes)):  # fmt: skip
+        for v in values:
+            if v < 1:
+                raise SpikegradInputError(f"{flag} values must be >= 1, got {v}")
     if args.draws < 2:
         raise SpikegradInputError(f"--draws must be >= 2, got {args.draws}")
     if args.lr is not None and not args.lr > 0:
         raise SpikegradInputError(f"--lr must be > 0, got {args.lr}")
     if args.score is not None and not 0 < args.score <= 1:
         raise SpikegradInputError(f"--score must be in (0, 1], got {args.score}")
-    model = args.model if given_flag("--model") else None
-    rules = _resolve_rules(args.rules, model, args.recurrent)
+    rules = _resolve_rules(args.rules, args.model, args.recurrent)  # model None: per rule
     if len(set(rules)) != len(rules):
         raise SpikegradInputError(f"--rules: each rule once, got {' '.join(args.rules)}")
     from ..experiments.compare import COMPARE_RULES
