@@ -100,6 +100,8 @@ class Meaning(NamedTuple):
     dest: str
     #: hidden old spellings (argparse.SUPPRESS help) that mean the same
     aliases: tuple[str, ...] = ()
+    #: the metavar, where it carries the syntax (None: not checked)
+    metavar: str | None = None
 
 
 #: option name -> its one meaning, for every name two or more commands take (and a few
@@ -112,9 +114,9 @@ SHARED: dict[str, Meaning] = {
     "--hidden": Meaning("hidden layer sizes, one value per layer", int, "+", "hidden"),
     "--rule-option": Meaning("a setting of the learning rule, [RULE.]KEY=VALUE "
                              "(repeatable; RULE. picks one rule of several)", None, None,
-                             "rule_option"),
+                             "rule_option", metavar="[RULE.]KEY=VALUE"),
     "--task-option": Meaning("a setting of the task, KEY=VALUE (repeatable; any task)",
-                             None, None, "task_option"),
+                             None, None, "task_option", metavar="KEY=VALUE"),
     "--data-dir": Meaning("folder with the data set files (reproduce: one subfolder per "
                           "data set)", Path, None, "data_dir",
                           ("--mnist-dir", "--fashion-mnist-dir", "--shd-dir",
