@@ -106,6 +106,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="classification: samples per class")
     g.add_argument("--data-seed", type=int, default=0,
                    help="seed of the data (generation, shuffle, split)")
+    g.add_argument("--task-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a setting of the task (repeatable, any task): a field of "
+                   "spikegrad.perturbation.tasks.RatesTask (rates) or ClassifyTask (randman, "
+                   "digits), e.g. n_exc=32 or w_in=5; a field with its own flag is set by "
+                   "the flag")
     g = p.add_argument_group("gradient check")
     g.add_argument("--trials", type=int, default=4000, help="trials of the estimate")
     g.add_argument("--fd-trials", type=int, default=4000, help="trials per FD evaluation")
@@ -129,6 +134,7 @@ def _cmd_perturb(args: argparse.Namespace) -> int:
     from ._flags import one_layer, typed_flag
 
     args.hidden = one_layer(args.hidden, "perturb's classification network")
+    args.task_options = _task_options(args)
     batch_flag = typed_flag("--batch-size", "--batch")
     for flag, nm, lo in (("--threads", "threads", 1), ("--iterations", "iterations", 1),
                          ("--epochs", "epochs", 1), (batch_flag, "batch_size", 1),
@@ -172,18 +178,59 @@ def _check(args: argparse.Namespace, run) -> int:
     return 0
 
 
+#: task fields with a flag of their own (the flag sets them; --task-option refuses them)
+_TASK_FLAGS = {"dataset": "--task", "n_classes": "--classes", "n_hidden": "--hidden",
+               "reward": "--reward", "samples_per_class": "--samples-per-class",
+               "data_seed": "--data-seed", "method": "--method", "std_U": "--depression"}
+
+
+def _task_options(args: argparse.Namespace) -> dict:
+    """``--task-option KEY=VALUE`` -> constructor settings of the task (one line if a key is
+    no field of the task, or a field that has its own flag)."""
+    import dataclasses
+
+    from ..perturbation.tasks import ClassifyTask, RatesTask
+    from ._flags import key_values
+
+    cls = RatesTask if args.task == "rates" else ClassifyTask
+    fields = {f.name for f in dataclasses.fields(cls) if f.init}
+    out = {}
+    for key, val in key_values(args.task_option, "--task-option"):
+        if key in _TASK_FLAGS:
+            raise SpikegradInputError(
+                f"--task-option {key}: set it with {_TASK_FLAGS[key]}"
+            )
+        if key not in fields:
+            raise SpikegradInputError(
+                f"--task-option {key}: not a setting of task {args.task!r}; settings: "
+                + ", ".join(sorted(fields - set(_TASK_FLAGS)))
+            )
+        try:
+            out[key] = json.loads(val)
+        except ValueError:
+            out[key] = val
+    return out
+
+
 def _make_task(args: argparse.Namespace):
     from ..perturbation.tasks import ClassifyTask, RatesTask
 
-    if args.task == "rates":
-        return RatesTask(method=args.method, std_U=args.depression)
-    classes = args.classes if args.classes is not None else (10 if args.task == "digits" else 3)
-    return ClassifyTask(
-        dataset=args.task, n_classes=classes, n_hidden=args.hidden, reward=args.reward,
-        w_in=_DEFAULTS[args.task]["w_in"],
-        samples_per_class=args.samples_per_class, data_seed=args.data_seed,
-        method=args.method, std_U=args.depression,
-    )
+    extra = getattr(args, "task_options", {})
+    try:
+        if args.task == "rates":
+            return RatesTask(method=args.method, std_U=args.depression, **extra)
+        classes = args.classes if args.classes is not None else (
+            10 if args.task == "digits" else 3)
+        return ClassifyTask(**{
+            "dataset": args.task, "n_classes": classes, "n_hidden": args.hidden,
+            "reward": args.reward, "w_in": _DEFAULTS[args.task]["w_in"],
+            "samples_per_class": args.samples_per_class, "data_seed": args.data_seed,
+            "method": args.method, "std_U": args.depression, **extra,
+        })
+    except (TypeError, ValueError) as exc:
+        if not extra:
+            raise
+        raise SpikegradInputError(f"--task-option: {str(exc).splitlines()[0]}") from exc
 
 
 def _schedule(args: argparse.Namespace, d: dict) -> tuple[int, int]:
