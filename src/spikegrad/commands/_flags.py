@@ -15,11 +15,15 @@ from typing import Any, NamedTuple
 
 __all__ = [
     "HelpFormatter",
+    "MOVED_DEST",
     "SHARED",
     "Meaning",
+    "Moved",
     "add_alias",
+    "add_moved",
     "given_flag",
     "key_values",
+    "one_layer",
     "typed_flag",
 ]
 
