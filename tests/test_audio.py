@@ -190,7 +190,10 @@ def test_encode_audio_command_writes_shd_layout(tmp_path, capsys):
         (["encode-audio", "__WAV__", "--out", "nodir/x.h5"], "--out"),
         (["data", "spoken-digits", "--out", "d", "--repeats", "0"], "--repeats"),
         (["data", "spoken-digits", "--out", "d", "--speakers", "2", "--test-speakers", "2"], "bel"),
-        (["data", "spoken-digits", "--out", "d", "--classes", "20"], "--classes"),
+        (["data", "spoken-digits", "--out", "d", "--labels", "20"], "--labels"),
+        # the old spelling: --classes is a number of classes elsewhere, so it is refused
+        # with a pointer to --labels rather than kept as an alias
+        (["data", "spoken-digits", "--out", "d", "--classes", "20"], "--classes is now --labels"),
         (["data"], "DATASET"),
     ],
 )

@@ -225,8 +225,20 @@ def _cli(capsys, *args):
         (["--rules", "bptt", "nope"], "rule"),
         (["--rules", "kernel"], "srm"),
         (["--task", "spike-target", "--rules", "bptt"], "lif"),
-        (["--seeds", "0"], "--seeds"),
+        (["--seeds", "0"], "--seeds"),  # the old spelling, named as typed
+        (["--n-seeds", "0"], "--n-seeds"),
+        (["--seed", "-1"], "--seed"),
+        (["--target", "0.5"], "--score"),  # retired: stream's --target is a CSV column
+        (["--score", "2"], "--score"),
         (["--rule-option", "k=3"], "RULE.KEY=VALUE"),
+        (["--rule-option", "nope.trials=3"], "not compared"),
+        (["--rules", "eprop", "--model", "coba"], "cannot train --model coba"),
+        (["--rules", "eprop-rec", "--model", "coba"], "conflicts with --model coba"),
+        (["--model", "izhikevich"], "--model"),
+        (["--model", "coba", "--rules", "bptt", "--hidden", "4", "4"], "--hidden"),
+        (["--rules", "node", "--recurrent"], "node"),
+        (["--hidden", "8", "0"], "--hidden"),
+        (["--probe-sizes", "0"], "--probe-sizes"),
         (["--rules", "tbptt", "--rule-option", "tbptt.k=0"], "k"),
         (["--task", "nosuchtask"], "task"),
     ],
@@ -238,3 +250,83 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path, capsys, args, words):
     assert rc == 2, err
     assert len(lines) == 1 and words in lines[0], err
     assert not (tmp_path / "o" / "runs").exists()  # refused before anything ran
+
+
+def _parsed(*args):
+    from spikegrad.cli import build_parser
+
+    return build_parser().parse_args(["compare", "--out", "o", *args])
+
+
+def test_cli_seed_vocabulary_and_the_old_seeds_alias():
+    a = _parsed()
+    assert (a.seed, a.n_seeds, a.hidden) == (0, 3, [32])
+    assert _parsed("--seeds", "5").n_seeds == 5  # old command lines keep their meaning
+    assert _parsed("--n-seeds", "5", "--seed", "2").n_seeds == 5
+    assert _parsed("--hidden", "16", "8").hidden == [16, 8]
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        ([], ["bptt", "eprop", "node"]),
+        (["--rules", "eprop", "bptt", "--recurrent"], ["eprop-rec", "bptt-rec"]),
+        (["--rules", "eprop-rec"], ["eprop-rec"]),  # the old name: the same cell name
+        (["--rules", "bptt", "weight", "conductance", "--model", "coba"],
+         ["bptt-coba", "weight-coba", "conductance"]),
+        (["--rules", "bptt-coba", "--model", "coba"], ["bptt-coba"]),
+        (["--rules", "bptt", "conductance"], ["bptt", "conductance"]),  # its one model
+        (["--rules", "bptt", "--model", "alif"], ["bptt-alif"]),
+        (["--rules", "kernel", "resume"], ["kernel", "resume"]),
+    ],
+)
+def test_cli_rules_on_a_model_map_to_the_compared_names(args, names):
+    from spikegrad.commands.compare import _resolve_rules
+
+    a = _parsed(*args)
+    assert _resolve_rules(a.rules, a.model, a.recurrent) == names
+
+
+def test_cli_rule_option_prefix_picks_the_rule_and_bare_keys_go_to_every_taker():
+    from spikegrad.commands.compare import _rule_options
+
+    compared = ["bptt", "node", "weight", "eprop-rec"]
+    assert _rule_options(["trials=8"], compared, "--rule-option") == {
+        "node": {"trials": 8}, "weight": {"trials": 8}}
+    assert _rule_options(["node.trials=2", "eprop.lr=1"], compared, "--rule-option") == {
+        "node": {"trials": 2}, "eprop-rec": {"lr": 1}}  # RULE. also names the registry rule
+
+
+def test_cli_first_seed_and_count_run_those_seeds(tmp_path, capsys):
+    opts = [f"--task-option={k}={v}" for k, v in TINY.items()]
+    out = tmp_path / "c"
+    rc, err = _cli(capsys, *opts, "--rules", "bptt", "--seed", "2", "--n-seeds", "1",
+                   "--epochs", "1", "--hidden", "8", "--probe-trials", "--probe-sizes",
+                   "--quiet", "--out", str(out))  # fmt: skip
+    assert rc == 0, err
+    assert sorted(p.stem for p in (out / "runs").glob("*.json")) == ["bptt-s2"]
+    # an explicit first seed is kept on resume; the old --seeds spelling means the count
+    rc, err = _cli(capsys, *opts, "--rules", "bptt", "--seed", "2", "--seeds", "2",
+                   "--epochs", "1", "--hidden", "8", "--probe-trials", "--probe-sizes",
+                   "--quiet", "--out", str(out))  # fmt: skip
+    assert rc == 0, err
+    assert sorted(p.stem for p in (out / "runs").glob("*.json")) == ["bptt-s2", "bptt-s3"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "cells", "model"),
+    [
+        (["--model", "alif", "--rules", "bptt"], ["bptt-alif-s0"], "alif"),
+        (["--model", "coba", "--rules", "bptt"], ["bptt-coba-s0"], "coba"),
+        (["--recurrent", "--rules", "eprop"], ["eprop-rec-s0"], "lif-rec"),
+    ],
+)
+def test_cli_rule_on_a_model_trains_that_model(tmp_path, capsys, flags, cells, model):
+    opts = [f"--task-option={k}={v}" for k, v in TINY.items()]
+    out = tmp_path / "m"
+    rc, err = _cli(capsys, *opts, *flags, "--n-seeds", "1", "--epochs", "1", "--hidden", "8",
+                   "--probe-trials", "--probe-sizes", "--quiet", "--out", str(out))  # fmt: skip
+    assert rc == 0, err
+    assert sorted(p.stem for p in (out / "runs").glob("*.json")) == cells
+    record = json.loads((out / "runs" / f"{cells[0]}.json").read_text())
+    assert record["model"] == model

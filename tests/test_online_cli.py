@@ -73,10 +73,12 @@ def test_stream_command_bad_input(tmp_path, capsys):
     assert main(["stream", "--param", "n_fields=1", "--out", str(tmp_path)]) == 2
     assert "n_fields" in capsys.readouterr().err
     # any river data set or CSV file is accepted now, so an unknown name is checked by
-    # the command: exit 2 with one line naming --task
-    assert main(["stream", "--dataset", "mnist", "--out", str(tmp_path / "n")]) == 2
-    err = capsys.readouterr().err
-    assert "--task 'mnist'" in err and len(err.strip().splitlines()) == 1
+    # the command: exit 2 with one line naming the flag as typed (issue 27: --task, or
+    # its old spelling --dataset)
+    for flag in ("--task", "--dataset"):
+        assert main(["stream", flag, "mnist", "--out", str(tmp_path / "n")]) == 2
+        err = capsys.readouterr().err
+        assert f"{flag} 'mnist'" in err and len(err.strip().splitlines()) == 1
 
 
 def test_cli_and_eprop_work_without_river(tmp_path):

@@ -118,7 +118,8 @@ def test_shared_flag_vocabulary_and_run_folder(tmp_path):
 @pytest.mark.parametrize("flags", [["--iterations", "0"], ["--batch-size", "0"],
                                    ["--eval-every", "0"], ["--threads", "0"],
                                    ["--epochs", "0"], ["--task", "digits", "--classes", "1"],
-                                   ["--check-gradient", "--trials", "0"]])
+                                   ["--check-gradient", "--trials", "0"],
+                                   ["--batch", "0"], ["--task", "digits", "--hidden", "4", "4"]])
 def test_explicit_zero_is_an_error_not_the_default(tmp_path, capsys, flags):
     rc = main(["perturb", *flags, "--out", str(tmp_path / "z"), "--quiet", "--no-plots"])
     assert rc == 2
@@ -126,3 +127,19 @@ def test_explicit_zero_is_an_error_not_the_default(tmp_path, capsys, flags):
     assert len(err) == 1 and flags[-2] in err[0]
     with pytest.raises(SystemExit):
         main(["perturb", "--iterations", "2", "--epochs", "1"])
+
+
+def test_task_option_sets_any_task_field_and_refuses_flagged_or_unknown_ones(tmp_path, capsys):
+    # issue 27: --task-option KEY=VALUE for every task (rates included), never required
+    out = tmp_path / "opt"
+    rc = main(["perturb", "--task", "rates", "--task-option", "n_exc=8", "--iterations", "2",
+               "--batch-size", "2", "--eval-every", "2", "--out", str(out), "--quiet",
+               "--no-plots"])  # fmt: skip
+    assert rc == 0
+    assert json.loads((out / "config.json").read_text())["task"]["n_exc"] == 8
+    for opt, words in (("n_classes=3", "--classes"), ("nope=1", "not a setting"),
+                       ("n_exc=x", "n_exc"), ("n_exc", "KEY=VALUE")):  # fmt: skip
+        assert main(["perturb", "--task-option", opt, "--out", str(tmp_path / "z"),
+                     "--quiet"]) == 2  # fmt: skip
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and words in err[0], err

@@ -105,6 +105,26 @@ def test_profiles_and_estimate(capsys):
     assert "runs" in capsys.readouterr().out
 
 
+def test_data_dir_holds_one_subfolder_per_data_set_and_old_flags_still_work(tmp_path, capsys):
+    (tmp_path / "mnist").mkdir()
+    (tmp_path / "shd").mkdir()
+    base = ["reproduce", "zenke-vogels", "--profile", "smoke", "--estimate"]
+
+    def estimate(*flags):
+        assert main([*base, *flags]) == 0
+        return capsys.readouterr().out
+
+    plain, both = estimate(), estimate("--data-dir", str(tmp_path))
+    assert both != plain  # two data sets joined the study
+    old = estimate("--mnist-dir", str(tmp_path / "mnist"), "--shd-dir", str(tmp_path / "shd"))
+    assert old == both
+    for flags, words in ((["--data-dir", str(tmp_path / "no")], "--data-dir"),
+                         (["--data-dir", str(tmp_path / "shd")], "subfolders")):  # fmt: skip
+        assert main([*base, *flags]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and words in err[0], err
+
+
 def _sel(experiment, condition, acc, val=None, **kw):
     return {
         "experiment": experiment,

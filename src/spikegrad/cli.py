@@ -21,9 +21,14 @@ __all__ = ["main", "build_parser"]
 
 
 def _cmd_surrogates(args: argparse.Namespace) -> int:
+    from .commands._text import plain_text
     from .functional.surrogate import SURROGATES
 
-    rows = {name: (cls.__doc__ or "").strip().splitlines()[0] for name, cls in SURROGATES.items()}
+    # the first paragraph of each docstring, reST and LaTeX made plain text
+    rows = {
+        name: plain_text((cls.__doc__ or "").strip().split("\n\n")[0])
+        for name, cls in SURROGATES.items()
+    }
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
@@ -75,7 +80,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     from . import commands
+    from .commands._flags import MOVED_DEST
 
+    if getattr(args, MOVED_DEST, None):  # a retired option name: one line, exit 2
+        print(f"spikegrad {args.command}: error: {getattr(args, MOVED_DEST)}", file=sys.stderr)
+        return 2
     commands.GIVEN_OPTIONS = {a.split("=", 1)[0] for a in argv if a.startswith("--")}
     _ignore_file_size_signal()
     try:

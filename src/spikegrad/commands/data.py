@@ -10,6 +10,8 @@ from .._checks import SpikegradInputError
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``data`` sub-command and its data sets."""
+    from ._flags import HelpFormatter, add_moved
+
     p = sub.add_parser(
         "data",
         help="make a data set offline (spoken-digits: espeak-ng + SHD's cochlea chain)",
@@ -25,20 +27,22 @@ def register(sub: argparse._SubParsersAction) -> None:
         "SHD cochlea chain into 700 channels, and write spoken_digits_train.h5 / "
         "spoken_digits_test.h5 in SHD's HDF5 layout, the test file holding other speakers. "
         "Needs the espeak-ng program (Debian/Ubuntu: apt-get install espeak-ng).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     s.add_argument("--out", type=Path, required=True, help="output folder")
     s.add_argument("--speakers", type=int, default=12, help="number of speakers")
     s.add_argument("--test-speakers", type=int, default=2, help="speakers held out for test")
     s.add_argument("--repeats", type=int, default=10, help="utterances per speaker and class")
     s.add_argument(
-        "--classes",
+        "--labels",
         type=int,
         nargs="+",
         default=None,
-        help="labels to make (0-9 English, 10-19 German; default all 20)",
+        help="class labels to make (0-9 English, 10-19 German; default all 20)",
     )
-    s.add_argument("--seed", type=int, default=0, help="seed of speakers, jitter and spikes")
+    add_moved(s, "--classes", "--labels")  # --classes is a number of classes elsewhere
+    s.add_argument("--seed", type=int, default=0, metavar="S",
+                   help="seed of speakers, jitter and spikes")
     s.add_argument("--workers", type=int, default=1, help="parallel worker processes")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=_cmd_spoken_digits)
@@ -67,12 +71,12 @@ def _cmd_spoken_digits(args: argparse.Namespace) -> int:
         raise SpikegradInputError(
             f"--test-speakers must be below --speakers ({args.speakers}), got {args.test_speakers}"
         )
-    if args.classes is not None and any(not 0 <= c < 20 for c in args.classes):
-        raise SpikegradInputError(f"--classes must be labels in 0..19, got {args.classes}")
+    if args.labels is not None and any(not 0 <= c < 20 for c in args.labels):
+        raise SpikegradInputError(f"--labels must be labels in 0..19, got {args.labels}")
     if args.out.exists() and not args.out.is_dir():
         raise SpikegradInputError(f"--out {str(args.out)!r} is a file, not a folder")
     require_espeak()
-    n = args.speakers * args.repeats * (len(args.classes) if args.classes else 20)
+    n = args.speakers * args.repeats * (len(args.labels) if args.labels else 20)
     bar = None
     if not args.quiet:
         from tqdm.auto import tqdm
@@ -84,7 +88,7 @@ def _cmd_spoken_digits(args: argparse.Namespace) -> int:
             n_speakers=args.speakers,
             n_test_speakers=args.test_speakers,
             repeats=args.repeats,
-            classes=args.classes,
+            classes=args.labels,
             seed=args.seed,
             workers=args.workers,
             progress=bar.update if bar is not None else None,

@@ -10,6 +10,8 @@ from .._checks import SpikegradInputError
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``encode-audio`` sub-command."""
+    from ._flags import HelpFormatter
+
     p = sub.add_parser(
         "encode-audio",
         help="encode WAV recordings into 700-channel spike trains (SHD's cochlea chain)",
@@ -19,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "HDF5 file in SHD's layout: spikes/times, spikes/units, labels, extra/speaker, "
         "extra/keys (the input file names). `spikegrad train --task spoken-digits "
         "--task-option path=DIR` trains on such files.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("files", nargs="+", type=Path, metavar="FILE.wav", help="WAV recordings")
     p.add_argument("--out", type=Path, required=True, help="output HDF5 file (.h5)")
@@ -31,7 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="class label per file (one value for all, or one per file; default 0)",
     )
     p.add_argument("--speaker", type=int, default=0, help="speaker id written to extra/speaker")
-    p.add_argument("--seed", type=int, default=0, help="seed of the fibres' random draws")
+    p.add_argument("--seed", type=int, default=0, metavar="S",
+                   help="seed of the fibres' random draws")
     p.add_argument(
         "--transfer",
         choices=["interp", "exact"],

@@ -9,13 +9,15 @@ from pathlib import Path
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``export-nir`` and ``import-nir`` sub-commands."""
+    from ._flags import HelpFormatter
+
     p = sub.add_parser(
         "export-nir",
         help="write a trained run's network as a NIR graph (CubaLIF / CubaLI / Linear)",
         description="Load RUN_DIR/checkpoint.pt (best weights) with RUN_DIR/config.json and "
         "write the network as a NIR file (Neuromorphic Intermediate Representation). The "
         "parameter conversion is described in docs/nir.md.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="training run folder")
     p.add_argument("out", type=Path, metavar="OUT.nir", help="NIR file to write")
@@ -34,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Read a NIR file with spikegrad.io.nir.import_nir and print the network "
         "it describes (layer sizes, recurrence, time constants) as JSON.",
     )
-    q.add_argument("path", type=Path, metavar="FILE.nir")
+    q.add_argument("path", type=Path, metavar="FILE.nir", help="NIR file to read")
     q.add_argument("--dt", type=float, default=None, help="step (s) if the file records none")
     q.set_defaults(func=_cmd_import)
 

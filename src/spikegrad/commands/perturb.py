@@ -40,6 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``perturb`` sub-command."""
     from ..learning.rules.perturbation import BASELINES
     from ..perturbation.learn import RULES
+    from ._flags import HelpFormatter, add_alias
 
     p = sub.add_parser(
         "perturb",
@@ -52,7 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "spikegrad rules). Writes the run folder (config.json, history.csv, checkpoint.pt, "
         "metrics.json with initial_error, final_error, error_reduction, test_accuracy, "
         "trials, wall_seconds) and plots.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("--task", choices=TASKS, default="rates", help="learning task")
     p.add_argument("--rule", choices=list(RULES), default="perturbation", help="learning rule")
@@ -67,14 +68,20 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "digits 600)")
     length.add_argument("--epochs", type=int, default=None,
                         help="epochs of --eval-every updates each (instead of --iterations)")
-    g.add_argument("--batch-size", "--batch", dest="batch", type=int, default=None,
+    g.add_argument("--batch-size", type=int, default=None,
                    help="parallel trials per update (rates: noisy trials of the one trial, "
                    "classification: samples); default rates 16, classification 32")
-    g.add_argument("--lr", type=float, default=None, help="step size (eta sigma^2 for SGD)")
-    g.add_argument("--lr-end", type=float, default=None, help="final step size (decay)")
-    g.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
+    add_alias(g, "--batch", "batch_size", type=int)
+    g.add_argument("--lr", type=float, default=None,
+                   help="step size (eta sigma^2 for SGD); default 0.3")
+    g.add_argument("--lr-end", type=float, default=None,
+                   help="final step size (decay); default 0.03")
+    g.add_argument("--optimizer", choices=["adam", "sgd"], default="adam",
+                   help="optimizer of the parameters")
     g.add_argument("--sigma", type=float, default=None,
-                   help="perturbation scale (nS s^1/2; node: pA s^1/2; weight: nS)")
+                   help="perturbation scale (nS s^1/2; node: pA s^1/2; weight: nS); default "
+                   "0.3, node 20, weight 0.5, --check-gradient 1 (--compare'd rules keep "
+                   "their own)")
     g.add_argument("--baseline", choices=list(BASELINES), default="paired",
                    help="reward baseline (never the current trial's reward)")
     g.add_argument("--tau-R", type=float, default=5.0, help="running baseline (trials)")
@@ -82,27 +89,37 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="updates per evaluation (= per epoch); default iterations / 30")
     g.add_argument("--gate-refractory", action="store_true",
                    help="drop eligibility terms of refractory steps")
-    g.add_argument("--seed", type=int, default=0, help="seed of noise and batch order")
+    g.add_argument("--seed", type=int, default=0, metavar="S",
+                   help="seed of noise and batch order")
     g = p.add_argument_group("network and task")
-    g.add_argument("--method", choices=["exp_euler", "euler"], default="exp_euler")
+    g.add_argument("--method", choices=["exp_euler", "euler"], default="exp_euler",
+                   help="integration of the conductance dynamics")
     g.add_argument("--depression", type=float, default=0.0,
                    help="short-term depression utilisation U (0: off)")
     g.add_argument("--classes", type=int, default=None,
                    help="classification: classes (digits 10, randman 3)")
-    g.add_argument("--hidden", type=int, default=0, help="classification: hidden E neurons")
+    g.add_argument("--hidden", type=int, nargs="+", default=[0], metavar="N",
+                   help="classification: hidden E neurons (one layer; 0: none)")
     g.add_argument("--reward", choices=["loss", "binary"], default="loss",
                    help="classification reward: log-softmax of counts or correct (1/0)")
-    g.add_argument("--samples-per-class", type=int, default=100)
-    g.add_argument("--data-seed", type=int, default=0)
+    g.add_argument("--samples-per-class", type=int, default=100,
+                   help="classification: samples per class")
+    g.add_argument("--data-seed", type=int, default=0,
+                   help="seed of the data (generation, shuffle, split)")
+    g.add_argument("--task-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a setting of the task (repeatable, any task): a field of "
+                   "spikegrad.perturbation.tasks.RatesTask (rates) or ClassifyTask (randman, "
+                   "digits), e.g. n_exc=32 or w_in=5; a field with its own flag is set by "
+                   "the flag")
     g = p.add_argument_group("gradient check")
     g.add_argument("--trials", type=int, default=4000, help="trials of the estimate")
     g.add_argument("--fd-trials", type=int, default=4000, help="trials per FD evaluation")
     g = p.add_argument_group("output")
     g.add_argument("--out", type=Path, default=None,
                    help="run folder (default: runs/perturb-<task>-<timestamp>)")
-    g.add_argument("--no-plots", action="store_true")
+    g.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     g.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    g.add_argument("--quiet", action="store_true")
+    g.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=_cmd_perturb)
 
 
@@ -114,9 +131,13 @@ def _at_least(flag: str, value: int | None, minimum: int = 1) -> None:
 def _cmd_perturb(args: argparse.Namespace) -> int:
     from ..io.run import RunFolder
     from ..kernels import set_num_threads
+    from ._flags import one_layer, typed_flag
 
+    args.hidden = one_layer(args.hidden, "perturb's classification network")
+    args.task_options = _task_options(args)
+    batch_flag = typed_flag("--batch-size", "--batch")
     for flag, nm, lo in (("--threads", "threads", 1), ("--iterations", "iterations", 1),
-                         ("--epochs", "epochs", 1), ("--batch-size", "batch", 1),
+                         ("--epochs", "epochs", 1), (batch_flag, "batch_size", 1),
                          ("--eval-every", "eval_every", 1), ("--trials", "trials", 1),
                          ("--fd-trials", "fd_trials", 1), ("--seed", "seed", 0),
                          ("--classes", "classes", 2), ("--hidden", "hidden", 0),
@@ -157,18 +178,59 @@ def _check(args: argparse.Namespace, run) -> int:
     return 0
 
 
+#: task fields with a flag of their own (the flag sets them; --task-option refuses them)
+_TASK_FLAGS = {"dataset": "--task", "n_classes": "--classes", "n_hidden": "--hidden",
+               "reward": "--reward", "samples_per_class": "--samples-per-class",
+               "data_seed": "--data-seed", "method": "--method", "std_U": "--depression"}
+
+
+def _task_options(args: argparse.Namespace) -> dict:
+    """``--task-option KEY=VALUE`` -> constructor settings of the task (one line if a key is
+    no field of the task, or a field that has its own flag)."""
+    import dataclasses
+
+    from ..perturbation.tasks import ClassifyTask, RatesTask
+    from ._flags import key_values
+
+    cls = RatesTask if args.task == "rates" else ClassifyTask
+    fields = {f.name for f in dataclasses.fields(cls) if f.init}
+    out = {}
+    for key, val in key_values(args.task_option, "--task-option"):
+        if key in _TASK_FLAGS:
+            raise SpikegradInputError(
+                f"--task-option {key}: set it with {_TASK_FLAGS[key]}"
+            )
+        if key not in fields:
+            raise SpikegradInputError(
+                f"--task-option {key}: not a setting of task {args.task!r}; settings: "
+                + ", ".join(sorted(fields - set(_TASK_FLAGS)))
+            )
+        try:
+            out[key] = json.loads(val)
+        except ValueError:
+            out[key] = val
+    return out
+
+
 def _make_task(args: argparse.Namespace):
     from ..perturbation.tasks import ClassifyTask, RatesTask
 
-    if args.task == "rates":
-        return RatesTask(method=args.method, std_U=args.depression)
-    classes = args.classes if args.classes is not None else (10 if args.task == "digits" else 3)
-    return ClassifyTask(
-        dataset=args.task, n_classes=classes, n_hidden=args.hidden, reward=args.reward,
-        w_in=_DEFAULTS[args.task]["w_in"],
-        samples_per_class=args.samples_per_class, data_seed=args.data_seed,
-        method=args.method, std_U=args.depression,
-    )
+    extra = getattr(args, "task_options", {})
+    try:
+        if args.task == "rates":
+            return RatesTask(method=args.method, std_U=args.depression, **extra)
+        classes = args.classes if args.classes is not None else (
+            10 if args.task == "digits" else 3)
+        return ClassifyTask(**{
+            "dataset": args.task, "n_classes": classes, "n_hidden": args.hidden,
+            "reward": args.reward, "w_in": _DEFAULTS[args.task]["w_in"],
+            "samples_per_class": args.samples_per_class, "data_seed": args.data_seed,
+            "method": args.method, "std_U": args.depression, **extra,
+        })
+    except (TypeError, ValueError) as exc:
+        if not extra:
+            raise
+        raise SpikegradInputError(f"--task-option: {str(exc).splitlines()[0]}") from exc
 
 
 def _schedule(args: argparse.Namespace, d: dict) -> tuple[int, int]:
@@ -201,7 +263,7 @@ def _train(args: argparse.Namespace, run) -> int:
         cfg = LearnConfig(
             rule=rule,
             iterations=iterations,
-            batch=args.batch if args.batch is not None else d["batch"],
+            batch=args.batch_size if args.batch_size is not None else d["batch"],
             lr=args.lr if args.lr is not None else d["lr"],
             lr_end=args.lr_end if args.lr_end is not None else d["lr_end"],
             optimizer=args.optimizer,

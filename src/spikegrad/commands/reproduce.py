@@ -13,6 +13,8 @@ STUDIES = ("zenke-vogels",)
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``reproduce`` sub-command."""
+    from ._flags import HelpFormatter, add_alias
+
     p = sub.add_parser(
         "reproduce",
         help="reproduce a paper's study (report.md, results.csv, verdicts.json, figures)",
@@ -21,9 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(one row per run), selection.csv, verdicts.json (finding, verdict, evidence) and "
         "figures. Verdicts are computed from the data. Starting again in the same --out "
         "folder skips finished runs.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
-    p.add_argument("study", choices=STUDIES)
+    p.add_argument("study", choices=STUDIES, help="the study to reproduce")
     p.add_argument(
         "--profile",
         default="quick",
@@ -39,24 +41,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="output folder (default: runs/reproduce-<study>-<profile>)",
     )
     p.add_argument("--workers", type=int, default=2, help="parallel local worker processes")
-    p.add_argument("--executor", default="local", choices=["local", "ray"])
+    p.add_argument("--executor", default="local", choices=["local", "ray"],
+                   help="local worker processes or a Ray cluster")
     p.add_argument("--address", default=None, help="Ray cluster address")
-    p.add_argument("--mnist-dir", type=Path, default=None, help="folder with MNIST IDX files")
     p.add_argument(
-        "--fashion-mnist-dir", type=Path, default=None, help="folder with Fashion-MNIST IDX files"
-    )
-    p.add_argument(
-        "--shd-dir",
+        "--data-dir",
         type=Path,
         default=None,
-        help="folder with shd_train.h5 / shd_test.h5 (or .h5.gz)",
+        help="folder with one subfolder per data set the study adds to its data-set part: "
+        + ", ".join(f"{k}/ ({v})" for k, v in _DATA_SETS.items())
+        + "; a data set whose subfolder is missing is left out",
     )
-    p.add_argument(
-        "--spoken-digits-dir",
-        type=Path,
-        default=None,
-        help="folder made by spikegrad data spoken-digits (joins the data-set part)",
-    )
+    for name in _DATA_SETS:  # the old per-data-set folders: hidden, the same meaning
+        add_alias(p, f"--{name}-dir", f"{name.replace('-', '_')}_dir", type=Path)
     p.add_argument(
         "--estimate",
         action="store_true",
@@ -79,9 +76,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         raise SpikegradInputError(f"--workers must be an integer >= 1, got {args.workers}")
-    dirs = {"mnist": args.mnist_dir, "fashion-mnist": args.fashion_mnist_dir, "shd": args.shd_dir,
-            "spoken-digits": args.spoken_digits_dir}
-    dirs = {k: str(v) for k, v in dirs.items() if v is not None}
+    dirs = _data_dirs(args)
     runs = zenke_vogels_runs(args.profile, dirs)
     est = estimate_cost(runs)
     if args.estimate:
@@ -146,6 +141,37 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         + (f"; {failed} failed (see {out / 'errors'})" if failed else "")
     )
     return 0 if failed == 0 else 1
+
+
+#: data sets the study can add -> what their subfolder of --data-dir holds
+_DATA_SETS = {
+    "mnist": "MNIST IDX files",
+    "fashion-mnist": "Fashion-MNIST IDX files",
+    "shd": "shd_train.h5 / shd_test.h5, or .h5.gz",
+    "spoken-digits": "made by spikegrad data spoken-digits",
+}
+
+
+def _data_dirs(args: argparse.Namespace) -> dict[str, str]:
+    """Data set -> folder: the subfolders of ``--data-dir`` that exist, and the folders of
+    the old ``--<data set>-dir`` spellings (which win for their data set)."""
+    from .._checks import SpikegradInputError
+
+    dirs: dict[str, str] = {}
+    if args.data_dir is not None:
+        if not args.data_dir.is_dir():
+            raise SpikegradInputError(f"--data-dir {str(args.data_dir)!r} is not a folder")
+        dirs = {k: str(args.data_dir / k) for k in _DATA_SETS if (args.data_dir / k).is_dir()}
+        if not dirs:
+            raise SpikegradInputError(
+                f"--data-dir {str(args.data_dir)!r} holds none of the subfolders "
+                + ", ".join(f"{k}/" for k in _DATA_SETS)
+            )
+    for k in _DATA_SETS:
+        given = getattr(args, f"{k.replace('-', '_')}_dir", None)
+        if given is not None:
+            dirs[k] = str(given)
+    return dirs
 
 
 def _folder_profile(args: argparse.Namespace, out: Path) -> str:

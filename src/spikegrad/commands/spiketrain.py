@@ -34,6 +34,8 @@ RULES = ("kernel", "resume", "bptt")
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``spiketrain`` sub-command."""
+    from ._flags import HelpFormatter
+
     p = sub.add_parser(
         "spiketrain",
         help="precise spike-time learning with spike-train kernel rules (weights and delays)",
@@ -42,23 +44,34 @@ def register(sub: argparse._SubParsersAction) -> None:
         "ReSuMe and surrogate-gradient BPTT for comparison. Writes a run folder: "
         "config.json, metrics.json (correlation, epochs, epochs_to_0.95, test_accuracy), "
         "history.csv, checkpoint.pt and plots.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("--task", choices=TASKS, default="single", help="learning task")
     p.add_argument("--rule", choices=RULES, default="kernel", help="learning rule")
     p.add_argument("--delays", action="store_true", help="also learn synaptic delays")
-    p.add_argument("--epochs", type=int, default=None, help="epochs (default per task)")
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="epochs (default per task: single 100, multi 150, classify 30)",
+    )
     p.add_argument(
         "--batch-size", type=int, default=1, help="patterns per update (1: online, the papers')"
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of data and initial weights")
+    p.add_argument(
+        "--seed", type=int, default=0, metavar="S", help="seed of data and initial weights"
+    )
     g = p.add_argument_group("data")
-    g.add_argument("--inputs", type=int, default=None, help="input trains (400; classify 100)")
+    g.add_argument(
+        "--inputs", type=int, default=None, help="input trains (default 400; classify 100)"
+    )
     g.add_argument("--rate", type=float, default=10.0, help="input Poisson rate (Hz)")
     g.add_argument(
-        "--duration", type=float, default=None, help="trial length (s) (1.0; classify 0.5)"
+        "--duration", type=float, default=None, help="trial length (s) (default 1.0; classify 0.5)"
     )
-    g.add_argument("--target-spikes", type=int, default=None, help="spikes per target (5; 3)")
+    g.add_argument(
+        "--target-spikes", type=int, default=None, help="spikes per target (default 5; classify 3)"
+    )
     g.add_argument("--classes", type=int, default=3, help="classify: number of classes")
     g.add_argument("--train-per-class", type=int, default=10, help="classify: train samples")
     g.add_argument("--test-per-class", type=int, default=20, help="classify: test samples")
@@ -67,17 +80,42 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--tau", type=float, default=7e-3, help="SRM0 PSP time constant (s)")
     g.add_argument("--tau-r", type=float, default=10e-3, help="refractory time constant (s)")
     g.add_argument("--dt", type=float, default=1e-3, help="simulation grid step (s)")
-    g.add_argument("--kernel", choices=["gaussian", "laplacian"], default="gaussian")
-    g.add_argument("--width", type=float, default=5e-3, help="kernel sigma / tau (s)")
-    g.add_argument("--lr", type=float, default=None, help="weight learning rate")
     g.add_argument(
-        "--lr-delay", type=float, default=None, help="delay learning rate (s per unit gradient)"
+        "--kernel",
+        choices=["gaussian", "laplacian"],
+        default="gaussian",
+        help="filter kernel of the spike trains",
+    )
+    g.add_argument("--width", type=float, default=5e-3, help="kernel sigma / tau (s)")
+    g.add_argument(
+        "--lr", type=float, default=None, help="weight learning rate (default 3e-3; bptt 5e-3)"
+    )
+    g.add_argument(
+        "--lr-delay",
+        type=float,
+        default=None,
+        help="delay learning rate (s per unit gradient; default 1e-3, classify 1e-4, bptt 0.5 dt)",
     )
     g.add_argument("--max-delay", type=float, default=20e-3, help="largest delay (s)")
-    g.add_argument("--init-scale", type=float, default=None, help="initial weights U(0, scale)")
-    g.add_argument("--hidden", type=int, default=100, help="multi: hidden SRM0 neurons")
     g.add_argument(
-        "--lr-hidden", type=float, default=None, help="multi: hidden-layer learning rate (1e-3)"
+        "--init-scale",
+        type=float,
+        default=None,
+        help="initial weights U(0, scale) (default 0.02; classify 0.08; bptt 0.06)",
+    )
+    g.add_argument(
+        "--hidden",
+        type=int,
+        nargs="+",
+        default=[100],
+        metavar="N",
+        help="multi: hidden SRM0 neurons (one layer)",
+    )
+    g.add_argument(
+        "--lr-hidden",
+        type=float,
+        default=None,
+        help="multi: hidden-layer learning rate (default 1e-3)",
     )
     g.add_argument("--corr-sigma", type=float, default=2e-3, help="filter width of C (s)")
     g = p.add_argument_group("output")
@@ -124,6 +162,9 @@ def _check(args: argparse.Namespace, d: dict) -> None:
     check_size("--batch-size", args.batch_size, 1)
     check_size("--seed", args.seed, 0)
     check_size("--threads", args.threads, 1)
+    from ._flags import one_layer
+
+    args.hidden = one_layer(args.hidden, "the multi task's network")
     check_size("--hidden", args.hidden, 1)
 
 
@@ -156,8 +197,9 @@ def _cmd_spiketrain(args: argparse.Namespace) -> int:
     clamp_after_step(opt, model)
     config = {
         "command": "spiketrain",
-        **{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
-           if k != "func"},  # fmt: skip
+        **{
+            k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"
+        },  # fmt: skip
         **d,
         "rule_options": rule.to_dict(),
         "task_options": task.to_dict(),

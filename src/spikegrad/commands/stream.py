@@ -69,6 +69,7 @@ def _need_river(exc: ModuleNotFoundError) -> None:
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``stream`` sub-command."""
     from ..online.streams import MODELS, STREAMS
+    from ._flags import HelpFormatter, add_alias
 
     p = sub.add_parser(
         "stream",
@@ -78,13 +79,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "goes and write a run folder: config.json (every setting), metrics.json, "
         "history.csv (the prequential curve: cumulative and windowed accuracy) and a "
         "windowed-accuracy plot with drift points marked.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
-    p.add_argument("--task", "--dataset", dest="task", default="phishing",
+    p.add_argument("--task", dest="task", default="phishing",
                    help="stream: one of " + ", ".join(sorted(STREAMS)) + "; a river "
                    "classification data set class name (e.g. ImageSegments); or a .csv file "
-                   "(header row, numeric features, label column --target) "
-                   "(--dataset is the old name)")
+                   "(header row, numeric features, label column --target)")
+    add_alias(p, "--dataset", "task")
     p.add_argument("--target", default=None,
                    help="label column of a CSV --task (default: the last column)")
     p.add_argument("--model", default="oesnn", choices=sorted(MODELS), help="learner")
@@ -101,7 +102,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--samples", type=int, default=None,
                    help="stop after this many samples (default: the whole stream)")
-    p.add_argument("--seed", type=int, default=0, help="seed of synthetic generators (>= 0)")
+    p.add_argument("--seed", type=int, default=0, metavar="S",
+                   help="seed of synthetic generators")
     p.add_argument("--window", type=int, default=500, help="sliding accuracy window")
     p.add_argument("--record-every", type=int, default=None,
                    help="history.csv row period (default: about 100 rows, at most every 50)")
@@ -144,12 +146,21 @@ def _cmd_stream(args: argparse.Namespace) -> int:
             raise SpikegradInputError(
                 f"--against: unknown model {a!r}; valid names: {', '.join(sorted(MODELS))}"
             )
+    from ._flags import typed_flag
+
+    task_flag = typed_flag("--task", "--dataset")  # errors name the spelling typed
     if args.target is not None and not args.task.lower().endswith(".csv"):
-        raise SpikegradInputError("--target is only for a CSV --task")
+        raise SpikegradInputError(f"--target is only for a CSV {task_flag}")
     try:
         spec = resolve_stream(args.task, args.target)
     except ModuleNotFoundError as exc:
         _need_river(exc)
+    except SpikegradInputError as exc:
+        text = str(exc)
+        if text.startswith("--task"):
+            text = text[len("--task"):].lstrip(":")
+        sep = "" if text.startswith(" ") else ": "
+        raise SpikegradInputError(f"{task_flag}{sep}{text}") from exc
     params = _parse_params(args.param)
     try:
         model = make_model(args.model, scale=not args.no_scaler, **params)

@@ -11,6 +11,8 @@ from .._checks import SpikegradInputError
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``sweep`` sub-command."""
+    from ._flags import HelpFormatter
+
     p = sub.add_parser(
         "sweep",
         help="run a grid of training runs (parallel, resumable) and collect results.csv",
@@ -18,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "runs, run them on local worker processes or a Ray cluster, write one result file per "
         "run (atomically; starting again skips finished runs), results.csv with every setting "
         "and metric, and selection.csv with the learning rate chosen on validation.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("grid", nargs="?", type=Path, default=None, help="grid file (.toml/.yaml)")
     p.add_argument("--out", type=Path, required=True, help="sweep folder (resumed if it exists)")
@@ -39,7 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--name", default=None, help="experiment tag (default: the grid's name)")
     p.add_argument("--workers", type=int, default=1, help="parallel worker processes")
-    p.add_argument("--executor", default="local", choices=["local", "ray"])
+    p.add_argument("--executor", default="local", choices=["local", "ray"],
+                   help="local worker processes or a Ray cluster")
     p.add_argument("--address", default=None, help="Ray cluster address (default: start one)")
     p.add_argument("--dry-run", action="store_true", help="list the runs and exit")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

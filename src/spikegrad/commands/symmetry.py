@@ -15,6 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     from ..symmetry.density import NORMALISATIONS
     from ..symmetry.encoding import ENCODINGS
     from ..symmetry.geometry import METRICS
+    from ._flags import HelpFormatter
 
     p = sub.add_parser(
         "symmetry",
@@ -29,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "metrics.json (AUC man-made vs vegetation, noise sweeps), history.csv (one row per "
         "sweep amplitude) and plots. Times are in seconds (--dt, --tau, --delay-per-pixel); "
         "the network runs on ticks of --dt.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("image", nargs="?", type=Path, default=None, help="image file")
     p.add_argument("--demo", nargs="?", const="scenes", default=None,
@@ -42,8 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="output folder; if not given: runs/symmetry-<name>-<timestamp>")
     g = p.add_argument_group("encoding")
     g.add_argument("--encoding", default="edges", choices=ENCODINGS, help="pixel-to-spike rule")
-    g.add_argument("--threshold", type=float, default=0.15,
-                   help="threshold on intensity / edge map (0..1)")
+    g.add_argument("--threshold", type=float, default=None,
+                   help="threshold on intensity / edge map (0..1); default 0.15, --demo "
+                   "photos 0.2 (the setting chosen on its tuning images)")
     g.add_argument("--levels", type=int, default=8,
                    help="latency ticks L of --encoding latency")
     g.add_argument("--size", type=int, default=None,
@@ -58,7 +60,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="conduction delay per pixel of distance (s; default: one tick)")
     g.add_argument("--ticks-per-pixel", type=float, default=None,
                    help="the same delay in ticks (delay-per-pixel / dt; default 1)")
-    g.add_argument("--metric", default="euclidean", choices=METRICS)
+    g.add_argument("--metric", default="euclidean", choices=METRICS,
+                   help="distance of a pixel pair, in pixels of delay")
     g.add_argument("--tau", type=float, default=None,
                    help="detector membrane time constant (s; default 0: exact coincidence)")
     g.add_argument("--tau-ticks", type=float, default=None,
@@ -67,7 +70,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--fractional", action="store_true",
                    help="real-valued delays, event-driven detectors")
     g = p.add_argument_group("density and noise")
-    g.add_argument("--normalise", default="active", choices=NORMALISATIONS)
+    g.add_argument("--normalise", default="active", choices=NORMALISATIONS,
+                   help="what the symmetry density is divided by")
     g.add_argument("--window", type=int, default=15, help="IMAGE: sliding window for the map")
     g.add_argument("--patch", type=int, default=None,
                    help="IMAGE: region size for regions.json / history.csv (default 32, "
@@ -80,7 +84,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="demo: sensor noise sigma of the generated scenes")
     g.add_argument("--max-angle", type=float, default=0.0,
                    help="demo: rotate man-made regions by up to this many degrees")
-    g.add_argument("--seed", type=int, default=0, help="seed of scenes and noise (>= 0)")
+    g.add_argument("--seed", type=int, default=0, metavar="S",
+                   help="seed of scenes and noise")
     g.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (the element-wise work gains little from more, "
                    "and loses much on a busy machine; 0: torch default)")
@@ -94,9 +99,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="orientation channels (0..180 deg) instead of directions (0..360)")
     g.add_argument("--tolerance", type=int, default=0,
                    help="accept mirror channels within this many bins")
-    g.add_argument("--null", default="labels", choices=("labels", "positions"),
+    g.add_argument("--null", default=None, choices=("labels", "positions"),
                    help="null model: channel labels shuffled among the edge pixels, or all "
-                   "pixel labels shuffled")
+                   "pixel labels shuffled; default labels, --demo photos positions (the "
+                   "setting chosen on its tuning images)")
     g.add_argument("--chance-window", type=int, default=32,
                    help="IMAGE: window of the symmetry-above-chance map")
     g.add_argument("--axes", type=int, default=5, help="IMAGE: mirror axes to report and draw")
@@ -118,6 +124,11 @@ def _check_args(args: argparse.Namespace) -> None:
     """Every numeric flag, each with a one-line error naming it (exit 2)."""
     if (args.demo is not None) == (args.image is not None):
         raise SpikegradInputError("give either IMAGE or --demo (exactly one)")
+    photos = args.demo == "photos"  # its defaults: the setting docs/symmetry.md reports
+    if args.threshold is None:
+        args.threshold = 0.2 if photos else 0.15
+    if args.null is None:
+        args.null = "positions" if photos else "labels"
     mult = 2 if args.no_polarity else 4
     _need(args.channels >= mult and args.channels % mult == 0, "channels",
           f"a positive multiple of {mult}", args.channels)

@@ -91,7 +91,7 @@ class RuleSpec:
 
     rule: str
     options: dict
-    model: str  # "lif", "lif-rec", "coba", "srm"
+    model: str  # a model variant: "lif", "lif-rec", "alif", "alif-rec", "coba", "srm"
     about: str
 
 
@@ -109,15 +109,42 @@ COMPARE_RULES: dict[str, RuleSpec] = {
     ),
     "weight-coba": RuleSpec("weight", {"trials": 4}, "coba", "weight perturbation (coba)"),
     "bptt-coba": RuleSpec("bptt", {}, "coba", "surrogate BPTT through the coba model"),
+    "bptt-alif": RuleSpec("bptt", {}, "alif", "BPTT on the adaptive-threshold (ALIF) network"),
+    "bptt-alif-rec": RuleSpec("bptt", {}, "alif-rec", "BPTT on the recurrent ALIF network"),
     "kernel": RuleSpec("kernel", {}, "srm", "spike-train kernel rule (SRM0)"),
     "resume": RuleSpec("resume", {}, "srm", "ReSuMe (SRM0)"),
 }
 
+#: ``spikegrad compare --model`` choices (names of :data:`spikegrad.nn.catalog.MODEL_CHOICES`
+#: that compare builds) -> the model variant (``--recurrent`` adds ``-rec`` where allowed)
+COMPARE_MODELS = {"lif": "lif", "alif": "alif", "coba": "coba", "srm": "srm"}
+_RECURRENT = ("lif", "alif")
+
 #: tasks with their own model kinds; every other name is a data set of make_task
 COMPARE_TASKS = {"rates": ("coba",), "spike-target": ("srm",)}
-_CLASSIFY_MODELS = ("lif", "lif-rec", "coba")
+_CLASSIFY_MODELS = ("lif", "lif-rec", "alif", "alif-rec", "coba")
 #: default learning rate (Adam) per model variant
-_LR = {"lif": 1e-2, "lif-rec": 1e-2, "coba": 0.3, "srm": 3e-3}
+_LR = {"lif": 1e-2, "lif-rec": 1e-2, "alif": 1e-2, "alif-rec": 1e-2, "coba": 0.3, "srm": 3e-3}
+
+
+def model_variant(model: str, recurrent: bool = False) -> str:
+    """The model variant of ``--model`` (and ``--recurrent``)."""
+    check_choice("model", model, tuple(COMPARE_MODELS))
+    if recurrent and model not in _RECURRENT:
+        raise SpikegradInputError(
+            f"--recurrent: the {model!r} model has no recurrent variant in compare "
+            f"(recurrent: {', '.join(_RECURRENT)})"
+        )
+    return COMPARE_MODELS[model] + ("-rec" if recurrent else "")
+
+
+def compared_name(rule: str, variant: str) -> str | None:
+    """The name in :data:`COMPARE_RULES` of registry ``rule`` on model ``variant``
+    (``eprop`` on ``lif-rec``: ``eprop-rec``), or None if compare has no such pair."""
+    for name, spec in COMPARE_RULES.items():
+        if spec.rule == rule and spec.model == variant:
+            return name
+    return None
 
 
 @dataclass
@@ -138,7 +165,7 @@ class CompareConfig:
     seeds: int = 3
     epochs: int = 10
     batch_size: int = 32
-    hidden: int = 32
+    hidden: int | tuple[int, ...] = 32
     lr: float | None = None
     rule_options: dict = field(default_factory=dict)
     checkpoints: tuple[float, ...] = (0.5, 1.0)
@@ -149,6 +176,7 @@ class CompareConfig:
     probe_sizes: tuple[int, ...] = (8, 16, 32, 64)
     probe_draws: int = 16
     threads: int = 1
+    first_seed: int = 0
 
     def __post_init__(self) -> None:
         if not isinstance(self.task, str):
@@ -162,9 +190,17 @@ class CompareConfig:
             raise SpikegradInputError(f"rules: each rule once, got {list(self.rules)}")
         self.seeds = check_size("seeds", self.seeds, 1)
         self.epochs = check_size("epochs", self.epochs, 1)
-        for name in ("batch_size", "hidden", "fidelity_batch", "draws", "probe_draws",
+        for name in ("batch_size", "fidelity_batch", "draws", "probe_draws",
                      "threads"):  # fmt: skip
             setattr(self, name, check_size(name, getattr(self, name), 1))
+        self.first_seed = check_size("first seed", self.first_seed, 0)
+        if isinstance(self.hidden, (list, tuple)):  # one layer: an int, as before lists
+            sizes = tuple(check_size("hidden", h, 1) for h in self.hidden)
+            if not sizes:
+                raise SpikegradInputError("hidden: give at least one layer size")
+            self.hidden = sizes[0] if len(sizes) == 1 else sizes
+        else:
+            self.hidden = check_size("hidden", self.hidden, 1)
         if self.draws < 2:
             raise SpikegradInputError(
                 f"draws must be >= 2 (a variance needs two), got {self.draws}"
@@ -193,6 +229,11 @@ class CompareConfig:
         allowed = COMPARE_TASKS.get(self.task, _CLASSIFY_MODELS)
         for r in self.rules:
             kind = COMPARE_RULES[r].model
+            if kind == "coba" and isinstance(self.hidden, tuple):
+                raise SpikegradInputError(
+                    f"hidden: rule {r!r} trains the coba model, which has one hidden layer; "
+                    f"give one size, got {list(self.hidden)}"
+                )
             if kind not in allowed:
                 hint = (
                     "classification tasks (randman, digits, ...)"
@@ -212,7 +253,7 @@ class CompareConfig:
     def key(self) -> dict:
         """The settings a resumed comparison must share (all but rules, seeds, threads)."""
         d = asdict(self)
-        for k in ("rules", "seeds", "threads"):
+        for k in ("rules", "seeds", "threads", "first_seed"):
             d.pop(k)
         d["rule_options"] = {k: v for k, v in sorted(self.rule_options.items())}
         return json.loads(json.dumps(d))
@@ -244,16 +285,22 @@ def build_task(name: str, options: dict) -> Any:
     return _TASKS[key]
 
 
-def build_model(variant: str, task: Any, hidden: int, seed: int) -> torch.nn.Module:
-    """The model of ``variant`` for ``task``, weights from ``seed``."""
+def build_model(
+    variant: str, task: Any, hidden: int | Sequence[int], seed: int
+) -> torch.nn.Module:
+    """The model of ``variant`` for ``task``, weights from ``seed`` (``hidden``: one size
+    or one per layer)."""
     gen = torch.Generator().manual_seed(int(seed))
-    if variant in ("lif", "lif-rec"):
+    sizes = (hidden,) if isinstance(hidden, int) else tuple(hidden)
+    if variant in ("lif", "lif-rec", "alif", "alif-rec"):
         from ..learning.config import fluctuation_rates
+        from ..nn.alif import ALIFNetwork
         from ..nn.network import SpikingNetwork
 
         input_rate, hidden_rate = fluctuation_rates(task.split("train"))
-        return SpikingNetwork(
-            task.n_inputs, task.n_outputs, hidden=(hidden,), recurrent=variant == "lif-rec",
+        cls = ALIFNetwork if variant.startswith("alif") else SpikingNetwork
+        return cls(
+            task.n_inputs, task.n_outputs, hidden=sizes, recurrent=variant.endswith("-rec"),
             seed=seed, init="fluctuation", input_rate=input_rate, hidden_rate=hidden_rate,
         )
     if variant == "coba":
@@ -261,7 +308,7 @@ def build_model(variant: str, task: Any, hidden: int, seed: int) -> torch.nn.Mod
             return task.model(task.init_weights(gen))
         from ..nn.coba import coba_classifier
 
-        return coba_classifier(task.n_inputs, task.n_outputs, n_hidden=hidden, seed=seed)
+        return coba_classifier(task.n_inputs, task.n_outputs, n_hidden=sizes[0], seed=seed)
     from ..nn.srm import SRMLayer
 
     return SRMLayer(task.n_inputs, task.n_outputs, init_scale=0.02, generator=gen)
@@ -688,7 +735,7 @@ def compare(
     job_cfg["_probe_rules"] = probe_rules
     cell_cfg = {k: v for k, v in job_cfg.items() if k != "_probe_rules"}
     jobs: list[tuple] = []
-    for seed in range(config.seeds):
+    for seed in range(config.first_seed, config.first_seed + config.seeds):
         for r in config.rules:
             jobs.append(("cell", cell_cfg, r, seed))
         if probe_rules and (config.probe_trials or config.probe_sizes) and config.task not in (
