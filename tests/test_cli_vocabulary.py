@@ -28,23 +28,8 @@ DOCS = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
 #: check). Remove an entry when train.py is fixed; the test then holds train to it.
 #: "type" / "nargs" / "dest": differs from SHARED; "help": no help text; "alias": a
 #: hidden or extra spelling that is not a separate hidden alias.
-TRAIN_PENDING: set[tuple[str, str]] = {
-    ("--task", "dest"),  # dest="dataset": must be "task" (SHARED["--task"].dest)
-    ("--dataset", "alias"),  # in --task's action: add_alias(g, "--dataset", "task") instead
-    ("--rule-option", "metavar"),  # KEY=VALUE: [RULE.]KEY=VALUE, RULE. = the --rule
-    ("--lower-strength", "help"),
-    ("--lower-threshold", "help"),
-    ("--upper-strength", "help"),
-    ("--upper-threshold", "help"),
-    ("--upper-norm", "help"),
-    ("--batch-size", "help"),
-    ("--epochs", "help"),
-    ("formatter", "defaults"),  # ArgumentDefaultsHelpFormatter: use _flags.HelpFormatter
-}
-# Also required of train, as behaviour (no parser check here): --rule-option accepts
-# RULE.KEY=VALUE (RULE = the --rule, another RULE refused with one line);
-# --task-option is accepted for randman too (today refused), never required;
-# spoken-digits reads --data-dir (today only --task-option path=DIR).
+TRAIN_PENDING: set[tuple[str, str]] = set()
+
 
 
 def _commands() -> list[tuple[str, argparse.ArgumentParser]]:
@@ -348,3 +333,21 @@ def test_symmetry_photo_demo_defaults_are_the_documented_setting():
     explicit = parse(["symmetry", "--demo", "photos", "--threshold", "0.15", "--null", "labels"])
     _check_args(explicit)  # an explicit value is never replaced by a default
     assert (explicit.threshold, explicit.null) == (0.15, "labels")
+
+
+def test_the_model_options_table_lists_every_schema_entry():
+    from spikegrad.learning.models import MODEL_OPTIONS
+
+    text = DOCS.read_text().split("## Model options", 1)[1]
+    rows = {tuple(c.strip().strip("`") for c in ln.split("|")[1:3])
+            for ln in text.splitlines() if ln.startswith("| `")}
+    want = {(m, k) for m, opts in MODEL_OPTIONS.items() for k in opts}
+    assert rows == want
+
+
+def test_train_named_neuron_flags_set_their_model_options():
+    from spikegrad.learning.models import NEURON_FLAGS
+
+    train = dict(COMMANDS)["train"]
+    flags = {o for a in train._actions for o in a.option_strings}
+    assert set(NEURON_FLAGS) <= flags

@@ -43,6 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     from ..learning.config import MODELS, OPTIMIZERS, TrainConfig
     from ..nn.network import INIT_MODES
     from ..tasks import task_names
+    from ._flags import HelpFormatter, add_alias
 
     d = TrainConfig()
     p = sub.add_parser(
@@ -55,6 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "the model and settings measured to work on it, used for every option not given; "
         "an explicit option always wins. Any rule trains any model it supports "
         "(spikegrad rules).",
+        formatter_class=HelpFormatter,
     )
     g = p.add_argument_group("learning rule")
     g.add_argument(
@@ -94,7 +96,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="a setting of the model, checked against its schema (docs/cli.md lists every "
         "model's options), e.g. --model-option preset=chattering (repeatable)",
     )
-    g.add_argument("--threshold", type=float, default=None,
+    g.add_argument("--firing-threshold", type=float, default=None,
                    help="firing threshold of the hidden neurons (lif, alif, conv; default 1)")
     g.add_argument("--learn-threshold", action="store_true", default=None,
                    help="learn the threshold per neuron (lif, alif, conv)")
@@ -120,8 +122,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "model conv), spike-target (SRM0 neuron learns a target spike train; model srm) "
         f"(default: {d.dataset})",
     )
-    g.add_argument("--dataset", dest="task", choices=task_names(), default=argparse.SUPPRESS,
-                   help=argparse.SUPPRESS)
+    add_alias(g, "--dataset", "task", choices=task_names())
     g.add_argument(
         "--task-option",
         action="append",

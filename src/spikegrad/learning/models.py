@@ -165,7 +165,7 @@ MODEL_OPTIONS: dict[str, dict[str, Option]] = {
 
 #: named neuron flags of ``spikegrad train`` -> the model option each sets
 NEURON_FLAGS: dict[str, str] = {
-    "--threshold": "threshold",
+    "--firing-threshold": "threshold",
     "--learn-threshold": "learn_threshold",
     "--refractory": "refractory",
     "--tau-adapt": "tau_adapt",
