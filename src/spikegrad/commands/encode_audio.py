@@ -20,7 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(basilar membrane, hair cells, bushy cells; spikegrad.data.audio) and write one "
         "HDF5 file in SHD's layout: spikes/times, spikes/units, labels, extra/speaker, "
         "extra/keys (the input file names). `spikegrad train --task spoken-digits "
-        "--task-option path=DIR` trains on such files.",
+        "--data-dir DIR` trains on a folder of such files; `spikegrad predict RUN_DIR "
+        "FILE.h5` classifies one with a trained run.",
         formatter_class=HelpFormatter,
     )
     p.add_argument("files", nargs="+", type=Path, metavar="FILE.wav", help="WAV recordings")
