@@ -17,11 +17,12 @@ from ..functional.izhikevich import (
 from ..functional.surrogate import Surrogate, make_surrogate
 from ..init import uniform_
 from ..kernels.izhikevich_fused import izhikevich_sequence_fused
+from .lif import CurrentNoise
 
 __all__ = ["IzhikevichLayer"]
 
 
-class IzhikevichLayer(nn.Module):
+class IzhikevichLayer(CurrentNoise, nn.Module):
     r"""Izhikevich neurons behind a linear projection: ``[T, B, in]`` spikes in,
     ``[T, B, out]`` out.
 
@@ -89,7 +90,7 @@ class IzhikevichLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, *, record_membrane: bool = False):
         """Spikes ``[T, B, out]`` (and the membrane trace if ``record_membrane``)."""
-        current = x @ self.weight.t()
+        current = self.perturb_current(x @ self.weight.t())
         if self.backend == "reference":
             s, _, v = izhikevich_sequence(current, self.params, self.surrogate, reset=self.reset,
                                           record_membrane=record_membrane)

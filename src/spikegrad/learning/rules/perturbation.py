@@ -928,11 +928,23 @@ class NodePerturbation(_RewardRule):
     """
 
     name: ClassVar[str] = "node"
-    models: ClassVar[tuple[str, ...]] = ("lif",)
+    models: ClassVar[tuple[str, ...]] = ("lif", "alif", "sequential")
     sigma: float = 0.1
+
+    def _check_model(self, model: torch.nn.Module) -> None:
+        if model_kind(model) == "lif":
+            super()._check_model(model)
+            return
+        if not _noisy_layers(model):
+            raise SpikegradInputError(
+                "rule 'node' found no layer with a noise injection point (CurrentNoise) and "
+                "a trained weight in this model"
+            )
 
     def gradients(self, model: torch.nn.Module, task: Any, x: Tensor, y: Any) -> RuleStep:
         """Write :math:`-\\hat g` into each trained weight's ``.grad``."""
+        if model_kind(model) != "lif":
+            return self._generic(model, task, x, y)
         T, B = _check_batch(x)
         K, sigma = self.trials, self.sigma
         BK = B * K
@@ -964,6 +976,105 @@ class NodePerturbation(_RewardRule):
             set_grads(list(params.values()), grads)
         self._finish(r, BK + self._n_paired(B))
         return RuleStep(loss.detach(), out)
+
+    def _generic(self, model: torch.nn.Module, task: Any, x: Tensor, y: Any) -> RuleStep:
+        """Any model whose layers have the :class:`~spikegrad.nn.lif.CurrentNoise` point.
+
+        The model's own forward runs the noise-free and the noisy trials as one batch;
+        each noisy layer draws :math:`\\xi` of its current's shape (zero on the noise-free
+        trials) and records its input; the eligibility of the feed-forward weights is the
+        gradient of :math:`\\sum_{n,b} w_b\\,\\xi_b[n]\\cdot c_b[n]` by the weights
+        (:math:`c` the layer's current, linear in them: for a convolution the correlation
+        of the noise map with the input), of ``V`` :math:`\\sum_n w_b \\xi_b[n]
+        S_b[n]^\\top`, with :math:`w_b = (R_b - \\bar R_b)/(\\sigma^2 BK)`.
+        """
+        T, B = _check_batch(x)
+        K, sigma = self.trials, self.sigma
+        BK = B * K
+        self._step += 1
+        layers = _noisy_layers(model)
+        for p in model.parameters():
+            p.grad = None
+        noise: dict[int, Tensor] = {}
+        inputs: dict[int, Tensor] = {}
+        outputs: dict[int, Tensor] = {}
+        hooks = []
+
+        def draw(k: int) -> Callable[[Tensor], Tensor]:
+            def f(current: Tensor) -> Tensor:
+                xi = torch.randn((current.shape[0], BK, *current.shape[2:]),
+                                 generator=self._gen, dtype=current.dtype) * sigma
+                noise[k] = xi
+                return torch.cat([xi.new_zeros(xi.shape[0], B, *xi.shape[2:]), xi], dim=1)
+            return f
+
+        for k, (layer, _) in enumerate(layers):
+            layer.current_noise = draw(k)
+            hooks.append(layer.register_forward_pre_hook(
+                lambda m, a, k=k: inputs.__setitem__(k, a[0])))
+            hooks.append(layer.register_forward_hook(
+                lambda m, a, o, k=k: outputs.__setitem__(k, o)))
+        try:
+            with torch.no_grad():
+                xs = torch.cat([x, x.repeat(1, K, 1)], dim=1)
+                both = model(xs)
+        finally:
+            for layer, _ in layers:
+                layer.current_noise = None
+            for h in hooks:
+                h.remove()
+        with torch.no_grad():
+            out, outn = _take(both, 0, B), _take(both, B, B + BK)
+            loss = task.loss(model, out, y)
+            r = -task.sample_loss(model, outn, repeat_targets(y, K, B))
+            paired = None
+            if self.baseline == "paired":
+                paired = (-task.sample_loss(model, out, y)).repeat(K)
+            w = ((r - self._baseline(r, paired)) / (sigma**2 * BK)).to(x.dtype)
+        for k, (layer, params) in enumerate(layers):
+            xi = noise[k] * w.view(1, -1, *([1] * (noise[k].dim() - 2)))
+            ff = [p for name, p in params.items() if name != "rec_weight"]
+            if ff:
+                with torch.enable_grad():
+                    cur = _layer_current(layer, inputs[k][:, B:])
+                    gs = torch.autograd.grad((cur * xi).sum(), ff)
+                for p, g in zip(ff, gs, strict=True):
+                    p.grad = -g.detach()
+            if "rec_weight" in params:
+                s = outputs[k][:, B:]
+                params["rec_weight"].grad = -torch.einsum("tbo,tbi->oi", xi, s)
+        self._finish(r, BK + self._n_paired(B))
+        return RuleStep(loss.detach(), out)
+
+
+def _noisy_layers(model: torch.nn.Module) -> list[tuple[Any, dict[str, torch.nn.Parameter]]]:
+    """The layers (and readout) with a noise injection point and trained synaptic
+    parameters: ``(layer, {"weight" / "bias" / "rec_weight": parameter})``."""
+    from ...nn.lif import CurrentNoise
+
+    out = []
+    for layer in [*getattr(model, "layers", ()), getattr(model, "readout", None)]:
+        if not isinstance(layer, CurrentNoise):
+            continue
+        params = {
+            name: p for name in ("weight", "bias", "rec_weight")
+            if isinstance(p := getattr(layer, name, None), torch.nn.Parameter) and p.requires_grad
+        }
+        if params:
+            out.append((layer, params))
+    return out
+
+
+def _layer_current(layer: Any, x: Tensor) -> Tensor:
+    """The input current :math:`c` a :class:`~spikegrad.nn.lif.CurrentNoise` layer
+    computes from its input ``x`` (before the noise), ``[T, B, N]``."""
+    from ...nn.conv import SpikingConv2d
+
+    if isinstance(layer, SpikingConv2d):
+        T, B = x.shape[:2]
+        return layer.conv(x.reshape(T * B, *x.shape[2:])).reshape(T, B, -1)
+    projection = getattr(layer, "projection", None)
+    return x @ layer.weight.t() if projection is None else projection(x)
 
 
 def _take(out: SNNOutput, lo: int, hi: int) -> SNNOutput:
