@@ -837,16 +837,24 @@ class WeightPerturbation(_RewardRule):
     """
 
     name: ClassVar[str] = "weight"
-    models: ClassVar[tuple[str, ...]] = ("lif", "coba")
+    models: ClassVar[tuple[str, ...]] = ("lif", "coba", "alif", "sequential")
     sigma: float | None = None
 
     def _sigma_for(self, kind: str) -> float:
         if self.sigma is not None:
             return self.sigma
-        return 0.02 if kind == "lif" else 0.5
+        return {"coba": 0.5, "sequential": 0.2}.get(kind, 0.02)
+
+    def _check_model(self, model: torch.nn.Module) -> None:
+        if model_kind(model) == "lif":
+            super()._check_model(model)
+        elif model_kind(model) != "coba" and not _synaptic(model):
+            raise SpikegradInputError("rule 'weight' found no trained weight in this model")
 
     def gradients(self, model: torch.nn.Module, task: Any, x: Tensor, y: Any) -> RuleStep:
         """Write :math:`-\\hat g` into each trained weight's ``.grad``."""
+        if model_kind(model) not in ("lif", "coba"):
+            return self._generic(model, task, x, y)
         _, B = _check_batch(x)
         K = self.trials
         BK = B * K
@@ -899,6 +907,55 @@ class WeightPerturbation(_RewardRule):
                 )
         self._finish(r, BK + self._n_paired(B))
         return RuleStep(loss.detach(), out)
+
+
+    def _generic(self, model: torch.nn.Module, task: Any, x: Tensor, y: Any) -> RuleStep:
+        """Any model: ``K`` runs of its own forward with perturbed parameters.
+
+        One draw :math:`\\psi_k` per repeat ``k``, shared by the ``B`` samples of that run
+        (still unbiased: :math:`\\mathbb E[(R_{kb} - \\bar R_b)\\psi_k]/\\sigma^2` is the
+        gradient for each sample), through :func:`torch.func.functional_call`; perturbed:
+        every trained ``weight``, ``bias`` and ``rec_weight`` (:func:`_synaptic`).
+        """
+        from torch.func import functional_call
+
+        _, B = _check_batch(x)
+        K = self.trials
+        self._step += 1
+        sigma = self._sigma_for(model_kind(model))
+        params = _synaptic(model)
+        for p in model.parameters():
+            p.grad = None
+        with torch.no_grad():
+            out = model(x)
+            loss = task.loss(model, out, y)
+            paired = (-task.sample_loss(model, out, y)).repeat(K)
+            psi = {
+                name: torch.randn((K, *p.shape), generator=self._gen, dtype=p.dtype) * sigma
+                for name, p in params.items()
+            }
+            rs = []
+            for k in range(K):
+                moved = {name: p + psi[name][k] for name, p in params.items()}
+                rs.append(-task.sample_loss(model, functional_call(model, moved, (x,)), y))
+            r = torch.cat(rs)  # trial k * B + b
+            w = ((r - self._baseline(r, paired if self.baseline == "paired" else None))
+                 / (sigma**2 * K * B)).view(K, B).sum(1)
+            set_grads(
+                list(params.values()),
+                [-torch.einsum("k,k...->...", w.to(psi[n].dtype), psi[n]) for n in params],
+            )
+        self._finish(r, K * B + self._n_paired(B))
+        return RuleStep(loss.detach(), out)
+
+
+def _synaptic(model: torch.nn.Module) -> dict[str, torch.nn.Parameter]:
+    """Trained synaptic parameters of a model: those named ``weight``, ``bias`` or
+    ``rec_weight`` (time constants, thresholds and adaptation strengths are left out)."""
+    return {
+        name: p for name, p in model.named_parameters()
+        if p.requires_grad and name.rsplit(".", 1)[-1] in ("weight", "bias", "rec_weight")
+    }
 
 
 @dataclass
