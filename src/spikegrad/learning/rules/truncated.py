@@ -30,11 +30,11 @@ pooling, dropout) run one step at a time through :class:`~spikegrad.nn.stepping.
 adaptation, recovery variables, the readout's :math:`U, I`) is detached at steps
 ``k, 2k, ...``; thresholds, adaptation strengths and time constants that are learned get
 their truncated gradient too. Layers with an input projection (delays) need the input
-history and are refused. The ``coba`` model is left out: its simulation
-(:func:`~spikegrad.functional.coba.coba_run`) projects the weights onto Dale's signs and
-the plastic mask once per call and its surrogate BPTT path runs the whole sequence in one
-call, so a window cut would need a second, step-wise simulation of the conductance model
-whose equality with ``coba_run`` is not established here.
+history and are refused. The ``coba`` model runs
+:func:`~spikegrad.functional.coba.coba_run` window by window, each window starting from
+the previous one's final :class:`~spikegrad.functional.coba.CobaState` detached
+(membranes, traces, resources, refractory counters), with the model's projected,
+plastic-masked weights and its surrogate spikes.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from ...functional.lif import LIFState, lif_step
 from ...nn.network import SNNOutput, SpikingNetwork
 from .base import Rule, RuleStep, model_kind
 
-__all__ = ["TruncatedBPTT", "truncated_forward", "truncated_stepper"]
+__all__ = ["TruncatedBPTT", "truncated_coba", "truncated_forward", "truncated_stepper"]
 
 
 def _cut(state: LIFState) -> LIFState:
@@ -131,12 +131,33 @@ def truncated_stepper(model: torch.nn.Module, x: torch.Tensor, k: int) -> SNNOut
     return SNNOutput(torch.stack(outs), layers, ())
 
 
+def truncated_coba(model: torch.nn.Module, x: torch.Tensor, k: int) -> Any:
+    """Forward pass of a :class:`~spikegrad.nn.coba.CobaSpikingNetwork` cut every ``k`` steps.
+
+    ``coba_run`` per window of ``k`` steps from the detached final state of the previous
+    window: the values are those of ``model(x)``, the gradient flows through at most ``k``
+    steps.
+    """
+    from ...functional.coba import coba_run
+
+    k = check_size("k", k, 1)
+    model.project_()
+    w = model._masked_weight()
+    state, spikes = None, []
+    for a in range(0, x.shape[0], k):
+        run = coba_run(x[a : a + k], w, model.topology, model.params, record=(),
+                       surrogate=model.surrogate, state=state)
+        spikes.append(run.spikes)
+        state = _detach_all(run.state)
+    return model.output(torch.cat(spikes))
+
+
 @dataclass
 class TruncatedBPTT(Rule):
     """Surrogate-gradient BPTT truncated to windows of ``k`` steps (module docstring)."""
 
     name: ClassVar[str] = "tbptt"
-    models: ClassVar[tuple[str, ...]] = ("lif", "alif", "sequential")
+    models: ClassVar[tuple[str, ...]] = ("lif", "alif", "sequential", "coba")
     exact: ClassVar[bool] = False
     #: window length in steps: gradients flow back through at most ``k`` steps
     k: int = 10
@@ -156,6 +177,8 @@ class TruncatedBPTT(Rule):
         """``loss.backward()`` through the truncated graph; gradients land in ``p.grad``."""
         if model_kind(model) == "lif":
             out = truncated_forward(model, x, self.k)
+        elif model_kind(model) == "coba":
+            out = truncated_coba(model, x, self.k)
         else:
             out = truncated_stepper(model, x, self.k)
         loss = task.loss(model, out, y)
@@ -169,6 +192,8 @@ class TruncatedBPTT(Rule):
         for p in model.parameters():
             if p.requires_grad and p.grad is None:
                 p.grad = torch.zeros_like(p)
+        if model_kind(model) == "coba":
+            return RuleStep(loss.detach(), type(out)(*(_detach_all(f) for f in out)))
         detached = SNNOutput(
             out.readout.detach(), tuple(s.detach() for s in out.spikes), ()
         )
