@@ -252,3 +252,26 @@ def test_truncated_bptt_on_coba(randman):
         losses.append(float(rule.gradients(net, task, x, y).loss))
         opt.step()
     assert losses[-1] < losses[0] - 0.1, losses  # measured 1.2602 -> 1.1016
+
+
+def test_the_documented_table_is_the_matrix():
+    # the table in spikegrad.learning.rules' docstring lists, per rule, the --model
+    # choices of rule_matrix() (continuation lines carry on the last column)
+    import re
+
+    import spikegrad.learning.rules as rules
+
+    lines = rules.__doc__.splitlines()
+    rules_at = [k for k, line in enumerate(lines) if line.startswith("=====")]
+    assert len(rules_at) == 3
+    table: dict[str, list[str]] = {}
+    name = None
+    for line in lines[rules_at[1] + 1 : rules_at[2]]:
+        m = re.match(r"``(\w+)``", line)
+        if m:
+            name = m.group(1)
+            table[name] = []
+        cell = line[70:].strip()
+        if name and cell:
+            table[name] += [c.strip() for c in cell.split(",") if c.strip()]
+    assert table == rule_matrix()

@@ -11,19 +11,22 @@ with an eligibility :math:`e_b` and a baseline :math:`\bar R_b` that does not de
 trial :math:`b`'s own noise (:data:`BASELINES`). Each parameter's ``.grad`` receives
 :math:`-\hat g`, the descent direction of the loss; the optimizer does the step.
 
-====================================  ==========  =====================================
-rule                                  models      perturbation and eligibility
-====================================  ==========  =====================================
-:class:`NodePerturbation`             lif         white noise on every layer's input
-                                                  current; :math:`e = \sum_n \xi[n]
-                                                  S_\text{pre}[n]^\top`
-:class:`WeightPerturbation`           lif, coba   :math:`\psi \sim \mathcal N(0,
-                                                  \sigma^2)` on every trained weight;
-                                                  :math:`e = \psi`
-:class:`ConductancePerturbation`      coba        white conductance noise (Fiete &
-                                                  Seung 2006); :math:`e_{ij} = \sum_n
-                                                  \xi_i[n] s_j[n] \Delta t`
-====================================  ==========  =====================================
+=================================  ==================  ==============================
+rule                               models              perturbation and eligibility
+=================================  ==================  ==============================
+:class:`NodePerturbation`          lif, alif,          white noise on every layer's
+                                   sequential          input current; :math:`e =
+                                                       \sum_n \xi[n] S_\text{pre}
+                                                       [n]^\top` (convolutions: the
+                                                       noise map's correlation with
+                                                       the input)
+:class:`WeightPerturbation`        lif, coba, alif,    :math:`\psi \sim \mathcal N(0,
+                                   sequential          \sigma^2)` on every trained
+                                                       weight; :math:`e = \psi`
+:class:`ConductancePerturbation`   coba                white conductance noise (Fiete
+                                                       & Seung 2006); :math:`e_{ij} =
+                                                       \sum_n \xi_i[n] s_j[n] \Delta t`
+=================================  ==================  ==============================
 
 Trial layout: the inputs ``[T, B, C]`` are repeated ``K`` times along the batch
 (``x.repeat(1, K, 1)``: trial ``k * B + b`` is sample ``b``); targets are class labels
@@ -832,8 +835,12 @@ class WeightPerturbation(_RewardRule):
     simulated with the functional :func:`~spikegrad.functional.lif.lif_sequence` /
     :func:`~spikegrad.functional.lif.li_sequence` with one weight matrix per trial.
     ``coba``: the plastic synapses (``sigma`` in nS; perturbed weights may cross zero).
-    ``sigma=None`` (default): 0.5 nS on coba, 0.02 on lif. On lif the noise-free and the
-    perturbed trials run as one batch.
+    ``alif`` and ``sequential``: every trained ``weight``, ``bias`` and ``rec_weight``,
+    through the model's own forward (:func:`torch.func.functional_call`), one draw per
+    repeat shared by the batch's samples (see :meth:`_generic`).
+    ``sigma=None`` (default): 0.5 nS on coba, 0.2 on sequential (Izhikevich and
+    convolution weights are of order 10), 0.02 on lif and alif. On lif the noise-free
+    and the perturbed trials run as one batch.
     """
 
     name: ClassVar[str] = "weight"
@@ -960,7 +967,7 @@ def _synaptic(model: torch.nn.Module) -> dict[str, torch.nn.Parameter]:
 
 @dataclass
 class NodePerturbation(_RewardRule):
-    r"""Node perturbation: white noise on the hidden and readout input currents (LIF).
+    r"""Node perturbation: white noise on every layer's input current, readout included.
 
     Each noisy trial adds white noise :math:`\xi^l[n] \sim \mathcal N(0, \sigma^2)`
     (``sigma`` per step, in the units of the input current :math:`W S`) to the input
@@ -982,6 +989,20 @@ class NodePerturbation(_RewardRule):
     :func:`~spikegrad.functional.lif.lif_sequence` and
     :func:`~spikegrad.functional.lif.li_sequence` with the layers' own constants,
     surrogate, reset and recurrence; learnable time constants are not trained.
+
+    **Other models** (``alif``: :class:`~spikegrad.nn.alif.ALIFNetwork`; ``sequential``:
+    Izhikevich, convolutional and any other :class:`~spikegrad.nn.SpikingSequential`):
+    the noise enters through each layer's :class:`~spikegrad.nn.lif.CurrentNoise`
+    injection point (LIF, ALIF, Izhikevich and convolution layers and the readout), the
+    model's own forward runs, and the eligibility of the feed-forward weights (and
+    biases) is the gradient of :math:`\sum_n \xi[n]\cdot c[n]` by them, :math:`c` the
+    layer's current, linear in its weights: :math:`\sum_n \xi[n] S_\text{pre}[n]^\top`
+    for a dense layer, :math:`\sum_n \xi[n] \star S_\text{pre}[n]` (the
+    cross-correlation of the noise map with the input, a convolution's weight gradient)
+    for a convolution. The argument for unbiasedness is the same: the perturbed current
+    is Gaussian given the past, whatever the neuron model. On a ``SpikingNetwork`` this
+    path gives the functional path's estimate (tested to 1e-13). Thresholds, adaptation
+    strengths and time constants are not trained.
     """
 
     name: ClassVar[str] = "node"

@@ -154,7 +154,10 @@ def truncated_coba(model: torch.nn.Module, x: torch.Tensor, k: int) -> Any:
 
 @dataclass
 class TruncatedBPTT(Rule):
-    """Surrogate-gradient BPTT truncated to windows of ``k`` steps (module docstring)."""
+    """Surrogate-gradient BPTT truncated to windows of ``k`` steps (gradient paths <= k steps).
+
+    See the module docstring for the equations and the models.
+    """
 
     name: ClassVar[str] = "tbptt"
     models: ClassVar[tuple[str, ...]] = ("lif", "alif", "sequential", "coba")
