@@ -275,3 +275,18 @@ def test_the_documented_table_is_the_matrix():
         if name and cell:
             table[name] += [c.strip() for c in cell.split(",") if c.strip()]
     assert table == rule_matrix()
+
+
+def test_eprop_steps_lower_the_loss_on_alif(randman):
+    # 6 Adam steps (lr 0.01) on 10 samples, recurrent ALIF: measured 1.1061 -> 1.0811
+    task, x, y, rates = randman
+    net = ALIFNetwork(20, 3, hidden=(16,), seed=0, init="fluctuation", recurrent=True,
+                      input_rate=rates[0], hidden_rate=rates[1])
+    rule = make_rule("eprop")
+    rule.check_model(net)
+    opt = torch.optim.Adam(net.parameters(), lr=0.01)
+    losses = []
+    for _ in range(6):
+        losses.append(float(rule.gradients(net, task, x, y).loss))
+        opt.step()
+    assert losses[-1] < losses[0] - 0.01, losses

@@ -139,17 +139,19 @@ def truncated_coba(model: torch.nn.Module, x: torch.Tensor, k: int) -> Any:
     steps.
     """
     from ...functional.coba import coba_run
+    from ...nn.coba import CobaSpikingNetwork
 
     k = check_size("k", k, 1)
-    model.project_()
-    w = model._masked_weight()
+    net = cast(CobaSpikingNetwork, model)  # the rule's "coba" kind
+    net.project_()
+    w = net._masked_weight()
     state, spikes = None, []
     for a in range(0, x.shape[0], k):
-        run = coba_run(x[a : a + k], w, model.topology, model.params, record=(),
-                       surrogate=model.surrogate, state=state)
+        run = coba_run(x[a : a + k], w, net.topology, net.params, record=(),
+                       surrogate=net.surrogate, state=state)
         spikes.append(run.spikes)
         state = _detach_all(run.state)
-    return model.output(torch.cat(spikes))
+    return net.output(torch.cat(spikes))
 
 
 @dataclass
