@@ -938,7 +938,8 @@ class WeightPerturbation(_RewardRule):
             loss = task.loss(model, out, y)
             paired = (-task.sample_loss(model, out, y)).repeat(K)
             psi = {
-                name: torch.randn((K, *p.shape), generator=self._gen, dtype=p.dtype) * sigma
+                name: torch.randn((K, *p.shape), generator=self._gen, dtype=p.dtype).to(
+                    p.device) * sigma
                 for name, p in params.items()
             }
             rs = []
@@ -1081,7 +1082,8 @@ class NodePerturbation(_RewardRule):
         def draw(k: int) -> Callable[[Tensor], Tensor]:
             def f(current: Tensor) -> Tensor:
                 xi = torch.randn((current.shape[0], BK, *current.shape[2:]),
-                                 generator=self._gen, dtype=current.dtype) * sigma
+                                 generator=self._gen, dtype=current.dtype)
+                xi = xi.to(current.device) * sigma  # drawn on the CPU generator
                 noise[k] = xi
                 return torch.cat([xi.new_zeros(xi.shape[0], B, *xi.shape[2:]), xi], dim=1)
             return f
