@@ -203,5 +203,6 @@ def test_alif_network_spec_round_trip_and_bptt_declares_it():
     x = (torch.rand(20, 2, 5, generator=torch.Generator().manual_seed(6)) < 0.4).float()
     torch.testing.assert_close(back(x).readout, net(x).readout, rtol=0, atol=0)
     make_rule("bptt").check_model(net)
+    make_rule("eprop").check_model(net)  # the ALIF traces (tests/test_rule_eprop.py)
     with pytest.raises(SpikegradInputError, match="cannot train"):
-        make_rule("eprop").check_model(net)
+        make_rule("conductance").check_model(net)

@@ -138,7 +138,8 @@ def test_models_command_lists_layers_and_rules(capsys):
     for name in ("lif", "alif", "izhikevich", "conv2d", "avgpool2d", "maxpool2d", "flatten",
                  "dropout", "readout"):
         assert "bptt" in rows[name]["rules"], name
-    assert "eprop" in rows["lif"]["rules"] and "eprop" not in rows["alif"]["rules"]
+    assert "eprop" in rows["lif"]["rules"] and "eprop" in rows["alif"]["rules"]
+    assert "eprop" not in rows["izhikevich"]["rules"]
     assert rows["srm"]["rules"] == ["kernel", "resume"]
     rules = available_rules()
     for r in rows.values():

@@ -79,3 +79,48 @@ def test_incompatible_combinations_exit_2_with_one_line(argv, needle, tmp_path, 
     rc = main(["train", *argv, "--epochs", "1", "--quiet", "--out", str(tmp_path / "r")])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and needle in err[0], err
+
+
+def test_rules_command_prints_the_matrix_in_plain_text(capsys):
+    from spikegrad.learning.rules import RULES, rule_matrix
+
+    assert main(["rules", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    matrix = rule_matrix()
+    assert set(rows) == set(RULES)
+    for name, r in rows.items():
+        assert r["choices"] == matrix[name], name
+        assert r["about"] and not any(t in r["about"] for t in ("`", ":math:", ":class:", "\\"))
+    assert rows["eprop"]["choices"] == ["lif", "alif"] and rows["eprop"]["exact"] is False
+    assert rows["kernel"]["choices"] == ["srm"]
+    assert main(["rules"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["rule", "--model", "update", "description"]
+    by_rule = {line.split()[0]: line for line in lines[1:]}
+    assert set(by_rule) == set(RULES)
+    for name, line in by_rule.items():
+        assert ", ".join(matrix[name]) in line, name
+        assert ("exact" if rows[name]["exact"] else "estimate") in line
+        assert "`" not in line and ":math:" not in line
+    assert "windows of k steps" in by_rule["tbptt"]
+
+
+def test_plain_strips_rest_markup():
+    from spikegrad.commands.rules import plain
+
+    text = (r"See :class:`~spikegrad.nn.LIFLayer`, :func:`f <a.f>`, :math:`\beta_{m}`, "
+            r"``k`` steps, `x` and SRM\ 0")
+    assert plain(text) == "See LIFLayer, f, beta_m, k steps, x and SRM0"
+
+
+def test_models_command_shows_the_cli_spelling(capsys):
+    assert main(["models", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    want = {"lif": ["lif"], "alif": ["alif"], "izhikevich": ["izhikevich"], "conv2d": ["conv"],
+            "avgpool2d": ["conv"], "flatten": ["conv"], "dropout": ["conv"], "coba": ["coba"],
+            "srm": ["srm"], "readout": ["lif", "alif", "izhikevich", "conv"]}
+    for name, choices in want.items():
+        assert rows[name]["model_choices"] == choices, name
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "--model conv " in out and "--model lif|alif|izhikevich|conv" in out

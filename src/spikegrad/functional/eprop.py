@@ -55,9 +55,17 @@ from typing import NamedTuple
 
 import torch
 
+from .alif import ALIFParams
 from .lif import LIFParams, LIFState
 
-__all__ = ["EligibilityTraces", "eligibility_step", "eligibility"]
+__all__ = [
+    "EligibilityTraces",
+    "eligibility_step",
+    "eligibility",
+    "ALIFTraces",
+    "alif_eligibility_step",
+    "alif_spike_derivative",
+]
 
 
 class EligibilityTraces(NamedTuple):
@@ -206,3 +214,166 @@ def eligibility(
     h3 = h[:, :, None]
     e_rec = h3 * traces.eu_rec if traces.eu_rec is not None else None
     return h3 * traces.eu_in, e_rec
+
+
+# ------------------------------------------------------------------ adaptive threshold
+class ALIFTraces(NamedTuple):
+    r"""Eligibility vectors of one adaptive-threshold layer at step :math:`n` (batch ``B``).
+
+    ``ei_in [B, N_in]``, ``eu_in`` and ``ea_in [B, N, N_in]``: :math:`\epsilon^I,
+    \epsilon^U, \epsilon^A` of the input weights ``W``; ``ei_rec [B, N]``, ``eu_rec``,
+    ``ea_rec [B, N, N]``: of the recurrent weights ``V`` (``None`` without them).
+    """
+
+    ei_in: torch.Tensor
+    eu_in: torch.Tensor
+    ea_in: torch.Tensor
+    ei_rec: torch.Tensor | None = None
+    eu_rec: torch.Tensor | None = None
+    ea_rec: torch.Tensor | None = None
+
+    @classmethod
+    def zeros(
+        cls,
+        batch: int,
+        n: int,
+        n_in: int,
+        *,
+        recurrent: bool = False,
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str | None = None,
+    ) -> ALIFTraces:
+        """All traces zero (the state at step 0) of ``n`` neurons with ``n_in`` inputs."""
+
+        def z(*shape: int) -> torch.Tensor:
+            return torch.zeros(*shape, dtype=dtype, device=device)
+
+        rec = recurrent
+        return cls(
+            z(batch, n_in), z(batch, n, n_in), z(batch, n, n_in),
+            z(batch, n) if rec else None, z(batch, n, n) if rec else None,
+            z(batch, n, n) if rec else None,
+        )
+
+
+def alif_spike_derivative(
+    eu: torch.Tensor, ea: torch.Tensor, h: torch.Tensor, adapt: torch.Tensor | float
+) -> torch.Tensor:
+    r""":math:`\partial S_j[n]/\partial W_{ji} \approx h_j[n]\,(\epsilon^U_{ji}[n] - \alpha
+    \epsilon^A_{ji}[n])`, ``[B, N, N_pre]``: the ALIF eligibility trace :math:`e_{ji}[n]`.
+
+    ``h [B, N]`` is the surrogate derivative :math:`F_j[n]\,\sigma'(U_j[n] - \Theta_j[n])`
+    (zero on refractory steps), ``adapt`` :math:`\alpha` (a number or ``[N]``).
+    """
+    return h[:, :, None] * (eu - _col(adapt) * ea)
+
+
+def _alif_trace(
+    ei: torch.Tensor,
+    eu: torch.Tensor,
+    ea: torch.Tensor,
+    d: torch.Tensor,
+    spikes: torch.Tensor,
+    free: torch.Tensor | None,
+    u_tilde: torch.Tensor | None,
+    params: ALIFParams,
+    reset: str,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    r""":math:`(\epsilon^U[n+1], \epsilon^A[n+1])` of one weight matrix.
+
+    See :func:`alif_eligibility_step`.
+    """
+    bm = params.beta_mem
+    m = _membrane(eu, ei, bm, torch.ones_like(eu[:, :, :1]))  # beta_m eU + (1 - beta_m) eI
+    s3 = spikes[:, :, None]
+    if reset == "detach":
+        new = m * (1.0 - s3)
+    elif reset == "differentiable":
+        assert u_tilde is not None  # alif_eligibility_step checks it
+        new = m * (1.0 - s3) - u_tilde[:, :, None] * d
+    else:  # subtract: U[n+1] = U~[n] - sg(S[n]) Theta[n], Theta = theta + alpha A
+        new = m - s3 * _col(params.adapt) * ea
+    if free is not None:
+        f3 = free[:, :, None]
+        new = f3 * new + (1.0 - f3) * eu
+    return new, _col(params.rho) * ea + d
+
+
+@torch.no_grad()
+def alif_eligibility_step(
+    x: torch.Tensor,
+    spikes: torch.Tensor,
+    h: torch.Tensor,
+    traces: ALIFTraces,
+    params: ALIFParams,
+    *,
+    reset: str = "detach",
+    free: torch.Tensor | None = None,
+    u_tilde: torch.Tensor | None = None,
+) -> ALIFTraces:
+    r"""Advance the adaptive-threshold eligibility vectors from step :math:`n` to :math:`n+1`.
+
+    For the neuron of :func:`~spikegrad.functional.alif.alif_step` (threshold
+    :math:`\Theta_j = \vartheta + \alpha A_j`, :math:`A_j[n+1] = \rho A_j[n] + S_j[n]`,
+    free flag :math:`F_j[n]` of the refractory period), with presynaptic activity
+    :math:`z_i` and :math:`e_{ji}[n] = h_j[n](\epsilon^U_{ji}[n] - \alpha
+    \epsilon^A_{ji}[n])` (:func:`alif_spike_derivative`, :math:`h` includes :math:`F`):
+
+    .. math::
+
+        \epsilon^I_i[n+1] &= \beta_s \epsilon^I_i[n] + z_i[n] \\
+        \epsilon^A_{ji}[n+1] &= \rho\,\epsilon^A_{ji}[n] + e_{ji}[n]
+            = h_j[n]\epsilon^U_{ji}[n] + (\rho - h_j[n]\alpha)\epsilon^A_{ji}[n] \\
+        m_{ji}[n] &= \beta_m \epsilon^U_{ji}[n] + (1-\beta_m)\epsilon^I_i[n] \\
+        \epsilon^U_{ji}[n+1] &= F_j[n]\, r_{ji}[n] + (1 - F_j[n])\,\epsilon^U_{ji}[n]
+
+    with the reset term :math:`r` of the reset rule: ``"detach"`` :math:`(1 - S_j[n])
+    m_{ji}[n]`; ``"differentiable"`` :math:`(1 - S_j[n]) m_{ji}[n] - \tilde U_j[n]
+    e_{ji}[n]` (:math:`\tilde U = \beta_m U + (1-\beta_m) I`, pass ``u_tilde``);
+    ``"subtract"`` :math:`m_{ji}[n] - S_j[n]\,\alpha\,\epsilon^A_{ji}[n]` (the subtracted
+    threshold keeps its gradient). This is Bellec et al. 2020's ALIF eligibility vector
+    (:math:`\epsilon^a[t+1] = \psi\epsilon^v + (\rho - \psi\alpha)\epsilon^a`, with
+    :math:`\psi = h`) for spikegrad's current-based neuron: the synaptic current adds the
+    :math:`\epsilon^I` stage and the membrane sees :math:`I` through
+    :math:`(1 - \beta_m)`.
+
+    Parameters
+    ----------
+    x, spikes:
+        Input spikes :math:`x[n]` ``[B, N_in]`` and the layer's spikes :math:`S[n]`
+        ``[B, N]`` (the presynaptic activity of ``V``).
+    h:
+        :math:`F_j[n]\,\sigma'(U_j[n] - \Theta_j[n])`, ``[B, N]``.
+    traces:
+        :math:`\epsilon[n]`.
+    params:
+        The layer's :class:`~spikegrad.functional.alif.ALIFParams` (numbers or ``[N]``
+        tensors, detached; a single :math:`\beta_s`).
+    reset:
+        ``"detach"``, ``"differentiable"`` or ``"subtract"``.
+    free:
+        :math:`F[n]` ``[B, N]`` with a refractory period, else ``None``.
+    u_tilde:
+        :math:`\tilde U[n]` ``[B, N]``, needed by ``"differentiable"`` only.
+
+    Returns
+    -------
+    ALIFTraces
+        :math:`\epsilon[n+1]`.
+    """
+    if reset not in ("detach", "differentiable", "subtract"):
+        raise ValueError(f"unknown reset {reset!r}")
+    if reset == "differentiable" and u_tilde is None:
+        raise ValueError("reset='differentiable' needs u_tilde")
+    out: list[torch.Tensor | None] = []
+    pairs = [(traces.ei_in, traces.eu_in, traces.ea_in, x)]
+    if traces.eu_rec is not None:
+        assert traces.ei_rec is not None and traces.ea_rec is not None
+        pairs.append((traces.ei_rec, traces.eu_rec, traces.ea_rec, spikes))
+    for ei, eu, ea, z in pairs:
+        d = alif_spike_derivative(eu, ea, h, params.adapt)
+        eu_new, ea_new = _alif_trace(ei, eu, ea, d, spikes, free, u_tilde, params, reset)
+        out += [_presynaptic(ei, z, params.beta_syn), eu_new, ea_new]
+    if len(out) == 3:
+        out += [None, None, None]
+    return ALIFTraces(*out)  # type: ignore[arg-type]  # the first three are tensors

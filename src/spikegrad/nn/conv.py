@@ -21,7 +21,7 @@ from ..functional.alif import ALIF_RESET_MODES, ALIFParams, ALIFState, alif_sequ
 from ..functional.alif import refractory_steps as _ref_steps
 from ..functional.surrogate import Surrogate, make_surrogate
 from ..kernels.alif_fused import alif_sequence_fused
-from .lif import TimeConstants
+from .lif import CurrentNoise, TimeConstants
 from .spec import records_init
 
 __all__ = [
@@ -42,7 +42,7 @@ def _frames(x: torch.Tensor, name: str) -> tuple[int, int]:
 
 
 @records_init
-class SpikingConv2d(nn.Module):
+class SpikingConv2d(CurrentNoise, nn.Module):
     r"""A 2-D convolution with bias followed by LIF neurons, one per output channel and pixel.
 
     .. math::
@@ -138,7 +138,7 @@ class SpikingConv2d(nn.Module):
         T, B = _frames(x, "SpikingConv2d")
         cur = self.conv(x.reshape(T * B, *x.shape[2:]))
         shape = cur.shape[1:]
-        cur = cur.reshape(T, B, -1)
+        cur = self.perturb_current(cur.reshape(T, B, -1))
         p = self._params(shape[1] * shape[2])
         if self.backend == "reference":
             s, _, u = alif_sequence(cur, p, self.surrogate, reset=self.reset,

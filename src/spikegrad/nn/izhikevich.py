@@ -17,13 +17,14 @@ from ..functional.izhikevich import (
 from ..functional.surrogate import Surrogate, make_surrogate
 from ..init import uniform_
 from ..kernels.izhikevich_fused import izhikevich_sequence_fused
+from .lif import CurrentNoise
 from .spec import records_init
 
 __all__ = ["IzhikevichLayer"]
 
 
 @records_init
-class IzhikevichLayer(nn.Module):
+class IzhikevichLayer(CurrentNoise, nn.Module):
     r"""Izhikevich neurons behind a linear projection: ``[T, B, in]`` spikes in,
     ``[T, B, out]`` out.
 
@@ -91,7 +92,7 @@ class IzhikevichLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, *, record_membrane: bool = False):
         """Spikes ``[T, B, out]`` (and the membrane trace if ``record_membrane``)."""
-        current = x @ self.weight.t()
+        current = self.perturb_current(x @ self.weight.t())
         if self.backend == "reference":
             s, _, v = izhikevich_sequence(current, self.params, self.surrogate, reset=self.reset,
                                           record_membrane=record_membrane)

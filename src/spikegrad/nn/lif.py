@@ -6,6 +6,7 @@ Modules hold parameters only; the simulation state lives inside one call of
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import cast
 
 import torch
@@ -30,7 +31,7 @@ from ..kernels.alif_fused import alif_sequence_fused
 from ..kernels.lif_fused import li_sequence_fused, lif_sequence_fused
 from .spec import records_init
 
-__all__ = ["BACKENDS", "LIFLayer", "Readout", "TimeConstants"]
+__all__ = ["BACKENDS", "CurrentNoise", "LIFLayer", "Readout", "TimeConstants"]
 
 #: Simulation backends: ``"reference"`` (plain autograd through the step loop),
 #: ``"fused"`` (one autograd function with a hand-written BPTT in torch ops,
@@ -103,6 +104,31 @@ def _check_projection(projection: object, in_f: int, out_f: int, dt: float) -> n
     return projection
 
 
+class CurrentNoise:
+    r"""The injection point of node perturbation: noise added to a layer's input current.
+
+    A layer with this mixin computes its input current :math:`c[n]` (``W S_in[n]``, the
+    convolution, ...) and integrates :meth:`perturb_current` of it,
+
+    .. math:: I[n+1] = \beta_\text{syn} I[n] + c[n] + \xi[n],
+              \qquad \xi = \texttt{current\_noise}(c),
+
+    where ``current_noise`` is ``None`` (the default: no perturbation, the layer's own
+    fast paths unchanged) or a function of the current tensor returning a noise tensor
+    of its shape (``[T, B, N]``; ``[T, B, C*H*W]`` for convolutions). A perturbed layer
+    runs its autograd path (the compiled numba kernels compute the projection themselves
+    and are skipped). :class:`~spikegrad.learning.rules.perturbation.NodePerturbation`
+    sets it for the noisy trials and removes it afterwards.
+    """
+
+    current_noise: Callable[[torch.Tensor], torch.Tensor] | None = None
+
+    def perturb_current(self, current: torch.Tensor) -> torch.Tensor:
+        """``current + current_noise(current)``, or ``current`` itself without noise."""
+        f = self.current_noise
+        return current if f is None else current + f(current)
+
+
 class TimeConstants(nn.Module):
     r"""Membrane and synaptic time constants: fixed floats, or learnable per neuron.
 
@@ -145,7 +171,7 @@ class TimeConstants(nn.Module):
 
 
 @records_init
-class LIFLayer(nn.Module):
+class LIFLayer(CurrentNoise, nn.Module):
     r"""A layer of current-based LIF neurons (Zenke & Vogels eq. 4.1), feed-forward or recurrent.
 
     Parameters
@@ -256,7 +282,7 @@ class LIFLayer(nn.Module):
         if self.neuron_options:
             return self._forward_options(x, record_membrane, check_finite)
         p = self.taus.params()
-        if self.uses_numba(x):
+        if self.current_noise is None and self.uses_numba(x):
             spikes, mem = lif_numba.lif_layer_numba(
                 x,
                 self.weight,
@@ -273,6 +299,7 @@ class LIFLayer(nn.Module):
         if check_finite:
             check_finite_values("x", x)
         current = x @ self.weight.t() if self.projection is None else self.projection(x)
+        current = self.perturb_current(current)
         if self.backend in ("fused", "auto", "triton"):
             triton = self.uses_triton(current)
             fn = lif_triton.lif_sequence_triton if triton else lif_sequence_fused
@@ -326,6 +353,7 @@ class LIFLayer(nn.Module):
         if check_finite:
             check_finite_values("x", x)
         current = x @ self.weight.t() if self.projection is None else self.projection(x)
+        current = self.perturb_current(current)
         p = self.neuron_params()
         if self.backend == "reference":
             spikes, _, mem = alif_sequence(
@@ -407,7 +435,7 @@ class LIFLayer(nn.Module):
 
 
 @records_init
-class Readout(nn.Module):
+class Readout(CurrentNoise, nn.Module):
     r"""Non-spiking leaky integrators, one per class (tau_mem = 20 ms, same synapse as the LIF).
 
     Input ``[T, B, in_features]`` spikes; output the membrane trace ``[T, B, n_classes]``
@@ -444,6 +472,8 @@ class Readout(nn.Module):
         check_sequence_tensor("x", x, features=self.in_features, finite=False)
         _check_input_dtype(x, self.weight)
         p = self.taus.params()
+        if self.current_noise is not None:
+            return li_sequence(self.perturb_current(x @ self.weight.t()), p, u0=self.u0)
         if self.uses_numba(x):
             return lif_numba.li_readout_numba(x, self.weight, p.beta_mem, p.beta_syn, u0=self.u0)
         if _uses_triton(self.backend, None, x, None):

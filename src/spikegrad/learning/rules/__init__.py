@@ -1,19 +1,33 @@
-"""Learning rules behind one interface (:class:`Rule`); :data:`RULES` maps names to them.
+r"""Learning rules behind one interface (:class:`Rule`); :data:`RULES` maps names to them.
 
-=================  =================================================  ==============
-name               what it computes                                   models
-=================  =================================================  ==============
-``bptt``           surrogate-gradient BPTT (Zenke & Vogels 2021)        lif, coba
-``tbptt``          BPTT truncated to windows of ``k`` steps            lif
-``eprop``          e-prop eligibility traces (Bellec et al. 2020)     lif
-``node``           node perturbation of the hidden currents           lif
-``weight``         weight perturbation                                lif, coba
+=================  =================================================  =====================
+name               what it computes                                   ``--model`` choices
+=================  =================================================  =====================
+``bptt``           surrogate-gradient BPTT (Zenke & Vogels 2021)      lif, alif, izhikevich,
+                                                                      conv, coba
+``tbptt``          BPTT truncated to windows of ``k`` steps           lif, alif, izhikevich,
+                                                                      conv, coba
+``eprop``          e-prop eligibility traces (Bellec et al. 2020),    lif, alif
+                   one hidden layer; adaptive threshold: the
+                   :math:`\epsilon^A` trace
+``node``           node perturbation of every layer's input current   lif, alif, izhikevich,
+                                                                      conv
+``weight``         weight perturbation                                lif, alif, izhikevich,
+                                                                      conv, coba
 ``conductance``    dynamic perturbation of conductances               coba
                    (Fiete & Seung 2006)
 ``kernel``         spike-train kernel rule, weights and delays        srm
                    (Lin, Zhang & Zhang 2012)
 ``resume``         ReSuMe (Ponulak & Kasinski 2010)                   srm
-=================  =================================================  ==============
+=================  =================================================  =====================
+
+The last column is :func:`rule_matrix`: the ``spikegrad train --model`` choices
+(:data:`spikegrad.nn.catalog.MODEL_CHOICES`: ``izhikevich`` and ``conv`` build the
+``sequential`` kind) whose model kind is in the rule's ``models`` (tested to match).
+Where a cell is empty the mathematics does not carry over: e-prop needs a single
+recurrent layer's forward traces (no deep or convolutional stack); node perturbation of
+the conductance model is the ``conductance`` rule's ``noise="current"``; the SRM0 rules
+work on spike times, not on differentiable or perturbable currents.
 
 Rules are imported on first use (``make_rule(name, **options)``), so a rule's optional
 dependencies never slow down or break the others. ``spikegrad rules`` lists them.

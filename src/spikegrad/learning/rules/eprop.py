@@ -21,6 +21,18 @@ layer with a detached reset :math:`\partial S_j[n]/\partial W_{ji}` depends on
 neuron :math:`j`'s own state only. With :math:`V \ne 0` e-prop drops the paths by which
 a spike changes other neurons' states (an approximation, aligned with BPTT: tested).
 
+**Adaptive threshold** (model kind ``alif``, :class:`~spikegrad.nn.alif.ALIFNetwork` with
+one hidden layer): the threshold :math:`\Theta_j = \vartheta + \alpha A_j`,
+:math:`A_j[n+1] = \rho A_j[n] + S_j[n]`, adds a second eligibility vector
+:math:`\epsilon^A_{ji} = \partial A_j / \partial W_{ji}` (Bellec et al. 2020, Methods):
+:math:`e_{ji}[n] = h_j[n](\epsilon^U_{ji}[n] - \alpha\epsilon^A_{ji}[n])`,
+:math:`\epsilon^A[n+1] = \rho\epsilon^A[n] + e[n]` with :math:`h_j[n] = F_j[n]\,
+\sigma'(U_j[n] - \Theta_j[n])` (:func:`~spikegrad.functional.eprop.alif_eligibility_step`
+has the membrane trace of each reset rule and the refractory hold). Every reset rule
+(detach, differentiable, subtract), a refractory period and a fixed non-unit threshold are
+traced; without ``V`` (or with ``recurrent_grad=False``) the result is BPTT's gradient
+exactly (tested to 1e-15). Learned taus, thresholds or ``adapt`` are refused (use BPTT).
+
 **Learnable time constants** (``learn_tau=True``): the hidden layer's per-neuron
 :math:`\beta_m, \beta_s` get e-prop gradients from their own eligibility traces (exact
 without ``V``), chained to :math:`\tau` by autograd through
@@ -35,12 +47,19 @@ from typing import Any, ClassVar, NamedTuple
 import torch
 
 from ..._checks import SpikegradInputError
-from ...functional.eprop import EligibilityTraces, eligibility_step
+from ...functional.alif import ALIFParams
+from ...functional.eprop import (
+    ALIFTraces,
+    EligibilityTraces,
+    alif_eligibility_step,
+    alif_spike_derivative,
+    eligibility_step,
+)
 from ...functional.lif import LIFParams, LIFState
 from ...functional.surrogate import Surrogate
-from .base import Rule, RuleStep
+from .base import Rule, RuleStep, model_kind
 
-__all__ = ["Eprop", "LayerGradients", "layer_gradients"]
+__all__ = ["Eprop", "LayerGradients", "layer_gradients", "alif_layer_gradients"]
 
 
 class LayerGradients(NamedTuple):
@@ -124,17 +143,97 @@ def layer_gradients(
             i = bs * i + current[t]
     return LayerGradients(gw, gv, g_bm, g_bs)
 
+@torch.no_grad()
+def alif_layer_gradients(
+    x: torch.Tensor,
+    spikes: torch.Tensor,
+    membrane: torch.Tensor,
+    signal: torch.Tensor,
+    params: ALIFParams,
+    surrogate: Surrogate,
+    *,
+    weight: torch.Tensor,
+    rec_weight: torch.Tensor | None = None,
+    reset: str = "detach",
+) -> LayerGradients:
+    r"""e-prop gradient of one adaptive-threshold layer (Bellec et al. 2020's ALIF traces).
+
+    .. math::
+
+        \widehat{\frac{dE}{dW_{ji}}} = \sum_n L_j[n]\, h_j[n]
+            \big(\epsilon^U_{ji}[n] - \alpha\,\epsilon^A_{ji}[n]\big), \qquad
+        h_j[n] = F_j[n]\,\sigma'(U_j[n] - \Theta_j[n])
+
+    with :math:`\Theta_j[n] = \vartheta + \alpha A_j[n]` and the free flag :math:`F_j[n]`
+    rebuilt from the recorded spikes (:math:`A[n+1] = \rho A[n] + S[n]`, the refractory
+    counter), the traces from
+    :func:`~spikegrad.functional.eprop.alif_eligibility_step`; likewise ``V``. The
+    ``"differentiable"`` reset needs :math:`\tilde U = \beta_m U + (1 - \beta_m) I`, so
+    :math:`I` is rebuilt from ``x``, the spikes and the weights.
+
+    Parameters
+    ----------
+    x, spikes, membrane, signal:
+        As :func:`layer_gradients` (``membrane`` is :math:`U[n]` before each step).
+    params:
+        The layer's :class:`~spikegrad.functional.alif.ALIFParams` (fixed values).
+    surrogate, reset:
+        The layer's surrogate and reset rule.
+    weight, rec_weight:
+        ``W [N, N_in]`` and ``V [N, N]``.
+    """
+    T, B, n_in = x.shape
+    n = spikes.shape[2]
+    bm, bs, rho, theta0, alpha, r = params
+    tr = ALIFTraces.zeros(B, n, n_in, recurrent=rec_weight is not None, dtype=x.dtype,
+                          device=x.device)
+    gw = torch.zeros_like(weight)
+    gv = torch.zeros_like(rec_weight) if rec_weight is not None else None
+    a = torch.zeros(B, n, dtype=x.dtype, device=x.device)
+    ref = torch.zeros_like(a)
+    i = torch.zeros_like(a)
+    current = None
+    if reset == "differentiable":
+        current = x @ weight.t()
+        if rec_weight is not None:
+            current = current + spikes @ rec_weight.t()
+    for t in range(T):
+        s = spikes[t]
+        free = (ref <= 0).to(x.dtype) if r > 0 else None
+        h = surrogate.derivative(membrane[t] - (theta0 + alpha * a))
+        if free is not None:
+            h = h * free
+        if t > 0:  # every trace is zero at step 0
+            e_in = alif_spike_derivative(tr.eu_in, tr.ea_in, h, alpha)
+            gw += torch.einsum("bj,bji->ji", signal[t], e_in)
+            if gv is not None:
+                assert tr.eu_rec is not None and tr.ea_rec is not None
+                e_rec = alif_spike_derivative(tr.eu_rec, tr.ea_rec, h, alpha)
+                gv += torch.einsum("bj,bji->ji", signal[t], e_rec)
+        u_tilde = bm * membrane[t] + (1.0 - bm) * i if current is not None else None
+        tr = alif_eligibility_step(x[t], s, h, tr, params, reset=reset, free=free,
+                                   u_tilde=u_tilde)
+        a = rho * a + s
+        if r > 0:
+            ref = torch.where(s > 0, torch.full_like(ref, float(r)), (ref - 1).clamp_min(0))
+        if current is not None:
+            i = bs * i + current[t]
+    return LayerGradients(gw, gv, None, None)
+
 
 @dataclass
 class Eprop(Rule):
     """e-prop: forward eligibility traces times the task loss's learning signal (one layer)."""
 
     name: ClassVar[str] = "eprop"
-    models: ClassVar[tuple[str, ...]] = ("lif",)
+    models: ClassVar[tuple[str, ...]] = ("lif", "alif")
     exact: ClassVar[bool] = False
 
     def _check_model(self, model: torch.nn.Module) -> None:
         layers = model.layers
+        if model_kind(model) == "alif":
+            self._check_alif(model)
+            return
         if len(layers) != 1:
             raise SpikegradInputError(
                 f"rule 'eprop' trains a SpikingNetwork with exactly one hidden layer "
@@ -153,6 +252,31 @@ class Eprop(Rule):
                 f"reset={layers[0].reset!r}: use --reset detach, or --rule bptt"
             )
 
+    def _check_alif(self, model: torch.nn.Module) -> None:
+        layers = model.layers
+        if len(layers) != 1:
+            raise SpikegradInputError(
+                f"rule 'eprop' trains an ALIFNetwork with exactly one hidden layer; this one "
+                f"has {len(layers)} hidden layers: use hidden=(N,) (--hidden N), or --rule bptt"
+            )
+        layer = layers[0]
+        learned = [
+            name for name, v in (("tau_mem/tau_syn/tau_adapt", layer.taus.learn_tau),
+                                 ("threshold", isinstance(layer.threshold, torch.Tensor)),
+                                 ("adapt", isinstance(layer.adapt, torch.Tensor)))
+            if v
+        ]
+        if learned:
+            raise SpikegradInputError(
+                f"rule 'eprop' traces the ALIF weights only; this network learns "
+                f"{', '.join(learned)}: use --rule bptt"
+            )
+        if layer.projection is not None:
+            raise SpikegradInputError(
+                "rule 'eprop' traces the plain projection x @ W.T; this layer has an input "
+                "projection (delays): use --rule bptt"
+            )
+
     def gradients(self, model: torch.nn.Module, task: Any, x: torch.Tensor, y: Any) -> RuleStep:
         """Readout: exact gradient; hidden layer: e-prop (module docstring)."""
         from ...nn.network import SNNOutput
@@ -167,6 +291,19 @@ class Eprop(Rule):
         loss = task.loss(model, out, y)
         loss.backward()  # readout parameters: exact; leaf.grad: the learning signal
         signal = leaf.grad if leaf.grad is not None else torch.zeros_like(spikes)
+        if model_kind(model) == "alif":
+            with torch.no_grad():
+                g = alif_layer_gradients(
+                    x, spikes, membrane, signal, layer.neuron_params(), layer.surrogate,
+                    weight=layer.weight.detach(),
+                    rec_weight=None if layer.rec_weight is None else layer.rec_weight.detach(),
+                    reset=layer.reset,
+                )
+            if layer.weight.requires_grad:
+                layer.weight.grad = g.weight
+            if layer.rec_weight is not None and layer.rec_weight.requires_grad:
+                layer.rec_weight.grad = g.rec_weight
+            return RuleStep(loss.detach(), SNNOutput(out.readout.detach(), (spikes,), ()))
         learn = layer.taus.learn_tau
         with torch.no_grad():
             params = layer.taus.params()

@@ -23,6 +23,18 @@ Trains the ``lif`` model (:class:`~spikegrad.nn.SpikingNetwork`, any depth, feed
 or recurrent, either reset) with the layers' own constants and surrogate, through the
 functional :func:`~spikegrad.functional.lif.lif_step` (the reference path: slower than the
 compiled BPTT backends). Learnable time constants get their truncated gradient too.
+
+The ``alif`` and ``sequential`` models (adaptive threshold, Izhikevich, convolution,
+pooling, dropout) run one step at a time through :class:`~spikegrad.nn.stepping.Stepper`
+(each layer's own ``step``), and every tensor of the carried state (membranes, currents,
+adaptation, recovery variables, the readout's :math:`U, I`) is detached at steps
+``k, 2k, ...``; thresholds, adaptation strengths and time constants that are learned get
+their truncated gradient too. Layers with an input projection (delays) need the input
+history and are refused. The ``coba`` model runs
+:func:`~spikegrad.functional.coba.coba_run` window by window, each window starting from
+the previous one's final :class:`~spikegrad.functional.coba.CobaState` detached
+(membranes, traces, resources, refractory counters), with the model's projected,
+plastic-masked weights and its surrogate spikes.
 """
 
 from __future__ import annotations
@@ -35,9 +47,9 @@ import torch
 from ..._checks import SpikegradInputError, check_size
 from ...functional.lif import LIFState, lif_step
 from ...nn.network import SNNOutput, SpikingNetwork
-from .base import Rule, RuleStep
+from .base import Rule, RuleStep, model_kind
 
-__all__ = ["TruncatedBPTT", "truncated_forward"]
+__all__ = ["TruncatedBPTT", "truncated_coba", "truncated_forward", "truncated_stepper"]
 
 
 def _cut(state: LIFState) -> LIFState:
@@ -84,12 +96,73 @@ def truncated_forward(model: torch.nn.Module, x: torch.Tensor, k: int) -> SNNOut
     return SNNOutput(torch.stack(out), tuple(spikes), ())
 
 
+def _detach_all(state: Any) -> Any:
+    """Every tensor of a (nested) state detached; ``None`` and numbers as they are."""
+    if isinstance(state, torch.Tensor):
+        return state.detach()
+    if isinstance(state, tuple):
+        parts = [_detach_all(s) for s in state]
+        return type(state)(*parts) if hasattr(state, "_fields") else tuple(parts)
+    return state
+
+
+def truncated_stepper(model: torch.nn.Module, x: torch.Tensor, k: int) -> SNNOutput:
+    """Forward pass of any steppable network (``alif``, ``sequential``) cut every ``k`` steps.
+
+    Runs :class:`~spikegrad.nn.stepping.Stepper` over ``x`` and detaches the whole state
+    at steps ``k, 2k, ...``: the values are those of the stepped (unrolled) network, the
+    gradient flows through at most ``k`` steps.
+    """
+    from ...nn.stepping import Stepper
+
+    k = check_size("k", k, 1)
+    stepper = Stepper(model)
+    state = None
+    outs: list[torch.Tensor] = []
+    spikes: list[tuple[torch.Tensor, ...]] = []
+    for n, x_n in enumerate(x.unbind(0)):
+        if n and n % k == 0:
+            state = _detach_all(state)
+        o, state = stepper.step(x_n, state)
+        outs.append(o)
+        spikes.append(stepper.last_spikes)
+    layers = tuple(torch.stack([s[j].reshape(s[j].shape[0], -1) for s in spikes])
+                   for j in range(len(spikes[0]))) if spikes else ()
+    return SNNOutput(torch.stack(outs), layers, ())
+
+
+def truncated_coba(model: torch.nn.Module, x: torch.Tensor, k: int) -> Any:
+    """Forward pass of a :class:`~spikegrad.nn.coba.CobaSpikingNetwork` cut every ``k`` steps.
+
+    ``coba_run`` per window of ``k`` steps from the detached final state of the previous
+    window: the values are those of ``model(x)``, the gradient flows through at most ``k``
+    steps.
+    """
+    from ...functional.coba import coba_run
+    from ...nn.coba import CobaSpikingNetwork
+
+    k = check_size("k", k, 1)
+    net = cast(CobaSpikingNetwork, model)  # the rule's "coba" kind
+    net.project_()
+    w = net._masked_weight()
+    state, spikes = None, []
+    for a in range(0, x.shape[0], k):
+        run = coba_run(x[a : a + k], w, net.topology, net.params, record=(),
+                       surrogate=net.surrogate, state=state)
+        spikes.append(run.spikes)
+        state = _detach_all(run.state)
+    return net.output(torch.cat(spikes))
+
+
 @dataclass
 class TruncatedBPTT(Rule):
-    """Surrogate-gradient BPTT truncated to windows of ``k`` steps (module docstring)."""
+    """Surrogate-gradient BPTT truncated to windows of ``k`` steps (gradient paths <= k steps).
+
+    See the module docstring for the equations and the models.
+    """
 
     name: ClassVar[str] = "tbptt"
-    models: ClassVar[tuple[str, ...]] = ("lif",)
+    models: ClassVar[tuple[str, ...]] = ("lif", "alif", "sequential", "coba")
     exact: ClassVar[bool] = False
     #: window length in steps: gradients flow back through at most ``k`` steps
     k: int = 10
@@ -98,7 +171,7 @@ class TruncatedBPTT(Rule):
         self.k = check_size("k", self.k, 1)
 
     def _check_model(self, model: torch.nn.Module) -> None:
-        layers = cast(SpikingNetwork, model).hidden_layers
+        layers = getattr(model, "layers", ())
         if any(getattr(layer, "projection", None) is not None for layer in layers):
             raise SpikegradInputError(
                 "rule 'tbptt' trains SpikingNetworks without input projections (delays); "
@@ -107,16 +180,25 @@ class TruncatedBPTT(Rule):
 
     def gradients(self, model: torch.nn.Module, task: Any, x: torch.Tensor, y: Any) -> RuleStep:
         """``loss.backward()`` through the truncated graph; gradients land in ``p.grad``."""
-        out = truncated_forward(model, x, self.k)
+        if model_kind(model) == "lif":
+            out = truncated_forward(model, x, self.k)
+        elif model_kind(model) == "coba":
+            out = truncated_coba(model, x, self.k)
+        else:
+            out = truncated_stepper(model, x, self.k)
         loss = task.loss(model, out, y)
         for p in model.parameters():
             p.grad = None
         if loss.requires_grad:
             loss.backward()
-        else:  # windows too short for any path from a weight to the loss (k <= 2)
-            for p in model.parameters():
-                if p.requires_grad:
-                    p.grad = torch.zeros_like(p)
+        # windows too short for any path from a parameter to the loss (k <= 2 on lif; a
+        # deep sequential model's first layers need more steps): its truncated gradient
+        # is zero
+        for p in model.parameters():
+            if p.requires_grad and p.grad is None:
+                p.grad = torch.zeros_like(p)
+        if model_kind(model) == "coba":
+            return RuleStep(loss.detach(), type(out)(*(_detach_all(f) for f in out)))
         detached = SNNOutput(
             out.readout.detach(), tuple(s.detach() for s in out.spikes), ()
         )
