@@ -26,6 +26,7 @@ from ..functional.lif import LIFParams, decay, li_sequence, lif_sequence
 from ..functional.surrogate import Surrogate, make_surrogate
 from ..init import uniform_
 from ..kernels import lif_numba, lif_triton
+from ..kernels._membrane import membrane_without_gradient, needs_graph
 from ..kernels.alif_fused import alif_sequence_fused
 from ..kernels.lif_fused import li_sequence_fused, lif_sequence_fused
 
@@ -176,7 +177,11 @@ class LIFLayer(nn.Module):
         ``"fused"`` (``"auto"``) or ``"reference"`` backend; ``"numba"`` raises.
     backend:
         ``"auto"`` (default), ``"numba"``, ``"fused"``, ``"reference"`` or ``"triton"``
-        (see :data:`BACKENDS`); all give identical spikes and gradients.
+        (see :data:`BACKENDS`); all give identical spikes and spike gradients. The
+        membrane returned with ``record_membrane=True`` carries its gradient on
+        ``"fused"`` and ``"reference"`` (``"auto"`` runs ``"fused"`` when that gradient
+        can be needed); on ``"numba"`` and ``"triton"`` a backward pass through it
+        raises (the compiled kernels differentiate the spikes only).
     projection:
         Optional module that replaces the layer's ``x @ weight.T``: spikes
         ``[T, B, in_features]`` in, currents ``[T, B, out_features]`` out, with its own
@@ -254,7 +259,9 @@ class LIFLayer(nn.Module):
         if self.neuron_options:
             return self._forward_options(x, record_membrane, check_finite)
         p = self.taus.params()
-        if self.uses_numba(x):
+        # a membrane that may be differentiated: "auto" leaves the compiled kernels
+        grad_mem = record_membrane and needs_graph(x, *self.parameters())
+        if self.uses_numba(x) and not (grad_mem and self.backend == "auto"):
             spikes, mem = lif_numba.lif_layer_numba(
                 x,
                 self.weight,
@@ -267,12 +274,15 @@ class LIFLayer(nn.Module):
                 finite_name="x" if check_finite else None,
                 record_membrane=record_membrane,
             )
-            return (spikes, cast(torch.Tensor, mem)) if record_membrane else spikes
+            if not record_membrane:
+                return spikes
+            mem = cast(torch.Tensor, mem)
+            return spikes, membrane_without_gradient(mem, "numba", x, *self.parameters())
         if check_finite:
             check_finite_values("x", x)
         current = x @ self.weight.t() if self.projection is None else self.projection(x)
         if self.backend in ("fused", "auto", "triton"):
-            triton = self.uses_triton(current)
+            triton = self.uses_triton(current) and not (grad_mem and self.backend == "auto")
             fn = lif_triton.lif_sequence_triton if triton else lif_sequence_fused
             spikes, mem = fn(
                 current,
@@ -283,6 +293,8 @@ class LIFLayer(nn.Module):
                 reset=self.reset,
                 recurrent_grad=self.recurrent_grad,
             )
+            if triton and record_membrane:
+                mem = membrane_without_gradient(mem, "triton", x, *self.parameters())
             return (spikes, mem) if record_membrane else spikes
         spikes, _, mem_or_none = lif_sequence(
             current,
