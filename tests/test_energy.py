@@ -382,3 +382,18 @@ def test_fit_srm_model_writes_an_explicit_not_counted_entry(tmp_path):
     assert rep["layers"] == [{"name": "srm 1", "kind": "SRMLayer", "counted": False,
                               "why": SRM_WHY}]  # fmt: skip
     assert not (tmp_path / "synops.png").exists()  # nothing counted: no plot
+
+
+def test_plot_synops_leaves_out_rows_that_are_not_counted(tmp_path):
+    from spikegrad.viz.plots import plot_synops
+
+    counter = OpCounter()
+    counter.add(_hand_net(), X, SNNOutput(torch.zeros(5, 2, 2), (S,)))
+    rep = counter.report()
+    rep["layers"].append({"name": "srm 1", "kind": "SRMLayer", "counted": False, "why": "x"})
+    plot_synops(rep, tmp_path / "mixed.png")
+    assert (tmp_path / "mixed.png").stat().st_size > 1000
+    only = dict(rep, layers=rep["layers"][-1:])
+    with pytest.raises(SpikegradInputError, match="no counted layer"):
+        plot_synops(only, tmp_path / "none.png")
+    assert not (tmp_path / "none.png").exists()

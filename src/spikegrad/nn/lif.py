@@ -177,11 +177,11 @@ class LIFLayer(nn.Module):
         ``"fused"`` (``"auto"``) or ``"reference"`` backend; ``"numba"`` raises.
     backend:
         ``"auto"`` (default), ``"numba"``, ``"fused"``, ``"reference"`` or ``"triton"``
-        (see :data:`BACKENDS`); all give identical spikes and spike gradients. The
-        membrane returned with ``record_membrane=True`` carries its gradient on
-        ``"fused"`` and ``"reference"`` (``"auto"`` runs ``"fused"`` when that gradient
-        can be needed); on ``"numba"`` and ``"triton"`` a backward pass through it
-        raises (the compiled kernels differentiate the spikes only).
+        (see :data:`BACKENDS`); all give identical spikes and gradients. The membrane
+        returned with ``record_membrane=True`` carries its gradient on ``"reference"``,
+        ``"fused"`` and ``"numba"``; the Triton kernels differentiate the spikes only,
+        so ``"auto"`` runs ``"fused"`` on CUDA when that gradient can be needed and on
+        ``"triton"`` a backward pass through the membrane raises.
     projection:
         Optional module that replaces the layer's ``x @ weight.T``: spikes
         ``[T, B, in_features]`` in, currents ``[T, B, out_features]`` out, with its own
@@ -259,9 +259,9 @@ class LIFLayer(nn.Module):
         if self.neuron_options:
             return self._forward_options(x, record_membrane, check_finite)
         p = self.taus.params()
-        # a membrane that may be differentiated: "auto" leaves the compiled kernels
+        # a membrane that may be differentiated: "auto" leaves the Triton kernels
         grad_mem = record_membrane and needs_graph(x, *self.parameters())
-        if self.uses_numba(x) and not (grad_mem and self.backend == "auto"):
+        if self.uses_numba(x):
             spikes, mem = lif_numba.lif_layer_numba(
                 x,
                 self.weight,
@@ -274,10 +274,7 @@ class LIFLayer(nn.Module):
                 finite_name="x" if check_finite else None,
                 record_membrane=record_membrane,
             )
-            if not record_membrane:
-                return spikes
-            mem = cast(torch.Tensor, mem)
-            return spikes, membrane_without_gradient(mem, "numba", x, *self.parameters())
+            return (spikes, cast(torch.Tensor, mem)) if record_membrane else spikes
         if check_finite:
             check_finite_values("x", x)
         current = x @ self.weight.t() if self.projection is None else self.projection(x)
