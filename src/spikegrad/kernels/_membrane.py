@@ -1,8 +1,9 @@
 """A recorded membrane trace that refuses, with one line, to be differentiated.
 
-The compiled backends (``numba``, ``triton``) compute the BPTT of the spikes only; the
-membrane trace they return is a by-product of the forward sweep. A loss on it would
-silently contribute nothing to any gradient. :func:`membrane_without_gradient` wraps
+The Triton kernels (:mod:`spikegrad.kernels.lif_triton`) compute the BPTT of the spikes
+only; the membrane trace they return is a by-product of the forward sweep, and a loss on
+it would silently contribute nothing to any gradient (the fused and numba kernels do
+differentiate it). :func:`membrane_without_gradient` wraps
 such a trace so that the forward value is unchanged and a backward pass that reaches it
 raises :class:`~spikegrad._checks.SpikegradInputError` naming the backend and the fix.
 """
