@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ._checks import SpikegradInputError, check_size
-from .data.spikes import SpikeDataset
+from .data.spikes import LAYOUTS, SpikeDataset, layout_of
 from .io.checkpoint import load_checkpoint
 from .io.run import RunFolder
 from .learning.config import TrainConfig, build_model
@@ -146,14 +147,85 @@ def _shape(config: TrainConfig, sd: dict) -> tuple[int, int]:
     return int(sd["layers.0.weight"].shape[1]), int(sd["readout.weight"].shape[0])
 
 
+def _as_tensor(name: str, data: object) -> torch.Tensor:
+    """A tensor from a tensor or a numpy array (anything else: one-line ``TypeError``)."""
+    if isinstance(data, torch.Tensor):
+        return data
+    if isinstance(data, np.ndarray):
+        if data.dtype == object or not (
+            np.issubdtype(data.dtype, np.number) or data.dtype == np.bool_
+        ):
+            raise SpikegradInputError(f"{name} must hold numbers, got a {data.dtype} array")
+        return torch.from_numpy(np.ascontiguousarray(data))
+    raise TypeError(
+        f"{name} must be a [T, B, N] tensor or numpy array, or a SpikeDataset, got "
+        f"{type(data).__name__}"
+    )
+
+
+def _n_inputs(model: torch.nn.Module) -> int | None:
+    n = getattr(model, "n_inputs", None)
+    if n is None:
+        n = getattr(model, "in_features", None)
+    return int(n) if isinstance(n, int) else None
+
+
+def _time_major(model: torch.nn.Module, x: torch.Tensor, layout: str | None) -> torch.Tensor:
+    r"""``x`` as the time-major ``[T, B, N]`` the model takes, from ``layout``.
+
+    ``layout=None`` uses the layout a batch of :class:`~spikegrad.data.SpikeDataset` or
+    :func:`~spikegrad.data.collate` recorded (:func:`~spikegrad.data.layout_of`); a
+    3-D tensor without that record is refused: ``[5, 60, 40]`` is 60 samples of 5 steps
+    time-major and 5 samples of 60 steps sample-major, and nothing in it tells which.
+    """
+    n = _n_inputs(model)
+    feat = n if n is not None else "N"
+    if x.dim() != 3:
+        raise SpikegradInputError(
+            f"data must be 3-D, [T, B, {feat}] (layout='time-major') or [B, T, {feat}] "
+            f"(layout='sample-major'), got shape {tuple(x.shape)}"
+        )
+    recorded = layout_of(x)
+    if layout is None:
+        if recorded is None:
+            raise SpikegradInputError(
+                f"cannot tell the layout of data {tuple(x.shape)}: pass layout='time-major' "
+                f"([T, B, N]: {x.shape[1]} samples) or layout='sample-major' ([B, T, N]: "
+                f"{x.shape[0]} samples)"
+            )
+        layout = recorded
+    elif layout not in LAYOUTS:
+        raise SpikegradInputError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+    elif recorded is not None and recorded != layout:
+        raise SpikegradInputError(
+            f"data was built {recorded} (SpikeDataset / collate) but layout={layout!r}"
+        )
+    if n is not None and x.shape[-1] != n:
+        raise SpikegradInputError(
+            f"data has {x.shape[-1]} features in its last dimension; the model takes "
+            f"n_inputs={n} ([T, B, {n}] or, with layout='sample-major', [B, T, {n}])"
+        )
+    return x if layout == "time-major" else x.transpose(0, 1).contiguous()
+
+
 @torch.no_grad()
 def predict(
-    model: torch.nn.Module, data: torch.Tensor | SpikeDataset, batch_size: int = 500
+    model: torch.nn.Module,
+    data: torch.Tensor | np.ndarray | SpikeDataset,
+    batch_size: int = 500,
+    *,
+    layout: str | None = None,
 ) -> torch.Tensor:
     """Predicted classes ``[B]``: arg-max of ``model.logits`` on the inputs.
 
-    ``data`` is a time-major spike tensor ``[T, B, n_inputs]`` or a
-    :class:`~spikegrad.data.SpikeDataset` (predicted in order, in batches).
+    ``data`` is a spike tensor or numpy array, or a :class:`~spikegrad.data.SpikeDataset`
+    (predicted in order, in batches). ``layout`` says how a tensor is laid out:
+    ``"time-major"`` ``[T, B, n_inputs]`` or ``"sample-major"`` ``[B, T, n_inputs]`` (a
+    default torch ``DataLoader`` over a ``SpikeDataset``). It may be left out only for
+    the batches of ``SpikeDataset`` and :func:`~spikegrad.data.collate`, which record
+    their layout; any other 3-D tensor without it is refused (one-line
+    :class:`SpikegradInputError`), as is one whose last dimension is not the model's
+    ``n_inputs`` or a ``layout`` that contradicts the recorded one.
     """
     batch_size = check_size("batch_size", batch_size, 1)
     dtype = next(model.parameters()).dtype
@@ -163,26 +235,53 @@ def predict(
             for x, _ in data.batches(batch_size, shuffle=False, dtype=dtype)
         ]
         return torch.cat(parts) if parts else torch.empty(0, dtype=torch.int64)
-    if not isinstance(data, torch.Tensor):
-        raise TypeError(f"data must be a [T, B, N] tensor or a SpikeDataset, got {type(data)}")
-    return model.logits(model(data.to(dtype))).argmax(1)
+    x = _time_major(model, _as_tensor("data", data), layout)
+    return model.logits(model(x.to(dtype))).argmax(1)
 
 
 def evaluate(
     model: torch.nn.Module,
-    data: Task | SpikeDataset,
+    data: Task | SpikeDataset | tuple,
     split: str = "test",
     batch_size: int = 500,
+    *,
+    layout: str | None = None,
 ) -> dict[str, float]:
     """Loss, score (``accuracy`` for classification) and spikes per neuron.
 
     ``data`` is a :class:`~spikegrad.tasks.Task` (then ``split`` picks train / val /
-    test) or one :class:`~spikegrad.data.SpikeDataset` (evaluated whole).
+    test), one :class:`~spikegrad.data.SpikeDataset` (evaluated whole) or a pair
+    ``(x, labels)`` of tensors or numpy arrays: spike counts ``x`` laid out as
+    ``layout`` says (see :func:`predict`; whole numbers, as
+    :meth:`~spikegrad.data.SpikeDataset.from_dense` stores them) and ``[B]`` integer
+    labels.
     """
+    if isinstance(data, tuple):
+        if len(data) != 2:
+            raise SpikegradInputError(
+                f"data as a tuple must be (x, labels), got {len(data)} items"
+            )
+        x = _time_major(model, _as_tensor("x", data[0]), layout)
+        y = _as_tensor("labels", data[1]).reshape(-1)
+        if y.numel() != x.shape[1]:
+            raise SpikegradInputError(
+                f"labels has {y.numel()} entries for {x.shape[1]} samples in x"
+            )
+        n_classes = getattr(model, "n_classes", None)
+        data = SpikeDataset.from_dense(
+            x.transpose(0, 1), y.to(torch.int64),
+            n_classes=int(n_classes) if isinstance(n_classes, int) else None,
+        )
+    elif layout is not None:
+        raise SpikegradInputError(
+            "layout applies to (x, labels) tensors; a Task or SpikeDataset knows its own"
+        )
     if isinstance(data, SpikeDataset):
         if len(data) == 0:
             raise SpikegradInputError("cannot evaluate on an empty dataset")
         data, split = ClassificationTask(data, data, data, dataset=data.name), "test"
     if not isinstance(data, Task):
-        raise TypeError(f"data must be a Task or a SpikeDataset, got {type(data).__name__}")
+        raise TypeError(
+            f"data must be a Task, a SpikeDataset or (x, labels), got {type(data).__name__}"
+        )
     return _evaluate_task(model, data, split, batch_size)

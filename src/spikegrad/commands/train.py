@@ -442,7 +442,11 @@ def build_train_config(args: argparse.Namespace):
     ds = {**base, **dict(settings.get("dataset_options", {})), **_data_options(args, task)}
     mo = {**dict(settings.get("model_options", {})), **_model_options(args)}
     rule = fields.get("rule", "bptt")
-    ro = {**dict(settings.get("rule_options", {})), **_rule_options(args.rule_option, rule)}
+    # the recipe's rule options belong to the recipe's rule: another rule starts bare
+    recipe_ro = settings.get("rule_options", {}) if settings.get("rule", "bptt") == rule else {}
+    if recipe_ro is not settings.get("rule_options") and "rule_options" in applied:
+        del applied["rule_options"]
+    ro = {**dict(recipe_ro), **_rule_options(args.rule_option, rule)}
     fields.update(dataset_options=ds, model_options=mo, rule_options=ro)
     if "hidden" in fields:
         fields["hidden"] = tuple(fields["hidden"])

@@ -53,13 +53,25 @@ from .shd import (
     read_hdf5_spikes,
     shd_release,
 )
-from .spikes import SpikeDataset, collate_time_major, split
+from .spikes import (
+    LAYOUTS,
+    SpikeDataset,
+    collate,
+    collate_time_major,
+    layout_of,
+    mark_layout,
+    split,
+)
 
 __all__ = [
     # storage
     "SpikeDataset",
     "split",
     "collate_time_major",
+    "collate",
+    "LAYOUTS",
+    "layout_of",
+    "mark_layout",
     # structured event arrays (Tonic's layout) and sparse DataLoader batches
     "EventCollate",
     "EventSamples",

@@ -14,13 +14,20 @@ so several events in the same bin add up to a spike count.
 A :class:`SpikeDataset` is also a map-style :class:`torch.utils.data.Dataset`:
 ``ds[i]`` is one sample ``(x [T, C], label)``, and a
 :class:`~torch.utils.data.DataLoader` with ``collate_fn=collate_time_major`` yields the
-same time-major batches ``([T, B, C], [B])`` as :meth:`SpikeDataset.batches`.
+same time-major batches ``([T, B, C], [B])`` as :meth:`SpikeDataset.batches`. A
+``DataLoader`` without a ``collate_fn`` stacks samples *sample-major* ``[B, T, C]``;
+:func:`collate` takes the layout explicitly (``layout="time-major"`` or
+``"sample-major"``). The batches of :meth:`SpikeDataset.dense` / ``batches`` and of
+:func:`collate` record their layout (:func:`layout_of`), so
+:func:`spikegrad.predict` and :func:`spikegrad.evaluate` accept them without a
+``layout`` argument; a tensor without the record must say its layout.
 """
 
 from __future__ import annotations
 
 import math
 import operator
+import weakref
 from collections.abc import Iterator, Sequence
 
 import torch
@@ -29,7 +36,46 @@ from torch.utils.data import Dataset
 
 from spikegrad._checks import SpikegradInputError, check_int
 
-__all__ = ["SpikeDataset", "split", "collate_time_major"]
+__all__ = [
+    "LAYOUTS",
+    "SpikeDataset",
+    "split",
+    "collate",
+    "collate_time_major",
+    "layout_of",
+    "mark_layout",
+]
+
+#: The two layouts of a batch of spike sequences: ``"time-major"`` ``[T, B, C]`` (what
+#: every model's ``forward`` takes) and ``"sample-major"`` ``[B, T, C]`` (torch's default
+#: collation of ``(x [T, C], label)`` samples).
+LAYOUTS = ("time-major", "sample-major")
+
+# id(tensor) -> (weak reference, layout): the layout a batch was built in, kept beside
+# the tensor (not in it) while it lives
+_LAYOUT: dict[int, tuple[weakref.ref, str]] = {}
+
+
+def mark_layout(x: Tensor, layout: str) -> Tensor:
+    """Record that the batch ``x`` is ``layout`` (one of :data:`LAYOUTS`); returns ``x``.
+
+    Kept, weakly, until ``x`` is freed; a new tensor made from ``x`` (a slice, a dtype
+    conversion) carries no record.
+    """
+    if layout not in LAYOUTS:
+        raise SpikegradInputError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+    key = id(x)
+    hit = _LAYOUT.get(key)
+    if hit is None or hit[0]() is not x:
+        weakref.finalize(x, _LAYOUT.pop, key, None)
+    _LAYOUT[key] = (weakref.ref(x), layout)
+    return x
+
+
+def layout_of(x: object) -> str | None:
+    """The layout recorded for the batch ``x`` by :func:`mark_layout` (``None``: unknown)."""
+    hit = _LAYOUT.get(id(x))
+    return hit[1] if hit is not None and hit[0]() is x else None
 
 IndexLike = Tensor | Sequence[int]
 
@@ -341,14 +387,14 @@ class SpikeDataset(Dataset):
         if dtype in (torch.float32, torch.float64):
             fast = _dense_numba(t, batch_index, u, shape, dtype, kernel_events)
             if fast is not None:
-                return fast
+                return mark_layout(fast, "time-major")
         out = torch.zeros(shape, dtype=dtype)
         if dtype == torch.bool:
             out[t, batch_index, u] = True
         else:
             ones = torch.ones(event_index.numel(), dtype=dtype)
             out.index_put_((t, batch_index, u), ones, accumulate=True)
-        return out
+        return mark_layout(out, "time-major")
 
     def subset(self, idx: IndexLike, name: str | None = None) -> SpikeDataset:
         """New dataset holding the samples ``idx`` in the given order.
@@ -515,19 +561,25 @@ class SpikeDataset(Dataset):
         )
 
 
-def collate_time_major(batch: Sequence[tuple[Tensor, object]]) -> tuple[Tensor, Tensor]:
-    """Stack samples ``(x [T, C], label)`` into a time-major batch ``(x [T, B, C], y [B])``.
+def collate(
+    batch: Sequence[tuple[Tensor, object]], layout: str = "time-major"
+) -> tuple[Tensor, Tensor]:
+    """Stack samples ``(x [T, C], label)`` into a batch ``(x, y [B])`` of ``layout``.
 
-    The ``collate_fn`` for a :class:`torch.utils.data.DataLoader` over a
-    :class:`SpikeDataset`: with ``shuffle=False`` it yields exactly the batches of
-    :meth:`SpikeDataset.batches` with ``shuffle=False`` (float32 spikes, int64 labels).
+    ``layout="time-major"``: ``x`` ``[T, B, C]`` (stacked on dimension 1, what the models
+    take); ``"sample-major"``: ``[B, T, C]`` (dimension 0, as torch's default collation).
+    The batch records its layout (:func:`layout_of`). For a
+    :class:`torch.utils.data.DataLoader`: ``collate_fn=functools.partial(collate,
+    layout=...)``, or :func:`collate_time_major`.
 
     Raises
     ------
     SpikegradInputError
-        If ``batch`` is empty, an item is not a pair, or the ``x`` are not 2-D tensors of
-        one shape.
+        If ``layout`` is not one of :data:`LAYOUTS`, ``batch`` is empty, an item is not a
+        pair, or the ``x`` are not 2-D tensors of one shape.
     """
+    if layout not in LAYOUTS:
+        raise SpikegradInputError(f"layout must be one of {LAYOUTS}, got {layout!r}")
     items = list(batch)
     if not items:
         raise SpikegradInputError("batch is empty; collate_time_major needs at least one sample")
@@ -549,7 +601,25 @@ def collate_time_major(batch: Sequence[tuple[Tensor, object]]) -> tuple[Tensor, 
             )
         xs.append(x)
         ys.append(torch.as_tensor(y, dtype=torch.int64).reshape(()))
-    return torch.stack(xs, dim=1), torch.stack(ys)
+    out = torch.stack(xs, dim=1 if layout == "time-major" else 0)
+    return mark_layout(out, layout), torch.stack(ys)
+
+
+def collate_time_major(batch: Sequence[tuple[Tensor, object]]) -> tuple[Tensor, Tensor]:
+    """Stack samples ``(x [T, C], label)`` into a time-major batch ``(x [T, B, C], y [B])``.
+
+    The ``collate_fn`` for a :class:`torch.utils.data.DataLoader` over a
+    :class:`SpikeDataset`: with ``shuffle=False`` it yields exactly the batches of
+    :meth:`SpikeDataset.batches` with ``shuffle=False`` (float32 spikes, int64 labels).
+    :func:`collate` with ``layout="time-major"``.
+
+    Raises
+    ------
+    SpikegradInputError
+        If ``batch`` is empty, an item is not a pair, or the ``x`` are not 2-D tensors of
+        one shape.
+    """
+    return collate(batch, "time-major")
 
 
 def _named(name: str) -> str:

@@ -12,7 +12,8 @@ recursion. With :math:`g_x[n] = \partial L/\partial x[n]` for every state variab
     g_s &= \partial L/\partial S\big|_\text{out} + g_a' + [\text{rec}]\, g_i' V
            - [\text{DR}]\, F g_u' \tilde U \\
     g_\Theta &= -H g_s - [\text{sub}]\, F S g_u' \\
-    g_u &= g_u' \big(F \beta_m k + 1 - F\big) + H g_s \\
+    g_u &= g_u' \big(F \beta_m k + 1 - F\big) + H g_s
+           + \partial L/\partial U\big|_\text{out} \\
     g_i &= \beta_s g_i' + (1-\beta_m) F k g_u' \\
     g_a &= \rho g_a' + \alpha g_\Theta
 
@@ -76,11 +77,11 @@ class _ALIFFused(torch.autograd.Function):
                               theta0, alpha, rec_weight)
         ctx.surrogate, ctx.reset, ctx.rg = surrogate, reset, recurrent_grad
         ctx.has_f = F is not None
-        ctx.mark_non_differentiable(U)
+        ctx.set_materialize_grads(False)  # no zero gradient for an unused membrane
         return S, U
 
     @staticmethod
-    def backward(ctx, gS, _gU):  # type: ignore[override]
+    def backward(ctx, gS, gU):  # type: ignore[override]
         U, I_, A, S, F, bm, bs, rho, theta0, alpha, V = ctx.saved_tensors
         if not ctx.has_f:
             F = None
@@ -112,6 +113,8 @@ class _ALIFFused(torch.autograd.Function):
             gk = gu_f if keep is None else gu_f * keep[n]
             hold = 0.0 if F is None else gu * (1.0 - F[n])
             gu_new = bm * gk + hold + H[n] * gs
+            if gU is not None:  # a loss on the recorded membrane U[n]
+                gu_new = gu_new + gU[n]
             gi = one_m_bm * gk + bs * gi
             ga = rho * ga + alpha * gth
             GTH[n] = gth
@@ -150,10 +153,11 @@ def alif_sequence_fused(
     reset: str = "detach",
     recurrent_grad: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Spikes ``[T, B, N]`` and membrane trace from projected currents ``x`` (zero state).
+    r"""Spikes ``[T, B, N]`` and membrane trace from projected currents ``x`` (zero state).
 
     Same semantics as :func:`spikegrad.functional.alif.alif_sequence`; parameters are
-    numbers, 0-d or ``[N]`` tensors. The membrane trace carries no gradient.
+    numbers, 0-d or ``[N]`` tensors. The membrane trace carries its gradient (the
+    :math:`\partial L/\partial U|_\text{out}` term of the adjoint above).
     """
     return _ALIFFused.apply(
         x, _t(beta_mem, x), _t(beta_syn, x), _t(rho, x), _t(threshold, x), _t(adapt, x),

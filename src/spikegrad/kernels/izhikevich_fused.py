@@ -9,7 +9,8 @@ and :math:`k = 1 - S`, the adjoint of one step is
     g_{\hat U} = -h g_V' + (1 - h a) g_U' \\
     g_S &= \partial L/\partial S\big|_\text{out}
           + [\text{DR}]\big(g_{\hat V}(c - V) + g_{\hat U} d\big) \\
-    g_V &= k\, g_{\hat V} + h_\sigma\big((V - v_p)/v_s\big) g_S / v_s, \qquad g_U = g_{\hat U}
+    g_V &= k\, g_{\hat V} + h_\sigma\big((V - v_p)/v_s\big) g_S / v_s
+           + \partial L/\partial V\big|_\text{out}, \qquad g_U = g_{\hat U}
 
 and :math:`\partial L/\partial I[n] = h g_V'`. ``a, b, c, d`` are constants (no gradient).
 """
@@ -42,11 +43,11 @@ class _IzhFused(torch.autograd.Function):
             u = u_hat + h * a * (b * v_hat - u_hat)
         ctx.save_for_backward(V, U, S)
         ctx.params, ctx.surrogate, ctx.dr = params, surrogate, dr
-        ctx.mark_non_differentiable(V)
+        ctx.set_materialize_grads(False)  # no zero gradient for an unused membrane
         return S, V
 
     @staticmethod
-    def backward(ctx, gS, _gV):  # type: ignore[override]
+    def backward(ctx, gS, gV):  # type: ignore[override]
         V, U, S = ctx.saved_tensors
         a, b, c, d, h, vp, vs = ctx.params
         T, B, N = V.shape
@@ -66,6 +67,8 @@ class _IzhFused(torch.autograd.Function):
             if ctx.dr:
                 gs = gs + g_vh * (c - V[n]) + g_uh * d
             gv = (1.0 - s) * g_vh + Hs[n] * gs
+            if gV is not None:  # a loss on the recorded membrane V[n]
+                gv = gv + gV[n]
             gu = g_uh
         return GX, None, None, None
 
@@ -74,5 +77,6 @@ def izhikevich_sequence_fused(
     x: torch.Tensor, params: IzhikevichParams, surrogate: Surrogate, *, reset: str = "detach"
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Spikes ``[T, B, N]`` and the trace ``V[0..T-1]`` from rest; same values as
-    :func:`~spikegrad.functional.izhikevich.izhikevich_sequence`, gradient to ``x`` only."""
+    :func:`~spikegrad.functional.izhikevich.izhikevich_sequence`, gradient to ``x`` only
+    (from the spikes and from a loss on the returned trace ``V``)."""
     return _IzhFused.apply(x, IzhikevichParams(*params), surrogate, reset == "differentiable")

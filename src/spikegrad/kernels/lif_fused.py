@@ -12,7 +12,8 @@ runs the adjoint recursion by hand. With :math:`\bar U[n] = \beta_m U[n] + (1-\b
 
     g_s[n] &= \partial L/\partial S[n]\big|_\text{out} + [\text{rec}]\, g_i[n+1] V
               - [\text{DR}]\, g_u[n+1] \bar U[n] \\
-    g_u[n] &= \beta_m k[n] g_u[n+1] + h[n] g_s[n] \\
+    g_u[n] &= \beta_m k[n] g_u[n+1] + h[n] g_s[n]
+              + \partial L/\partial U[n]\big|_\text{out} \\
     g_i[n] &= (1-\beta_m) k[n] g_u[n+1] + \beta_s g_i[n+1]
 
 and the parameter gradients
@@ -21,8 +22,10 @@ and the parameter gradients
 :math:`\partial L/\partial \beta_m = \sum_n g_u[n+1] k[n] (U[n] - I[n])`,
 :math:`\partial L/\partial \beta_s = \sum_n g_i[n+1] I[n]`.
 ``[rec]`` is dropped when ``recurrent_grad=False`` and ``[DR]`` when the reset is
-detached, exactly as in the reference. Values and gradients are tested against the
-reference for every surrogate, reset mode and recurrence.
+detached, exactly as in the reference. :math:`\partial L/\partial U[n]|_\text{out}` is
+the gradient of a loss on the returned membrane trace (zero when it is not used).
+Values and gradients are tested against the reference for every surrogate, reset mode
+and recurrence.
 """
 
 from __future__ import annotations
@@ -62,11 +65,12 @@ class _LIFFused(torch.autograd.Function):
         ctx.surrogate = surrogate
         ctx.dr = differentiable_reset
         ctx.rg = recurrent_grad
-        ctx.mark_non_differentiable(U)
+        # no zero [T, B, N] gradient for the membrane when the loss does not use it
+        ctx.set_materialize_grads(False)
         return S, U
 
     @staticmethod
-    def backward(ctx, gS, _gU):  # type: ignore[override]
+    def backward(ctx, gS, gU):  # type: ignore[override]
         U, I_, S, bm, bs, V = ctx.saved_tensors
         T, B, N = U.shape
         H = ctx.surrogate.derivative(U - 1.0)
@@ -91,6 +95,8 @@ class _LIFFused(torch.autograd.Function):
                 gs = gs - gu * (bm * U[n] + one_m_bm * I_[n])
             gk = gu * keep[n]
             gu = bm * gk + H[n] * gs
+            if gU is not None:  # the recorded membrane U[n] is used by the loss itself
+                gu = gu + gU[n]
             gi = one_m_bm * gk + bs * gi
         g_bm = g_bs = g_V = None
         if need_bm:
@@ -119,7 +125,8 @@ def lif_sequence_fused(
     """Spikes ``[T, B, N]`` and membrane trace ``U[0..T-1]`` from projected currents ``x``.
 
     Same semantics as :func:`spikegrad.functional.lif.lif_sequence` from a zero state.
-    The membrane trace carries no gradient.
+    The membrane trace carries its gradient (a loss on it reaches ``x``, the decays and
+    ``rec_weight`` as in the reference).
     """
     bm = _as_tensor(beta_mem, x)
     bs = _as_tensor(beta_syn, x)

@@ -637,6 +637,8 @@ if _HAVE_NUMBA:
         WTf,
         Xf,
         VTf,
+        has_gu,
+        gU,
         rec,
         recg,
         VT,
@@ -649,6 +651,8 @@ if _HAVE_NUMBA:
         (dL/dS[t, j] reaches the adjoint only as h_j dL/dS[t, j], so for a surrogate of
         bounded support the skipped terms are exactly zero; VT[j] = column j of V);
         recg = 2 for every j, as rows of V (VT then holds V itself).
+        With ``has_gu``, gU[t, b] = dL/dU[t, b] of a loss on the returned membrane trace is
+        added to g_u[t] after the step's adjoint update.
         With ``ck`` the membrane and current rows of each time block are recomputed
         (:func:`_replay`) from the block's start state CKU / CKI instead of read from
         U / I; WTf, Xf, VTf and ``rec`` are the forward's inputs for that.
@@ -744,6 +748,10 @@ if _HAVE_NUMBA:
                         gbm[c],
                         gbs[c],
                     )
+                    if has_gu:  # a loss on the recorded membrane U[t]
+                        gUr = gU[t, b]
+                        for j in range(N):
+                            gu[j] += gUr[j]
                     if t % _TB != 0:
                         continue
                     # weight gradients of this time block, as tight scatter loops
@@ -1218,8 +1226,9 @@ def _support_fraction(
     return float(np.count_nonzero(one - beta * np.abs(sub - one) > 0)) / sub.size
 
 
-def _lif_grads(r, weight, V, spikes, surrogate, dr, rg, gS, GX, Wo, needs):
-    """Backward of one LIF layer from dL/dS = gS (or None) + GX @ Wo (or None).
+def _lif_grads(r, weight, V, spikes, surrogate, dr, rg, gS, GX, Wo, needs, gU=None):
+    """Backward of one LIF layer from dL/dS = gS (or None) + GX @ Wo (or None) and
+    dL/dU = gU (or None: the membrane trace is not used; else a ``[T, B, N]`` tensor).
 
     ``needs`` = (x, weight, rec_weight) gradient flags. Returns (gx, gw, gv, g_bm, g_bs).
     """
@@ -1230,6 +1239,12 @@ def _lif_grads(r, weight, V, spikes, surrogate, dr, rg, gS, GX, Wo, needs):
     dt = r.bm.dtype
     has_gs, has_gx = gS is not None, GX is not None
     gS_n = np.ascontiguousarray(gS.detach().numpy().astype(dt, copy=False)) if has_gs else None
+    has_gu = gU is not None
+    gU_n = (
+        np.ascontiguousarray(gU.detach().numpy().astype(dt, copy=False))
+        if has_gu
+        else np.zeros((1, 1, 1), dtype=dt)
+    )
     need_x = needs[0]
     need_w = r.ev and needs[1]
     need_v = r.rec and needs[2]
@@ -1312,6 +1327,8 @@ def _lif_grads(r, weight, V, spikes, surrogate, dr, rg, gS, GX, Wo, needs):
                 Ib if r.ck else I_, r.bm, r.omb, r.bs, code, cst, dr, r.need_tau, gu, gi,
                 GIb, gbm, gbs,
             )  # fmt: skip
+            if has_gu:  # a loss on the recorded membrane U[t]
+                gu += gU_n[t]
             if t == t0:  # the block is done: its weight gradients
                 _scatter_block(
                     t0, t1, nchunks, GIb, st, ct, idx, val, need_w, need_v, *sev, store_gi,
@@ -1324,7 +1341,7 @@ def _lif_grads(r, weight, V, spikes, surrogate, dr, rg, gS, GX, Wo, needs):
             nchunks, has_gs, gS_n if has_gs else dummy, has_gx, GX if has_gx else dummy,
             Wo.numpy() if has_gx else dummy[0], U, I_, st, ct, idx, val, need_w, need_v,
             *sev, r.bm, r.omb, r.bs, code, cst, dr, r.need_tau, store_gi, GI, dWT, dVT, gbm,
-            gbs, r.ck, T, B, *rp, r.rec, recg,
+            gbs, r.ck, T, B, *rp, has_gu, gU_n, r.rec, recg,
             np.ascontiguousarray(V.detach().numpy().T) if recg == 1
             else np.ascontiguousarray(V.detach().numpy()) if recg == 2 else dummy[0],
         )  # fmt: skip
@@ -1410,17 +1427,18 @@ class _LIFLayerNumba(torch.autograd.Function):
         ctx.save_for_backward(weight if r.ev else None, rec_weight,
                               None if r.s_ev else spikes, *_stash(r))  # fmt: skip
         ctx.run = r
-        ctx.mark_non_differentiable(mem)
+        if r.ck:  # no trace was kept (the caller asked for none): nothing to differentiate
+            ctx.mark_non_differentiable(mem)
         return spikes, mem
 
     @staticmethod
-    def backward(ctx, gS, _gU):  # type: ignore[override]
-        if gS is None:  # the spikes were not used by the loss
+    def backward(ctx, gS, gU):  # type: ignore[override]
+        if gS is None and gU is None:  # neither the spikes nor the membrane reach the loss
             return (None,) * 11
         weight, V, spikes, *arrays = ctx.saved_tensors
         gx, gw, gv, g_bm, g_bs = _lif_grads(
             _unstash(ctx.run, arrays), weight, V, spikes, ctx.surrogate, ctx.dr, ctx.rg, gS,
-            None, None, ctx.needs_input_grad[:3],
+            None, None, ctx.needs_input_grad[:3], gU,
         )  # fmt: skip
         return gx, gw, gv, g_bm, None, g_bs, None, None, None, None, None
 
@@ -1518,7 +1536,8 @@ def lif_layer_numba(
     ``x`` ``[T, B, K]``, ``weight`` ``[N, K]``, optional ``rec_weight`` ``[N, N]``.
     Uses the event-driven projection when ``x`` has at most ``density_threshold``
     non-zeros (``None``: always), else one dense matrix product. Returns spikes
-    ``[T, B, N]`` and the gradient-free membrane trace, like the reference; with
+    ``[T, B, N]`` and the membrane trace, like the reference (a loss on it is
+    differentiated: its dL/dU[t] enters the adjoint g_u[t]); with
     ``record_membrane=False`` the trace is ``None`` and, on the event-driven path and
     with :data:`CHECKPOINT`, never stored (the backward recomputes it blockwise). With
     ``finite_name``, NaN/inf in ``x`` raise (checked during the event scan). A

@@ -35,7 +35,7 @@ import torch
 from .._checks import SpikegradInputError, check_size
 from ..functional.regularization import mean_spikes_per_neuron
 from ..io.run import RunFolder
-from ..nn.energy import OpCosts, OpCounter, make_costs
+from ..nn.energy import OpCosts, OpCounter, has_counts, make_costs, not_counted
 from ..nn.spec import spec_or_kind
 from ..tasks.base import Task
 from .rules.base import Rule
@@ -254,7 +254,8 @@ def fit(
         or a dict; default Horowitz 2014, 45 nm). The test evaluation counts synaptic
         operations, dense MACs, neuron updates and memory traffic per sample and layer
         (``metrics["synops"]``, ``synops.png``) for the models :mod:`spikegrad.nn.energy`
-        models.
+        models; every other model and layer gets an explicit ``{"counted": false, "why":
+        ...}`` entry there.
 
     Warns
     -----
@@ -439,8 +440,8 @@ def fit(
         for part, r in (("test", test), ("val", val), ("train", tr)):
             metrics[f"{part}_{task.score_name}"] = r["accuracy"]
     synops = ops.report(costs)
-    if synops is not None:
-        metrics["synops"] = synops
+    # every model gets an entry: a model the counter does not know says so
+    metrics["synops"] = synops if synops is not None else not_counted(model)
     if run is not None:
         run.write_metrics(metrics)
         if plots:
@@ -449,7 +450,7 @@ def fit(
             plot_learning_curves(
                 st.history, run.file("learning_curves.png"), score=task.score_name
             )
-            if synops is not None:
+            if has_counts(synops):
                 from ..viz.plots import plot_synops
 
                 plot_synops(synops, run.file("synops.png"))

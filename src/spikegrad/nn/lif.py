@@ -27,6 +27,7 @@ from ..functional.lif import LIFParams, decay, li_sequence, lif_sequence
 from ..functional.surrogate import Surrogate, make_surrogate
 from ..init import uniform_
 from ..kernels import lif_numba, lif_triton
+from ..kernels._membrane import membrane_without_gradient, needs_graph
 from ..kernels.alif_fused import alif_sequence_fused
 from ..kernels.lif_fused import li_sequence_fused, lif_sequence_fused
 from .spec import records_init
@@ -204,7 +205,11 @@ class LIFLayer(CurrentNoise, nn.Module):
         ``"fused"`` (``"auto"``) or ``"reference"`` backend; ``"numba"`` raises.
     backend:
         ``"auto"`` (default), ``"numba"``, ``"fused"``, ``"reference"`` or ``"triton"``
-        (see :data:`BACKENDS`); all give identical spikes and gradients.
+        (see :data:`BACKENDS`); all give identical spikes and gradients. The membrane
+        returned with ``record_membrane=True`` carries its gradient on ``"reference"``,
+        ``"fused"`` and ``"numba"``; the Triton kernels differentiate the spikes only,
+        so ``"auto"`` runs ``"fused"`` on CUDA when that gradient can be needed and on
+        ``"triton"`` a backward pass through the membrane raises.
     projection:
         Optional module that replaces the layer's ``x @ weight.T``: spikes
         ``[T, B, in_features]`` in, currents ``[T, B, out_features]`` out, with its own
@@ -282,6 +287,8 @@ class LIFLayer(CurrentNoise, nn.Module):
         if self.neuron_options:
             return self._forward_options(x, record_membrane, check_finite)
         p = self.taus.params()
+        # a membrane that may be differentiated: "auto" leaves the Triton kernels
+        grad_mem = record_membrane and needs_graph(x, *self.parameters())
         if self.current_noise is None and self.uses_numba(x):
             spikes, mem = lif_numba.lif_layer_numba(
                 x,
@@ -301,7 +308,7 @@ class LIFLayer(CurrentNoise, nn.Module):
         current = x @ self.weight.t() if self.projection is None else self.projection(x)
         current = self.perturb_current(current)
         if self.backend in ("fused", "auto", "triton"):
-            triton = self.uses_triton(current)
+            triton = self.uses_triton(current) and not (grad_mem and self.backend == "auto")
             fn = lif_triton.lif_sequence_triton if triton else lif_sequence_fused
             spikes, mem = fn(
                 current,
@@ -312,6 +319,8 @@ class LIFLayer(CurrentNoise, nn.Module):
                 reset=self.reset,
                 recurrent_grad=self.recurrent_grad,
             )
+            if triton and record_membrane:
+                mem = membrane_without_gradient(mem, "triton", x, *self.parameters())
             return (spikes, mem) if record_membrane else spikes
         spikes, _, mem_or_none = lif_sequence(
             current,

@@ -158,13 +158,18 @@ def plot_synops(report: Mapping[str, Any], path: str | Path) -> None:
     ----------
     report:
         The dict of :meth:`spikegrad.nn.energy.OpCounter.report` (``layers`` rows with
-        ``name``, ``synops``, ``dense_macs``, ``energy_*_pj`` and ``dense_energy_*_pj``).
+        ``name``, ``synops``, ``dense_macs``, ``energy_*_pj`` and ``dense_energy_*_pj``;
+        rows with ``counted: False`` are left out).
     path:
         Output PNG file.
     """
     rows = report.get("layers") if isinstance(report, Mapping) else None
     if not rows:
         raise SpikegradInputError("report must be an operation count with a 'layers' list")
+    # rows of layers without an operation model ({"counted": False, "why": ...}) have no bars
+    rows = [r for r in rows if r.get("counted", True)]
+    if not rows:
+        raise SpikegradInputError("the operation count has no counted layer to plot")
     plt = pyplot()
     names = [str(r["name"]) for r in rows]
     pos = list(range(len(rows)))
