@@ -12,6 +12,7 @@ import importlib
 from typing import Any
 
 from .checkpoint import (
+    Checkpoint,
     atomic_write_bytes,
     atomic_write_text,
     load_checkpoint,
@@ -24,6 +25,7 @@ from .checkpoint import (
 _NIR_NAMES = ("export_nir", "import_nir", "delay_to_nir", "delay_from_nir", "nir_parameters")
 
 __all__ = [
+    "Checkpoint",
     "atomic_write_bytes",
     "atomic_write_text",
     "load_checkpoint",
