@@ -127,3 +127,15 @@ def test_load_checkpoint_returns_what_loads_with_one_call(tmp_path):
         assert torch.equal(net(x).readout, ref)
         assert torch.equal(own.eval()(x).readout, ref)
         assert torch.equal(load_run(tmp_path)(x).readout, ref)
+
+
+def test_from_dense_takes_numpy_arrays_as_it_takes_tensors():
+    import numpy as np
+
+    from spikegrad.data import SpikeDataset
+
+    x = np.random.default_rng(0).random((4, 6, 3)) < 0.3
+    y = np.array([0, 1, 1, 0])
+    a = SpikeDataset.from_dense(x, y)
+    b = SpikeDataset.from_dense(torch.from_numpy(x), torch.from_numpy(y))
+    assert torch.equal(a.dense(), b.dense()) and torch.equal(a.labels, b.labels)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,7 +36,7 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
                 f"--task: unknown task {args.task!r}; valid tasks: {', '.join(names)}"
             )
         names = [args.task]
-    rows = {}
+    rows: dict[str, dict[str, Any]] = {}
     for name in names:
         recipes = RECIPES.get(name, {})
         rows[name] = {

@@ -30,6 +30,7 @@ import operator
 import weakref
 from collections.abc import Iterator, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset
@@ -479,8 +480,8 @@ class SpikeDataset(Dataset):
     @classmethod
     def from_dense(
         cls,
-        x: Tensor,
-        labels: Tensor | Sequence[int],
+        x: Tensor | np.ndarray,
+        labels: Tensor | Sequence[int] | np.ndarray,
         n_classes: int | None = None,
         name: str = "",
     ) -> SpikeDataset:
@@ -489,7 +490,8 @@ class SpikeDataset(Dataset):
         Parameters
         ----------
         x:
-            ``[N, T, C]`` tensor of spikes: bool, 0/1 or non-negative integer counts
+            ``[N, T, C]`` tensor or numpy array of spikes: bool, 0/1 or non-negative
+            integer counts
             (a float tensor must hold whole numbers). A count ``c`` becomes ``c`` events.
         labels:
             ``[N]`` integer class labels.
@@ -500,9 +502,13 @@ class SpikeDataset(Dataset):
         -----
         ``from_dense(x, y).dense()`` equals ``x.permute(1, 0, 2)`` (time-major).
         """
+        if isinstance(x, np.ndarray):
+            x = torch.from_numpy(np.ascontiguousarray(x))
+        if isinstance(labels, np.ndarray):
+            labels = torch.from_numpy(np.asarray(labels, dtype=np.int64))
         if not isinstance(x, Tensor):
             raise SpikegradInputError(
-                f"x must be a torch.Tensor of shape [N, T, C], got {type(x).__name__}"
+                f"x must be a tensor or numpy array of shape [N, T, C], got {type(x).__name__}"
             )
         if x.dim() != 3:
             raise SpikegradInputError(
