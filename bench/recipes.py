@@ -116,7 +116,7 @@ def run_one(task_name: str, model: str, settings: dict, seed: int) -> dict:
     fields.pop("model", None)
     cfg = TrainConfig(dataset=task_name, seed=seed,
                       model=model if model in MODELS else "lif", **fields)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     task = build_task(cfg)
     net = build_model(model, cfg, task)
     rule = make_rule(cfg.rule, **cfg.rule_options)
@@ -124,16 +124,18 @@ def run_one(task_name: str, model: str, settings: dict, seed: int) -> dict:
     res = fit(net, rule, task, build_optimizer(cfg, net), epochs=cfg.epochs,
               batch_size=cfg.batch_size, seed=seed, out_dir=None, patience=cfg.patience,
               eval_every=cfg.eval_every, progress=False, plots=False)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     m = res.metrics
     return {
         "task": task_name, "model": model, "seed": seed,
         "score": task.score_name,
         "test": m.get(f"test_{task.score_name}", m.get("test_accuracy")),
         "val": m.get(f"val_{task.score_name}", m.get("val_accuracy")),
+        "train_last_epoch": res.history[-1].train_accuracy if res.history else None,
         "best_epoch": m.get("best_epoch"),
         "spikes_per_neuron": m.get("spikes_per_neuron"),
         "wall_seconds": round(wall, 2),
+        "cpu_seconds": round(cpu, 2),
         "load": round(os.getloadavg()[0], 2),
     }
 
@@ -169,16 +171,19 @@ def main(argv: list[str] | None = None) -> int:
     acc_m, acc_sd = _mean_sd([r["test"] for r in rows])
     spk_m, _ = _mean_sd([r["spikes_per_neuron"] or 0.0 for r in rows])
     wall_m, wall_sd = _mean_sd([r["wall_seconds"] for r in rows])
+    cpu_m, _ = _mean_sd([r["cpu_seconds"] for r in rows])
     summary = {
         "task": args.task, "model": model, "seeds": len(rows),
         "test_mean": round(acc_m, 4), "test_sd": round(acc_sd, 4),
         "spikes_per_neuron_mean": round(spk_m, 3),
         "wall_seconds_mean": round(wall_m, 1), "wall_seconds_sd": round(wall_sd, 1),
+        "wall_seconds_median": round(statistics.median(r["wall_seconds"] for r in rows), 1),
+        "cpu_seconds_mean": round(cpu_m, 1),
         "command": "python " + " ".join(["bench/recipes.py", *(argv or sys.argv[1:])]),
     }
     print(f"{args.task} / {model}: test {rows[0]['score']} {acc_m:.3f} +- {acc_sd:.3f} "
           f"(sd, {len(rows)} seeds), {spk_m:.2f} spikes/neuron, "
-          f"{wall_m:.1f} +- {wall_sd:.1f} s per run")
+          f"{wall_m:.1f} +- {wall_sd:.1f} s wall ({cpu_m:.1f} s CPU) per run")
     print(json.dumps(summary), flush=True)
     if args.json:
         with open(args.json, "w") as f:
