@@ -82,8 +82,9 @@ RECIPES: dict[str, dict[str, Recipe]] = {
             ),
             command="spikegrad train --quiet",
             seconds=48.1,
-            notes="48.1 s on an idle machine with the event-driven kernels; 84-113 s in "
-            "other runs of the same command (BENCHMARKS.md)",
+            notes="48.1 s on an idle machine with the event-driven kernels; 78-113 s in "
+            "other runs of the defaults (BENCHMARKS.md 'One library', 'Accuracy of the "
+            "defaults')",
         ),
         "alif": Recipe(
             settings={
@@ -103,8 +104,9 @@ RECIPES: dict[str, dict[str, Recipe]] = {
             command="python bench/recipes.py --task randman --model alif --seeds 3",
             seconds=187.3,
             notes="seconds: median of 83-244 s wall at load 5-7 (BENCHMARKS.md 'Task recipes'). "
-            "At the TrainConfig defaults (uniform init, lr 0.05, batch 250) the network "
-            "trains slowly: the fluctuation-driven init and batch 50 make it learn",
+            "At the TrainConfig defaults (uniform init, lr 0.05, batch 250) it trains "
+            "slowly: 0.435 after 10 epochs against 0.835 with these settings (seed 0, "
+            "bench/results/recipes_search_2026-12-07.txt)",
         ),
         "izhikevich": Recipe(
             settings={
@@ -124,8 +126,9 @@ RECIPES: dict[str, dict[str, Recipe]] = {
             command="python bench/recipes.py --task randman --model izhikevich --seeds 3",
             seconds=63.8,
             notes="seconds: median of 15.7-90.4 s wall at load 3.7-4.7. weight_scale 60 makes "
-            "the layer fire (the default 20 leaves it silent on Randman's one spike per "
-            "input unit)",
+            "the layer fire (0.47 spikes per neuron before training; at the default 20 only "
+            "1 % of the neurons ever fire on Randman's one spike per input unit). No variant "
+            "tried beat it (bench/results/recipes_search_2026-12-07.txt)",
         ),
     },
     "digits": {
@@ -169,9 +172,11 @@ RECIPES: dict[str, dict[str, Recipe]] = {
             settings={"model": "lif", **_STUDY_DATASETS},
             expected=_NO_FILES.format(
                 source="the Zenke & Vogels study's data-set part (quick profile, lr 0.01 "
-                "as selected for digits)"
+                "as selected for digits; the study's quick profile also caps the images at "
+                "limit=3000)"
             ),
-            command="spikegrad reproduce zenke-vogels --profile quick --mnist-dir DIR",
+            command="python bench/recipes.py --task mnist --model lif --seeds 3 "
+            "--set dataset_options.data_dir=DIR  (not run)",
         ),
     },
     "fashion-mnist": {
@@ -179,9 +184,11 @@ RECIPES: dict[str, dict[str, Recipe]] = {
             settings={"model": "lif", **_STUDY_DATASETS},
             expected=_NO_FILES.format(
                 source="the Zenke & Vogels study's data-set part (quick profile, lr 0.01 "
-                "as selected for digits)"
+                "as selected for digits; the study's quick profile also caps the images at "
+                "limit=3000)"
             ),
-            command="spikegrad reproduce zenke-vogels --profile quick --fashion-mnist-dir DIR",
+            command="python bench/recipes.py --task fashion-mnist --model lif --seeds 3 "
+            "--set dataset_options.data_dir=DIR  (not run)",
         ),
     },
     "shd": {
@@ -192,7 +199,7 @@ RECIPES: dict[str, dict[str, Recipe]] = {
                 "recipe of the Zenke-lab tutorials with stork's upper bound)"
             ),
             command="python bench/recipes.py --task shd --model lif --seeds 3 "
-            "--set dataset_options.data_dir=DIR",
+            "--set dataset_options.data_dir=DIR  (not run)",
         ),
     },
     "ssc": {
@@ -200,7 +207,7 @@ RECIPES: dict[str, dict[str, Recipe]] = {
             settings={"model": "lif", **_SHD_RECIPE},
             expected=_NO_FILES.format(source="the SHD / spoken-digits recipe"),
             command="python bench/recipes.py --task ssc --model lif --seeds 3 "
-            "--set dataset_options.data_dir=DIR",
+            "--set dataset_options.data_dir=DIR  (not run)",
         ),
     },
     "spoken-digits": {
