@@ -8,12 +8,11 @@ the test score, the hidden spikes per neuron and the wall time of one run::
     python bench/recipes.py --task randman --model izhikevich --seeds 3 --set lr=0.01
 
 ``--set KEY=VALUE`` (VALUE as JSON, else text) overrides a setting, for searching new
-recipes; ``--set model_options.adapt=0.5`` sets one model option. The model choices that
-:mod:`spikegrad.learning.config` cannot build yet (``alif``, ``izhikevich``, ``conv``)
-are built here through the Python API from the same settings: ``ALIFNetwork`` with the
-network fields and ``model_options``; ``SpikingSequential(IzhikevichLayer(..., surrogate,
-beta, reset, dt, **model_options), Readout(...))``; ``conv_network(input_shape, n_classes,
-seed=seed, **model_options)``.
+recipes; ``--set model_options.adapt=0.5`` sets one model option. Every model is built by
+:func:`spikegrad.learning.config.build_model`, as ``spikegrad train --model M`` builds it
+(the recipes were measured with an equivalent builder of this script before TrainConfig
+could build ``alif``, ``izhikevich`` and ``conv``; ``spikegrad train`` with each recipe
+reproduces seed 0's figure: BENCHMARKS.md, "Task recipes").
 """
 
 from __future__ import annotations
@@ -56,66 +55,26 @@ def apply_overrides(settings: dict, overrides: dict[str, Any]) -> dict:
 
 
 def build_model(model: str, cfg: Any, task: Any) -> torch.nn.Module:
-    """The network of model choice ``model`` for ``task`` from TrainConfig ``cfg``."""
+    """The network of model choice ``model`` for ``task`` from TrainConfig ``cfg``: the
+    model ``spikegrad train --model M`` builds (:func:`spikegrad.learning.config.build_model`)."""
     from spikegrad.learning import config as config_mod
     from spikegrad.tasks import ClassificationTask
 
     train_set = task.split("train") if isinstance(task, ClassificationTask) else None
-    n_in, n_out = task.n_inputs, task.n_outputs
-    opts = dict(cfg.model_options)
-    if model in config_mod.MODELS:
-        return config_mod.build_model(cfg, n_in, n_out, train_set)
-    if model == "alif":
-        from spikegrad.nn.alif import ALIFNetwork
-
-        rates: dict = {}
-        if cfg.init == "fluctuation":
-            rates = dict(zip(("input_rate", "hidden_rate"),
-                             config_mod.fluctuation_rates(train_set), strict=True))
-        return ALIFNetwork(
-            n_in, n_out, hidden=cfg.hidden, recurrent=cfg.recurrent, surrogate=cfg.surrogate,
-            beta=cfg.beta, reset=cfg.reset, recurrent_grad=cfg.recurrent_grad,
-            learn_tau=cfg.learn_tau, tau_mem=cfg.tau_mem, tau_syn=cfg.tau_syn,
-            tau_out=cfg.tau_out, dt=cfg.dt, readout_mode=cfg.readout, seed=cfg.seed,
-            init=cfg.init, **rates, **opts,
-        )
-    if model == "izhikevich":
-        from spikegrad.nn import Readout
-        from spikegrad.nn.izhikevich import IzhikevichLayer
-        from spikegrad.nn.sequential import SpikingSequential
-
-        gen = torch.Generator().manual_seed(cfg.seed)
-        layers: list[torch.nn.Module] = []
-        width = n_in
-        for h in cfg.hidden:
-            layers.append(IzhikevichLayer(width, h, surrogate=cfg.surrogate, beta=cfg.beta,
-                                          reset=cfg.reset, dt=cfg.dt, generator=gen, **opts))
-            width = h
-        layers.append(Readout(width, n_out, tau_mem=cfg.tau_out, tau_syn=cfg.tau_syn,
-                              dt=cfg.dt, generator=gen))
-        return SpikingSequential(*layers, readout_mode=cfg.readout)
-    if model == "conv":
-        from spikegrad.nn.sequential import conv_network
-
-        shape = opts.pop("input_shape", None)
-        if shape is None:  # ON/OFF frames of a square sensor (moving-shapes)
-            side = int(round((n_in / 2) ** 0.5))
-            shape = (2, side, side)
-        return conv_network(tuple(shape), n_out, seed=cfg.seed, readout_mode=cfg.readout,
-                            **opts)
-    raise SystemExit(f"unknown model choice {model!r}")
+    if cfg.model != model:
+        raise SystemExit(f"the config builds {cfg.model!r}, not {model!r}")
+    return config_mod.build_model(cfg, task.n_inputs, task.n_outputs, train_set)
 
 
 def run_one(task_name: str, model: str, settings: dict, seed: int) -> dict:
     """Train one seed; the metrics row."""
-    from spikegrad.learning.config import MODELS, TrainConfig, build_optimizer, build_task
+    from spikegrad.learning.config import TrainConfig, build_optimizer, build_task
     from spikegrad.learning.rules import make_rule
     from spikegrad.learning.trainer import fit
 
     fields = dict(settings)
     fields.pop("model", None)
-    cfg = TrainConfig(dataset=task_name, seed=seed,
-                      model=model if model in MODELS else "lif", **fields)
+    cfg = TrainConfig(dataset=task_name, seed=seed, model=model, **fields)
     t0, c0 = time.perf_counter(), time.process_time()
     task = build_task(cfg)
     net = build_model(model, cfg, task)

@@ -278,7 +278,8 @@ RECIPES: dict[str, dict[str, Recipe]] = {
             settings={
                 "model": "conv",
                 "dataset_options": {"samples": 600, "n_steps": 30, "seed": 0},
-                "model_options": {"channels": (4, 8), "hidden": 32},
+                "hidden": [32],
+                "model_options": {"channels": [4, 8]},
                 "lr": 5e-3,
                 "batch_size": 32,
                 "epochs": 15,
