@@ -16,9 +16,6 @@ from spikegrad.nn.catalog import MODEL_CHOICES
 from spikegrad.tasks import task_names
 from spikegrad.tasks.recipes import DEFAULT_MODEL, RECIPES, Recipe, recipe
 
-#: the model choices config.py builds today (alif, izhikevich, conv are being added)
-_CONFIG_MODELS = ("lif", "srm", "coba")
-
 #: a tiny Randman for the short runs: 40 samples per class (320 / 40 / 40), 4 epochs
 _TINY = {"dataset_options": {"samples_per_class": 40}, "epochs": 4}
 
@@ -50,10 +47,8 @@ def test_recipes_are_complete():
 def test_recipe_settings_are_train_config_fields():
     for task, models in RECIPES.items():
         for model, rec in models.items():
-            fields = {k: v for k, v in rec.settings.items()
-                      if k != "model" or v in _CONFIG_MODELS}
-            cfg = TrainConfig(dataset=task, **fields)
-            assert cfg.dataset == task, (task, model)
+            cfg = TrainConfig(dataset=task, **rec.settings)
+            assert cfg.dataset == task and cfg.model == model, (task, model)
 
 
 def test_recipe_lookup():
@@ -69,39 +64,11 @@ def test_recipe_lookup():
 
 def _short_run(model: str, seed: int = 0) -> dict:
     """Train the randman recipe of ``model`` on the tiny Randman; the test metrics."""
-    from spikegrad.learning.config import build_optimizer, build_task
-    from spikegrad.learning.rules import make_rule
-    from spikegrad.learning.trainer import fit
-    from spikegrad.nn import Readout
-    from spikegrad.nn.alif import ALIFNetwork
-    from spikegrad.nn.izhikevich import IzhikevichLayer
-    from spikegrad.nn.sequential import SpikingSequential
+    from spikegrad.learning.config import train
 
     settings = {**RECIPES["randman"][model].settings, **_TINY}
-    settings.pop("model")
-    cfg = TrainConfig(dataset="randman", seed=seed, **settings)
-    task = build_task(cfg)
-    opts = dict(cfg.model_options)
-    if model == "alif":
-        from spikegrad.learning.config import fluctuation_rates
-
-        rates = {}
-        if cfg.init == "fluctuation":
-            rates = dict(zip(("input_rate", "hidden_rate"),
-                             fluctuation_rates(task.split("train")), strict=True))
-        net: torch.nn.Module = ALIFNetwork(
-            task.n_inputs, task.n_outputs, hidden=cfg.hidden, recurrent=cfg.recurrent,
-            beta=cfg.beta, tau_mem=cfg.tau_mem, tau_syn=cfg.tau_syn, tau_out=cfg.tau_out,
-            seed=seed, init=cfg.init, **rates, **opts,
-        )
-    else:
-        gen = torch.Generator().manual_seed(seed)
-        net = SpikingSequential(
-            IzhikevichLayer(task.n_inputs, cfg.hidden[0], beta=cfg.beta, generator=gen, **opts),
-            Readout(cfg.hidden[0], task.n_outputs, tau_mem=cfg.tau_out, generator=gen),
-        )
-    res = fit(net, make_rule("bptt"), task, build_optimizer(cfg, net), epochs=cfg.epochs,
-              batch_size=cfg.batch_size, seed=seed, out_dir=None, progress=False, plots=False)
+    res = train(TrainConfig(dataset="randman", seed=seed, **settings), progress=False,
+                plots=False)
     return res.metrics
 
 
