@@ -34,6 +34,7 @@ import argparse
 import datetime as _dt
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -53,30 +54,32 @@ class Mutation:
     file: str  # relative to src/spikegrad
     original: str  # must occur exactly once in the file
     replacement: str
-    tests: tuple[str, ...]  # pytest arguments: test files, optionally "-k", "expr"
+    tests: tuple[str, ...]  # pytest runs, each "files [options]" (shell-quoted)
     description: str
 
 
 M = Mutation
 
+# each string is one pytest run (files and options, shell-quoted); a mutation is caught
+# if any run fails
 FUSED = ("tests/test_kernels_fused.py",)
 NUMBA = ("tests/test_kernels_events.py",)
 TRITON = ("tests/test_kernels_triton.py",)
-TRITON_NET = ("tests/test_kernels_triton.py", "-k", "network")
-SCAN = ("tests/test_pinned_gaps.py", "-k", "event_scan", "tests/test_kernels_events.py",
-        "-k", "nonfinite or event_scan")  # fmt: skip
-CHECKS = ("tests/test_errors.py", "tests/test_hostile_inputs.py")
-SCHEMA = ("tests/test_cli_vocabulary.py", "tests/test_hostile_cli.py", "tests/test_errors.py")
-IO = ("tests/test_resume.py", "tests/test_trainer.py", "tests/test_hostile_files.py")
+TRITON_NET = ("tests/test_kernels_triton.py -k network",)
+SCAN = ("tests/test_pinned_gaps.py -k event_scan",
+        "tests/test_kernels_events.py -k 'nonfinite or event_scan'")  # fmt: skip
+CHECKS = ("tests/test_errors.py tests/test_hostile_inputs.py",)
+SCHEMA = ("tests/test_cli_vocabulary.py tests/test_hostile_cli.py tests/test_errors.py",)
+IO = ("tests/test_resume.py tests/test_trainer.py tests/test_hostile_files.py",)
 LOCK = ("tests/test_faults.py",)
-PERT = ("tests/test_rule_perturbation.py", "tests/test_perturbation.py")
-STATS = ("tests/test_compare.py", "tests/test_study_statistics.py")
-COMPARE = ("tests/test_pinned_gaps.py", "-k", "fidelity", "tests/test_compare.py")
+PERT = ("tests/test_rule_perturbation.py tests/test_perturbation.py",)
+STATS = ("tests/test_compare.py tests/test_study_statistics.py",)
+COMPARE = ("tests/test_pinned_gaps.py -k fidelity", "tests/test_compare.py")
 ENERGY = ("tests/test_energy.py",)
-UAD = ("tests/test_pinned_gaps.py", "-k", "uad", "tests/test_online_fast.py")
-ESNN = ("tests/test_online_esnn.py", "tests/test_online_fast.py")
-TRAINS = ("tests/test_spiketrain.py", "tests/test_losses_encoders.py")
-SPEC = ("tests/test_spec.py", "tests/test_alif.py")
+UAD = ("tests/test_pinned_gaps.py -k uad", "tests/test_online_fast.py")
+ESNN = ("tests/test_online_esnn.py tests/test_online_fast.py",)
+TRAINS = ("tests/test_spiketrain.py tests/test_losses_encoders.py",)
+SPEC = ("tests/test_spec.py tests/test_alif.py",)
 
 MUTATIONS: tuple[Mutation, ...] = (
     # ------------------------------------------------------------ fused (torch) adjoint
@@ -199,7 +202,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     M("check-finite-inf-passes", "_checks.py",
       "    if x.is_floating_point() and not bool(torch.isfinite(x).all()):\n",
       "    if x.is_floating_point() and bool(torch.isnan(x).any()):\n",
-      CHECKS + ("tests/test_pinned_gaps.py", "-k", "event_scan"),
+      CHECKS + ("tests/test_pinned_gaps.py -k event_scan",),
       "check_finite: only NaN raises, +-inf passes"),
     M("check-sequence-finite-off", "_checks.py",
       "    if finite:\n        check_finite(name, x)\n",
@@ -537,12 +540,7 @@ def _pytest(args: tuple[str, ...], scratch: Path, timeout: float) -> tuple[str, 
                                                                           str]:  # fmt: skip
     """Run pytest on ``args`` with ``scratch`` first on the path: (status, rc, s, tail)."""
     env = dict(os.environ, PYTHONPATH=str(scratch), PYTHONDONTWRITEBYTECODE="1")
-    # groups of files with their own -k: one pytest run each, caught if any fails
-    groups: list[list[str]] = [[]]
-    for a in args:
-        if a.endswith(".py") and groups[-1] and "-k" in groups[-1]:
-            groups.append([])
-        groups[-1].append(a)
+    groups = [shlex.split(g) for g in args]
     t0 = time.monotonic()
     tail = ""
     for g in groups:
@@ -575,7 +573,7 @@ def run(
     if baseline:
         for tests in dict.fromkeys(m.tests for m in muts):
             status, rc, secs, tail = _pytest(tests, scratch, timeout)
-            print(f"baseline {' '.join(tests)}: {status} ({secs:.0f} s) {tail}", flush=True)
+            print(f"baseline {' ; '.join(tests)}: {status} ({secs:.0f} s) {tail}", flush=True)
             if status != "passed":
                 bad_sets[tests] = f"baseline {status}: {tail}"
     rows = []
@@ -626,7 +624,7 @@ def table(rows: list[dict], meta: dict) -> str:
         "|---|---|---|---|---|---|",
     ]
     for r in rows:
-        tests = " ".join(r["tests"]).replace("tests/", "").replace("|", "\\|")
+        tests = " ; ".join(r["tests"]).replace("tests/", "").replace("|", "\\|")
         lines.append(f"| `{r['id']}` | `{r['file']}` | {r['description']} | {tests} | "
                      f"**{r['result']}** | {r['seconds']} |")  # fmt: skip
     return "\n".join(lines)
