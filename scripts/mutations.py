@@ -68,8 +68,9 @@ TRITON = ("tests/test_kernels_triton.py",)
 TRITON_NET = ("tests/test_kernels_triton.py -k network",)
 SCAN = ("tests/test_pinned_gaps.py -k event_scan",
         "tests/test_kernels_events.py -k 'nonfinite or event_scan'")  # fmt: skip
-CHECKS = ("tests/test_errors.py tests/test_hostile_inputs.py",)
-SCHEMA = ("tests/test_cli_vocabulary.py tests/test_hostile_cli.py tests/test_errors.py",)
+CHECKS = ("tests/test_errors.py tests/test_hostile_inputs.py tests/test_pinned_checks.py",)
+SCHEMA = ("tests/test_cli_vocabulary.py tests/test_hostile_cli.py tests/test_errors.py "
+          "tests/test_pinned_checks.py",)  # fmt: skip
 IO = ("tests/test_resume.py tests/test_trainer.py tests/test_hostile_files.py",)
 LOCK = ("tests/test_faults.py",)
 PERT = ("tests/test_rule_perturbation.py tests/test_perturbation.py",)
@@ -640,6 +641,7 @@ def main(argv: list[str] | None = None) -> int:
                     default=Path(tempfile.gettempdir()) / "spikegrad-mutations" / "src")
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--no-write", action="store_true", help="write neither JSON nor docs")
+    ap.add_argument("--no-docs", action="store_true", help="write the JSON, not the docs")
     ap.add_argument("--tag", default="", help="suffix of the JSON name")
     ap.add_argument("--list", action="store_true", help="print the list and exit")
     ap.add_argument("--check", action="store_true",
@@ -686,7 +688,7 @@ def main(argv: list[str] | None = None) -> int:
         save(rows)
     text = table(rows, meta)
     print(text)
-    if not a.no_write:
+    if not (a.no_write or a.no_docs):
         doc = ROOT / "docs" / "mutations.md"
         d = doc.read_text()
         if MARK_BEGIN in d and MARK_END in d:
