@@ -71,7 +71,8 @@ SCAN = ("tests/test_pinned_gaps.py -k event_scan",
 CHECKS = ("tests/test_errors.py tests/test_hostile_inputs.py tests/test_pinned_checks.py",)
 SCHEMA = ("tests/test_cli_vocabulary.py tests/test_hostile_cli.py tests/test_errors.py "
           "tests/test_pinned_checks.py",)  # fmt: skip
-IO = ("tests/test_resume.py tests/test_trainer.py tests/test_hostile_files.py",)
+IO = ("tests/test_pinned_io.py tests/test_resume.py tests/test_trainer.py "
+      "tests/test_hostile_files.py",)  # fmt: skip
 LOCK = ("tests/test_faults.py",)
 PERT = ("tests/test_rule_perturbation.py tests/test_perturbation.py",)
 STATS = ("tests/test_compare.py tests/test_study_statistics.py",)
