@@ -75,7 +75,7 @@ IO = ("tests/test_pinned_io.py tests/test_resume.py tests/test_trainer.py "
       "tests/test_hostile_files.py",)  # fmt: skip
 LOCK = ("tests/test_faults.py",)
 PERT = ("tests/test_rule_perturbation.py tests/test_perturbation.py",)
-STATS = ("tests/test_compare.py tests/test_study_statistics.py",)
+STATS = ("tests/test_pinned_stats.py tests/test_compare.py tests/test_study_statistics.py",)
 COMPARE = ("tests/test_pinned_gaps.py -k fidelity", "tests/test_compare.py")
 ENERGY = ("tests/test_energy.py",)
 UAD = ("tests/test_pinned_gaps.py -k uad", "tests/test_online_fast.py")
