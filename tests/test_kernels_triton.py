@@ -156,14 +156,24 @@ def test_readout_matches_reference(B, dtype):
 
 @pytest.mark.parametrize("recurrent", [False, True], ids=["ff", "rec"])
 def test_network_backend_triton_matches_reference(recurrent):
-    kw = dict(hidden=(7, 5), recurrent=recurrent, learn_tau=True, reset="differentiable", seed=4)
+    # Every layer must fire, or every compared gradient is exactly 0 and a wrong Triton
+    # backward passes: weights x15 and 12 steps make both hidden layers spike (measured:
+    # ff 48/252 and 30/180 spikes, rec 53/252 and 20/180), and a "mean" readout takes
+    # the gradient from every step (the "max" readout picked t=0 here, gradient 0).
+    kw = dict(hidden=(7, 5), recurrent=recurrent, learn_tau=True, reset="differentiable",
+              seed=4, readout_mode="mean")  # fmt: skip
     ref = SpikingNetwork(4, 3, backend="reference", **kw).double().to(DEVICE)
     tri = SpikingNetwork(4, 3, backend="triton", **kw).double().to(DEVICE)
+    with torch.no_grad():
+        for n, p in ref.named_parameters():
+            if n.endswith("weight"):
+                p.mul_(15.0)
     tri.load_state_dict(ref.state_dict())
     g = torch.Generator().manual_seed(0)
-    x = ((torch.rand(6, 3, 4, generator=g) < 0.6).double() * 4.0).to(DEVICE)
+    x = ((torch.rand(12, 3, 4, generator=g) < 0.6).double() * 4.0).to(DEVICE)
     o1, o2 = ref(x), tri(x)
-    assert sum(s.sum() for s in o1.spikes) > 0
+    for k, s in enumerate(o1.spikes):  # every layer fires, and not always
+        assert 0 < s.sum() < s.numel(), f"layer {k} spikes {s.sum()} of {s.numel()}"
     assert all(torch.equal(a, b) for a, b in zip(o1.spikes, o2.spikes, strict=True))
     torch.testing.assert_close(o2.readout, o1.readout, rtol=1e-12, atol=1e-15)
     y = torch.tensor([0, 2, 1], device=DEVICE)
@@ -171,7 +181,9 @@ def test_network_backend_triton_matches_reference(recurrent):
         torch.nn.functional.cross_entropy(net.logits(o), y).backward()
     for (n, a), (_, b) in zip(ref.named_parameters(), tri.named_parameters(), strict=True):
         assert a.grad is not None and b.grad is not None, n
-        torch.testing.assert_close(b.grad, a.grad, rtol=1e-10, atol=1e-14, msg=n)
+        assert a.grad.abs().max() > 0, f"{n}: reference gradient is all zero"
+        # per element, relative to the largest entry: measured <= 4.5e-16 (float64)
+        _assert_grads_close([a.grad], [b.grad], torch.float64)
 
 
 @pytest.mark.skipif(DEVICE.type != "cuda", reason="needs a CUDA device")
