@@ -85,3 +85,44 @@ if __name__ == "__main__":
     for name in ("alif", "izhikevich"):
         m = _short_run(name)
         print(name, m["test_accuracy"], m["spikes_per_neuron"], m.get("wall_seconds"))
+
+
+def test_tasks_command_lists_every_task_and_its_recipes(capsys):
+    import json
+
+    from spikegrad.cli import main
+
+    assert main(["tasks", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert set(rows) == set(task_names())
+    for task, row in rows.items():
+        assert row["default_model"] == DEFAULT_MODEL[task]
+        assert set(row["recipes"]) == set(RECIPES[task])
+    assert main(["tasks", "--task", "nope"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--task: unknown task 'nope'" in err[0]
+
+
+def test_train_takes_the_recipe_under_explicit_flags(tmp_path):
+    import argparse
+
+    from spikegrad.cli import build_parser
+    from spikegrad.commands.train import build_train_config
+
+    parser = build_parser()
+
+    def config(*argv: str):
+        args = parser.parse_args(["train", *argv])
+        assert isinstance(args, argparse.Namespace)
+        return build_train_config(args)
+
+    rec = RECIPES["randman"]["alif"].settings
+    cfg = config("--model", "alif", "--lr", "0.02", "--adapt", "0.7")
+    assert cfg.lr == 0.02 and cfg.batch_size == rec["batch_size"]  # explicit wins, rest recipe
+    assert cfg.model_options == {**rec["model_options"], "adapt": 0.7}
+    assert cfg.recipe["name"] == "randman/alif" and "lr" not in cfg.recipe["applied"]
+    assert cfg.dataset_options["samples_per_class"] == rec["dataset_options"]["samples_per_class"]
+    # a recipe's rule options belong to its rule: another rule starts without them
+    cfg = config("--task", "spike-target", "--rule", "resume")
+    assert cfg.rule == "resume" and cfg.model == "srm"
+    assert config("--task", "moving-shapes").model == "conv"
