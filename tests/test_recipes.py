@@ -103,7 +103,7 @@ def test_tasks_command_lists_every_task_and_its_recipes(capsys):
     assert len(err) == 1 and "--task: unknown task 'nope'" in err[0]
 
 
-def test_train_takes_the_recipe_under_explicit_flags(tmp_path):
+def test_train_takes_the_recipe_under_explicit_flags():
     import argparse
 
     from spikegrad.cli import build_parser
@@ -121,8 +121,13 @@ def test_train_takes_the_recipe_under_explicit_flags(tmp_path):
     assert cfg.lr == 0.02 and cfg.batch_size == rec["batch_size"]  # explicit wins, rest recipe
     assert cfg.model_options == {**rec["model_options"], "adapt": 0.7}
     assert cfg.recipe["name"] == "randman/alif" and "lr" not in cfg.recipe["applied"]
+    # the record names only what the recipe supplied: adapt came from the flag
+    tau_adapt = rec["model_options"]["tau_adapt"]
+    assert cfg.recipe["applied"]["model_options"] == {"tau_adapt": tau_adapt}
     assert cfg.dataset_options["samples_per_class"] == rec["dataset_options"]["samples_per_class"]
     # a recipe's rule options belong to its rule: another rule starts without them
     cfg = config("--task", "spike-target", "--rule", "resume")
-    assert cfg.rule == "resume" and cfg.model == "srm"
+    assert cfg.rule == "resume" and cfg.model == "srm" and cfg.rule_options == {}
+    cfg = config("--task", "digits", "--model", "coba", "--rule", "conductance")
+    assert "rule_options" not in cfg.recipe["applied"]
     assert config("--task", "moving-shapes").model == "conv"

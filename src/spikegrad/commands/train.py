@@ -439,14 +439,21 @@ def build_train_config(args: argparse.Namespace):
         base = {key: default for key, default in _RANDMAN_FLAGS.values()}
     elif task == "spoken-digits":  # the binning, recorded so predict bins new files alike
         base = {"n_steps": 100, "duration": 1.0}
-    ds = {**base, **dict(settings.get("dataset_options", {})), **_data_options(args, task)}
-    mo = {**dict(settings.get("model_options", {})), **_model_options(args)}
+    given_ds, given_mo = _data_options(args, task), _model_options(args)
     rule = fields.get("rule", "bptt")
+    given_ro = _rule_options(args.rule_option, rule)
     # the recipe's rule options belong to the recipe's rule: another rule starts bare
-    recipe_ro = settings.get("rule_options", {}) if settings.get("rule", "bptt") == rule else {}
-    if recipe_ro is not settings.get("rule_options") and "rule_options" in applied:
-        del applied["rule_options"]
-    ro = {**dict(recipe_ro), **_rule_options(args.rule_option, rule)}
+    if settings.get("rule", "bptt") != rule:
+        applied.pop("rule_options", None)
+    for name, given in (("dataset_options", given_ds), ("model_options", given_mo),
+                        ("rule_options", given_ro)):
+        if name in applied:  # record only the recipe's keys that no flag replaced
+            applied[name] = {k: v for k, v in applied[name].items() if k not in given}
+            if not applied[name]:
+                del applied[name]
+    ds = {**base, **dict(applied.get("dataset_options", {})), **given_ds}
+    mo = {**dict(applied.get("model_options", {})), **given_mo}
+    ro = {**dict(applied.get("rule_options", {})), **given_ro}
     fields.update(dataset_options=ds, model_options=mo, rule_options=ro)
     if "hidden" in fields:
         fields["hidden"] = tuple(fields["hidden"])
