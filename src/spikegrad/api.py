@@ -28,11 +28,12 @@ __all__ = ["load_run", "predict", "evaluate", "run_binning", "read_for_run"]
 def load_run(run_dir: str | Path) -> torch.nn.Module:
     """The best-validation model of a run folder (``config.json`` + ``checkpoint.pt``).
 
-    Works for every run that ``spikegrad train``, ``compare`` or :func:`~spikegrad.fit`
-    writes, whatever its model kind and rule: the model is rebuilt from the model spec
-    the run recorded (:mod:`spikegrad.nn.spec`; older runs of ``train`` from their
-    settings) and returned in eval mode. Raises :class:`SpikegradInputError` (one line)
-    when the folder, its checkpoint or its config is missing, corrupt or inconsistent.
+    Works for every run that ``spikegrad train`` or :func:`~spikegrad.fit` writes, whatever
+    its model kind and rule (``compare`` keeps no weights per cell): the model is rebuilt
+    from the model spec the run recorded (:mod:`spikegrad.nn.spec`; older runs of
+    ``train`` from their settings) and returned in eval mode. Raises
+    :class:`SpikegradInputError` (one line) when the folder, its checkpoint or its config
+    is missing, corrupt or inconsistent.
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
