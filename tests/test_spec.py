@@ -139,3 +139,17 @@ def test_from_dense_takes_numpy_arrays_as_it_takes_tensors():
     a = SpikeDataset.from_dense(x, y)
     b = SpikeDataset.from_dense(torch.from_numpy(x), torch.from_numpy(y))
     assert torch.equal(a.dense(), b.dense()) and torch.equal(a.labels, b.labels)
+
+
+def test_surrogate_objects_and_scalar_tensors_are_recorded_by_value():
+    from spikegrad.functional.surrogate import make_surrogate
+    from spikegrad.nn.spec import layer_from_spec
+
+    layer = LIFLayer(3, 4, surrogate=make_surrogate("esser", 3.0),
+                     tau_mem=torch.tensor(0.02, dtype=torch.float64))
+    spec = layer_spec(layer)
+    assert spec["surrogate"] == "esser" and spec["beta"] == 3.0
+    assert spec["tau_mem"] == 0.02 and isinstance(spec["tau_mem"], float)
+    back = layer_from_spec(json.loads(json.dumps(spec)))
+    assert back.surrogate.name == "esser" and back.surrogate.beta == 3.0
+    assert back.taus.tau_mem == 0.02
