@@ -589,3 +589,25 @@ def test_classify_by_distance_picks_nearest_target():
     pred = classify_by_distance(outs, targets)
     # an empty response is nearest to the target with the fewest spikes (class 2)
     assert pred.tolist() == [0, 1, 2, 2]
+
+
+def test_binning_and_the_kernel_error_by_hand():
+    """Hand-worked values (pinned against mutation survivors: the offset of from_binned,
+    the first bin of to_binned, the 1/2 of the kernel error)."""
+    from spikegrad.functional.spike_kernels import LaplacianKernel, kernel_error
+    from spikegrad.functional.spiketrains import SpikeTrains, from_binned, to_binned
+
+    x = torch.zeros(5, 1, dtype=F64)
+    x[0, 0] = 1.0  # a spike in the first bin
+    x[3, 0] = 1.0
+    trains = from_binned(x, dt=1e-3, offset=0.5)
+    assert trains.times[0][trains.mask[0]].tolist() == pytest.approx([0.5e-3, 3.5e-3])
+    back = to_binned(SpikeTrains(torch.tensor([[0.0, 2e-3]], dtype=F64),
+                                 torch.ones(1, 2, dtype=torch.bool)), 4, dt=1e-3)
+    assert back[:, 0].tolist() == [1.0, 0.0, 1.0, 0.0]  # the spike at t = 0 stays in bin 0
+    # one spike each, 2 ms apart, Laplacian kernel tau = 5 ms:
+    # E = 1/2 (k(0) + k(0) - 2 k(2 ms)) = 1 - exp(-0.4)
+    a = SpikeTrains(torch.tensor([1e-3], dtype=F64), torch.ones(1, dtype=torch.bool))
+    d = SpikeTrains(torch.tensor([3e-3], dtype=F64), torch.ones(1, dtype=torch.bool))
+    assert float(kernel_error(a, d, LaplacianKernel(5e-3))) == pytest.approx(
+        1 - math.exp(-0.4), rel=1e-12)
