@@ -32,3 +32,19 @@ def test_atomic_write_fsyncs_before_the_rename(tmp_path, monkeypatch):
     assert calls == ["fsync", "replace"]
     assert (tmp_path / "t.txt").read_text() == "hello"
     assert [x.name for x in tmp_path.iterdir()] == ["t.txt"]
+
+
+@pytest.mark.parametrize("epoch", [1.5, "3", None, True])
+def test_a_checkpoint_whose_epoch_is_not_an_integer_is_refused(tmp_path, epoch):
+    """A payload in the checkpoint format with a non-integer epoch (written with a valid
+    checksum) is refused in one line naming the epoch."""
+    import torch
+
+    from spikegrad._checks import SpikegradInputError
+    from spikegrad.io.checkpoint import load_checkpoint, save_payload
+
+    path = tmp_path / "checkpoint.pt"
+    save_payload(path, {"format": "spikegrad-checkpoint-1", "state_dict": {"w": torch.ones(2)},
+                        "config": {}, "epoch": epoch})
+    with pytest.raises(SpikegradInputError, match="epoch must be an integer"):
+        load_checkpoint(path)
