@@ -686,6 +686,19 @@ class _RewardRule(Rule):
                 "threshold): use --rule bptt"
             )
 
+    def _rewards(
+        self, model: torch.nn.Module, task: Any, out: Any, noisy: Any, y: Any, K: int, B: int
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """The clean trial's loss, the rewards :math:`R = -L` of the ``K`` noisy repeats of
+        the batch (``[K B]``) and, for the ``"paired"`` baseline, the clean rewards repeated
+        ``K`` times (``None`` otherwise)."""
+        loss = task.loss(model, out, y)
+        r = -task.sample_loss(model, noisy, repeat_targets(y, K, B))
+        paired = None
+        if self.baseline == "paired":
+            paired = (-task.sample_loss(model, out, y)).repeat(K)
+        return loss, r, paired
+
     def _baseline(self, r: Tensor, paired: Tensor | None) -> Tensor:
         return baseline_values(
             self.baseline, r, paired=paired, running=self._running, trial=self._step
@@ -897,11 +910,7 @@ class WeightPerturbation(_RewardRule):
                 }
                 both = _lif_forward(model, xs, weights=trial_w)
                 out, outp = _take(both, 0, B), _take(both, B, B + BK)
-            loss = task.loss(model, out, y)
-            r = -task.sample_loss(model, outp, repeat_targets(y, K, B))
-            paired = None
-            if self.baseline == "paired":
-                paired = (-task.sample_loss(model, out, y)).repeat(K)
+            loss, r, paired = self._rewards(model, task, out, outp, y, K, B)
             if kind == "coba":  # the estimator's arithmetic, term by term
                 plastic = model.topology.plastic.to(psi["w"].dtype)
                 d = (r - self._baseline(r, paired)).view(BK, 1, 1)
@@ -1040,11 +1049,7 @@ class NodePerturbation(_RewardRule):
             xs = torch.cat([x, x.repeat(1, K, 1)], dim=1)
             both = _lif_forward(model, xs, noise=[_pad_trials(xi, B) for xi in noise])
             out, outn = _take(both, 0, B), _take(both, B, B + BK)
-            loss = task.loss(model, out, y)
-            r = -task.sample_loss(model, outn, repeat_targets(y, K, B))
-            paired = None
-            if self.baseline == "paired":
-                paired = (-task.sample_loss(model, out, y)).repeat(K)
+            loss, r, paired = self._rewards(model, task, out, outn, y, K, B)
             w = ((r - self._baseline(r, paired)) / (sigma**2 * BK)).to(x.dtype)
             pre = [xs[:, B:], *outn.spikes]  # presynaptic spikes of layer k (last: readout)
             grads = []
@@ -1105,11 +1110,7 @@ class NodePerturbation(_RewardRule):
                 h.remove()
         with torch.no_grad():
             out, outn = _take(both, 0, B), _take(both, B, B + BK)
-            loss = task.loss(model, out, y)
-            r = -task.sample_loss(model, outn, repeat_targets(y, K, B))
-            paired = None
-            if self.baseline == "paired":
-                paired = (-task.sample_loss(model, out, y)).repeat(K)
+            loss, r, paired = self._rewards(model, task, out, outn, y, K, B)
             w = ((r - self._baseline(r, paired)) / (sigma**2 * BK)).to(x.dtype)
         for k, (layer, params) in enumerate(layers):
             xi = noise[k] * w.view(1, -1, *([1] * (noise[k].dim() - 2)))
