@@ -45,11 +45,18 @@ def test_smoke_pipeline_writes_every_file(tmp_path, capsys):
     assert {r["experiment"] for r in rows} == {"shape", "scale", "sparse", "datasets"}
     verdicts = json.loads((out / "verdicts.json").read_text())
     assert len(verdicts) >= 8
+    # the smoke profile decides nothing: every verdict says so (issue 34, item 5), and
+    # the rule's own verdict is kept beside it
     for v in verdicts:
-        assert set(v) >= {"finding", "verdict", "evidence"} and v["verdict"] in VERDICTS
+        assert set(v) >= {"finding", "verdict", "evidence", "computed_verdict"}
+        assert v["verdict"] == "pipeline check, not evidence"
+        assert v["computed_verdict"] in VERDICTS
+    printed = capsys.readouterr().out
+    assert printed.count("[pipeline check, not evidence]") == len(verdicts)
+    assert "[not reproduced]" not in printed and "[reproduced]" not in printed
     # the zero-gradient control of the smoke run stays silent and at chance
     zero = next(v for v in verdicts if v["id"] == "zero-gradient")
-    assert zero["verdict"] == "reproduced"
+    assert zero["computed_verdict"] == "reproduced"
     report = (out / "report.md").read_text()
     for part in ("## 1. Shape", "## 2. Scale", "## 3. Sparse", "## 4. Data sets", "machine"):
         assert part in report

@@ -30,8 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--profile",
         default="quick",
         choices=["smoke", "quick", "standard", "full"],
-        help="smoke: seconds (tests); quick: < 20 min on 2 idle cores, one seed; standard: "
-        "5 seeds, 1200 test samples per cell, about 63 min on 2 idle cores, verdicts with "
+        help="smoke: seconds, a pipeline check whose verdicts are not evidence (tests); "
+        "quick: < 20 min on 2 idle cores, one seed; standard: 5 seeds (10 in the scale "
+        "cells), 4200 test samples per cell, under 60 min on 2 idle cores, paired "
         "intervals; full: the paper's grid (days on a CPU; use --executor ray)",
     )
     p.add_argument(

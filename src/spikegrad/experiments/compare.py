@@ -818,8 +818,8 @@ def summarise(records: Sequence[dict], config: CompareConfig) -> list[dict]:
         rs = sorted((r for r in cells if r["rule"] == name), key=lambda r: r["seed"])
         if not rs:
             continue
-        acc = mean_interval([r["test_accuracy"] for r in rs])
-        val = mean_interval([r["best_val_accuracy"] for r in rs])
+        acc = mean_interval([r["test_accuracy"] for r in rs], bounds=(0.0, 1.0))
+        val = mean_interval([r["best_val_accuracy"] for r in rs], bounds=(0.0, 1.0))
         per_epoch = [r["train_wall_s"] / r["epochs"] for r in rs]
         cpu_epoch = [r["train_cpu_s"] / r["epochs"] for r in rs]
         ttw = [_time_to(r["history"], target, "wall_s") for r in rs]

@@ -60,6 +60,7 @@ __all__ = [
     "results_rows",
     "write_results_csv",
     "select_learning_rate",
+    "select_per_seed",
     "EXECUTORS",
     "METRIC_COLUMNS",
 ]
@@ -699,3 +700,82 @@ def select_learning_rate(
         row["candidates"] = len(choices)
         out.append(row)
     return out
+
+
+def select_per_seed(
+    rows: Sequence[dict],
+    vary: Sequence[str] = ("lr",),
+    over: str = "seed",
+    select_on: str = "val_accuracy",
+) -> tuple[list[dict], list[dict]]:
+    """Pick the learning rate on validation per condition *and seed*; test at that choice.
+
+    The grid search of Zenke & Vogels (2021) reports each configuration's best run: a seed
+    that fails at one learning rate but learns at another counts with the rate it learns
+    at. Rows are grouped into cells exactly as in :func:`select_learning_rate`; inside a
+    cell, each replicate ``over`` (a seed: same initial weights and batch order for every
+    condition) takes the ``vary`` setting with its best ``select_on`` (a diverged run
+    counts as 0; ties go to the first setting in sorted order). Test accuracy is never
+    used to choose.
+
+    Returns
+    -------
+    (cells, choices):
+        ``cells``: one row per cell with the cell's settings, mean/sd over seeds of test
+        accuracy, validation accuracy and spikes per neuron at each seed's choice, ``n``,
+        ``n_diverged``, ``candidates``, ``lr`` (the choice most seeds made), ``lrs`` (every
+        seed's choice, ``"seed:lr"`` joined by spaces) and ``per_seed``: a dict seed ->
+        ``{"test_accuracy", "val_accuracy", "spikes_per_neuron", <vary>...}`` for paired
+        statistics (:mod:`spikegrad.experiments.reports`). ``choices``: one flat row per
+        cell and seed (``selection.csv``): the cell's settings, the seed, the chosen
+        setting, its metrics and the number of candidates.
+    """
+    skip = set(vary) | {over, "run_id", "status"} | set(METRIC_COLUMNS)
+    keys_order: list[str] = []
+    for r in rows:
+        for k in r:
+            if k not in skip and k not in keys_order:
+                keys_order.append(k)
+    groups: dict[tuple, dict[Any, dict[tuple, dict]]] = {}
+    for r in rows:
+        gkey = tuple((k, r.get(k)) for k in keys_order)
+        ckey = tuple(r.get(k) for k in vary)
+        groups.setdefault(gkey, {}).setdefault(r.get(over), {})[ckey] = r
+    cells: list[dict] = []
+    flat: list[dict] = []
+    for gkey, by_seed in groups.items():
+        per_seed: dict[Any, dict] = {}
+        n_div = 0
+        cand = 0
+        for seed in sorted(by_seed, key=str):
+            opts = by_seed[seed]
+            cand = max(cand, len(opts))
+
+            def score(item: tuple[tuple, dict]) -> float:
+                v = item[1].get(select_on)
+                return 0.0 if v is None else float(v)
+
+            best_key, best = max(sorted(opts.items(), key=lambda kv: str(kv[0])), key=score)
+            n_div += best.get("status") == "diverged"
+            rec = dict(zip(vary, best_key, strict=True))
+            for metric in ("test_accuracy", "val_accuracy", "spikes_per_neuron"):
+                rec[metric] = best.get(metric)
+            per_seed[seed] = rec
+            flat.append({**dict(gkey), over: seed, **rec, "candidates": len(opts)})
+        row = dict(gkey)
+        chosen = [tuple(v[k] for k in vary) for v in per_seed.values()]
+        common = max(sorted(set(chosen), key=str), key=chosen.count)
+        row.update(dict(zip(vary, common, strict=True)))
+        for metric in ("test_accuracy", "val_accuracy", "spikes_per_neuron"):
+            xs = [v[metric] for v in per_seed.values() if v[metric] is not None]
+            row[f"{metric}_mean"], row[f"{metric}_sd"] = _mean_sd(xs)
+        row["n"] = len(per_seed)
+        row["n_diverged"] = n_div
+        row["candidates"] = cand
+        row["lrs"] = " ".join(
+            f"{s}:" + "/".join(f"{v[k]:g}" if isinstance(v[k], float) else str(v[k]) for k in vary)
+            for s, v in per_seed.items()
+        )
+        row["per_seed"] = per_seed
+        cells.append(row)
+    return cells, flat
