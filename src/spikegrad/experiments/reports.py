@@ -585,10 +585,10 @@ _STYLE = {
     "zero": ("k", "x", ":"),
     "sCtl": ("C0", None, None),
     "sDR": ("C9", None, None),
-    "sProp": ("C9", None, None),
+    "sProp": ("C4", None, None),
     "aCtl": ("C1", None, None),
     "aDR": ("C3", None, None),
-    "aProp": ("C3", None, None),
+    "aProp": ("C5", None, None),
 }
 
 
@@ -674,27 +674,25 @@ def _plots(sel: Sequence[dict], out: Path) -> list[str]:
         rec = _rows(scale, part="recurrent")
         if rec:
             groups.append(("recurrent\n1 layer", rec))
-        conds = [c for c in ("sCtl", "sDR", "sProp", "aCtl", "aDR", "aProp")
-                 if any(r["condition"] == c for _, g in groups for r in g)]  # fmt: skip
-        width = 0.8 / max(1, len(conds))
-        fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(groups)), 3.6))
-        for j, c in enumerate(conds):
-            xs, cell = [], []
-            for i, (_, g) in enumerate(groups):
-                b = _best_by_val(_rows(g, condition=c))
-                if b is not None:
-                    xs.append(i + (j - (len(conds) - 1) / 2) * width)
-                    cell.append(b)
-            if cell:
-                ys, err = _errs(cell)
-                hatch = "//" if c.startswith("a") else None
-                ax.bar(xs, ys, width=width * 0.95, yerr=err, capsize=2,
-                       color=_STYLE[c][0], hatch=hatch, label=c)  # fmt: skip
+        order = ("sCtl", "sDR", "sProp", "aCtl", "aDR", "aProp")
+        width = 0.8 / max(1, max(len({r["condition"] for r in g}) for _, g in groups))
+        fig, ax = plt.subplots(figsize=(max(6.5, 1.7 * len(groups)), 3.8))
+        labelled: set[str] = set()
+        for i, (_, g) in enumerate(groups):  # the conditions a group has, centred on it
+            cell = [b for c in order if (b := _best_by_val(_rows(g, condition=c))) is not None]
+            ys, err = _errs(cell)
+            for j, (b, y) in enumerate(zip(cell, ys, strict=True)):
+                c = b["condition"]
+                ax.bar(i + (j - (len(cell) - 1) / 2) * width, y, width=width * 0.95,
+                       yerr=[[err[0][j]], [err[1][j]]], capsize=2, color=_STYLE[c][0],
+                       hatch="//" if c.startswith("a") else None,
+                       label=None if c in labelled else c)  # fmt: skip
+                labelled.add(c)
         _chance_line(ax, chance)
         ax.set_xticks(range(len(groups)), [g for g, _ in groups], fontsize=8)
         ax.set(ylabel="test accuracy", ylim=(0, 1.02),
                title="Surrogate scale: normalised (s) vs asymptotic (a)")  # fmt: skip
-        ax.legend(fontsize=7, ncol=4, loc="lower center")
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
         fig.tight_layout()
         fig.savefig(out / "scale.png", dpi=120)
         plt.close(fig)
@@ -721,8 +719,10 @@ def _plots(sel: Sequence[dict], out: Path) -> list[str]:
         _chance_line(ax, chance)
         if min(xs) > 0:
             ax.set_xscale("log")
-        else:
+        else:  # a silenced network (0 spikes) stays on the axis: linear below the first
             ax.set_xscale("symlog", linthresh=max(1e-3, min([x for x in xs if x > 0] or [1e-3])))
+            ax.set_xlim(left=0.0)
+        ax.set_xlim(right=max(xs) * 1.6 if max(xs) > 0 else 1.0)
         ax.set(xlabel="spikes per hidden neuron per sample", ylabel="test accuracy",
                ylim=(0, 1.02), title="Accuracy against hidden activity")  # fmt: skip
         ax.legend(fontsize=7, loc="lower right")
