@@ -214,3 +214,32 @@ def test_learning_rate_chosen_per_seed_on_validation():
 
     (old,) = select_learning_rate(rows)
     assert old["lr"] == 0.05 and old["test_accuracy_mean"] == pytest.approx((0.95 + 0.6 + 0.8) / 3)
+
+
+# ------------------------------------------------------------- beyond Randman (issue 34)
+def test_spoken_digit_profile_runs_shape_and_scale_on_the_spoken_digits(tmp_path):
+    import shutil
+
+    from spikegrad._checks import SpikegradInputError
+    from spikegrad.data.spoken_digits import SHIPPED_DIR
+
+    with pytest.raises(SpikegradInputError, match="--data-dir DIR with DIR/spoken-digits/"):
+        zenke_vogels_runs("spoken-digits")
+    folder = tmp_path / "spoken-digits"
+    folder.mkdir()
+    for part in ("train", "test"):
+        shutil.copy(SHIPPED_DIR / f"spoken_digits_mini_{part}.h5.gz",
+                    folder / f"spoken_digits_{part}.h5.gz")  # fmt: skip
+    runs = zenke_vogels_runs("spoken-digits", {"spoken-digits": str(folder)})
+    assert {r.tags["experiment"] for r in runs} == {"shape", "scale"}
+    assert {r.tags.get("part") for r in runs if r.tags["experiment"] == "scale"} == {
+        "ff", "recurrent"}  # fmt: skip
+    assert {r.config["dataset"] for r in runs} == {"spoken-digits"}
+    assert {r.config["dataset_options"]["path"] for r in runs} == {str(folder)}
+    assert {r.config["seed"] for r in runs} == {0, 1, 2}
+    # the chance level and the test size come from the data set (20 classes, the test file)
+    from spikegrad.experiments.reports import _chance
+
+    row = {"dataset": "spoken-digits", "data.path": str(folder)}
+    assert _chance([row]) == pytest.approx(1 / 20)
+    assert n_test_samples(row) == 20 and n_test_samples({**row, "data.limit": 7}) == 7

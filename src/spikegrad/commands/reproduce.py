@@ -29,11 +29,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--profile",
         default="quick",
-        choices=["smoke", "quick", "standard", "full"],
+        choices=["smoke", "quick", "standard", "full", "spoken-digits"],
         help="smoke: seconds, a pipeline check whose verdicts are not evidence (tests); "
         "quick: < 20 min on 2 idle cores, one seed; standard: 5 seeds (10 in the scale "
         "cells), 4200 test samples per cell, under 60 min on 2 idle cores, paired "
-        "intervals; full: the paper's grid (days on a CPU; use --executor ray)",
+        "intervals; full: the paper's grid (days on a CPU; use --executor ray); "
+        "spoken-digits: the shape and scale findings on the spoken digits (needs --data-dir "
+        "DIR with DIR/spoken-digits/), 3 seeds",
     )
     p.add_argument(
         "--out",

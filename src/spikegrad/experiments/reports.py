@@ -18,6 +18,7 @@ back to the point values.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import platform
@@ -70,9 +71,27 @@ def _best_by_val(rows: Sequence[dict]) -> dict | None:
     return max(rows, key=lambda r: r["val_accuracy_mean"]) if rows else None
 
 
+#: classes of the data sets whose rows do not carry ``data.n_classes``
+_N_CLASSES = {"spoken-digits": 20, "shd": 20, "ssc": 35}
+
+
 def _chance(rows: Sequence[dict]) -> float:
-    k = next((r.get("data.n_classes") for r in rows if r.get("data.n_classes")), 10)
+    k = next((r.get("data.n_classes") for r in rows if r.get("data.n_classes")), None)
+    if k is None:
+        k = next((_N_CLASSES[r["dataset"]] for r in rows if r.get("dataset") in _N_CLASSES), 10)
     return 1.0 / float(k)
+
+
+@functools.lru_cache(maxsize=16)
+def _file_samples(folder: str, stem: str) -> int | None:
+    """Samples in ``folder/stem.h5[.gz]`` (``None`` if it cannot be read)."""
+    from ..data.shd import find_hdf5_file, hdf5_file_info
+
+    try:
+        n = hdf5_file_info(find_hdf5_file(folder, stem))["samples"]
+    except Exception:  # noqa: BLE001 - the report then omits the binomial term
+        return None
+    return n if n > 0 else None
 
 
 def _finding(fid: str, finding: str, verdict: str, evidence: str, **numbers) -> dict:
@@ -161,7 +180,12 @@ def _from_seeds(seeds: tuple[tuple[Any, float], ...], bvar: float) -> Est:
 def n_test_samples(row: dict) -> int | None:
     """Test samples behind a row's accuracy: Randman from its options (stratified split,
     default 0.8 / 0.1 / 0.1 per class; ``data.splits`` as a list or ``"a-b-c"``);
-    ``None`` where the row does not say."""
+    the spoken digits from their test file (``data.path``, ``data.limit``); ``None``
+    where the row does not say."""
+    if row.get("dataset") == "spoken-digits" and row.get("data.path"):
+        n = _file_samples(str(row["data.path"]), "spoken_digits_test")
+        lim = row.get("data.limit")
+        return None if n is None else (min(n, int(lim)) if lim else n)
     if row.get("dataset") != "randman":
         return None
     k = int(row.get("data.n_classes") or 10)

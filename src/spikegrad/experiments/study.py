@@ -57,6 +57,12 @@ class Profile:
     extra: dict = field(default_factory=dict)
     #: seeds of the feed-forward and recurrent scale cells (empty: ``seeds``)
     scale_seeds: tuple[int, ...] = ()
+    #: the data set of the shape and scale parts (``"randman"``, or ``"spoken-digits"``:
+    #: its folder comes from ``data_dirs``)
+    dataset: str = "randman"
+    #: the parts the profile runs (``shape``, ``scale``, ``depth``, ``sparse``,
+    #: ``datasets``)
+    parts: tuple[str, ...] = ("shape", "scale", "depth", "sparse", "datasets")
 
 
 PROFILES: dict[str, Profile] = {
@@ -145,16 +151,44 @@ PROFILES = {
         scale_seeds=tuple(range(10)),
     ),
     "full": PROFILES["full"],
+    # beyond Randman: the shape and scale findings on the spoken digits (SHD's cochlea
+    # chain on synthetic voices, `spikegrad data spoken-digits`), tested on held-out
+    # speakers; the SHD settings of bench/spoken_digits_train.py (Adam 2e-3, batch 32, the
+    # upper-bound regulariser) with 64 hidden neurons, 10 epochs, 3 seeds
+    "spoken-digits": replace(
+        PROFILES["quick"],
+        name="spoken-digits",
+        randman={},
+        epochs=10,
+        batch_size=32,
+        hidden=64,
+        lrs=(2e-3,),
+        seeds=(0, 1, 2),
+        betas=(1.0, 10.0, 100.0),
+        dataset="spoken-digits",
+        parts=("shape", "scale"),
+        extra={"upper_strength": 0.1, "upper_threshold": 7.0},
+    ),
 }
 
 
-def _base(p: Profile, **over) -> dict:
+def _base(p: Profile, data_dirs: dict[str, str] | None = None, **over) -> dict:
+    if p.dataset == "randman":
+        data: dict = {"dataset": "randman", "dataset_options": dict(p.randman)}
+    else:
+        folder = (data_dirs or {}).get(p.dataset)
+        if not folder:
+            raise SpikegradInputError(
+                f"--profile {p.name} needs the {p.dataset} files: --data-dir DIR with "
+                f"DIR/{p.dataset}/ (made by `spikegrad data {p.dataset}`)"
+            )
+        data = {"dataset": p.dataset, "dataset_options": {"path": str(folder)}}
     base = {
-        "dataset": "randman",
-        "dataset_options": dict(p.randman),
+        **data,
         "hidden": [p.hidden],
         "epochs": p.epochs,
         "batch_size": p.batch_size,
+        **p.extra,
     }
     base.update(over)
     return base
@@ -182,31 +216,32 @@ def zenke_vogels_sweeps(
     lr_seed = {"lr": list(p.lrs), "seed": list(p.seeds)}
     sweeps: list[SweepSpec] = []
 
-    # 1. shape (Fig. 3)
-    sweeps.append(
-        SweepSpec(
-            name="shape",
-            base=_base(p),
-            conditions=[{"condition": s, "surrogate": s} for s in SHAPES],
-            grid={"beta": list(p.betas), **lr_seed},
+    if "shape" in p.parts:
+        # 1. shape (Fig. 3)
+        sweeps.append(
+            SweepSpec(
+                name="shape",
+                base=_base(p, data_dirs),
+                conditions=[{"condition": s, "surrogate": s} for s in SHAPES],
+                grid={"beta": list(p.betas), **lr_seed},
+            )
         )
-    )
-    sweeps.append(
-        SweepSpec(
-            name="shape",
-            base=_base(p),
-            conditions=[{"condition": "constant", "surrogate": "constant"}],
-            grid=dict(lr_seed),
+        sweeps.append(
+            SweepSpec(
+                name="shape",
+                base=_base(p, data_dirs),
+                conditions=[{"condition": "constant", "surrogate": "constant"}],
+                grid=dict(lr_seed),
+            )
         )
-    )
-    sweeps.append(  # the zero gradient never moves a silent network: one lr is enough
-        SweepSpec(
-            name="shape",
-            base=_base(p),
-            conditions=[{"condition": "zero", "surrogate": "zero"}],
-            grid={"lr": [max(p.lrs)], "seed": list(p.seeds)},
+        sweeps.append(  # the zero gradient never moves a silent network: one lr is enough
+            SweepSpec(
+                name="shape",
+                base=_base(p, data_dirs),
+                conditions=[{"condition": "zero", "surrogate": "zero"}],
+                grid={"lr": [max(p.lrs)], "seed": list(p.seeds)},
+            )
         )
-    )
 
     # 2. scale (Fig. 5)
     s, a = "superspike", "asymptotic_superspike"
@@ -224,75 +259,91 @@ def zenke_vogels_sweeps(
     ]
     scale_grid = {"beta": list(p.scale_betas), **lr_seed}
     wide_grid = {**scale_grid, "seed": list(p.scale_seeds or p.seeds)}
-    sweeps.append(
-        SweepSpec(name="scale", base=_base(p), conditions=ff, grid=wide_grid, tags={"part": "ff"})
-    )
-    sweeps.append(
-        SweepSpec(
-            name="scale",
-            base=_base(p, recurrent=True),
-            conditions=rec,
-            grid=wide_grid,
-            tags={"part": "recurrent"},
+    if "scale" in p.parts:
+        sweeps.append(
+            SweepSpec(
+                name="scale",
+                base=_base(p, data_dirs),
+                conditions=ff,
+                grid=wide_grid,
+                tags={"part": "ff"},
+            )
         )
-    )
-    depth_conds = [c for c in ff if c["condition"] in ("sCtl", "aCtl", "aDR")]
-    sweeps.append(
-        SweepSpec(
-            name="scale",
-            base=_base(p, init="fluctuation"),
-            conditions=depth_conds,
-            grid={"hidden": [[p.hidden] * d for d in p.depths], **scale_grid},
-            tags={"part": "depth"},
+        sweeps.append(
+            SweepSpec(
+                name="scale",
+                base=_base(p, data_dirs, recurrent=True),
+                conditions=rec,
+                grid=wide_grid,
+                tags={"part": "recurrent"},
+            )
         )
-    )
+    if "depth" in p.parts:
+        depth_conds = [c for c in ff if c["condition"] in ("sCtl", "aCtl", "aDR")]
+        sweeps.append(
+            SweepSpec(
+                name="scale",
+                base=_base(p, data_dirs, init="fluctuation"),
+                conditions=depth_conds,
+                grid={"hidden": [[p.hidden] * d for d in p.depths], **scale_grid},
+                tags={"part": "depth"},
+            )
+        )
 
-    # 3. sparse activity: the population upper bound, from gentle to silencing
-    sweeps.append(
-        SweepSpec(
-            name="sparse",
-            base=_base(p),
-            conditions=[
-                {"condition": "upper", "upper_strength": st, "upper_threshold": th}
-                for st, th in p.upper_settings
-            ],
-            grid={"lr": list(p.sparse_lrs), "seed": list(p.seeds)},
+    if "sparse" in p.parts:
+        # 3. sparse activity: the population upper bound, from gentle to silencing
+        sweeps.append(
+            SweepSpec(
+                name="sparse",
+                base=_base(p, data_dirs),
+                conditions=[
+                    {"condition": "upper", "upper_strength": st, "upper_threshold": th}
+                    for st, th in p.upper_settings
+                ],
+                grid={"lr": list(p.sparse_lrs), "seed": list(p.seeds)},
+            )
         )
-    )
-    sweeps.append(
-        SweepSpec(
-            name="sparse",
-            base=_base(p, upper_strength=0.0),
-            conditions=[{"condition": "none"}],
-            grid={"lr": list(p.sparse_lrs), "seed": list(p.seeds)},
+        sweeps.append(
+            SweepSpec(
+                name="sparse",
+                base=_base(p, data_dirs, upper_strength=0.0),
+                conditions=[{"condition": "none"}],
+                grid={"lr": list(p.sparse_lrs), "seed": list(p.seeds)},
+            )
         )
-    )
 
-    # 4. data sets
-    ds_base = _base(p, epochs=p.dataset_epochs)
-    conds = [
-        {"condition": "randman", "dataset": "randman", "dataset_options": dict(p.randman)},
-        {
-            "condition": "randman-hard",
-            "dataset": "randman",
-            "dataset_options": {**p.randman, **p.hard_randman},
-        },
-        {"condition": "digits", "dataset": "digits", "dataset_options": _limit({}, p.image_limit)},
-    ]
-    dirs = data_dirs or {}
-    for name in ("mnist", "fashion-mnist"):
-        if dirs.get(name):
-            opts = _limit({"data_dir": str(dirs[name])}, p.image_limit)
-            conds.append({"condition": name, "dataset": name, "dataset_options": opts})
-    if dirs.get("shd"):
-        opts = _limit({"data_dir": str(dirs["shd"])}, p.shd_limit)
-        conds.append({"condition": "shd", "dataset": "shd", "dataset_options": opts})
-    if dirs.get("spoken-digits"):  # a folder made by `spikegrad data spoken-digits`
-        opts = _limit({"path": str(dirs["spoken-digits"])}, p.shd_limit)
-        conds.append(
-            {"condition": "spoken-digits", "dataset": "spoken-digits", "dataset_options": opts}
+    if "datasets" in p.parts:
+        # 4. data sets
+        ds_base = _base(p, data_dirs, epochs=p.dataset_epochs)
+        conds = [
+            {"condition": "randman", "dataset": "randman", "dataset_options": dict(p.randman)},
+            {
+                "condition": "randman-hard",
+                "dataset": "randman",
+                "dataset_options": {**p.randman, **p.hard_randman},
+            },
+            {
+                "condition": "digits",
+                "dataset": "digits",
+                "dataset_options": _limit({}, p.image_limit),
+            },
+        ]
+        dirs = data_dirs or {}
+        for name in ("mnist", "fashion-mnist"):
+            if dirs.get(name):
+                opts = _limit({"data_dir": str(dirs[name])}, p.image_limit)
+                conds.append({"condition": name, "dataset": name, "dataset_options": opts})
+        if dirs.get("shd"):
+            opts = _limit({"data_dir": str(dirs["shd"])}, p.shd_limit)
+            conds.append({"condition": "shd", "dataset": "shd", "dataset_options": opts})
+        if dirs.get("spoken-digits"):  # a folder made by `spikegrad data spoken-digits`
+            opts = _limit({"path": str(dirs["spoken-digits"])}, p.shd_limit)
+            conds.append(
+                {"condition": "spoken-digits", "dataset": "spoken-digits", "dataset_options": opts}
+            )
+        sweeps.append(
+            SweepSpec(name="datasets", base=ds_base, conditions=conds, grid=dict(lr_seed))
         )
-    sweeps.append(SweepSpec(name="datasets", base=ds_base, conditions=conds, grid=dict(lr_seed)))
     return sweeps
 
 
