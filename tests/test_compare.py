@@ -198,6 +198,9 @@ def test_tiny_compare_writes_every_file_and_resumes(tmp_path):
     assert cells["bptt-s0"]["init_sha256"] != cells["bptt-s1"]["init_sha256"]
     summary = list(csv.DictReader(open(out / "summary.csv")))
     assert [r["rule"] for r in summary] == ["bptt", "node"]
+    for r in summary:  # 2 seeds: t(0.975, 1) = 12.7 must not push an accuracy out of [0, 1]
+        assert 0.0 <= float(r["test_accuracy_lo"]) <= float(r["test_accuracy"])
+        assert float(r["test_accuracy"]) <= float(r["test_accuracy_hi"]) <= 1.0
     exps = json.loads((out / "expectations.json").read_text())
     assert {e["id"] for e in exps} >= {"bptt-best", "node-trials", "beats-chance"}
     report = (out / "report.md").read_text()
