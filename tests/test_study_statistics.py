@@ -236,7 +236,7 @@ def test_spoken_digit_profile_runs_shape_and_scale_on_the_spoken_digits(tmp_path
         "ff", "recurrent"}  # fmt: skip
     assert {r.config["dataset"] for r in runs} == {"spoken-digits"}
     assert {r.config["dataset_options"]["path"] for r in runs} == {str(folder)}
-    assert {r.config["seed"] for r in runs} == {0, 1, 2}
+    assert {r.config["seed"] for r in runs} == set(range(8))  # at least 3 (issue 34)
     # the chance level and the test size come from the data set (20 classes, the test file)
     from spikegrad.experiments.reports import _chance
 

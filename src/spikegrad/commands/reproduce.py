@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "cells), 4200 test samples per cell, under 60 min on 2 idle cores, paired "
         "intervals; full: the paper's grid (days on a CPU; use --executor ray); "
         "spoken-digits: the shape and scale findings on the spoken digits (needs --data-dir "
-        "DIR with DIR/spoken-digits/), 3 seeds",
+        "DIR with DIR/spoken-digits/), 8 seeds",
     )
     p.add_argument(
         "--out",
