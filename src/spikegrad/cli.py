@@ -112,6 +112,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    finally:
+        from .io.run import release_run_folders
+
+        release_run_folders()
 
 
 #: errno values of a full disk, a quota or a file-size limit

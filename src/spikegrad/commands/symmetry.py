@@ -186,7 +186,7 @@ def _check_args(args: argparse.Namespace) -> None:
 def _cmd_symmetry(args: argparse.Namespace) -> int:
     import torch
 
-    from ..io.run import RunFolder
+    from ..io.run import RunFolder, lock_run_folder
     from ..symmetry.encoding import load_image
     from ..symmetry.network import SymmetryNetwork
     from ..symmetry.oriented import ChannelCode
@@ -223,6 +223,7 @@ def _cmd_symmetry(args: argparse.Namespace) -> int:
     stamp = f"{datetime.now():%Y%m%d-%H%M%S}"
     name = f"demo-{args.demo}" if args.demo else args.image.stem
     out = args.out if args.out is not None else Path("runs") / f"symmetry-{name}-{stamp}"
+    lock_run_folder(out, "symmetry")
     run = RunFolder(out)  # an unwritable --out fails here, before any work
     if args.threads:
         torch.set_num_threads(args.threads)

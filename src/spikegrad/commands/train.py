@@ -483,6 +483,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     else:
         out = Path("runs") / f"{args.task}-{datetime.now():%Y%m%d-%H%M%S}"
     energy_costs = _energy_costs(args)  # checked before the folder is claimed or made
+    if int(os.environ.get("RANK", "0")) == 0:
+        from ..io.run import lock_run_folder
+
+        lock_run_folder(out, "train")  # a second writer is refused before anything changes
     _claim_folder(out, args.overwrite)
     if int(os.environ.get("RANK", "0")) == 0:
         from ..io.run import RunFolder
@@ -562,6 +566,10 @@ def _resume(args: argparse.Namespace) -> int:
     cfg_path = run / "config.json"
     if not cfg_path.is_file():
         raise SpikegradInputError(f"cannot resume: {str(cfg_path)!r} does not exist")
+    if int(os.environ.get("RANK", "0")) == 0:
+        from ..io.run import lock_run_folder
+
+        lock_run_folder(run, "train")
     try:
         cfg = json.loads(cfg_path.read_text())
         if "--epochs" in given:
