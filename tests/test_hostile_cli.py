@@ -101,6 +101,11 @@ CASES = [
     # export-nir
     ("export-nir {tmp}/missing {tmp}/o.nir", ["run folder"]),
     ("export-nir {tmp}/afile {tmp}/o.nir", ["afile"]),
+    # an output path that is an input file is refused, never overwritten
+    ("encode-audio {tmp}/afile --out {tmp}/afile", ["--out", "input file"]),
+    ("encode-audio {tmp}/afile --out {tmp}/alink", ["--out", "input file"]),
+    ("export-nir {tmp}/rundir {tmp}/rundir/config.json", ["OUT.nir", "input file"]),
+    ("export-nir {tmp}/rundir {tmp}/rundir/../rundir/checkpoint.pt", ["OUT.nir", "input"]),
     # top level
     ("nope", ["COMMAND"]),
 ]
@@ -110,6 +115,10 @@ CASES = [
 def tmp(tmp_path):
     (tmp_path / "afile").write_text("not a folder")
     (tmp_path / "empty").mkdir()
+    (tmp_path / "alink").symlink_to(tmp_path / "afile")
+    (tmp_path / "rundir").mkdir()
+    for name in ("config.json", "checkpoint.pt"):
+        (tmp_path / "rundir" / name).write_text("{}")
     return tmp_path
 
 
@@ -126,6 +135,8 @@ def test_hostile_argument_exit_2_one_line(line, words, tmp, capsys, monkeypatch)
     for w in words:
         assert w in last, f"{w!r} not in {last!r}"
     assert not list(tmp.glob("runs/*/metrics.json")), "a run was started"
+    assert (tmp / "afile").read_text() == "not a folder"  # inputs are never overwritten
+    assert (tmp / "rundir" / "config.json").read_text() == "{}"
 
 
 def test_time_major_data_refused_where_sample_major_is_required():

@@ -86,6 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"spikegrad {args.command}: error: {getattr(args, MOVED_DEST)}", file=sys.stderr)
         return 2
     commands.GIVEN_OPTIONS = {a.split("=", 1)[0] for a in argv if a.startswith("--")}
+    commands.set_recovery(None)
     _ignore_file_size_signal()
     try:
         with warnings.catch_warnings():
@@ -106,9 +107,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if exc.errno not in _DISK_FULL:
             raise
         where = f" writing {exc.filename!r}" if exc.filename else ""
+        then = (f"run: {commands.RECOVERY}" if commands.RECOVERY
+                else "run the same command again")  # fmt: skip
         print(
             f"spikegrad {args.command}: error: the disk is full{where} ({exc.strerror}); "
-            "every file written before is intact: free space and run the same command again",
+            f"every file written before is intact: free space and {then}",
             file=sys.stderr,
         )
         return 1
