@@ -151,3 +151,43 @@ def test_time_major_data_refused_where_sample_major_is_required():
         SpikeDataset.from_dense(torch.zeros(50, 4, 3), labels)
     ds = SpikeDataset.from_dense(torch.zeros(50, 4, 3).permute(1, 0, 2), labels)
     assert (len(ds), ds.n_steps, ds.n_units) == (4, 50, 3)
+
+
+# -- forged files: one error line, exit 2 (torch's weights-only page is not shown) -------
+
+
+def _forge_run(folder):
+    """A run folder whose checkpoints carry a valid header and checksum around a pickle
+    that would call os.system."""
+    import hashlib
+    import io
+    import os
+
+    import torch
+
+    from spikegrad.io.checkpoint import MAGIC
+    from spikegrad.learning.config import TrainConfig
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo forged",))
+
+    buf = io.BytesIO()
+    torch.save({"format": "spikegrad-train-state", "evil": Evil()}, buf)
+    body = buf.getvalue()
+    folder.mkdir()
+    for name in ("checkpoint.pt", "last.pt"):
+        (folder / name).write_bytes(MAGIC + hashlib.sha256(body).digest() + body)
+    (folder / "config.json").write_text(__import__("json").dumps(TrainConfig().to_dict()))
+    return folder
+
+
+@pytest.mark.parametrize("line", ["predict {run} {run}/config.json", "export-nir {run} {tmp}/o.nir",
+                                  "train --resume {run}"])  # fmt: skip
+def test_forged_checkpoint_is_one_error_line(line, tmp_path, capsys):
+    run = _forge_run(tmp_path / "forged")
+    rc, out, err = run_cli(line.format(run=run, tmp=tmp_path).split(), capsys)
+    assert rc == 2, err[-1500:]
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "not a safe checkpoint" in lines[0], err
+    assert "GLOBAL" in lines[0] and "weights_only" not in lines[0]

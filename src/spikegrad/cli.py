@@ -93,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             warnings.showwarning = _one_line_warning(args.command)
             return int(args.func(args) or 0)
     except (SpikegradInputError, FloatingPointError) as exc:
-        print(f"spikegrad {args.command}: error: {exc}", file=sys.stderr)
+        print(f"spikegrad {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"spikegrad {args.command}: interrupted", file=sys.stderr)
@@ -119,6 +119,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .io.run import release_run_folders
 
         release_run_folders()
+
+
+def _one_line(exc: BaseException) -> str:
+    """The error's first non-empty line: a user-caused error is exactly one stderr line."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return lines[0] if lines else type(exc).__name__
 
 
 #: errno values of a full disk, a quota or a file-size limit
