@@ -45,6 +45,18 @@ CASES = [
     ("train --surrogate nope", ["--surrogate"]),
     ("train --epochs 1 --out " + BLOCKED, ["cannot be written"]),
     ("train --resume {tmp}/missing", ["config.json"]),
+    # typed task options: never truncated, defaulted or silently clipped
+    ("train --task spoken-digits --task-option limit=-5", ["limit", ">= 1", "-5"]),
+    ("train --task spoken-digits --task-option limit=30.9", ["limit", "integer", "30.9"]),
+    ("train --task spoken-digits --task-option seed=1.5", ["seed", "integer", "1.5"]),
+    ("train --task spoken-digits --task-option n_steps=2.5", ["n_steps", "integer"]),
+    ("train --task spoken-digits --task-option n_steps=abc", ["n_steps", "integer"]),
+    ("train --task spoken-digits --task-option path=3", ["path", "3"]),
+    ("train --task spoken-digits --task-option nope=1", ["nope", "its options"]),
+    ("train --task spoken-digits --task-option n_steps=1000000000", ["n_steps", "TiB"]),
+    ("train --task moving-shapes --task-option size=2.5", ["size", "integer"]),
+    ("train --task lag-order --task-option noise_prob=2", ["noise_prob", "<= 1"]),
+    ("compare --task spoken-digits --task-option limit=-5 --out {tmp}/c", ["limit", ">= 1"]),
     # perturb
     ("perturb --iterations 0", ["--iterations"]),
     ("perturb --iterations -1", ["--iterations"]),

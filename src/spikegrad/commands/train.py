@@ -405,7 +405,11 @@ def _data_options(args: argparse.Namespace, task: str) -> dict:
         if task == "spoken-digits" and "path" in opts and "path" in ds:
             raise SpikegradInputError("--data-dir and --task-option path=... both given")
         ds.update(opts)
-    return ds
+    from ..data.registry import check_dataset_options
+    from ..tasks import check_task_options
+
+    # typed, ranged and capped before any folder is made (a dry run checks the same)
+    return check_task_options(task, check_dataset_options(task, ds))
 
 
 def build_train_config(args: argparse.Namespace):
