@@ -203,3 +203,79 @@ def test_forged_checkpoint_is_one_error_line(line, tmp_path, capsys):
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "not a safe checkpoint" in lines[0], err
     assert "GLOBAL" in lines[0] and "weights_only" not in lines[0]
+
+
+# -- hostile files: refused with one line before any work (and before any run folder) ---
+
+
+def _png_header(path, width, height):
+    """A tiny PNG whose header declares ``width`` x ``height`` pixels."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
+                     + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b""))
+
+
+def _hostile_files(tmp):
+    import wave
+
+    import numpy as np
+
+    from spikegrad.data.spoken_digits import write_shd_hdf5
+
+    _png_header(tmp / "bomb.png", 20000, 20000)  # Pillow's DecompressionBombError before
+    _png_header(tmp / "big.png", 10000, 10000)  # ran for minutes before
+    np.save(tmp / "obj.npy", np.array([1, "a"], dtype=object), allow_pickle=True)
+    np.save(tmp / "nan.npy", np.full((8, 8), np.nan))
+    np.save(tmp / "text.npy", np.array([["a", "b"], ["c", "d"]]))
+    for name, rate in (("fast.wav", 10_000_000), ("slow.wav", 1)):
+        with wave.open(str(tmp / name), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(rate)
+            w.writeframes(b"\0\1" * 100)
+    (tmp / "h5nan").mkdir()
+    times = [np.array([0.1, np.nan, 0.3], np.float32)] * 4
+    for split in ("train", "test"):
+        write_shd_hdf5(tmp / "h5nan" / f"spoken_digits_{split}.h5", times,
+                       [np.array([1, 2, 3])] * 4, [0, 1, 0, 1])  # fmt: skip
+
+
+FILE_CASES = [
+    ("symmetry {tmp}/bomb.png --out {tmp}/s", ["bomb.png", "pixels"]),
+    ("symmetry {tmp}/big.png --out {tmp}/s", ["10000x10000", "MiB"]),
+    ("symmetry {tmp}/obj.npy --out {tmp}/s", ["obj.npy"]),
+    ("symmetry {tmp}/nan.npy --out {tmp}/s", ["nan.npy", "NaN"]),
+    ("symmetry {tmp}/text.npy --out {tmp}/s", ["text.npy", "numbers"]),
+    ("symmetry --demo --size 100000 --out {tmp}/s", ["--size", "GiB"]),
+    ("encode-audio {tmp}/fast.wav --out {tmp}/o.h5", ["sample rate", "10000000"]),
+    ("encode-audio {tmp}/slow.wav --out {tmp}/o.h5", ["sample rate"]),
+    ("train --task spoken-digits --data-dir {tmp}/h5nan --epochs 1 --out {tmp}/s",
+     ["spikes/times of sample 0", "nan at index 1"]),
+]
+
+
+@pytest.mark.parametrize("line, words", FILE_CASES, ids=[c[0].split(" --out")[0].replace(
+    "{tmp}/", "") for c in FILE_CASES])  # fmt: skip
+def test_hostile_file_one_line_before_any_work(line, words, tmp_path, capsys):
+    import time
+
+    _hostile_files(tmp_path)
+    t0 = time.monotonic()
+    rc, out, err = run_cli(line.format(tmp=tmp_path).split(), capsys)
+    assert "Traceback" not in out + err
+    assert rc == 2, err[-800:]
+    lines = [ln for ln in err.strip().splitlines() if "recipe" not in ln]
+    assert len(lines) == 1 and lines[0].startswith("spikegrad "), err
+    assert "array(" not in lines[0] and "warning" not in err
+    for w in words:
+        assert w in lines[0], f"{w!r} not in {lines[0]!r}"
+    assert time.monotonic() - t0 < 60
+    assert not (tmp_path / "o.h5").exists()
+    assert not (tmp_path / "s" / "config.json").exists()

@@ -145,7 +145,16 @@ def _check_args(args: argparse.Namespace) -> None:
               args.threshold)
     _need(args.levels >= 1, "levels", "an integer >= 1", args.levels)
     if args.size is not None:
+        from .._checks import format_bytes
+        from ..symmetry.encoding import MAX_SIDE
+
         _need(args.size >= 1, "size", "an integer >= 1", args.size)
+        if args.size > MAX_SIDE:
+            raise SpikegradInputError(
+                f"--size must be at most {MAX_SIDE} pixels, got {args.size} (one "
+                f"{args.size}x{args.size} float32 image alone would take "
+                f"{format_bytes(4.0 * args.size**2)}, the network many times that)"
+            )
     _need(args.max_radius >= 0, "max-radius", "an integer >= 0 (0: every pair)", args.max_radius)
     _need(_finite(args.dt) and args.dt > 0, "dt", "a finite number of seconds > 0", args.dt)
     for flag, v in (("delay-per-pixel", args.delay_per_pixel),

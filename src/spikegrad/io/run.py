@@ -73,32 +73,45 @@ def lock_run_folder(path: str | Path, command: str) -> None:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX
         return
-    try:
-        fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise SpikegradInputError(
-            f"output folder {str(folder)!r} cannot be written: {exc.strerror or exc}"
-        ) from exc
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+    lock = folder / LOCK_NAME
+    while True:
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise SpikegradInputError(
+                f"output folder {str(folder)!r} cannot be written: {exc.strerror or exc}"
+            ) from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EACCES, errno.EAGAIN):
+                raise
+            raise SpikegradInputError(
+                f"run folder {str(folder)!r} is in use by another spikegrad {command} or "
+                f"writer (pid {holder}); wait for it to end or choose another --out"
+            ) from None
+        # the holder removes the file when it ends: a lock on a removed file is no lock
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(lock))
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
         os.close(fd)
-        if exc.errno not in (errno.EWOULDBLOCK, errno.EACCES, errno.EAGAIN):
-            raise
-        raise SpikegradInputError(
-            f"run folder {str(folder)!r} is in use by another spikegrad {command} or "
-            f"writer (pid {holder}); wait for it to end or choose another --out"
-        ) from None
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     _HELD[key] = fd
 
 
 def release_run_folders() -> None:
-    """Release every run-folder lock this process holds (see :func:`lock_run_folder`)."""
+    """Release every run-folder lock this process holds (see :func:`lock_run_folder`);
+    the lock file is removed (a killed holder leaves it, unlocked and harmless)."""
     while _HELD:
-        _, fd = _HELD.popitem()
+        key, fd = _HELD.popitem()
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(key, LOCK_NAME))  # while still locked: no one else holds it
         os.close(fd)  # releases the flock
 
 
