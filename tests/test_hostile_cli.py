@@ -279,3 +279,33 @@ def test_hostile_file_one_line_before_any_work(line, words, tmp_path, capsys):
     assert time.monotonic() - t0 < 60
     assert not (tmp_path / "o.h5").exists()
     assert not (tmp_path / "s" / "config.json").exists()
+
+
+def test_stream_csv_with_missing_cells_runs_every_model_and_baseline(tmp_path, capsys):
+    """Before: a traceback inside river's scaler and a half-written run folder."""
+    import random
+
+    from spikegrad.online.streams import csv_stream
+
+    rng = random.Random(0)
+    rows = ["a,b,c,label"]
+    for i in range(40):
+        cells = [f"{rng.random():.3f}" for _ in range(3)]
+        if i % 5 == 0:
+            cells[i % 3] = "" if i % 10 else "nan"
+        rows.append(",".join(cells) + "," + ("x" if i % 2 else "y"))
+    path = tmp_path / "missing.csv"
+    path.write_text("\n".join(rows) + "\n")
+    data = list(csv_stream(path)(0))
+    assert "a" not in data[0][0] and set(data[5][0]) == {"a", "b"}  # missing: absent
+    from spikegrad.online.streams import MODELS
+
+    others = ",".join(m for m in sorted(MODELS) if m != "oesnn")
+    for extra in ([], ["--no-scaler"]):
+        out = tmp_path / f"run{len(extra)}"
+        rc, _, err = run_cli(["stream", "--task", path, "--out", out, "--print-every", "0",
+                              "--against", others, *extra], capsys)  # fmt: skip
+        assert rc == 0, err[-1500:]
+        table = (out / "table.csv").read_text().splitlines()
+        assert len(table) == 1 + len(MODELS)
+        assert (out / "metrics.json").is_file()
