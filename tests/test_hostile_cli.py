@@ -57,6 +57,10 @@ CASES = [
     ("train --task moving-shapes --task-option size=2.5", ["size", "integer"]),
     ("train --task lag-order --task-option noise_prob=2", ["noise_prob", "<= 1"]),
     ("compare --task spoken-digits --task-option limit=-5 --out {tmp}/c", ["limit", ">= 1"]),
+    ("sweep --set dataset=spoken-digits --set dataset_options={{limit=-5}} --out {tmp}/sw",
+     ["limit", ">= 1"]),
+    ("sweep --set dataset=spoken-digits --set dataset_options={{limit=30.9}} --dry-run "
+     "--out {tmp}/sw", ["limit", "integer"]),
     # perturb
     ("perturb --iterations 0", ["--iterations"]),
     ("perturb --iterations -1", ["--iterations"]),
