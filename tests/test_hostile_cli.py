@@ -313,3 +313,23 @@ def test_stream_csv_with_missing_cells_runs_every_model_and_baseline(tmp_path, c
         table = (out / "table.csv").read_text().splitlines()
         assert len(table) == 1 + len(MODELS)
         assert (out / "metrics.json").is_file()
+
+
+def test_predict_refuses_hostile_npy_with_one_line(tmp_path, capsys):
+    """Object arrays, NaN and wrong shapes in a .npy INPUT: one line, exit 2."""
+    import numpy as np
+
+    run = tmp_path / "run"
+    rc, _, err = run_cli(["train", "--epochs", "1", "--samples-per-class", "5", "--units", "10",
+                          "--classes", "2", "--hidden", "4", "--init", "fluctuation", "--quiet",
+                          "--no-plots", "--out", run], capsys)  # fmt: skip
+    assert rc == 0, err[-1500:]
+    np.save(tmp_path / "obj.npy", np.array([[[1]]], dtype=object), allow_pickle=True)
+    np.save(tmp_path / "nan.npy", np.full((2, 5, 10), np.nan))
+    np.save(tmp_path / "flat.npy", np.zeros(10))
+    for name, word in (("obj.npy", "not a .npy array"), ("nan.npy", "non-finite"),
+                       ("flat.npy", "shape")):  # fmt: skip
+        rc, _, err = run_cli(["predict", run, tmp_path / name], capsys)
+        assert rc == 2, err[-800:]
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and word in lines[0], err
