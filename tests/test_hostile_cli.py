@@ -320,7 +320,7 @@ def test_predict_refuses_hostile_npy_with_one_line(tmp_path, capsys):
     import numpy as np
 
     run = tmp_path / "run"
-    rc, _, err = run_cli(["train", "--epochs", "1", "--samples-per-class", "5", "--units", "10",
+    rc, _, err = run_cli(["train", "--epochs", "1", "--samples-per-class", "20", "--units", "10",
                           "--classes", "2", "--hidden", "4", "--init", "fluctuation", "--quiet",
                           "--no-plots", "--out", run], capsys)  # fmt: skip
     assert rc == 0, err[-1500:]
