@@ -22,6 +22,8 @@ __all__ = [
     "SpikePatterns",
     "SpikeTargetTask",
     "TASKS",
+    "TASK_OPTIONS",
+    "check_task_options",
     "accepts_regularizer",
     "make_task",
     "task_names",
