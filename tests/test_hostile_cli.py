@@ -57,6 +57,13 @@ CASES = [
     ("train --task moving-shapes --task-option size=2.5", ["size", "integer"]),
     ("train --task lag-order --task-option noise_prob=2", ["noise_prob", "<= 1"]),
     ("compare --task spoken-digits --task-option limit=-5 --out {tmp}/c", ["limit", ">= 1"]),
+    ("train --rule weight --rule-option trials=1.5", ["trials", "integer", "1.5"]),
+    ("train --rule weight --rule-option nope=1", ["nope"]),
+    ("train --rule weight --rule-option sigma=abc", ["sigma", "number"]),
+    ("train --model-option threshold=abc", ["threshold", "number"]),
+    ("train --model-option threshold=-1", ["threshold", "> 0"]),
+    ("train --model-option nope=1", ["nope", "its options"]),
+    ("stream --task sea --samples 10 --param nope=1", ["--param", "nope"]),
     ("sweep --set dataset=spoken-digits --set dataset_options={{limit=-5}} --out {tmp}/sw",
      ["limit", ">= 1"]),
     ("sweep --set dataset=spoken-digits --set dataset_options={{limit=30.9}} --dry-run "
