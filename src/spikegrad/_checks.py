@@ -168,20 +168,23 @@ def format_bytes(n: float) -> str:
 
 @dataclass(frozen=True)
 class Option:
-    """One typed option of a ``KEY=VALUE`` flag (``--task-option``, ...): its type, range
-    and, for sizes, a cap.
+    """One typed option of a ``KEY=VALUE`` flag (``--task-option``, ``--model-option``,
+    sweep ``dataset_options``): its type, meaning, range and, for sizes, a cap.
 
-    ``type`` is ``"int"``, ``"float"``, ``"bool"``, ``"str"`` or ``"list"``. An int option
-    refuses floats (``30.9`` is never truncated to 30) and bools; a float option takes
-    ints. ``maximum`` caps a size; ``bytes_per`` (bytes one unit of the value costs, e.g.
-    one step of one sample) puts the estimated memory of a refused value in the message.
-    ``nullable`` lets ``None`` through (the option's "not set").
+    ``type`` is ``"int"``, ``"float"``, ``"bool"``, ``"str"``, ``"list"``, ``"choice"``
+    (one of ``choices``) or ``"ints"`` (a non-empty list of integers, each in range). An
+    int option refuses floats (``30.9`` is never truncated to 30) and bools; a float
+    option takes ints. ``maximum`` caps a size; ``bytes_per`` (bytes one unit of the value
+    costs, e.g. one step of one sample) puts the estimated memory of a refused value in
+    the message. ``nullable`` lets ``None`` through (the option's "not set").
     """
 
     type: str
+    help: str = ""
     minimum: float | None = None
     maximum: float | None = None
     exclusive_min: bool = False
+    choices: tuple[str, ...] = ()
     exclusive_max: bool = False
     nullable: bool = False
     bytes_per: float | None = None
@@ -204,7 +207,19 @@ class Option:
             if not isinstance(value, (list, tuple)):
                 raise SpikegradInputError(f"{where} must be a list, e.g. [0.8,0.1,0.1]")
             return value
-        is_int = self.type == "int"
+        if self.type == "choice":
+            if value not in self.choices:
+                raise SpikegradInputError(
+                    f"{where} must be one of {', '.join(self.choices)}, got {value!r}"
+                )
+            return value
+        if self.type == "ints":
+            if not isinstance(value, (list, tuple)) or not value:
+                raise SpikegradInputError(f"{where} must be a list of integers, e.g. [8,16]")
+            return [self._number(where, v, True) for v in value]
+        return self._number(where, value, self.type == "int")
+
+    def _number(self, where: str, value: Any, is_int: bool) -> Any:
         ok = isinstance(value, int) if is_int else isinstance(value, (int, float))
         if isinstance(value, bool) or not ok:
             word = "an integer" if is_int else "a number"

@@ -16,13 +16,13 @@ MAX_STEPS = 100_000
 
 
 def _steps(units: int) -> Option:
-    return Option("int", 1, MAX_STEPS, bytes_per=4 * units)
+    return Option("int", "", 1, MAX_STEPS, bytes_per=4 * units)
 
 
-_SEED = Option("int", 0)
-_LIMIT = Option("int", 1, nullable=True)
-_FRACTION = Option("float", 0.0, 1.0, exclusive_min=True, exclusive_max=True)
-_POSITIVE = Option("float", 0.0, exclusive_min=True)
+_SEED = Option("int", "", 0)
+_LIMIT = Option("int", "", 1, nullable=True)
+_FRACTION = Option("float", "", 0.0, 1.0, exclusive_min=True, exclusive_max=True)
+_POSITIVE = Option("float", "", 0.0, exclusive_min=True)
 _PATH = Option("str", nullable=True)
 _LATENCY = {"theta": _POSITIVE, "tau_eff": _POSITIVE}
 
@@ -34,9 +34,9 @@ DATASET_OPTIONS: dict[str, dict[str, Option]] = {
     "mnist": {**_LATENCY, "n_steps": _steps(784), "val_fraction": _FRACTION, "seed": _SEED,
               "limit": _LIMIT, "data_dir": _PATH},
     "shd": {"n_steps": _steps(700), "duration": _POSITIVE, "val_fraction": _FRACTION,
-            "seed": _SEED, "limit": _LIMIT, "n_classes": Option("int", 2), "data_dir": _PATH},
+            "seed": _SEED, "limit": _LIMIT, "n_classes": Option("int", "", 2), "data_dir": _PATH},
     "ssc": {"n_steps": _steps(700), "duration": _POSITIVE, "seed": _SEED, "limit": _LIMIT,
-            "n_classes": Option("int", 2), "data_dir": _PATH},
+            "n_classes": Option("int", "", 2), "data_dir": _PATH},
     "spoken-digits": {"n_steps": _steps(700), "duration": _POSITIVE, "val_fraction": _FRACTION,
                       "seed": _SEED, "limit": _LIMIT, "prefix": Option("str"), "path": _PATH,
                       "data_dir": _PATH},

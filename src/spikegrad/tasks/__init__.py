@@ -130,20 +130,20 @@ TASKS: dict[str, Callable[..., Task]] = {
 }
 
 
-_INT1 = Option("int", 1)
-_SEED = Option("int", 0)
-_PROB = Option("float", 0.0, 1.0)
-_POS = Option("float", 0.0, exclusive_min=True)
+_INT1 = Option("int", "", 1)
+_SEED = Option("int", "", 0)
+_PROB = Option("float", "", 0.0, 1.0)
+_POS = Option("float", "", 0.0, exclusive_min=True)
 
 #: task of :data:`TASKS` -> the options its builder takes (type, range, size cap)
 TASK_OPTIONS: dict[str, dict[str, Option]] = {
-    "lag-order": {"samples": _INT1, "n_steps": Option("int", 1, 100_000, bytes_per=4 * 8),
-                  "group": _INT1, "lag": Option("int", 0), "jitter": Option("int", 0),
+    "lag-order": {"samples": _INT1, "n_steps": Option("int", "", 1, 100_000, bytes_per=4 * 8),
+                  "group": _INT1, "lag": Option("int", "", 0), "jitter": Option("int", "", 0),
                   "noise_prob": _PROB, "seed": _SEED},
-    "spike-target": {"n_inputs": Option("int", 1, 1_000_000), "rate": _POS, "duration": _POS,
+    "spike-target": {"n_inputs": Option("int", "", 1, 1_000_000), "rate": _POS, "duration": _POS,
                      "n_target": _INT1, "seed": _SEED, "view": Option("str")},
-    "moving-shapes": {"samples": _INT1, "size": Option("int", 8, 1024, bytes_per=4 * 2 * 30),
-                      "n_steps": Option("int", 2, 100_000, bytes_per=4 * 2 * 16 * 16),
+    "moving-shapes": {"samples": _INT1, "size": Option("int", "", 8, 1024, bytes_per=4 * 2 * 30),
+                      "n_steps": Option("int", "", 2, 100_000, bytes_per=4 * 2 * 16 * 16),
                       "noise": _PROB, "seed": _SEED},
 }
 
