@@ -155,9 +155,9 @@ def _utterance(job: tuple) -> tuple[np.ndarray, np.ndarray, float, int]:
     t, u = encode_audio(x, rate, seed=enc_seed, **options)
     out = t.astype(np.float32), u.astype(np.uint16), x.size / rate, label
     if part is not None:
-        tmp = part.with_name(part.stem + ".tmp.npz")
-        np.savez(tmp, t=out[0], u=out[1], d=out[2])
-        os.replace(tmp, part)
+        buf = io.BytesIO()
+        np.savez(buf, t=out[0], u=out[1], d=out[2])
+        _write_atomically(part, buf.getvalue())  # no half-written cache entry, no leftover
     return out
 
 
