@@ -129,6 +129,8 @@ CASES = [
     ("encode-audio {tmp}/afile --out {tmp}/alink", ["--out", "input file"]),
     ("export-nir {tmp}/rundir {tmp}/rundir/config.json", ["OUT.nir", "input file"]),
     ("export-nir {tmp}/rundir {tmp}/rundir/../rundir/checkpoint.pt", ["OUT.nir", "input"]),
+    ("stream --task {tmp}/rundir/history.csv --out {tmp}/rundir", ["lies in the run folder"]),
+    ("symmetry {tmp}/rundir/scene.npy --out {tmp}/rundir", ["lies in the run folder"]),
     # top level
     ("nope", ["COMMAND"]),
 ]
@@ -142,6 +144,8 @@ def tmp(tmp_path):
     (tmp_path / "rundir").mkdir()
     for name in ("config.json", "checkpoint.pt"):
         (tmp_path / "rundir" / name).write_text("{}")
+    __import__("numpy").save(tmp_path / "rundir" / "scene.npy", __import__("numpy").eye(16))
+    (tmp_path / "rundir" / "history.csv").write_text("a,label\n1,x\n2,y\n")
     return tmp_path
 
 
@@ -160,6 +164,7 @@ def test_hostile_argument_exit_2_one_line(line, words, tmp, capsys, monkeypatch)
     assert not list(tmp.glob("runs/*/metrics.json")), "a run was started"
     assert (tmp / "afile").read_text() == "not a folder"  # inputs are never overwritten
     assert (tmp / "rundir" / "config.json").read_text() == "{}"
+    assert (tmp / "rundir" / "history.csv").read_text() == "a,label\n1,x\n2,y\n"
 
 
 def test_time_major_data_refused_where_sample_major_is_required():

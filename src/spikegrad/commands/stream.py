@@ -177,6 +177,9 @@ def _cmd_stream(args: argparse.Namespace) -> int:
         if args.out is not None
         else Path("runs") / f"stream-{spec.name}-{args.model}-{datetime.now():%Y%m%d-%H%M%S}"
     )
+    from ..io.run import refuse_input_in_run_folder
+
+    refuse_input_in_run_folder(out, [args.task])
     lock_run_folder(out, "stream")
     run = RunFolder(out)  # an unwritable --out fails here, before the stream runs
     if args.threads:

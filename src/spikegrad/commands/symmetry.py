@@ -232,6 +232,10 @@ def _cmd_symmetry(args: argparse.Namespace) -> int:
     stamp = f"{datetime.now():%Y%m%d-%H%M%S}"
     name = f"demo-{args.demo}" if args.demo else args.image.stem
     out = args.out if args.out is not None else Path("runs") / f"symmetry-{name}-{stamp}"
+    from ..io.run import refuse_input_in_run_folder
+
+    if args.image is not None:
+        refuse_input_in_run_folder(out, [args.image])
     lock_run_folder(out, "symmetry")
     run = RunFolder(out)  # an unwritable --out fails here, before any work
     if args.threads:

@@ -35,6 +35,7 @@ __all__ = [
     "history_rows",
     "json_safe",
     "lock_run_folder",
+    "refuse_input_in_run_folder",
     "refuse_overwriting_input",
     "release_run_folders",
 ]
@@ -128,6 +129,19 @@ def refuse_overwriting_input(
             raise SpikegradInputError(
                 f"{flag} {str(out)!r} is the input file {str(src)!r}; refusing to overwrite "
                 "an input, choose another output path"
+            )
+
+
+def refuse_input_in_run_folder(out: str | Path, inputs: Iterable[str | Path]) -> None:
+    """Refuse an input file that lies (symlinks followed) directly in run folder ``out``:
+    the command rewrites that folder's files (``history.csv``, ``config.json``, plots), so
+    the input could be overwritten while it is read."""
+    folder = os.path.realpath(out)
+    for src in inputs:
+        if os.path.isfile(src) and os.path.dirname(os.path.realpath(src)) == folder:
+            raise SpikegradInputError(
+                f"input {str(src)!r} lies in the run folder {str(out)!r}, whose files the "
+                "command rewrites; copy it elsewhere or choose another --out"
             )
 
 
