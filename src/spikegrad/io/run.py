@@ -17,12 +17,10 @@ leaves each file either in its previous or its new complete state, never half wr
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import errno
 import json
-import math
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +29,6 @@ from .checkpoint import atomic_write_text, load_payload, save_checkpoint, save_p
 
 __all__ = [
     "RunFolder",
-    "atomic_output",
     "history_rows",
     "json_safe",
     "lock_run_folder",
@@ -143,50 +140,6 @@ def refuse_input_in_run_folder(out: str | Path, inputs: Iterable[str | Path]) ->
                 f"input {str(src)!r} lies in the run folder {str(out)!r}, whose files the "
                 "command rewrites; copy it elsewhere or choose another --out"
             )
-
-
-@contextlib.contextmanager
-def atomic_output(path: str | Path) -> Iterator[Path]:
-    """Yield a temp path beside ``path``; on success rename it onto ``path`` (atomic).
-
-    On any failure (a full disk included) the temp file is removed and ``path`` keeps its
-    previous state, so no half-written output or leftover ``.tmp`` file remains.
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-
-
-def json_safe(obj: Any) -> Any:
-    """``obj`` with tuples as lists and non-finite floats as ``None`` (strict JSON)."""
-    if isinstance(obj, Mapping):
-        return {str(k): json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
-
-def history_rows(history: Sequence[Any]) -> list[dict]:
-    """History entries (dataclasses or dicts) as dicts with the same key order."""
-    rows = []
-    for h in history:
-        if dataclasses.is_dataclass(h):
-            rows.append({f.name: getattr(h, f.name) for f in dataclasses.fields(h)})
-        elif isinstance(h, Mapping):
-            rows.append(dict(h))
-        else:
-            raise TypeError(f"history rows must be dataclasses or dicts, got {type(h).__name__}")
-    return rows
 
 
 class RunFolder:
