@@ -17,8 +17,10 @@ leaves each file either in its previous or its new complete state, never half wr
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import json
+import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -140,6 +142,32 @@ def refuse_input_in_run_folder(out: str | Path, inputs: Iterable[str | Path]) ->
                 f"input {str(src)!r} lies in the run folder {str(out)!r}, whose files the "
                 "command rewrites; copy it elsewhere or choose another --out"
             )
+
+
+def json_safe(obj: Any) -> Any:
+    """``obj`` with tuples as lists and non-finite floats as ``None`` (strict JSON)."""
+    if isinstance(obj, Mapping):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def history_rows(history: Sequence[Any]) -> list[dict]:
+    """History entries (dataclasses or dicts) as dicts with the same key order."""
+    rows = []
+    for h in history:
+        if dataclasses.is_dataclass(h):
+            rows.append({f.name: getattr(h, f.name) for f in dataclasses.fields(h)})
+        elif isinstance(h, Mapping):
+            rows.append(dict(h))
+        else:
+            raise TypeError(f"history rows must be dataclasses or dicts, got {type(h).__name__}")
+    return rows
 
 
 class RunFolder:
