@@ -255,3 +255,137 @@ def test_full_disk_stops_with_one_message_and_keeps_finished_results(tmp_path):
     assert len(load_results(out)) == 2
     # results.csv keeps the first grid's row next to the second's
     assert len((out / "results.csv").read_text().splitlines()) == 3
+
+
+# -- run-folder locks: every command that writes a run folder refuses a second writer ----
+
+HOLDER = textwrap.dedent(
+    """
+    import sys, time
+    from spikegrad.io.run import lock_run_folder
+    lock_run_folder(sys.argv[1], "train")
+    print("held", flush=True)
+    time.sleep(120)
+    """
+)
+
+#: one command line per run-folder writer; {out} is the folder another process holds
+LOCKED_WRITERS = [
+    "train --epochs 1 --out {out}",
+    "train --resume {out}",
+    "compare --epochs 1 --out {out}",
+    "reproduce zenke-vogels --profile smoke --out {out}",
+    "perturb --iterations 1 --out {out}",
+    "spiketrain --epochs 1 --out {out}",
+    "stream --task sea --samples 10 --out {out}",
+    "symmetry --demo --scenes 1 --out {out}",
+]
+
+
+@pytest.fixture
+def held_folder(tmp_path):
+    """A run folder whose lock another process holds; yields (folder, holder pid)."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.json").write_text("{}")  # so `train --resume` reaches the lock
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(out)], env=_env(),
+                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        yield out, proc.pid
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.parametrize("line", LOCKED_WRITERS, ids=[c.split(" --")[0] for c in LOCKED_WRITERS])
+def test_second_writer_of_a_run_folder_is_refused_at_once(line, held_folder, capsys):
+    out, pid = held_folder
+    before = sorted(p.name for p in out.iterdir())
+    t0 = time.monotonic()
+    rc, _, err = run_cli(line.format(out=out).split(), capsys)
+    assert rc == 2, err[-800:]
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "in use" in lines[0] and f"pid {pid}" in lines[0], err
+    assert time.monotonic() - t0 < 30
+    assert sorted(p.name for p in out.iterdir()) == before  # nothing written
+
+
+def test_data_generation_refuses_a_held_folder(held_folder, capsys, monkeypatch):
+    import spikegrad.data.spoken_digits as sd
+
+    out, pid = held_folder
+    monkeypatch.setattr(sd, "require_espeak", lambda: None)
+    rc, _, err = run_cli(["data", "spoken-digits", "--out", str(out)], capsys)
+    assert rc == 2 and f"pid {pid}" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_lock_is_released_when_the_command_ends(tmp_path, capsys):
+    from spikegrad.io.run import _HELD, lock_run_folder, release_run_folders
+
+    lock_run_folder(tmp_path / "a", "train")
+    lock_run_folder(tmp_path / "a", "train")  # the same process: no-op
+    assert len(_HELD) == 1
+    release_run_folders()
+    assert not _HELD
+    holder = HOLDER.replace("time.sleep(120)", "")
+    r = subprocess.run([sys.executable, "-c", holder, str(tmp_path / "a")],
+                       env=_env(), capture_output=True, text=True)  # fmt: skip
+    assert r.returncode == 0 and "held" in r.stdout, r.stderr
+
+
+# -- a full disk during train / encode-audio: one line, no leftover, advice that works ---
+
+TRAIN_LINE = ["train", "--epochs", "1", "--hidden", "256", "--batch-size", "20", "--units", "10",
+              "--classes", "3", "--samples-per-class", "30", "--init", "fluctuation", "--quiet",
+              "--no-plots"]  # fmt: skip
+
+
+def _disk_full_once(cmd: list[str], cwd: Path, limit: int = 32_000) -> str:
+    """Run ``spikegrad cmd`` under a file-size limit; return its one stderr line."""
+    r = subprocess.run([sys.executable, "-m", "spikegrad", *cmd], env=_env(), cwd=cwd,
+                       capture_output=True, text=True, timeout=300,
+                       preexec_fn=_limit_file_size(limit))  # fmt: skip
+    assert r.returncode == 1, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr
+    lines = [ln for ln in r.stderr.strip().splitlines() if "warning:" not in ln]
+    assert len(lines) == 1 and "error: the disk is full" in lines[0], r.stderr
+    return lines[0]
+
+
+def _follow(advice: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run the command an error line advises (``... run: spikegrad ARGS``)."""
+    import shlex
+
+    assert "run: spikegrad " in advice, advice
+    args = shlex.split(advice.split("run: spikegrad ", 1)[1])
+    return subprocess.run([sys.executable, "-m", "spikegrad", *args], env=_env(), cwd=cwd,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+
+
+def test_train_on_a_full_disk_advises_a_resume_that_works(tmp_path):
+    """Before: "run the same command again", which was then refused, and so was --resume."""
+    line = _disk_full_once([*TRAIN_LINE, "--out", "run"], tmp_path)
+    assert not [p for p in (tmp_path / "run").iterdir() if p.name.endswith(".tmp")]
+    r = _follow(line, tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    ref = subprocess.run([sys.executable, "-m", "spikegrad", *TRAIN_LINE, "--out", "ref"],
+                         env=_env(), cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert ref.returncode == 0, ref.stderr[-2000:]
+    # the recovered run is the run an ample disk gives
+    assert metrics["test_accuracy"] == json.loads(
+        (tmp_path / "ref" / "metrics.json").read_text())["test_accuracy"]
+
+
+def test_encode_audio_on_a_full_disk_one_line_no_leftover_then_same_command(tmp_path):
+    """Before: h5py close-time tracebacks (and a crash) and a leftover OUT.h5.tmp."""
+    wav = Path(__file__).parent / "data" / "audio" / "en_one.wav"
+    cmd = ["encode-audio", str(wav), str(wav), str(wav), "--out", "o.h5", "--quiet"]
+    for limit in (8_000, 60_000):  # full at the first write / in the middle of the file
+        line = _disk_full_once(cmd, tmp_path, limit)
+        assert "run the same command again" in line
+        assert sorted(p.name for p in tmp_path.iterdir()) == []
+    r = subprocess.run([sys.executable, "-m", "spikegrad", *cmd], env=_env(), cwd=tmp_path,
+                       capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert r.returncode == 0 and (tmp_path / "o.h5").is_file(), r.stderr[-2000:]

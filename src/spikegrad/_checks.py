@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -20,6 +23,9 @@ __all__ = [
     "check_nonnegative",
     "check_sequence_tensor",
     "check_finite",
+    "check_options",
+    "format_bytes",
+    "Option",
 ]
 
 
@@ -149,3 +155,99 @@ def check_choice(name: str, value: str, choices: Sequence[str]) -> str:
             f"unknown {name} {value!r}; valid choices: {', '.join(map(str, choices))}"
         )
     return value
+
+
+def format_bytes(n: float) -> str:
+    """``n`` bytes as a short human-readable size (``"2.6 GiB"``)."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"  # pragma: no cover - the loop returns
+
+
+@dataclass(frozen=True)
+class Option:
+    """One typed option of a ``KEY=VALUE`` flag (``--task-option``, ``--model-option``,
+    sweep ``dataset_options``): its type, meaning, range and, for sizes, a cap.
+
+    ``type`` is ``"int"``, ``"float"``, ``"bool"``, ``"str"``, ``"list"``, ``"choice"``
+    (one of ``choices``) or ``"ints"`` (a non-empty list of integers, each in range). An
+    int option refuses floats (``30.9`` is never truncated to 30) and bools; a float
+    option takes ints. ``maximum`` caps a size; ``bytes_per`` (bytes one unit of the value
+    costs, e.g. one step of one sample) puts the estimated memory of a refused value in
+    the message. ``nullable`` lets ``None`` through (the option's "not set").
+    """
+
+    type: str
+    help: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_min: bool = False
+    choices: tuple[str, ...] = ()
+    exclusive_max: bool = False
+    nullable: bool = False
+    bytes_per: float | None = None
+
+    def check(self, where: str, value: Any) -> Any:
+        """``value`` if it fits, else :class:`SpikegradInputError` (one line, ``where``)."""
+        if value is None and self.nullable:
+            return None
+        if self.type == "bool":
+            if not isinstance(value, bool):
+                raise SpikegradInputError(f"{where} must be true or false, got {value!r}")
+            return value
+        if self.type == "str":
+            if isinstance(value, os.PathLike):
+                return value
+            if not isinstance(value, str) or not value:
+                raise SpikegradInputError(f"{where} must be a text (e.g. a path), got {value!r}")
+            return value
+        if self.type == "list":
+            if not isinstance(value, (list, tuple)):
+                raise SpikegradInputError(f"{where} must be a list, e.g. [0.8,0.1,0.1]")
+            return value
+        if self.type == "choice":
+            if value not in self.choices:
+                raise SpikegradInputError(
+                    f"{where} must be one of {', '.join(self.choices)}, got {value!r}"
+                )
+            return value
+        if self.type == "ints":
+            if not isinstance(value, (list, tuple)) or not value:
+                raise SpikegradInputError(f"{where} must be a list of integers, e.g. [8,16]")
+            return [self._number(where, v, True) for v in value]
+        return self._number(where, value, self.type == "int")
+
+    def _number(self, where: str, value: Any, is_int: bool) -> Any:
+        ok = isinstance(value, int) if is_int else isinstance(value, (int, float))
+        if isinstance(value, bool) or not ok:
+            word = "an integer" if is_int else "a number"
+            raise SpikegradInputError(f"{where} must be {word}, got {value!r}")
+        v = int(value) if is_int else float(value)
+        if not math.isfinite(v):
+            raise SpikegradInputError(f"{where} must be finite, got {value!r}")
+        lo, hi = self.minimum, self.maximum
+        if lo is not None and (v < lo or (self.exclusive_min and v == lo)):
+            rel = ">" if self.exclusive_min else ">="
+            raise SpikegradInputError(f"{where} must be {rel} {lo:g}, got {value!r}")
+        if hi is not None and (v > hi or (self.exclusive_max and v == hi)):
+            rel = "<" if self.exclusive_max else "<="
+            cost = (f" (it would need about {format_bytes(v * self.bytes_per)} per sample)"
+                    if self.bytes_per else "")  # fmt: skip
+            raise SpikegradInputError(f"{where} must be {rel} {hi:g}, got {value!r}{cost}")
+        return v
+
+
+def check_options(
+    where: str, schema: Mapping[str, Option], options: Mapping[str, Any]
+) -> dict[str, Any]:
+    """``options`` checked against ``schema``: an unknown key or a value of the wrong
+    type or range raises :class:`SpikegradInputError` naming ``where`` and the key."""
+    out = {}
+    for key, value in options.items():
+        if key not in schema:
+            valid = ", ".join(sorted(schema)) or "none"
+            raise SpikegradInputError(f"{where} has no option {key!r}; its options: {valid}")
+        out[key] = schema[key].check(f"{where} option {key!r}", value)
+    return out

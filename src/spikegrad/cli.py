@@ -86,13 +86,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"spikegrad {args.command}: error: {getattr(args, MOVED_DEST)}", file=sys.stderr)
         return 2
     commands.GIVEN_OPTIONS = {a.split("=", 1)[0] for a in argv if a.startswith("--")}
+    commands.set_recovery(None)
     _ignore_file_size_signal()
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _one_line_warning(args.command)
             return int(args.func(args) or 0)
     except (SpikegradInputError, FloatingPointError) as exc:
-        print(f"spikegrad {args.command}: error: {exc}", file=sys.stderr)
+        print(f"spikegrad {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"spikegrad {args.command}: interrupted", file=sys.stderr)
@@ -106,12 +107,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         if exc.errno not in _DISK_FULL:
             raise
         where = f" writing {exc.filename!r}" if exc.filename else ""
+        then = (f"run: {commands.RECOVERY}" if commands.RECOVERY
+                else "run the same command again")  # fmt: skip
         print(
             f"spikegrad {args.command}: error: the disk is full{where} ({exc.strerror}); "
-            "every file written before is intact: free space and run the same command again",
+            f"every file written before is intact: free space and {then}",
             file=sys.stderr,
         )
         return 1
+    finally:
+        from .io.run import release_run_folders
+
+        release_run_folders()
+
+
+def _one_line(exc: BaseException) -> str:
+    """The error's first non-empty line: a user-caused error is exactly one stderr line."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return lines[0] if lines else type(exc).__name__
 
 
 #: errno values of a full disk, a quota or a file-size limit

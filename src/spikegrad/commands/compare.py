@@ -241,6 +241,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         raise SpikegradInputError(f"--task-option: {str(exc).splitlines()[0]}") from exc
     command = "spikegrad compare " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if (
         len(sys.argv) > 1 and "compare" in sys.argv) else ""
+    from ..io.run import lock_run_folder
+
+    lock_run_folder(args.out, "compare")  # a second compare on the folder is refused at once
     try:
         res = compare(config, args.out, executor=args.executor, workers=args.workers,
                       address=args.address, progress=not args.quiet, command=command)

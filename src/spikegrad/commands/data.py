@@ -76,6 +76,9 @@ def _cmd_spoken_digits(args: argparse.Namespace) -> int:
     if args.out.exists() and not args.out.is_dir():
         raise SpikegradInputError(f"--out {str(args.out)!r} is a file, not a folder")
     require_espeak()
+    from ..io.run import lock_run_folder
+
+    lock_run_folder(args.out, "data")
     n = args.speakers * args.repeats * (len(args.labels) if args.labels else 20)
     bar = None
     if not args.quiet:

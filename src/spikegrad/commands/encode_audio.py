@@ -59,6 +59,9 @@ def _cmd_encode_audio(args: argparse.Namespace) -> int:
         )
     if not out.parent.is_dir():
         raise SpikegradInputError(f"--out: folder {str(out.parent)!r} does not exist")
+    from ..io.run import refuse_overwriting_input
+
+    refuse_overwriting_input(out, args.files)
     labels = args.label if args.label is not None else [0]
     if len(labels) not in (1, len(args.files)):
         raise SpikegradInputError(

@@ -44,7 +44,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _cmd_export(args: argparse.Namespace) -> int:
     from ..api import load_run
     from ..io.nir import export_nir
+    from ..io.run import refuse_overwriting_input
 
+    if args.run_dir.is_dir():
+        refuse_overwriting_input(args.out, [p for p in args.run_dir.iterdir() if p.is_file()],
+                                 "OUT.nir")  # fmt: skip
     model = load_run(args.run_dir)
     graph = export_nir(model, args.out, dt=args.dt)
     sizes = [getattr(layer, "out_features", type(layer).__name__) for layer in model.layers]

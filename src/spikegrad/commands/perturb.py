@@ -129,7 +129,7 @@ def _at_least(flag: str, value: int | None, minimum: int = 1) -> None:
 
 
 def _cmd_perturb(args: argparse.Namespace) -> int:
-    from ..io.run import RunFolder
+    from ..io.run import RunFolder, lock_run_folder
     from ..kernels import set_num_threads
     from ._flags import one_layer, typed_flag
 
@@ -147,6 +147,7 @@ def _cmd_perturb(args: argparse.Namespace) -> int:
     out = args.out
     if out is None:
         out = Path("runs") / f"perturb-{args.task}-{datetime.now():%Y%m%d-%H%M%S}"
+    lock_run_folder(out, "perturb")
     run = RunFolder(out)
     if args.check_gradient:
         return _check(args, run)

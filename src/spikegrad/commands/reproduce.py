@@ -93,6 +93,9 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     out = args.out
     if out is None:
         out = Path("runs") / f"reproduce-{args.study}-{args.profile}"
+    from ..io.run import lock_run_folder
+
+    lock_run_folder(out, "reproduce")
     profile = _folder_profile(args, out)
     notes = []
     if "shd" in dirs:

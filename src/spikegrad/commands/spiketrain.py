@@ -171,7 +171,7 @@ def _check(args: argparse.Namespace, d: dict) -> None:
 def _cmd_spiketrain(args: argparse.Namespace) -> int:
     import torch
 
-    from ..io.run import RunFolder
+    from ..io.run import RunFolder, lock_run_folder
     from ..learning.rules import make_rule
     from ..learning.trainer import EpochStats, evaluate, fit
     from ..nn.delay import clamp_after_step
@@ -182,6 +182,7 @@ def _cmd_spiketrain(args: argparse.Namespace) -> int:
     out_dir = args.out
     if out_dir is None:
         out_dir = Path("runs") / f"spiketrain-{args.task}-{datetime.now():%Y%m%d-%H%M%S}"
+    lock_run_folder(out_dir, "spiketrain")
     run = RunFolder(out_dir)
     t_start = time.time()
     gen = torch.Generator().manual_seed(args.seed)

@@ -135,7 +135,7 @@ def _check_args(args: argparse.Namespace) -> None:
 
 
 def _cmd_stream(args: argparse.Namespace) -> int:
-    from ..io.run import RunFolder
+    from ..io.run import RunFolder, lock_run_folder
     from ..online.prequential import plot_accuracy_curves, plot_windowed_accuracy, prequential
     from ..online.streams import MODELS, make_model, resolve_stream
 
@@ -177,6 +177,10 @@ def _cmd_stream(args: argparse.Namespace) -> int:
         if args.out is not None
         else Path("runs") / f"stream-{spec.name}-{args.model}-{datetime.now():%Y%m%d-%H%M%S}"
     )
+    from ..io.run import refuse_input_in_run_folder
+
+    refuse_input_in_run_folder(out, [args.task])
+    lock_run_folder(out, "stream")
     run = RunFolder(out)  # an unwritable --out fails here, before the stream runs
     if args.threads:
         import torch

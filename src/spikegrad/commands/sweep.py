@@ -61,6 +61,10 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     runs = spec.expand()
     if not runs:
         raise SpikegradInputError("the grid has no runs")
+    from ..data.registry import check_dataset_options
+
+    for r in runs:  # the data options of every cell are typed before any run (dry run too)
+        check_dataset_options(str(r.config.get("dataset")), r.config.get("dataset_options") or {})
     if args.dry_run:
         for r in runs:
             changed = {k: r.config[k] for k in spec.grid if "." not in k}

@@ -145,7 +145,16 @@ def _check_args(args: argparse.Namespace) -> None:
               args.threshold)
     _need(args.levels >= 1, "levels", "an integer >= 1", args.levels)
     if args.size is not None:
+        from .._checks import format_bytes
+        from ..symmetry.encoding import MAX_SIDE
+
         _need(args.size >= 1, "size", "an integer >= 1", args.size)
+        if args.size > MAX_SIDE:
+            raise SpikegradInputError(
+                f"--size must be at most {MAX_SIDE} pixels, got {args.size} (one "
+                f"{args.size}x{args.size} float32 image alone would take "
+                f"{format_bytes(4.0 * args.size**2)}, the network many times that)"
+            )
     _need(args.max_radius >= 0, "max-radius", "an integer >= 0 (0: every pair)", args.max_radius)
     _need(_finite(args.dt) and args.dt > 0, "dt", "a finite number of seconds > 0", args.dt)
     for flag, v in (("delay-per-pixel", args.delay_per_pixel),
@@ -186,7 +195,7 @@ def _check_args(args: argparse.Namespace) -> None:
 def _cmd_symmetry(args: argparse.Namespace) -> int:
     import torch
 
-    from ..io.run import RunFolder
+    from ..io.run import RunFolder, lock_run_folder
     from ..symmetry.encoding import load_image
     from ..symmetry.network import SymmetryNetwork
     from ..symmetry.oriented import ChannelCode
@@ -223,6 +232,11 @@ def _cmd_symmetry(args: argparse.Namespace) -> int:
     stamp = f"{datetime.now():%Y%m%d-%H%M%S}"
     name = f"demo-{args.demo}" if args.demo else args.image.stem
     out = args.out if args.out is not None else Path("runs") / f"symmetry-{name}-{stamp}"
+    from ..io.run import refuse_input_in_run_folder
+
+    if args.image is not None:
+        refuse_input_in_run_folder(out, [args.image])
+    lock_run_folder(out, "symmetry")
     run = RunFolder(out)  # an unwritable --out fails here, before any work
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -405,7 +405,11 @@ def _data_options(args: argparse.Namespace, task: str) -> dict:
         if task == "spoken-digits" and "path" in opts and "path" in ds:
             raise SpikegradInputError("--data-dir and --task-option path=... both given")
         ds.update(opts)
-    return ds
+    from ..data.registry import check_dataset_options
+    from ..tasks import check_task_options
+
+    # typed, ranged and capped before any folder is made (a dry run checks the same)
+    return check_task_options(task, check_dataset_options(task, ds))
 
 
 def build_train_config(args: argparse.Namespace):
@@ -483,13 +487,28 @@ def _cmd_train(args: argparse.Namespace) -> int:
     else:
         out = Path("runs") / f"{args.task}-{datetime.now():%Y%m%d-%H%M%S}"
     energy_costs = _energy_costs(args)  # checked before the folder is claimed or made
+    if int(os.environ.get("RANK", "0")) == 0:
+        from ..io.run import lock_run_folder
+
+        lock_run_folder(out, "train")  # a second writer is refused before anything changes
     _claim_folder(out, args.overwrite)
+    _say_how_to_recover(out)
     if int(os.environ.get("RANK", "0")) == 0:
         from ..io.run import RunFolder
 
         RunFolder(out)  # an unwritable --out fails now, before the data are loaded
     res = _train_in(out, config, args, energy_costs, resume=False)
     return _report(res, out, args)
+
+
+def _say_how_to_recover(out: Path) -> None:
+    """Make a full disk's error advise ``spikegrad train --resume OUT`` (the same command
+    would be refused: the folder then holds an unfinished run)."""
+    import shlex
+
+    from . import set_recovery
+
+    set_recovery(f"spikegrad train --resume {shlex.quote(str(out))}")
 
 
 #: files whose presence means a folder already holds a run
@@ -562,6 +581,10 @@ def _resume(args: argparse.Namespace) -> int:
     cfg_path = run / "config.json"
     if not cfg_path.is_file():
         raise SpikegradInputError(f"cannot resume: {str(cfg_path)!r} does not exist")
+    if int(os.environ.get("RANK", "0")) == 0:
+        from ..io.run import lock_run_folder
+
+        lock_run_folder(run, "train")
     try:
         cfg = json.loads(cfg_path.read_text())
         if "--epochs" in given:
@@ -569,7 +592,15 @@ def _resume(args: argparse.Namespace) -> int:
         config = TrainConfig.from_dict(cfg)
     except (json.JSONDecodeError, TypeError) as exc:
         raise SpikegradInputError(f"cannot resume: {str(cfg_path)!r} is malformed: {exc}") from exc
-    res = _train_in(run, config, args, _energy_costs(args), resume=True)
+    _say_how_to_recover(run)
+    # a run stopped before its first last.pt (a full disk, a kill during the first steps)
+    # holds only its settings: resuming it means starting it over with the same config.json
+    fresh = not (run / "last.pt").is_file() and not (run / "metrics.json").is_file()
+    if fresh and int(os.environ.get("RANK", "0")) == 0:
+        for n in ("history.csv", "checkpoint.pt", "data.json"):
+            if (run / n).is_file():
+                (run / n).unlink()
+    res = _train_in(run, config, args, _energy_costs(args), resume=not fresh)
     if res.already_finished and int(os.environ.get("RANK", "0")) == 0:
         done = res.metrics.get("epochs")
         how = (

@@ -42,7 +42,7 @@ from .randman import (
     randman_n_terms,
     randman_spike_times,
 )
-from .registry import DATASETS, load_dataset
+from .registry import DATASET_OPTIONS, DATASETS, MAX_STEPS, check_dataset_options, load_dataset
 from .shd import (
     N_CHANNELS,
     SHD_RELEASES,
@@ -99,6 +99,9 @@ __all__ = [
     "moving_shapes",
     # registry
     "DATASETS",
+    "DATASET_OPTIONS",
+    "MAX_STEPS",
+    "check_dataset_options",
     "load_dataset",
     # Randman
     "SPECTRA",

@@ -146,6 +146,10 @@ DEFAULT_PARAMS = CochleaParams()
 # ----------------------------------------------------------------------------- WAV files
 
 
+#: plausible sample rates of a recording (Hz): telephone speech to studio masters
+MIN_RATE, MAX_RATE = 1_000, 384_000
+
+
 def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
     """``(samples, sample_rate)`` of a PCM WAV file as float64 in [-1, 1).
 
@@ -164,6 +168,11 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
                 w.getframerate(),
                 w.getnframes(),
             )
+            if not MIN_RATE <= rate <= MAX_RATE:
+                raise SpikegradInputError(
+                    f"audio file {str(path)!r} declares a sample rate of {rate} Hz; a "
+                    f"recording's rate lies in [{MIN_RATE}, {MAX_RATE}] Hz"
+                )
             raw = w.readframes(n)
     except (wave.Error, EOFError, OSError) as exc:
         raise SpikegradInputError(

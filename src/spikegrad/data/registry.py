@@ -3,11 +3,55 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-from .._checks import SpikegradInputError
+from .._checks import Option, SpikegradInputError, check_options
 from .spikes import SpikeDataset
 
-__all__ = ["DATASETS", "load_dataset"]
+__all__ = ["DATASETS", "DATASET_OPTIONS", "MAX_STEPS", "check_dataset_options", "load_dataset"]
+
+#: the most time steps a data set may be binned into (a dense float32 sample of U inputs
+#: costs ``n_steps * U * 4`` bytes: 10^9 steps of SHD's 700 channels would be 2.6 TiB)
+MAX_STEPS = 100_000
+
+
+def _steps(units: int) -> Option:
+    return Option("int", "", 1, MAX_STEPS, bytes_per=4 * units)
+
+
+_SEED = Option("int", "", 0)
+_LIMIT = Option("int", "", 1, nullable=True)
+_FRACTION = Option("float", "", 0.0, 1.0, exclusive_min=True, exclusive_max=True)
+_POSITIVE = Option("float", "", 0.0, exclusive_min=True)
+_PATH = Option("str", nullable=True)
+_LATENCY = {"theta": _POSITIVE, "tau_eff": _POSITIVE}
+
+#: data set -> the options its loader takes (type, range, size cap); ``randman`` is checked
+#: by :class:`~spikegrad.data.randman.RandmanConfig` itself
+DATASET_OPTIONS: dict[str, dict[str, Option]] = {
+    "digits": {**_LATENCY, "n_steps": _steps(64), "splits": Option("list"), "seed": _SEED,
+               "limit": _LIMIT},
+    "mnist": {**_LATENCY, "n_steps": _steps(784), "val_fraction": _FRACTION, "seed": _SEED,
+              "limit": _LIMIT, "data_dir": _PATH},
+    "shd": {"n_steps": _steps(700), "duration": _POSITIVE, "val_fraction": _FRACTION,
+            "seed": _SEED, "limit": _LIMIT, "n_classes": Option("int", "", 2), "data_dir": _PATH},
+    "ssc": {"n_steps": _steps(700), "duration": _POSITIVE, "seed": _SEED, "limit": _LIMIT,
+            "n_classes": Option("int", "", 2), "data_dir": _PATH},
+    "spoken-digits": {"n_steps": _steps(700), "duration": _POSITIVE, "val_fraction": _FRACTION,
+                      "seed": _SEED, "limit": _LIMIT, "prefix": Option("str"), "path": _PATH,
+                      "data_dir": _PATH},
+}
+DATASET_OPTIONS["fashion-mnist"] = DATASET_OPTIONS["mnist"]
+
+
+def check_dataset_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` of data set ``name`` checked against :data:`DATASET_OPTIONS` (unknown
+    key, wrong type, out of range or over a size cap: one-line
+    :class:`SpikegradInputError`); options of a data set without a schema pass unchanged."""
+    schema = DATASET_OPTIONS.get(name)
+    if schema is None:
+        return dict(options)
+    return check_options(f"task {name!r}", schema, options)
 
 Splits = tuple[SpikeDataset, SpikeDataset, SpikeDataset]
 
@@ -28,7 +72,7 @@ def load_dataset(name: str, **options) -> Splits:
         raise SpikegradInputError(
             f"unknown dataset {name!r}; valid names: {', '.join(sorted(DATASETS))}"
         )
-    return DATASETS[name](**options)
+    return DATASETS[name](**check_dataset_options(name, options))
 
 
 def _digits(**options) -> Splits:

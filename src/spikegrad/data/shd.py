@@ -113,15 +113,17 @@ def read_hdf5_spikes(path: str | Path) -> tuple[list[np.ndarray], list[np.ndarra
     if labels.ndim != 1 or not _whole(labels):
         raise SpikegradInputError(
             f"{str(path)!r}: labels must be a 1-D array of integer classes, got shape "
-            f"{labels.shape} with values {labels.ravel()[:5]!r}"
+            f"{labels.shape}{_first_bad(labels.ravel(), True)}"
         )
     labels = labels.astype(np.int64)
     for key, rows in (("spikes/times", times), ("spikes/units", units)):
         for n, r in enumerate(rows):
-            if r.ndim != 1 or not np.isfinite(r).all() or (key == "spikes/units" and not _whole(r)):
+            whole = key == "spikes/units"
+            if r.ndim != 1 or not np.isfinite(r).all() or (whole and not _whole(r)):
+                got = (f"shape {r.shape}" if r.ndim != 1 else _first_bad(r, whole).lstrip(", "))
                 raise SpikegradInputError(
                     f"{str(path)!r}: {key} of sample {n} must be a 1-D array of finite "
-                    f"{'integers' if key == 'spikes/units' else 'times'}, got {r!r}"[:300]
+                    f"{'integers' if whole else 'times'}, got {got}"
                 )
     units = [u.astype(np.int64) for u in units]
     if not (len(times) == len(units) == len(labels)):
@@ -149,6 +151,16 @@ def _read_rows(f, key: str, path: Path):
             f"{str(path)!r} is not in the SHD/SSC layout: cannot read {key!r} as numbers "
             f"({type(exc).__name__}: {exc})"
         ) from exc
+
+
+def _first_bad(a: np.ndarray, whole: bool) -> str:
+    """``", value V at index I"`` for the first non-finite (or non-integer) entry of 1-D
+    ``a`` (an error message names one value, never prints the array)."""
+    bad = ~np.isfinite(a)
+    if whole:
+        bad |= np.isfinite(a) & (a != np.round(np.nan_to_num(a)))
+    idx = np.flatnonzero(bad)
+    return f", value {float(a[idx[0]])} at index {idx[0]}" if idx.size else ""
 
 
 def _whole(a: np.ndarray) -> bool:

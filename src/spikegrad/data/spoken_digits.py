@@ -155,9 +155,9 @@ def _utterance(job: tuple) -> tuple[np.ndarray, np.ndarray, float, int]:
     t, u = encode_audio(x, rate, seed=enc_seed, **options)
     out = t.astype(np.float32), u.astype(np.uint16), x.size / rate, label
     if part is not None:
-        tmp = part.with_name(part.stem + ".tmp.npz")
-        np.savez(tmp, t=out[0], u=out[1], d=out[2])
-        os.replace(tmp, part)
+        buf = io.BytesIO()
+        np.savez(buf, t=out[0], u=out[1], d=out[2])
+        _write_atomically(part, buf.getvalue())  # no half-written cache entry, no leftover
     return out
 
 
@@ -206,8 +206,10 @@ def write_shd_hdf5(
     path = Path(path)
     if not (len(times) == len(units) == len(labels)):
         raise SpikegradInputError("times, units and labels must have one entry per sample")
-    tmp = path.with_name(path.name + ".tmp")
-    with h5py.File(tmp, "w") as f:
+    # built in memory, then written by one atomic write: a full disk gives a plain OSError
+    # (errno ENOSPC / EFBIG) and no temp file, never h5py's close-time tracebacks
+    buf = io.BytesIO()
+    with h5py.File(buf, "w") as f:
         ft = f.create_dataset("spikes/times", (len(times),), dtype=h5py.vlen_dtype(np.float32))
         fu = f.create_dataset("spikes/units", (len(units),), dtype=h5py.vlen_dtype(np.uint16))
         for i, (t, u) in enumerate(zip(times, units, strict=True)):
@@ -219,8 +221,25 @@ def write_shd_hdf5(
         f.create_dataset("extra/keys", data=np.array([k.encode() for k in keys]))
         g = f.create_group("extra/meta_info")
         g.attrs["json"] = json.dumps(attrs or {})
-    os.replace(tmp, path)
+    _write_atomically(path, buf.getvalue())
     return path
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """``data`` to ``path`` through a temp file beside it and a rename; the temp file is
+    removed on any failure (``data`` sits below ``io``, so io.checkpoint's writer is not
+    importable here)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if tmp.exists():
+            tmp.unlink()
+        raise
 
 
 def generate_spoken_digits(

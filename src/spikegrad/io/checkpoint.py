@@ -91,6 +91,16 @@ def save_payload(path: str | Path, payload: dict[str, Any]) -> None:
     _atomic_write(Path(path), lambda f: f.write(data))
 
 
+def _load_reason(exc: BaseException) -> str:
+    """One line saying why ``torch.load`` refused a file (torch's weights-only message is a
+    page of advice to load unsafely; only the refused global matters)."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    for ln in lines:
+        if "GLOBAL" in ln or "WeightsUnpickler error" in ln:
+            return ln
+    return lines[0] if lines else type(exc).__name__
+
+
 def load_payload(path: str | Path, fmt: str) -> dict[str, Any]:
     """Load a payload saved by :func:`save_payload` whose ``"format"`` is ``fmt``.
 
@@ -122,7 +132,8 @@ def load_payload(path: str | Path, fmt: str) -> dict[str, Any]:
         payload = torch.load(io.BytesIO(body), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file
         raise SpikegradInputError(
-            f"checkpoint {str(path)!r} is corrupt, truncated or not a safe checkpoint: {exc}"
+            f"checkpoint {str(path)!r} is corrupt, truncated or not a safe checkpoint: "
+            f"{_load_reason(exc)}"
         ) from exc
     if not isinstance(payload, dict) or payload.get("format") != fmt:
         raise SpikegradInputError(f"{str(path)!r} is not a spikegrad checkpoint ({fmt})")

@@ -16,17 +16,132 @@ leaves each file either in its previous or its new complete state, never half wr
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
 import json
 import math
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from .._checks import SpikegradInputError
 from .checkpoint import atomic_write_text, load_payload, save_checkpoint, save_payload
 
-__all__ = ["RunFolder", "history_rows", "json_safe"]
+__all__ = [
+    "RunFolder",
+    "history_rows",
+    "json_safe",
+    "lock_run_folder",
+    "refuse_input_in_run_folder",
+    "refuse_overwriting_input",
+    "release_run_folders",
+]
+
+#: name of the lock file in a run folder (``flock``-ed while a command writes the folder)
+LOCK_NAME = ".run.lock"
+
+#: run folders this process holds: resolved path -> open lock file descriptor
+_HELD: dict[str, int] = {}
+
+
+def lock_run_folder(path: str | Path, command: str) -> None:
+    """Take an exclusive lock on run folder ``path`` (created if missing) for this process.
+
+    The lock is an ``flock`` on ``PATH/.run.lock``; the kernel drops it when the process
+    exits, however it exits, so a killed run never leaves a stale lock. A second writer
+    (another process) is refused at once with :class:`SpikegradInputError` naming the
+    holder's pid. Taking a lock this process already holds is a no-op; locks are released
+    by :func:`release_run_folders` (the CLI calls it when a command ends). Where ``fcntl``
+    does not exist (Windows) no lock is taken.
+    """
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise SpikegradInputError(f"output folder {str(folder)!r} exists and is a file")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SpikegradInputError(
+            f"output folder {str(folder)!r} cannot be written: it cannot be created "
+            f"({exc.strerror or exc})"
+        ) from exc
+    key = os.path.realpath(folder)
+    if key in _HELD:
+        return
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return
+    lock = folder / LOCK_NAME
+    while True:
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise SpikegradInputError(
+                f"output folder {str(folder)!r} cannot be written: {exc.strerror or exc}"
+            ) from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EACCES, errno.EAGAIN):
+                raise
+            raise SpikegradInputError(
+                f"run folder {str(folder)!r} is in use by another spikegrad {command} or "
+                f"writer (pid {holder}); wait for it to end or choose another --out"
+            ) from None
+        # the holder removes the file when it ends: a lock on a removed file is no lock
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(lock))
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    _HELD[key] = fd
+
+
+def release_run_folders() -> None:
+    """Release every run-folder lock this process holds (see :func:`lock_run_folder`);
+    the lock file is removed (a killed holder leaves it, unlocked and harmless)."""
+    while _HELD:
+        key, fd = _HELD.popitem()
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(key, LOCK_NAME))  # while still locked: no one else holds it
+        os.close(fd)  # releases the flock
+
+
+def refuse_overwriting_input(
+    out: str | Path, inputs: Iterable[str | Path], flag: str = "--out"
+) -> None:
+    """Refuse an output path that resolves (symlinks followed) to one of ``inputs``.
+
+    Raises :class:`SpikegradInputError` (one line) so an input file is never overwritten.
+    """
+    target = os.path.realpath(out)
+    for src in inputs:
+        if os.path.realpath(src) == target:
+            raise SpikegradInputError(
+                f"{flag} {str(out)!r} is the input file {str(src)!r}; refusing to overwrite "
+                "an input, choose another output path"
+            )
+
+
+def refuse_input_in_run_folder(out: str | Path, inputs: Iterable[str | Path]) -> None:
+    """Refuse an input file that lies (symlinks followed) directly in run folder ``out``:
+    the command rewrites that folder's files (``history.csv``, ``config.json``, plots), so
+    the input could be overwritten while it is read."""
+    folder = os.path.realpath(out)
+    for src in inputs:
+        if os.path.isfile(src) and os.path.dirname(os.path.realpath(src)) == folder:
+            raise SpikegradInputError(
+                f"input {str(src)!r} lies in the run folder {str(out)!r}, whose files the "
+                "command rewrites; copy it elsewhere or choose another --out"
+            )
 
 
 def json_safe(obj: Any) -> Any:

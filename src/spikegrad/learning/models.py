@@ -27,68 +27,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
 
-from .._checks import SpikegradInputError
+from .._checks import Option, SpikegradInputError
 from ..functional.izhikevich import IZHIKEVICH_PRESETS
 
 if TYPE_CHECKING:
     from .config import TrainConfig
 
 __all__ = ["Option", "MODEL_OPTIONS", "NEURON_FLAGS", "check_model_options", "build_choice"]
-
-
-@dataclass(frozen=True)
-class Option:
-    """One model option: its type (``"float"``, ``"int"``, ``"bool"``, ``"choice"``,
-    ``"ints"``), range and meaning."""
-
-    type: str
-    help: str
-    minimum: float | None = None
-    maximum: float | None = None
-    exclusive_min: bool = False
-    choices: tuple[str, ...] = ()
-
-    def check(self, key: str, value: Any) -> Any:
-        """``value`` if it fits, else :class:`SpikegradInputError` naming ``key``."""
-        where = f"model option {key!r}"
-        if self.type == "bool":
-            if not isinstance(value, bool):
-                raise SpikegradInputError(f"{where} must be true or false, got {value!r}")
-            return value
-        if self.type == "choice":
-            if value not in self.choices:
-                raise SpikegradInputError(
-                    f"{where} must be one of {', '.join(self.choices)}, got {value!r}"
-                )
-            return value
-        if self.type == "ints":
-            if not isinstance(value, (list, tuple)) or not value:
-                raise SpikegradInputError(f"{where} must be a list of integers, e.g. [8,16]")
-            return [self._number(key, v, int) for v in value]
-        as_type: Callable[[Any], Any] = int if self.type == "int" else float
-        return self._number(key, value, as_type)
-
-    def _number(self, key: str, value: Any, kind: Callable[[Any], Any]) -> Any:
-        where = f"model option {key!r}"
-        ok = isinstance(value, int) if kind is int else isinstance(value, (int, float))
-        if isinstance(value, bool) or not ok:
-            word = "an integer" if kind is int else "a number"
-            raise SpikegradInputError(f"{where} must be {word}, got {value!r}")
-        v = kind(value)
-        if not math.isfinite(v):
-            raise SpikegradInputError(f"{where} must be finite, got {value!r}")
-        lo, hi = self.minimum, self.maximum
-        if lo is not None and (v < lo or (self.exclusive_min and v == lo)):
-            rel = ">" if self.exclusive_min else ">="
-            raise SpikegradInputError(f"{where} must be {rel} {lo:g}, got {value!r}")
-        if hi is not None and v > hi:
-            raise SpikegradInputError(f"{where} must be <= {hi:g}, got {value!r}")
-        return v
 
 
 def _pos(help: str) -> Option:
@@ -188,7 +137,7 @@ def check_model_options(model: str, options: Mapping[str, Any]) -> dict[str, Any
             raise SpikegradInputError(
                 f"model {model!r} has no option {key!r}; its options: {valid}"
             )
-        out[key] = schema[key].check(key, value)
+        out[key] = schema[key].check(f"model option {key!r}", value)
     return out
 
 

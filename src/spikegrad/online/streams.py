@@ -26,6 +26,7 @@ Abrupt drifts are made by concatenating two generators (river's
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -166,6 +167,10 @@ def csv_stream(path, target: str | None = None) -> StreamSpec:
     ``target`` names the label column (default: the last one); every other
     column must be numeric (empty cells are missing values). Labels are kept
     as strings. Raises :class:`SpikegradInputError` naming the problem.
+
+    A missing value is left out of the row's feature dict (river's convention for an
+    absent feature), so scalers skip it, the spiking models emit no spike for it and
+    the ``--against`` baselines see the same sparse row. NaN / inf cells are missing too.
     """
     import csv
     from pathlib import Path
@@ -193,16 +198,17 @@ def csv_stream(path, target: str | None = None) -> StreamSpec:
             raise SpikegradInputError(
                 f"--task: CSV line {line} has {len(row)} fields, the header {len(header)}"
             )
-        x: dict[str, float | None] = {}
+        x: dict[str, float] = {}
         for i, (h, c) in enumerate(zip(header, row, strict=True)):
             if i == ti:
                 continue
             c = c.strip()
             if c == "":
-                x[h] = None
-                continue
+                continue  # missing: absent from the row
             try:
-                x[h] = float(c)
+                v = float(c)
+                if math.isfinite(v):
+                    x[h] = v
             except ValueError:
                 raise SpikegradInputError(
                     f"--task: CSV column {h!r} has non-numeric value {c!r} on line {line}; "

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .._checks import SpikegradInputError, check_choice, check_positive
+from .._checks import SpikegradInputError, check_choice, check_positive, format_bytes
 from ..data.encoding import latency
 
 __all__ = ["ENCODINGS", "as_image", "sobel_gradient", "edge_map", "encode", "spike_times",
@@ -182,6 +182,44 @@ def _pil_to_grey(im) -> np.ndarray:
     return np.asarray(im.convert("L"), dtype=np.float32) / 255.0
 
 
+#: most pixels an image file may declare (4096 x 4096): a larger header is refused before
+#: any decoding (a forged PNG can declare 20000 x 20000 in a few bytes)
+MAX_PIXELS = 4096 * 4096
+
+#: largest --size (longer side after resizing)
+MAX_SIDE = 4096
+
+
+def _check_pixels(path: Path, height: int, width: int) -> None:
+    if height * width > MAX_PIXELS:
+        raise SpikegradInputError(
+            f"image {str(path)!r} is {width}x{height} pixels, over the limit of {MAX_PIXELS} "
+            f"(4096x4096; as float32 it would take {format_bytes(4.0 * height * width)}); "
+            "scale it down first"
+        )
+
+
+def _read_npy_image(path: Path) -> np.ndarray:
+    """A ``.npy`` image checked (shape, numeric dtype, pixel limit, finite) before loading."""
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise SpikegradInputError(
+            f"cannot read {str(path)!r} as a .npy array: {str(exc).splitlines()[0]}"
+        ) from exc
+    if arr.dtype.kind not in "biuf":
+        raise SpikegradInputError(
+            f"{str(path)!r} holds {arr.dtype} values; an image must be numbers"
+        )
+    if arr.ndim not in (2, 3):
+        raise SpikegradInputError(f"{str(path)!r} must hold a 2-D image, got shape {arr.shape}")
+    _check_pixels(path, arr.shape[0], arr.shape[1])
+    arr = np.asarray(arr)
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise SpikegradInputError(f"{str(path)!r} holds NaN or infinite pixels")
+    return arr
+
+
 def load_image(path: str | Path, *, size: int | None = None) -> np.ndarray:
     """Read a PNG/JPEG/TIFF (through Pillow) or ``.npy`` file as a grey ``float32 [H, W]`` array.
 
@@ -196,8 +234,14 @@ def load_image(path: str | Path, *, size: int | None = None) -> np.ndarray:
         raise SpikegradInputError(f"image file {str(path)!r} does not exist")
     if size is not None:
         check_positive("size", size)
+    if size is not None and size > MAX_SIDE:
+        raise SpikegradInputError(
+            f"size must be at most {MAX_SIDE} pixels, got {size} (one {size}x{size} float32 "
+            f"image alone would take {format_bytes(4.0 * size * size)}, the network many "
+            "times that)"
+        )
     if path.suffix.lower() == ".npy":
-        arr = np.load(path)
+        arr = _read_npy_image(path)
         if arr.ndim == 3 and arr.shape[-1] in (3, 4):
             arr = arr[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
             if arr.max() > 1.0:
@@ -212,10 +256,22 @@ def load_image(path: str | Path, *, size: int | None = None) -> np.ndarray:
         except ImportError as exc:  # pragma: no cover - Pillow comes with matplotlib
             msg = "reading image files needs Pillow (pip install pillow)"
             raise SpikegradInputError(msg) from exc
+        import warnings
+
         try:
-            with Image.open(path) as im:
-                img = _pil_to_grey(im)
-        except OSError as exc:
+            with warnings.catch_warnings():  # the size is checked below, before decoding
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                with Image.open(path) as im:
+                    _check_pixels(path, im.size[1], im.size[0])  # from the header
+                    img = _pil_to_grey(im)
+        except SpikegradInputError:
+            raise
+        except Image.DecompressionBombError as exc:  # Pillow's own, far larger limit
+            raise SpikegradInputError(
+                f"image {str(path)!r} declares over {MAX_PIXELS} pixels (4096x4096; Pillow "
+                "refuses it as a possible decompression bomb); scale it down first"
+            ) from exc
+        except (OSError, ValueError, SyntaxError) as exc:
             raise SpikegradInputError(f"cannot read image {str(path)!r}: {exc}") from exc
     if size is not None and max(img.shape) != size:
         scale = size / max(img.shape)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .._checks import SpikegradInputError
+from .._checks import Option, SpikegradInputError, check_options
 from .base import SPLITS, Task
 from .classification import ClassificationTask
 from .spike_targets import SpikePatterns, SpikeTargetTask
@@ -22,6 +22,8 @@ __all__ = [
     "SpikePatterns",
     "SpikeTargetTask",
     "TASKS",
+    "TASK_OPTIONS",
+    "check_task_options",
     "accepts_regularizer",
     "make_task",
     "task_names",
@@ -128,6 +130,33 @@ TASKS: dict[str, Callable[..., Task]] = {
 }
 
 
+_INT1 = Option("int", "", 1)
+_SEED = Option("int", "", 0)
+_PROB = Option("float", "", 0.0, 1.0)
+_POS = Option("float", "", 0.0, exclusive_min=True)
+
+#: task of :data:`TASKS` -> the options its builder takes (type, range, size cap)
+TASK_OPTIONS: dict[str, dict[str, Option]] = {
+    "lag-order": {"samples": _INT1, "n_steps": Option("int", "", 1, 100_000, bytes_per=4 * 8),
+                  "group": _INT1, "lag": Option("int", "", 0), "jitter": Option("int", "", 0),
+                  "noise_prob": _PROB, "seed": _SEED},
+    "spike-target": {"n_inputs": Option("int", "", 1, 1_000_000), "rate": _POS, "duration": _POS,
+                     "n_target": _INT1, "seed": _SEED, "view": Option("str")},
+    "moving-shapes": {"samples": _INT1, "size": Option("int", "", 8, 1024, bytes_per=4 * 2 * 30),
+                      "n_steps": Option("int", "", 2, 100_000, bytes_per=4 * 2 * 16 * 16),
+                      "noise": _PROB, "seed": _SEED},
+}
+
+
+def check_task_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` of task ``name`` checked against :data:`TASK_OPTIONS` (one-line
+    :class:`SpikegradInputError` naming the key); other tasks' options pass unchanged."""
+    schema = TASK_OPTIONS.get(name)
+    if schema is None:
+        return dict(options)
+    return check_options(f"task {name!r}", schema, options)
+
+
 def accepts_regularizer(name: str) -> bool:
     """Whether task ``name`` adds an activity regulariser to its loss (classification)."""
     import inspect
@@ -160,6 +189,10 @@ def make_task(name: str, *, regularizer: Any = None, **options: Any) -> Task:
             if not accepts_regularizer(name):
                 raise SpikegradInputError(f"task {name!r} takes no activity regulariser")
             options = {**options, "regularizer": regularizer}
+        options = {**check_task_options(name, {k: v for k, v in options.items()
+                                                if k != "regularizer"}),
+                   **({"regularizer": options["regularizer"]} if "regularizer" in options
+                      else {})}  # fmt: skip
         try:
             return TASKS[name](**options)
         except TypeError as exc:
