@@ -192,7 +192,10 @@ def test_sweep_driver_killed_alone_workers_end_and_restart_completes(tmp_path, c
     assert workers, "the sweep should have worker processes"
     # a second sweep on the folder is refused while the first holds it
     rc, _, err = run_cli([*cmd[3:]], capsys)
-    assert rc == 2 and "in use by another sweep" in err and f"pid {proc.pid}" in err
+    assert rc == 2 and "in use by another spikegrad sweep" in err and f"pid {proc.pid}" in err
+    # the sweep's lock is every command's run-folder lock: a train into it is refused too
+    rc, _, err = run_cli(["train", "--out", str(out), "--epochs", "1"], capsys)
+    assert rc == 2 and "in use by another spikegrad train" in err and f"pid {proc.pid}" in err
     os.kill(proc.pid, signal.SIGKILL)  # the driver alone, not its process group
     proc.wait()
     deadline = time.time() + 15

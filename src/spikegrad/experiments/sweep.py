@@ -12,8 +12,9 @@ Output folder::
       results.csv         one row per finished run and tag set of every grid of the folder:
                           every config field, tag and metric (a config shared by two
                           experiments is trained once and listed under both)
-      .lock               held (flock) while a sweep runs: a second sweep on the same
-                          folder is refused at once
+      .run.lock           held (flock) while a sweep runs: a second sweep, or any other
+                          command writing the folder, is refused at once
+                          (:func:`spikegrad.io.run.lock_run_folder`)
 
 A run is *finished* when its ``runs/<run_id>.json`` exists. Starting a sweep again skips
 finished runs and resumes the others from their ``last.pt`` (written every
@@ -49,6 +50,7 @@ from typing import Any
 
 from .._checks import SpikegradInputError
 from ..io.checkpoint import atomic_write_text
+from ..io.run import run_folder_lock
 from .config import RunSpec
 
 __all__ = [
@@ -376,7 +378,7 @@ def run_sweep(
         raise SpikegradInputError(
             f"sweep folder {str(out)!r} cannot be created: {exc.strerror or exc}"
         ) from exc
-    with _FolderLock(out):
+    with run_folder_lock(out, "sweep"):
         return _run_locked(runs, out, executor, workers, address, progress, threads, on_result,
                            resumable)  # fmt: skip
 
@@ -496,46 +498,6 @@ def latest_grid_rows(out_dir: str | Path) -> tuple[list[dict], int]:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise SpikegradInputError(f"{str(path)!r} is unreadable or malformed: {exc}") from exc
     return results_rows(_tagged(load_results(out_dir, ids), listed)), len(listed)
-
-
-class _FolderLock:
-    """An exclusive ``flock`` on ``OUT/.lock`` for the duration of a sweep.
-
-    The kernel drops the lock when the holder exits, however it exits, so a killed
-    sweep never leaves a stale lock. A second sweep on the folder is refused with the
-    holder's pid. Where ``fcntl`` does not exist (Windows) no lock is taken.
-    """
-
-    def __init__(self, out: Path) -> None:
-        self.path = out / ".lock"
-        self.fd: int | None = None
-
-    def __enter__(self) -> _FolderLock:
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - not POSIX
-            return self
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EACCES, errno.EAGAIN):
-                raise
-            raise SpikegradInputError(
-                f"sweep folder {str(self.path.parent)!r} is in use by another sweep (pid "
-                f"{holder}); wait for it to end or choose another --out"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self.fd = fd
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.fd is not None:
-            os.close(self.fd)  # releases the flock
-            self.fd = None
 
 
 def _terminate_as_interrupt() -> Callable[[], object]:

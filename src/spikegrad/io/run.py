@@ -22,7 +22,7 @@ import errno
 import json
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ __all__ = [
     "refuse_input_in_run_folder",
     "refuse_overwriting_input",
     "release_run_folders",
+    "run_folder_lock",
 ]
 
 #: name of the lock file in a run folder (``flock``-ed while a command writes the folder)
@@ -103,6 +104,24 @@ def lock_run_folder(path: str | Path, command: str) -> None:
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     _HELD[key] = fd
+
+
+@contextlib.contextmanager
+def run_folder_lock(path: str | Path, command: str) -> Iterator[None]:
+    """:func:`lock_run_folder` for the duration of a ``with`` block (a sweep run from
+    Python); a lock the process already held before the block is kept after it."""
+    key = os.path.realpath(path) if Path(path).exists() else None
+    held = key in _HELD
+    lock_run_folder(path, command)
+    key = os.path.realpath(path)
+    try:
+        yield
+    finally:
+        if not held and key in _HELD:
+            fd = _HELD.pop(key)
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(key, LOCK_NAME))
+            os.close(fd)
 
 
 def release_run_folders() -> None:
