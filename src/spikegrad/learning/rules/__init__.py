@@ -65,6 +65,8 @@ RULES: dict[str, str] = {
     "conductance": "perturbation:ConductancePerturbation",
     "kernel": "kernel:KernelRule",
     "resume": "kernel:ReSuMe",
+    "ottt": "online:OTTT",
+    "ostl": "online:OSTL",
 }
 
 
