@@ -19,6 +19,12 @@ name               what it computes                                   ``--model`
 ``kernel``         spike-train kernel rule, weights and delays        srm
                    (Lin, Zhang & Zhang 2012)
 ``resume``         ReSuMe (Ponulak & Kasinski 2010)                   srm
+``ottt``           online training through time (Xiao et al. 2022):   lif
+                   presynaptic traces, per-step loss, memory
+                   independent of ``T``
+``ostl``           online spatio-temporal learning (Bohnstingl et     lif
+                   al. 2022): state eligibility, one hidden layer,
+                   per-step loss, memory independent of ``T``
 =================  =================================================  =====================
 
 The last column is :func:`rule_matrix`: the ``spikegrad train --model`` choices
@@ -27,7 +33,8 @@ The last column is :func:`rule_matrix`: the ``spikegrad train --model`` choices
 Where a cell is empty the mathematics does not carry over: e-prop needs a single
 recurrent layer's forward traces (no deep or convolutional stack); node perturbation of
 the conductance model is the ``conductance`` rule's ``noise="current"``; the SRM0 rules
-work on spike times, not on differentiable or perturbable currents.
+work on spike times, not on differentiable or perturbable currents; OTTT and OSTL trace
+the plain eq. 4.1 LIF with its leaky readout (:mod:`.online`).
 
 Rules are imported on first use (``make_rule(name, **options)``), so a rule's optional
 dependencies never slow down or break the others. ``spikegrad rules`` lists them.

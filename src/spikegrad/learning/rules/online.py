@@ -197,7 +197,7 @@ class _OnlineRule(Rule):
 
 @dataclass
 class OTTT(_OnlineRule):
-    """Online training through time: presynaptic traces, spatial pass per step (module doc)."""
+    """Online training through time (Xiao et al. 2022): presynaptic traces, per-step loss."""
 
     name: ClassVar[str] = "ottt"
     exact: ClassVar[bool] = False
@@ -271,7 +271,7 @@ class OTTT(_OnlineRule):
 
 @dataclass
 class OSTL(_OnlineRule):
-    """Online spatio-temporal learning: state eligibility x readout filter (module doc)."""
+    """Online spatio-temporal learning (Bohnstingl et al. 2022), one hidden layer."""
 
     name: ClassVar[str] = "ostl"
     exact: ClassVar[bool] = False
