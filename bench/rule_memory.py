@@ -5,7 +5,8 @@ Rules: ``bptt`` (default backend: the compiled kernels where available), ``bptt-
 ``ostl`` on one network: 40 Bernoulli(0.05) inputs -> 64 feed-forward LIF neurons -> 3
 readouts, batch 16, float32, seed 0, one torch thread. Every (rule, T) cell runs in its
 own fresh process; the input and the network are built before the peak-RSS mark is reset
-(``bench/_memory.py``: Linux ``clear_refs`` + ``VmHWM``; and the sampled peak of glibc's in-use\nheap, :class:`HeapPeak`), so the peak is what one
+(``bench/_memory.py``: Linux ``clear_refs`` + ``VmHWM``; and the sampled peak of glibc's
+in-use heap, :class:`HeapPeak`), so the peak is what one
 ``rule.gradients`` call adds (its saved graph, traces and outputs), after a warm-up call
 on 20 steps (JIT compilation, first-use allocations).
 
@@ -106,8 +107,8 @@ def cell(rule: str, steps: int) -> dict:
         seconds = time.perf_counter() - t0
     peak = peak_since_baseline(base)
     spikes = float(sum(float(s.sum()) for s in step.out.spikes))
-    return {"rule": rule, "T": steps, "peak_mb": peak, "heap_mb": heap.mb, "ms_per_step": 1e3 * seconds / steps,
-            "hidden_spikes": spikes}
+    return {"rule": rule, "T": steps, "peak_mb": peak, "heap_mb": heap.mb,
+            "ms_per_step": 1e3 * seconds / steps, "hidden_spikes": spikes}
 
 
 def main(argv: list[str] | None = None) -> int:
