@@ -74,6 +74,7 @@ RULES: dict[str, str] = {
     "resume": "kernel:ReSuMe",
     "ottt": "online:OTTT",
     "ostl": "online:OSTL",
+    "eventprop": "eventprop:EventProp",
 }
 
 
