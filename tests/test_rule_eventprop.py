@@ -81,19 +81,20 @@ def test_eventprop_is_the_finite_difference_gradient(mode):
 
 
 def test_eventprop_trains_on_randman():
+    # 15 Adam steps on one batch of 30, 16 hidden neurons (about 600 spikes per batch)
     tr, va, te = make_randman(n_classes=3, n_units=20, n_steps=50, samples_per_class=30, seed=0)
     task = ClassificationTask(tr, va, te)
     rates = fluctuation_rates(tr)
-    x, y = next(tr.batches(90, shuffle=False))
-    net = SpikingNetwork(20, 3, hidden=(32,), seed=0, init="fluctuation",
+    x, y = next(tr.batches(30, shuffle=False))
+    net = SpikingNetwork(20, 3, hidden=(16,), seed=0, init="fluctuation",
                          input_rate=rates[0], hidden_rate=rates[1])
     opt = torch.optim.Adam(net.parameters(), lr=2e-2)
     rule = make_rule("eventprop")
     losses = []
-    for _ in range(20):
+    for _ in range(15):
         losses.append(float(rule.gradients(net, task, x, y).loss))
         opt.step()
-    assert losses[-1] < losses[0] - 0.05  # measured 1.0969 -> 0.9602
+    assert losses[-1] < losses[0] - 0.05  # measured 1.0760 -> 0.9721
 
 
 def test_eventprop_refuses_what_it_cannot_simulate():
@@ -113,8 +114,8 @@ def test_train_command_with_eventprop(tmp_path, capsys):
     assert json.loads((out / "config.json").read_text())["rule"] == "eventprop"
     rows = (out / "history.csv").read_text().splitlines()[1:]
     loss = [float(r.split(",")[1]) for r in rows]
-    print(loss)
-    assert len(loss) == 3 and loss[-1] < loss[0]  # measured CLI
+    # measured (seed 0): 1.0961, 1.0704, 1.0472 (the event model's task loss)
+    assert len(loss) == 3 and loss[-1] < loss[0] - 0.02
     capsys.readouterr()
     assert main([*args[:-1], str(tmp_path / "rec"), "--recurrent"]) == 2
     err = capsys.readouterr().err.strip()

@@ -102,7 +102,10 @@ class EventRecord(NamedTuple):
 
 
 def _first_crossing(v: torch.Tensor, i: torch.Tensor, rem: torch.Tensor, tau: _Taus):
-    r"""Time of the first crossing of :math:`V = 1` within ``(0, rem]`` (NaN where none)."""
+    r"""Time of the first crossing of :math:`V = 1` within ``(0, rem]`` (NaN where none).
+
+    All arguments are 1-D (the candidate neurons); bisection runs on the crossing ones only.
+    """
     A, B = v - tau.a * i, tau.a * i  # V(t) = A e^{-t/tau_m} + B e^{-t/tau_s}
     km, ks = 1.0 / tau.tau_m, 1.0 / tau.tau_s
     # extremum: A km e^{-t km} = -B ks e^{-t ks}  =>  t* = log(-B ks / (A km)) / (ks - km)
@@ -115,14 +118,19 @@ def _first_crossing(v: torch.Tensor, i: torch.Tensor, rem: torch.Tensor, tau: _T
     is_max = inside & (v_ext >= v) & (v_ext >= v_end)
     cross_max = is_max & (v_ext > 1.0)
     cross = cross_max | (v_end > 1.0)
-    lo = torch.where(inside & ~is_max, t_ext, torch.zeros_like(v))  # after a minimum
-    hi = torch.where(cross_max, t_ext, rem)
-    lo, hi = torch.where(cross, lo, 0.0), torch.where(cross, hi, 0.0)
+    out = torch.full_like(v, math.nan)
+    k = cross.nonzero(as_tuple=True)[0]
+    if len(k) == 0:
+        return out
+    lo = torch.where(inside[k] & ~is_max[k], t_ext[k], 0.0)  # after a minimum
+    hi = torch.where(cross_max[k], t_ext[k], rem[k])
+    vk, ik = v[k], i[k]
     for _ in range(_BISECT):
         mid = 0.5 * (lo + hi)
-        up = tau.propagate(v, i, mid)[0] > 1.0
+        up = tau.propagate(vk, ik, mid)[0] > 1.0
         hi, lo = torch.where(up, mid, hi), torch.where(up, lo, mid)
-    return torch.where(cross, hi, torch.full_like(v, math.nan))
+    out[k] = hi
+    return out
 
 
 @torch.no_grad()
@@ -164,23 +172,24 @@ def simulate_events(
     for n in range(T):
         trace.append(vo)
         i = i + x[n] @ weight.t()
-        start = x.new_zeros(B, N)  # time in the step where the state (v, i) is
+        start = x.new_zeros(B, N)  # time in the step where (v, i) is
         recs: list[EventRecord] = []
+        cand = torch.arange(B * N)  # first rank: every neuron; then the ones that fired
         for _ in range(max_spikes_per_step):
-            rem = dt - start
-            t_rel = _first_crossing(v, i, rem, th)
+            vf, i_f, sf = v.view(-1), i.view(-1), start.view(-1)
+            t_rel = _first_crossing(vf[cand], i_f[cand], dt - sf[cand], th)
             hit = ~torch.isnan(t_rel)
             if not bool(hit.any()):
                 break
-            d = torch.where(hit, t_rel, 0.0)
-            v_new, i_new = th.propagate(v, i, d)
-            b_idx, j_idx = hit.nonzero(as_tuple=True)
-            t_s = start[b_idx, j_idx] + d[b_idx, j_idx]
-            recs.append(EventRecord(b_idx, j_idx, t_s, i_new[b_idx, j_idx]))
-            v = torch.where(hit, torch.zeros_like(v), v_new)
-            i = torch.where(hit, i_new, i)
-            start = start + d
-            counts += hit.to(x.dtype)
+            cand, d = cand[hit], t_rel[hit]
+            v_new, i_new = th.propagate(vf[cand], i_f[cand], d)
+            t_s = sf[cand] + d
+            recs.append(EventRecord(cand // N, cand % N, t_s, i_new))
+            v, i, start = v.clone(), i.clone(), start.clone()
+            v.view(-1)[cand] = 0.0
+            i.view(-1)[cand] = i_new
+            start.view(-1)[cand] = t_s
+            counts.view(-1)[cand] += 1.0
         else:
             raise SpikegradInputError(
                 f"eventprop: more than {max_spikes_per_step} spikes of one neuron in one "
