@@ -25,6 +25,9 @@ name               what it computes                                   ``--model`
 ``ostl``           online spatio-temporal learning (Bohnstingl et     lif
                    al. 2022): state eligibility, one hidden layer,
                    per-step loss, memory independent of ``T``
+``eventprop``      EventProp (Wunderlich & Pehle 2021): exact         lif
+                   adjoint of the event-driven continuous-time
+                   LIF, one feed-forward hidden layer
 =================  =================================================  =====================
 
 The last column is :func:`rule_matrix`: the ``spikegrad train --model`` choices
@@ -34,7 +37,8 @@ Where a cell is empty the mathematics does not carry over: e-prop needs a single
 recurrent layer's forward traces (no deep or convolutional stack); node perturbation of
 the conductance model is the ``conductance`` rule's ``noise="current"``; the SRM0 rules
 work on spike times, not on differentiable or perturbable currents; OTTT and OSTL trace
-the plain eq. 4.1 LIF with its leaky readout (:mod:`.online`).
+the plain eq. 4.1 LIF with its leaky readout (:mod:`.online`); EventProp's event-driven
+model has closed-form trajectories between spikes (:mod:`.eventprop`).
 
 Rules are imported on first use (``make_rule(name, **options)``), so a rule's optional
 dependencies never slow down or break the others. ``spikegrad rules`` lists them.

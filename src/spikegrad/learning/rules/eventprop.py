@@ -168,9 +168,9 @@ def simulate_events(
     v, i = x.new_zeros(B, N), x.new_zeros(B, N)
     vo, io = x.new_full((B, K), float(u0)), x.new_zeros(B, K)
     counts = x.new_zeros(B, N)
-    trace, events = [], []
+    trace, events = x.new_empty(T, B, K), []
     for n in range(T):
-        trace.append(vo)
+        trace[n] = vo
         i = i + x[n] @ weight.t()
         start = x.new_zeros(B, N)  # time in the step where (v, i) is
         recs: list[EventRecord] = []
@@ -204,7 +204,7 @@ def simulate_events(
             vo = vo.index_add(0, r.b, dv)
             io = io.index_add(0, r.b, di)
         events.append(recs)
-    return torch.stack(trace), events, counts
+    return trace, events, counts
 
 
 @torch.no_grad()

@@ -224,10 +224,10 @@ class OTTT(_OnlineRule):
         uo = x.new_zeros(B, Wo.shape[0]) + ro.u0
         io = torch.zeros_like(uo)
         counts = [x.new_zeros(B, n) for n in sizes]
-        trace = []
+        trace = x.new_empty(T, B, Wo.shape[0])  # the readout, for the trainer's accuracy
         loss = x.new_zeros(())
         for n in range(T):
-            trace.append(uo)
+            trace[n] = uo
             # forward: this step's spikes and surrogate derivatives
             h = x[n]
             spikes, deriv = [], []
@@ -266,7 +266,7 @@ class OTTT(_OnlineRule):
             grads.append((layer.weight, gW[k]))
             if gV[k] is not None:
                 grads.append((layer.rec_weight, gV[k]))
-        return torch.stack(trace), counts, loss, grads
+        return trace, counts, loss, grads
 
 
 @dataclass
@@ -301,10 +301,10 @@ class OSTL(_OnlineRule):
         uo = x.new_zeros(B, Wo.shape[0]) + ro.u0
         io = torch.zeros_like(uo)
         count = x.new_zeros(B, N)
-        trace = []
+        trace = x.new_empty(T, B, Wo.shape[0])  # the readout, for the trainer's accuracy
         loss = x.new_zeros(())
         for n in range(T):
-            trace.append(uo)
+            trace[n] = uo
             s = (u > 1.0).to(dt)
             d = layer.surrogate.derivative(u - 1.0)[:, :, None]
             ln, go = step_loss_grad(model, task, uo, y, T)
@@ -332,4 +332,4 @@ class OSTL(_OnlineRule):
         grads = [(ro.weight, gWo), (layer.weight, gW)]
         if gV is not None:
             grads.append((layer.rec_weight, gV))
-        return torch.stack(trace), [count], loss, grads
+        return trace, [count], loss, grads
