@@ -2,8 +2,8 @@
 
 Rules: ``bptt`` (default backend: the compiled kernels where available), ``bptt-ref``
 (BPTT through the plain autograd graph, ``backend="reference"``), ``eprop``, ``ottt``,
-``ostl`` and ``eventprop`` on one network: 40 Bernoulli(0.05) inputs -> 64 feed-forward LIF neurons -> 3
-readouts, batch 16, float32, seed 0, one torch thread. Every (rule, T) cell runs in its
+``ostl`` and ``eventprop`` on one network: 40 Bernoulli(0.05) inputs -> 64 feed-forward LIF
+neurons -> 3 readouts, batch 16, float32, seed 0, one torch thread. Every (rule, T) cell runs in its
 own fresh process; the input and the network are built before the peak-RSS mark is reset
 (``bench/_memory.py``: Linux ``clear_refs`` + ``VmHWM``; and the sampled peak of glibc's
 in-use heap, :class:`HeapPeak`), so the peak is what one
