@@ -69,8 +69,15 @@ def test_ostl_is_bptt_of_the_online_objective(randman, recurrent):
     for name in want:
         # measured max relative difference 3e-16 (weights), 4e-16 (readout)
         assert _rel(got[name], want[name]) < 3e-14, name
-    # the readout trace the rule returns is the model's own
-    torch.testing.assert_close(step.out.readout, out.readout.detach(), rtol=1e-12, atol=1e-14)
+    # the logits and spike counts the rule returns are the model's own (its readout is the
+    # trace reduced by readout_mode, one step: memory independent of T)
+    assert step.out.readout.shape == (1, 10, 3)
+    for mode in ("max", "mean", "last"):
+        net.readout_mode = mode
+        got_logits = net.logits(make_rule("ostl").gradients(net, task, x, y).out)
+        torch.testing.assert_close(got_logits, net.logits(out).detach(), rtol=1e-12,
+                                   atol=1e-14)
+    torch.testing.assert_close(step.out.spikes[0][0], out.spikes[0].sum(0))
 
 
 # ------------------------------------------------------------------------------ OTTT

@@ -3,7 +3,9 @@ r"""Online rules with memory independent of ``T``: OTTT (Xiao et al. 2022) and O
 
 Both run the network one step at a time, never keep the ``T``-step graph, accumulate the
 weight gradients while the sequence runs and leave them in ``p.grad`` at its end (the
-trainer's optimiser step applies them). The model is eq. 4.1 (reset detached, threshold 1,
+trainer's optimiser step applies them). Their output for the trainer is the readout
+already reduced by the network's ``readout_mode`` (``[1, B, K]``, so ``model.logits`` works
+on it) and the spike counts (``[1, B, N]``): nothing grows with ``T``. The model is eq. 4.1 (reset detached, threshold 1,
 fixed time constants) with the leaky readout
 
 .. math::
@@ -135,6 +137,27 @@ def step_loss_grad(model: torch.nn.Module, task: Any, uo: torch.Tensor, y: Any,
     return loss.detach(), g
 
 
+class _Logits:
+    """The readout reduced as ``model.logits`` reduces it (max / mean / last), step by step.
+
+    The rules return it as a one-step readout ``[1, B, K]``, so ``model.logits(out)`` gives
+    the logits without storing the ``[T, B, K]`` trace.
+    """
+
+    def __init__(self, mode: str, T: int) -> None:
+        self.mode, self.T, self.value = mode, T, None
+
+    def add(self, u: torch.Tensor) -> None:
+        if self.value is None:
+            self.value = u / self.T if self.mode == "mean" else u.clone()
+        elif self.mode == "max":
+            self.value = torch.maximum(self.value, u)
+        elif self.mode == "mean":
+            self.value = self.value + u / self.T
+        else:
+            self.value = u
+
+
 class _Trace:
     r"""The synapse-and-membrane filter without reset: :math:`\hat a[n]` of an input."""
 
@@ -188,6 +211,8 @@ class _OnlineRule(Rule):
         for p, g in grads:
             if p.requires_grad:
                 p.grad = g.to(p.dtype)
+        # readout: [1, B, K], the trace already reduced by readout_mode (model.logits works
+        # on it); spikes: the counts per layer, [1, B, N]
         out = SNNOutput(readout, tuple(c[None] for c in counts), ())
         return RuleStep(loss, out)
 
@@ -224,10 +249,10 @@ class OTTT(_OnlineRule):
         uo = x.new_zeros(B, Wo.shape[0]) + ro.u0
         io = torch.zeros_like(uo)
         counts = [x.new_zeros(B, n) for n in sizes]
-        trace = x.new_empty(T, B, Wo.shape[0])  # the readout, for the trainer's accuracy
+        trace = _Logits(model.readout_mode, T)  # the readout reduced, for the trainer
         loss = x.new_zeros(())
         for n in range(T):
-            trace[n] = uo
+            trace.add(uo)
             # forward: this step's spikes and surrogate derivatives
             h = x[n]
             spikes, deriv = [], []
@@ -266,7 +291,7 @@ class OTTT(_OnlineRule):
             grads.append((layer.weight, gW[k]))
             if gV[k] is not None:
                 grads.append((layer.rec_weight, gV[k]))
-        return trace, counts, loss, grads
+        return trace.value[None], counts, loss, grads
 
 
 @dataclass
@@ -301,10 +326,10 @@ class OSTL(_OnlineRule):
         uo = x.new_zeros(B, Wo.shape[0]) + ro.u0
         io = torch.zeros_like(uo)
         count = x.new_zeros(B, N)
-        trace = x.new_empty(T, B, Wo.shape[0])  # the readout, for the trainer's accuracy
+        trace = _Logits(model.readout_mode, T)  # the readout reduced, for the trainer
         loss = x.new_zeros(())
         for n in range(T):
-            trace[n] = uo
+            trace.add(uo)
             s = (u > 1.0).to(dt)
             d = layer.surrogate.derivative(u - 1.0)[:, :, None]
             ln, go = step_loss_grad(model, task, uo, y, T)
@@ -332,4 +357,4 @@ class OSTL(_OnlineRule):
         grads = [(ro.weight, gWo), (layer.weight, gW)]
         if gV is not None:
             grads.append((layer.rec_weight, gV))
-        return trace, [count], loss, grads
+        return trace.value[None], [count], loss, grads
