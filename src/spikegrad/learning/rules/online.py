@@ -5,8 +5,8 @@ Both run the network one step at a time, never keep the ``T``-step graph, accumu
 weight gradients while the sequence runs and leave them in ``p.grad`` at its end (the
 trainer's optimiser step applies them). Their output for the trainer is the readout
 already reduced by the network's ``readout_mode`` (``[1, B, K]``, so ``model.logits`` works
-on it) and the spike counts (``[1, B, N]``): nothing grows with ``T``. The model is eq. 4.1 (reset detached, threshold 1,
-fixed time constants) with the leaky readout
+on it) and the spike counts (``[1, B, N]``): nothing grows with ``T``. The model is
+eq. 4.1 (reset detached, threshold 1, fixed time constants) with the leaky readout
 
 .. math::
 
