@@ -234,3 +234,52 @@ def test_train_command_with_online_rules(tmp_path, capsys, rule):
         assert main([*args[:-1], str(tmp_path / "deep"), "--hidden", "16", "16"]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and "one hidden layer" in err
+
+
+# ---------------------------------------------------------------------- random e-prop
+def test_random_eprop_is_bptt_with_random_feedback(randman):
+    # reference: BPTT of the online objective through the hidden layer, with the readout's
+    # input current S W^o.T in value but S B.T in the gradient (random feedback B)
+    from spikegrad.functional.lif import li_sequence
+    from spikegrad.learning.rules.online import RandomEprop
+
+    task, x, y, rates = randman
+    net = _net(rates)
+    rule = make_rule("eprop-random", seed=3)
+    assert isinstance(rule, RandomEprop) and rule.to_dict() == {"seed": 3}
+    rule.gradients(net, task, x, y)
+    got = _grads(net)
+    B = rule._feedback(net.readout.weight.detach())
+    assert B.shape == (3, 16) and float(B.abs().max()) <= 16**-0.5
+    assert torch.equal(B, make_rule("eprop-random", seed=3)._feedback(net.readout.weight))
+    for p in net.parameters():
+        p.grad = None
+    s = net.layers[0](x)
+    cur = s.detach() @ net.readout.weight.t() + (s @ B.t() - (s @ B.t()).detach())
+    readout = li_sequence(cur, net.readout.taus.params(), u0=net.readout.u0)
+    online_objective(net, task, readout, y).backward()
+    want = _grads(net)
+    for name in want:
+        # measured max relative difference 7.1e-16 (W), 4.9e-16 (readout)
+        assert _rel(got[name], want[name]) < 4e-14, name
+    # a different seed is a different matrix, hence a different hidden gradient
+    make_rule("eprop-random", seed=4).gradients(net, task, x, y)
+    assert _rel(net.layers[0].weight.grad, got["layers.0.weight"]) > 0.1  # measured 0.94
+    with pytest.raises(SpikegradInputError, match="seed"):
+        make_rule("eprop-random", seed=-1)
+
+
+def test_random_eprop_trains_on_randman():
+    tr, va, te = make_randman(n_classes=3, n_units=20, n_steps=50, samples_per_class=30, seed=0)
+    task = ClassificationTask(tr, va, te)
+    rates = fluctuation_rates(tr)
+    x, y = next(tr.batches(90, shuffle=False))
+    net = SpikingNetwork(20, 3, hidden=(32,), seed=0, init="fluctuation",
+                         input_rate=rates[0], hidden_rate=rates[1])
+    opt = torch.optim.Adam(net.parameters(), lr=2e-2)
+    rule = make_rule("eprop-random")
+    losses = []
+    for _ in range(20):
+        losses.append(float(rule.gradients(net, task, x, y).loss))
+        opt.step()
+    assert losses[-1] < losses[0] - 0.05  # measured 1.0985 -> 0.9978

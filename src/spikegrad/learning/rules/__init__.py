@@ -25,6 +25,8 @@ name               what it computes                                   ``--model`
 ``ostl``           online spatio-temporal learning (Bohnstingl et     lif
                    al. 2022): state eligibility, one hidden layer,
                    per-step loss, memory independent of ``T``
+``eprop-random``   random e-prop (Bellec et al. 2020): OSTL with a    lif
+                   fixed random feedback matrix, one hidden layer
 ``eventprop``      EventProp (Wunderlich & Pehle 2021): exact         lif
                    adjoint of the event-driven continuous-time
                    LIF, one feed-forward hidden layer
@@ -78,6 +80,7 @@ RULES: dict[str, str] = {
     "resume": "kernel:ReSuMe",
     "ottt": "online:OTTT",
     "ostl": "online:OSTL",
+    "eprop-random": "online:RandomEprop",
     "eventprop": "eventprop:EventProp",
 }
 

@@ -78,7 +78,7 @@ from ...functional.eprop import EligibilityTraces, eligibility_step
 from ...functional.lif import LIFState
 from .base import Rule, RuleStep
 
-__all__ = ["OTTT", "OSTL", "online_objective", "step_loss_grad"]
+__all__ = ["OTTT", "OSTL", "RandomEprop", "online_objective", "step_loss_grad"]
 
 
 def _scalar(beta: Any, what: str) -> float:
@@ -311,6 +311,7 @@ class OSTL(_OnlineRule):
         W = layer.weight.detach()
         V = None if layer.rec_weight is None else layer.rec_weight.detach()
         Wo = ro.weight.detach()
+        fb = self._feedback(Wo)
         N = W.shape[0]
         tr = EligibilityTraces.zeros(B, N, n_in, recurrent=V is not None, dtype=dt,
                                      device=x.device)
@@ -335,7 +336,7 @@ class OSTL(_OnlineRule):
             ln, go = step_loss_grad(model, task, uo, y, T)
             loss = loss + ln
             gWo += go.t() @ pre_o.a
-            delta = go @ Wo  # [B, N]
+            delta = go @ fb  # [B, N]; fb = W^o (OSTL) or a fixed random matrix
             gW += torch.einsum("bj,bji->ji", delta, phi)
             if gV is not None:
                 gV += torch.einsum("bj,bji->ji", delta, phi_r)
@@ -358,3 +359,39 @@ class OSTL(_OnlineRule):
         if gV is not None:
             grads.append((layer.rec_weight, gV))
         return trace.value[None], [count], loss, grads
+
+    def _feedback(self, readout_weight: torch.Tensor) -> torch.Tensor:
+        """The matrix that carries the readout error to the hidden layer: :math:`W^o`."""
+        return readout_weight
+
+
+@dataclass
+class RandomEprop(OSTL):
+    r"""Random e-prop (Bellec et al. 2020): OSTL with a fixed random feedback matrix.
+
+    The learning signal of hidden neuron :math:`j` is :math:`\sum_k g^o_k[n] B_{kj}`
+    instead of :math:`\sum_k g^o_k[n] W^o_{kj}` (random broadcast alignment); everything
+    else is :class:`OSTL` (for one feed-forward layer: e-prop with the readout-filtered
+    eligibility traces and a per-step loss). :math:`B` is drawn once,
+    :math:`B_{kj} \sim \mathcal U(\pm 1/\sqrt{N})` (the readout's initial scale), from
+    ``seed``, so a resumed run redraws the same matrix.
+
+    Parameters
+    ----------
+    seed:
+        Seed of the feedback matrix.
+    """
+
+    name: ClassVar[str] = "eprop-random"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise SpikegradInputError(f"eprop-random: seed must be an integer >= 0, "
+                                      f"got {self.seed!r}")
+
+    def _feedback(self, readout_weight: torch.Tensor) -> torch.Tensor:
+        k, n = readout_weight.shape
+        g = torch.Generator().manual_seed(self.seed)
+        b = (torch.rand(k, n, generator=g, dtype=torch.float64) * 2 - 1) / n**0.5
+        return b.to(readout_weight)
