@@ -50,15 +50,15 @@ def main() -> int:
     online_objective(net, task, net(x).readout, y).backward()
     ref_online = _grads(net)
     names = list(ref)
-    print(f"{'rule':10s} {'cos all':>8s} " + " ".join(f"{n:>16s}" for n in names)
+    print(f"{'rule':12s} {'cos all':>8s} " + " ".join(f"{n:>16s}" for n in names)
           + "   cos all (vs BPTT of the per-step objective)")
-    for rule in ("bptt", "eprop", "ottt", "ostl", "eventprop"):
+    for rule in ("bptt", "eprop", "ottt", "ostl", "eprop-random", "eventprop"):
         make_rule(rule).gradients(net, task, x, y)
         g = _grads(net)
         flat = torch.cat([g[n] for n in names])
-        line = f"{rule:10s} {_cos(flat, torch.cat([ref[n] for n in names])):8.3f} " + " ".join(
+        line = f"{rule:12s} {_cos(flat, torch.cat([ref[n] for n in names])):8.3f} " + " ".join(
             f"{_cos(g[n], ref[n]):16.3f}" for n in names)
-        if rule in ("ottt", "ostl"):
+        if rule in ("ottt", "ostl", "eprop-random"):
             line += f"   {_cos(flat, torch.cat([ref_online[n] for n in names])):.3f}"
         print(line)
     return 0
