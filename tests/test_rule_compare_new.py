@@ -25,7 +25,8 @@ def test_compare_trains_the_new_rules(tmp_path, monkeypatch):
     for rule in ("ottt", "ostl", "eprop-random", "eventprop"):
         monkeypatch.setitem(cmp.COMPARE_RULES, rule, cmp.RuleSpec(rule, {}, "lif", rule))
     cfg = cmp.CompareConfig(task="randman", task_options=dict(TINY),
-                            rules=("bptt", "ottt", "ostl", "eprop-random", "eventprop"), seeds=1, epochs=1,
+                            rules=("bptt", "ottt", "ostl", "eprop-random", "eventprop"),
+                            seeds=1, epochs=1,
                             hidden=8, batch_size=16, fidelity_batch=8, draws=2,
                             probe_trials=(1, 4), probe_sizes=(4, 8), probe_draws=2)
     res = cmp.compare(cfg, tmp_path / "c", progress=False)
