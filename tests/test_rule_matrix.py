@@ -267,7 +267,7 @@ def test_the_documented_table_is_the_matrix():
     table: dict[str, list[str]] = {}
     name = None
     for line in lines[rules_at[1] + 1 : rules_at[2]]:
-        m = re.match(r"``(\w+)``", line)
+        m = re.match(r"``([\w-]+)``", line)
         if m:
             name = m.group(1)
             table[name] = []

@@ -19,6 +19,17 @@ name               what it computes                                   ``--model`
 ``kernel``         spike-train kernel rule, weights and delays        srm
                    (Lin, Zhang & Zhang 2012)
 ``resume``         ReSuMe (Ponulak & Kasinski 2010)                   srm
+``ottt``           online training through time (Xiao et al. 2022):   lif
+                   presynaptic traces, per-step loss, memory
+                   independent of ``T``
+``ostl``           online spatio-temporal learning (Bohnstingl et     lif
+                   al. 2022): state eligibility, one hidden layer,
+                   per-step loss, memory independent of ``T``
+``eprop-random``   random e-prop (Bellec et al. 2020): OSTL with a    lif
+                   fixed random feedback matrix, one hidden layer
+``eventprop``      EventProp (Wunderlich & Pehle 2021): exact         lif
+                   adjoint of the event-driven continuous-time
+                   LIF, one feed-forward hidden layer
 =================  =================================================  =====================
 
 The last column is :func:`rule_matrix`: the ``spikegrad train --model`` choices
@@ -27,7 +38,9 @@ The last column is :func:`rule_matrix`: the ``spikegrad train --model`` choices
 Where a cell is empty the mathematics does not carry over: e-prop needs a single
 recurrent layer's forward traces (no deep or convolutional stack); node perturbation of
 the conductance model is the ``conductance`` rule's ``noise="current"``; the SRM0 rules
-work on spike times, not on differentiable or perturbable currents.
+work on spike times, not on differentiable or perturbable currents; OTTT and OSTL trace
+the plain eq. 4.1 LIF with its leaky readout (:mod:`.online`); EventProp's event-driven
+model has closed-form trajectories between spikes (:mod:`.eventprop`).
 
 Rules are imported on first use (``make_rule(name, **options)``), so a rule's optional
 dependencies never slow down or break the others. ``spikegrad rules`` lists them.
@@ -65,6 +78,10 @@ RULES: dict[str, str] = {
     "conductance": "perturbation:ConductancePerturbation",
     "kernel": "kernel:KernelRule",
     "resume": "kernel:ReSuMe",
+    "ottt": "online:OTTT",
+    "ostl": "online:OSTL",
+    "eprop-random": "online:RandomEprop",
+    "eventprop": "eventprop:EventProp",
 }
 
 
