@@ -64,7 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         metavar="RULE",
         help="learning rule (spikegrad rules lists them and the models each trains): "
-        f"bptt, tbptt, eprop, node, weight, conductance, kernel, resume ({_default(d.rule)})",
+        f"{', '.join(_rule_names())} ({_default(d.rule)})",
     )
     g.add_argument(
         "--rule-option",
@@ -663,3 +663,10 @@ def _report(res, out: Path, args: argparse.Namespace) -> int:
         + ")"
     )
     return 0
+
+
+def _rule_names() -> list[str]:
+    """The registered rules' names (the registry, so a new rule shows up here)."""
+    from ..learning.rules import RULES
+
+    return list(RULES)

@@ -111,6 +111,14 @@ COMPARE_RULES: dict[str, RuleSpec] = {
     "bptt-coba": RuleSpec("bptt", {}, "coba", "surrogate BPTT through the coba model"),
     "bptt-alif": RuleSpec("bptt", {}, "alif", "BPTT on the adaptive-threshold (ALIF) network"),
     "bptt-alif-rec": RuleSpec("bptt", {}, "alif-rec", "BPTT on the recurrent ALIF network"),
+    "ottt": RuleSpec("ottt", {}, "lif", "OTTT: online, presynaptic traces (memory flat in T)"),
+    "ostl": RuleSpec("ostl", {}, "lif", "OSTL: online spatio-temporal eligibility, one layer"),
+    "eprop-random": RuleSpec(
+        "eprop-random", {}, "lif", "e-prop with fixed random feedback (OSTL's traces)"
+    ),
+    "eventprop": RuleSpec(
+        "eventprop", {}, "lif", "EventProp: exact gradient of the event-driven LIF model"
+    ),
     "kernel": RuleSpec("kernel", {}, "srm", "spike-train kernel rule (SRM0)"),
     "resume": RuleSpec("resume", {}, "srm", "ReSuMe (SRM0)"),
 }
