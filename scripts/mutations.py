@@ -74,12 +74,15 @@ SCHEMA = ("tests/test_cli_vocabulary.py tests/test_hostile_cli.py tests/test_err
 IO = ("tests/test_pinned_io.py tests/test_resume.py tests/test_trainer.py "
       "tests/test_hostile_files.py",)  # fmt: skip
 LOCK = ("tests/test_faults.py",)
-PERT = ("tests/test_rule_perturbation.py tests/test_perturbation.py",)
+PERT = ("tests/test_perturbation_scale.py tests/test_rule_perturbation.py "
+        "tests/test_perturbation.py",)  # fmt: skip
 STATS = ("tests/test_pinned_stats.py tests/test_compare.py tests/test_study_statistics.py",)
 COMPARE = ("tests/test_pinned_gaps.py -k fidelity", "tests/test_compare.py")
 ENERGY = ("tests/test_energy.py",)
-UAD = ("tests/test_pinned_gaps.py -k uad", "tests/test_online_fast.py")
-ESNN = ("tests/test_online_esnn.py tests/test_online_fast.py",)
+UAD = ("tests/test_online_hand.py -k uad", "tests/test_pinned_gaps.py -k uad",
+       "tests/test_online_fast.py")  # fmt: skip
+ESNN = ("tests/test_online_hand.py -k esnn",
+        "tests/test_online_esnn.py tests/test_online_fast.py")  # fmt: skip
 TRAINS = ("tests/test_spiketrain.py tests/test_losses_encoders.py",)
 SPEC = ("tests/test_spec.py tests/test_alif.py",)
 
