@@ -665,7 +665,8 @@ def table(rows: list[dict], meta: dict) -> str:
         f"{'' if meta.get('complete', True) else ' (run stopped before the end)'}; "
         f"{count['caught']} caught, "
         f"{count['survived']} survived, {count['error']} errors. "
-        f"Raw results: `{meta['json']}`.",
+        f"Raw results: `{meta['json']}`."
+        + (f" {meta['note']}" if meta.get("note") else ""),
         "",
         "| id | file | breaks | guarding tests | result | s |",
         "|---|---|---|---|---|---|",

@@ -67,11 +67,13 @@ def _record(a, b, rtol: float, atol: float, kind: str) -> None:
         nz = b64.abs() > 0
         rel = float((diff[nz] / b64.abs()[nz]).max()) if bool(nz.any()) else 0.0
         where, test = _site()
-        s = _SITES.setdefault(where, {"site": where, "test": test, "kind": kind,
-                                      "dtype": set(),
-                                      "rtol": set(), "atol": set(), "calls": 0,
-                                      "max_abs": 0.0, "max_rel": 0.0, "max_share": 0.0})
-        s["dtype"].add(str(dtype).replace("torch.", ""))
+        dt = str(dtype).replace("torch.", "")
+        s = _SITES.setdefault(f"{where}|{dt}", {"site": where, "test": test, "kind": kind,
+                                                "dtype": set(),
+                                                "rtol": set(), "atol": set(), "calls": 0,
+                                                "max_abs": 0.0, "max_rel": 0.0,
+                                                "max_share": 0.0})
+        s["dtype"].add(dt)
         s["rtol"].add(rtol)
         s["atol"].add(atol)
         s["calls"] += 1
@@ -111,32 +113,55 @@ def _write() -> None:
         s["atol"] = sorted(s["atol"])
         s["ratio"] = (1.0 / s["max_share"]) if s["max_share"] > 0 else None
         rows.append(s)
-    rows.sort(key=lambda r: r["site"])
     old = json.loads(_OUT.read_text()) if _OUT.is_file() else []
     keep = [r for r in old if r["site"] not in {x["site"] for x in rows}]
     _OUT.parent.mkdir(parents=True, exist_ok=True)
-    _OUT.write_text(json.dumps(sorted(keep + rows, key=lambda r: r["site"]), indent=1) + "\n")
+    rows = sorted(keep + rows, key=_order)
+    _OUT.write_text(json.dumps(rows, indent=1) + "\n")
 
 
-def table(rows: list[dict]) -> str:
-    """Markdown table of a probe's JSON rows."""
+def _order(r: dict) -> tuple:
+    name, _, line = r["site"].partition(":")
+    return (name, int(line) if line.isdigit() else 0, r["dtype"])
+
+
+def table(rows: list[dict], before: list[dict] | None = None) -> str:
+    """Markdown table of a probe's JSON rows; ``before``: an earlier probe, whose
+    tolerances are shown where they differ (the ones tightened since)."""
 
     def g(v: float | None) -> str:
-        return "inf" if v is None else f"{v:.2g}"
+        return "n/a" if v is None else f"{v:.2g}"
 
     def tol(vals: list[float]) -> str:
-        return g(vals[0]) if len(vals) == 1 else f"{g(vals[0])} - {g(vals[-1])} (scaled)"
+        return g(vals[0]) if len(vals) == 1 else f"{g(vals[0])}..{g(vals[-1])} (scaled)"
 
+    old = {}
+    for r in before or []:
+        for dt in r["dtype"].split("/"):
+            old[r["site"], dt] = r
     lines = ["| site | test | dtype | rtol | atol | max abs err | max rel err | "
-             "tolerance used | ratio |", "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+             "share of tolerance used | ratio tol / measured | before |",
+             "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in rows:
+        o = old.get((r["site"], r["dtype"].split("/")[0]))
+        was = ""
+        if o is not None and (o["rtol"], o["atol"]) != (r["rtol"], r["atol"]):
+            was = f"rtol {tol(o['rtol'])}, atol {tol(o['atol'])}: ratio {g(o['ratio'])}"
+        ratio = r["ratio"]
+        if not any(r["rtol"] + r["atol"]):
+            shown = "exact"
+        elif r["max_abs"] > 0 and r["max_share"] > 1:  # only `assert not allclose` gets here
+            shown = "n/a: asserts a difference"
+        else:
+            shown = "< 1 ulp" if ratio is not None and ratio < 1 else g(ratio)
         lines.append(
             f"| `{r['site']}` | `{r['test']}` | {r['dtype']} | {tol(r['rtol'])} | "
             f"{tol(r['atol'])} | {g(r['max_abs'])} | {g(r['max_rel'])} | "
-            f"{g(r['max_share'])} | {g(r['ratio'])} |"
+            f"{g(r['max_share'])} | {shown} | {was} |"
         )
     return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    print(table(json.loads(Path(sys.argv[1]).read_text())))
+    # python scripts/tolerance_probe.py NEW.json [BEFORE.json]
+    print(table(*(json.loads(Path(a).read_text()) for a in sys.argv[1:3])))
