@@ -86,8 +86,8 @@ def test_node_perturbation_lif_scale_by_hand():
         want_w = -torch.einsum("j,tjo,tji->oi", d, xi_h, X)
         want_out = -torch.einsum("j,tjo,tji->oi", d, xi_o, s)
     assert float(d.abs().max()) > 0
-    torch.testing.assert_close(layer.weight.grad, want_w, rtol=1e-10, atol=1e-14)
-    torch.testing.assert_close(ro.weight.grad, want_out, rtol=1e-10, atol=1e-14)
+    torch.testing.assert_close(layer.weight.grad, want_w, rtol=1e-14, atol=1e-18)
+    torch.testing.assert_close(ro.weight.grad, want_out, rtol=1e-14, atol=1e-18)
     assert rule.trials_simulated == B * K + B  # noisy + paired
 
 
@@ -115,7 +115,7 @@ def test_weight_perturbation_lif_scale_by_hand():
     assert float(d.abs().max()) > 0
     for p, ps in zip(params, psi, strict=True):
         want = -torch.einsum("j,j...->...", d, ps)
-        torch.testing.assert_close(p.grad, want, rtol=1e-10, atol=1e-14)
+        torch.testing.assert_close(p.grad, want, rtol=1e-13, atol=1e-17)
 
 
 class _Affine(torch.nn.Module):
@@ -169,9 +169,9 @@ def test_generic_weight_perturbation_scale_by_hand_and_closed_form():
     dR = -(torch.einsum("bo,bi,koi->kb", c, x.sum(0), psi_w) + psi_b @ c.t())
     w = dR.sum(1) / (sigma**2 * K * B)
     torch.testing.assert_close(model.weight.grad, -torch.einsum("k,koi->oi", w, psi_w),
-                               rtol=1e-12, atol=1e-15)
+                               rtol=1e-13, atol=1e-16)
     torch.testing.assert_close(model.bias.grad, -torch.einsum("k,ko->o", w, psi_b),
-                               rtol=1e-12, atol=1e-15)
+                               rtol=1e-13, atol=1e-16)
     # many repeats: the estimate of grad E[R] = -grad L, i.e. .grad -> grad L (closed form)
     model = _Affine()
     make_rule("weight", trials=20000, sigma=sigma, seed=1).gradients(
@@ -194,10 +194,10 @@ def test_coba_weight_estimate_scale_by_hand():
     R = reward(coba_run(x.expand(-1, K, -1), W + psi, net, p, record=(),
                         check_sign=False).spikes)
     R0 = reward(coba_run(x, W, net, p, record=()).spikes)
-    torch.testing.assert_close(r, R, rtol=1e-12, atol=1e-15)
+    torch.testing.assert_close(r, R, rtol=1e-14, atol=1e-17)
     assert float((R - R0).abs().max()) > 0
     want = (R - R0).view(K, 1, 1) * psi / sigma**2
-    torch.testing.assert_close(g, want, rtol=1e-12, atol=1e-15)
+    torch.testing.assert_close(g, want, rtol=1e-14, atol=1e-17)
 
 
 def test_running_baseline_recursion_by_hand():
