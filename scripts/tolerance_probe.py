@@ -105,6 +105,8 @@ torch.allclose = allclose
 
 @atexit.register
 def _write() -> None:
+    if not _SITES:  # imported for its table, or nothing compared: write nothing
+        return
     rows = []
     for s in _SITES.values():
         s = dict(s)
