@@ -24,14 +24,18 @@ that already fails on the real code would make every mutation look caught, so it
 mutations are reported as errors instead.
 
 The scratch copy lives in one folder (``--scratch``, default
-``$TMPDIR/spikegrad-mutations``) and is reused: numba caches its compiled kernels next
-to the sources, and only a mutated file is recompiled.
+``$TMPDIR/spikegrad-mutations-<hash of the checkout path>/src``) and is reused: numba
+caches its compiled kernels next to the sources, and only a mutated file is recompiled.
+The tests run from a mirror of the repository next to it (``tests/`` copied, the rest
+linked; see ``_mirror``), so that tests which start spikegrad in a subprocess with
+``PYTHONPATH=<tests>/../src`` import the mutated copy too.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import hashlib
 import json
 import os
 import shlex
@@ -74,12 +78,15 @@ SCHEMA = ("tests/test_cli_vocabulary.py tests/test_hostile_cli.py tests/test_err
 IO = ("tests/test_pinned_io.py tests/test_resume.py tests/test_trainer.py "
       "tests/test_hostile_files.py",)  # fmt: skip
 LOCK = ("tests/test_faults.py",)
-PERT = ("tests/test_rule_perturbation.py tests/test_perturbation.py",)
+PERT = ("tests/test_perturbation_scale.py tests/test_rule_perturbation.py "
+        "tests/test_perturbation.py",)  # fmt: skip
 STATS = ("tests/test_pinned_stats.py tests/test_compare.py tests/test_study_statistics.py",)
 COMPARE = ("tests/test_pinned_gaps.py -k fidelity", "tests/test_compare.py")
 ENERGY = ("tests/test_energy.py",)
-UAD = ("tests/test_pinned_gaps.py -k uad", "tests/test_online_fast.py")
-ESNN = ("tests/test_online_esnn.py tests/test_online_fast.py",)
+UAD = ("tests/test_online_hand.py -k uad", "tests/test_pinned_gaps.py -k uad",
+       "tests/test_online_fast.py")  # fmt: skip
+ESNN = ("tests/test_online_hand.py -k esnn",
+        "tests/test_online_esnn.py tests/test_online_fast.py")  # fmt: skip
 TRAINS = ("tests/test_spiketrain.py tests/test_losses_encoders.py",)
 SPEC = ("tests/test_spec.py tests/test_alif.py",)
 
@@ -538,10 +545,41 @@ def _sync(src: Path, scratch: Path) -> None:
         shutil.copy2(p, q)
 
 
+def _mirror(scratch: Path) -> Path:
+    """The repository as the tests see it, with ``scratch`` as its ``src``: returns its root.
+
+    Tests that start ``python -m spikegrad`` in a subprocess with their own ``PYTHONPATH``
+    (``tests/test_faults.py`` passes ``<tests>/../src``) would otherwise import the real
+    ``src`` there, not the mutated copy, and a mutation of code that only runs in such a
+    subprocess (the sweep lock) could never be caught. So ``tests/`` is copied next to the
+    scratch ``src`` (a copy, not a link: the tests locate ``src`` from their own resolved
+    path), every other top-level entry of the repository is linked, and pytest runs from
+    that root with ``PYTHONPATH`` = the scratch ``src``.
+    """
+    if scratch.name != "src":
+        raise SystemExit(f"--scratch must be a folder named src (got {scratch}): the tests "
+                         "are copied next to it and find the code as ../src")  # fmt: skip
+    root = scratch.parent
+    _sync(ROOT / "tests", root / "tests")
+    for p in ROOT.iterdir():
+        q = root / p.name
+        if p.name in ("src", "tests"):
+            continue
+        if q.is_symlink() and q.resolve() != p.resolve():
+            q.unlink()  # a link to another checkout's entry
+        if not q.is_symlink():
+            if q.exists():
+                raise SystemExit(f"{q} exists and is not a link to {p}: remove it")
+            q.symlink_to(p)
+    return root
+
+
 def _pytest(args: tuple[str, ...], scratch: Path, timeout: float) -> tuple[str, int | None, float,
                                                                           str]:  # fmt: skip
-    """Run pytest on ``args`` with ``scratch`` first on the path: (status, rc, s, tail)."""
+    """Run pytest on ``args`` from the mirror root (:func:`_mirror`), ``scratch`` first on
+    the path: (status, rc, s, tail)."""
     env = dict(os.environ, PYTHONPATH=str(scratch), PYTHONDONTWRITEBYTECODE="1")
+    root = scratch.parent
     groups = [shlex.split(g) for g in args]
     t0 = time.monotonic()
     tail = ""
@@ -551,7 +589,7 @@ def _pytest(args: tuple[str, ...], scratch: Path, timeout: float) -> tuple[str, 
             return "timeout", None, time.monotonic() - t0, tail
         cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *g]
         try:
-            r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
+            r = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True,
                                timeout=left)  # fmt: skip
         except subprocess.TimeoutExpired:
             return "timeout", None, time.monotonic() - t0, tail
@@ -571,6 +609,7 @@ def run(
     src = ROOT / "src"
     scratch.mkdir(parents=True, exist_ok=True)
     _sync(src, scratch)
+    _mirror(scratch)
     bad_sets: dict[tuple[str, ...], str] = {}
     if baseline:
         for tests in dict.fromkeys(m.tests for m in muts):
@@ -606,6 +645,12 @@ def run(
     return rows
 
 
+def _default_scratch() -> Path:
+    """``$TMPDIR/spikegrad-mutations-<checkout hash>/src``: checkouts never share one."""
+    tag = hashlib.sha1(str(ROOT).encode()).hexdigest()[:8]
+    return Path(tempfile.gettempdir()) / f"spikegrad-mutations-{tag}" / "src"
+
+
 MARK_BEGIN = "<!-- mutations:begin -->"
 MARK_END = "<!-- mutations:end -->"
 
@@ -620,7 +665,8 @@ def table(rows: list[dict], meta: dict) -> str:
         f"{'' if meta.get('complete', True) else ' (run stopped before the end)'}; "
         f"{count['caught']} caught, "
         f"{count['survived']} survived, {count['error']} errors. "
-        f"Raw results: `{meta['json']}`.",
+        f"Raw results: `{meta['json']}`."
+        + (f" {meta['note']}" if meta.get("note") else ""),
         "",
         "| id | file | breaks | guarding tests | result | s |",
         "|---|---|---|---|---|---|",
@@ -638,8 +684,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="ids or id prefixes to run (default: all)")  # fmt: skip
     ap.add_argument("--limit", type=int, default=None, help="run at most this many")
     ap.add_argument("--timeout", type=float, default=300.0, help="seconds per mutation")
-    ap.add_argument("--scratch", type=Path,
-                    default=Path(tempfile.gettempdir()) / "spikegrad-mutations" / "src")
+    ap.add_argument("--scratch", type=Path, default=_default_scratch(),
+                    help="the scratch copy of src/ (a folder named src; default: one per "
+                         "checkout under the temporary folder)")  # fmt: skip
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--no-write", action="store_true", help="write neither JSON nor docs")
     ap.add_argument("--no-docs", action="store_true", help="write the JSON, not the docs")

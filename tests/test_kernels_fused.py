@@ -37,7 +37,7 @@ def _run(impl, x, V, tm, ts, sur, reset, rg):
     "impl,rec,rg",
     [("fused", False, True), ("fused", True, True), ("fused", True, False), ("numba", False, True)],
 )
-@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-13), (torch.float32, 1e-5)])
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-15), (torch.float32, 1e-5)])
 def test_fast_kernels_match_reference(name, reset, impl, rec, rg, dtype, tol):
     g = torch.Generator().manual_seed(zlib.crc32(repr((name, reset, rec, rg)).encode()))
     T, B, N = 25, 3, 6
@@ -49,12 +49,13 @@ def test_fast_kernels_match_reference(name, reset, impl, rec, rg, dtype, tol):
     s1, l1, g1 = _run("reference", x, V, tm, ts, sur, reset, rg)
     s2, l2, g2 = _run(impl, x, V, tm, ts, sur, reset, rg)
     assert s1.sum() > 0 and torch.equal(s1, s2)
-    torch.testing.assert_close(l2, l1, rtol=1e-6, atol=0)
+    torch.testing.assert_close(l2, l1, rtol=1e-14 if dtype == torch.float64 else 1e-6,
+                               atol=0)
     for a, b in zip(g1, g2, strict=True):
         # per element: |b - a| <= tol * max|a| + rtol * |a| (tolerances near the measured
         # agreement, docs/performance.md)
         scale = float(a.abs().max())
-        rtol = 1e-12 if dtype == torch.float64 else 1e-5
+        rtol = 1e-14 if dtype == torch.float64 else 1e-5
         torch.testing.assert_close(b, a, rtol=rtol, atol=tol * scale)
 
 
@@ -67,12 +68,12 @@ def test_all_zero_and_all_one_inputs(fill, backend, recurrent):
     x = torch.full((30, 1, 4), fill, dtype=torch.float64)  # batch size 1
     o1, o2 = ref(x), fus(x)
     assert all(torch.equal(a, b) for a, b in zip(o1.spikes, o2.spikes, strict=True))
-    torch.testing.assert_close(o2.readout, o1.readout, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(o2.readout, o1.readout, rtol=1e-15, atol=1e-17)
     y = torch.tensor([1])
     for net, o in ((ref, o1), (fus, o2)):
         torch.nn.functional.cross_entropy(net.logits(o), y).backward()
     for (n, a), (_, b) in zip(ref.named_parameters(), fus.named_parameters(), strict=True):
-        torch.testing.assert_close(b.grad, a.grad, rtol=1e-9, atol=1e-12, msg=n)
+        torch.testing.assert_close(b.grad, a.grad, rtol=1e-14, atol=1e-17, msg=n)
 
 
 def test_readout_convolution_matches_loop_and_tau_gradient():
@@ -85,7 +86,7 @@ def test_readout_convolution_matches_loop_and_tau_gradient():
     torch.testing.assert_close(u2, u1, rtol=1e-12, atol=1e-14)
     (ga,) = torch.autograd.grad(u1.pow(2).sum(), tau)
     (gb,) = torch.autograd.grad(u2.pow(2).sum(), tau)
-    torch.testing.assert_close(gb, ga, rtol=1e-10, atol=0)
+    torch.testing.assert_close(gb, ga, rtol=1e-14, atol=0)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

@@ -123,17 +123,17 @@ def test_rule_gradients_are_the_formulas():
     gw = kernel_weight_gradient(inp, actual, des, k, d).mean(0)
     gd = kernel_delay_gradient(inp, actual, des, w, k, d).mean(0)
     # (equal up to the summation order of the batch's memory layout)
-    assert torch.allclose(layer.weight.grad, gw, rtol=1e-12, atol=0)
-    assert torch.allclose(layer.delays.grad, gd, rtol=1e-12, atol=0)
+    assert torch.allclose(layer.weight.grad, gw, rtol=1e-14, atol=0)
+    assert torch.allclose(layer.delays.grad, gd, rtol=1e-13, atol=0)
     assert float(step.loss) == pytest.approx(float(task.sample_loss(layer, step.out, y).mean()))
     before = w.clone()
     torch.optim.SGD([layer.weight], lr=3e-3).step()
-    assert torch.allclose(layer.weight.detach(), before + 3e-3 * (-gw), rtol=1e-12, atol=0)
+    assert torch.allclose(layer.weight.detach(), before + 3e-3 * (-gw), rtol=1e-14, atol=0)
     fixed = SRMLayer(30, 1, duration=0.3, weight=before, delays=d)
     ReSuMe(a=0.1).gradients(fixed, task, x, y)
     out = fixed(x).trains
     dw = resume_weight_update(inp, out, des, d, a=0.1).mean(0)
-    assert torch.allclose(fixed.weight.grad, -dw, rtol=1e-12, atol=0)
+    assert torch.allclose(fixed.weight.grad, -dw, rtol=1e-14, atol=0)
 
 
 def test_srm_layer_is_the_simulator_and_slots_round_trip():
