@@ -40,6 +40,7 @@ __all__ = [
     "scale_findings",
     "sparse_findings",
     "write_report",
+    "verdicts_markdown",
 ]
 
 #: two accuracies closer than this count as "the same"
@@ -757,6 +758,15 @@ def _plots(sel: Sequence[dict], out: Path) -> list[str]:
     return made
 
 
+def verdicts_markdown(findings: Sequence[dict]) -> str:
+    """The verdict table of a report (finding, verdict, evidence), from :func:`analyse`'s
+    findings or a ``verdicts.json`` read back; the documentation pages are rewritten from
+    the published ``verdicts.json`` with it (``python bench/zv_page.py``)."""
+    return _table(
+        findings, [("finding", "finding"), ("verdict", "verdict"), ("evidence", "evidence")]
+    )
+
+
 def machine_description() -> str:
     import os
 
@@ -833,9 +843,7 @@ def write_report(
         "threshold, and a finding with a claim whose interval straddles it is 'not resolved'.",
         "",
     ]
-    md.append(
-        _table(findings, [("finding", "finding"), ("verdict", "verdict"), ("evidence", "evidence")])
-    )
+    md.append(verdicts_markdown(findings))
     cols_lr = [
         ("test acc.", "test_accuracy_mean"),
         ("sd", "test_accuracy_sd"),
