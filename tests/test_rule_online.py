@@ -12,6 +12,7 @@ import json
 import pytest
 import torch
 
+from rule_support import train_on_randman
 from spikegrad._checks import SpikegradInputError
 from spikegrad.cli import main
 from spikegrad.data.randman import make_randman
@@ -180,21 +181,9 @@ def test_ottt_readout_gradient_is_exact_and_hidden_is_aligned(randman):
 
 def test_online_rules_train_on_randman():
     # fixed seed, 20 Adam steps on one 3-class Randman batch: the online objective falls
-    tr, va, te = make_randman(n_classes=3, n_units=20, n_steps=50, samples_per_class=30, seed=0)
-    task = ClassificationTask(tr, va, te)
-    rates = fluctuation_rates(tr)
-    x, y = next(tr.batches(90, shuffle=False))
     res = {}
     for name in ("ottt", "ostl"):
-        net = SpikingNetwork(20, 3, hidden=(32,), seed=0, init="fluctuation",
-                             input_rate=rates[0], hidden_rate=rates[1])
-        opt = torch.optim.Adam(net.parameters(), lr=2e-2)
-        rule = make_rule(name)
-        losses = []
-        for _ in range(20):
-            st = rule.gradients(net, task, x, y)
-            opt.step()
-            losses.append(float(st.loss))
+        losses, net, x, y = train_on_randman(name, hidden=32, batch=90, steps=20)
         with torch.no_grad():
             acc = float((net.logits(net(x)).argmax(1) == y).double().mean())
         res[name] = (losses[0], losses[-1], acc)
@@ -270,16 +259,5 @@ def test_random_eprop_is_bptt_with_random_feedback(randman):
 
 
 def test_random_eprop_trains_on_randman():
-    tr, va, te = make_randman(n_classes=3, n_units=20, n_steps=50, samples_per_class=30, seed=0)
-    task = ClassificationTask(tr, va, te)
-    rates = fluctuation_rates(tr)
-    x, y = next(tr.batches(90, shuffle=False))
-    net = SpikingNetwork(20, 3, hidden=(32,), seed=0, init="fluctuation",
-                         input_rate=rates[0], hidden_rate=rates[1])
-    opt = torch.optim.Adam(net.parameters(), lr=2e-2)
-    rule = make_rule("eprop-random")
-    losses = []
-    for _ in range(20):
-        losses.append(float(rule.gradients(net, task, x, y).loss))
-        opt.step()
+    losses, *_ = train_on_randman("eprop-random", hidden=32, batch=90, steps=20)
     assert losses[-1] < losses[0] - 0.05  # measured 1.0985 -> 0.9978
