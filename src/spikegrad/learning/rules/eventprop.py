@@ -255,7 +255,7 @@ class EventProp(Rule):
     models: ClassVar[tuple[str, ...]] = ("lif",)
     exact: ClassVar[bool] = True
 
-    def _check_model(self, model: torch.nn.Module) -> None:
+    def _check_model(self, model: Any) -> None:
         layers = model.layers
         if len(layers) != 1 or layers[0].rec_weight is not None:
             raise SpikegradInputError(
@@ -275,7 +275,7 @@ class EventProp(Rule):
                 )
 
     @staticmethod
-    def _setup(model: torch.nn.Module) -> dict:
+    def _setup(model: Any) -> dict:
         layer, ro = model.layers[0], model.readout
         return dict(dt=float(layer.taus.dt),
                     hidden=(float(layer.taus.tau_mem), float(layer.taus.tau_syn)),
@@ -285,7 +285,8 @@ class EventProp(Rule):
         """Event-driven forward, the task loss of the sampled readout, adjoint backward."""
         from ...nn.network import SNNOutput
 
-        layer, ro = model.layers[0], model.readout
+        net: Any = model  # a SpikingNetwork (the registry only hands this rule "lif")
+        layer, ro = net.layers[0], net.readout
         for p in model.parameters():
             p.grad = None
         kw = self._setup(model)

@@ -145,7 +145,8 @@ class _Logits:
     """
 
     def __init__(self, mode: str, T: int) -> None:
-        self.mode, self.T, self.value = mode, T, None
+        self.mode, self.T = mode, T
+        self.value: torch.Tensor | None = None
 
     def add(self, u: torch.Tensor) -> None:
         if self.value is None:
@@ -177,7 +178,7 @@ class _OnlineRule(Rule):
     models: ClassVar[tuple[str, ...]] = ("lif",)
     max_layers: ClassVar[int | None] = None
 
-    def _check_model(self, model: torch.nn.Module) -> None:
+    def _check_model(self, model: Any) -> None:
         layers = model.layers
         if self.max_layers is not None and len(layers) > self.max_layers:
             raise SpikegradInputError(
@@ -196,7 +197,7 @@ class _OnlineRule(Rule):
             )
 
     @staticmethod
-    def _decays(module: torch.nn.Module) -> tuple[float, float]:
+    def _decays(module: Any) -> tuple[float, float]:
         p = module.taus.params()
         return _scalar(p.beta_mem, "tau_mem"), _scalar(p.beta_syn, "tau_syn")
 
