@@ -391,12 +391,9 @@ def _data_options(args: argparse.Namespace, task: str) -> dict:
     if args.task_option:
         opts = parse_assignments(args.task_option, False, "--task-option")
         if task == "randman":
-            import dataclasses
+            from ..data.randman import unknown_randman_fields
 
-            from ..data.randman import RandmanConfig
-
-            valid = [f.name for f in dataclasses.fields(RandmanConfig)]
-            unknown = sorted(set(opts) - set(valid))
+            unknown, valid = unknown_randman_fields(opts)
             if unknown:
                 raise SpikegradInputError(
                     f"--task-option {unknown[0]}=...: randman has no option {unknown[0]!r}; "

@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -407,8 +407,7 @@ def _resolve(config: RandmanConfig | None, overrides: dict[str, Any]) -> Randman
             f"config must be a RandmanConfig or None, got {type(config).__name__}"
         )
     if overrides:
-        valid = [f.name for f in dataclasses.fields(RandmanConfig)]
-        unknown = sorted(set(overrides) - set(valid))
+        unknown, valid = unknown_randman_fields(overrides)
         if unknown:
             raise SpikegradInputError(
                 f"unknown RandmanConfig field(s) {', '.join(unknown)}; valid fields: "
@@ -489,6 +488,13 @@ def make_randman_dataset(config: RandmanConfig | None = None, **overrides: objec
         n_classes=n_k,
         name=cfg.name(),
     )
+
+
+def unknown_randman_fields(options: Iterable[str]) -> tuple[list[str], list[str]]:
+    """The names in ``options`` that are not :class:`RandmanConfig` fields (sorted), and
+    the valid field names (declaration order)."""
+    valid = [f.name for f in dataclasses.fields(RandmanConfig)]
+    return sorted(set(options) - set(valid)), valid
 
 
 def make_randman(

@@ -138,11 +138,6 @@ class Est(NamedTuple):
     def hi(self) -> float:
         return self.bounds[1] if self.bounds is not None else self.value + self.half
 
-    @property
-    def paired(self) -> bool:
-        """True if this is a difference of per-seed values (it keeps them)."""
-        return len(self.seeds) >= 2
-
     def text(self) -> str:
         if math.isnan(self.value):
             return "n/a"
