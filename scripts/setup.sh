@@ -24,3 +24,6 @@ printf 'torch==2.13.0\n' > .venv/torch-constraint.txt
 # declared dependencies pull librosa and, through its torch extra, torchvision; it imports
 # with these two light packages.
 .venv/bin/python -m pip install -q --no-deps "tonic==1.7.0" "importRosbag==1.0.4" "expelliarmus==1.1.12"
+# Compile the CPU kernels now (numba caches the machine code on disk), so that the first
+# `spikegrad train` starts at full speed instead of compiling inside its first epoch.
+.venv/bin/python -m spikegrad.kernels.warmup --quiet
