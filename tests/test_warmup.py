@@ -1,9 +1,10 @@
 """The kernel warm-up of scripts/setup.sh: after it, the default training compiles nothing.
 
 numba counts, per compiled function, the signatures loaded from its disk cache
-(``stats.cache_hits``) and those it had to compile (``stats.cache_misses``). A fresh process
-that first runs :mod:`spikegrad.kernels.warmup` on an empty cache and then a second fresh process that trains the default configuration must see only hits: the
-first epoch of the README's first command then pays no compilation.
+(``stats.cache_hits``) and those it had to compile (``stats.cache_misses``). A fresh
+process runs :mod:`spikegrad.kernels.warmup` on an empty cache; a second fresh process
+that then trains the default configuration must see only hits: the first epoch of the
+README's first command then pays no compilation.
 """
 
 from __future__ import annotations

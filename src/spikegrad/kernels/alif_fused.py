@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import torch
 
+from .._checks import SpikegradInputError, check_choice
 from ..functional.surrogate import Surrogate
 
 __all__ = ["alif_sequence_fused"]
@@ -44,8 +45,20 @@ def _reduce(g: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
 
 class _ALIFFused(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, bm, bs, rho, theta0, alpha, rec_weight, surrogate, reset, refractory,  # type: ignore[override]
-                recurrent_grad):
+    def forward(
+        ctx,
+        x,
+        bm,
+        bs,
+        rho,
+        theta0,
+        alpha,
+        rec_weight,
+        surrogate,
+        reset,
+        refractory,  # type: ignore[override]
+        recurrent_grad,
+    ):
         T, B, N = x.shape
         U, I_, A, S = (x.new_empty(T, B, N) for _ in range(4))
         F = x.new_ones(T, B, N) if refractory > 0 else None
@@ -65,16 +78,28 @@ class _ALIFFused(torch.autograd.Function):
             u_new = u_t - s * theta if reset == "subtract" else u_t * (1.0 - s)
             if F is not None:
                 u_new = f * u_new + (1.0 - f) * u
-                ref = torch.where(s > 0, torch.full_like(ref, float(refractory)),
-                                  (ref - 1).clamp_min(0))
+                ref = torch.where(
+                    s > 0, torch.full_like(ref, float(refractory)), (ref - 1).clamp_min(0)
+                )
             S[n] = s
             u = u_new
             i = bs * i + x[n]
             if vt is not None:
                 i = i.addmm(s, vt)
             a = rho * a + s
-        ctx.save_for_backward(U, I_, A, S, F if F is not None else x.new_empty(0), bm, bs, rho,
-                              theta0, alpha, rec_weight)
+        ctx.save_for_backward(
+            U,
+            I_,
+            A,
+            S,
+            F if F is not None else x.new_empty(0),
+            bm,
+            bs,
+            rho,
+            theta0,
+            alpha,
+            rec_weight,
+        )
         ctx.surrogate, ctx.reset, ctx.rg = surrogate, reset, recurrent_grad
         ctx.has_f = F is not None
         ctx.set_materialize_grads(False)  # no zero gradient for an unused membrane
@@ -152,14 +177,40 @@ def alif_sequence_fused(
     rec_weight: torch.Tensor | None = None,
     reset: str = "detach",
     recurrent_grad: bool = True,
+    kernel: str = "auto",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     r"""Spikes ``[T, B, N]`` and membrane trace from projected currents ``x`` (zero state).
 
     Same semantics as :func:`spikegrad.functional.alif.alif_sequence`; parameters are
     numbers, 0-d or ``[N]`` tensors. The membrane trace carries its gradient (the
     :math:`\partial L/\partial U|_\text{out}` term of the adjoint above).
+
+    ``kernel``: ``"auto"`` runs the compiled loops of :mod:`spikegrad.kernels.alif_numba`
+    where they apply (CPU, float32 / float64, a registered surrogate) and the torch loop
+    above elsewhere; ``"torch"`` always the torch loop; ``"numba"`` the compiled loops or
+    an error.
     """
-    return _ALIFFused.apply(
-        x, _t(beta_mem, x), _t(beta_syn, x), _t(rho, x), _t(threshold, x), _t(adapt, x),
-        rec_weight, surrogate, reset, int(refractory), recurrent_grad,
+    from . import alif_numba
+
+    check_choice("kernel", kernel, ("auto", "torch", "numba"))
+    args = (
+        x,
+        _t(beta_mem, x),
+        _t(beta_syn, x),
+        _t(rho, x),
+        _t(threshold, x),
+        _t(adapt, x),
+        rec_weight,
+        surrogate,
+        reset,
+        int(refractory),
+        recurrent_grad,
     )
+    if kernel != "torch" and alif_numba.available(surrogate, x, rec_weight):
+        return alif_numba._ALIFNumba.apply(*args)
+    if kernel == "numba":
+        raise SpikegradInputError(
+            "kernel='numba' needs numba, a CPU float32/float64 input and a registered "
+            "surrogate (spikegrad.kernels.lif_numba.surrogate_code)"
+        )
+    return _ALIFFused.apply(*args)

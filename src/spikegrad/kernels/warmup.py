@@ -1,4 +1,4 @@
-"""Compile the CPU kernels ahead of the first training step (``python -m spikegrad.kernels.warmup``).
+"""Compile the CPU kernels before the first training step: ``python -m spikegrad.kernels.warmup``.
 
 numba compiles a kernel on its first call and stores the machine code on disk
 (``cache=True``, under the package's ``__pycache__`` or ``NUMBA_CACHE_DIR``); every later
@@ -17,6 +17,7 @@ they are what is cached.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import time
 import warnings
@@ -39,15 +40,19 @@ def warm_up(*, verbose: bool = False) -> float:
     # size-dependent kernel choices (checkpointed blocks, chunked batches) are reached
     data = make_randman_dataset(samples_per_class=32, seed=0)
     n = len(data)
-    split = (data.subset(range(0, n - 20)), data.subset(range(n - 20, n - 10)),
-             data.subset(range(n - 10, n)))
+    split = (
+        data.subset(range(0, n - 20)),
+        data.subset(range(n - 20, n - 10)),
+        data.subset(range(n - 10, n)),
+    )
     t_all = time.perf_counter()
     # the default init and the fluctuation-driven one: the latter makes every hidden
     # neuron spike in the first epoch, so the spike paths are reached and compiled too
     for recurrent, init in itertools.product((False, True), ("default", "fluctuation")):
         t0 = time.perf_counter()
-        extra = {} if init == "default" else {"init": init}
-        cfg = TrainConfig(epochs=1, recurrent=recurrent, seed=0, **extra)
+        cfg = TrainConfig(epochs=1, recurrent=recurrent, seed=0)
+        if init != "default":
+            cfg = dataclasses.replace(cfg, init=init)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             train(cfg, data=split, out_dir=None, progress=False, plots=False)

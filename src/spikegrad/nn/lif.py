@@ -29,6 +29,7 @@ from ..init import uniform_
 from ..kernels import lif_numba, lif_triton
 from ..kernels._membrane import membrane_without_gradient, needs_graph
 from ..kernels.alif_fused import alif_sequence_fused
+from ..kernels.event_linear import event_linear
 from ..kernels.lif_fused import li_sequence_fused, lif_sequence_fused
 from .spec import records_init
 
@@ -359,9 +360,13 @@ class LIFLayer(CurrentNoise, nn.Module):
                 "a refractory period, a learnable or non-unit threshold and adaptation run on "
                 "backend='fused' (or 'auto') and 'reference'"
             )
-        if check_finite:
-            check_finite_values("x", x)
-        current = x @ self.weight.t() if self.projection is None else self.projection(x)
+        if self.projection is None and self.backend != "reference":
+            # event-driven where x is sparse (finiteness checked inside the event scan)
+            current = event_linear(x, self.weight, finite_name="x" if check_finite else None)
+        else:
+            if check_finite:
+                check_finite_values("x", x)
+            current = x @ self.weight.t() if self.projection is None else self.projection(x)
         current = self.perturb_current(current)
         p = self.neuron_params()
         if self.backend == "reference":
