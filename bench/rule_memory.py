@@ -10,6 +10,8 @@ in-use heap, :class:`HeapPeak`), so the peak is what one
 ``rule.gradients`` call adds (its saved graph, traces and outputs), after a warm-up call
 on 20 steps (JIT compilation, first-use allocations).
 
+Prints a markdown table (one row per rule and T, in the order measured).
+
 Usage::
 
     python bench/rule_memory.py --steps 100 1000 5000 --out bench/results/rule_memory.json
@@ -122,16 +124,17 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(cell(args.cell[0], int(args.cell[1]))))
         return 0
     rows = []
-    print(f"{'rule':9s} {'T':>6s} {'RSS MB':>9s} {'heap MB':>9s} {'ms/step':>8s} {'spikes':>7s}")
+    print("| rule | T | peak RSS growth (MB) | peak heap growth (MB) | time per step (ms) "
+          "| hidden spikes |")
+    print("|---|---:|---:|---:|---:|---:|", flush=True)
     for steps in args.steps:
         for rule in args.rules:
             res = subprocess.run([sys.executable, __file__, "--cell", rule, str(steps)],
                                  capture_output=True, text=True, check=True)
             row = json.loads(res.stdout.strip().splitlines()[-1])
             rows.append(row)
-            print(f"{rule:9s} {steps:6d} {row['peak_mb']:9.2f} {row['heap_mb']:9.3f} "
-                  f"{row['ms_per_step']:8.3f} "
-                  f"{row['hidden_spikes']:7.0f}", flush=True)
+            print(f"| {rule} | {steps} | {row['peak_mb']:.2f} | {row['heap_mb']:.3f} "
+                  f"| {row['ms_per_step']:.3f} | {row['hidden_spikes']:.0f} |", flush=True)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(rows, indent=1))
