@@ -139,8 +139,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rules", nargs="+", default=sorted(RULES), choices=sorted(RULES))
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    print("| rule | model | cosine (all weights) | norm ratio | cosine per matrix | "
-          "cosine to BPTT of the per-step objective / note |")
+    print(
+        "| rule | model | cosine (all weights) | norm ratio | cosine per matrix | "
+        "cosine to BPTT of the per-step objective / note |"
+    )
     print("|---|---|---|---|---|---|")
     for model in args.models:
         only = set(args.rules)

@@ -41,9 +41,21 @@ class HeapPeak:
         import ctypes
 
         class MallInfo2(ctypes.Structure):
-            _fields_ = [(n, ctypes.c_size_t) for n in (
-                "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
-                "uordblks", "fordblks", "keepcost")]
+            _fields_ = [
+                (n, ctypes.c_size_t)
+                for n in (
+                    "arena",
+                    "ordblks",
+                    "smblks",
+                    "hblks",
+                    "hblkhd",
+                    "usmblks",
+                    "fsmblks",
+                    "uordblks",
+                    "fordblks",
+                    "keepcost",
+                )
+            ]
 
         libc = ctypes.CDLL("libc.so.6")
         libc.mallinfo2.restype = MallInfo2
@@ -109,8 +121,14 @@ def cell(rule: str, steps: int) -> dict:
         seconds = time.perf_counter() - t0
     peak = peak_since_baseline(base)
     spikes = float(sum(float(s.sum()) for s in step.out.spikes))
-    return {"rule": rule, "T": steps, "peak_mb": peak, "heap_mb": heap.mb,
-            "ms_per_step": 1e3 * seconds / steps, "hidden_spikes": spikes}
+    return {
+        "rule": rule,
+        "T": steps,
+        "peak_mb": peak,
+        "heap_mb": heap.mb,
+        "ms_per_step": 1e3 * seconds / steps,
+        "hidden_spikes": spikes,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,17 +142,26 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(cell(args.cell[0], int(args.cell[1]))))
         return 0
     rows = []
-    print("| rule | T | peak RSS growth (MB) | peak heap growth (MB) | time per step (ms) "
-          "| hidden spikes |")
+    print(
+        "| rule | T | peak RSS growth (MB) | peak heap growth (MB) | time per step (ms) "
+        "| hidden spikes |"
+    )
     print("|---|---:|---:|---:|---:|---:|", flush=True)
     for steps in args.steps:
         for rule in args.rules:
-            res = subprocess.run([sys.executable, __file__, "--cell", rule, str(steps)],
-                                 capture_output=True, text=True, check=True)
+            res = subprocess.run(
+                [sys.executable, __file__, "--cell", rule, str(steps)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             row = json.loads(res.stdout.strip().splitlines()[-1])
             rows.append(row)
-            print(f"| {rule} | {steps} | {row['peak_mb']:.2f} | {row['heap_mb']:.3f} "
-                  f"| {row['ms_per_step']:.3f} | {row['hidden_spikes']:.0f} |", flush=True)
+            print(
+                f"| {rule} | {steps} | {row['peak_mb']:.2f} | {row['heap_mb']:.3f} "
+                f"| {row['ms_per_step']:.3f} | {row['hidden_spikes']:.0f} |",
+                flush=True,
+            )
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(rows, indent=1))
