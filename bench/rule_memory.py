@@ -162,6 +162,16 @@ def main(argv: list[str] | None = None) -> int:
                 f"| {row['ms_per_step']:.3f} | {row['hidden_spikes']:.0f} |",
                 flush=True,
             )
+    ref = "bptt-ref" if "bptt-ref" in args.rules else "bptt" if "bptt" in args.rules else None
+    if ref is not None:
+        print(f"\nPeak heap growth of {ref} / the rule's, same T (x times smaller than {ref}):\n")
+        print("| T | " + " | ".join(r for r in args.rules if r != ref) + " |")
+        print("|---:|" + "---:|" * (len(args.rules) - 1))
+        for steps in args.steps:
+            cells = {row["rule"]: row["heap_mb"] for row in rows if row["T"] == steps}
+            print(f"| {steps} | " + " | ".join(
+                f"{cells[ref] / cells[r]:.0f}" if cells[r] > 0 else "inf"
+                for r in args.rules if r != ref) + " |")  # fmt: skip
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(rows, indent=1))
