@@ -142,11 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(cell(args.cell[0], int(args.cell[1]))))
         return 0
     rows = []
-    print(
-        "| rule | T | peak RSS growth (MB) | peak heap growth (MB) | time per step (ms) "
-        "| hidden spikes |"
-    )
-    print("|---|---:|---:|---:|---:|---:|", flush=True)
+    print("| rule | T | peak heap MB | peak RSS MB | ms per step | hidden spikes |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |", flush=True)
     for steps in args.steps:
         for rule in args.rules:
             res = subprocess.run(
@@ -158,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             row = json.loads(res.stdout.strip().splitlines()[-1])
             rows.append(row)
             print(
-                f"| {rule} | {steps} | {row['peak_mb']:.2f} | {row['heap_mb']:.3f} "
+                f"| `{rule}` | {steps} | {row['heap_mb']:.3f} | {row['peak_mb']:.2f} "
                 f"| {row['ms_per_step']:.3f} | {row['hidden_spikes']:.0f} |",
                 flush=True,
             )
@@ -170,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         for steps in args.steps:
             cells = {row["rule"]: row["heap_mb"] for row in rows if row["T"] == steps}
             print(f"| {steps} | " + " | ".join(
-                f"{cells[ref] / cells[r]:.0f}" if cells[r] > 0 else "inf"
+                f"{cells[ref] / cells[r]:.3g}" if cells[r] > 0 else "inf"
                 for r in args.rules if r != ref) + " |")  # fmt: skip
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
