@@ -10,6 +10,8 @@ in-use heap, :class:`HeapPeak`), so the peak is what one
 ``rule.gradients`` call adds (its saved graph, traces and outputs), after a warm-up call
 on 20 steps (JIT compilation, first-use allocations).
 
+Prints a markdown table (one row per rule and T, in the order measured).
+
 Usage::
 
     python bench/rule_memory.py --steps 100 1000 5000 --out bench/results/rule_memory.json
@@ -39,9 +41,21 @@ class HeapPeak:
         import ctypes
 
         class MallInfo2(ctypes.Structure):
-            _fields_ = [(n, ctypes.c_size_t) for n in (
-                "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
-                "uordblks", "fordblks", "keepcost")]
+            _fields_ = [
+                (n, ctypes.c_size_t)
+                for n in (
+                    "arena",
+                    "ordblks",
+                    "smblks",
+                    "hblks",
+                    "hblkhd",
+                    "usmblks",
+                    "fsmblks",
+                    "uordblks",
+                    "fordblks",
+                    "keepcost",
+                )
+            ]
 
         libc = ctypes.CDLL("libc.so.6")
         libc.mallinfo2.restype = MallInfo2
@@ -107,8 +121,14 @@ def cell(rule: str, steps: int) -> dict:
         seconds = time.perf_counter() - t0
     peak = peak_since_baseline(base)
     spikes = float(sum(float(s.sum()) for s in step.out.spikes))
-    return {"rule": rule, "T": steps, "peak_mb": peak, "heap_mb": heap.mb,
-            "ms_per_step": 1e3 * seconds / steps, "hidden_spikes": spikes}
+    return {
+        "rule": rule,
+        "T": steps,
+        "peak_mb": peak,
+        "heap_mb": heap.mb,
+        "ms_per_step": 1e3 * seconds / steps,
+        "hidden_spikes": spikes,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,16 +142,33 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(cell(args.cell[0], int(args.cell[1]))))
         return 0
     rows = []
-    print(f"{'rule':9s} {'T':>6s} {'RSS MB':>9s} {'heap MB':>9s} {'ms/step':>8s} {'spikes':>7s}")
+    print("| rule | T | peak heap MB | peak RSS MB | ms per step | hidden spikes |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |", flush=True)
     for steps in args.steps:
         for rule in args.rules:
-            res = subprocess.run([sys.executable, __file__, "--cell", rule, str(steps)],
-                                 capture_output=True, text=True, check=True)
+            res = subprocess.run(
+                [sys.executable, __file__, "--cell", rule, str(steps)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             row = json.loads(res.stdout.strip().splitlines()[-1])
             rows.append(row)
-            print(f"{rule:9s} {steps:6d} {row['peak_mb']:9.2f} {row['heap_mb']:9.3f} "
-                  f"{row['ms_per_step']:8.3f} "
-                  f"{row['hidden_spikes']:7.0f}", flush=True)
+            print(
+                f"| `{rule}` | {steps} | {row['heap_mb']:.3f} | {row['peak_mb']:.2f} "
+                f"| {row['ms_per_step']:.3f} | {row['hidden_spikes']:.0f} |",
+                flush=True,
+            )
+    ref = "bptt-ref" if "bptt-ref" in args.rules else "bptt" if "bptt" in args.rules else None
+    if ref is not None:
+        print(f"\nPeak heap growth of {ref} / the rule's, same T (x times smaller than {ref}):\n")
+        print("| T | " + " | ".join(r for r in args.rules if r != ref) + " |")
+        print("|---:|" + "---:|" * (len(args.rules) - 1))
+        for steps in args.steps:
+            cells = {row["rule"]: row["heap_mb"] for row in rows if row["T"] == steps}
+            print(f"| {steps} | " + " | ".join(
+                f"{cells[ref] / cells[r]:.3g}" if cells[r] > 0 else "inf"
+                for r in args.rules if r != ref) + " |")  # fmt: skip
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(rows, indent=1))

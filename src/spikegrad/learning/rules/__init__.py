@@ -29,7 +29,7 @@ name               what it computes                                   ``--model`
                    fixed random feedback matrix, one hidden layer
 ``eventprop``      EventProp (Wunderlich & Pehle 2021): exact         lif
                    adjoint of the event-driven continuous-time
-                   LIF, one feed-forward hidden layer
+                   LIF, feed-forward or recurrent, any depth
 =================  =================================================  =====================
 
 The last column is :func:`rule_matrix`: the ``spikegrad train --model`` choices
