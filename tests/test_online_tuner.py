@@ -13,10 +13,7 @@ from river import datasets, preprocessing, tree  # noqa: E402
 from river.checks import common  # noqa: E402
 
 from spikegrad._checks import SpikegradInputError  # noqa: E402
-from spikegrad.online import (
-    OeSNNClassifier,  # noqa: E402
-    esnn,  # noqa: E402
-)
+from spikegrad.online import OeSNNClassifier, esnn  # noqa: E402
 from spikegrad.online.prequential import prequential  # noqa: E402
 from spikegrad.online.streams import make_model, make_stream  # noqa: E402
 from spikegrad.online.tuner import PrequentialSelector  # noqa: E402
