@@ -19,8 +19,9 @@ Somekh 2013, ICML): after ``grace`` samples, and again each time the number of
 samples seen doubles (``grace``, ``2 grace``, ``4 grace``, ...), the members
 with the lower half of the scores are dropped, down to ``survivors`` members.
 The population therefore never grows (memory: the sum of the members' bounded
-states), and the cost per sample falls from :math:`P` members to
-``survivors`` on long streams.
+states), and the cost per sample falls from :math:`P` members (each predicting and
+learning) to ``survivors``; once a single member is left it only learns (its score,
+no longer needed, stays frozen).
 """
 
 from __future__ import annotations
@@ -77,6 +78,10 @@ class PrequentialSelector:
 
     def learn_one(self, x: dict, y: Any) -> None:
         """Each member predicts ``x`` (scored against ``y``), then learns it; maybe halve."""
+        if len(self.members) == 1:  # nothing left to choose: no scoring, learning only
+            self.members[0].learn_one(x, y)
+            self.n_seen += 1
+            return
         f = self.fade
         for i, m in enumerate(self.members):
             hit = m.predict_one(x) == y
