@@ -774,15 +774,22 @@ class OeSNNClassifier(base.Classifier):
         nf = len(self._features)
         if nf == 0:
             return np.zeros(0, dtype=np.int64), None
-        vals = np.full(nf, np.nan)
         feats = self._features
-        for key, v in x.items():
-            i = feats.get(key)
-            if i is not None:
-                if v.__class__ is float and -_MAX_ABS <= v <= _MAX_ABS:
-                    vals[i] = v
-                else:
-                    vals[i] = self._value(key, v)
+        # fast path: every learned feature present as a float (dicts keep the index order)
+        raw = [x.get(key) for key in feats]
+        if all(v.__class__ is float for v in raw):
+            vals = np.array(raw)
+            if not (np.abs(vals) <= _MAX_ABS).all():  # NaN, inf or huge: the checked path
+                vals = np.array([self._value(k, v) for k, v in zip(feats, raw, strict=True)])
+        else:
+            vals = np.full(nf, np.nan)
+            for key, v in x.items():
+                i = feats.get(key)
+                if i is not None:
+                    if v.__class__ is float and -_MAX_ABS <= v <= _MAX_ABS:
+                        vals[i] = v
+                    else:
+                        vals[i] = self._value(key, v)
         order, missing = _kern.grf_order(
             vals, self._lo, self._hi, self.n_fields, float(self.beta),
             self.numbering == "one_based", bool(self.skip_constant),
@@ -803,10 +810,10 @@ class OeSNNClassifier(base.Classifier):
         f = order // self.n_fields
         idx = np.argsort(f, kind="stable")
         fs = f[idx]
-        start = np.flatnonzero(np.r_[True, fs[1:] != fs[:-1]])
-        counts = np.diff(np.r_[start, len(fs)])
+        # rank within the feature: position in the stably sorted list minus the
+        # position where the feature's group starts
         ranks = np.empty(len(order), dtype=np.int64)
-        ranks[idx] = np.arange(len(fs)) - np.repeat(start, counts)
+        ranks[idx] = np.arange(len(fs)) - np.searchsorted(fs, fs, side="left")
         return self._powers(int(ranks.max()) + 1 if len(ranks) else 0)[ranks]
 
     def _powers(self, k: int) -> np.ndarray:
