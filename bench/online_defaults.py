@@ -20,7 +20,8 @@ are sorted by class) and streamed once.
 Per-sample time: wall time of the whole prequential loop (predict_one + learn_one +
 the scaler) divided by the samples, the first sample included; the OeSNN kernels
 are loaded from numba's on-disk cache when ``spikegrad.online.esnn`` is imported
-(``--import-times`` prints what importing costs, in fresh processes). Memory: river's
+(``--import-times`` prints what importing costs and what the first sample costs,
+in fresh processes). Memory: river's
 deep size of the fitted pipeline (``_raw_memory_usage``) at the end of the stream.
 
 Usage::
@@ -99,6 +100,33 @@ def import_times() -> dict:
     return out
 
 
+_FIRST = """
+import sys, time
+sys.path.insert(0, {bench!r})
+from online_defaults import sklearn_stream
+from spikegrad.online.streams import make_model
+x, y = sklearn_stream("iris")[0]
+m = make_model({name!r})
+t = time.perf_counter()
+m.predict_one(x)
+m.learn_one(x, y)
+print(time.perf_counter() - t)
+"""
+
+
+def first_sample_times() -> dict:
+    """Milliseconds of the first sample (predict_one + learn_one) in a fresh process, iris."""
+    bench = str(Path(__file__).resolve().parent)
+    out = {}
+    for name in ("oesnn", "ht"):
+        prog = _FIRST.format(bench=bench, name=name)
+        res = subprocess.run(
+            [sys.executable, "-c", prog], capture_output=True, text=True, check=True
+        )
+        out[name] = 1e3 * float(res.stdout.strip())
+    return out
+
+
 def table(res: dict) -> str:
     lines = []
     names = res["models"]
@@ -144,6 +172,11 @@ def table(res: dict) -> str:
         lines.append(
             "Import (fresh process, seconds): "
             + ", ".join(f"`{k}` {v:.2f}" for k, v in res["import"].items())
+        )
+    if "first_sample_ms" in res:
+        lines.append(
+            "First sample (fresh process, iris, ms): "
+            + ", ".join(f"{k} {v:.2f}" for k, v in res["first_sample_ms"].items())
         )
     return "\n".join(lines) + "\n"
 
@@ -193,6 +226,7 @@ def main(argv=None) -> int:
             args.out.write_text(json.dumps(res, indent=1))
     if args.import_times:
         res["import"] = import_times()
+        res["first_sample_ms"] = first_sample_times()
     res["seconds"] = time.perf_counter() - t0
     if args.out:
         args.out.write_text(json.dumps(res, indent=1))
