@@ -182,3 +182,25 @@ def test_accuracy_at_defaults_on_small_sklearn_sets_streamed_once():
     # measured: iris 0.872 vs HT 0.852; wine 0.893 vs HT 0.876
     assert got["iris", "oesnn"] > 0.86 and got["iris", "oesnn"] > got["iris", "ht"]
     assert got["wine", "oesnn"] > 0.88 and got["wine", "oesnn"] > got["wine", "ht"]
+
+
+def test_kernels_loaded_at_import_and_nothing_compiles_during_a_stream():
+    """Compiled once: importing the classifier loads every kernel (from numba's disk
+    cache), and a stream through the self-tuning model and the fixed one, with every
+    rank mode and missing features, adds no new compiled signature."""
+    from spikegrad.online import _esnn_kernels as kern
+
+    # (_best_at is compiled into first_fire, not called from Python)
+    kernels = [kern.first_fire, kern.recall_all, kern.distances, kern.class_max, kern.grf_order]
+    assert all(k._cache.__class__.__name__ != "NullCache" for k in kernels)  # cache=True
+    before = [len(k.signatures) for k in kernels]
+    assert all(n >= 1 for n in before)
+    data = _scaled(datasets.ImageSegments(), 150)
+    for m in (OeSNNClassifier(), OeSNNClassifier(rank="feature", no_fire="ratio")):
+        for i, (x, y) in enumerate(data):
+            if i % 7 == 0:
+                x = {k: v for k, v in x.items() if k != "region-centroid-col"}
+            m.predict_proba_one(x)
+            m.predict_one(x)
+            m.learn_one(x, y)
+    assert [len(k.signatures) for k in kernels] == before
