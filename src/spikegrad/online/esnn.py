@@ -84,11 +84,22 @@ model is the naive OeSNN: bounded repository with replacement only.
   NaN or unhashable raise too. ``learn_one`` checks the whole sample first, so a
   sample that raises leaves the model unchanged.
 
-Defaults (fixed a priori from the eSNN literature, not tuned on the benchmark
-streams): ``n_fields=10``, ``beta=1.5``, ``mod=0.9`` (typical 0.8-0.99),
-``c=0.7`` (0.5-0.9), ``sim=0.15`` (0.05-0.5 in ``distance="raw"`` units),
-``max_neurons_per_class=200`` (50-400). Per-stream values selected on a prefix
-are listed in BENCHMARKS.md.
+**Self-tuning defaults.** ``OeSNNClassifier()`` with none of ``n_fields``,
+``beta``, ``mod``, ``c``, ``sim``, ``max_neurons_per_class``, ``rank`` given
+learns the stream with the population :data:`CANDIDATES` (six settings) and
+predicts with the member of best faded prequential accuracy, halving the
+population at 100, 200 and 400 samples down to one member
+(:class:`~spikegrad.online.tuner.PrequentialSelector`; no look-ahead, memory of at
+most six bounded models). Any of them given explicitly makes the model fixed, the
+others taking :data:`FIXED_DEFAULTS`; ``tune=False`` is the fixed model with all
+defaults, ``tune=True`` tunes with the given values held in every member.
+
+Fixed defaults (:data:`FIXED_DEFAULTS`, set a priori from the eSNN literature, not
+tuned on the benchmark streams): ``n_fields=10``, ``beta=1.5``, ``mod=0.9``
+(typical 0.8-0.99), ``c=0.7`` (0.5-0.9), ``sim=0.15`` (0.05-0.5 in
+``distance="raw"`` units), ``max_neurons_per_class=200`` (50-400),
+``rank="global"``. Per-stream values selected on a prefix are listed in
+BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -327,6 +338,11 @@ class OeSNNClassifier(base.Classifier):
         first spikes at full weight however many features there are (a
         many-feature encoding; candidate weights :math:`w_j = \mathrm{mod}^{r(j)}`,
         :math:`\theta = C\sum_k \mathrm{mod}^{2 r_k}`; spikes still arrive in time order).
+    tune:
+        ``None`` (default): tune the seven hyper-parameters above on the stream if
+        none of them is given, else fixed; ``True``: tune those not given;
+        ``False``: fixed (:data:`FIXED_DEFAULTS` for those not given). A tuned model
+        exposes its population as :attr:`tuner`.
     skip_constant:
         A feature whose learned range is still a single value
         (:math:`I_\min = I_\max`, e.g. its first sample) emits no spikes
