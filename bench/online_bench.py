@@ -13,7 +13,8 @@ Protocol (all models behind ``preprocessing.StandardScaler()``, test-then-train)
    ``acc_after`` only over the samples after the tuning prefix, the held-out
    number for the tuned model.
 
-Models: ``oesnn`` (defaults), ``oesnn-tuned``, ``oesnn-tuned-adwin`` (tuned
+Models: ``oesnn`` (the fixed defaults, ``tune=False``; the self-tuning default
+is in ``bench/online_defaults.py``), ``oesnn-tuned``, ``oesnn-tuned-adwin`` (tuned
 parameters plus an ADWIN detector), and river 0.26's ``HoeffdingTreeClassifier``,
 ``HoeffdingAdaptiveTreeClassifier`` (seed 0), ``GaussianNB`` and
 ``KNNClassifier`` (SWINN engine, seed 0), all with river defaults.
@@ -95,7 +96,8 @@ def tune(name: str, n_prefix: int, configs: list[dict], seed: int) -> tuple[dict
     spec = make_stream(name)
     scores = []
     for cfg in configs:
-        r = prequential(spec(seed, n_prefix), make_model("oesnn", **cfg), window=n_prefix)
+        model = make_model("oesnn", tune=False, **cfg)
+        r = prequential(spec(seed, n_prefix), model, window=n_prefix)
         scores.append((r.accuracy, cfg))
     best = max(scores, key=lambda s: s[0])
     return best[1], [(round(a, 4), c) for a, c in scores]
@@ -165,11 +167,12 @@ def main(argv=None) -> int:
         length = STREAMS[d].length if args.samples is None else min(args.samples, STREAMS[d].length)
         n_prefix = min(int(args.tune_fraction * length), args.tune_max)
         best, scores = tune(d, n_prefix, configs, args.seed)
+        fixed_best = {**best, "tune": False}  # the selected setting, never re-tuned
         mem = not args.no_memory
         plan = {
-            "oesnn": ("oesnn", {}),
-            "oesnn-tuned": ("oesnn", best),
-            "oesnn-tuned-adwin": ("oesnn-adwin", best),
+            "oesnn": ("oesnn", {"tune": False}),  # the fixed defaults
+            "oesnn-tuned": ("oesnn", fixed_best),
+            "oesnn-tuned-adwin": ("oesnn-adwin", fixed_best),
             **{b: (b, {}) for b in BASELINES},
         }
         wanted = args.models or list(plan)  # ["none"]: only the extra tables
@@ -185,17 +188,17 @@ def main(argv=None) -> int:
                 "samples": ne,
                 "models": {
                     k: run_model(d, mn, p, pe, args.seed, ne, False)
-                    for k, (mn, p) in {"eprop": ("eprop", {}), "oesnn-tuned": ("oesnn", best),
+                    for k, (mn, p) in {"eprop": ("eprop", {}), "oesnn-tuned": ("oesnn", fixed_best),
                                        "ht": ("ht", {})}.items()
                 },
             }
         if args.ensembles:
             ne = min(args.ensembles, length)
             pe = min(int(args.tune_fraction * ne), args.tune_max)
-            ens = {"oesnn-tuned": run_model(d, "oesnn", best, pe, args.seed, ne, False),
+            ens = {"oesnn-tuned": run_model(d, "oesnn", fixed_best, pe, args.seed, ne, False),
                    "ht": run_model(d, "ht", {}, pe, args.seed, ne, False)}
             for kind in ENSEMBLES:
-                for base_name, p in (("oesnn", best), ("ht", {})):
+                for base_name, p in (("oesnn", fixed_best), ("ht", {})):
                     ens[f"{kind}({base_name})"] = run_model(
                         d, kind, p, pe, args.seed, ne, False,
                         model_factory=lambda k=kind, b=base_name, q=p: make_ensemble(k, b, q),

@@ -3,7 +3,8 @@
 Streams: river's ImageSegments (2310 samples, 18 features, 7 classes) and a
 64-feature Gaussian stream (1500 samples, 4 classes, class means N(0, 1),
 unit noise, seed 0). Both models behind ``preprocessing.StandardScaler()``,
-river defaults for the tree, OeSNN defaults. The compiled kernels are loaded
+river defaults for the tree, OeSNN's fixed defaults (``tune=False``; the self-tuning
+default is timed by ``bench/online_defaults.py``). The compiled kernels are loaded
 before timing; each model runs ``--repeats`` times alternately and the median
 is reported. Run it with ``PYTHONPATH`` pointing at another source tree to time
 another version of OeSNN under the same load.
@@ -53,7 +54,7 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
-    warm = preprocessing.StandardScaler() | OeSNNClassifier()
+    warm = preprocessing.StandardScaler() | OeSNNClassifier(tune=False)
     run(warm, list(datasets.Phishing())[:100])
     res = {}
     for name, data in (("imagesegments", list(datasets.ImageSegments())), ("gauss64", stream64())):
@@ -62,7 +63,7 @@ def main(argv=None) -> int:
         for _ in range(args.repeats):
             for k in ms:
                 m = preprocessing.StandardScaler() | (
-                    tree.HoeffdingTreeClassifier() if k == "ht" else OeSNNClassifier()
+                    tree.HoeffdingTreeClassifier() if k == "ht" else OeSNNClassifier(tune=False)
                 )
                 t, a = run(m, data)
                 ms[k].append(t)

@@ -27,3 +27,6 @@ printf 'torch==2.13.0\n' > .venv/torch-constraint.txt
 # Compile the CPU kernels now (numba caches the machine code on disk), so that the first
 # `spikegrad train` starts at full speed instead of compiling inside its first epoch.
 .venv/bin/python -m spikegrad.kernels.warmup --quiet
+# Compile the OeSNN kernels once into numba's on-disk cache (spikegrad/online/__pycache__),
+# so that no stream, test or benchmark pays for their compilation.
+.venv/bin/python -c "import spikegrad.online.esnn" || true

@@ -163,7 +163,8 @@ RIVER_CHECKS = [
 
 @pytest.mark.parametrize("check", RIVER_CHECKS, ids=lambda c: c.__name__)
 def test_river_estimator_checks(check):
-    check(OeSNNClassifier(), dataset=PHISHING)
+    check(OeSNNClassifier(), dataset=PHISHING)  # self-tuning population
+    check(OeSNNClassifier(tune=False), dataset=PHISHING)  # the fixed defaults
     check(OeSNNClassifier(drift_detector=drift.ADWIN(), passive_prune=0.4), dataset=PHISHING)
 
 

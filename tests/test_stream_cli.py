@@ -81,3 +81,18 @@ def test_unwritable_out_exits_2_before_the_run(tmp_path, capsys):
         err = capsys.readouterr()
         assert "output folder" in err.err and len(err.err.strip().splitlines()) == 1
         assert "prequential accuracy" not in err.out
+
+
+def test_against_river_leaders(tmp_path):
+    """--against takes river's forests (ARF, SRP, AMF) and the tree; each row is the same
+    model run by the library's evaluator on the same samples."""
+    out = tmp_path / "lead"
+    assert main(["stream", "--task", "phishing", "--samples", "120", "--no-plots",
+                 "--print-every", "0", "--against", "ht,arf,srp,amf", "--out", str(out)]) == 0
+    rows = _rows(out / "table.csv")
+    assert [r["model"] for r in rows] == ["oesnn", "ht", "arf", "srp", "amf"]
+    for r in rows[1:]:
+        ref = prequential(make_stream("phishing")(0, 120), make_model(r["model"]))
+        assert float(r["accuracy"]) == pytest.approx(ref.accuracy, abs=1e-6)
+    types = {n: type(make_model(n, scale=False)).__name__ for n in ("arf", "srp", "amf")}
+    assert types == {"arf": "ARFClassifier", "srp": "SRPClassifier", "amf": "AMFClassifier"}

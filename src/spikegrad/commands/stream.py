@@ -91,7 +91,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default="oesnn", choices=sorted(MODELS), help="learner")
     p.add_argument("--against", default="",
                    help="comma-separated baselines run on the same stream after --model, e.g. "
-                   "ht,hat,gnb,knn,arf (any of: " + ", ".join(sorted(MODELS)) + "); the "
+                   "ht,arf,srp,amf (any of: " + ", ".join(sorted(MODELS)) + "); the "
                    "comparison goes to table.csv / table.md and accuracy.png")
     p.add_argument(
         "--param",

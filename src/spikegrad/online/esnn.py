@@ -84,11 +84,22 @@ model is the naive OeSNN: bounded repository with replacement only.
   NaN or unhashable raise too. ``learn_one`` checks the whole sample first, so a
   sample that raises leaves the model unchanged.
 
-Defaults (fixed a priori from the eSNN literature, not tuned on the benchmark
-streams): ``n_fields=10``, ``beta=1.5``, ``mod=0.9`` (typical 0.8-0.99),
-``c=0.7`` (0.5-0.9), ``sim=0.15`` (0.05-0.5 in ``distance="raw"`` units),
-``max_neurons_per_class=200`` (50-400). Per-stream values selected on a prefix
-are listed in BENCHMARKS.md.
+**Self-tuning defaults.** ``OeSNNClassifier()`` with none of ``n_fields``,
+``beta``, ``mod``, ``c``, ``sim``, ``max_neurons_per_class``, ``rank`` given
+learns the stream with the population :data:`CANDIDATES` (six settings) and
+predicts with the member of best faded prequential accuracy, halving the
+population at 100, 200 and 400 samples down to one member
+(:class:`~spikegrad.online.tuner.PrequentialSelector`; no look-ahead, memory of at
+most six bounded models). Any of them given explicitly makes the model fixed, the
+others taking :data:`FIXED_DEFAULTS`; ``tune=False`` is the fixed model with all
+defaults, ``tune=True`` tunes with the given values held in every member.
+
+Fixed defaults (:data:`FIXED_DEFAULTS`, set a priori from the eSNN literature, not
+tuned on the benchmark streams): ``n_fields=10``, ``beta=1.5``, ``mod=0.9``
+(typical 0.8-0.99), ``c=0.7`` (0.5-0.9), ``sim=0.15`` (0.05-0.5 in
+``distance="raw"`` units), ``max_neurons_per_class=200`` (50-400),
+``rank="global"``. Per-stream values selected on a prefix are listed in
+BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -107,6 +118,7 @@ from .encoding import (
     RangeTracker,
     _check_fields,
 )
+from .tuner import PrequentialSelector
 
 __all__ = [
     "REPLACE_POLICIES",
@@ -130,6 +142,36 @@ _MAX_ABS = 1e150
 #: Distance used for merging: plain Euclidean, or divided by the largest
 #: distance between two orderings of the same K spikes (OeSNN-UAD's D_max).
 DISTANCES = ("raw", "dmax")
+
+#: The fixed hyper-parameters (``tune=False``, or any of them given explicitly), set
+#: a priori from the eSNN literature before any benchmark run.
+FIXED_DEFAULTS: dict = {
+    "n_fields": 10, "beta": 1.5, "mod": 0.9, "c": 0.7, "sim": 0.15,
+    "max_neurons_per_class": 200, "rank": "global",
+}
+#: The population a default ``OeSNNClassifier()`` tunes over: the fixed defaults,
+#: then five settings spanning the grid of ``bench/online_bench.py`` (coarse/fine
+#: fields, wide/narrow merge radius, small/large repositories, per-feature rank).
+#: They are the settings that prefix tuning had picked on the benchmark streams
+#: (BENCHMARKS.md), so the streams of that table are not held out for the choice of
+#: this population; the small real data sets of ``bench/online_defaults.py`` are.
+CANDIDATES: tuple[dict, ...] = (
+    FIXED_DEFAULTS,
+    {"n_fields": 20, "beta": 1.0, "mod": 0.95, "c": 0.7, "sim": 0.3,
+     "max_neurons_per_class": 200, "rank": "global"},
+    {"n_fields": 8, "beta": 1.5, "mod": 0.9, "c": 0.8, "sim": 0.1,
+     "max_neurons_per_class": 400, "rank": "feature"},
+    {"n_fields": 20, "beta": 1.5, "mod": 0.8, "c": 0.7, "sim": 0.1,
+     "max_neurons_per_class": 50, "rank": "global"},
+    {"n_fields": 5, "beta": 1.0, "mod": 0.9, "c": 0.6, "sim": 0.5,
+     "max_neurons_per_class": 400, "rank": "global"},
+    {"n_fields": 8, "beta": 2.0, "mod": 0.95, "c": 0.9, "sim": 0.3,
+     "max_neurons_per_class": 200, "rank": "global"},
+)
+#: Fading window, first halving and members kept of the tuner (:mod:`.tuner`).
+TUNE_WINDOW = 200
+TUNE_GRACE = 100
+TUNE_SURVIVORS = 1
 
 
 def _feature_sort_key(key) -> tuple[str, str]:
@@ -296,6 +338,11 @@ class OeSNNClassifier(base.Classifier):
         first spikes at full weight however many features there are (a
         many-feature encoding; candidate weights :math:`w_j = \mathrm{mod}^{r(j)}`,
         :math:`\theta = C\sum_k \mathrm{mod}^{2 r_k}`; spikes still arrive in time order).
+    tune:
+        ``None`` (default): tune the seven hyper-parameters above on the stream if
+        none of them is given, else fixed; ``True``: tune those not given;
+        ``False``: fixed (:data:`FIXED_DEFAULTS` for those not given). A tuned model
+        exposes its population as :attr:`tuner`.
     skip_constant:
         A feature whose learned range is still a single value
         (:math:`I_\min = I_\max`, e.g. its first sample) emits no spikes
@@ -313,12 +360,12 @@ class OeSNNClassifier(base.Classifier):
 
     def __init__(
         self,
-        n_fields: int = 10,
-        beta: float = 1.5,
-        mod: float = 0.9,
-        c: float = 0.7,
-        sim: float = 0.15,
-        max_neurons_per_class: int = 200,
+        n_fields: int | None = None,
+        beta: float | None = None,
+        mod: float | None = None,
+        c: float | None = None,
+        sim: float | None = None,
+        max_neurons_per_class: int | None = None,
         replace: str = "oldest",
         numbering: str = "one_based",
         range_mode: str = "running",
@@ -332,8 +379,23 @@ class OeSNNClassifier(base.Classifier):
         passive_prune: float | None = None,
         prune_rate: float = 0.2,
         skip_constant: bool = True,
-        rank: str = "global",
+        rank: str | None = None,
+        tune: bool | None = None,
     ) -> None:
+        given = {
+            "n_fields": n_fields, "beta": beta, "mod": mod, "c": c, "sim": sim,
+            "max_neurons_per_class": max_neurons_per_class, "rank": rank,
+        }
+        if tune is not None and not isinstance(tune, bool):
+            raise SpikegradInputError(f"tune must be None, True or False, got {tune!r}")
+        explicit = {k: v for k, v in given.items() if v is not None}
+        auto = (not explicit) if tune is None else tune
+        # validate what was given, with the fixed defaults standing in for the rest
+        fixed = {**FIXED_DEFAULTS, **explicit}
+        n_fields, beta, mod, c, sim = (
+            fixed["n_fields"], fixed["beta"], fixed["mod"], fixed["c"], fixed["sim"]
+        )
+        max_neurons_per_class, rank = fixed["max_neurons_per_class"], fixed["rank"]
         _check_fields(n_fields)
         check_positive("beta", beta)
         _check_unit("mod", mod)
@@ -367,6 +429,7 @@ class OeSNNClassifier(base.Classifier):
         _check_unit("prune_rate", prune_rate)
         check_choice("rank", rank, RANKS)
 
+        self.tune = tune
         self.n_fields = n_fields
         self.beta = beta
         self.mod = mod
@@ -410,11 +473,39 @@ class OeSNNClassifier(base.Classifier):
         self._canon = np.zeros(0, dtype=np.int64)  # column -> canonical input position
         self._inv_canon = np.zeros(0, dtype=np.int64)  # canonical position -> column
         self._t = 0  # samples learned
-        self.drift_points: list[int] = []  #: sample indices (learned count) where drift fired
-        self.n_merges = 0
-        self.n_replaced = 0
-        self.n_pruned = 0
-        self.n_skipped = 0  #: learned samples that emitted no spike (nothing to learn)
+        self._drift_points: list[int] = []
+        self._n_merges = 0
+        self._n_replaced = 0
+        self._n_pruned = 0
+        self._n_skipped = 0  #: learned samples that emitted no spike (nothing to learn)
+        #: the population choosing the hyper-parameters (``None``: fixed hyper-parameters)
+        self.tuner: PrequentialSelector | None = None
+        if auto:
+            # the hyper-parameters not given stay None (so a clone tunes again)
+            for k, v in given.items():
+                setattr(self, k, v)
+            rest = {
+                "replace": replace, "numbering": numbering, "range_mode": range_mode,
+                "range_window": range_window, "late_cut": late_cut, "distance": distance,
+                "no_fire": no_fire, "proba_scale": proba_scale, "drift_keep": drift_keep,
+                "passive_prune": passive_prune, "prune_rate": prune_rate,
+                "skip_constant": skip_constant,
+            }
+            configs: list[dict] = []
+            for cand in CANDIDATES:
+                cfg = {**cand, **explicit}
+                if cfg not in configs:
+                    configs.append(cfg)
+            members = [
+                OeSNNClassifier(
+                    **cfg, **rest, tune=False,
+                    drift_detector=None if drift_detector is None else drift_detector.clone(),
+                )
+                for cfg in configs
+            ]
+            self.tuner = PrequentialSelector(
+                members, window=TUNE_WINDOW, grace=TUNE_GRACE, survivors=TUNE_SURVIVORS
+            )
 
     # ------------------------------------------------------------------ river API
     @property
@@ -428,6 +519,11 @@ class OeSNNClassifier(base.Classifier):
 
     def learn_one(self, x: dict, y: Any) -> None:
         """Learn one labelled sample (test-then-train: predict it first if drift handling is on)."""
+        if self.tuner is not None:
+            self._check_x(x)
+            self._check_y(y)
+            self.tuner.learn_one(x, y)
+            return
         self._check_x(x)
         self._check_y(y)
         # validate every value before the model changes, so a bad sample leaves no trace
@@ -450,13 +546,13 @@ class OeSNNClassifier(base.Classifier):
                     self._reliab[winner] = r
                     if r < self.passive_prune:
                         self._remove(winner)
-                        self.n_pruned += 1
+                        self._n_pruned += 1
             else:
                 correct = self._prior_class() == cls
             if self.drift_detector is not None:
                 self.drift_detector.update(0.0 if correct else 1.0)
                 if self.drift_detector.drift_detected:
-                    self.drift_points.append(self._t)
+                    self._drift_points.append(self._t)
                     self._reduce(self.drift_keep)
 
         self._t += 1
@@ -472,7 +568,7 @@ class OeSNNClassifier(base.Classifier):
         self._sync_ranges(values)
         order, _ = self._encode(x)
         if len(order) == 0:
-            self.n_skipped += 1
+            self._n_skipped += 1
             return
         if self.rank == "global":
             w, th = candidate_neuron(order, self._WT.shape[0], self.mod, self.c)
@@ -495,7 +591,7 @@ class OeSNNClassifier(base.Classifier):
                 self._theta[r] = (th + n * self._theta[r]) / (n + 1)
                 self._age[r] = (self._t + n * self._age[r]) / (n + 1)
                 self._merges[r] = n + 1
-                self.n_merges += 1
+                self._n_merges += 1
                 return
         if len(rows) >= self.max_neurons_per_class:
             rr = np.asarray(rows)
@@ -505,7 +601,7 @@ class OeSNNClassifier(base.Classifier):
                 key = np.lexsort((self._age[rr], self._merges[rr]))
                 victim = int(rr[key[0]])
             self._set_row(victim, w, th)
-            self.n_replaced += 1
+            self._n_replaced += 1
             return
         r = self._alloc()
         self._set_row(r, w, th)
@@ -514,6 +610,9 @@ class OeSNNClassifier(base.Classifier):
 
     def predict_proba_one(self, x: dict) -> dict:
         """Class probabilities from the neurons' firing scores (see the module docstring)."""
+        if self.tuner is not None:
+            self._check_x(x)
+            return self.tuner.best.predict_proba_one(x)
         self._check_x(x)
         if not self._classes:
             return {}
@@ -525,6 +624,9 @@ class OeSNNClassifier(base.Classifier):
 
     def predict_one(self, x: dict, **kwargs) -> Any:
         """The class of the first output neuron to fire (fallback: ``no_fire``)."""
+        if self.tuner is not None:
+            self._check_x(x)
+            return self.tuner.best.predict_one(x)
         self._check_x(x)
         if not self._classes:
             return None
@@ -539,18 +641,55 @@ class OeSNNClassifier(base.Classifier):
         return None if cls is None else self._classes[cls]
 
     # ------------------------------------------------------------------ inspection
+    def _counter(self, name: str) -> int:
+        return getattr(self.tuner.best if self.tuner is not None else self, name)
+
+    @property
+    def n_merges(self) -> int:
+        """Candidates merged into a neuron (tuned: by the predicting member)."""
+        return self._counter("_n_merges")
+
+    @property
+    def n_replaced(self) -> int:
+        """Candidates that replaced a neuron of a full repository (tuned: predicting member)."""
+        return self._counter("_n_replaced")
+
+    @property
+    def n_pruned(self) -> int:
+        """Neurons removed by passive pruning (tuned: by the predicting member)."""
+        return self._counter("_n_pruned")
+
+    @property
+    def n_skipped(self) -> int:
+        """Learned samples that emitted no spike (tuned: seen by the predicting member)."""
+        return self._counter("_n_skipped")
+
+    @property
+    def drift_points(self) -> list[int]:
+        """Sample indices (learned count) where the drift detector fired (tuned: of the
+        predicting member)."""
+        if self.tuner is not None:
+            return self.tuner.best.drift_points
+        return self._drift_points
+
     @property
     def n_neurons(self) -> int:
-        """Output neurons currently stored (all classes)."""
+        """Output neurons currently stored (all classes; tuned: of the predicting member)."""
+        if self.tuner is not None:
+            return self.tuner.best.n_neurons
         return int(sum(len(r) for r in self._class_rows))
 
     def repository_sizes(self) -> dict:
-        """Neurons per class label."""
+        """Neurons per class label (tuned: of the predicting member)."""
+        if self.tuner is not None:
+            return self.tuner.best.repository_sizes()
         return {c: len(self._class_rows[i]) for i, c in enumerate(self._classes)}
 
     @property
     def n_inputs(self) -> int:
-        """Input neurons: fields times features learned so far."""
+        """Input neurons: fields times features learned so far (tuned: predicting member)."""
+        if self.tuner is not None:
+            return self.tuner.best.n_inputs
         return self._WT.shape[0]
 
     @property
@@ -559,7 +698,10 @@ class OeSNNClassifier(base.Classifier):
         return self._Wr
 
     def state_bytes(self) -> int:
-        """Bytes held by the neuron pool and the range tracker (for memory-bound checks)."""
+        """Bytes held by the neuron pool and the range tracker (for memory-bound checks);
+        tuned: the sum over the members of the population."""
+        if self.tuner is not None:
+            return int(sum(m.state_bytes() for m in self.tuner.members))
         arrays = (
             self._WT, self._Wr, self._theta, self._label, self._merges, self._age, self._reliab,
             self._lo, self._hi, self._modk,
@@ -648,15 +790,22 @@ class OeSNNClassifier(base.Classifier):
         nf = len(self._features)
         if nf == 0:
             return np.zeros(0, dtype=np.int64), None
-        vals = np.full(nf, np.nan)
         feats = self._features
-        for key, v in x.items():
-            i = feats.get(key)
-            if i is not None:
-                if v.__class__ is float and -_MAX_ABS <= v <= _MAX_ABS:
-                    vals[i] = v
-                else:
-                    vals[i] = self._value(key, v)
+        # fast path: every learned feature present as a float (dicts keep the index order)
+        raw = [x.get(key) for key in feats]
+        if all(v.__class__ is float for v in raw):
+            vals = np.array(raw)
+            if not (np.abs(vals) <= _MAX_ABS).all():  # NaN, inf or huge: the checked path
+                vals = np.array([self._value(k, v) for k, v in zip(feats, raw, strict=True)])
+        else:
+            vals = np.full(nf, np.nan)
+            for key, v in x.items():
+                i = feats.get(key)
+                if i is not None:
+                    if v.__class__ is float and -_MAX_ABS <= v <= _MAX_ABS:
+                        vals[i] = v
+                    else:
+                        vals[i] = self._value(key, v)
         order, missing = _kern.grf_order(
             vals, self._lo, self._hi, self.n_fields, float(self.beta),
             self.numbering == "one_based", bool(self.skip_constant),
@@ -677,10 +826,10 @@ class OeSNNClassifier(base.Classifier):
         f = order // self.n_fields
         idx = np.argsort(f, kind="stable")
         fs = f[idx]
-        start = np.flatnonzero(np.r_[True, fs[1:] != fs[:-1]])
-        counts = np.diff(np.r_[start, len(fs)])
+        # rank within the feature: position in the stably sorted list minus the
+        # position where the feature's group starts
         ranks = np.empty(len(order), dtype=np.int64)
-        ranks[idx] = np.arange(len(fs)) - np.repeat(start, counts)
+        ranks[idx] = np.arange(len(fs)) - np.searchsorted(fs, fs, side="left")
         return self._powers(int(ranks.max()) + 1 if len(ranks) else 0)[ranks]
 
     def _powers(self, k: int) -> np.ndarray:
@@ -811,3 +960,9 @@ class OeSNNClassifier(base.Classifier):
                 drop = rr[np.argsort(self._age[rr], kind="stable")[: len(rows) - keep]]
                 for r in drop:
                     self._remove(int(r))
+
+
+# Load the compiled kernels (numba's on-disk cache; compiled and cached on the first
+# import ever, or by scripts/setup.sh) here, at import: no stream pays for them in its
+# first samples.
+_kern.warm_up()

@@ -323,6 +323,27 @@ def _arf(**kw):
     return forest.ARFClassifier(**kw)
 
 
+def _srp(**kw):
+    from river import ensemble
+
+    kw.setdefault("seed", 0)
+    return ensemble.SRPClassifier(**kw)
+
+
+def _amf(**kw):
+    from river import forest
+
+    kw.setdefault("seed", 0)
+    return forest.AMFClassifier(**kw)
+
+
+def _oesnn_fixed(**kw):
+    from .esnn import OeSNNClassifier
+
+    kw.setdefault("tune", False)
+    return OeSNNClassifier(**kw)
+
+
 def _ht(**kw):
     from river import tree
 
@@ -352,6 +373,7 @@ def _knn(**kw):
 #: Model factories by CLI name; keyword arguments go to the model.
 MODELS: dict[str, Callable] = {
     "oesnn": _oesnn,
+    "oesnn-fixed": _oesnn_fixed,
     "oesnn-adwin": _oesnn_adwin,
     "oesnn-passive": _oesnn_passive,
     "oesnn-bagging": _oesnn_wrapped("bagging"),
@@ -364,6 +386,8 @@ MODELS: dict[str, Callable] = {
     "gnb": _gnb,
     "knn": _knn,
     "arf": _arf,
+    "srp": _srp,
+    "amf": _amf,
 }
 
 
