@@ -113,6 +113,7 @@ if _ln._HAVE_NUMBA:
         cst,
         GI,
         P,
+        need_p,
     ):
         T, B, N = U.shape
         for b in prange(B):
@@ -151,11 +152,12 @@ if _ln._HAVE_NUMBA:
                     gun = bm[k] * gk + gu[k] * (one - f) + hk * gs
                     if has_gu:
                         gun += gU[n, b, k]
-                    P[0, b, k] += gk * (U[n, b, k] - I_[n, b, k])
-                    P[1, b, k] += gi[k] * I_[n, b, k]
-                    P[2, b, k] += ga[k] * A[n, b, k]
-                    P[3, b, k] += gth
-                    P[4, b, k] += gth * A[n, b, k]
+                    if need_p:  # parameter gradients (none for fixed taus / threshold)
+                        P[0, b, k] += gk * (U[n, b, k] - I_[n, b, k])
+                        P[1, b, k] += gi[k] * I_[n, b, k]
+                        P[2, b, k] += ga[k] * A[n, b, k]
+                        P[3, b, k] += gth
+                        P[4, b, k] += gth * A[n, b, k]
                     gi[k] = (one - bm[k]) * gk + bs[k] * gi[k]
                     ga[k] = rho[k] * ga[k] + al[k] * gth
                     gu[k] = gun
@@ -221,7 +223,9 @@ class _ALIFNumba(torch.autograd.Function):
         code = _ln._require_code(ctx.surrogate)
         cst = _ln._consts(dt, float(ctx.surrogate.beta))
         GI = np.empty((T, B, N), dt)
-        P = np.zeros((5, B, N), dt)
+        need = ctx.needs_input_grad
+        need_p = any(need[1:6])
+        P = np.zeros((5, B, N) if need_p else (5, 1, 1), dt)
         _alif_backward(
             gs,
             gu,
@@ -240,8 +244,8 @@ class _ALIFNumba(torch.autograd.Function):
             cst,
             GI,
             P,
+            need_p,
         )
-        need = ctx.needs_input_grad
         grads = [
             _grad(P[j], p) if need[j + 1] else None
             for j, p in enumerate((bm, bs, rho, theta0, alpha))
