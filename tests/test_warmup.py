@@ -22,7 +22,7 @@ _TRAIN = r"""
 import json, warnings
 import numba
 from spikegrad.data.randman import make_randman_dataset
-from spikegrad.kernels import _coo_events, lif_numba
+from spikegrad.kernels import _coo_events, alif_numba, event_linear, lif_numba
 from spikegrad.learning.config import TrainConfig, train
 
 data = make_randman_dataset(samples_per_class=40, seed=3)
@@ -32,8 +32,9 @@ split = (data.subset(range(n - 40)), data.subset(range(n - 40, n - 20)),
 warnings.simplefilter("ignore")
 for rec in (False, True):
     train(TrainConfig(epochs=1, recurrent=rec, seed=1), data=split, progress=False, plots=False)
+train(TrainConfig(epochs=1, model="alif", seed=1), data=split, progress=False, plots=False)
 out = {}
-for mod in (lif_numba, _coo_events):
+for mod in (lif_numba, _coo_events, alif_numba, event_linear):
     for name, obj in vars(mod).items():
         if isinstance(obj, numba.core.registry.CPUDispatcher) and obj.signatures:
             out[f"{mod.__name__}.{name}"] = [sum(obj.stats.cache_hits.values()),
@@ -58,7 +59,17 @@ def test_default_training_after_warm_up_compiles_nothing(tmp_path) -> None:
     _run(["-m", "spikegrad.kernels.warmup", "--quiet"], cache)
     stats = json.loads(_run(["-c", _TRAIN], cache).strip().splitlines()[-1])
     # the kernels the default run reaches: forward, adjoint, readout and event building
-    for name in ("_lif_forward", "_lif_backward", "_li_forward", "_li_backward", "_coo_rows"):
+    for name in (
+        "_lif_forward",
+        "_lif_backward",
+        "_li_forward",
+        "_li_backward",
+        "_coo_rows",
+        "_alif_forward",
+        "_alif_backward",
+        "_gather_rows",
+        "_scatter_rows",
+    ):
         assert any(k.endswith("." + name) for k in stats), f"{name} not reached"
     missed = {k: v for k, v in stats.items() if v[1] > 0}
     assert not missed, f"compiled after the warm-up (hits, misses): {missed}"

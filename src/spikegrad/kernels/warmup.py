@@ -10,8 +10,9 @@ speed.
 
 The warm-up trains, for one epoch and without a run folder, the same configurations the
 default command runs (feed-forward and recurrent LIF on a tiny Randman, float32, the
-``auto`` backend): the calls reach exactly the kernel signatures a real run reaches, so
-they are what is cached.
+``auto`` backend) and the adaptive LIF network (``--model alif``, whose compiled loops
+spiking conv layers share): the calls reach exactly the kernel signatures a real run
+reaches, so they are what is cached.
 """
 
 from __future__ import annotations
@@ -48,9 +49,13 @@ def warm_up(*, verbose: bool = False) -> float:
     t_all = time.perf_counter()
     # the default init and the fluctuation-driven one: the latter makes every hidden
     # neuron spike in the first epoch, so the spike paths are reached and compiled too
-    for recurrent, init in itertools.product((False, True), ("default", "fluctuation")):
+    # (model "lif"); the adaptive LIF network (model "alif") reaches the compiled ALIF
+    # loops and the event-driven input projection that conv and option-LIF layers use too
+    runs = [("lif", r, i) for r, i in itertools.product((False, True), ("default", "fluctuation"))]
+    runs += [("alif", r, "fluctuation") for r in (False, True)]
+    for model, recurrent, init in runs:
         t0 = time.perf_counter()
-        cfg = TrainConfig(epochs=1, recurrent=recurrent, seed=0)
+        cfg = TrainConfig(epochs=1, recurrent=recurrent, seed=0, model=model)
         if init != "default":
             cfg = dataclasses.replace(cfg, init=init)
         with warnings.catch_warnings():
@@ -58,7 +63,7 @@ def warm_up(*, verbose: bool = False) -> float:
             train(cfg, data=split, out_dir=None, progress=False, plots=False)
         if verbose:
             kind = "recurrent" if recurrent else "feed-forward"
-            print(f"{kind} LIF, {init} init: {time.perf_counter() - t0:.1f} s")
+            print(f"{kind} {model}, {init} init: {time.perf_counter() - t0:.1f} s")
     return time.perf_counter() - t_all
 
 
