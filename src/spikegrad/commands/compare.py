@@ -225,8 +225,11 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         probe_trials=tuple(args.probe_trials),
         probe_sizes=tuple(args.probe_sizes),
     )
-    for name in config.rules:  # options are checked before anything runs
+    from ..learning.rules import check_rule_options
+
+    for name in config.rules:  # options are typed, then built, before anything runs
         rule, opts, _ = config.rule_spec(name)
+        check_rule_options(rule, opts, f"--rule-option ({name})")
         try:
             make_rule(rule, **opts)
         except SpikegradInputError as exc:

@@ -63,8 +63,21 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         raise SpikegradInputError("the grid has no runs")
     from ..data.registry import check_dataset_options
 
-    for r in runs:  # the data options of every cell are typed before any run (dry run too)
+    from .._checks import check_parallel
+    from ..learning.config import TrainConfig
+    from .train import check_train_memory
+
+    if args.workers < 1:
+        raise SpikegradInputError(f"--workers must be an integer >= 1, got {args.workers}")
+    check_parallel("--workers", args.workers, processes=True)
+    # every cell is typed, ranged and sized before any run: the dry run checks the same
+    for r in runs:
         check_dataset_options(str(r.config.get("dataset")), r.config.get("dataset_options") or {})
+        try:
+            config = TrainConfig.from_dict(dict(r.config))
+        except (TypeError, ValueError) as exc:
+            raise SpikegradInputError(f"run {r.run_id}: {exc}") from exc
+        check_train_memory(config, f"run {r.run_id} (--set / grid sizes)")
     if args.dry_run:
         for r in runs:
             changed = {k: r.config[k] for k in spec.grid if "." not in k}

@@ -333,7 +333,10 @@ def _rule_options(items: list[str], rule: str) -> dict:
                 )
             key = name
         out[key] = value
-    return out
+    from ..learning.rules import check_rule_options
+
+    # typed, ranged and capped by the rule's declared options before any folder is made
+    return check_rule_options(rule, out, f"--rule-option (rule {rule!r})")
 
 
 def _model_options(args: argparse.Namespace) -> dict:
@@ -466,16 +469,57 @@ def build_train_config(args: argparse.Namespace):
         raise SpikegradInputError(str(exc)) from exc
 
 
+#: input units and time steps of a data set when its options do not say (the loaders')
+_INPUTS = {"randman": ("n_units", 20), "digits": (None, 64), "mnist": (None, 784),
+           "fashion-mnist": (None, 784), "shd": (None, 700), "ssc": (None, 700),
+           "spoken-digits": (None, 700)}  # fmt: skip
+_STEPS = {"digits": 64, "mnist": 100, "fashion-mnist": 100}
+
+
+def train_bytes(config: Any) -> tuple[float, str]:
+    """Estimated memory of a training run (:func:`spikegrad._checks.network_bytes` of its
+    network, plus a generated data set held in memory) and the sizes it came from."""
+    from .._checks import network_bytes
+
+    ds = dict(config.dataset_options or {})
+    key, units = _INPUTS.get(config.dataset, (None, 100))
+    units = int(ds.get(key, units)) if key else units
+    steps = int(ds.get("n_steps", _STEPS.get(config.dataset, 100)))
+    outputs = int(ds.get("n_classes", 10)) if isinstance(ds.get("n_classes", 10), int) else 10
+    hidden = [int(h) for h in config.hidden]
+    need = float(network_bytes(config.batch_size, steps, units, hidden, outputs,
+                               bool(config.recurrent)))  # fmt: skip
+    detail = (f"batch {config.batch_size} x {steps} steps, {units} inputs, hidden "
+              f"{' '.join(map(str, hidden))}")  # fmt: skip
+    if config.dataset == "randman":  # generated and held densely: classes x samples x T x U
+        n = int(ds.get("n_classes", 10)) * int(ds.get("samples_per_class", 1000))
+        need += 4.0 * n * steps * units
+        detail += f", {n} generated samples"
+    return need, detail
+
+
+def check_train_memory(config: Any, where: str = "the run") -> None:
+    """Refuse a run whose estimated memory (:func:`train_bytes`) this machine lacks."""
+    from .._checks import check_memory
+
+    need, detail = train_bytes(config)
+    check_memory(where, need, detail)
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     if args.threads is not None:
         if args.threads < 1:
             raise SpikegradInputError(f"--threads must be an integer >= 1, got {args.threads}")
+        from .._checks import check_parallel
+
+        check_parallel("--threads", args.threads)
         from ..kernels import set_num_threads
 
         set_num_threads(args.threads)
     if args.resume is not None:
         return _resume(args)
     config = build_train_config(args)
+    check_train_memory(config, "the run (--hidden, --batch-size, data sizes)")
     if config.recipe and int(os.environ.get("RANK", "0")) == 0:
         applied = ", ".join(f"{k}={v}" for k, v in config.recipe["applied"].items())
         print(f"recipe {config.recipe['name']} (spikegrad tasks): {applied or 'defaults'}")
