@@ -177,7 +177,8 @@ class Option:
     sweep ``dataset_options``): its type, meaning, range and, for sizes, a cap.
 
     ``type`` is ``"int"``, ``"float"``, ``"bool"``, ``"str"``, ``"list"``, ``"choice"``
-    (one of ``choices``), ``"any"`` (left to the constructor that takes it) or ``"ints"`` (a non-empty list of integers, each in range). An
+    (one of ``choices``), ``"any"`` (left to the constructor that takes it) or ``"ints"``
+    (a non-empty list of integers, each in range). An
     int option refuses floats (``30.9`` is never truncated to 30) and bools; a float
     option takes ints. ``maximum`` caps a size; ``bytes_per`` (bytes one unit of the value
     costs, e.g. one step of one sample) puts the estimated memory of a refused value in
@@ -233,7 +234,7 @@ class Option:
         if isinstance(value, bool) or not isinstance(value, kinds):
             word = "an integer" if is_int else "a number"
             raise SpikegradInputError(f"{where} must be {word}, got {value!r}")
-        v = int(value) if is_int else float(value)
+        v = int(value) if is_int else float(value)  # type: ignore[call-overload]
         if not math.isfinite(v):
             raise SpikegradInputError(f"{where} must be finite, got {value!r}")
         lo, hi = self.minimum, self.maximum
@@ -303,9 +304,7 @@ def check_parallel(flag: str, value: int, *, processes: bool = False) -> int:
             why = (f"{format_bytes(mem)} of memory, about {format_bytes(WORKER_BYTES)} per "
                    "worker process")  # fmt: skip
     if value > cap:
-        raise SpikegradInputError(
-            f"{flag} must be <= {cap} on this machine ({why}), got {value}"
-        )
+        raise SpikegradInputError(f"{flag} must be <= {cap} on this machine ({why}), got {value}")
     return value
 
 
@@ -314,7 +313,11 @@ MEMORY_SHARE = 0.8
 
 
 def network_bytes(
-    batch: int, steps: int, inputs: int, hidden: Sequence[int], outputs: int,
+    batch: int,
+    steps: int,
+    inputs: int,
+    hidden: Sequence[int],
+    outputs: int,
     recurrent: bool = False,
 ) -> int:
     r"""Estimated memory of training a layered spiking network, in bytes.

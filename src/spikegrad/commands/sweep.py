@@ -61,9 +61,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     runs = spec.expand()
     if not runs:
         raise SpikegradInputError("the grid has no runs")
-    from ..data.registry import check_dataset_options
-
     from .._checks import check_parallel
+    from ..data.registry import check_dataset_options
     from ..learning.config import TrainConfig
     from .train import check_train_memory
 
