@@ -6,6 +6,7 @@ import argparse
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 from .._checks import SpikegradInputError
 
@@ -175,6 +176,20 @@ def _rule_options(items: list[str], compared: list[str], flag: str) -> dict:
     return out
 
 
+def _check_compare_memory(task: Any, args: argparse.Namespace) -> None:
+    """Refuse --hidden / --batch-size whose estimated memory this machine lacks (one line
+    with the estimate), before any cell runs."""
+    from .._checks import check_memory, network_bytes
+
+    inputs = int(getattr(task, "n_inputs", 100) or 100)
+    outputs = int(getattr(task, "n_outputs", 10) or 10)
+    steps = int(getattr(task, "n_steps", 100) or 100)
+    need = network_bytes(args.batch_size, steps, inputs, args.hidden, outputs, args.recurrent)
+    check_memory("--hidden / --batch-size", need,
+                 f"batch {args.batch_size} x {steps} steps, {inputs} inputs, hidden "
+                 f"{' '.join(map(str, args.hidden))}")  # fmt: skip
+
+
 def _cmd_compare(args: argparse.Namespace) -> int:
     from ..experiments.compare import CompareConfig, compare
     from ..learning.rules import make_rule
@@ -237,11 +252,12 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from ..experiments.compare import build_task
 
     try:
-        build_task(config.task, config.task_options)
+        task = build_task(config.task, config.task_options)
     except SpikegradInputError:
         raise
     except (TypeError, ValueError) as exc:
         raise SpikegradInputError(f"--task-option: {str(exc).splitlines()[0]}") from exc
+    _check_compare_memory(task, args)
     command = "spikegrad compare " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if (
         len(sys.argv) > 1 and "compare" in sys.argv) else ""
     from ..io.run import lock_run_folder

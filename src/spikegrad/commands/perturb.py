@@ -128,6 +128,11 @@ def _at_least(flag: str, value: int | None, minimum: int = 1) -> None:
         raise SpikegradInputError(f"{flag} must be an integer >= {minimum}, got {value}")
 
 
+#: the most --iterations a run may ask for (10^7 steps of the smallest task already take
+#: days on one core)
+MAX_ITERATIONS = 10_000_000
+
+
 def _cmd_perturb(args: argparse.Namespace) -> int:
     from ..io.run import RunFolder, lock_run_folder
     from ..kernels import set_num_threads
@@ -143,6 +148,11 @@ def _cmd_perturb(args: argparse.Namespace) -> int:
                          ("--classes", "classes", 2), ("--hidden", "hidden", 0),
                          ("--samples-per-class", "samples_per_class", 1)):
         _at_least(flag, getattr(args, nm), lo)
+    if args.iterations is not None and args.iterations > MAX_ITERATIONS:
+        raise SpikegradInputError(
+            f"--iterations must be at most {MAX_ITERATIONS}, got {args.iterations} (a run "
+            "that long would not end; use --epochs for passes over a data set)"
+        )
     set_num_threads(args.threads)
     out = args.out
     if out is None:
