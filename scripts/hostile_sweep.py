@@ -196,7 +196,8 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(1)
-    from spikegrad.cli import build_parser, main as cli_main
+    from spikegrad.cli import build_parser
+    from spikegrad.cli import main as cli_main
 
     commands = _subcommands(build_parser())
     only = [c for c in opts.only.split(",") if c]
