@@ -53,7 +53,16 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from ..experiments.config import SweepSpec, load_sweep_file, parse_assignments
     from ..experiments.sweep import run_sweep, select_learning_rate, write_results_csv
 
-    spec = load_sweep_file(args.grid) if args.grid else SweepSpec()
+    if args.grid is not None and args.grid.is_file() and not args.grid.read_bytes().strip():
+        # never a silent sweep of the defaults: an empty grid file is a mistake
+        raise SpikegradInputError(f"grid file {str(args.grid)!r} is empty")
+    try:
+        spec = load_sweep_file(args.grid) if args.grid else SweepSpec()
+    except UnicodeDecodeError as exc:  # a binary file given as the grid
+        raise SpikegradInputError(
+            f"grid file {str(args.grid)!r} is not text (TOML or YAML): {exc.reason} at "
+            f"byte {exc.start}"
+        ) from exc
     spec.base.update(parse_assignments(args.sets, many=False, flag="--set"))
     spec.grid.update(parse_assignments(args.vary, many=True, flag="--vary"))
     if args.name:

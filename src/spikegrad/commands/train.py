@@ -631,7 +631,7 @@ def _resume(args: argparse.Namespace) -> int:
         if "--epochs" in given:
             cfg = {**cfg, "epochs": args.epochs}
         config = TrainConfig.from_dict(cfg)
-    except (json.JSONDecodeError, TypeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, TypeError) as exc:
         raise SpikegradInputError(f"cannot resume: {str(cfg_path)!r} is malformed: {exc}") from exc
     _say_how_to_recover(run)
     # a run stopped before its first last.pt (a full disk, a kill during the first steps)
