@@ -308,3 +308,14 @@ def test_a_plot_cut_by_a_full_disk_leaves_no_partial_file(tmp_path):
     assert r.stdout.strip() == f"errno {errno.EFBIG}"
     assert target.read_bytes() == b"previous"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.png"]
+
+
+def test_the_rule_options_table_of_docs_cli_lists_every_schema_entry():
+    from spikegrad.learning.rules import RULES
+
+    docs = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
+    text = docs.read_text().split("## Rule options", 1)[1].split("\n## ", 1)[0]
+    rows = {tuple(c.strip().strip("`") for c in ln.split("|")[1:4])
+            for ln in text.splitlines() if ln.startswith("| `")}  # fmt: skip
+    want = {(r, k, o.type) for r in RULES for k, o in rule_options_schema(r).items()}
+    assert rows == want
