@@ -47,7 +47,9 @@ RULE_CASES = [
     ("--rule node --rule-option trials=1.5", ["--rule-option", "trials", "integer", "1.5"]),
     ("--rule node --rule-option trials=abc", ["--rule-option", "trials", "integer"]),
     ("--rule node --rule-option trials=0", ["--rule-option", "trials", ">= 1"]),
-    ("--rule node --rule-option trials=100000000", ["--rule-option", "trials", "<= 1024"]),
+    ("--rule node --rule-option trials=100000000", ["--rule-option", "trials", "<= 100000"]),
+    ("--rule node --rule-option trials=50000 --batch-size 256",
+     ["batch 256 x 50000 trials", "TiB", "this machine has"]),
     ("--rule node --rule-option trials=true", ["--rule-option", "trials", "integer"]),
     ("--rule node --rule-option sigma=-1", ["--rule-option", "sigma", "> 0"]),
     ("--rule node --rule-option sigma=NaN", ["--rule-option", "sigma", "NaN"]),
@@ -71,7 +73,7 @@ def test_train_rule_option_refused_with_one_line(line, words, tmp_path, capsys, 
 
 @pytest.mark.parametrize("line, words", [
     ("--rules node --rule-option node.trials=2.5", ["--rule-option (node)", "trials", "2.5"]),
-    ("--rules node --rule-option trials=5000", ["--rule-option (node)", "<= 1024"]),
+    ("--rules node --rule-option trials=500000", ["--rule-option (node)", "<= 100000"]),
     ("--rules node weight --rule-option weight.nope=1", ["--rule-option (weight)", "nope"]),
     ("--rules node --rule-option node.sigma=abc", ["sigma", "number"]),
 ])  # fmt: skip

@@ -487,10 +487,13 @@ def train_bytes(config: Any) -> tuple[float, str]:
     steps = int(ds.get("n_steps", _STEPS.get(config.dataset, 100)))
     outputs = int(ds.get("n_classes", 10)) if isinstance(ds.get("n_classes", 10), int) else 10
     hidden = [int(h) for h in config.hidden]
-    need = float(network_bytes(config.batch_size, steps, units, hidden, outputs,
+    # a perturbation rule runs every sample of the batch ``trials`` times at once
+    trials = (config.rule_options or {}).get("trials", 1)
+    trials = trials if isinstance(trials, int) and trials > 0 else 1
+    need = float(network_bytes(config.batch_size * trials, steps, units, hidden, outputs,
                                bool(config.recurrent)))  # fmt: skip
-    detail = (f"batch {config.batch_size} x {steps} steps, {units} inputs, hidden "
-              f"{' '.join(map(str, hidden))}")  # fmt: skip
+    detail = (f"batch {config.batch_size}{f' x {trials} trials' if trials > 1 else ''} x "
+              f"{steps} steps, {units} inputs, hidden {' '.join(map(str, hidden))}")  # fmt: skip
     if config.dataset == "randman":  # generated and held densely: classes x samples x T x U
         n = int(ds.get("n_classes", 10)) * int(ds.get("samples_per_class", 1000))
         need += 4.0 * n * steps * units

@@ -90,9 +90,10 @@ RULES: dict[str, str] = {
 
 _SEED = Option("int", "seed of the rule's own noise generator", 0)
 #: noise trials per sample: each costs one more forward pass of the batch (memory and time
-#: grow linearly), so the count is capped
+#: grow linearly), so the count is capped; ``spikegrad train`` also refuses a batch x
+#: trials whose estimated memory the machine lacks
 _TRIALS = Option("int", "noisy trials per sample (each one more forward pass of the batch)",
-                 1, 1024)
+                 1, 100_000)
 _TAU_R = Option("float", "time constant of the running reward baseline, in trials", 1.0)
 _PERTURB = {
     "trials": _TRIALS,
