@@ -81,16 +81,20 @@ FILE_CASES = {
     "train": [("--resume", "--resume {F}/", "")],
     "sweep": [("GRID", "{F} --out {tmp}/o", ".toml")],
     "stream": [("--task", "--task {F} --samples 20 --out {tmp}/o", ".csv")],
-    "symmetry": [("IMAGE", "{F} --no-plots --out {tmp}/o", ".png"),
-                 ("IMAGE", "{F} --no-plots --out {tmp}/o", ".npy")],
+    "symmetry": [
+        ("IMAGE", "{F} --no-plots --out {tmp}/o", ".png"),
+        ("IMAGE", "{F} --no-plots --out {tmp}/o", ".npy"),
+    ],
     "encode-audio": [("WAV", "{F} --out {tmp}/o.h5 --quiet", ".wav")],
     "export-nir": [("RUN", "{F}/ {tmp}/o.nir", ""), ("RUN/checkpoint.pt", "{G} {tmp}/o.nir", "")],
     "import-nir": [("NIR", "{F}", ".nir")],
-    "predict": [("RUN", "{F}/ {tmp}/x.npy", ""), ("INPUT", "{run} {F}", ".npy"),
-                ("INPUT", "{run} {F}", ".h5")],
+    "predict": [
+        ("RUN", "{F}/ {tmp}/x.npy", ""),
+        ("INPUT", "{run} {F}", ".npy"),
+        ("INPUT", "{run} {F}", ".h5"),
+    ],
     "reproduce": [("--out", "zenke-vogels --report-only --out {F}/", "")],
-    "train --task shd": [("--data-dir", "--task shd --data-dir {F}/ --epochs 1 --out {tmp}/o",
-                          "")],
+    "train --task shd": [("--data-dir", "--task shd --data-dir {F}/ --epochs 1 --out {tmp}/o", "")],
 }
 
 LIMIT_S = 20
@@ -227,8 +231,7 @@ def main() -> int:
                             (f / n).write_bytes(os.urandom(256))
                 if kind != "missing":
                     (g / "config.json").write_text((run / "config.json").read_text())
-                    (g / "checkpoint.pt").write_bytes(
-                        b"" if kind == "empty" else os.urandom(512))
+                    (g / "checkpoint.pt").write_bytes(b"" if kind == "empty" else os.urandom(512))
                 fmt = {"tmp": str(tmp), "run": str(run), "F": str(f), "G": str(g)}
                 argv = [command, *template.format(**fmt).split()]
                 outcome, last = _run(argv, tmp)
@@ -269,8 +272,14 @@ def main() -> int:
         if r["outcome"] not in ("one-line", "accepted"):
             print(f"DEFECT {r['outcome']}: {' '.join(r['argv'])[:160]} -> {r['stderr'][:160]}")
     for r in rows:
-        if r["outcome"] == "accepted" and r["kind"] in ("negative", "nan", "inf", "huge",
-                                                         "float-for-int", "string"):
+        if r["outcome"] == "accepted" and r["kind"] in (
+            "negative",
+            "nan",
+            "inf",
+            "huge",
+            "float-for-int",
+            "string",
+        ):
             print(f"REVIEW accepted {r['kind']}: {r['command']} {r['flag']}")
     if opts.json:
         opts.json.write_text(json.dumps(rows, indent=1))

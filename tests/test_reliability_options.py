@@ -48,8 +48,10 @@ RULE_CASES = [
     ("--rule node --rule-option trials=abc", ["--rule-option", "trials", "integer"]),
     ("--rule node --rule-option trials=0", ["--rule-option", "trials", ">= 1"]),
     ("--rule node --rule-option trials=100000000", ["--rule-option", "trials", "<= 100000"]),
-    ("--rule node --rule-option trials=50000 --batch-size 256",
-     ["batch 256 x 50000 trials", "TiB", "this machine has"]),
+    (
+        "--rule node --rule-option trials=50000 --batch-size 256",
+        ["batch 256 x 50000 trials", "TiB", "this machine has"],
+    ),
     ("--rule node --rule-option trials=true", ["--rule-option", "trials", "integer"]),
     ("--rule node --rule-option sigma=-1", ["--rule-option", "sigma", "> 0"]),
     ("--rule node --rule-option sigma=NaN", ["--rule-option", "sigma", "NaN"]),
@@ -58,8 +60,10 @@ RULE_CASES = [
     ("--rule tbptt --rule-option k=2.5", ["--rule-option", "'k'", "integer"]),
     ("--rule conductance --model coba --rule-option noise=pink", ["noise", "white"]),
     ("--rule kernel --model srm --task spike-target --rule-option width=0", ["width", "> 0"]),
-    ("--rule resume --model srm --task spike-target --rule-option amplitude=Infinity",
-     ["amplitude", "Infinity"]),
+    (
+        "--rule resume --model srm --task spike-target --rule-option amplitude=Infinity",
+        ["amplitude", "Infinity"],
+    ),
 ]
 
 
@@ -115,6 +119,7 @@ def test_undeclared_rules_get_a_schema_from_their_fields():
 
 # -- stream --param --------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("line, words", [
     ("--param nope=1", ["--param", "'oesnn'", "nope", "its options"]),
     ("--param n_fields=2.5", ["--param", "n_fields", "integer", "2.5"]),
@@ -162,6 +167,7 @@ def test_sweep_set_dry_run_checks_what_the_run_checks(sets, words, tmp_path, cap
 
 
 # -- resource flags and sizes capped to the machine, with the estimate in the message ----
+
 
 def test_network_bytes_by_hand():
     # weights 4*5 + 5*6 = 50 (x16 bytes: value, gradient, two Adam moments) = 800;
@@ -225,6 +231,7 @@ def test_sizes_capped_with_the_estimate(line, words, tmp_path, capsys, monkeypat
 
 # -- no empty --out left behind -----------------------------------------------------------
 
+
 def test_a_locked_folder_this_process_made_is_removed_when_left_empty(tmp_path):
     from spikegrad.io.run import lock_run_folder, release_run_folders
 
@@ -253,6 +260,7 @@ def test_refused_after_the_lock_leaves_no_out_folder(tmp_path, capsys):
 
 
 # -- plots are written atomically --------------------------------------------------------
+
 
 def test_a_failed_plot_leaves_the_previous_file_and_no_temp(tmp_path):
     from spikegrad.viz.plots import pyplot, save_figure
@@ -303,9 +311,14 @@ def test_a_plot_cut_by_a_full_disk_leaves_no_partial_file(tmp_path):
     target = tmp_path / "big.png"
     target.write_bytes(b"previous")
     env = {**os.environ, "PYTHONPATH": SRC}
-    r = subprocess.run([sys.executable, "-c", PLOT_ON_FULL_DISK, str(target)], env=env,
-                       capture_output=True, text=True, timeout=120,
-                       preexec_fn=lambda: signal.signal(signal.SIGXFSZ, signal.SIG_IGN))
+    r = subprocess.run(
+        [sys.executable, "-c", PLOT_ON_FULL_DISK, str(target)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=lambda: signal.signal(signal.SIGXFSZ, signal.SIG_IGN),
+    )
     assert r.returncode == 0, r.stderr[-1500:]
     assert r.stdout.strip() == f"errno {errno.EFBIG}"
     assert target.read_bytes() == b"previous"
