@@ -334,3 +334,24 @@ def test_the_rule_options_table_of_docs_cli_lists_every_schema_entry():
             for ln in text.splitlines() if ln.startswith("| `")}  # fmt: skip
     want = {(r, k, o.type) for r in RULES for k, o in rule_options_schema(r).items()}
     assert rows == want
+
+
+@pytest.mark.parametrize(
+    "line, words",
+    [
+        ("train --manifold-dim 1000000000000", ["TiB", "-D manifold"]),
+        ("train --layers 1000000000000", ["--layers", "at most 1000"]),
+        ("train --epochs 1000000000000", ["--epochs", "at most 1000000"]),
+        ("train --shd-steps 50", ["--shd-steps", "randman"]),
+        ("train --task digits --shd-duration 2", ["--shd-duration", "digits"]),
+        ("train --data-dir {tmp}", ["--data-dir", "randman", "reads no files"]),
+    ],
+)
+def test_train_flags_found_by_the_hostile_sweep(line, words, tmp_path, capsys, monkeypatch):
+    """Tracebacks (an allocation of petabytes, a MemoryError building 10^12 layer sizes)
+    and flags silently ignored by the task (SHD binning, a data folder for generated data)."""
+    monkeypatch.chdir(tmp_path)
+    argv = [*line.format(tmp=tmp_path).split(), "--out", str(tmp_path / "o")]
+    rc, _, err = run_cli(argv, capsys)
+    _one_line(rc, err, *words)
+    assert not (tmp_path / "o").exists()

@@ -361,7 +361,14 @@ def _data_options(args: argparse.Namespace, task: str) -> dict:
     """The task's data options from the data flags (only those given, plus the seed)."""
     from ..experiments.config import parse_assignments
     from ..tasks import TASKS
+    from ._flags import given_flag
 
+    if task not in ("shd", "ssc"):  # binning flags of the SHD/SSC files: never ignored
+        given = given_flag("--shd-steps") or given_flag("--shd-duration")
+        if given:
+            raise SpikegradInputError(f"{given} bins SHD/SSC files; --task is {task}")
+    if task == "randman" and args.data_dir is not None:
+        raise SpikegradInputError("--data-dir: task 'randman' is generated and reads no files")
     if task == "randman":
         classes = args.classes
         if classes is not None and classes < 2:
@@ -412,6 +419,13 @@ def _data_options(args: argparse.Namespace, task: str) -> dict:
     return check_task_options(task, check_dataset_options(task, ds))
 
 
+#: the most hidden layers ``--layers`` may stack
+MAX_LAYERS = 1000
+
+#: the most --epochs a run may ask for (a larger count would not end)
+MAX_EPOCHS = 1_000_000
+
+
 def build_train_config(args: argparse.Namespace):
     """The :class:`~spikegrad.learning.config.TrainConfig` of a ``train`` command line.
 
@@ -432,6 +446,11 @@ def build_train_config(args: argparse.Namespace):
     if args.layers is not None:
         if args.layers < 1:
             raise SpikegradInputError(f"--layers must be an integer >= 1, got {args.layers}")
+        if args.layers > MAX_LAYERS:
+            raise SpikegradInputError(
+                f"--layers must be at most {MAX_LAYERS}, got {args.layers} (each layer is "
+                "one more step of every time step's chain of layers)"
+            )
         sizes: Any = explicit.get("hidden", settings.get("hidden", TrainConfig().hidden))
         first = tuple(sizes)[0]
         explicit["hidden"] = (first,) * args.layers
@@ -496,8 +515,11 @@ def train_bytes(config: Any) -> tuple[float, str]:
               f"{steps} steps, {units} inputs, hidden {' '.join(map(str, hidden))}")  # fmt: skip
     if config.dataset == "randman":  # generated and held densely: classes x samples x T x U
         n = int(ds.get("n_classes", 10)) * int(ds.get("samples_per_class", 1000))
-        need += 4.0 * n * steps * units
-        detail += f", {n} generated samples"
+        dim = int(ds.get("dim", 1))
+        # the manifold: up to 1000 Fourier terms x 3 per unit and dimension, and the
+        # per-dimension factors [samples, units, D], float64
+        need += 4.0 * n * steps * units + 8.0 * units * dim * (3 * 1000 + n)
+        detail += f", {n} generated samples" + (f" on a {dim}-D manifold" if dim > 1 else "")
     return need, detail
 
 
@@ -521,6 +543,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         set_num_threads(args.threads)
     if args.resume is not None:
         return _resume(args)
+    if args.epochs is not None and args.epochs > MAX_EPOCHS:
+        raise SpikegradInputError(f"--epochs must be at most {MAX_EPOCHS}, got {args.epochs}")
     config = build_train_config(args)
     check_train_memory(config, "the run (--hidden, --batch-size, data sizes)")
     if config.recipe and int(os.environ.get("RANK", "0")) == 0:
