@@ -364,9 +364,9 @@ def _data_options(args: argparse.Namespace, task: str) -> dict:
     from ._flags import given_flag
 
     if task not in ("shd", "ssc"):  # binning flags of the SHD/SSC files: never ignored
-        given = given_flag("--shd-steps") or given_flag("--shd-duration")
-        if given:
-            raise SpikegradInputError(f"{given} bins SHD/SSC files; --task is {task}")
+        binning = given_flag("--shd-steps") or given_flag("--shd-duration")
+        if binning:
+            raise SpikegradInputError(f"{binning} bins SHD/SSC files; --task is {task}")
     if task == "randman" and args.data_dir is not None:
         raise SpikegradInputError("--data-dir: task 'randman' is generated and reads no files")
     if task == "randman":
