@@ -13,7 +13,8 @@ and is classified:
 
 Run (about 10 minutes on 2 cores)::
 
-    PYTHONPATH=src python scripts/hostile_sweep.py [--only train,stream] [--json out.json]
+    PYTHONPATH=src python scripts/hostile_sweep.py [--only train,stream] [--json out.jsonl]
+    PYTHONPATH=src python scripts/hostile_sweep.py --table out.jsonl [more.jsonl ...]
 
 It prints the kinds x commands table of ``docs/reliability.md`` and every case that is
 not ``one-line`` or ``accepted``; accepted hostile values are listed for review.
@@ -55,7 +56,7 @@ BASE = {
     "samples_per_class=10 --hidden 8 --probe-trials 2 --probe-sizes 4 --draws 2 --quiet "
     "--out {tmp}/o",
     "perturb": "--iterations 1 --no-plots --out {tmp}/o",
-    "spiketrain": "--epochs 1 --no-plots --out {tmp}/o",
+    "spiketrain": "--epochs 1 --inputs 50 --no-plots --out {tmp}/o",
     "stream": "--task sea --samples 20 --print-every 0 --no-plots --out {tmp}/o",
     "symmetry": "--demo --scenes 1 --no-plots --out {tmp}/o",
     "sweep": "--set epochs=1 --dry-run --out {tmp}/o",
@@ -64,7 +65,8 @@ BASE = {
     "export-nir": "{run} {tmp}/o.nir",
     "import-nir": "{tmp}/missing.nir",
     "predict": "{run} {tmp}/x.npy",
-    "data spoken-digits": "--out {tmp}/o --quiet",
+    "data spoken-digits": "--speakers 2 --test-speakers 1 --repeats 1 --labels 0 1 --out {tmp}/o "
+    "--quiet",
     "models": "",
     "rules": "",
     "tasks": "",
@@ -191,11 +193,72 @@ def _run(argv: list[str], tmp: Path) -> tuple[str, str]:
     return f"exit {rc}", last
 
 
+def _save(path: Path | None, row: dict) -> None:
+    if path is not None:
+        with open(path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+
+def report(rows: list[dict]) -> None:
+    """Print the kinds x commands table, the defects and the accepted hostile values."""
+    kinds = [*NUMERIC, *(f"file-{k}" for k in FILES)]
+    cmds = sorted({r["command"] for r in rows})
+    print("\n| command | " + " | ".join(kinds) + " | defects |")
+    print("|---" * (len(kinds) + 2) + "|")
+    for c in cmds:
+        cells = []
+        for k in kinds:
+            rs = [r for r in rows if r["command"] == c and r["kind"] == k]
+            ok = sum(r["outcome"] in ("one-line", "accepted") for r in rs)
+            cells.append(f"{ok}/{len(rs)}" if rs else "-")
+        bad = sum(r["outcome"] not in ("one-line", "accepted") for r in rows if r["command"] == c)
+        print(f"| {c} | " + " | ".join(cells) + f" | {bad} |")
+    total = len(rows)
+    clean = sum(r["outcome"] == "one-line" for r in rows)
+    acc = sum(r["outcome"] == "accepted" for r in rows)
+    print(f"\n{total} cases: {clean} one-line refusals, {acc} accepted, "
+          f"{total - clean - acc} defects")  # fmt: skip
+    for r in rows:
+        if r["outcome"] not in ("one-line", "accepted"):
+            print(f"DEFECT {r['outcome']}: {' '.join(r['argv'])[:160]} -> {r['stderr'][:160]}")
+    for r in rows:
+        if r["outcome"] == "accepted" and r["kind"] in (
+            "negative",
+            "nan",
+            "inf",
+            "huge",
+            "float-for-int",
+            "string",
+        ):
+            print(f"REVIEW accepted {r['kind']}: {r['command']} {r['flag']}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", default="", help="comma-separated commands (default: all)")
-    ap.add_argument("--json", type=Path, default=None, help="write every case here")
+    ap.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        help="write every case here, one JSON line per case as it ends",
+    )
+    ap.add_argument(
+        "--table",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="print the table of cases saved by --json (several files: merged, "
+        "the last case of each command line wins) and exit",
+    )
     opts = ap.parse_args()
+    if opts.table:
+        merged: dict[str, dict] = {}
+        for f in opts.table:
+            for ln in f.read_text().splitlines():
+                r = json.loads(ln)
+                merged[" ".join([r["command"], r["flag"], r["kind"], r["case"]])] = r
+        report(list(merged.values()))
+        return 0
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
 
@@ -236,8 +299,10 @@ def main() -> int:
                 argv = [command, *template.format(**fmt).split()]
                 outcome, last = _run(argv, tmp)
                 rows.append({"command": command, "flag": label, "kind": f"file-{kind}",
-                             "outcome": outcome, "argv": argv, "stderr": last})  # fmt: skip
-                print(f"{outcome:11s} {' '.join(argv)[:150]}", flush=True)
+                             "outcome": outcome, "argv": argv, "stderr": last,
+                             "case": f"{label}{suffix}"})  # fmt: skip
+                print(f"{outcome:11s} {' '.join(argv[-3:])[:150]}", flush=True)
+                _save(opts.json, rows[-1])
     for name, parser in sorted(commands.items()):
         if only and name not in only:
             continue
@@ -249,40 +314,10 @@ def main() -> int:
                     *(e.format(**fmt) for e in extra)]  # fmt: skip
             outcome, last = _run(argv, tmp)
             rows.append({"command": name, "flag": flag, "kind": kind, "outcome": outcome,
-                         "argv": argv, "stderr": last})  # fmt: skip
-            print(f"{outcome:11s} {' '.join(argv)[:150]}", flush=True)
-    kinds = [*NUMERIC, *(f"file-{k}" for k in FILES)]
-    cmds = sorted({r["command"] for r in rows})
-    print("\n| command | " + " | ".join(kinds) + " | defects |")
-    print("|---" * (len(kinds) + 2) + "|")
-    for c in cmds:
-        cells = []
-        for k in kinds:
-            rs = [r for r in rows if r["command"] == c and r["kind"] == k]
-            ok = sum(r["outcome"] in ("one-line", "accepted") for r in rs)
-            cells.append(f"{ok}/{len(rs)}" if rs else "-")
-        bad = sum(r["outcome"] not in ("one-line", "accepted") for r in rows if r["command"] == c)
-        print(f"| {c} | " + " | ".join(cells) + f" | {bad} |")
-    total = len(rows)
-    clean = sum(r["outcome"] == "one-line" for r in rows)
-    acc = sum(r["outcome"] == "accepted" for r in rows)
-    print(f"\n{total} cases: {clean} one-line refusals, {acc} accepted, "
-          f"{total - clean - acc} defects")  # fmt: skip
-    for r in rows:
-        if r["outcome"] not in ("one-line", "accepted"):
-            print(f"DEFECT {r['outcome']}: {' '.join(r['argv'])[:160]} -> {r['stderr'][:160]}")
-    for r in rows:
-        if r["outcome"] == "accepted" and r["kind"] in (
-            "negative",
-            "nan",
-            "inf",
-            "huge",
-            "float-for-int",
-            "string",
-        ):
-            print(f"REVIEW accepted {r['kind']}: {r['command']} {r['flag']}")
-    if opts.json:
-        opts.json.write_text(json.dumps(rows, indent=1))
+                         "argv": argv, "stderr": last, "case": extra[-1]})  # fmt: skip
+            print(f"{outcome:11s} {' '.join(argv[-3:])[:150]}", flush=True)
+            _save(opts.json, rows[-1])
+    report(rows)
     return 0
 
 
