@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -264,14 +265,16 @@ def main() -> int:
 
     torch.set_num_threads(1)
     from spikegrad.cli import build_parser
-    from spikegrad.cli import main as cli_main
 
     commands = _subcommands(build_parser())
     only = [c for c in opts.only.split(",") if c]
     root = Path(tempfile.mkdtemp(prefix="hostile-"))
     run = root / "run"  # one finished run for the commands that read one
-    cli_main(["train", "--epochs", "1", "--classes", "2", "--units", "5", "--samples-per-class",
-              "20", "--hidden", "4", "--quiet", "--no-plots", "--out", str(run)])  # fmt: skip
+    # the finished run comes from a child process: a parent that ran torch / numba thread
+    # pools and then forks can deadlock its children (a lock held by a pool thread)
+    ref = ["train", "--epochs", "1", "--classes", "2", "--units", "5", "--samples-per-class",
+           "20", "--hidden", "4", "--quiet", "--no-plots", "--out", str(run)]  # fmt: skip
+    subprocess.run([sys.executable, "-m", "spikegrad", *ref], check=True)
     rows = []
     for name, cases in sorted(FILE_CASES.items()):
         command = name.split()[0]
