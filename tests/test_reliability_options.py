@@ -345,9 +345,14 @@ def test_the_rule_options_table_of_docs_cli_lists_every_schema_entry():
         ("train --shd-steps 50", ["--shd-steps", "randman"]),
         ("train --task digits --shd-duration 2", ["--shd-duration", "digits"]),
         ("train --data-dir {tmp}", ["--data-dir", "randman", "reads no files"]),
+        ("compare --n-seeds 1000000000000", ["--n-seeds", "at most 10000"]),
+        ("compare --epochs 1000000000000", ["--epochs", "at most 1000000"]),
+        ("compare --lr inf", ["--lr", "finite"]),
+        ("data spoken-digits --speakers 1000000000000", ["--speakers", "TiB", "utterances"]),
+        ("data spoken-digits --repeats 1000000000000", ["--repeats", "TiB", "utterances"]),
     ],
 )
-def test_train_flags_found_by_the_hostile_sweep(line, words, tmp_path, capsys, monkeypatch):
+def test_flags_found_by_the_hostile_sweep(line, words, tmp_path, capsys, monkeypatch):
     """Tracebacks (an allocation of petabytes, a MemoryError building 10^12 layer sizes)
     and flags silently ignored by the task (SHD binning, a data folder for generated data)."""
     monkeypatch.chdir(tmp_path)

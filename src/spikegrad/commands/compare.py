@@ -176,6 +176,10 @@ def _rule_options(items: list[str], compared: list[str], flag: str) -> dict:
     return out
 
 
+#: the most seeds a comparison may run per rule
+MAX_SEEDS = 10_000
+
+
 def _check_compare_memory(task: Any, args: argparse.Namespace) -> None:
     """Refuse --hidden / --batch-size whose estimated memory this machine lacks (one line
     with the estimate), before any cell runs."""
@@ -209,8 +213,17 @@ def _cmd_compare(args: argparse.Namespace) -> int:
                 raise SpikegradInputError(f"{flag} values must be >= 1, got {v}")
     if args.draws < 2:
         raise SpikegradInputError(f"--draws must be >= 2, got {args.draws}")
-    if args.lr is not None and not args.lr > 0:
-        raise SpikegradInputError(f"--lr must be > 0, got {args.lr}")
+    if args.lr is not None and not (args.lr > 0 and args.lr < float("inf")):
+        raise SpikegradInputError(f"--lr must be a finite number > 0, got {args.lr}")
+    from .train import MAX_EPOCHS
+
+    if args.epochs > MAX_EPOCHS:
+        raise SpikegradInputError(f"--epochs must be at most {MAX_EPOCHS}, got {args.epochs}")
+    if args.n_seeds > MAX_SEEDS:
+        raise SpikegradInputError(
+            f"{typed_flag('--n-seeds', '--seeds')} must be at most {MAX_SEEDS}, got "
+            f"{args.n_seeds} (one cell per rule and seed)"
+        )
     if args.score is not None and not 0 < args.score <= 1:
         raise SpikegradInputError(f"--score must be in (0, 1], got {args.score}")
     rules = _resolve_rules(args.rules, args.model, args.recurrent)  # model None: per rule
