@@ -166,6 +166,25 @@ def _check(args: argparse.Namespace, d: dict) -> None:
 
     args.hidden = one_layer(args.hidden, "the multi task's network")
     check_size("--hidden", args.hidden, 1)
+    from .._checks import check_memory
+    from .train import MAX_EPOCHS
+
+    if d["epochs"] > MAX_EPOCHS:
+        raise SpikegradInputError(f"--epochs must be at most {MAX_EPOCHS}, got {d['epochs']}")
+    dt, duration, rate, tau = args.dt, d["duration"], args.rate, args.tau
+    finite = all(isinstance(v, (int, float)) and 0 < v < float("inf")
+                 for v in (dt, duration, tau)) and 0 <= rate < float("inf")  # fmt: skip
+    if finite:  # the ranges themselves are checked with their own messages below
+        steps = duration / dt
+        # float64 grids [T, batch, units] of the network's states (about 4 per unit), the
+        # input spike times (rate x duration per input) and the PSP kernel (~16 tau / dt)
+        units = d["inputs"] + int(args.hidden) + 1
+        need = (32.0 * steps * args.batch_size * units
+                + 16.0 * args.batch_size * d["inputs"] * max(1.0, rate * duration)
+                + 128.0 * tau / dt)  # fmt: skip
+        check_memory("--inputs / --rate / --duration / --tau / --dt", need,
+                     f"{steps:.3g} steps of {dt:g} s, {d['inputs']} inputs at {rate:g} Hz, "
+                     f"tau {tau:g} s")  # fmt: skip
 
 
 def _cmd_spiketrain(args: argparse.Namespace) -> int:
