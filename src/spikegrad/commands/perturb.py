@@ -148,6 +148,12 @@ def _cmd_perturb(args: argparse.Namespace) -> int:
                          ("--classes", "classes", 2), ("--hidden", "hidden", 0),
                          ("--samples-per-class", "samples_per_class", 1)):
         _at_least(flag, getattr(args, nm), lo)
+    import math
+
+    if args.data_seed < 0:
+        raise SpikegradInputError(f"--data-seed must be an integer >= 0, got {args.data_seed}")
+    if args.lr_end is not None and not (math.isfinite(args.lr_end) and args.lr_end >= 0):
+        raise SpikegradInputError(f"--lr-end must be a finite number >= 0, got {args.lr_end}")
     if args.iterations is not None and args.iterations > MAX_ITERATIONS:
         raise SpikegradInputError(
             f"--iterations must be at most {MAX_ITERATIONS}, got {args.iterations} (a run "

@@ -157,6 +157,26 @@ def _check(args: argparse.Namespace, d: dict) -> None:
             "--rule resume trains one SRM0 layer and has no delay rule: use it with --task "
             "single or classify, without --delays (--rule kernel learns delays)"
         )
+    import math
+
+    from ._flags import given_flag
+
+    if args.task != "classify":  # the classify task's flags: never silently ignored
+        other = given_flag("--classes", "--train-per-class", "--test-per-class", "--jitter")
+        if other:
+            raise SpikegradInputError(f"{other} is a setting of --task classify; --task is "
+                                      f"{args.task}")  # fmt: skip
+    for flag, key in (("--lr", "lr"), ("--lr-delay", "lr_delay"), ("--lr-hidden", "lr_hidden")):
+        v = d[key]
+        if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+            raise SpikegradInputError(f"{flag} must be a finite number >= 0, got {v}")
+    if not (math.isfinite(args.jitter) and args.jitter >= 0):
+        raise SpikegradInputError(f"--jitter must be a finite number of seconds >= 0, got "
+                                  f"{args.jitter}")  # fmt: skip
+    for flag, v, low in (("--classes", args.classes, 2), ("--train-per-class",
+                         args.train_per_class, 1), ("--test-per-class", args.test_per_class, 1)):
+        if v < low:
+            raise SpikegradInputError(f"{flag} must be an integer >= {low}, got {v}")
     check_size("--epochs", d["epochs"], 1)
     check_size("--inputs", d["inputs"], 1)
     check_size("--batch-size", args.batch_size, 1)
