@@ -150,6 +150,17 @@ def _cmd_perturb(args: argparse.Namespace) -> int:
         _at_least(flag, getattr(args, nm), lo)
     import math
 
+    from ._flags import given_flag
+
+    if args.task == "rates":  # classification flags: never silently ignored
+        other = given_flag("--classes", "--hidden", "--samples-per-class", "--reward")
+        if other:
+            raise SpikegradInputError(f"{other} is a setting of the classification tasks "
+                                      "(randman, digits); --task is rates")  # fmt: skip
+    if not args.check_gradient:
+        other = given_flag("--trials", "--fd-trials")
+        if other:
+            raise SpikegradInputError(f"{other} sets the gradient check; add --check-gradient")
     if args.data_seed < 0:
         raise SpikegradInputError(f"--data-seed must be an integer >= 0, got {args.data_seed}")
     if args.lr_end is not None and not (math.isfinite(args.lr_end) and args.lr_end >= 0):
