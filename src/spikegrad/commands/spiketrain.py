@@ -173,8 +173,11 @@ def _check(args: argparse.Namespace, d: dict) -> None:
     if not (math.isfinite(args.jitter) and args.jitter >= 0):
         raise SpikegradInputError(f"--jitter must be a finite number of seconds >= 0, got "
                                   f"{args.jitter}")  # fmt: skip
-    for flag, v, low in (("--classes", args.classes, 2), ("--train-per-class",
-                         args.train_per_class, 1), ("--test-per-class", args.test_per_class, 1)):
+    for flag, v, low in (
+        ("--classes", args.classes, 2),
+        ("--train-per-class", args.train_per_class, 1),
+        ("--test-per-class", args.test_per_class, 1),
+    ):
         if v < low:
             raise SpikegradInputError(f"{flag} must be an integer >= {low}, got {v}")
     check_size("--epochs", d["epochs"], 1)
