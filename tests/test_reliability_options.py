@@ -377,3 +377,18 @@ def test_flags_found_by_the_hostile_sweep(line, words, tmp_path, capsys, monkeyp
     rc, _, err = run_cli(argv, capsys)
     _one_line(rc, err, *words)
     assert not (tmp_path / "o").exists()
+
+
+def test_stream_param_tables_declare_every_constructor_setting():
+    """A setting added to the OeSNN or e-prop learner without a --param declaration would
+    be refused at the command line: every constructor parameter must be declared."""
+    import inspect
+
+    from spikegrad.commands.stream import _stream_params
+    from spikegrad.online.eprop_river import EpropClassifier
+    from spikegrad.online.esnn import OeSNNClassifier
+
+    tables = _stream_params()
+    for model, cls in (("oesnn", OeSNNClassifier), ("eprop", EpropClassifier)):
+        params = set(inspect.signature(cls.__init__).parameters) - {"self", "drift_detector"}
+        assert params <= set(tables[model]), (model, params - set(tables[model]))

@@ -19,13 +19,17 @@ def _stream_params() -> dict[str, dict]:
     unit = O("float", "", 0.0, 1.0, exclusive_min=True, exclusive_max=True)
     pos = O("float", "", 0.0, exclusive_min=True)
     seed = O("int", "seed", 0)
+    # None (JSON null): the self-tuning OeSNN's "tune this one" where its constructor has it
     oesnn = {
-        "n_fields": O("int", "Gaussian receptive fields per feature", 1, 1000),
-        "beta": pos, "mod": unit,
-        "c": O("float", "firing-threshold fraction", 0.0, 1.0, exclusive_min=True),
-        "sim": O("float", "merge distance", 0.0),
+        "n_fields": O("int", "Gaussian receptive fields per feature", 1, 1000, nullable=True),
+        "beta": O("float", "", 0.0, exclusive_min=True, nullable=True),
+        "mod": O("float", "", 0.0, 1.0, exclusive_min=True, exclusive_max=True, nullable=True),
+        "c": O("float", "firing-threshold fraction", 0.0, 1.0, exclusive_min=True,
+               nullable=True),
+        "sim": O("float", "merge distance", 0.0, nullable=True),
         # each neuron holds features x n_fields weights: the repository is capped
-        "max_neurons_per_class": O("int", "repository size per class", 1, 100_000),
+        "max_neurons_per_class": O("int", "repository size per class", 1, 100_000,
+                                   nullable=True),
         "replace": O("choice", "", choices=("oldest", "least_used")),
         "numbering": O("str"), "range_mode": O("str"),
         "range_window": O("int", "", 1, 10_000_000),
@@ -37,7 +41,8 @@ def _stream_params() -> dict[str, dict]:
         "passive_prune": O("float", "", 0.0, 1.0, exclusive_min=True, exclusive_max=True,
                            nullable=True),
         "prune_rate": unit, "skip_constant": O("bool"),
-        "rank": O("choice", "", choices=("global", "feature")),
+        "rank": O("choice", "", choices=("global", "feature"), nullable=True),
+        "tune": O("bool", "tune the unset settings online", nullable=True),
     }
     ensemble = {**oesnn, "n_models": O("int", "ensemble members", 1, 1000), "seed": seed}
     tree = {
@@ -50,7 +55,7 @@ def _stream_params() -> dict[str, dict]:
         "max_size": O("float", "memory budget (MiB)", 0.0, 1_000_000, exclusive_min=True),
     }
     return {
-        "oesnn": oesnn, "oesnn-adwin": oesnn, "oesnn-passive": oesnn,
+        "oesnn": oesnn, "oesnn-fixed": oesnn, "oesnn-adwin": oesnn, "oesnn-passive": oesnn,
         "oesnn-bagging": ensemble, "oesnn-adwin-bagging": ensemble,
         "oesnn-leveraging": ensemble, "oesnn-drift-retraining": oesnn,
         "eprop": {
