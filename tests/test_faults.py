@@ -392,3 +392,111 @@ def test_encode_audio_on_a_full_disk_one_line_no_leftover_then_same_command(tmp_
     r = subprocess.run([sys.executable, "-m", "spikegrad", *cmd], env=_env(), cwd=tmp_path,
                        capture_output=True, text=True, timeout=300)  # fmt: skip
     assert r.returncode == 0 and (tmp_path / "o.h5").is_file(), r.stderr[-2000:]
+
+
+# -- a full disk during every other writer: one line, no partial file, advice that works --
+
+#: (command line, the metric key a run on an ample disk must reproduce, files of a finished
+#: run); each writes its first file past a 3 kB file-size limit
+FULL_DISK_WRITERS = [
+    (["stream", "--task", "sea", "--samples", "200", "--print-every", "0"], "accuracy",
+     ["metrics.json", "history.csv", "table.csv"]),
+    (["symmetry", "--demo", "--scenes", "1", "--size", "64", "--cell", "16"], "auc",
+     ["metrics.json", "config.json"]),
+    (["spiketrain", "--epochs", "2", "--no-plots"], "test_correlation",
+     ["metrics.json", "history.csv"]),
+    (["compare", "--epochs", "1", "--n-seeds", "1", "--rules", "bptt", "--task", "randman",
+      "--task-option", "samples_per_class=10", "--quiet"], None,
+     ["report.md", "results.csv", "summary.csv"]),
+    (["reproduce", "zenke-vogels", "--profile", "smoke", "--quiet"], None,
+     ["report.md", "results.csv"]),
+]  # fmt: skip
+
+
+def _no_partial_file(folder: Path) -> None:
+    """No temporary file anywhere below ``folder`` and every JSON / PNG there complete."""
+    for p in folder.rglob("*"):
+        assert not p.name.endswith(".tmp"), p
+        if p.suffix == ".json":
+            json.loads(p.read_text())
+        if p.suffix == ".png":
+            assert p.read_bytes().endswith(b"IEND\xaeB`\x82"), p
+
+
+def _advised(line: str, cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """Do what the error line says: its ``run: spikegrad ...`` or the same command again."""
+    if "run: spikegrad " in line:
+        return _follow(line, cwd)
+    assert "run the same command again" in line, line
+    return subprocess.run([sys.executable, "-m", "spikegrad", *cmd], env=_env(), cwd=cwd,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+
+
+@pytest.mark.parametrize("cmd, key, files", FULL_DISK_WRITERS,
+                         ids=[c[0][0] for c in FULL_DISK_WRITERS])  # fmt: skip
+def test_full_disk_one_line_no_partial_file_and_the_advice_works(cmd, key, files, tmp_path):
+    run = [*cmd, "--out", "run"]
+    line = _disk_full_once(run, tmp_path, limit=3_000)
+    _no_partial_file(tmp_path / "run")
+    r = _advised(line, run, tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    for name in files:
+        assert (tmp_path / "run" / name).is_file(), name
+    _no_partial_file(tmp_path / "run")
+    if key is not None:  # the recovered run is the run an ample disk gives
+        ref = subprocess.run([sys.executable, "-m", "spikegrad", *cmd, "--out", "ref"],
+                             env=_env(), cwd=tmp_path, capture_output=True, text=True,
+                             timeout=300)  # fmt: skip
+        assert ref.returncode == 0, ref.stderr[-2000:]
+        got = json.loads((tmp_path / "run" / "metrics.json").read_text())[key]
+        want = json.loads((tmp_path / "ref" / "metrics.json").read_text())[key]
+        assert got == want
+
+
+def _mount_tmpfs(where: Path, size: str) -> bool:
+    where.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+                       capture_output=True)  # fmt: skip
+    return r.returncode == 0
+
+
+def test_data_generation_on_a_full_disk_then_the_advice_gives_the_same_files(tmp_path):
+    """espeak-ng dies under a file-size limit, so the disk here is a real one that fills:
+    a 200 kB tmpfs (root only). The error is one line; after the disk grows, the advised
+    command finishes with the files an ample disk gives."""
+    import shutil
+
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("needs espeak-ng")
+    disk = tmp_path / "disk"
+    if not _mount_tmpfs(disk, "200k"):
+        pytest.skip("mounting a tmpfs needs root")
+    cmd = ["data", "spoken-digits", "--speakers", "2", "--test-speakers", "1", "--repeats",
+           "4", "--labels", "0", "1", "--quiet"]  # fmt: skip
+    try:
+        r = subprocess.run([sys.executable, "-m", "spikegrad", *cmd, "--out", str(disk / "sd")],
+                           env=_env(), capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert r.returncode == 1, r.stderr[-2000:]
+        lines = [ln for ln in r.stderr.strip().splitlines() if "warning:" not in ln]
+        assert len(lines) == 1 and "the disk is full" in lines[0], r.stderr
+        assert not list((disk / "sd").glob("*.h5"))  # no partial output file
+        _no_partial_file(disk / "sd")
+        subprocess.run(["mount", "-o", "remount,size=8m", str(disk)], check=True)
+        again = _advised(lines[0], [*cmd, "--out", str(disk / "sd")], tmp_path)
+        assert again.returncode == 0, again.stderr[-2000:]
+        ref = subprocess.run([sys.executable, "-m", "spikegrad", *cmd, "--out",
+                              str(tmp_path / "ref")], env=_env(), capture_output=True,
+                             text=True, timeout=300)  # fmt: skip
+        assert ref.returncode == 0, ref.stderr[-2000:]
+        import h5py
+        import numpy as np
+
+        for part in ("train", "test"):
+            with h5py.File(disk / "sd" / f"spoken_digits_{part}.h5") as a, h5py.File(
+                tmp_path / "ref" / f"spoken_digits_{part}.h5"
+            ) as b:
+                for k in ("spikes/times", "spikes/units", "labels"):
+                    for x, y in zip(a[k][()], b[k][()], strict=True):
+                        assert np.array_equal(x, y), k
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)

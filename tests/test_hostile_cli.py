@@ -131,6 +131,16 @@ CASES = [
     ("export-nir {tmp}/rundir {tmp}/rundir/../rundir/checkpoint.pt", ["OUT.nir", "input"]),
     ("stream --task {tmp}/rundir/history.csv --out {tmp}/rundir", ["lies in the run folder"]),
     ("symmetry {tmp}/rundir/scene.npy --out {tmp}/rundir", ["lies in the run folder"]),
+    # found by scripts/hostile_sweep.py: binary or empty files, values beyond a dtype
+    ("sweep {tmp}/binary.toml --out {tmp}/sw", ["grid file", "not text"]),
+    ("sweep {tmp}/empty.toml --out {tmp}/sw", ["grid file", "empty"]),
+    ("train --resume {tmp}/binrun", ["config.json", "malformed"]),
+    ("encode-audio {tmp}/afile --out {tmp}/o.h5 --label 1000000000000", ["--label", "uint16"]),
+    ("encode-audio {tmp}/afile --out {tmp}/o.h5 --speaker 70000", ["--speaker", "uint16"]),
+    ("perturb --threads 1000000000000", ["--threads", "on this machine"]),
+    ("symmetry --demo --threads 1000000000000", ["--threads", "on this machine"]),
+    ("symmetry --demo --scenes 1000000000000", ["--scenes", "TiB"]),
+    ("symmetry --demo --delay-per-pixel 1000000000000", ["--delay-per-pixel", "at most"]),
     # top level
     ("nope", ["COMMAND"]),
 ]
@@ -146,6 +156,10 @@ def tmp(tmp_path):
         (tmp_path / "rundir" / name).write_text("{}")
     __import__("numpy").save(tmp_path / "rundir" / "scene.npy", __import__("numpy").eye(16))
     (tmp_path / "rundir" / "history.csv").write_text("a,label\n1,x\n2,y\n")
+    (tmp_path / "binary.toml").write_bytes(bytes(range(128, 256)))
+    (tmp_path / "empty.toml").write_text("")
+    (tmp_path / "binrun").mkdir()
+    (tmp_path / "binrun" / "config.json").write_bytes(bytes(range(128, 256)))
     return tmp_path
 
 
@@ -339,8 +353,9 @@ def test_predict_refuses_hostile_npy_with_one_line(tmp_path, capsys):
     np.save(tmp_path / "obj.npy", np.array([[[1]]], dtype=object), allow_pickle=True)
     np.save(tmp_path / "nan.npy", np.full((2, 5, 10), np.nan))
     np.save(tmp_path / "flat.npy", np.zeros(10))
+    (tmp_path / "empty.npy").write_bytes(b"")  # was an EOFError traceback
     for name, word in (("obj.npy", "not a .npy array"), ("nan.npy", "non-finite"),
-                       ("flat.npy", "shape")):  # fmt: skip
+                       ("flat.npy", "shape"), ("empty.npy", "not a .npy array")):  # fmt: skip
         rc, _, err = run_cli(["predict", run, tmp_path / name], capsys)
         assert rc == 2, err[-800:]
         lines = err.strip().splitlines()

@@ -25,6 +25,11 @@ __all__ = [
     "check_finite",
     "check_options",
     "format_bytes",
+    "check_memory",
+    "check_parallel",
+    "machine_cores",
+    "machine_memory",
+    "network_bytes",
     "Option",
 ]
 
@@ -172,7 +177,8 @@ class Option:
     sweep ``dataset_options``): its type, meaning, range and, for sizes, a cap.
 
     ``type`` is ``"int"``, ``"float"``, ``"bool"``, ``"str"``, ``"list"``, ``"choice"``
-    (one of ``choices``) or ``"ints"`` (a non-empty list of integers, each in range). An
+    (one of ``choices``), ``"any"`` (left to the constructor that takes it) or ``"ints"``
+    (a non-empty list of integers, each in range). An
     int option refuses floats (``30.9`` is never truncated to 30) and bools; a float
     option takes ints. ``maximum`` caps a size; ``bytes_per`` (bytes one unit of the value
     costs, e.g. one step of one sample) puts the estimated memory of a refused value in
@@ -193,6 +199,8 @@ class Option:
         """``value`` if it fits, else :class:`SpikegradInputError` (one line, ``where``)."""
         if value is None and self.nullable:
             return None
+        if self.type == "any":  # checked by the constructor that takes it
+            return value
         if self.type == "bool":
             if not isinstance(value, bool):
                 raise SpikegradInputError(f"{where} must be true or false, got {value!r}")
@@ -220,11 +228,13 @@ class Option:
         return self._number(where, value, self.type == "int")
 
     def _number(self, where: str, value: Any, is_int: bool) -> Any:
-        ok = isinstance(value, int) if is_int else isinstance(value, (int, float))
-        if isinstance(value, bool) or not ok:
+        import numbers
+
+        kinds = numbers.Integral if is_int else numbers.Real
+        if isinstance(value, bool) or not isinstance(value, kinds):
             word = "an integer" if is_int else "a number"
             raise SpikegradInputError(f"{where} must be {word}, got {value!r}")
-        v = int(value) if is_int else float(value)
+        v = int(value) if is_int else float(value)  # type: ignore[call-overload]
         if not math.isfinite(v):
             raise SpikegradInputError(f"{where} must be finite, got {value!r}")
         lo, hi = self.minimum, self.maximum
@@ -251,3 +261,88 @@ def check_options(
             raise SpikegradInputError(f"{where} has no option {key!r}; its options: {valid}")
         out[key] = schema[key].check(f"{where} option {key!r}", value)
     return out
+
+
+def machine_memory() -> int:
+    """Physical memory of this machine in bytes (``0`` where it cannot be read)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return 0
+
+
+def machine_cores() -> int:
+    """CPU cores this process may run on (its affinity where known)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+#: the most threads or worker processes a flag may ask for, per CPU core: more only
+#: oversubscribes the cores (each thread or process then waits) and a typo such as
+#: ``--workers 10000`` would start ten thousand interpreters
+PER_CORE = 4
+
+#: memory one worker process needs at least (an interpreter with torch imported)
+WORKER_BYTES = 300 * 2**20
+
+
+def check_parallel(flag: str, value: int, *, processes: bool = False) -> int:
+    """``value`` of ``--threads`` / ``--workers`` if this machine can run it, else one line.
+
+    The cap is ``PER_CORE`` x the cores this process may use; for worker processes also
+    the physical memory over :data:`WORKER_BYTES` per process.
+    """
+    cores = machine_cores()
+    cap = PER_CORE * cores
+    why = f"{cores} CPU core{'s' if cores != 1 else ''}"
+    mem = machine_memory()
+    if processes and mem:
+        if mem // WORKER_BYTES < cap:
+            cap = max(1, mem // WORKER_BYTES)
+            why = (f"{format_bytes(mem)} of memory, about {format_bytes(WORKER_BYTES)} per "
+                   "worker process")  # fmt: skip
+    if value > cap:
+        raise SpikegradInputError(f"{flag} must be <= {cap} on this machine ({why}), got {value}")
+    return value
+
+
+#: the share of the physical memory one run may plan to use
+MEMORY_SHARE = 0.8
+
+
+def network_bytes(
+    batch: int,
+    steps: int,
+    inputs: int,
+    hidden: Sequence[int],
+    outputs: int,
+    recurrent: bool = False,
+) -> int:
+    r"""Estimated memory of training a layered spiking network, in bytes.
+
+    Weights (float32, with gradient and two Adam moments: 16 bytes each)
+    :math:`16 \sum_l (n_{l-1} n_l + [\text{rec}]\, n_l^2)` plus the states kept for the
+    backward pass, about 8 float32 values per neuron and step:
+    :math:`32\, B\, T \,(N_\text{in} + \sum_l n_l + N_\text{out})`. A lower bound of what a
+    run needs: a refused size would certainly not fit.
+    """
+    sizes = [int(inputs), *map(int, hidden), int(outputs)]
+    weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
+    if recurrent:
+        weights += sum(int(h) ** 2 for h in hidden)
+    states = int(batch) * int(steps) * sum(sizes)
+    return 16 * weights + 32 * states
+
+
+def check_memory(where: str, nbytes: float, detail: str = "") -> None:
+    """Refuse (one line, naming ``where`` and the estimate) a plan that needs more than
+    :data:`MEMORY_SHARE` of this machine's physical memory."""
+    mem = machine_memory()
+    if mem and nbytes > MEMORY_SHARE * mem:
+        extra = f" ({detail})" if detail else ""
+        raise SpikegradInputError(
+            f"{where} would need about {format_bytes(nbytes)} of memory{extra}; this machine "
+            f"has {format_bytes(mem)}: choose smaller sizes"
+        )

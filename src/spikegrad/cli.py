@@ -91,6 +91,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _one_line_warning(args.command)
+            from .commands._flags import check_resource_flags
+
+            check_resource_flags(args)  # --threads / --workers this machine can run
             return int(args.func(args) or 0)
     except (SpikegradInputError, FloatingPointError) as exc:
         print(f"spikegrad {args.command}: error: {_one_line(exc)}", file=sys.stderr)

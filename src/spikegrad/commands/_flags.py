@@ -21,6 +21,7 @@ __all__ = [
     "Moved",
     "add_alias",
     "add_moved",
+    "check_resource_flags",
     "given_flag",
     "key_values",
     "one_layer",
@@ -204,3 +205,15 @@ def one_layer(sizes: list[int] | int, what: str, flag: str = "--hidden") -> int:
             + " ".join(map(str, sizes))
         )
     return sizes[0]
+
+
+def check_resource_flags(args: Any) -> None:
+    """``--threads`` and ``--workers`` of any command capped to what this machine can run
+    (:func:`spikegrad._checks.check_parallel`): one line naming the flag, before the
+    command does anything (``--threads 10**12`` once overflowed deep inside torch)."""
+    from .._checks import check_parallel
+
+    for dest, flag, processes in (("threads", "--threads", False), ("workers", "--workers", True)):
+        value = getattr(args, dest, None)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            check_parallel(flag, value, processes=processes)

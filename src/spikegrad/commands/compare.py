@@ -6,6 +6,7 @@ import argparse
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 from .._checks import SpikegradInputError
 
@@ -175,6 +176,24 @@ def _rule_options(items: list[str], compared: list[str], flag: str) -> dict:
     return out
 
 
+#: the most seeds a comparison may run per rule
+MAX_SEEDS = 10_000
+
+
+def _check_compare_memory(task: Any, args: argparse.Namespace) -> None:
+    """Refuse --hidden / --batch-size whose estimated memory this machine lacks (one line
+    with the estimate), before any cell runs."""
+    from .._checks import check_memory, network_bytes
+
+    inputs = int(getattr(task, "n_inputs", 100) or 100)
+    outputs = int(getattr(task, "n_outputs", 10) or 10)
+    steps = int(getattr(task, "n_steps", 100) or 100)
+    need = network_bytes(args.batch_size, steps, inputs, args.hidden, outputs, args.recurrent)
+    check_memory("--hidden / --batch-size", need,
+                 f"batch {args.batch_size} x {steps} steps, {inputs} inputs, hidden "
+                 f"{' '.join(map(str, args.hidden))}")  # fmt: skip
+
+
 def _cmd_compare(args: argparse.Namespace) -> int:
     from ..experiments.compare import CompareConfig, compare
     from ..learning.rules import make_rule
@@ -194,8 +213,17 @@ def _cmd_compare(args: argparse.Namespace) -> int:
                 raise SpikegradInputError(f"{flag} values must be >= 1, got {v}")
     if args.draws < 2:
         raise SpikegradInputError(f"--draws must be >= 2, got {args.draws}")
-    if args.lr is not None and not args.lr > 0:
-        raise SpikegradInputError(f"--lr must be > 0, got {args.lr}")
+    if args.lr is not None and not (args.lr > 0 and args.lr < float("inf")):
+        raise SpikegradInputError(f"--lr must be a finite number > 0, got {args.lr}")
+    from .train import MAX_EPOCHS
+
+    if args.epochs > MAX_EPOCHS:
+        raise SpikegradInputError(f"--epochs must be at most {MAX_EPOCHS}, got {args.epochs}")
+    if args.n_seeds > MAX_SEEDS:
+        raise SpikegradInputError(
+            f"{typed_flag('--n-seeds', '--seeds')} must be at most {MAX_SEEDS}, got "
+            f"{args.n_seeds} (one cell per rule and seed)"
+        )
     if args.score is not None and not 0 < args.score <= 1:
         raise SpikegradInputError(f"--score must be in (0, 1], got {args.score}")
     rules = _resolve_rules(args.rules, args.model, args.recurrent)  # model None: per rule
@@ -225,8 +253,11 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         probe_trials=tuple(args.probe_trials),
         probe_sizes=tuple(args.probe_sizes),
     )
-    for name in config.rules:  # options are checked before anything runs
+    from ..learning.rules import check_rule_options
+
+    for name in config.rules:  # options are typed, then built, before anything runs
         rule, opts, _ = config.rule_spec(name)
+        check_rule_options(rule, opts, f"--rule-option ({name})")
         try:
             make_rule(rule, **opts)
         except SpikegradInputError as exc:
@@ -234,11 +265,12 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from ..experiments.compare import build_task
 
     try:
-        build_task(config.task, config.task_options)
+        task = build_task(config.task, config.task_options)
     except SpikegradInputError:
         raise
     except (TypeError, ValueError) as exc:
         raise SpikegradInputError(f"--task-option: {str(exc).splitlines()[0]}") from exc
+    _check_compare_memory(task, args)
     command = "spikegrad compare " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if (
         len(sys.argv) > 1 and "compare" in sys.argv) else ""
     from ..io.run import lock_run_folder

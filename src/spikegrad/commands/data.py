@@ -75,6 +75,13 @@ def _cmd_spoken_digits(args: argparse.Namespace) -> int:
         raise SpikegradInputError(f"--labels must be labels in 0..19, got {args.labels}")
     if args.out.exists() and not args.out.is_dir():
         raise SpikegradInputError(f"--out {str(args.out)!r} is a file, not a folder")
+    from .._checks import check_memory
+
+    count = args.speakers * args.repeats * (len(args.labels) if args.labels else 20)
+    # each utterance's spike trains are held until the HDF5 files are written (measured:
+    # 27045 spikes of 4 utterances, 6 bytes a spike: about 40 KiB an utterance; 64 KiB kept)
+    check_memory("--speakers x --repeats x --labels", count * 64 * 1024,
+                 f"{count} utterances of about 64 KiB of spikes")  # fmt: skip
     require_espeak()
     from ..io.run import lock_run_folder
 

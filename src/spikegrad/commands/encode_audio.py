@@ -67,10 +67,12 @@ def _cmd_encode_audio(args: argparse.Namespace) -> int:
         raise SpikegradInputError(
             f"--label takes one value or one per file ({len(args.files)}), got {len(labels)}"
         )
-    if any(v < 0 for v in labels):
-        raise SpikegradInputError(f"--label values must be >= 0, got {labels}")
-    if args.speaker < 0:
-        raise SpikegradInputError(f"--speaker must be >= 0, got {args.speaker}")
+    # SHD's layout stores labels and speakers as uint16 (0 .. 65535)
+    if any(not 0 <= v <= 65535 for v in labels):
+        raise SpikegradInputError(f"--label values must be in 0 .. 65535 (uint16), got {labels}")
+    if not 0 <= args.speaker <= 65535:
+        raise SpikegradInputError(
+            f"--speaker must be in 0 .. 65535 (uint16), got {args.speaker}")
     if args.seed < 0:
         raise SpikegradInputError(f"--seed must be >= 0, got {args.seed}")
     labels = labels * len(args.files) if len(labels) == 1 else labels

@@ -128,6 +128,11 @@ def _at_least(flag: str, value: int | None, minimum: int = 1) -> None:
         raise SpikegradInputError(f"{flag} must be an integer >= {minimum}, got {value}")
 
 
+#: the most --iterations a run may ask for (10^7 steps of the smallest task already take
+#: days on one core)
+MAX_ITERATIONS = 10_000_000
+
+
 def _cmd_perturb(args: argparse.Namespace) -> int:
     from ..io.run import RunFolder, lock_run_folder
     from ..kernels import set_num_threads
@@ -143,6 +148,28 @@ def _cmd_perturb(args: argparse.Namespace) -> int:
                          ("--classes", "classes", 2), ("--hidden", "hidden", 0),
                          ("--samples-per-class", "samples_per_class", 1)):
         _at_least(flag, getattr(args, nm), lo)
+    import math
+
+    from ._flags import given_flag
+
+    if args.task == "rates":  # classification flags: never silently ignored
+        other = given_flag("--classes", "--hidden", "--samples-per-class", "--reward")
+        if other:
+            raise SpikegradInputError(f"{other} is a setting of the classification tasks "
+                                      "(randman, digits); --task is rates")  # fmt: skip
+    if not args.check_gradient:
+        other = given_flag("--trials", "--fd-trials")
+        if other:
+            raise SpikegradInputError(f"{other} sets the gradient check; add --check-gradient")
+    if args.data_seed < 0:
+        raise SpikegradInputError(f"--data-seed must be an integer >= 0, got {args.data_seed}")
+    if args.lr_end is not None and not (math.isfinite(args.lr_end) and args.lr_end >= 0):
+        raise SpikegradInputError(f"--lr-end must be a finite number >= 0, got {args.lr_end}")
+    if args.iterations is not None and args.iterations > MAX_ITERATIONS:
+        raise SpikegradInputError(
+            f"--iterations must be at most {MAX_ITERATIONS}, got {args.iterations} (a run "
+            "that long would not end; use --epochs for passes over a data set)"
+        )
     set_num_threads(args.threads)
     out = args.out
     if out is None:

@@ -41,7 +41,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if args.input.suffix == ".npy":
         try:
             x = np.load(args.input, allow_pickle=False)
-        except (ValueError, OSError) as exc:
+        except (ValueError, OSError, EOFError) as exc:  # EOFError: an empty file
             raise SpikegradInputError(
                 f"INPUT {str(args.input)!r} is not a .npy array: {exc}"
             ) from exc

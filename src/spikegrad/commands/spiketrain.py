@@ -157,6 +157,29 @@ def _check(args: argparse.Namespace, d: dict) -> None:
             "--rule resume trains one SRM0 layer and has no delay rule: use it with --task "
             "single or classify, without --delays (--rule kernel learns delays)"
         )
+    import math
+
+    from ._flags import given_flag
+
+    if args.task != "classify":  # the classify task's flags: never silently ignored
+        other = given_flag("--classes", "--train-per-class", "--test-per-class", "--jitter")
+        if other:
+            raise SpikegradInputError(f"{other} is a setting of --task classify; --task is "
+                                      f"{args.task}")  # fmt: skip
+    for flag, key in (("--lr", "lr"), ("--lr-delay", "lr_delay"), ("--lr-hidden", "lr_hidden")):
+        v = d[key]
+        if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+            raise SpikegradInputError(f"{flag} must be a finite number >= 0, got {v}")
+    if not (math.isfinite(args.jitter) and args.jitter >= 0):
+        raise SpikegradInputError(f"--jitter must be a finite number of seconds >= 0, got "
+                                  f"{args.jitter}")  # fmt: skip
+    for flag, v, low in (
+        ("--classes", args.classes, 2),
+        ("--train-per-class", args.train_per_class, 1),
+        ("--test-per-class", args.test_per_class, 1),
+    ):
+        if v < low:
+            raise SpikegradInputError(f"{flag} must be an integer >= {low}, got {v}")
     check_size("--epochs", d["epochs"], 1)
     check_size("--inputs", d["inputs"], 1)
     check_size("--batch-size", args.batch_size, 1)
@@ -166,6 +189,25 @@ def _check(args: argparse.Namespace, d: dict) -> None:
 
     args.hidden = one_layer(args.hidden, "the multi task's network")
     check_size("--hidden", args.hidden, 1)
+    from .._checks import check_memory
+    from .train import MAX_EPOCHS
+
+    if d["epochs"] > MAX_EPOCHS:
+        raise SpikegradInputError(f"--epochs must be at most {MAX_EPOCHS}, got {d['epochs']}")
+    dt, duration, rate, tau = args.dt, d["duration"], args.rate, args.tau
+    finite = all(isinstance(v, (int, float)) and 0 < v < float("inf")
+                 for v in (dt, duration, tau)) and 0 <= rate < float("inf")  # fmt: skip
+    if finite:  # the ranges themselves are checked with their own messages below
+        steps = duration / dt
+        # float64 grids [T, batch, units] of the network's states (about 4 per unit), the
+        # input spike times (rate x duration per input) and the PSP kernel (~16 tau / dt)
+        units = d["inputs"] + int(args.hidden) + 1
+        need = (32.0 * steps * args.batch_size * units
+                + 16.0 * args.batch_size * d["inputs"] * max(1.0, rate * duration)
+                + 128.0 * tau / dt)  # fmt: skip
+        check_memory("--inputs / --rate / --duration / --tau / --dt", need,
+                     f"{steps:.3g} steps of {dt:g} s, {d['inputs']} inputs at {rate:g} Hz, "
+                     f"tau {tau:g} s")  # fmt: skip
 
 
 def _cmd_spiketrain(args: argparse.Namespace) -> int:

@@ -10,17 +10,90 @@ from pathlib import Path
 from .._checks import SpikegradInputError
 
 
-def _parse_params(items: list[str]) -> dict:
+def _stream_params() -> dict[str, dict]:
+    """Learner name -> its ``--param`` options (:class:`~spikegrad._checks.Option`): the one
+    schema of every KEY=VALUE flag, so a parameter is typed, ranged and its size capped
+    before the stream is read."""
+    from .._checks import Option as O
+
+    unit = O("float", "", 0.0, 1.0, exclusive_min=True, exclusive_max=True)
+    pos = O("float", "", 0.0, exclusive_min=True)
+    seed = O("int", "seed", 0)
+    # None (JSON null): the self-tuning OeSNN's "tune this one" where its constructor has it
+    oesnn = {
+        "n_fields": O("int", "Gaussian receptive fields per feature", 1, 1000, nullable=True),
+        "beta": O("float", "", 0.0, exclusive_min=True, nullable=True),
+        "mod": O("float", "", 0.0, 1.0, exclusive_min=True, exclusive_max=True, nullable=True),
+        "c": O("float", "firing-threshold fraction", 0.0, 1.0, exclusive_min=True,
+               nullable=True),
+        "sim": O("float", "merge distance", 0.0, nullable=True),
+        # each neuron holds features x n_fields weights: the repository is capped
+        "max_neurons_per_class": O("int", "repository size per class", 1, 100_000,
+                                   nullable=True),
+        "replace": O("choice", "", choices=("oldest", "least_used")),
+        "numbering": O("str"), "range_mode": O("str"),
+        "range_window": O("int", "", 1, 10_000_000),
+        "late_cut": O("float", "", 0.0, 1.0, exclusive_min=True, exclusive_max=True,
+                      nullable=True),
+        "distance": O("choice", "", choices=("raw", "dmax")),
+        "no_fire": O("choice", "", choices=("psp", "ratio", "none")),
+        "proba_scale": pos, "drift_keep": O("int", "", 0, 1_000_000),
+        "passive_prune": O("float", "", 0.0, 1.0, exclusive_min=True, exclusive_max=True,
+                           nullable=True),
+        "prune_rate": unit, "skip_constant": O("bool"),
+        "rank": O("choice", "", choices=("global", "feature"), nullable=True),
+        "tune": O("bool", "tune the unset settings online", nullable=True),
+    }
+    ensemble = {**oesnn, "n_models": O("int", "ensemble members", 1, 1000), "seed": seed}
+    tree = {
+        "grace_period": O("int", "", 1, 1_000_000_000),
+        "max_depth": O("int", "", 1, 1000, nullable=True),
+        "delta": unit, "tau": pos,
+        "split_criterion": O("choice", "", choices=("info_gain", "gini", "hellinger")),
+        "leaf_prediction": O("choice", "", choices=("mc", "nb", "nba")),
+        "nb_threshold": O("int", "", 0), "binary_split": O("bool"),
+        "max_size": O("float", "memory budget (MiB)", 0.0, 1_000_000, exclusive_min=True),
+    }
+    return {
+        "oesnn": oesnn, "oesnn-fixed": oesnn, "oesnn-adwin": oesnn, "oesnn-passive": oesnn,
+        "oesnn-bagging": ensemble, "oesnn-adwin-bagging": ensemble,
+        "oesnn-leveraging": ensemble, "oesnn-drift-retraining": oesnn,
+        "eprop": {
+            # the recurrent weights are n_hidden^2 floats with their traces
+            "n_hidden": O("int", "hidden neurons", 1, 4096),
+            "n_steps": O("int", "time steps per sample", 4, 10_000),
+            "n_fields": O("int", "", 1, 1000), "beta": pos,
+            "late_cut": O("float", "", 0.0, 1.0, exclusive_min=True),
+            "lr": pos, "recurrent": O("bool"),
+            "update": O("choice", "", choices=("sample", "step")),
+            "seed": seed, "input_scale": pos,
+        },
+        "ht": tree, "hat": {**tree, "seed": seed},
+        "arf": {**tree, "n_models": O("int", "trees", 1, 1000), "seed": seed,
+                "lambda_value": O("int", "", 1, 1000), "grace_period": tree["grace_period"]},
+        "gnb": {},
+        "knn": {"n_neighbors": O("int", "", 1, 100_000), "weighted": O("bool"),
+                "softmax": O("bool"), "seed": seed},
+    }
+
+
+def _parse_params(items: list[str], model: str = "oesnn") -> dict:
+    """``--param KEY=VALUE`` items (JSON values) checked against the learner's options."""
+    from .._checks import check_options
+
     out: dict = {}
     for it in items:
-        if "=" not in it:
+        if "=" not in it or not it.split("=", 1)[0].strip():
             raise SpikegradInputError(f"--param expects KEY=VALUE, got {it!r}")
         k, v = it.split("=", 1)
         try:
-            out[k] = json.loads(v)
+            out[k.strip()] = json.loads(v)
         except json.JSONDecodeError:
-            out[k] = v
-    return out
+            out[k.strip()] = v
+    schema = _stream_params().get(model)
+    if schema is None:  # a learner added without a declaration: its constructor checks
+        return out
+    return check_options(f"--param (model {model!r})", schema, out)
 
 
 _TABLE_FIELDS = ["model", "accuracy", "samples", "ms_per_sample", "detected_drifts"]
@@ -161,7 +234,7 @@ def _cmd_stream(args: argparse.Namespace) -> int:
             text = text[len("--task"):].lstrip(":")
         sep = "" if text.startswith(" ") else ": "
         raise SpikegradInputError(f"{task_flag}{sep}{text}") from exc
-    params = _parse_params(args.param)
+    params = _parse_params(args.param, args.model)
     try:
         model = make_model(args.model, scale=not args.no_scaler, **params)
     except TypeError as exc:

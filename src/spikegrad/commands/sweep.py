@@ -53,7 +53,16 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from ..experiments.config import SweepSpec, load_sweep_file, parse_assignments
     from ..experiments.sweep import run_sweep, select_learning_rate, write_results_csv
 
-    spec = load_sweep_file(args.grid) if args.grid else SweepSpec()
+    if args.grid is not None and args.grid.is_file() and not args.grid.read_bytes().strip():
+        # never a silent sweep of the defaults: an empty grid file is a mistake
+        raise SpikegradInputError(f"grid file {str(args.grid)!r} is empty")
+    try:
+        spec = load_sweep_file(args.grid) if args.grid else SweepSpec()
+    except UnicodeDecodeError as exc:  # a binary file given as the grid
+        raise SpikegradInputError(
+            f"grid file {str(args.grid)!r} is not text (TOML or YAML): {exc.reason} at "
+            f"byte {exc.start}"
+        ) from exc
     spec.base.update(parse_assignments(args.sets, many=False, flag="--set"))
     spec.grid.update(parse_assignments(args.vary, many=True, flag="--vary"))
     if args.name:
@@ -61,10 +70,22 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     runs = spec.expand()
     if not runs:
         raise SpikegradInputError("the grid has no runs")
+    from .._checks import check_parallel
     from ..data.registry import check_dataset_options
+    from ..learning.config import TrainConfig
+    from .train import check_train_memory
 
-    for r in runs:  # the data options of every cell are typed before any run (dry run too)
+    if args.workers < 1:
+        raise SpikegradInputError(f"--workers must be an integer >= 1, got {args.workers}")
+    check_parallel("--workers", args.workers, processes=True)
+    # every cell is typed, ranged and sized before any run: the dry run checks the same
+    for r in runs:
         check_dataset_options(str(r.config.get("dataset")), r.config.get("dataset_options") or {})
+        try:
+            config = TrainConfig.from_dict(dict(r.config))
+        except (TypeError, ValueError) as exc:
+            raise SpikegradInputError(f"run {r.run_id}: {exc}") from exc
+        check_train_memory(config, f"run {r.run_id} (--set / grid sizes)")
     if args.dry_run:
         for r in runs:
             changed = {k: r.config[k] for k in spec.grid if "." not in k}

@@ -177,6 +177,20 @@ def _check_args(args: argparse.Namespace) -> None:
     _need(0.0 <= args.spike_noise <= 1.0, "spike-noise", "a probability in [0, 1]",
           args.spike_noise)
     _need(args.scenes >= 1, "scenes", "an integer >= 1", args.scenes)
+    side = 256 if args.size is None else args.size
+    from .._checks import check_memory
+
+    # the scenes are generated and held as float32 images (and their spike maps)
+    check_memory("--scenes", 8.0 * args.scenes * side * side,
+                 f"{args.scenes} scenes of {side}x{side} pixels")  # fmt: skip
+    for flag, v, per in (("ticks-per-pixel", args.ticks_per_pixel, 1.0),
+                         ("delay-per-pixel", args.delay_per_pixel, 1.0 / args.dt)):
+        # every pixel of distance adds this many time steps to each detector's delay line
+        if v is not None and v * per > MAX_TICKS_PER_PIXEL:
+            raise SpikegradInputError(
+                f"--{flag} {v:g} gives {v * per:.3g} time steps of delay per pixel; at most "
+                f"{MAX_TICKS_PER_PIXEL} (the delay lines grow with it)"
+            )
     _need(args.cell >= 16, "cell", "an integer >= 16", args.cell)
     _need(_finite(args.scene_noise) and args.scene_noise >= 0, "scene-noise",
           "a finite number >= 0", args.scene_noise)
@@ -190,6 +204,11 @@ def _check_args(args: argparse.Namespace) -> None:
             raise SpikegradInputError(
                 f"--size ({size}) must be a multiple of --cell ({args.cell}) for --demo"
             )
+
+
+#: the most time steps of delay one pixel of distance may add (--ticks-per-pixel, or
+#: --delay-per-pixel / --dt)
+MAX_TICKS_PER_PIXEL = 1000
 
 
 def _cmd_symmetry(args: argparse.Namespace) -> int:

@@ -333,7 +333,10 @@ def _rule_options(items: list[str], rule: str) -> dict:
                 )
             key = name
         out[key] = value
-    return out
+    from ..learning.rules import check_rule_options
+
+    # typed, ranged and capped by the rule's declared options before any folder is made
+    return check_rule_options(rule, out, f"--rule-option (rule {rule!r})")
 
 
 def _model_options(args: argparse.Namespace) -> dict:
@@ -358,7 +361,14 @@ def _data_options(args: argparse.Namespace, task: str) -> dict:
     """The task's data options from the data flags (only those given, plus the seed)."""
     from ..experiments.config import parse_assignments
     from ..tasks import TASKS
+    from ._flags import given_flag
 
+    if task not in ("shd", "ssc"):  # binning flags of the SHD/SSC files: never ignored
+        binning = given_flag("--shd-steps") or given_flag("--shd-duration")
+        if binning:
+            raise SpikegradInputError(f"{binning} bins SHD/SSC files; --task is {task}")
+    if task == "randman" and args.data_dir is not None:
+        raise SpikegradInputError("--data-dir: task 'randman' is generated and reads no files")
     if task == "randman":
         classes = args.classes
         if classes is not None and classes < 2:
@@ -409,6 +419,13 @@ def _data_options(args: argparse.Namespace, task: str) -> dict:
     return check_task_options(task, check_dataset_options(task, ds))
 
 
+#: the most hidden layers ``--layers`` may stack
+MAX_LAYERS = 1000
+
+#: the most --epochs a run may ask for (a larger count would not end)
+MAX_EPOCHS = 1_000_000
+
+
 def build_train_config(args: argparse.Namespace):
     """The :class:`~spikegrad.learning.config.TrainConfig` of a ``train`` command line.
 
@@ -429,6 +446,11 @@ def build_train_config(args: argparse.Namespace):
     if args.layers is not None:
         if args.layers < 1:
             raise SpikegradInputError(f"--layers must be an integer >= 1, got {args.layers}")
+        if args.layers > MAX_LAYERS:
+            raise SpikegradInputError(
+                f"--layers must be at most {MAX_LAYERS}, got {args.layers} (each layer is "
+                "one more step of every time step's chain of layers)"
+            )
         sizes: Any = explicit.get("hidden", settings.get("hidden", TrainConfig().hidden))
         first = tuple(sizes)[0]
         explicit["hidden"] = (first,) * args.layers
@@ -466,16 +488,65 @@ def build_train_config(args: argparse.Namespace):
         raise SpikegradInputError(str(exc)) from exc
 
 
+#: input units and time steps of a data set when its options do not say (the loaders')
+_INPUTS = {"randman": ("n_units", 20), "digits": (None, 64), "mnist": (None, 784),
+           "fashion-mnist": (None, 784), "shd": (None, 700), "ssc": (None, 700),
+           "spoken-digits": (None, 700)}  # fmt: skip
+_STEPS = {"digits": 64, "mnist": 100, "fashion-mnist": 100}
+
+
+def train_bytes(config: Any) -> tuple[float, str]:
+    """Estimated memory of a training run (:func:`spikegrad._checks.network_bytes` of its
+    network, plus a generated data set held in memory) and the sizes it came from."""
+    from .._checks import network_bytes
+
+    ds = dict(config.dataset_options or {})
+    key, units = _INPUTS.get(config.dataset, (None, 100))
+    units = int(ds.get(key, units)) if key else units
+    steps = int(ds.get("n_steps", _STEPS.get(config.dataset, 100)))
+    outputs = int(ds.get("n_classes", 10)) if isinstance(ds.get("n_classes", 10), int) else 10
+    hidden = [int(h) for h in config.hidden]
+    # a perturbation rule runs every sample of the batch ``trials`` times at once
+    trials = (config.rule_options or {}).get("trials", 1)
+    trials = trials if isinstance(trials, int) and trials > 0 else 1
+    need = float(network_bytes(config.batch_size * trials, steps, units, hidden, outputs,
+                               bool(config.recurrent)))  # fmt: skip
+    detail = (f"batch {config.batch_size}{f' x {trials} trials' if trials > 1 else ''} x "
+              f"{steps} steps, {units} inputs, hidden {' '.join(map(str, hidden))}")  # fmt: skip
+    if config.dataset == "randman":  # generated and held densely: classes x samples x T x U
+        n = int(ds.get("n_classes", 10)) * int(ds.get("samples_per_class", 1000))
+        dim = int(ds.get("dim", 1))
+        # the manifold: up to 1000 Fourier terms x 3 per unit and dimension, and the
+        # per-dimension factors [samples, units, D], float64
+        need += 4.0 * n * steps * units + 8.0 * units * dim * (3 * 1000 + n)
+        detail += f", {n} generated samples" + (f" on a {dim}-D manifold" if dim > 1 else "")
+    return need, detail
+
+
+def check_train_memory(config: Any, where: str = "the run") -> None:
+    """Refuse a run whose estimated memory (:func:`train_bytes`) this machine lacks."""
+    from .._checks import check_memory
+
+    need, detail = train_bytes(config)
+    check_memory(where, need, detail)
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     if args.threads is not None:
         if args.threads < 1:
             raise SpikegradInputError(f"--threads must be an integer >= 1, got {args.threads}")
+        from .._checks import check_parallel
+
+        check_parallel("--threads", args.threads)
         from ..kernels import set_num_threads
 
         set_num_threads(args.threads)
     if args.resume is not None:
         return _resume(args)
+    if args.epochs is not None and args.epochs > MAX_EPOCHS:
+        raise SpikegradInputError(f"--epochs must be at most {MAX_EPOCHS}, got {args.epochs}")
     config = build_train_config(args)
+    check_train_memory(config, "the run (--hidden, --batch-size, data sizes)")
     if config.recipe and int(os.environ.get("RANK", "0")) == 0:
         applied = ", ".join(f"{k}={v}" for k, v in config.recipe["applied"].items())
         print(f"recipe {config.recipe['name']} (spikegrad tasks): {applied or 'defaults'}")
@@ -587,7 +658,7 @@ def _resume(args: argparse.Namespace) -> int:
         if "--epochs" in given:
             cfg = {**cfg, "epochs": args.epochs}
         config = TrainConfig.from_dict(cfg)
-    except (json.JSONDecodeError, TypeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, TypeError) as exc:
         raise SpikegradInputError(f"cannot resume: {str(cfg_path)!r} is malformed: {exc}") from exc
     _say_how_to_recover(run)
     # a run stopped before its first last.pt (a full disk, a kill during the first steps)

@@ -1037,7 +1037,7 @@ def _g(v: Any, fmt: str = ".3f") -> str:
 
 def _plots(records: Sequence[dict], probes: Sequence[dict], config: CompareConfig,
            out: Path) -> list[str]:  # fmt: skip
-    from ..viz.plots import pyplot
+    from ..viz.plots import pyplot, save_figure
 
     plt = pyplot()
     cells = [r for r in records if r.get("kind") == "cell"]
@@ -1059,8 +1059,7 @@ def _plots(records: Sequence[dict], probes: Sequence[dict], config: CompareConfi
             ax.set_xscale("symlog", linthresh=1.0)
         ax.legend(fontsize=7)
         fig.tight_layout()
-        fig.savefig(out / fname, dpi=90)
-        plt.close(fig)
+        save_figure(fig, out / fname, dpi=90)
         made.append(fname)
     fig, ax = plt.subplots(figsize=(5, 3.5))
     any_cos = False
@@ -1079,7 +1078,7 @@ def _plots(records: Sequence[dict], probes: Sequence[dict], config: CompareConfi
                ylim=(-0.1, 1.05))  # fmt: skip
         ax.legend(fontsize=7)
         fig.tight_layout()
-        fig.savefig(out / "cosine.png", dpi=90)
+        save_figure(fig, out / "cosine.png", close=False, dpi=90)
         made.append("cosine.png")
     plt.close(fig)
     sz = [p for p in probes if p["probe"] == "size"]
@@ -1097,8 +1096,7 @@ def _plots(records: Sequence[dict], probes: Sequence[dict], config: CompareConfi
                ylabel="estimator variance (trace)")  # fmt: skip
         ax.legend(fontsize=7)
         fig.tight_layout()
-        fig.savefig(out / "variance_size.png", dpi=90)
-        plt.close(fig)
+        save_figure(fig, out / "variance_size.png", dpi=90)
         made.append("variance_size.png")
     return made
 

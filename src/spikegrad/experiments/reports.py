@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ..io.checkpoint import atomic_write_text
-from ..viz.plots import pyplot
+from ..viz.plots import pyplot, save_figure
 from .stats import CONFIDENCE, t975, wilson
 from .sweep import select_per_seed
 
@@ -677,8 +677,7 @@ def _plots(sel: Sequence[dict], out: Path) -> list[str]:
             _chance_line(axb, chance)
             axb.set_title("Best beta (on validation), controls", fontsize=9)
         fig.tight_layout()
-        fig.savefig(out / "shape.png", dpi=120)
-        plt.close(fig)
+        save_figure(fig, out / "shape.png", dpi=120)
         made.append("shape.png")
     scale = _rows(sel, experiment="scale")
     if scale:
@@ -714,8 +713,7 @@ def _plots(sel: Sequence[dict], out: Path) -> list[str]:
                title="Surrogate scale: normalised (s) vs asymptotic (a)")  # fmt: skip
         ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
         fig.tight_layout()
-        fig.savefig(out / "scale.png", dpi=120)
-        plt.close(fig)
+        save_figure(fig, out / "scale.png", dpi=120)
         made.append("scale.png")
     runs = [r for r in _rows(sel, experiment="sparse")
             if not math.isnan(r.get("test_accuracy_mean", math.nan))]  # fmt: skip
@@ -747,8 +745,7 @@ def _plots(sel: Sequence[dict], out: Path) -> list[str]:
                ylim=(0, 1.02), title="Accuracy against hidden activity")  # fmt: skip
         ax.legend(fontsize=7, loc="lower right")
         fig.tight_layout()
-        fig.savefig(out / "sparse.png", dpi=120)
-        plt.close(fig)
+        save_figure(fig, out / "sparse.png", dpi=120)
         made.append("sparse.png")
     return made
 

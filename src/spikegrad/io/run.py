@@ -46,9 +46,36 @@ LOCK_NAME = ".run.lock"
 #: run folders this process holds: resolved path -> open lock file descriptor
 _HELD: dict[str, int] = {}
 
+#: folders this process created to lock them: resolved path -> the folders made, deepest
+#: first (removed again at release if nothing was written into them)
+_MADE: dict[str, list[str]] = {}
+
+
+def _missing_parents(folder: Path) -> list[Path]:
+    """``folder`` and its ancestors that do not exist yet, deepest first."""
+    out = []
+    p = folder.absolute()
+    while not p.exists() and p != p.parent:
+        out.append(p)
+        p = p.parent
+    return out
+
+
+def _remove_if_empty(key: str) -> None:
+    """Remove the folders this process created for run folder ``key`` if they are empty:
+    a command refused after it took the lock leaves no empty ``--out`` behind."""
+    for d in _MADE.pop(key, []):
+        try:
+            os.rmdir(d)
+        except OSError:  # not empty (the run wrote into it), or gone: keep the rest too
+            return
+
 
 def lock_run_folder(path: str | Path, command: str) -> None:
     """Take an exclusive lock on run folder ``path`` (created if missing) for this process.
+
+    A folder this call created is removed again at release if the command wrote nothing
+    into it (a command refused after taking the lock leaves no empty ``--out``).
 
     The lock is an ``flock`` on ``PATH/.run.lock``; the kernel drops it when the process
     exits, however it exits, so a killed run never leaves a stale lock. A second writer
@@ -60,6 +87,7 @@ def lock_run_folder(path: str | Path, command: str) -> None:
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
         raise SpikegradInputError(f"output folder {str(folder)!r} exists and is a file")
+    made = _missing_parents(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -70,6 +98,8 @@ def lock_run_folder(path: str | Path, command: str) -> None:
     key = os.path.realpath(folder)
     if key in _HELD:
         return
+    if made:
+        _MADE[key] = [str(d) for d in made]
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX
@@ -79,6 +109,7 @@ def lock_run_folder(path: str | Path, command: str) -> None:
         try:
             fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
+            _remove_if_empty(key)
             raise SpikegradInputError(
                 f"output folder {str(folder)!r} cannot be written: {exc.strerror or exc}"
             ) from exc
@@ -87,6 +118,7 @@ def lock_run_folder(path: str | Path, command: str) -> None:
         except OSError as exc:
             holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
             os.close(fd)
+            _MADE.pop(key, None)  # the holder's folder: never removed by this process
             if exc.errno not in (errno.EWOULDBLOCK, errno.EACCES, errno.EAGAIN):
                 raise
             raise SpikegradInputError(
@@ -122,6 +154,7 @@ def run_folder_lock(path: str | Path, command: str) -> Iterator[None]:
             with contextlib.suppress(OSError):
                 os.unlink(os.path.join(key, LOCK_NAME))
             os.close(fd)
+            _remove_if_empty(key)
 
 
 def release_run_folders() -> None:
@@ -132,6 +165,7 @@ def release_run_folders() -> None:
         with contextlib.suppress(OSError):
             os.unlink(os.path.join(key, LOCK_NAME))  # while still locked: no one else holds it
         os.close(fd)  # releases the flock
+        _remove_if_empty(key)
 
 
 def refuse_overwriting_input(

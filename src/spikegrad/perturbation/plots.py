@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from ..viz.plots import pyplot
+from ..viz.plots import pyplot, save_figure
 
 __all__ = ["plot_learning_curves", "plot_rates", "plot_gradient_scatter"]
 
@@ -33,8 +33,7 @@ def plot_learning_curves(
         a.grid(alpha=0.3)
         a.legend(frameon=False, fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 @torch.no_grad()
@@ -61,8 +60,7 @@ def plot_rates(task, W: Tensor, path: str | Path, *, W0: Tensor | None = None) -
     ax[0, 0].legend(frameon=False, ncol=3, fontsize=8)
     ax[-1, 0].set_xlabel("time (s)")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def plot_gradient_scatter(check, path: str | Path) -> None:
@@ -83,5 +81,4 @@ def plot_gradient_scatter(check, path: str | Path) -> None:
     for a in ax:
         a.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)

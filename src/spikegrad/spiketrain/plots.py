@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..functional.spiketrains import SpikeTrains
-from ..viz.plots import pyplot
+from ..viz.plots import pyplot, save_figure
 
 __all__ = ["plot_input_raster", "plot_outputs_by_epoch", "plot_learning"]
 
@@ -19,8 +19,7 @@ def plot_input_raster(inputs: SpikeTrains, path: str | Path, *, duration: float)
         ax.plot(tr, [i] * len(tr), "|", color="k", ms=2)
     ax.set(xlabel="time (s)", ylabel="input", xlim=(0, duration), title="input spikes")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def plot_outputs_by_epoch(
@@ -41,8 +40,7 @@ def plot_outputs_by_epoch(
     )
     ax.invert_yaxis()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def plot_learning(history: Sequence[tuple], path: str | Path) -> None:
@@ -58,5 +56,4 @@ def plot_learning(history: Sequence[tuple], path: str | Path) -> None:
     for a in ax:
         a.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)

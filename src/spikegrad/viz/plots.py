@@ -16,7 +16,7 @@ import torch
 
 from .._checks import SpikegradInputError
 
-__all__ = ["pyplot", "plot_learning_curves", "plot_sample", "plot_synops"]
+__all__ = ["pyplot", "plot_learning_curves", "plot_sample", "plot_synops", "save_figure"]
 
 #: Fields of one learning-curve row (a dataclass such as ``EpochStats`` or a dict).
 HISTORY_FIELDS = (
@@ -27,6 +27,41 @@ HISTORY_FIELDS = (
     "val_accuracy",
     "spikes_per_neuron",
 )
+
+
+def save_figure(fig: Any, path: str | Path, *, close: bool = True, **savefig: Any) -> Path:
+    """Write matplotlib figure ``fig`` to ``path`` atomically; the format follows the suffix.
+
+    The figure is written to a temporary file beside ``path`` (same folder, so the rename
+    stays on one file system), flushed to disk and renamed over ``path``: a failure at any
+    moment (an error while drawing, a full disk, a kill) leaves ``path`` either absent or
+    holding its previous complete plot, never a truncated one, and no temporary file.
+    ``savefig`` keywords go to :meth:`matplotlib.figure.Figure.savefig`; the figure is
+    closed afterwards unless ``close`` is false.
+    """
+    import os
+    import tempfile
+
+    path = Path(path)
+    fmt = savefig.pop("format", None) or (path.suffix[1:].lower() or "png")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        mask = os.umask(0)
+        os.umask(mask)
+        os.fchmod(fd, 0o666 & ~mask)  # the mode a plain open() gives, not mkstemp's 0600
+        with os.fdopen(fd, "wb") as f:
+            fig.savefig(f, format=fmt, **savefig)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    finally:
+        if close:
+            pyplot().close(fig)
+    return path
 
 
 def pyplot() -> Any:
@@ -94,8 +129,7 @@ def plot_learning_curves(
         a.grid(alpha=0.3)
     ax[2].grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 @torch.no_grad()
@@ -144,8 +178,7 @@ def plot_sample(model: Any, data: Any, path: str | Path, index: int = 0) -> None
     ax[-1].set(xlabel="time step", ylabel="readout U", title=f"readout (predicted {pred})")
     ax[-1].legend(frameon=False, loc="upper left")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def plot_synops(report: Mapping[str, Any], path: str | Path) -> None:
@@ -202,5 +235,4 @@ def plot_synops(report: Mapping[str, Any], path: str | Path) -> None:
     fig.text(0.01, 0.01, "\n".join(textwrap.wrap(f"costs: {src}", 190)), fontsize=6,
              color="0.4")  # fmt: skip
     fig.tight_layout(rect=(0, 0.06, 1, 1))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)

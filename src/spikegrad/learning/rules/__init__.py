@@ -51,7 +51,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ..._checks import SpikegradInputError
+from ..._checks import Option, SpikegradInputError, check_options
 from .base import Rule, RuleStep, model_kind, set_grads, trainable
 from .bptt import BPTT
 
@@ -61,6 +61,9 @@ __all__ = [
     "RuleStep",
     "BPTT",
     "make_rule",
+    "RULE_OPTIONS",
+    "rule_options_schema",
+    "check_rule_options",
     "rule_class",
     "model_kind",
     "set_grads",
@@ -83,6 +86,102 @@ RULES: dict[str, str] = {
     "eprop-random": "online:RandomEprop",
     "eventprop": "eventprop:EventProp",
 }
+
+
+_SEED = Option("int", "seed of the rule's own noise generator", 0)
+#: noise trials per sample: each costs one more forward pass of the batch (memory and time
+#: grow linearly), so the count is capped; ``spikegrad train`` also refuses a batch x
+#: trials whose estimated memory the machine lacks
+_TRIALS = Option("int", "noisy trials per sample (each one more forward pass of the batch)",
+                 1, 100_000)
+_TAU_R = Option("float", "time constant of the running reward baseline, in trials", 1.0)
+_PERTURB = {
+    "trials": _TRIALS,
+    "baseline": Option("str", "reward baseline: running, paired, leave_one_out or none"),
+    "tau_R": _TAU_R,
+    "seed": _SEED,
+}
+
+#: rule name -> its options (``--rule-option KEY=VALUE``): type, meaning and range, the
+#: one schema (:class:`~spikegrad._checks.Option`) of every KEY=VALUE flag. A rule not
+#: listed here (its module is maintained elsewhere) gets a schema read off its dataclass
+#: fields (:func:`rule_options_schema`); ``tests/test_reliability_options.py`` checks
+#: that every listed rule declares exactly its fields.
+RULE_OPTIONS: dict[str, dict[str, Option]] = {
+    "bptt": {},
+    "tbptt": {"k": Option("int", "truncation window in time steps", 1, 1_000_000)},
+    "eprop": {},
+    "node": {**_PERTURB, "sigma": Option("float", "noise amplitude", 0.0, exclusive_min=True)},
+    "weight": {**_PERTURB, "sigma": Option("float", "noise amplitude (default: per model)",
+                                           0.0, exclusive_min=True, nullable=True)},
+    "conductance": {
+        **_PERTURB,
+        "sigma": Option("float", "noise amplitude (default: per noise kind)", 0.0,
+                        exclusive_min=True, nullable=True),
+        "noise": Option("choice", "noise kind", choices=("white", "empiric", "current")),
+        "gate_refractory": Option("bool", "no noise in refractory neurons"),
+        "empiric_rate": Option("float", "rate of the empiric noise spikes (Hz)", 0.0,
+                               exclusive_min=True),
+        "empiric_weight": Option("float", "weight of the empiric noise spikes (nS)", 0.0,
+                                 exclusive_min=True),
+        "empiric_tau": Option("float", "time constant of the empiric noise (s)", 0.0,
+                              exclusive_min=True),
+    },
+    "kernel": {
+        "kernel": Option("choice", "spike-train kernel",
+                         choices=("gaussian", "laplacian", "laplace", "exponential")),
+        "width": Option("float", "kernel width (s)", 0.0, exclusive_min=True),
+        "offset": Option("float", "shift of the input spikes in the comparison (s)"),
+    },
+    "resume": {
+        "a": Option("float", "non-Hebbian term", 0.0),
+        "amplitude": Option("float", "height of the learning window"),
+        "tau_l": Option("float", "time constant of the learning window (s)", 0.0,
+                        exclusive_min=True),
+    },
+}
+
+#: a dataclass field's annotation -> the option type of a rule not in RULE_OPTIONS
+_FIELD_TYPES = {"int": "int", "float": "float", "bool": "bool", "str": "str"}
+
+
+def rule_options_schema(name: str) -> dict[str, Option]:
+    """The options of rule ``name``: :data:`RULE_OPTIONS`, else read off its dataclass fields.
+
+    A field annotated ``int`` becomes an integer option >= 0, ``float`` a finite number,
+    ``bool`` and ``str`` themselves, ``X | None`` the same, nullable; the rule's own
+    constructor checks the finer ranges.
+    """
+    if name in RULE_OPTIONS:
+        return RULE_OPTIONS[name]
+    import dataclasses
+
+    cls = rule_class(name)
+    schema: dict[str, Option] = {}
+    if dataclasses.is_dataclass(cls):
+        for f in dataclasses.fields(cls):
+            if not f.init or f.name.startswith("_"):
+                continue
+            text = str(f.type).replace(" ", "")
+            nullable = text.endswith("|None")
+            kind = _FIELD_TYPES.get(text.removesuffix("|None"))
+            if kind is None:  # not a plain value: leave it to the constructor
+                schema[f.name] = Option("any")
+            else:
+                schema[f.name] = Option(kind, "", 0 if kind == "int" else None,
+                                        nullable=nullable)
+    return schema
+
+
+def check_rule_options(name: str, options: dict[str, Any], where: str | None = None) -> dict:
+    """``options`` of rule ``name`` checked against :func:`rule_options_schema`.
+
+    An unknown key, a value of the wrong type (``trials=1.5`` is never truncated) or out of
+    range raises :class:`SpikegradInputError` naming ``where`` (default ``rule 'NAME'``)
+    and the key.
+    """
+    rule_class(name)  # an unknown rule: one line listing the rules
+    return check_options(where or f"rule {name!r}", rule_options_schema(name), options)
 
 
 def available_rules() -> dict[str, type[Rule]]:
@@ -128,6 +227,7 @@ def make_rule(name: str | Rule, **options: Any) -> Rule:
             raise SpikegradInputError("options given together with a rule object")
         return name
     cls = rule_class(name)
+    options = check_rule_options(name, options)
     try:
         return cls(**options)
     except TypeError as exc:
