@@ -28,7 +28,7 @@ from ..functional.delay import DELAY_MODES, delay_channels, delayed_linear, max_
 from ..init import uniform_
 from .spec import records_init
 
-__all__ = ["Delay", "DelayedLinear", "clamp_after_step"]
+__all__ = ["Delay", "DelayedLinear", "clamp_after_step", "round_delays"]
 
 
 def _init_delays(
@@ -88,6 +88,17 @@ class _DelayBase(nn.Module):
     def clamp_(self) -> None:
         """Project the stored delays into ``[0, max_delay]`` seconds (after an optimiser step)."""
         self.delays.clamp_(0.0, self.max_delay)
+
+    @torch.no_grad()
+    def round_(self) -> None:
+        r"""Round the delays to whole steps for inference and export: :math:`d \leftarrow
+        \Delta t\,\mathrm{round}(\mathrm{clamp}(d, 0, D\Delta t)/\Delta t)`, and run the
+        ``"integer"`` taps from now on (a one-hot tap per synapse, exactly a delay line
+        of that many steps; for whole-step delays the ``"linear"`` taps are the same,
+        the ``"gaussian"`` ones are not)."""
+        steps = (self.delays.detach().clamp(0.0, self.max_delay).double() / self.dt).round()
+        self.delays.copy_((steps * self.dt).to(self.delays.dtype))
+        self.mode = "integer"
 
     def _kw(self) -> dict:
         return {"mode": self.mode, "sigma": self.sigma, "dt": self.dt}
@@ -206,6 +217,15 @@ class DelayedLinear(_DelayBase):
             f"{self.in_features}, {self.out_features}, max_delay={self.max_delay:g}, "
             f"dt={self.dt:g}, mode={self.mode!r}, learnable={self.learnable}"
         )
+
+
+def round_delays(model: nn.Module) -> int:
+    """Round every delay of ``model`` (:class:`Delay`, :class:`DelayedLinear`) to whole
+    steps in place (:meth:`Delay.round_`); returns the number of modules rounded."""
+    mods = [m for m in model.modules() if isinstance(m, _DelayBase)]
+    for m in mods:
+        m.round_()
+    return len(mods)
 
 
 def clamp_after_step(optimizer: torch.optim.Optimizer, model: nn.Module):
