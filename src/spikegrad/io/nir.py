@@ -664,6 +664,16 @@ def delayed_linear_from_nir(fan: Any, delay: Any, fc: Any, dt: float, where: str
     return w, dd
 
 
+def _is_fanout(node: Any, delay: Any) -> bool:
+    """Whether ``node`` is a fan-out matrix (each row a single 1) feeding ``delay``."""
+    w = np.asarray(getattr(node, "weight", None), dtype=np.float64)
+    d = np.asarray(delay.delay).reshape(-1)
+    return bool(
+        w.ndim == 2 and w.shape[0] == d.size and np.all((w == 0) | (w == 1))
+        and np.all(w.sum(1) == 1)
+    )
+
+
 def _fold_delayed_linears(body: list, where: str) -> tuple[list, dict[int, np.ndarray]]:
     """``body`` with every ``Linear -> Delay -> Linear`` triple replaced by one Linear of
     the folded weights; the delays (seconds) by hidden-layer index."""
@@ -677,6 +687,7 @@ def _fold_delayed_linears(body: list, where: str) -> tuple[list, dict[int, np.nd
             k + 2 < len(body)
             and isinstance(body[k + 1][1], nir.Delay)
             and isinstance(node, (nir.Linear, nir.Affine))
+            and _is_fanout(node, body[k + 1][1])
         ):
             w, d = delayed_linear_from_nir(node, body[k + 1][1], body[k + 2][1], 1.0, where)
             delays[len(out) // 2] = d
