@@ -204,8 +204,9 @@ def test_learned_delays_round_trip_through_nir(tmp_path):
     assert [e for e in graph.edges if "delay0" in e] == [("fan0", "delay0"), ("delay0", "fc0")]
     d = graph.nodes["delay0"].delay
     w = net.layers[0].weight.detach().numpy()
-    assert d.shape == (30,) and np.allclose(d.reshape(5, 6),
-                                            net.layers[0].projection.delays.detach().numpy())
+    assert d.shape == (30,) and np.allclose(
+        d.reshape(5, 6), net.layers[0].projection.delays.detach().numpy()
+    )
     assert np.array_equal(graph.nodes["fc0"].weight.reshape(5, 5, 6)[np.arange(5), np.arange(5)], w)
     back = import_nir(tmp_path / "d.nir")
     bp = back.layers[0].projection
@@ -317,8 +318,9 @@ def test_augmented_dataset_changes_training_batches_only():
     offsets = torch.zeros(n + 1, dtype=torch.long)
     offsets[1:] = counts.cumsum(0)
     E = int(offsets[-1])
-    base = SpikeDataset(torch.randint(0, T, (E,), generator=g), torch.randint(0, C, (E,), generator=g),
-                        offsets, torch.arange(n) % 3, T, C)  # fmt: skip
+    times = torch.randint(0, T, (E,), generator=g)
+    units = torch.randint(0, C, (E,), generator=g)
+    base = SpikeDataset(times, units, offsets, torch.arange(n) % 3, T, C)
     aug = AugmentedDataset(base, Augment(time_shift=3, channel_shift=2), seed=5)
     ev = list(aug.batches(4, shuffle=False))
     ref = list(base.batches(4, shuffle=False))

@@ -221,9 +221,7 @@ def _jobs(
                 speed = int(round(sp.speed * (1.0 + rng.uniform(-0.08, 0.08))))
                 pitch = int(np.clip(sp.pitch + rng.integers(-6, 7), 0, 99))
                 enc_seed = int(rng.integers(2**31 - 1))
-                jobs.append(
-                    (word, voice, speed, pitch, label, enc_seed, options, cache, sp.warp)
-                )
+                jobs.append((word, voice, speed, pitch, label, enc_seed, options, cache, sp.warp))
                 meta.append((s_idx, rep, speed, pitch))
     return jobs, meta
 
@@ -421,8 +419,8 @@ def make_spoken_digits(
     every training batch anew (:class:`spikegrad.data.augment.AugmentedDataset`, drawn
     from ``seed``); validation and test spikes are never changed.
     """
-    from .augment import Augment, AugmentedDataset
     from . import shd
+    from .augment import Augment, AugmentedDataset
     from .spikes import split
 
     if path is None:

@@ -669,7 +669,9 @@ def _is_fanout(node: Any, delay: Any) -> bool:
     w = np.asarray(getattr(node, "weight", None), dtype=np.float64)
     d = np.asarray(delay.delay).reshape(-1)
     return bool(
-        w.ndim == 2 and w.shape[0] == d.size and np.all((w == 0) | (w == 1))
+        w.ndim == 2
+        and w.shape[0] == d.size
+        and np.all((w == 0) | (w == 1))
         and np.all(w.sum(1) == 1)
     )
 
@@ -706,7 +708,9 @@ def _attach_delays(model: SpikingNetwork, delays: dict[int, np.ndarray], dt: flo
 
     for k, d in delays.items():
         if k >= len(model.layers):
-            raise SpikegradInputError("a Delay node feeds the readout; spikegrad delays hidden layers")
+            raise SpikegradInputError(
+                "a Delay node feeds the readout; spikegrad delays hidden layers only"
+            )
         layer = model.layers[k]
         steps = np.round(d / dt)
         if np.abs(d / dt - steps).max(initial=0.0) > 1e-6:
