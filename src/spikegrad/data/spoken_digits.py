@@ -181,10 +181,11 @@ def synthesize(word: str, voice: str, *, speed: int, pitch: int) -> tuple[np.nda
 def _utterance(job: tuple) -> tuple[np.ndarray, np.ndarray, float, int]:
     """Worker: speak one word and encode it; returns (times, units, duration, label).
 
-    With a cache folder (last job field) the result is kept there as ``.npz`` named by a
+    With a cache folder (eighth job field) the result is kept there as ``.npz`` named by a
     hash of the job, so a killed run resumes where it stopped.
     """
-    word, voice, speed, pitch, label, enc_seed, options, cache, warp = job
+    word, voice, speed, pitch, label, enc_seed, options, cache = job[:8]
+    warp = float(job[8]) if len(job) > 8 else 1.0  # optional 9th field: vocal-tract warp
     ident = job[:7] if warp == 1.0 else (*job[:7], warp)
     key = hashlib.sha256(repr(ident).encode()).hexdigest()[:24]
     part = Path(cache) / f"{key}.npz" if cache else None
