@@ -27,6 +27,12 @@ Graph layout written by :func:`export_nir` (node names)::
 
     input -> fc0 -> lif0 -> fc1 -> lif1 ... -> fc_out -> readout -> output
 
+A hidden layer with a :class:`~spikegrad.nn.delay.DelayedLinear` input projection (whole-step
+delays, :func:`spikegrad.nn.delay.round_delays`) is written exactly as
+``fanK -> delayK -> fcK`` (fan-out :class:`nir.Linear`, :class:`nir.Delay` of one channel
+per synapse, weights :class:`nir.Linear`; see :func:`delayed_linear_to_nir`), and
+:func:`import_nir` folds that chain back into a fixed integer-tap ``DelayedLinear``.
+
 ``fcK`` are :class:`nir.Linear`, ``lifK`` a :class:`nir.CubaLIF` or, for a recurrent
 layer, a :class:`nir.NIRGraph` subgraph ``input -> lif -> output`` with the recurrent
 edge ``lif -> w_rec -> lif``; ``readout`` is a :class:`nir.CubaLI`. The step ``dt``,
