@@ -58,6 +58,11 @@ def _init_delays(
     return d
 
 
+#: learnable delays get the learning rate ``lr * DELAY_LR_STEPS * dt`` (seconds per unit of
+#: Adam's normalised step): with lr 2e-3, one tenth of a step per update
+DELAY_LR_STEPS = 50.0
+
+
 class _DelayBase(nn.Module):
     def _setup(
         self,
@@ -80,6 +85,12 @@ class _DelayBase(nn.Module):
             d = (d / self.dt).round() * self.dt
         if learnable:
             self.delays = nn.Parameter(d)
+            # Adam moves every parameter by about lr per step whatever its unit: at lr 2e-3
+            # a delay in seconds would jump 2 steps of 1 ms per update (measured: learned
+            # delays ended at 0 or max_delay). lr_scale (read by
+            # learning.config.build_optimizer) makes that about 0.1 step at lr 2e-3,
+            # the delay learning rate of DCLS (Hammouamri et al. 2024) in steps.
+            self.delays.lr_scale = DELAY_LR_STEPS * self.dt  # type: ignore[attr-defined]
         else:
             self.register_buffer("delays", d)
         self.learnable = bool(learnable)
