@@ -400,3 +400,25 @@ def test_delay_channels_seconds_form_is_unchanged_by_rounding():
     d.round_()
     ref = delay_channels(x, torch.tensor([1.0, 4.0, 6.0], dtype=F64), 6, mode="integer")
     assert torch.equal(d(x), ref)
+
+
+def test_learnable_delays_get_a_step_sized_learning_rate():
+    """At lr 2e-3 a delay in seconds would move ~2 steps of 1 ms per Adam update; the
+    optimiser gives learnable delays lr * 50 dt = 1e-4 s (0.1 step), weights keep lr."""
+    from spikegrad.learning.config import TrainConfig, build_model, build_optimizer
+
+    cfg = TrainConfig(model="alif", model_options={"max_delay": 0.01}, hidden=(7,), lr=2e-3)
+    net = build_model(cfg, 10, 2)
+    opt = build_optimizer(cfg, net)
+    by_id = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
+    assert by_id[id(net.layers[0].projection.delays)] == pytest.approx(1e-4)
+    assert by_id[id(net.layers[0].weight)] == pytest.approx(2e-3)
+    before = net.layers[0].projection.delays.detach().clone()
+    x = _spikes(T=30, B=4, N=10, p=0.3, seed=1, dtype=torch.float32)
+    net(x).readout.max(0).values[:, 0].sum().backward()
+    opt.step()
+    step = (net.layers[0].projection.delays.detach() - before).abs()
+    assert float(step.max()) <= 1.0001e-4 and float(step.max()) > 5e-5  # Adam: ~lr per step
+    fixed = build_model(TrainConfig(model="alif", model_options={"max_delay": 0.01,
+                                                                 "learn_delays": False}), 10, 2)  # fmt: skip
+    assert len(build_optimizer(cfg, fixed).param_groups) == 1
