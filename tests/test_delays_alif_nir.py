@@ -419,6 +419,6 @@ def test_learnable_delays_get_a_step_sized_learning_rate():
     opt.step()
     step = (net.layers[0].projection.delays.detach() - before).abs()
     assert float(step.max()) <= 1.0001e-4 and float(step.max()) > 5e-5  # Adam: ~lr per step
-    fixed = build_model(TrainConfig(model="alif", model_options={"max_delay": 0.01,
-                                                                 "learn_delays": False}), 10, 2)  # fmt: skip
+    opts = {"max_delay": 0.01, "learn_delays": False}
+    fixed = build_model(TrainConfig(model="alif", model_options=opts), 10, 2)
     assert len(build_optimizer(cfg, fixed).param_groups) == 1
