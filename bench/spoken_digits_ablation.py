@@ -40,6 +40,9 @@ ROWS: dict[str, tuple] = {
     "delays-fixed": ("alif", True, 128, {"channels": 140, **_AUG},
                      {**_ALIF, **_DELAY, "learn_delays": False}),
     "delays-learned": ("alif", True, 128, {"channels": 140, **_AUG}, {**_ALIF, **_DELAY}),
+    # the same at the weights' learning rate (delays in seconds move ~2 steps per update)
+    "delays-learned-plain-lr": ("alif", True, 128, {"channels": 140, **_AUG},
+                                {**_ALIF, **_DELAY}),
 }  # fmt: skip
 
 
@@ -68,6 +71,10 @@ def main() -> None:
                 model=model, model_options=dict(mopts), hidden=(hidden,), recurrent=rec,
                 epochs=args.epochs, seed=seed, **_SHD,
             )  # fmt: skip
+            import spikegrad.nn.delay as delay_mod
+
+            # lr_scale = DELAY_LR_STEPS * dt: 1 / dt gives the delays the weights' lr
+            delay_mod.DELAY_LR_STEPS = 1e3 if name.endswith("plain-lr") else 50.0
             load0 = os.getloadavg()[0]
             res = train(cfg, out_dir=args.out / f"{name}-s{seed}", progress=False, plots=False)
             row = {
