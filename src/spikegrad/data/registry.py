@@ -39,7 +39,13 @@ DATASET_OPTIONS: dict[str, dict[str, Option]] = {
             "n_classes": Option("int", "", 2), "data_dir": _PATH},
     "spoken-digits": {"n_steps": _steps(700), "duration": _POSITIVE, "val_fraction": _FRACTION,
                       "seed": _SEED, "limit": _LIMIT, "prefix": Option("str"), "path": _PATH,
-                      "data_dir": _PATH},
+                      "data_dir": _PATH,
+                      # issue 29: channel pooling, extra speakers, training augmentation
+                      "channels": Option("int", "", 1, 700), "extra_train": Option("bool"),
+                      "time_shift": Option("int", "", 0, 1000),
+                      "channel_shift": Option("int", "", 0, 700),
+                      "dropout": Option("float", "", 0.0, 1.0, exclusive_max=True),
+                      "noise": Option("float", "", 0.0, 1.0, exclusive_max=True)},
 }
 DATASET_OPTIONS["fashion-mnist"] = DATASET_OPTIONS["mnist"]
 

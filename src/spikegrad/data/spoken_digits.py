@@ -51,6 +51,8 @@ __all__ = [
     "espeak_available",
     "require_espeak",
     "make_speakers",
+    "warp_audio",
+    "EXTRA_VARIANTS",
     "synthesize",
     "generate_spoken_digits",
     "write_shd_hdf5",
@@ -76,13 +78,28 @@ INSTALL_HINT = (
 )
 
 
+#: further espeak-ng variants (``espeak-ng --voices=variant``) for extra training speakers:
+#: the human-sounding ones not in :data:`VARIANTS` (no whisper, robot or effect voices)
+EXTRA_VARIANTS = (
+    "Alex", "Alicia", "Andrea", "Andy", "antonio", "benjamin", "boris", "caleb", "Denis",
+    "Diogo", "ed", "edward2", "Gene", "Gene2", "gustave", "announcer", "Henrique", "Hugo",
+    "iven", "iven2", "iven3", "Jacky", "Lee", "marcelo", "Marco", "Mario", "Mike", "Mr",
+    "Nguyen", "pablo", "pedro", "quincy", "rob", "steph2", "steph3", "Storm", "anika",
+    "norbert", "sandro", "shelby", "travis", "victor", "m8", "klatt5", "klatt6", "grandpa",
+    "grandma",
+)  # fmt: skip
+
+
 class Speaker(NamedTuple):
-    """One synthetic speaker: voice variant, English dialect, base speed and pitch."""
+    r"""One synthetic speaker: voice variant, English dialect, base speed and pitch, and a
+    vocal-tract warp :math:`\alpha` (1: none; the audio is resampled so that every
+    frequency, formants included, is multiplied by :math:`\alpha`, :func:`warp_audio`)."""
 
     variant: str
     english_voice: str
     speed: int
     pitch: int
+    warp: float = 1.0
 
 
 def espeak_available() -> bool:
@@ -96,23 +113,45 @@ def require_espeak() -> None:
         raise SpikegradInputError(INSTALL_HINT)
 
 
-def make_speakers(n: int, seed: int = 0) -> list[Speaker]:
-    """``n`` distinct speakers drawn from ``seed`` (variants without repetition first)."""
+def make_speakers(
+    n: int,
+    seed: int = 0,
+    *,
+    variants: Sequence[str] = VARIANTS,
+    warp: float = 0.0,
+) -> list[Speaker]:
+    """``n`` distinct speakers drawn from ``seed`` (variants without repetition first).
+
+    ``variants`` is the pool (default :data:`VARIANTS`; :data:`EXTRA_VARIANTS` gives other
+    voices for extra training speakers); ``warp`` > 0 draws a vocal-tract warp per speaker
+    uniformly in ``[1 - warp, 1 + warp]`` (0, the default, keeps 1 and draws nothing, so
+    the speakers of a seed are those drawn before the option existed).
+    """
     n = check_size("n_speakers", n)
+    if not variants or any(not isinstance(v, str) or not v for v in variants):
+        raise SpikegradInputError("variants must be a non-empty sequence of variant names")
+    if not 0.0 <= float(warp) < 0.5:
+        raise SpikegradInputError(f"warp must lie in [0, 0.5), got {warp!r}")
     rng = np.random.default_rng(int(seed))
-    order = list(rng.permutation(len(VARIANTS)))
+    order = list(rng.permutation(len(variants)))
     out = []
     for i in range(n):
-        variant = VARIANTS[order[i % len(VARIANTS)]]
-        out.append(
-            Speaker(
-                variant,
-                ENGLISH_VOICES[int(rng.integers(len(ENGLISH_VOICES)))],
-                int(rng.integers(130, 211)),
-                int(rng.integers(25, 76)),
-            )
-        )
+        variant = variants[order[i % len(variants)]]
+        voice = ENGLISH_VOICES[int(rng.integers(len(ENGLISH_VOICES)))]
+        speed, pitch = int(rng.integers(130, 211)), int(rng.integers(25, 76))
+        alpha = float(rng.uniform(1 - warp, 1 + warp)) if warp > 0 else 1.0
+        out.append(Speaker(variant, voice, speed, pitch, alpha))
     return out
+
+
+def warp_audio(x: np.ndarray, alpha: float) -> np.ndarray:
+    r"""Resample ``x`` so every frequency is multiplied by ``alpha``: :math:`y[n] =
+    x(\alpha n)` (linear interpolation; ``alpha`` > 1 raises formants and pitch and
+    shortens the utterance, as a shorter vocal tract does)."""
+    if alpha == 1.0:
+        return x
+    n_out = int(np.floor((x.size - 1) / alpha)) + 1
+    return np.interp(np.arange(n_out) * alpha, np.arange(x.size), x)
 
 
 def synthesize(word: str, voice: str, *, speed: int, pitch: int) -> tuple[np.ndarray, int]:
@@ -142,16 +181,19 @@ def synthesize(word: str, voice: str, *, speed: int, pitch: int) -> tuple[np.nda
 def _utterance(job: tuple) -> tuple[np.ndarray, np.ndarray, float, int]:
     """Worker: speak one word and encode it; returns (times, units, duration, label).
 
-    With a cache folder (last job field) the result is kept there as ``.npz`` named by a
+    With a cache folder (eighth job field) the result is kept there as ``.npz`` named by a
     hash of the job, so a killed run resumes where it stopped.
     """
-    word, voice, speed, pitch, label, enc_seed, options, cache = job
-    key = hashlib.sha256(repr(job[:7]).encode()).hexdigest()[:24]
+    word, voice, speed, pitch, label, enc_seed, options, cache = job[:8]
+    warp = float(job[8]) if len(job) > 8 else 1.0  # optional 9th field: vocal-tract warp
+    ident = job[:7] if warp == 1.0 else (*job[:7], warp)
+    key = hashlib.sha256(repr(ident).encode()).hexdigest()[:24]
     part = Path(cache) / f"{key}.npz" if cache else None
     if part is not None and part.is_file():
         with np.load(part) as z:
             return z["t"], z["u"], float(z["d"]), label
     x, rate = synthesize(word, voice, speed=speed, pitch=pitch)
+    x = warp_audio(x, warp)
     t, u = encode_audio(x, rate, seed=enc_seed, **options)
     out = t.astype(np.float32), u.astype(np.uint16), x.size / rate, label
     if part is not None:
@@ -180,7 +222,7 @@ def _jobs(
                 speed = int(round(sp.speed * (1.0 + rng.uniform(-0.08, 0.08))))
                 pitch = int(np.clip(sp.pitch + rng.integers(-6, 7), 0, 99))
                 enc_seed = int(rng.integers(2**31 - 1))
-                jobs.append((word, voice, speed, pitch, label, enc_seed, options, cache))
+                jobs.append((word, voice, speed, pitch, label, enc_seed, options, cache, sp.warp))
                 meta.append((s_idx, rep, speed, pitch))
     return jobs, meta
 
@@ -254,6 +296,7 @@ def generate_spoken_digits(
     prefix: str = "spoken_digits",
     progress: Callable[[int], None] | None = None,
     encoder_options: dict | None = None,
+    speakers: Sequence[Speaker] | None = None,
 ) -> dict:
     """Synthesise, encode and write ``{prefix}_train.h5`` / ``{prefix}_test.h5``.
 
@@ -262,9 +305,17 @@ def generate_spoken_digits(
     0-19, default all). ``progress(n)`` is called after each utterance. Each finished
     utterance is kept in ``out_dir/.utterances`` until the files are written, so a run
     that is killed and started again with the same settings continues where it stopped.
+    ``speakers`` replaces the ``n_speakers`` drawn from ``seed`` by an explicit list
+    (e.g. :func:`make_speakers` over :data:`EXTRA_VARIANTS` with a warp, for an extra
+    training file; ``n_test_speakers=0`` writes the train file only).
     Returns a summary (counts, speakers, seconds of audio, files).
     """
     require_espeak()
+    if speakers is not None:
+        speakers = list(speakers)
+        if not speakers or not all(isinstance(sp, Speaker) for sp in speakers):
+            raise SpikegradInputError("speakers must be a non-empty list of Speaker")
+        n_speakers = len(speakers)
     n_speakers = check_size("n_speakers", n_speakers)
     n_test = check_size("n_test_speakers", n_test_speakers, 0)
     if n_test >= n_speakers:
@@ -278,7 +329,8 @@ def generate_spoken_digits(
         raise SpikegradInputError(f"classes must be labels in 0..19, got {classes!r}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    speakers = make_speakers(n_speakers, seed)
+    if speakers is None:
+        speakers = make_speakers(n_speakers, seed)
     cache = out / ".utterances"  # finished utterances: a killed run resumes from here
     cache.mkdir(exist_ok=True)
     jobs, meta = _jobs(speakers, classes, repeats, seed, dict(encoder_options or {}), str(cache))
@@ -343,6 +395,12 @@ def make_spoken_digits(
     seed: int = 0,
     limit: int | None = None,
     prefix: str = "spoken_digits",
+    channels: int = 700,
+    extra_train: bool = True,
+    time_shift: int = 0,
+    channel_shift: int = 0,
+    dropout: float = 0.0,
+    noise: float = 0.0,
 ) -> tuple:
     """Spoken digits binned like SHD: (train, validation, test) :class:`SpikeDataset` s.
 
@@ -353,8 +411,17 @@ def make_spoken_digits(
     dropped). The validation set is ``val_fraction`` of the training file (seeded,
     stratified by class when every class can spare a sample); the test file holds other
     speakers.
+
+    ``extra_train`` (default on) appends ``{prefix}_extra_train.h5`` to the training file
+    when the folder holds one (extra training speakers, ``bench/spoken_digits_data.py``).
+    ``channels`` pools the 700 cochlea channels into that many bands (a divisor of 700,
+    e.g. 140: five neighbouring channels summed; counts kept). ``time_shift``,
+    ``channel_shift`` (in steps / pooled channels), ``dropout`` and ``noise`` augment
+    every training batch anew (:class:`spikegrad.data.augment.AugmentedDataset`, drawn
+    from ``seed``); validation and test spikes are never changed.
     """
     from . import shd
+    from .augment import Augment, AugmentedDataset
     from .spikes import split
 
     if path is None:
@@ -367,8 +434,17 @@ def make_spoken_digits(
     test_p = shd.find_hdf5_file(folder, f"{prefix}_test")
     gen = torch.Generator().manual_seed(int(seed))
     kw = dict(n_steps=n_steps, duration=duration, n_classes=20)
+    channels = check_size("channels", channels)
+    if N_CHANNELS % channels:
+        raise SpikegradInputError(f"channels must divide {N_CHANNELS}, got {channels}")
+    aug = Augment(time_shift, channel_shift, dropout, noise)
     full = shd._load(train_p, limit, gen, name="spoken-digits-train", **kw)
+    extra_p = folder / f"{prefix}_extra_train.h5"
+    if extra_train and extra_p.is_file():
+        full = _concat(full, shd._load(extra_p, limit, gen, name="extra", **kw))
     test = shd._load(test_p, limit, gen, name="spoken-digits-test", **kw)
+    if channels != N_CHANNELS:
+        full, test = _pool_channels(full, channels), _pool_channels(test, channels)
     perm = torch.randperm(len(full), generator=gen)
     # stratified unless a class is too small to give the validation set one sample
     # (the shipped subset has one utterance per class and speaker)
@@ -377,4 +453,34 @@ def make_spoken_digits(
     train, val = split(full.subset(perm), (1 - val_fraction, val_fraction), stratified=strat)
     for ds, part in ((train, "train"), (val, "validation"), (test, "test")):
         ds.name = f"spoken-digits-{part}"
+    if aug.active:
+        train = AugmentedDataset(train, aug, seed=int(seed))
     return train, val, test
+
+
+#: cochlea channels of the SHD chain (and of every file written here)
+N_CHANNELS = 700
+
+
+def _concat(a, b):
+    """Two binned data sets of the same shape as one (``a``'s samples first)."""
+    from .spikes import SpikeDataset
+
+    if (a.n_steps, a.n_units) != (b.n_steps, b.n_units):
+        raise SpikegradInputError("extra training file has another shape than the train file")
+    return SpikeDataset(
+        torch.cat([a.times, b.times]), torch.cat([a.units, b.units]),
+        torch.cat([a.offsets, b.offsets[1:] + a.offsets[-1]]),
+        torch.cat([a.labels, b.labels]), a.n_steps, a.n_units, max(a.n_classes, b.n_classes),
+        a.name,
+    )  # fmt: skip
+
+
+def _pool_channels(ds, channels: int):
+    """Channel ``u`` of ``N_CHANNELS`` -> band ``u * channels // N_CHANNELS`` (counts add)."""
+    from .spikes import SpikeDataset
+
+    return SpikeDataset(
+        ds.times, ds.units * channels // ds.n_units, ds.offsets, ds.labels, ds.n_steps,
+        channels, ds.n_classes, ds.name,
+    )  # fmt: skip

@@ -27,6 +27,12 @@ Graph layout written by :func:`export_nir` (node names)::
 
     input -> fc0 -> lif0 -> fc1 -> lif1 ... -> fc_out -> readout -> output
 
+A hidden layer with a :class:`~spikegrad.nn.delay.DelayedLinear` input projection (whole-step
+delays, :func:`spikegrad.nn.delay.round_delays`) is written exactly as
+``fanK -> delayK -> fcK`` (fan-out :class:`nir.Linear`, :class:`nir.Delay` of one channel
+per synapse, weights :class:`nir.Linear`; see :func:`delayed_linear_to_nir`), and
+:func:`import_nir` folds that chain back into a fixed integer-tap ``DelayedLinear``.
+
 ``fcK`` are :class:`nir.Linear`, ``lifK`` a :class:`nir.CubaLIF` or, for a recurrent
 layer, a :class:`nir.NIRGraph` subgraph ``input -> lif -> output`` with the recurrent
 edge ``lif -> w_rec -> lif``; ``readout`` is a :class:`nir.CubaLI`. The step ``dt``,
@@ -53,7 +59,15 @@ from ..nn.network import SpikingNetwork
 if TYPE_CHECKING:  # pragma: no cover
     import nir
 
-__all__ = ["export_nir", "import_nir", "delay_to_nir", "delay_from_nir", "nir_parameters"]
+__all__ = [
+    "export_nir",
+    "import_nir",
+    "delay_to_nir",
+    "delay_from_nir",
+    "delayed_linear_to_nir",
+    "delayed_linear_from_nir",
+    "nir_parameters",
+]
 
 #: Gains within this relative distance of 1 are taken as exactly 1 on import, so a
 #: round trip does not multiply weights by ``(dt/tau_syn) * (tau_syn/dt) != 1.0``.
@@ -165,11 +179,14 @@ def export_nir(
                 "and non-unit or learnable thresholds have no form in this layout (a "
                 "SpikingSequential with thresholds: spikegrad.io.nir_layers)"
             )
-        if getattr(layer, "projection", None) is not None:
+        if getattr(layer, "projection", None) is not None and not _whole_step_delays(
+            layer.projection
+        ):
             raise SpikegradInputError(
                 f"cannot export layer {k}: its input projection "
                 f"({type(layer.projection).__name__}) has no NIR form here; delays would be "
-                "lost"
+                "lost (a DelayedLinear is written once its delays are whole steps: "
+                "spikegrad.nn.delay.round_delays)"
             )
     model_dt = float(model.layers[0].taus.dt)
     dt = model_dt if dt is None else float(dt)
@@ -184,6 +201,11 @@ def export_nir(
         tm, ts = _layer_taus(layer.taus)
         cuba = nir.CubaLIF(**nir_parameters(tm, ts, n, dt, spiking=True))
         nodes[f"fc{k}"] = nir.Linear(weight=_weight(layer.weight))
+        if layer.projection is not None:  # DelayedLinear: fan-out -> Delay -> weights
+            fan, delay, fc = delayed_linear_to_nir(layer.projection)
+            nodes.update({f"fan{k}": fan, f"delay{k}": delay, f"fc{k}": fc})
+            edges += [(prev, f"fan{k}"), (f"fan{k}", f"delay{k}")]
+            prev = f"delay{k}"
         if layer.rec_weight is None:
             nodes[f"lif{k}"] = cuba
         else:
@@ -441,7 +463,7 @@ def import_nir(graph_or_path: Any, *, dt: float | None = None) -> SpikingNetwork
     if not (math.isfinite(dt) and dt > 0):
         raise SpikegradInputError(f"dt must be a finite number > 0 seconds, got {dt!r}")
     chain = _chain(graph, where)
-    body = chain[1:-1]
+    body, delays = _fold_delayed_linears(chain[1:-1], where)
     n_inputs = int(np.prod(np.asarray(chain[0][1].input_type["input"])))
     if len(body) < 4 or len(body) % 2:
         raise SpikegradInputError(
@@ -521,6 +543,7 @@ def import_nir(graph_or_path: Any, *, dt: float | None = None) -> SpikingNetwork
             if h["rec"] is not None:
                 layer.rec_weight.copy_(torch.from_numpy(h["rec"]))
             _set_taus(layer, h["tau_mem"], h["tau_syn"], dt)
+        _attach_delays(model, delays, dt)
         model.readout.weight.copy_(torch.from_numpy(readout["w"]))
         _set_taus(model.readout, readout["tau_mem"], readout["tau_syn"], dt)
     model.readout.u0 = u0
@@ -573,3 +596,136 @@ def delay_from_nir(node: Any, dt: float) -> Delay:
         mode="integer" if whole else "linear",
         init=torch.from_numpy(np.minimum(d, max_steps) * float(dt)).to(torch.float32),
     )
+
+
+# ------------------------------------------------------- per-synapse delays (issue 29)
+#
+# NIR's Delay node delays each of its channels; a DelayedLinear (one weight and one delay
+# per synapse) is the exact chain
+#
+#     Linear F (fan-out, [O*I, I])  ->  Delay d ([O*I])  ->  Linear W' ([O, O*I])
+#
+# with channel m = o*I + i carrying input i (F[m, i] = 1) delayed by d[m] = d_oi seconds
+# and W'[o, m] = w_oi: I[n, o] = sum_i w_oi x[n - d_oi/dt, i], the DelayedLinear with
+# whole-step delays. export_nir writes it in place of fcK (nodes fanK, delayK, fcK).
+
+
+def _whole_step_delays(proj: Any) -> bool:
+    """Whether ``proj`` is a DelayedLinear whose delays are exactly whole steps of its dt
+    (what :func:`spikegrad.nn.delay.round_delays` makes) and taps exact for them."""
+    from ..nn.delay import DelayedLinear
+
+    if not isinstance(proj, DelayedLinear) or proj.mode == "gaussian":
+        return False
+    steps = proj.delays.detach().clamp(0.0, proj.max_delay).double() / proj.dt
+    return bool(((steps - steps.round()).abs() <= 1e-6).all())
+
+
+def delayed_linear_to_nir(proj: Any) -> tuple[Any, Any, Any]:
+    """A :class:`~spikegrad.nn.delay.DelayedLinear` with whole-step delays as the exact
+    NIR chain ``(Linear fan-out, Delay, Linear weights)`` (see the notes above; delays in
+    seconds). Fractional or Gaussian-tap delays are refused: round them first
+    (:func:`spikegrad.nn.delay.round_delays`)."""
+    nir = _nir()
+    if not _whole_step_delays(proj):
+        raise SpikegradInputError(
+            "delayed_linear_to_nir needs a DelayedLinear with whole-step delays and linear "
+            "or integer taps; call spikegrad.nn.delay.round_delays(model) first"
+        )
+    w = proj.weight.detach().to(torch.float64).cpu().numpy()
+    O, I = w.shape
+    steps = (proj.delays.detach().clamp(0.0, proj.max_delay).double() / proj.dt).round()
+    d = (steps * proj.dt).cpu().numpy().reshape(-1)
+    fan = np.zeros((O * I, I), np.float32)
+    fan[np.arange(O * I), np.tile(np.arange(I), O)] = 1.0
+    fc = np.zeros((O, O * I), np.float32)
+    fc[np.repeat(np.arange(O), I), np.arange(O * I)] = w.reshape(-1)
+    return nir.Linear(weight=fan), nir.Delay(delay=d), nir.Linear(weight=fc)
+
+
+def delayed_linear_from_nir(fan: Any, delay: Any, fc: Any, dt: float, where: str = "NIR graph"):
+    """Weights ``[O, I]`` and delays ``[O, I]`` (seconds) of the chain
+    ``Linear fan-out -> Delay -> Linear`` (any channel order; each channel must carry one
+    input with gain 1, and each synapse (o, i) at most one delay)."""
+    F_ = np.asarray(_matrix("fan-out", fan, where), np.float64)
+    W_ = np.asarray(_matrix("weights", fc, where), np.float64)
+    d = np.asarray(delay.delay, np.float64).reshape(-1)
+    M, I = F_.shape
+    if d.shape != (M,) or W_.shape[1] != M:
+        raise SpikegradInputError(f"{where}: fan-out, Delay and weights disagree in channels")
+    src = F_.argmax(1)
+    if not (np.allclose(F_.sum(1), 1.0) and np.allclose(F_[np.arange(M), src], 1.0)):
+        raise SpikegradInputError(f"{where}: a fan-out row must hold exactly one 1")
+    if not (np.isfinite(d).all() and (d >= 0).all()):
+        raise SpikegradInputError(f"{where}: NIR Delay node needs finite delays >= 0")
+    O = W_.shape[0]
+    w, dd, seen = np.zeros((O, I)), np.zeros((O, I)), np.zeros((O, I), bool)
+    for m in range(M):
+        for o in np.nonzero(W_[:, m])[0]:
+            i = src[m]
+            if seen[o, i] and not math.isclose(dd[o, i], d[m], abs_tol=1e-12):
+                raise SpikegradInputError(f"{where}: synapse ({o}, {i}) has two delays")
+            w[o, i] += W_[o, m]
+            dd[o, i], seen[o, i] = d[m], True
+    return w, dd
+
+
+def _is_fanout(node: Any, delay: Any) -> bool:
+    """Whether ``node`` is a fan-out matrix (each row a single 1) feeding ``delay``."""
+    w = np.asarray(getattr(node, "weight", None), dtype=np.float64)
+    d = np.asarray(delay.delay).reshape(-1)
+    return bool(
+        w.ndim == 2
+        and w.shape[0] == d.size
+        and np.all((w == 0) | (w == 1))
+        and np.all(w.sum(1) == 1)
+    )
+
+
+def _fold_delayed_linears(body: list, where: str) -> tuple[list, dict[int, np.ndarray]]:
+    """``body`` with every ``Linear -> Delay -> Linear`` triple replaced by one Linear of
+    the folded weights; the delays (seconds) by hidden-layer index."""
+    nir = _nir()
+    out: list = []
+    delays: dict[int, np.ndarray] = {}
+    k = 0
+    while k < len(body):
+        name, node = body[k]
+        if (
+            k + 2 < len(body)
+            and isinstance(body[k + 1][1], nir.Delay)
+            and isinstance(node, (nir.Linear, nir.Affine))
+            and _is_fanout(node, body[k + 1][1])
+        ):
+            w, d = delayed_linear_from_nir(node, body[k + 1][1], body[k + 2][1], 1.0, where)
+            delays[len(out) // 2] = d
+            out.append((body[k + 2][0], nir.Linear(weight=w)))
+            k += 3
+            continue
+        out.append((name, node))
+        k += 1
+    return out, delays
+
+
+def _attach_delays(model: SpikingNetwork, delays: dict[int, np.ndarray], dt: float) -> None:
+    """Give the hidden layers named in ``delays`` a fixed integer-tap DelayedLinear
+    projection holding their (already imported) weights and those delays."""
+    from ..nn.delay import DelayedLinear
+
+    for k, d in delays.items():
+        if k >= len(model.layers):
+            raise SpikegradInputError(
+                "a Delay node feeds the readout; spikegrad delays hidden layers only"
+            )
+        layer = model.layers[k]
+        steps = np.round(d / dt)
+        if np.abs(d / dt - steps).max(initial=0.0) > 1e-6:
+            raise SpikegradInputError(f"delays of layer {k} are not whole steps of dt={dt!r} s")
+        proj = DelayedLinear(
+            layer.in_features, layer.out_features, float(steps.max(initial=0.0)) * dt, dt=dt,
+            learnable=False, mode="integer", init=torch.from_numpy(steps * dt).float(),
+        )  # fmt: skip
+        with torch.no_grad():
+            proj.weight.copy_(layer.weight)
+        layer.projection = proj
+        layer.weight = proj.weight

@@ -300,9 +300,16 @@ def build_task(
 
 
 def build_optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
-    """The optimiser a config describes (``config.optimizer`` at ``config.lr``)."""
+    """The optimiser a config describes (``config.optimizer`` at ``config.lr``; a parameter
+    with an ``lr_scale`` attribute, e.g. learnable delays in seconds
+    (:mod:`spikegrad.nn.delay`), gets ``config.lr * lr_scale``)."""
     cls = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}[config.optimizer]
-    return cls(model.parameters(), lr=config.lr)
+    groups: dict[float, list] = {}
+    for p in model.parameters():
+        groups.setdefault(float(getattr(p, "lr_scale", 1.0)), []).append(p)
+    if set(groups) == {1.0}:
+        return cls(model.parameters(), lr=config.lr)
+    return cls([{"params": ps, "lr": config.lr * k} for k, ps in groups.items()], lr=config.lr)
 
 
 def evaluate(

@@ -57,6 +57,11 @@ _ADAPT: dict[str, Option] = {
     "tau_adapt": _pos("adaptation time constant in seconds (default 0.1)"),
     "adapt": _nonneg("threshold increase per unit of adaptation (default 0.2)"),
     "learn_adapt": Option("bool", "learn the adaptation strength per neuron"),
+    # synaptic delays of the hidden layers' inputs (issue 29, nn.alif.ALIFNetwork)
+    "max_delay": _nonneg("largest synaptic delay in seconds (default 0: no delays)"),
+    "learn_delays": Option("bool", "learn the delays (default true; false: fixed random)"),
+    "delay_mode": Option("choice", "delay taps", choices=("linear", "gaussian", "integer")),
+    "delay_sigma": _pos("width of the gaussian delay taps in seconds (default 1 ms)"),
 }
 _IZH: dict[str, Option] = {
     "preset": Option("choice", "firing class of Izhikevich 2003", choices=tuple(

@@ -17,11 +17,14 @@ from torch import nn
 from .._checks import SpikegradInputError, check_nonnegative, check_positive
 from ..functional.alif import ALIFParams
 from ..functional.lif import decay
+from .delay import DelayedLinear
 from .lif import LIFLayer
 from .network import SpikingNetwork
 from .spec import records_init
 
 __all__ = ["ALIFLayer", "ALIFNetwork"]
+
+_NEURON_KEYS = ("tau_adapt", "adapt", "learn_adapt", "threshold", "learn_threshold", "refractory")
 
 
 @records_init
@@ -93,6 +96,15 @@ class ALIFNetwork(SpikingNetwork):
     :class:`ALIFLayer`. The weights are those of the ``SpikingNetwork`` with the same
     seed, so ``adapt=0`` reproduces it exactly. ``"numba"`` is refused: the network runs on
     ``"fused"`` (``"auto"``) or ``"reference"``.
+
+    Synaptic delays (issue 29): ``max_delay`` > 0 (seconds, a whole number of steps) gives
+    every hidden layer a :class:`~spikegrad.nn.delay.DelayedLinear` input projection, one
+    delay per synapse drawn uniformly in ``[0, max_delay]`` (from ``seed``), with the same
+    weights as without delays. ``learn_delays`` trains them by BPTT through the
+    ``delay_mode`` taps (``"linear"``, ``"gaussian"`` of width ``delay_sigma`` seconds, or
+    ``"integer"`` straight-through); without it they stay fixed (a buffer).
+    :func:`spikegrad.nn.delay.round_delays` rounds them to whole steps for inference and
+    NIR export.
     """
 
     kind = "alif"
@@ -109,6 +121,10 @@ class ALIFNetwork(SpikingNetwork):
         threshold: float = 1.0,
         learn_threshold: bool = False,
         refractory: float = 0.0,
+        max_delay: float = 0.0,
+        learn_delays: bool = True,
+        delay_mode: str = "linear",
+        delay_sigma: float = 1e-3,
         **kwargs: Any,
     ) -> None:
         if kwargs.get("backend", "auto") == "numba":
@@ -122,13 +138,27 @@ class ALIFNetwork(SpikingNetwork):
             threshold=threshold, learn_threshold=learn_threshold, refractory=refractory,
         )
         s = self._spec
+        max_delay = check_nonnegative("max_delay", max_delay)
+        if max_delay > 0:
+            extra.update(max_delay=max_delay, learn_delays=bool(learn_delays),
+                         delay_mode=delay_mode, delay_sigma=float(delay_sigma))
+        seed = kwargs.get("seed")
+        dgen = torch.Generator().manual_seed(0 if seed is None else int(seed) + 7919)
         layers: list[ALIFLayer] = []
         for old in self.hidden_layers:
+            proj = None
+            if max_delay > 0:
+                proj = DelayedLinear(
+                    old.in_features, old.out_features, max_delay, dt=s["dt"],
+                    learnable=bool(learn_delays), mode=delay_mode, sigma=delay_sigma,
+                    generator=dgen,
+                )
             new = ALIFLayer(
                 old.in_features, old.out_features, recurrent=old.recurrent,
                 tau_mem=s["tau_mem"], tau_syn=s["tau_syn"], dt=s["dt"], surrogate=old.surrogate,
                 reset=s["reset"], recurrent_grad=s["recurrent_grad"], learn_tau=s["learn_tau"],
-                backend=s["backend"], generator=torch.Generator().manual_seed(0), **extra,
+                backend=s["backend"], generator=torch.Generator().manual_seed(0),
+                projection=proj, **{k: extra[k] for k in _NEURON_KEYS},
             )  # the throwaway generator's weights are overwritten below
             with torch.no_grad():
                 new.weight.copy_(old.weight)

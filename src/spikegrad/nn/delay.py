@@ -28,7 +28,7 @@ from ..functional.delay import DELAY_MODES, delay_channels, delayed_linear, max_
 from ..init import uniform_
 from .spec import records_init
 
-__all__ = ["Delay", "DelayedLinear", "clamp_after_step"]
+__all__ = ["Delay", "DelayedLinear", "clamp_after_step", "round_delays"]
 
 
 def _init_delays(
@@ -58,6 +58,11 @@ def _init_delays(
     return d
 
 
+#: learnable delays get the learning rate ``lr * DELAY_LR_STEPS * dt`` (seconds per unit of
+#: Adam's normalised step): with lr 2e-3, one tenth of a step per update
+DELAY_LR_STEPS = 50.0
+
+
 class _DelayBase(nn.Module):
     def _setup(
         self,
@@ -80,6 +85,12 @@ class _DelayBase(nn.Module):
             d = (d / self.dt).round() * self.dt
         if learnable:
             self.delays = nn.Parameter(d)
+            # Adam moves every parameter by about lr per step whatever its unit: at lr 2e-3
+            # a delay in seconds would jump 2 steps of 1 ms per update (measured: learned
+            # delays ended at 0 or max_delay). lr_scale (read by
+            # learning.config.build_optimizer) makes that about 0.1 step at lr 2e-3,
+            # the delay learning rate of DCLS (Hammouamri et al. 2024) in steps.
+            self.delays.lr_scale = DELAY_LR_STEPS * self.dt  # type: ignore[attr-defined]
         else:
             self.register_buffer("delays", d)
         self.learnable = bool(learnable)
@@ -88,6 +99,17 @@ class _DelayBase(nn.Module):
     def clamp_(self) -> None:
         """Project the stored delays into ``[0, max_delay]`` seconds (after an optimiser step)."""
         self.delays.clamp_(0.0, self.max_delay)
+
+    @torch.no_grad()
+    def round_(self) -> None:
+        r"""Round the delays to whole steps for inference and export: :math:`d \leftarrow
+        \Delta t\,\mathrm{round}(\mathrm{clamp}(d, 0, D\Delta t)/\Delta t)`, and run the
+        ``"integer"`` taps from now on (a one-hot tap per synapse, exactly a delay line
+        of that many steps; for whole-step delays the ``"linear"`` taps are the same,
+        the ``"gaussian"`` ones are not)."""
+        steps = (self.delays.detach().clamp(0.0, self.max_delay).double() / self.dt).round()
+        self.delays.copy_((steps * self.dt).to(self.delays.dtype))
+        self.mode = "integer"
 
     def _kw(self) -> dict:
         return {"mode": self.mode, "sigma": self.sigma, "dt": self.dt}
@@ -206,6 +228,15 @@ class DelayedLinear(_DelayBase):
             f"{self.in_features}, {self.out_features}, max_delay={self.max_delay:g}, "
             f"dt={self.dt:g}, mode={self.mode!r}, learnable={self.learnable}"
         )
+
+
+def round_delays(model: nn.Module) -> int:
+    """Round every delay of ``model`` (:class:`Delay`, :class:`DelayedLinear`) to whole
+    steps in place (:meth:`Delay.round_`); returns the number of modules rounded."""
+    mods = [m for m in model.modules() if isinstance(m, _DelayBase)]
+    for m in mods:
+        m.round_()
+    return len(mods)
 
 
 def clamp_after_step(optimizer: torch.optim.Optimizer, model: nn.Module):
