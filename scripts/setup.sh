@@ -26,7 +26,7 @@ printf 'torch==2.13.0\n' > .venv/torch-constraint.txt
 .venv/bin/python -m pip install -q --no-deps "tonic==1.7.0" "importRosbag==1.0.4" "expelliarmus==1.1.12"
 # Compile the CPU kernels now (numba caches the machine code on disk), so that the first
 # `spikegrad train` starts at full speed instead of compiling inside its first epoch.
-.venv/bin/python -m spikegrad.kernels.warmup --quiet
+.venv/bin/python -m spikegrad.learning.warmup --quiet
 # Compile the OeSNN kernels once into numba's on-disk cache (spikegrad/online/__pycache__),
 # so that no stream, test or benchmark pays for their compilation.
 .venv/bin/python -c "import spikegrad.online.esnn" || true

@@ -2,7 +2,7 @@
 
 numba counts, per compiled function, the signatures loaded from its disk cache
 (``stats.cache_hits``) and those it had to compile (``stats.cache_misses``). A fresh
-process runs :mod:`spikegrad.kernels.warmup` on an empty cache; a second fresh process
+process runs :mod:`spikegrad.learning.warmup` on an empty cache; a second fresh process
 that then trains the default configuration must see only hits: the first epoch of the
 README's first command then pays no compilation.
 """
@@ -56,7 +56,7 @@ def test_default_training_after_warm_up_compiles_nothing(tmp_path) -> None:
     # an empty cache of its own, so that the warm-up alone must fill it (the package's
     # shared cache may be warm from earlier runs, which would hide a missing kernel)
     cache = str(tmp_path / "numba-cache")
-    _run(["-m", "spikegrad.kernels.warmup", "--quiet"], cache)
+    _run(["-m", "spikegrad.learning.warmup", "--quiet"], cache)
     stats = json.loads(_run(["-c", _TRAIN], cache).strip().splitlines()[-1])
     # the kernels the default run reaches: forward, adjoint, readout and event building
     for name in (

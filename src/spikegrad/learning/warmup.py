@@ -1,4 +1,4 @@
-"""Compile the CPU kernels before the first training step: ``python -m spikegrad.kernels.warmup``.
+"""Compile the CPU kernels before the first training step: ``python -m spikegrad.learning.warmup``.
 
 numba compiles a kernel on its first call and stores the machine code on disk
 (``cache=True``, under the package's ``__pycache__`` or ``NUMBA_CACHE_DIR``); every later
@@ -35,7 +35,7 @@ def warm_up(*, verbose: bool = False) -> float:
         Print one line per configuration with its time.
     """
     from ..data.randman import make_randman_dataset
-    from ..learning.config import TrainConfig, train
+    from .config import TrainConfig, train
 
     # the default batch (250) over 300 samples: a full batch and a partial one, so the
     # size-dependent kernel choices (checkpointed blocks, chunked batches) are reached
@@ -68,8 +68,8 @@ def warm_up(*, verbose: bool = False) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry: ``python -m spikegrad.kernels.warmup [--quiet]``."""
-    ap = argparse.ArgumentParser(prog="python -m spikegrad.kernels.warmup", description=__doc__)
+    """Command-line entry: ``python -m spikegrad.learning.warmup [--quiet]``."""
+    ap = argparse.ArgumentParser(prog="python -m spikegrad.learning.warmup", description=__doc__)
     ap.add_argument("--quiet", action="store_true", help="print nothing")
     args = ap.parse_args(argv)
     seconds = warm_up(verbose=not args.quiet)
