@@ -44,5 +44,5 @@ def test_recording_to_predictions(tmp_path, monkeypatch, capsys):
     assert name == "en_one.wav" and 0 <= int(predicted) < 20
     exec(compile(_blocks("python")[1], str(GUIDE), "exec"), {})
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0] == "{'n_steps': 100, 'duration': 1.0}"
+    assert lines[0] == "{'n_steps': 100, 'duration': 1.0, 'channels': 140}"  # the recipe's bands
     assert lines[1] == f"[{predicted}]"  # Python and the command agree

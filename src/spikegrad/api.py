@@ -82,7 +82,8 @@ _EVENT_TASKS = {"spoken-digits": (100, 1.0), "shd": (100, 1.4), "ssc": (100, 1.4
 
 
 def run_binning(run_dir: str | Path) -> dict[str, float | int]:
-    """``{"n_steps", "duration"}``: how the run's task binned its event files.
+    """``{"n_steps", "duration"}`` (and ``"channels"`` where the task pooled its channels):
+    how the run's task binned its event files.
 
     An event at ``t`` seconds goes to step ``floor(t * n_steps / duration)``; events past
     ``duration`` are dropped. Read from the run's ``config.json`` (its task options, else
@@ -101,13 +102,17 @@ def run_binning(run_dir: str | Path) -> dict[str, float | int]:
         )
     opts = cfg.get("dataset_options") or {}
     steps, duration = _EVENT_TASKS[task]
-    return {"n_steps": int(opts.get("n_steps", steps)),
-            "duration": float(opts.get("duration", duration))}
+    out: dict[str, float | int] = {"n_steps": int(opts.get("n_steps", steps)),
+                                   "duration": float(opts.get("duration", duration))}
+    if opts.get("channels") is not None:  # the spoken-digit task's pooled bands
+        out["channels"] = int(opts["channels"])
+    return out
 
 
 def read_for_run(run_dir: str | Path, path: str | Path) -> SpikeDataset:
     """An event file in SHD's HDF5 layout (``spikegrad encode-audio``'s output, an SHD
-    file) binned the way the run's task binned its training data (:func:`run_binning`).
+    file) binned the way the run's task binned its training data (:func:`run_binning`),
+    its channels pooled into the run's bands where the task pooled them.
 
     The labels are the file's (``encode-audio --label``; 0 when none were given).
     """
@@ -115,8 +120,19 @@ def read_for_run(run_dir: str | Path, path: str | Path) -> SpikeDataset:
 
     binning = run_binning(run_dir)
     times, units, labels = shd.read_hdf5_spikes(path)
-    return shd.bin_events(times, units, labels, n_steps=int(binning["n_steps"]),
-                          duration=float(binning["duration"]), name=Path(path).name)
+    ds = shd.bin_events(times, units, labels, n_steps=int(binning["n_steps"]),
+                        duration=float(binning["duration"]), name=Path(path).name)
+    channels = int(binning.get("channels", ds.n_units))
+    if channels != ds.n_units:  # pooled the way the run's task pooled its channels
+        from .data.spoken_digits import pool_channels
+
+        if ds.n_units % channels:
+            raise SpikegradInputError(
+                f"{str(path)!r} has {ds.n_units} channels, which the run's {channels} "
+                "pooled bands do not divide"
+            )
+        ds = pool_channels(ds, channels)
+    return ds
 
 
 def _load_state(model: torch.nn.Module, sd: dict, run_dir: Path) -> torch.nn.Module:

@@ -33,13 +33,16 @@ import wave
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import torch
 
 from .._checks import SpikegradInputError, check_size
 from .audio import encode_audio
+
+if TYPE_CHECKING:
+    from .spikes import SpikeDataset
 
 __all__ = [
     "ENGLISH",
@@ -444,7 +447,7 @@ def make_spoken_digits(
         full = _concat(full, shd._load(extra_p, limit, gen, name="extra", **kw))
     test = shd._load(test_p, limit, gen, name="spoken-digits-test", **kw)
     if channels != N_CHANNELS:
-        full, test = _pool_channels(full, channels), _pool_channels(test, channels)
+        full, test = pool_channels(full, channels), pool_channels(test, channels)
     perm = torch.randperm(len(full), generator=gen)
     # stratified unless a class is too small to give the validation set one sample
     # (the shipped subset has one utterance per class and speaker)
@@ -476,8 +479,12 @@ def _concat(a, b):
     )  # fmt: skip
 
 
-def _pool_channels(ds, channels: int):
-    """Channel ``u`` of ``N_CHANNELS`` -> band ``u * channels // N_CHANNELS`` (counts add)."""
+def pool_channels(ds: SpikeDataset, channels: int) -> SpikeDataset:
+    """Channel ``u`` of ``ds.n_units`` -> band ``u * channels // ds.n_units`` (counts add).
+
+    The spoken-digit task's ``channels`` option (e.g. 700 cochlea channels -> 140 bands);
+    :func:`spikegrad.api.read_for_run` applies it to new recordings for a run that used it.
+    """
     from .spikes import SpikeDataset
 
     return SpikeDataset(
