@@ -117,7 +117,7 @@ def test_any_rule_object_trains_through_fit(data):
 def test_make_rule_errors():
     with pytest.raises(SpikegradInputError, match="unknown rule 'nosuch'; valid rules: .*bptt"):
         make_rule("nosuch")
-    with pytest.raises(SpikegradInputError, match="rule 'bptt': bad options"):
+    with pytest.raises(SpikegradInputError, match="rule 'bptt' has no option 'sigma'"):
         make_rule("bptt", sigma=1.0)
     assert set(RULES) >= {"bptt", "eprop", "node", "weight", "conductance", "kernel", "resume"}
 

@@ -22,7 +22,15 @@ from .checkpoint import (
 )
 
 #: Names served lazily from :mod:`spikegrad.io.nir`.
-_NIR_NAMES = ("export_nir", "import_nir", "delay_to_nir", "delay_from_nir", "nir_parameters")
+_NIR_NAMES = (
+    "export_nir",
+    "import_nir",
+    "delay_to_nir",
+    "delay_from_nir",
+    "delayed_linear_to_nir",
+    "delayed_linear_from_nir",
+    "nir_parameters",
+)
 
 __all__ = [
     "Checkpoint",
