@@ -19,12 +19,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import sys
-import time
 
 import torch
 import torch.nn.functional as F
+from _timing import time_alternating
 from torch import nn
 
 
@@ -125,16 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         "spikegrad ALIFNetwork (reference)": _spikegrad(args, "reference"),
         "norse LSNN + LI": _norse(args),
     }
-    times: dict[str, list[float]] = {k: [] for k in steps}
-    for fn in steps.values():  # warm-up
-        fn(x, y)
-    for r in range(args.repeats):
-        for name, fn in steps.items():
-            t = time.perf_counter()
-            fn(x, y)
-            times[name].append(time.perf_counter() - t)
-        print(f"repeat {r + 1}/{args.repeats}", file=sys.stderr)
-    med = {k: statistics.median(v) for k, v in times.items()}
+    times, med = time_alternating(steps, x, y, args.repeats)
     base = med["norse LSNN + LI"]
     rows = {k: {"median_s": med[k], "all_s": times[k], "vs_norse": med[k] / base} for k in med}
     for k, r in rows.items():

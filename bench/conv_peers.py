@@ -29,12 +29,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import statistics
-import sys
-import time
 
 import torch
 import torch.nn.functional as F
+from _timing import time_alternating
 from torch import nn
 
 ALPHA, BETA, BETA_OUT = math.exp(-1 / 5), math.exp(-1 / 10), math.exp(-1 / 20)
@@ -159,16 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     y = torch.randint(0, 4, (args.batch,), generator=g)
     builders = {"spikegrad": _spikegrad, "snntorch": _snntorch, "spikingjelly": _spikingjelly}
     steps = {lib: builders[lib](args) for lib in args.libraries}
-    times: dict[str, list[float]] = {k: [] for k in steps}
-    for fn in steps.values():  # warm-up
-        fn(x, y)
-    for r in range(args.repeats):
-        for name, fn in steps.items():
-            t = time.perf_counter()
-            fn(x, y)
-            times[name].append(time.perf_counter() - t)
-        print(f"repeat {r + 1}/{args.repeats}", file=sys.stderr)
-    med = {k: statistics.median(v) for k, v in times.items()}
+    times, med = time_alternating(steps, x, y, args.repeats)
     peers = [k for k in med if k != "spikegrad"]
     fastest = min((med[k] for k in peers), default=None)
     rows = {k: {"median_s": med[k], "all_s": times[k]} for k in med}
