@@ -165,3 +165,22 @@ def test_alif_network_sparse_input_matches_reference_backend():
     for ga, gb in zip(a[1], b[1], strict=True):
         assert (ga - gb).abs().max().item() <= 1e-11 * (gb.abs().max().item() + 1e-30)
     assert any(gb.abs().max() > 0 for gb in b[1])
+
+
+def test_second_backward_with_retain_graph_repeats_the_first():
+    """The traces and events live in save_for_backward: a retained graph can be
+    differentiated twice, and gives the same gradients both times."""
+    from spikegrad.nn.alif import ALIFNetwork
+
+    g = torch.Generator().manual_seed(6)
+    x = (torch.rand(30, 4, 20, generator=g) < 0.05).double()
+    net = ALIFNetwork(20, 3, (12,), recurrent=True, seed=0).double()
+    with torch.no_grad():
+        net.layers[0].weight.mul_(8.0)
+    loss = net.logits(net(x)).logsumexp(1).sum()
+    params = list(net.parameters())
+    first = torch.autograd.grad(loss, params, retain_graph=True)
+    second = torch.autograd.grad(loss, params)
+    assert any(a.abs().max() > 0 for a in first)
+    for a, b in zip(first, second, strict=True):
+        assert torch.equal(a, b)

@@ -202,8 +202,10 @@ class _ALIFNumba(torch.autograd.Function):
         _alif_forward(
             xs, *params, VT, rec, RESET_CODES[reset], int(refractory), cst, U, I_, A, S, F
         )
-        ctx.arrays = (U, I_, A, S, F, params)
-        ctx.save_for_backward(bm, bs, rho, theta0, alpha, rec_weight)
+        # the traces as tensors in save_for_backward: autograd frees them after the
+        # backward (unless retain_graph), and a second backward finds them again
+        traces = [torch.from_numpy(a) for a in (U, I_, A, S, F, *params)]
+        ctx.save_for_backward(bm, bs, rho, theta0, alpha, rec_weight, *traces)
         ctx.surrogate, ctx.reset, ctx.rg = surrogate, reset, recurrent_grad
         ctx.refractory = refractory
         ctx.set_materialize_grads(False)
@@ -211,8 +213,8 @@ class _ALIFNumba(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, gS, gU):  # type: ignore[override]
-        U, I_, A, S, F, params = ctx.arrays
-        bm, bs, rho, theta0, alpha, V = ctx.saved_tensors
+        bm, bs, rho, theta0, alpha, V, *traces = ctx.saved_tensors
+        U, I_, A, S, F, *params = (t.numpy() for t in traces)
         T, B, N = U.shape
         dt = U.dtype
         gs = np.zeros((T, B, N), dt) if gS is None else np.ascontiguousarray(gS.detach().numpy())
@@ -254,5 +256,4 @@ class _ALIFNumba(torch.autograd.Function):
         if V is not None and need[6]:
             GIt = torch.from_numpy(GI)
             g_V = GIt.reshape(T * B, N).t() @ torch.from_numpy(S).reshape(T * B, N)
-        ctx.arrays = None
         return (torch.from_numpy(GI), *grads, g_V, None, None, None, None)

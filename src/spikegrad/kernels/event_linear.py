@@ -78,14 +78,16 @@ class _EventLinear(torch.autograd.Function):
         WT = np.ascontiguousarray(weight.detach().t().numpy())
         C = np.empty((T, B, N), dt)
         _gather_rows(C, events.start, events.count, events.idx, events.val, WT, dt(0))
-        ctx.events = events
-        ctx.save_for_backward(weight)
+        # the events as tensors in save_for_backward (freed with the graph, kept for a
+        # second backward under retain_graph)
+        ev = [torch.from_numpy(a) for a in (events.start, events.count, events.idx, events.val)]
+        ctx.save_for_backward(weight, *ev)
         return torch.from_numpy(C)
 
     @staticmethod
     def backward(ctx, gC):  # type: ignore[override]
-        (weight,) = ctx.saved_tensors
-        ev = ctx.events
+        weight, *ev_t = ctx.saved_tensors
+        start, count, idx, val = (t.numpy() for t in ev_t)
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         gx = gw = None
         if need_w:
@@ -93,11 +95,10 @@ class _EventLinear(torch.autograd.Function):
             T, B, N = G.shape
             nchunks = max(1, min(numba.get_num_threads(), T * B))
             dWT = np.zeros((nchunks, weight.shape[1], N), G.dtype)
-            _scatter_rows(G, ev.start, ev.count, ev.idx, ev.val, dWT)
+            _scatter_rows(G, start, count, idx, val, dWT)
             gw = torch.from_numpy(np.ascontiguousarray(dWT.sum(0).T))
         if need_x:
             gx = gC @ weight.detach()
-        ctx.events = None
         return gx, gw, None
 
 
