@@ -169,8 +169,11 @@ SWEEP_BASE = {**CONFIG, "patience": 0, "epochs": 3, "checkpoint_every": 1}
 
 
 def test_sweep_driver_killed_alone_workers_end_and_restart_completes(tmp_path, capsys):
-    spec = {"name": "kill", "base": SWEEP_BASE, "grid": {"seed": [0, 1, 2]}}
-    plain = {k: v for k, v in SWEEP_BASE.items() if k != "dataset_options"}
+    # 12 epochs: long enough runs that the kill below lands while runs remain (with 3
+    # epochs an idle machine finished all three during the two refused commands)
+    base = {**SWEEP_BASE, "epochs": 12}
+    spec = {"name": "kill", "base": base, "grid": {"seed": [0, 1, 2]}}
+    plain = {k: v for k, v in base.items() if k != "dataset_options"}
     toml = tmp_path / "g.toml"
     toml.write_text(
         "name = 'kill'\n[base]\n"
