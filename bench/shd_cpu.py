@@ -34,11 +34,28 @@ spike trains, hidden rate and loss are not spikegrad's, only the work per step i
 same size. No forward parity is checked here (bench/peers.py does); it has no
 ``rss_released_mb`` (no spikegrad buffers to release).
 
+``--recipe`` times instead the spoken-digit task's default recipe (issue 29;
+``spikegrad tasks --task spoken-digits``): the 700 channels of :func:`make_batch` pooled
+into 140 bands (five neighbouring channels summed), batch 32, T = 100, a recurrent layer of
+128 adaptive LIF neurons whose 17,920 input synapses each have a learned delay of up to
+10 steps (linear taps), Adam with the delays' own learning rate, the task's loss (max-over-
+time cross-entropy + the upper activity bound). Rows: ``spikegrad`` (the model, optimiser
+and loss the trainer builds from the recipe), ``torch`` (:class:`TorchRecipe`, the same
+equations as a plain PyTorch loop: delays as one ``conv1d`` of interpolated taps, then the
+ALIF loop with autograd; checked against spikegrad's forward on the same weights before
+timing) and ``spyx`` (Spyx has no recurrent adaptive neuron and no synaptic delays: its
+recurrent CuBa LIF on the same 140 bands, i.e. less work than the recipe, so its ratio is
+a bound in Spyx's favour) next to ``spikegrad-lif``, spikegrad's recurrent LIF network
+on the same bands with the same weights (the like-for-like pair). An epoch is
+:data:`SD_TRAIN` utterances (the 16-speaker set plus the 12 extra speakers of
+docs/audio.md, less 10 % validation).
+
 Like ``bench/peers.py``, the workers hide an installed Triton from torch (the first
 ``torch.optim.Adam`` would import it through ``torch._dynamo``: +~71 MB resident that no
 step here uses; see ``peers.HIDE_TRITON_ENV``).
 
     python bench/shd_cpu.py --json shd.json
+    python bench/shd_cpu.py --recipe       # the spoken-digit recipe (issue 29), see below
     python bench/shd_cpu.py --hidden 128 --T 100 --libraries spikegrad torch --steps 3
 """
 
@@ -102,6 +119,257 @@ def make_weights(hidden: int, density: float) -> tuple[dict[str, np.ndarray], fl
     peers.N_HID = hidden
     scale = peers.WEIGHT_SCALE * math.sqrt(peers.P_IN / density)
     return peers.make_weights(True, scale), scale
+
+
+#: training utterances per epoch of the recipe's measurement (docs/audio.md: 960 + 240,
+#: less the stratified 10 % validation split)
+SD_TRAIN = 1080
+SD_BATCH = 32
+SD_BANDS = 140
+
+
+def recipe_batch(T: int = 100, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`make_batch` at the recipe's batch size, pooled to 140 bands (sums of 5)."""
+    x, y = make_batch(T, SD_BATCH, seed)
+    return x.view(T, SD_BATCH, SD_BANDS, -1).sum(-1), y
+
+
+def recipe_config():
+    """The spoken-digit task's default recipe as a TrainConfig (the shipped subset)."""
+    from spikegrad.learning.config import TrainConfig
+    from spikegrad.tasks.recipes import recipe
+
+    settings = dict(recipe("spoken-digits").settings)
+    return TrainConfig(dataset="spoken-digits", **settings)
+
+
+class SpikegradRecipe(torch.nn.Module):
+    """The recipe's model and loss exactly as ``spikegrad train`` builds them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from spikegrad.learning.config import build_model, build_task
+
+        cfg = recipe_config()
+        self.cfg = cfg
+        self.task = build_task(cfg)
+        self.net = build_model(cfg, SD_BANDS, 20)
+
+    def optimizer(self):
+        from spikegrad.learning.config import build_optimizer
+
+        return build_optimizer(self.cfg, self.net)
+
+    def loss(self, x, y):
+        return self.task.loss(self.net, self.net(x), y)
+
+
+class TorchRecipe(torch.nn.Module):
+    r"""The recipe as a plain PyTorch loop, with :class:`SpikegradRecipe`'s parameters.
+
+    Delays: taps :math:`K_{ji}[k] = \max(0, 1 - |k - d_{ji}|)` (``d`` in steps), the input
+    current one causal ``conv1d`` of ``W * K`` over time. Neurons (detach reset, threshold
+    :math:`1 + \alpha A`): :math:`S = H(U - \Theta)`, :math:`U \leftarrow (\beta_m U +
+    (1-\beta_m) I)(1 - \mathrm{sg}(S))`, :math:`I \leftarrow \beta_s I + h + V S`,
+    :math:`A \leftarrow \rho A + S`; SuperSpike surrogate of the model's scale; leaky
+    readout, max over time, cross-entropy + the upper activity bound of the recipe.
+    """
+
+    def __init__(self, ref: SpikegradRecipe) -> None:
+        super().__init__()
+        net, cfg = ref.net, ref.cfg
+        layer = net.layers[0]
+        proj = layer.projection
+        self.W = torch.nn.Parameter(proj.weight.detach().clone())
+        self.d = torch.nn.Parameter((proj.delays.detach() / proj.dt).clone())
+        self.K = proj.max_steps + 1
+        self.V = torch.nn.Parameter(layer.rec_weight.detach().clone())
+        self.Wout = torch.nn.Parameter(net.readout.weight.detach().clone())
+        dt = cfg.dt
+        self.bm, self.bs = math.exp(-dt / cfg.tau_mem), math.exp(-dt / cfg.tau_syn)
+        self.bo = math.exp(-dt / cfg.tau_out)
+        mo = cfg.model_options
+        self.alpha, self.rho = mo["adapt"], math.exp(-dt / mo["tau_adapt"])
+        self.beta = cfg.beta
+        # Adam moves a parameter by ~lr per update whatever its unit: spikegrad's delays
+        # (seconds) move lr * lr_scale seconds, so these (steps) get lr * lr_scale / dt
+        self.lr_delay = cfg.lr * float(getattr(proj.delays, "lr_scale", 1.0)) / dt
+        self.cfg = cfg
+
+    def optimizer(self):
+        c = self.cfg
+        return torch.optim.Adam([{"params": [self.W, self.V, self.Wout], "lr": c.lr},
+                                 {"params": [self.d], "lr": self.lr_delay}])  # fmt: skip
+
+    def forward(self, x):
+        T, B, M = x.shape
+        k = torch.arange(self.K, dtype=x.dtype)
+        d = self.d.clamp(0, self.K - 1)
+        taps = (1 - (k - d[..., None]).abs()).clamp_min(0) * self.W[..., None]  # [N, M, K]
+        xp = torch.nn.functional.pad(x.permute(1, 2, 0), (self.K - 1, 0))  # [B, M, T+K-1]
+        h = torch.nn.functional.conv1d(xp, taps.flip(-1)).permute(2, 0, 1)  # [T, B, N]
+        N = h.shape[-1]
+        u = x.new_zeros(B, N)
+        i = torch.zeros_like(u)
+        a = torch.zeros_like(u)
+        beta = self.beta
+        spikes = []
+        for h_t in h.unbind(0):
+            v = u - (1.0 + self.alpha * a)
+            s = _SurrogateStep.apply(v, beta)
+            u = (self.bm * u + (1 - self.bm) * i) * (1.0 - s.detach())
+            i = self.bs * i + h_t + s @ self.V.t()
+            a = self.rho * a + s
+            spikes.append(s)
+        spk = torch.stack(spikes)
+        ho = spk @ self.Wout.t()
+        uo = x.new_zeros(B, self.Wout.shape[0])
+        io = torch.zeros_like(uo)
+        out = []
+        for h_t in ho.unbind(0):
+            out.append(uo)
+            uo = self.bo * uo + (1 - self.bo) * io
+            io = self.bs * io + h_t
+        return spk, torch.stack(out)
+
+    def loss(self, x, y):
+        spk, out = self(x)
+        ce = torch.nn.functional.cross_entropy(out.max(0).values, y)
+        c = self.cfg  # population upper bound: mean_b relu(mean_j count_bj - thr)^2
+        up = torch.relu(spk.sum(0).mean(1) - c.upper_threshold).pow(2).mean()
+        return ce + c.upper_strength * up
+
+
+class PlainRecipe(torch.nn.Module):
+    """spikegrad's recurrent LIF on the recipe's 140 bands without adaptation or delays:
+    the network of the ``spyx`` row (same weights), for a like-for-like ratio."""
+
+    def __init__(self, ref: SpikegradRecipe) -> None:
+        super().__init__()
+        from spikegrad.nn import SpikingNetwork
+
+        cfg, layer = ref.cfg, ref.net.layers[0]
+        self.net = SpikingNetwork(SD_BANDS, 20, (128,), recurrent=True, seed=cfg.seed)
+        with torch.no_grad():
+            self.net.layers[0].weight.copy_(layer.projection.weight)
+            self.net.layers[0].rec_weight.copy_(layer.rec_weight)
+            self.net.readout.weight.copy_(ref.net.readout.weight)
+        self.task, self.lr = ref.task, cfg.lr
+
+    def optimizer(self):
+        return torch.optim.Adam(self.net.parameters(), lr=self.lr)
+
+    def loss(self, x, y):
+        return self.task.loss(self.net, self.net(x), y)
+
+
+class _SurrogateStep(torch.autograd.Function):
+    """Heaviside (H(0) = 0) forward, SuperSpike 1 / (beta |v| + 1)^2 backward."""
+
+    @staticmethod
+    def forward(ctx, v, beta):
+        ctx.save_for_backward(v)
+        ctx.beta = beta
+        return (v > 0).to(v.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        (v,) = ctx.saved_tensors
+        return g / (ctx.beta * v.abs() + 1.0) ** 2, None
+
+
+def recipe_worker(lib: str, warmup: int, steps: int, threads: int) -> dict:
+    """Time one row of ``--recipe`` in this process; returns the JSON row."""
+    thread_info = peers.set_threads(threads)
+    x, y = recipe_batch()
+    base = memory_baseline()
+    torch.manual_seed(0)
+    ref = SpikegradRecipe()
+    model = {"spikegrad": ref, "torch": TorchRecipe, "spikegrad-lif": PlainRecipe}[lib]
+    if model is not ref:
+        model = model(ref)
+    parity = None
+    if lib == "torch":
+        with torch.no_grad():
+            s_ref = ref.net(x).spikes[0]
+            s_t = model(x)[0]
+        parity = float((s_ref != s_t).float().mean())
+        if float(s_ref.mean()) == 0:
+            raise RuntimeError("the recipe's hidden layer is silent: the parity check is void")
+        del ref
+    with torch.no_grad():
+        net = ref.net if lib == "spikegrad" else getattr(model, "net", None)
+        rate = float(model(x)[0].mean()) if net is None else float(net(x).spikes[0].mean())
+    opt = model.optimizer()
+    wall, cpu = [], []
+    for k in range(warmup + steps):
+        if k == warmup:
+            memory_baseline()
+        t0, c0 = time.perf_counter(), time.process_time()
+        opt.zero_grad(set_to_none=True)
+        loss = model.loss(x, y)
+        loss.backward()
+        opt.step()
+        t1, c1 = time.perf_counter(), time.process_time()
+        if k >= warmup:
+            wall.append(t1 - t0)
+            cpu.append(c1 - c0)
+        log(f"    recipe {lib} step {k + 1}/{warmup + steps}: {t1 - t0:.3f} s")
+    s = statistics.median(wall)
+    return {"library": lib, "hidden": 128, "T": int(x.shape[0]), "batch": SD_BATCH,
+            "s_per_step": s, "s_per_step_min": min(wall), "s_per_step_max": max(wall),
+            "s_per_epoch": s * SD_TRAIN / SD_BATCH, "cpu_s": statistics.median(cpu),
+            "steady_peak_mb": peak_since_baseline(base), "input_density": float(x.mean()),
+            "spike_mismatch_vs_spikegrad": parity, "hidden_rate": rate, "steps": steps,
+            "warmup": warmup, "threads": thread_info}  # fmt: skip
+
+
+def spawn_recipe_spyx(warmup: int, steps: int, threads: int) -> dict:
+    """Spyx's recurrent CuBa LIF (no adaptation, no delays) on the recipe's batch."""
+    x, y = recipe_batch()
+    torch.manual_seed(0)
+    ref = SpikegradRecipe()
+    layer = ref.net.layers[0]
+    w = {"W": layer.projection.weight.detach().numpy(), "V": layer.rec_weight.detach().numpy(),
+         "Wout": ref.net.readout.weight.detach().numpy()}  # fmt: skip
+    with tempfile.TemporaryDirectory() as d:
+        fw, fx = os.path.join(d, "w.npz"), os.path.join(d, "x.npz")
+        np.savez(fw, **w)
+        np.savez(fx, x=x.numpy(), y=y.numpy())
+        args = ["time", "--weights", fw, "--input", fx, "--variant", "rec", "--warmup",
+                str(warmup), "--steps", str(steps), "--threads", str(threads)]  # fmt: skip
+        row = peers.run_jax_worker(args, threads, "spyx recipe")
+    row.update(s_per_epoch=row["s_per_step"] * SD_TRAIN / SD_BATCH, batch=SD_BATCH)
+    return row
+
+
+def run_recipe(libs: list[str], warmup: int, steps: int, threads: int, repeats: int) -> list:
+    """``--recipe``: every library ``repeats`` times, alternating; prints the table."""
+    rows: list[dict] = []
+    for _ in range(repeats):
+        for lib in libs:
+            log(f"  recipe {lib} ...")
+            if lib == "spyx":
+                rows.append(spawn_recipe_spyx(warmup, steps, threads))
+            else:
+                rows.append(peers.run_worker(__file__, ["recipe:" + lib, "0", "0", str(warmup),
+                                                        str(steps), str(threads)],
+                                             threads, f"recipe {lib}"))  # fmt: skip
+    med = {lib: statistics.median(r["s_per_step"] for r in rows if r["library"] == lib)
+           for lib in libs}  # fmt: skip
+    print(
+        f"| library | s/step (median of {repeats} runs' medians) | s/epoch ({SD_TRAIN} "
+        "utterances) | x spikegrad | spike mismatch vs spikegrad |"
+    )
+    print("|---|---|---|---|---|")
+    for lib in libs:
+        mm = [r.get("spike_mismatch_vs_spikegrad") for r in rows if r["library"] == lib]
+        mm_s = "-" if mm[0] is None else f"{max(mm):.2e}"
+        print(
+            f"| {lib} | {med[lib]:.4f} | {med[lib] * SD_TRAIN / SD_BATCH:.1f} | "
+            f"{med[lib] / med['spikegrad']:.2f} | {mm_s} |"
+        )
+    return rows
 
 
 def worker(lib: str, hidden: int, T: int, warmup: int, steps: int, threads: int) -> dict:
@@ -274,7 +542,9 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--_worker"]:
         lib, hidden, T, warmup, steps, threads = argv[1:7]
-        if lib.startswith("adjoint:"):
+        if lib.startswith("recipe:"):
+            row = recipe_worker(lib[7:], int(warmup), int(steps), int(threads))
+        elif lib.startswith("adjoint:"):
             row = adjoint_worker(lib[8:], int(hidden), int(T), int(warmup), int(steps),
                                  int(threads))  # fmt: skip
         else:
@@ -293,7 +563,20 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--adjoint", action="store_true",
                    help="instead: spikegrad with Esser's surrogate, sparse vs dense "
                    "recurrent adjoint (same process)")  # fmt: skip
+    p.add_argument("--recipe", action="store_true",
+                   help="instead: the spoken-digit recipe (issue 29) against a torch loop "
+                   "and Spyx")  # fmt: skip
+    p.add_argument("--repeats", type=int, default=3, help="--recipe: alternating runs")
     args = p.parse_args(argv)
+    if args.recipe:
+        libs = [lib for lib in ("spikegrad", "torch", "spyx") if lib in args.libraries
+                and (lib != "spyx" or peers.available("spyx")[0])]  # fmt: skip
+        if "spyx" in libs:
+            libs.insert(libs.index("spyx"), "spikegrad-lif")
+        rows = run_recipe(libs, args.warmup, args.steps, args.threads, args.repeats)
+        if args.json:
+            Path(args.json).write_text(json.dumps(rows, indent=1))
+        return
     if args.adjoint:
         print(
             "| surrogate | hidden | T | blas s | sweep s | sparse s | blas / best "
