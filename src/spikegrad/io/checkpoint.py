@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from .._checks import SpikegradInputError
+from .._files import atomic_write as _atomic_write
+from .._files import atomic_write_bytes, atomic_write_text
 
 __all__ = [
     "Checkpoint",
@@ -35,43 +35,6 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
 ]
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-#: process umask, read once (reading it means setting it, which is not thread-safe)
-_UMASK = _umask()
-
-
-def _atomic_write(path: Path, write) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        # mkstemp creates 0600; give the file the mode a plain open() would (0666 & ~umask)
-        os.fchmod(fd, 0o666 & ~_UMASK)
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file, fsync, rename)."""
-    _atomic_write(Path(path), lambda f: f.write(data))
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write UTF-8 ``text`` to ``path`` atomically."""
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 #: File layout: MAGIC, then the SHA-256 of the body, then the body (a torch.save zip).
@@ -88,7 +51,7 @@ def save_payload(path: str | Path, payload: dict[str, Any]) -> None:
     torch.save(payload, buf)
     body = buf.getvalue()
     data = MAGIC + hashlib.sha256(body).digest() + body
-    _atomic_write(Path(path), lambda f: f.write(data))
+    _atomic_write(Path(path), lambda f: f.write(data))  # (a seam tests/test_faults.py patches)
 
 
 def _load_reason(exc: BaseException) -> str:

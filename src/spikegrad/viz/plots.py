@@ -39,25 +39,12 @@ def save_figure(fig: Any, path: str | Path, *, close: bool = True, **savefig: An
     ``savefig`` keywords go to :meth:`matplotlib.figure.Figure.savefig`; the figure is
     closed afterwards unless ``close`` is false.
     """
-    import os
-    import tempfile
+    from .._files import atomic_write
 
     path = Path(path)
     fmt = savefig.pop("format", None) or (path.suffix[1:].lower() or "png")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        mask = os.umask(0)
-        os.umask(mask)
-        os.fchmod(fd, 0o666 & ~mask)  # the mode a plain open() gives, not mkstemp's 0600
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format=fmt, **savefig)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        atomic_write(path, lambda f: fig.savefig(f, format=fmt, **savefig))
     finally:
         if close:
             pyplot().close(fig)
