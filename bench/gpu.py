@@ -26,7 +26,7 @@ On a CUDA machine, from the repository root (spikegrad, triton and pytest instal
    adaptive LIF network (``ALIFNetwork``, recurrent: :func:`~spikegrad.kernels.alif_fused.
    alif_sequence_fused`), the same network with learned synaptic delays (``max_delay``,
    feed-forward), bench/conv_peers.py's conv network (``conv_network``, 2 x 16 x 16 event
-   frames) and an Izhikevich network (``IzhikevichLayer`` + ``Readout``:
+   frames, 4 classes) and an Izhikevich network (``IzhikevichLayer`` + ``Readout``:
    :func:`~spikegrad.kernels.izhikevich_fused.izhikevich_sequence_fused`), each on the
    default backend (``auto``: the fused kernels; on CPU, ``--cpu-interpret``, their numba
    kernels) and on ``reference``, with the largest gradient difference between the two
@@ -357,7 +357,7 @@ def _model_builders(sizes: dict) -> dict:
                            backend=backend)  # fmt: skip
 
     def conv(backend):
-        return conv_network(shape, n_out, channels=sizes["conv_channels"],
+        return conv_network(shape, 4, channels=sizes["conv_channels"],
                             hidden=sizes["conv_hidden"], seed=0, backend=backend)  # fmt: skip
 
     def izhikevich(backend):
@@ -380,7 +380,8 @@ def model_rows(device, sizes, warmup, steps) -> list:
     for name, (build, k_in) in _model_builders(sizes).items():
         g = torch.Generator().manual_seed(3)
         x = (torch.rand(T, B, k_in, generator=g) < sizes["m_density"]).float().to(device)
-        y = torch.randint(0, sizes["n_out"], (B,), generator=g).to(device)
+        n_cls = 4 if name == "conv" else sizes["n_out"]  # bench/conv_peers.py: 4 classes
+        y = torch.randint(0, n_cls, (B,), generator=g).to(device)
         grads, rates = {}, {}
         for backend in ("auto", "reference"):
             try:
