@@ -32,7 +32,8 @@ On a CUDA machine, from the repository root (spikegrad, triton and pytest instal
    kernels) and on ``reference``, with the largest gradient difference between the two
    (float32, same weights, relative to each gradient's largest magnitude), plus the
    kernels alone: ``alif_sequence_fused`` (recurrent) and ``izhikevich_sequence_fused``,
-   forward + backward of the summed spikes and membrane, default vs ``kernel="torch"``.
+   forward + backward of the summed spikes and membrane, default (on CUDA: the fused
+   torch loop; on CPU: numba) vs ``kernel="torch"`` vs the reference step under autograd.
 
 Every row records the median seconds per step over the timed steps and the peak GPU
 memory (``torch.cuda.max_memory_allocated`` over the timed steps, reset before them;
@@ -413,8 +414,10 @@ def model_rows(device, sizes, warmup, steps) -> list:
 
 
 def kernel_rows(device, sizes, warmup, steps) -> list:
-    """``alif_sequence_fused`` / ``izhikevich_sequence_fused`` alone: forward + backward."""
-    from spikegrad.functional.izhikevich import IzhikevichParams
+    """``alif_sequence_fused`` / ``izhikevich_sequence_fused`` alone (and their references):
+    forward + backward."""
+    from spikegrad.functional.alif import ALIFParams, alif_sequence
+    from spikegrad.functional.izhikevich import IzhikevichParams, izhikevich_sequence
     from spikegrad.functional.surrogate import SuperSpike
     from spikegrad.kernels.alif_fused import alif_sequence_fused
     from spikegrad.kernels.izhikevich_fused import izhikevich_sequence_fused
@@ -428,16 +431,23 @@ def kernel_rows(device, sizes, warmup, steps) -> list:
     p_izh = IzhikevichParams(0.02, 0.2, -65.0, 8.0, 1.0, 30.0, 10.0)
 
     def alif(kernel):
+        if kernel == "reference":
+            prm = ALIFParams(0.95, 0.8, 0.99, 1.0, 0.2)
+            s, _, u = alif_sequence(x_alif, prm, sg, rec_weight=rec, record_membrane=True)
+            return s, u
         return alif_sequence_fused(x_alif, 0.95, 0.8, sg, rho=0.99, adapt=0.2, rec_weight=rec,
                                    kernel=kernel)  # fmt: skip
 
     def izh(kernel):
+        if kernel == "reference":
+            s, _, v = izhikevich_sequence(x_izh, p_izh, sg, record_membrane=True)
+            return s, v
         return izhikevich_sequence_fused(x_izh, p_izh, sg, kernel=kernel)
 
     rows = []
     for name, fn, x in (("alif_sequence_fused", alif, x_alif),
                         ("izhikevich_sequence_fused", izh, x_izh)):  # fmt: skip
-        for kernel in ("auto", "torch"):
+        for kernel in ("auto", "torch", "reference"):
 
             def step(fn=fn, kernel=kernel, x=x):
                 s, u = fn(kernel)

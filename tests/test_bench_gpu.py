@@ -46,7 +46,7 @@ def test_model_and_kernel_rows_run_on_cpu():
     assert {(r["variant"], r["library"]) for r in kernels} == {
         (k, f"kernel-{b}")
         for k in ("alif_sequence_fused", "izhikevich_sequence_fused")
-        for b in ("auto", "torch")
+        for b in ("auto", "torch", "reference")
     }
     for r in rows:
         assert "error" not in r, r

@@ -214,3 +214,19 @@ def test_layer_runs_on_the_compiled_kernel_by_default(dtype):
     (gr,) = torch.autograd.grad(sr.sum(), r.weight)
     tol = 1e-13 if dtype == torch.float64 else 4e-6
     assert (ga - gr).abs().max() <= tol * gr.abs().max()
+
+
+def test_non_contiguous_input_and_gradient():
+    # a [B, T, N] tensor seen as [T, B, N] (a transposed view) and an expanded gradient
+    base = _x(torch.float64, seed=10).detach().transpose(0, 1).contiguous()
+    x = base.transpose(0, 1).requires_grad_()
+    assert not x.is_contiguous()
+    xc = x.detach().contiguous().requires_grad_()
+    sg = SuperSpike(2.0)
+    S, V = izhikevich_sequence_fused(x, P, sg, reset="differentiable", kernel="numba")
+    Sc, Vc = izhikevich_sequence_fused(xc, P, sg, reset="differentiable", kernel="numba")
+    assert S.sum() > 0 and torch.equal(S, Sc) and torch.equal(V, Vc)
+    w = torch.linspace(0.5, 1.5, x.shape[-1], dtype=x.dtype).expand_as(S)  # stride-0 weights
+    (g,) = torch.autograd.grad((S * w).sum(), x)
+    (gc,) = torch.autograd.grad((Sc * w.contiguous()).sum(), xc)
+    assert g.abs().max() > 0 and torch.equal(g, gc)
