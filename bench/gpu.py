@@ -22,6 +22,18 @@ On a CUDA machine, from the repository root (spikegrad, triton and pytest instal
    T = 500, forward + backward of the summed spikes (their benchmark's setting), for
    spikegrad triton / fused / reference and SpikingJelly ``LIFNode`` on each backend
    it offers (``torch``, ``cupy``, ``triton``).
+4. **Every model** (issue 31): a training step (forward, backward, Adam step) of the
+   adaptive LIF network (``ALIFNetwork``, recurrent: :func:`~spikegrad.kernels.alif_fused.
+   alif_sequence_fused`), the same network with learned synaptic delays (``max_delay``,
+   feed-forward), bench/conv_peers.py's conv network (``conv_network``, 2 x 16 x 16 event
+   frames, 4 classes) and an Izhikevich network (``IzhikevichLayer`` + ``Readout``:
+   :func:`~spikegrad.kernels.izhikevich_fused.izhikevich_sequence_fused`), each on the
+   default backend (``auto``: the fused kernels; on CPU, ``--cpu-interpret``, their numba
+   kernels) and on ``reference``, with the largest gradient difference between the two
+   (float32, same weights, relative to each gradient's largest magnitude), plus the
+   kernels alone: ``alif_sequence_fused`` (recurrent) and ``izhikevich_sequence_fused``,
+   forward + backward of the summed spikes and membrane, default (on CUDA: the fused
+   torch loop; on CPU: numba) vs ``kernel="torch"`` vs the reference step under autograd.
 
 Every row records the median seconds per step over the timed steps and the peak GPU
 memory (``torch.cuda.max_memory_allocated`` over the timed steps, reset before them;
@@ -327,6 +339,131 @@ def open_neuromorphic_rows(device, sizes, warmup, steps) -> list:
     return rows
 
 
+# ---------------------------------------------------------------- models (issue 31)
+def _model_builders(sizes: dict) -> dict:
+    """name -> (build(backend) -> model, input shape per step). Weights from seed 0."""
+    from spikegrad.nn import Readout
+    from spikegrad.nn.alif import ALIFNetwork
+    from spikegrad.nn.izhikevich import IzhikevichLayer
+    from spikegrad.nn.sequential import SpikingSequential, conv_network
+
+    n_in, n_hid, n_out = sizes["m_in"], sizes["m_hid"], sizes["n_out"]
+    shape = sizes["conv_shape"]
+
+    def alif(backend):
+        return ALIFNetwork(n_in, n_out, (n_hid,), recurrent=True, seed=0, backend=backend)
+
+    def delays(backend):
+        return ALIFNetwork(n_in, n_out, (n_hid,), max_delay=sizes["max_delay"], seed=0,
+                           backend=backend)  # fmt: skip
+
+    def conv(backend):
+        return conv_network(shape, 4, channels=sizes["conv_channels"],
+                            hidden=sizes["conv_hidden"], seed=0, backend=backend)  # fmt: skip
+
+    def izhikevich(backend):
+        g = torch.Generator().manual_seed(0)
+        return SpikingSequential(IzhikevichLayer(n_in, n_hid, backend=backend, generator=g),
+                                 Readout(n_hid, n_out, generator=g))  # fmt: skip
+
+    return {
+        "alif-rec": (alif, n_in),
+        "alif-delays": (delays, n_in),
+        "conv": (conv, shape[0] * shape[1] * shape[2]),
+        "izhikevich": (izhikevich, n_in),
+    }
+
+
+def model_rows(device, sizes, warmup, steps) -> list:
+    """Training step of every model on the default and the reference backend."""
+    rows = []
+    T, B = sizes["m_T"], sizes["m_batch"]
+    for name, (build, k_in) in _model_builders(sizes).items():
+        g = torch.Generator().manual_seed(3)
+        x = (torch.rand(T, B, k_in, generator=g) < sizes["m_density"]).float().to(device)
+        n_cls = 4 if name == "conv" else sizes["n_out"]  # bench/conv_peers.py: 4 classes
+        y = torch.randint(0, n_cls, (B,), generator=g).to(device)
+        grads, rates = {}, {}
+        for backend in ("auto", "reference"):
+            try:
+                model = build(backend).to(device)
+                out = model(x)
+                torch.nn.functional.cross_entropy(model.logits(out), y).backward()
+                grads[backend] = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+                rates[backend] = float(out.spikes[0].detach().float().mean())
+                opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], 1e-3)
+
+                def step(model=model, opt=opt, x=x, y=y):
+                    opt.zero_grad(set_to_none=True)
+                    torch.nn.functional.cross_entropy(model.logits(model(x)), y).backward()
+                    opt.step()
+
+                r = time_steps(step, device, warmup, steps)
+            except Exception as exc:  # a model that fails on this machine: say so
+                r = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"}
+            rows.append({"part": "models", "library": f"spikegrad-{backend}", "variant": name,
+                         "T": T, "batch": B, "hidden_rate": rates.get(backend), **r})  # fmt: skip
+            log(f"[models] {rows[-1]}")
+        if len(grads) == 2 and len(grads["auto"]) == len(grads["reference"]):
+            pairs = zip(grads["auto"], grads["reference"], strict=True)
+            worst = max(((a - b).abs().max() / b.abs().max().clamp_min(1e-30)).item()
+                        for a, b in pairs)  # fmt: skip
+            rows[-2]["max_rel_grad_err_vs_reference"] = worst
+    rows += kernel_rows(device, sizes, warmup, steps)
+    return rows
+
+
+def kernel_rows(device, sizes, warmup, steps) -> list:
+    """``alif_sequence_fused`` / ``izhikevich_sequence_fused`` alone (and their references):
+    forward + backward."""
+    from spikegrad.functional.alif import ALIFParams, alif_sequence
+    from spikegrad.functional.izhikevich import IzhikevichParams, izhikevich_sequence
+    from spikegrad.functional.surrogate import SuperSpike
+    from spikegrad.kernels.alif_fused import alif_sequence_fused
+    from spikegrad.kernels.izhikevich_fused import izhikevich_sequence_fused
+
+    T, B, N = sizes["m_T"], sizes["m_batch"], sizes["m_hid"]
+    g = torch.Generator().manual_seed(4)
+    sg = SuperSpike(10.0)
+    rec = (torch.randn(N, N, generator=g) / math.sqrt(N)).to(device)
+    x_alif = (torch.rand(T, B, N, generator=g) * 0.3).to(device).requires_grad_()
+    x_izh = (torch.rand(T, B, N, generator=g) * 20.0).to(device).requires_grad_()
+    p_izh = IzhikevichParams(0.02, 0.2, -65.0, 8.0, 1.0, 30.0, 10.0)
+
+    def alif(kernel):
+        if kernel == "reference":
+            prm = ALIFParams(0.95, 0.8, 0.99, 1.0, 0.2)
+            s, _, u = alif_sequence(x_alif, prm, sg, rec_weight=rec, record_membrane=True)
+            return s, u
+        return alif_sequence_fused(x_alif, 0.95, 0.8, sg, rho=0.99, adapt=0.2, rec_weight=rec,
+                                   kernel=kernel)  # fmt: skip
+
+    def izh(kernel):
+        if kernel == "reference":
+            s, _, v = izhikevich_sequence(x_izh, p_izh, sg, record_membrane=True)
+            return s, v
+        return izhikevich_sequence_fused(x_izh, p_izh, sg, kernel=kernel)
+
+    rows = []
+    for name, fn, x in (("alif_sequence_fused", alif, x_alif),
+                        ("izhikevich_sequence_fused", izh, x_izh)):  # fmt: skip
+        for kernel in ("auto", "torch", "reference"):
+
+            def step(fn=fn, kernel=kernel, x=x):
+                s, u = fn(kernel)
+                x.grad = None
+                (s.sum() + 1e-3 * u.sum()).backward()
+
+            try:
+                r = time_steps(step, device, warmup, steps)
+            except Exception as exc:
+                r = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"}
+            rows.append({"part": "kernels", "library": f"kernel-{kernel}", "variant": name,
+                         "T": T, "batch": B, "neurons": N, **r})  # fmt: skip
+            log(f"[kernels] {rows[-1]}")
+    return rows
+
+
 # ---------------------------------------------------------------- report
 def markdown(report: dict) -> str:
     lines = [f"# bench/gpu.py on {report['device']}", "",
@@ -343,20 +480,25 @@ def markdown(report: dict) -> str:
                          f"{r['max_abs_grad_err']:.2e} | "
                          f"{r['max_rel_grad_err']:.2e} |")  # fmt: skip
         lines.append("")
-    for part in ("peers-network", "open-neuromorphic"):
+    for part in ("peers-network", "open-neuromorphic", "models", "kernels"):
         rows = [r for r in report["rows"] if r["part"] == part]
         if not rows:
             continue
-        lines += [f"## {part}", "", "| library | variant | T | batch | ms/step | peak GPU MB |",
-                  "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+        lines += [f"## {part}", "", "| library | variant | T | batch | ms/step | peak GPU MB |"
+                  + (" max rel grad err vs reference |" if part == "models" else ""),
+                  "| --- | --- | --- | --- | --- | --- |"
+                  + (" --- |" if part == "models" else "")]  # fmt: skip
         for r in rows:
             if "error" in r:
                 lines.append(f"| {r['library']} | {r['variant']} | {r['T']} | "
-                             f"{r.get('batch', '')} | error: {r['error']} | |")  # fmt: skip
+                             f"{r.get('batch', '')} | error: {r['error']} | |"
+                             + (" |" if part == "models" else ""))  # fmt: skip
                 continue
             peak = "" if r.get("peak_mb") is None else f"{r['peak_mb']:.0f}"
+            err = r.get("max_rel_grad_err_vs_reference")
+            extra = "" if part != "models" else (" |" if err is None else f" {err:.2e} |")
             lines.append(f"| {r['library']} | {r['variant']} | {r['T']} | {r['batch']} | "
-                         f"{1e3 * r['s_per_step']:.2f} | {peak} |")  # fmt: skip
+                         f"{1e3 * r['s_per_step']:.2f} | {peak} |{extra}")  # fmt: skip
         lines.append("")
     return "\n".join(lines)
 
@@ -382,7 +524,9 @@ def main(argv: list[str] | None = None) -> int:
     if a.cpu_interpret:
         device = torch.device("cpu")
         sizes = dict(n_in=9, n_hid=7, n_out=3, batch=3, T_agree=6, batch_agree=3,
-                     on_n=8, on_T=6, on_batch=2, peers=False)  # fmt: skip
+                     on_n=8, on_T=6, on_batch=2, peers=False, m_in=9, m_hid=7, m_T=20,
+                     m_batch=3, m_density=0.8, max_delay=3e-3, conv_shape=(2, 4, 4),
+                     conv_channels=(2, 3), conv_hidden=5)  # fmt: skip
         T_list, warmup, steps = [6], 1, 2
     else:
         if not torch.cuda.is_available():
@@ -392,7 +536,9 @@ def main(argv: list[str] | None = None) -> int:
         device = torch.device("cuda")
         sizes = dict(n_in=peers.N_IN, n_hid=peers.N_HID, n_out=peers.N_OUT, batch=peers.BATCH,
                      T_agree=100, batch_agree=32, on_n=4096, on_T=500, on_batch=16,
-                     peers=True)  # fmt: skip
+                     peers=True, m_in=700, m_hid=128, m_T=100, m_batch=64, m_density=0.02,
+                     max_delay=25e-3, conv_shape=(2, 16, 16), conv_channels=(8, 16),
+                     conv_hidden=64)  # fmt: skip
         T_list = [100, 500]
         warmup, steps = (1, 3) if a.quick else (3, 10)
     from spikegrad.kernels import lif_triton
@@ -411,6 +557,7 @@ def main(argv: list[str] | None = None) -> int:
         report["agreement"] = agreement(device, sizes)
     report["rows"] = train_step_rows(device, sizes, T_list, warmup, steps)
     report["rows"] += open_neuromorphic_rows(device, sizes, warmup, steps)
+    report["rows"] += model_rows(device, sizes, warmup, steps)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "gpu.json").write_text(json.dumps(report, indent=1))

@@ -13,12 +13,15 @@ and :math:`k = 1 - S`, the adjoint of one step is
            + \partial L/\partial V\big|_\text{out}, \qquad g_U = g_{\hat U}
 
 and :math:`\partial L/\partial I[n] = h g_V'`. ``a, b, c, d`` are constants (no gradient).
+On CPU the same two sweeps run compiled (:mod:`spikegrad.kernels.izhikevich_numba`,
+chosen by :func:`izhikevich_sequence_fused`'s ``kernel`` argument).
 """
 
 from __future__ import annotations
 
 import torch
 
+from .._checks import SpikegradInputError, check_choice
 from ..functional.izhikevich import IzhikevichParams
 from ..functional.surrogate import Surrogate
 
@@ -74,9 +77,34 @@ class _IzhFused(torch.autograd.Function):
 
 
 def izhikevich_sequence_fused(
-    x: torch.Tensor, params: IzhikevichParams, surrogate: Surrogate, *, reset: str = "detach"
+    x: torch.Tensor,
+    params: IzhikevichParams,
+    surrogate: Surrogate,
+    *,
+    reset: str = "detach",
+    kernel: str = "auto",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Spikes ``[T, B, N]`` and the trace ``V[0..T-1]`` from rest; same values as
     :func:`~spikegrad.functional.izhikevich.izhikevich_sequence`, gradient to ``x`` only
-    (from the spikes and from a loss on the returned trace ``V``)."""
-    return _IzhFused.apply(x, IzhikevichParams(*params), surrogate, reset == "differentiable")
+    (from the spikes and from a loss on the returned trace ``V``).
+
+    ``kernel``: ``"auto"`` runs the compiled loops of
+    :mod:`spikegrad.kernels.izhikevich_numba` where they apply (CPU, float32 / float64, a
+    registered surrogate, parameters that are numbers or tensors of ``x``'s dtype) and the
+    torch loop above elsewhere; ``"torch"`` always the torch loop; ``"numba"`` the
+    compiled loops or an error.
+    """
+    from . import izhikevich_numba
+
+    check_choice("kernel", kernel, ("auto", "torch", "numba"))
+    params = IzhikevichParams(*params)
+    dr = reset == "differentiable"
+    if kernel != "torch" and izhikevich_numba.available(surrogate, x, params):
+        return izhikevich_numba._IzhNumba.apply(x, params, surrogate, dr)
+    if kernel == "numba":
+        raise SpikegradInputError(
+            "kernel='numba' needs numba, a CPU float32/float64 input [T, B, N], a registered "
+            "surrogate (spikegrad.kernels.lif_numba.surrogate_code) and parameters that are "
+            "numbers or CPU tensors of the input's dtype"
+        )
+    return _IzhFused.apply(x, params, surrogate, dr)
