@@ -103,7 +103,10 @@ def test_layer_backends_and_errors():
     sa, sb = a(x), b(x)
     assert sa.sum() > 0 and torch.equal(sa, sb)
     assert a.params.h == 1.0  # dt = 1 ms at the boundary -> h = 1 model ms
-    with pytest.raises(SpikegradInputError, match="numba"):
-        IzhikevichLayer(5, 3, backend="numba")
+    # backend "numba" (issue 31: the compiled kernel exists now) gives the same spikes
+    c = IzhikevichLayer(5, 3, backend="numba", generator=torch.Generator().manual_seed(0))
+    assert torch.equal(c.double()(x), sb)
+    with pytest.raises(SpikegradInputError, match="backend"):
+        IzhikevichLayer(5, 3, backend="cuda-magic")
     with pytest.raises(SpikegradInputError, match="preset"):
         IzhikevichLayer(5, 3, preset="bogus")

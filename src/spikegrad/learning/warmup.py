@@ -10,9 +10,9 @@ speed.
 
 The warm-up trains, for one epoch and without a run folder, the same configurations the
 default command runs (feed-forward and recurrent LIF on a tiny Randman, float32, the
-``auto`` backend) and the adaptive LIF network (``--model alif``, whose compiled loops
-spiking conv layers share): the calls reach exactly the kernel signatures a real run
-reaches, so they are what is cached.
+``auto`` backend), the adaptive LIF network (``--model alif``, whose compiled loops
+spiking conv layers share) and the Izhikevich network (``--model izhikevich``): the calls
+reach exactly the kernel signatures a real run reaches, so they are what is cached.
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ def warm_up(*, verbose: bool = False) -> float:
     # loops and the event-driven input projection that conv and option-LIF layers use too
     runs = [("lif", r, i) for r, i in itertools.product((False, True), ("default", "fluctuation"))]
     runs += [("alif", r, "fluctuation") for r in (False, True)]
+    runs += [("izhikevich", False, "default")]  # the compiled Izhikevich loops (README)
     for model, recurrent, init in runs:
         t0 = time.perf_counter()
         cfg = TrainConfig(epochs=1, recurrent=recurrent, seed=0, model=model)
@@ -62,7 +63,7 @@ def warm_up(*, verbose: bool = False) -> float:
             warnings.simplefilter("ignore")
             train(cfg, data=split, out_dir=None, progress=False, plots=False)
         if verbose:
-            kind = "recurrent" if recurrent else "feed-forward"
+            kind = "recurrent" if recurrent else "feed-forward"  # (izhikevich: ff only)
             print(f"{kind} {model}, {init} init: {time.perf_counter() - t0:.1f} s")
     return time.perf_counter() - t_all
 

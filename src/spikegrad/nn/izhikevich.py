@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .._checks import SpikegradInputError, check_choice, check_positive, check_size
+from .._checks import check_choice, check_positive, check_size
 from ..functional.izhikevich import (
     IZHIKEVICH_PRESETS,
     IZHIKEVICH_RESET_MODES,
@@ -16,6 +16,7 @@ from ..functional.izhikevich import (
 )
 from ..functional.surrogate import Surrogate, make_surrogate
 from ..init import uniform_
+from ..kernels.event_linear import event_linear
 from ..kernels.izhikevich_fused import izhikevich_sequence_fused
 from .lif import CurrentNoise
 from .spec import records_init
@@ -46,8 +47,11 @@ class IzhikevichLayer(CurrentNoise, nn.Module):
     surrogate, beta, reset:
         As for :class:`~spikegrad.nn.LIFLayer` (reset ``"detach"`` or ``"differentiable"``).
     backend:
-        ``"auto"`` / ``"fused"`` (hand-written BPTT, :mod:`spikegrad.kernels.izhikevich_fused`)
-        or ``"reference"``.
+        ``"auto"`` / ``"fused"`` (hand-written BPTT, :mod:`spikegrad.kernels.izhikevich_fused`,
+        compiled by numba where it can run, with the event-driven input projection of
+        :mod:`spikegrad.kernels.event_linear`), ``"numba"`` (the same, but an error where
+        the compiled kernel cannot run) or ``"reference"`` (autograd through
+        :mod:`spikegrad.functional.izhikevich`).
     """
 
     def __init__(
@@ -76,28 +80,38 @@ class IzhikevichLayer(CurrentNoise, nn.Module):
         pa, pb, pc, pd = IZHIKEVICH_PRESETS[preset]
         self.dt = check_positive("dt", dt)
         self.params = IzhikevichParams(
-            pa if a is None else float(a), pb if b is None else float(b),
-            pc if c is None else float(c), pd if d is None else float(d),
-            1000.0 * self.dt, 30.0, check_positive("v_scale", v_scale),
+            pa if a is None else float(a),
+            pb if b is None else float(b),
+            pc if c is None else float(c),
+            pd if d is None else float(d),
+            1000.0 * self.dt,
+            30.0,
+            check_positive("v_scale", v_scale),
         )
         self.surrogate = make_surrogate(surrogate, beta)
         self.reset = check_choice("reset mode", reset, IZHIKEVICH_RESET_MODES)
         self.backend = check_choice("backend", backend, ("auto", "fused", "reference", "numba"))
-        if self.backend == "numba":
-            raise SpikegradInputError(
-                "backend='numba' has no Izhikevich kernel; use 'fused' (or 'auto') or 'reference'"
-            )
         w = uniform_(torch.empty(self.out_features, self.in_features), generator)
         self.weight = nn.Parameter(w * check_positive("weight_scale", weight_scale))
 
     def forward(self, x: torch.Tensor, *, record_membrane: bool = False):
         """Spikes ``[T, B, out]`` (and the membrane trace if ``record_membrane``)."""
-        current = self.perturb_current(x @ self.weight.t())
         if self.backend == "reference":
-            s, _, v = izhikevich_sequence(current, self.params, self.surrogate, reset=self.reset,
-                                          record_membrane=record_membrane)
+            current = self.perturb_current(x @ self.weight.t())
+            s, _, v = izhikevich_sequence(
+                current,
+                self.params,
+                self.surrogate,
+                reset=self.reset,
+                record_membrane=record_membrane,
+            )
         else:
-            s, v = izhikevich_sequence_fused(current, self.params, self.surrogate, reset=self.reset)
+            # event-driven projection where x is sparse (kernels.event_linear)
+            current = self.perturb_current(event_linear(x, self.weight))
+            kernel = "numba" if self.backend == "numba" else "auto"
+            s, v = izhikevich_sequence_fused(
+                current, self.params, self.surrogate, reset=self.reset, kernel=kernel
+            )
         return (s, v) if record_membrane else s
 
     def initial_state(self, batch: int, dtype: torch.dtype) -> IzhikevichState:
@@ -108,8 +122,9 @@ class IzhikevichLayer(CurrentNoise, nn.Module):
         """One time step: ``x_t`` ``[B, in]`` -> (spikes ``[B, out]``, new state)."""
         if state is None:
             state = self.initial_state(x_t.shape[0], x_t.dtype)
-        return izhikevich_step(x_t @ self.weight.t(), state, self.params, self.surrogate,
-                               reset=self.reset)
+        return izhikevich_step(
+            x_t @ self.weight.t(), state, self.params, self.surrogate, reset=self.reset
+        )
 
     def extra_repr(self) -> str:
         p = self.params
