@@ -83,6 +83,7 @@ def layer_gradients(
     weight: torch.Tensor,
     rec_weight: torch.Tensor | None = None,
     taus: bool = False,
+    fast: bool | None = None,
 ) -> LayerGradients:
     r"""e-prop gradient of one LIF layer from its recorded run and a learning signal.
 
@@ -110,7 +111,84 @@ def layer_gradients(
         time-constant traces).
     taus:
         Also return the gradients of :math:`\beta_m, \beta_s` (per neuron, ``[N]``).
+    fast:
+        ``None`` (default): the compiled adjoint (:mod:`spikegrad.kernels.eprop_numba`,
+        the same sum taken backwards per neuron, then one matrix product; no
+        ``[B, N, N_in]`` traces) where :func:`~spikegrad.kernels.eprop_numba.available`
+        says so, else the forward traces; ``False``: always the forward traces (the
+        reference); ``True``: the compiled adjoint (raises where it is not available).
     """
+    if _use_fast(fast, x, spikes, membrane, signal, weight, rec_weight):
+        return _layer_gradients_fast(x, spikes, membrane, signal, params, surrogate,
+                                     weight=weight, rec_weight=rec_weight, taus=taus)
+    return _layer_gradients_reference(x, spikes, membrane, signal, params, surrogate,
+                                      weight=weight, rec_weight=rec_weight, taus=taus)
+
+
+def _use_fast(fast: bool | None, *tensors: torch.Tensor | None) -> bool:
+    """Resolve the ``fast`` argument of the gradient functions."""
+    from ...kernels import eprop_numba
+
+    if fast is None:
+        return eprop_numba.available(*tensors)
+    if fast and not eprop_numba.available(*tensors):
+        raise SpikegradInputError(
+            "fast=True needs numba, CPU float32/float64 tensors of one dtype and "
+            f"{eprop_numba.REFERENCE_ENV} unset; use fast=None"
+        )
+    return bool(fast)
+
+
+def _weight_grad(r: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    r""":math:`\sum_{n,b} R_{bj}[n+1] z_{bi}[n]`: one ``[N, TB] @ [TB, M]`` product."""
+    return r.reshape(-1, r.shape[2]).t() @ z.reshape(-1, z.shape[2])
+
+
+def _layer_gradients_fast(
+    x: torch.Tensor,
+    spikes: torch.Tensor,
+    membrane: torch.Tensor,
+    signal: torch.Tensor,
+    params: LIFParams,
+    surrogate: Surrogate,
+    *,
+    weight: torch.Tensor,
+    rec_weight: torch.Tensor | None,
+    taus: bool,
+) -> LayerGradients:
+    """:func:`layer_gradients` by the compiled adjoint (``kernels/eprop_numba.py``)."""
+    from ...kernels import eprop_numba
+
+    bm, bs = (b.detach() if isinstance(b, torch.Tensor) else b for b in params)
+    psi = (signal * surrogate.derivative(membrane - 1.0)).to(x.dtype)
+    r, a = eprop_numba.lif_adjoint(psi, spikes, bm, bs)
+    gw = _weight_grad(r, x)
+    gv = _weight_grad(r, spikes) if rec_weight is not None else None
+    g_bm = g_bs = None
+    if taus:
+        current = x @ weight.t()
+        if rec_weight is not None:
+            current = current + spikes @ rec_weight.t()
+        i = eprop_numba.lowpass(current, bs)  # I[n]
+        g_bm = ((membrane - i) * (1.0 - spikes) * a).sum((0, 1))
+        g_bs = (i * r).sum((0, 1))
+    return LayerGradients(gw, gv, g_bm, g_bs)
+
+
+@torch.no_grad()
+def _layer_gradients_reference(
+    x: torch.Tensor,
+    spikes: torch.Tensor,
+    membrane: torch.Tensor,
+    signal: torch.Tensor,
+    params: LIFParams,
+    surrogate: Surrogate,
+    *,
+    weight: torch.Tensor,
+    rec_weight: torch.Tensor | None = None,
+    taus: bool = False,
+) -> LayerGradients:
+    """:func:`layer_gradients` by the forward eligibility traces (the reference)."""
     T, B, n_in = x.shape
     n = spikes.shape[2]
     psi = signal * surrogate.derivative(membrane - 1.0)  # L_j[n] h_j[n]
@@ -155,6 +233,7 @@ def alif_layer_gradients(
     weight: torch.Tensor,
     rec_weight: torch.Tensor | None = None,
     reset: str = "detach",
+    fast: bool | None = None,
 ) -> LayerGradients:
     r"""e-prop gradient of one adaptive-threshold layer (Bellec et al. 2020's ALIF traces).
 
@@ -181,7 +260,70 @@ def alif_layer_gradients(
         The layer's surrogate and reset rule.
     weight, rec_weight:
         ``W [N, N_in]`` and ``V [N, N]``.
+    fast:
+        As :func:`layer_gradients`: ``None`` the compiled adjoint where available,
+        ``False`` the forward traces, ``True`` the compiled adjoint.
     """
+    if _use_fast(fast, x, spikes, membrane, signal, weight, rec_weight):
+        return _alif_gradients_fast(x, spikes, membrane, signal, params, surrogate,
+                                    weight=weight, rec_weight=rec_weight, reset=reset)
+    return _alif_gradients_reference(x, spikes, membrane, signal, params, surrogate,
+                                     weight=weight, rec_weight=rec_weight, reset=reset)
+
+
+def _alif_gradients_fast(
+    x: torch.Tensor,
+    spikes: torch.Tensor,
+    membrane: torch.Tensor,
+    signal: torch.Tensor,
+    params: ALIFParams,
+    surrogate: Surrogate,
+    *,
+    weight: torch.Tensor,
+    rec_weight: torch.Tensor | None,
+    reset: str,
+) -> LayerGradients:
+    """:func:`alif_layer_gradients` by the compiled adjoint (``kernels/eprop_numba.py``)."""
+    from ...kernels import eprop_numba
+
+    if reset not in eprop_numba.RESET_CODES:
+        raise ValueError(f"unknown reset {reset!r}")
+    bm, bs, rho, theta0, alpha, r = (
+        p.detach() if isinstance(p, torch.Tensor) else p for p in params
+    )
+    a, free = eprop_numba.alif_state(spikes, rho, int(r))
+    h = surrogate.derivative(membrane - (theta0 + alpha * a))
+    if r > 0:
+        h = h * free
+    u_tilde = None
+    if reset == "differentiable":
+        current = x @ weight.t()
+        if rec_weight is not None:
+            current = current + spikes @ rec_weight.t()
+        u_tilde = bm * membrane + (1.0 - bm) * eprop_numba.lowpass(current, bs)
+    rt = eprop_numba.alif_adjoint(
+        signal.to(x.dtype), spikes, h.to(x.dtype), free, u_tilde, beta_mem=bm, beta_syn=bs,
+        rho=rho, adapt=alpha, reset=reset,
+    )
+    gw = _weight_grad(rt, x)
+    gv = _weight_grad(rt, spikes) if rec_weight is not None else None
+    return LayerGradients(gw, gv, None, None)
+
+
+@torch.no_grad()
+def _alif_gradients_reference(
+    x: torch.Tensor,
+    spikes: torch.Tensor,
+    membrane: torch.Tensor,
+    signal: torch.Tensor,
+    params: ALIFParams,
+    surrogate: Surrogate,
+    *,
+    weight: torch.Tensor,
+    rec_weight: torch.Tensor | None = None,
+    reset: str = "detach",
+) -> LayerGradients:
+    """:func:`alif_layer_gradients` by the forward eligibility traces (the reference)."""
     T, B, n_in = x.shape
     n = spikes.shape[2]
     bm, bs, rho, theta0, alpha, r = params

@@ -1,0 +1,125 @@
+"""Seconds per training step of e-prop and the perturbation rules against BPTT.
+
+One training step is what the trainer does per batch: ``rule.gradients`` (forward,
+gradient estimate into ``.grad``) and the optimiser's step. Every rule runs on the
+network ``spikegrad train --task randman --rule R`` builds (the paper's Randman setting:
+20 inputs, 100 steps, 100 LIF hidden neurons, 10 readouts, batch 250; ``--recurrent``
+adds ``V``) and one batch of its training split; ``conductance`` and the ``coba`` rows
+use the conductance-based network (``--model coba``) on the same batch. Rules on one
+model alternate round by round (``bench/_timing.py``); the table gives the median and the
+spread over ``--repeats`` rounds, one torch and numba thread.
+
+``--reference`` adds a second row per rule with the compiled rule paths switched off
+(``SPIKEGRAD_RULE_REFERENCE=1`` in that call: e-prop's torch trace loop, node
+perturbation's torch LIF loop), timed in the same rounds: the before/after of issue 31.
+
+    python bench/rule_speed.py --repeats 7 --reference
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from spikegrad.kernels import set_num_threads  # noqa: E402
+from spikegrad.learning.config import TrainConfig, build_model, build_optimizer, build_task  # noqa: E402
+from spikegrad.learning.rules import make_rule  # noqa: E402
+
+LIF_RULES = ("bptt", "eprop", "node", "weight")
+COBA_RULES = ("bptt", "weight", "conductance")
+
+
+class _Reference:
+    """Context: the rules' compiled paths off (the environment switch they read)."""
+
+    def __init__(self, on: bool) -> None:
+        self.on = on
+
+    def __enter__(self) -> None:
+        self.old = os.environ.get("SPIKEGRAD_RULE_REFERENCE")
+        if self.on:
+            os.environ["SPIKEGRAD_RULE_REFERENCE"] = "1"
+
+    def __exit__(self, *exc: object) -> None:
+        if self.old is None:
+            os.environ.pop("SPIKEGRAD_RULE_REFERENCE", None)
+        else:
+            os.environ["SPIKEGRAD_RULE_REFERENCE"] = self.old
+
+
+def make_step(config: TrainConfig, task, batch, reference: bool) -> Callable[[], None]:
+    """One trainer step of ``config``'s rule on ``batch`` (its own model and optimiser)."""
+    train_set = task.split("train")
+    model = build_model(config, task.n_inputs, task.n_outputs, train_set)
+    rule = make_rule(config.rule, **config.rule_options)
+    rule.check_model(model)
+    opt = build_optimizer(config, model)
+    x, y = batch
+
+    def step() -> None:
+        with _Reference(reference):
+            rule.gradients(model, task, x, y)
+        opt.step()
+
+    return step
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--batch", type=int, default=250)
+    ap.add_argument("--recurrent", action="store_true")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--reference", action="store_true",
+                    help="also time each rule with its compiled path switched off")
+    ap.add_argument("--rules", nargs="+", default=None,
+                    help="subset of lif/coba rules (default: all)")
+    ap.add_argument("--no-coba", action="store_true", help="skip the coba rows")
+    args = ap.parse_args(argv)
+    set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
+    base = TrainConfig(batch_size=args.batch, recurrent=args.recurrent)
+    task = build_task(base)
+    batch = next(iter(task.batches("train", args.batch, shuffle=False)))
+    models = [("lif", LIF_RULES)] + ([] if args.no_coba else [("coba", COBA_RULES)])
+    print(f"T = {batch[0].shape[0]}, batch = {batch[0].shape[1]}, inputs = {batch[0].shape[2]}, "
+          f"recurrent = {args.recurrent}, threads = {args.threads}; load: "
+          f"{os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
+    print("| model | rule | path | s per step (median) | min | max |")
+    print("| --- | --- | --- | ---: | ---: | ---: |", flush=True)
+    for model, rules in models:
+        steps: dict[tuple[str, str], Callable[[], None]] = {}
+        for rule in rules:
+            if args.rules and rule not in args.rules:
+                continue
+            cfg = TrainConfig(batch_size=args.batch, recurrent=args.recurrent, rule=rule,
+                              model=model)
+            steps[rule, "default"] = make_step(cfg, task, batch, False)
+            if args.reference and rule in ("eprop", "node", "weight", "conductance"):
+                steps[rule, "reference"] = make_step(cfg, task, batch, True)
+        times: dict[tuple[str, str], list[float]] = {k: [] for k in steps}
+        for fn in steps.values():  # warm-up: compilation, first-use allocations
+            fn()
+        for r in range(args.repeats):
+            for k, fn in steps.items():
+                t = time.perf_counter()
+                fn()
+                times[k].append(time.perf_counter() - t)
+            print(f"{model}: repeat {r + 1}/{args.repeats}", file=sys.stderr)
+        for (rule, path), v in times.items():
+            print(f"| {model} | {rule} | {path} | {statistics.median(v):.3f} | {min(v):.3f} | "
+                  f"{max(v):.3f} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
