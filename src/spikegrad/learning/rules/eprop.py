@@ -118,19 +118,26 @@ def layer_gradients(
         says so, else the forward traces; ``False``: always the forward traces (the
         reference); ``True``: the compiled adjoint (raises where it is not available).
     """
-    if _use_fast(fast, x, spikes, membrane, signal, weight, rec_weight):
+    if _use_fast(fast, "eligibility_step", x, spikes, membrane, signal, weight, rec_weight):
         return _layer_gradients_fast(x, spikes, membrane, signal, params, surrogate,
                                      weight=weight, rec_weight=rec_weight, taus=taus)
     return _layer_gradients_reference(x, spikes, membrane, signal, params, surrogate,
                                       weight=weight, rec_weight=rec_weight, taus=taus)
 
 
-def _use_fast(fast: bool | None, *tensors: torch.Tensor | None) -> bool:
-    """Resolve the ``fast`` argument of the gradient functions."""
+def _use_fast(fast: bool | None, step: str, *tensors: torch.Tensor | None) -> bool:
+    """Resolve the ``fast`` argument of the gradient functions.
+
+    The automatic choice also keeps the reference when this module's trace step
+    ``step`` (``eligibility_step`` / ``alif_eligibility_step``) has been replaced, e.g.
+    to ablate a trace: the compiled adjoint implements the functional step itself.
+    """
+    from ...functional import eprop as functional
     from ...kernels import eprop_numba
 
     if fast is None:
-        return eprop_numba.available(*tensors)
+        replaced = globals()[step] is not getattr(functional, step)
+        return not replaced and eprop_numba.available(*tensors)
     if fast and not eprop_numba.available(*tensors):
         raise SpikegradInputError(
             "fast=True needs numba, CPU float32/float64 tensors of one dtype and "
@@ -264,7 +271,8 @@ def alif_layer_gradients(
         As :func:`layer_gradients`: ``None`` the compiled adjoint where available,
         ``False`` the forward traces, ``True`` the compiled adjoint.
     """
-    if _use_fast(fast, x, spikes, membrane, signal, weight, rec_weight):
+    if _use_fast(fast, "alif_eligibility_step", x, spikes, membrane, signal, weight,
+                 rec_weight):
         return _alif_gradients_fast(x, spikes, membrane, signal, params, surrogate,
                                     weight=weight, rec_weight=rec_weight, reset=reset)
     return _alif_gradients_reference(x, spikes, membrane, signal, params, surrogate,

@@ -88,7 +88,7 @@ from ..._checks import (
     check_positive,
 )
 from ...functional.coba import CobaParams, CobaRun, CobaTopology, coba_run
-from ...functional.lif import LIFState, li_sequence, lif_sequence, lif_step
+from ...functional.lif import LIFParams, LIFState, li_sequence, lif_sequence, lif_step
 from ...nn.network import SNNOutput
 from .base import Rule, RuleStep, model_kind, set_grads
 
@@ -1056,7 +1056,7 @@ class NodePerturbation(_RewardRule):
             for kind, k in params:
                 xi = noise[k] * w.view(1, -1, 1)
                 src = outn.spikes[k] if kind == "v" else pre[k]
-                grads.append(-torch.einsum("tbo,tbi->oi", xi, src))
+                grads.append(-_correlate(xi, src))
             set_grads(list(params.values()), grads)
         self._finish(r, BK + self._n_paired(B))
         return RuleStep(loss.detach(), out)
@@ -1201,13 +1201,21 @@ def _lif_forward(
     weights = weights or {}
     h, spikes = x, []
     n_layers = len(model.layers)
+    fast = _fast_forward(model, x)
     for k, layer in enumerate(model.layers):
         cur = _project(h, weights.get(("w", k), layer.weight))
         if noise is not None and noise[k] is not None:
             cur = cur + noise[k]
         V = weights.get(("v", k), layer.rec_weight)
         p = layer.taus.params()
-        if V is None or V.dim() == 2:
+        if fast and (V is None or V.dim() == 2):
+            from ...kernels.lif_numba import lif_sequence_numba
+
+            s, _ = lif_sequence_numba(
+                cur, p.beta_mem, p.beta_syn, layer.surrogate, rec_weight=V, reset=layer.reset,
+                recurrent_grad=layer.recurrent_grad,
+            )
+        elif V is None or V.dim() == 2:
             s, _, _ = lif_sequence(
                 cur, p, layer.surrogate, rec_weight=V, reset=layer.reset,
                 recurrent_grad=layer.recurrent_grad,
@@ -1227,5 +1235,34 @@ def _lif_forward(
     cur = _project(h, weights.get(("out", n_layers), ro.weight))
     if noise is not None and noise[n_layers] is not None:
         cur = cur + noise[n_layers]
-    u = li_sequence(cur, ro.taus.params(), u0=ro.u0)
+    bm, bs = ro.taus.params()
+    if fast and isinstance(ro.u0, (int, float)):
+        from ...kernels import lif_numba
+
+        u = lif_numba._LIReadoutNumba.apply(cur, None, bm, lif_numba._omb(bm), bs,
+                                            float(ro.u0), None)
+    else:
+        u = li_sequence(cur, LIFParams(bm, bs), u0=ro.u0)
     return SNNOutput(u, tuple(spikes), ())
+
+
+def _fast_forward(model: torch.nn.Module, x: Tensor) -> bool:
+    """Whether :func:`_lif_forward` runs the compiled LIF and readout kernels
+    (:mod:`spikegrad.kernels.lif_numba`): numba installed, a CPU float32/float64 input,
+    every hidden layer's surrogate compiled, the reference not forced
+    (:data:`spikegrad.kernels.eprop_numba.REFERENCE_ENV`). Spikes are bit-identical to
+    the torch loop's (:func:`~spikegrad.kernels.lif_numba.lif_sequence_numba`)."""
+    from ...kernels import eprop_numba, lif_numba
+
+    if eprop_numba.reference_forced() or not lif_numba.available(None, x):
+        return False
+    return all(
+        lif_numba.surrogate_code(layer.surrogate) is not None
+        and layer.reset in ("detach", "differentiable")
+        for layer in model.layers
+    )
+
+
+def _correlate(xi: Tensor, src: Tensor) -> Tensor:
+    r""":math:`\sum_{n,b} \xi_{bo}[n]\, z_{bi}[n]` ``[O, I]``: one matrix product."""
+    return xi.reshape(-1, xi.shape[-1]).t() @ src.reshape(-1, src.shape[-1])
