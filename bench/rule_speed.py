@@ -4,14 +4,17 @@ One training step is what the trainer does per batch: ``rule.gradients`` (forwar
 gradient estimate into ``.grad``) and the optimiser's step. Every rule runs on the
 network ``spikegrad train --task randman --rule R`` builds (the paper's Randman setting:
 20 inputs, 100 steps, 100 LIF hidden neurons, 10 readouts, batch 250; ``--recurrent``
-adds ``V``) and one batch of its training split; ``conductance`` and the ``coba`` rows
-use the conductance-based network (``--model coba``) on the same batch. Rules on one
+adds ``V``) and one batch of its training split; The ``alif`` rows use
+``--model alif`` (adaptive threshold), the ``coba`` rows the conductance-based network
+(``--model coba``), on the same batch. Rules on one
 model alternate round by round (``bench/_timing.py``); the table gives the median and the
 spread over ``--repeats`` rounds, one torch and numba thread.
 
 ``--reference`` adds a second row per rule with the compiled rule paths switched off
-(``SPIKEGRAD_RULE_REFERENCE=1`` in that call: e-prop's torch trace loop, node
-perturbation's torch LIF loop), timed in the same rounds: the before/after of issue 31.
+(``SPIKEGRAD_RULE_REFERENCE=1`` in that call: e-prop's forward per-synapse traces, the
+torch LIF and readout loops of node and weight perturbation on ``lif``), timed in the
+same rounds: the before/after of issue 31. The coba rules and the perturbation rules on
+``alif`` have no compiled path (they run their torch loops in both).
 
     python bench/rule_speed.py --repeats 7 --reference
 """
@@ -34,8 +37,12 @@ from spikegrad.kernels import set_num_threads  # noqa: E402
 from spikegrad.learning.config import TrainConfig, build_model, build_optimizer, build_task  # noqa: E402
 from spikegrad.learning.rules import make_rule  # noqa: E402
 
-LIF_RULES = ("bptt", "eprop", "node", "weight")
-COBA_RULES = ("bptt", "weight", "conductance")
+#: model -> rules timed on it, and the rules whose compiled path ``--reference`` can switch off
+MODELS = {
+    "lif": (("bptt", "eprop", "node", "weight"), ("eprop", "node", "weight")),
+    "alif": (("bptt", "eprop", "node", "weight"), ("eprop",)),
+    "coba": (("bptt", "weight", "conductance"), ()),
+}
 
 
 class _Reference:
@@ -79,32 +86,41 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=250)
     ap.add_argument("--recurrent", action="store_true")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--reference", action="store_true",
-                    help="also time each rule with its compiled path switched off")
-    ap.add_argument("--rules", nargs="+", default=None,
-                    help="subset of lif/coba rules (default: all)")
-    ap.add_argument("--no-coba", action="store_true", help="skip the coba rows")
+    ap.add_argument(
+        "--reference",
+        action="store_true",
+        help="also time each rule with its compiled path switched off",
+    )
+    ap.add_argument(
+        "--rules", nargs="+", default=None, help="subset of lif/coba rules (default: all)"
+    )
+    ap.add_argument(
+        "--models", nargs="+", default=list(MODELS), choices=list(MODELS), help="models to time"
+    )
     args = ap.parse_args(argv)
     set_num_threads(args.threads)
     torch.set_num_threads(args.threads)
     base = TrainConfig(batch_size=args.batch, recurrent=args.recurrent)
     task = build_task(base)
     batch = next(iter(task.batches("train", args.batch, shuffle=False)))
-    models = [("lif", LIF_RULES)] + ([] if args.no_coba else [("coba", COBA_RULES)])
-    print(f"T = {batch[0].shape[0]}, batch = {batch[0].shape[1]}, inputs = {batch[0].shape[2]}, "
-          f"recurrent = {args.recurrent}, threads = {args.threads}; load: "
-          f"{os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
+    print(
+        f"T = {batch[0].shape[0]}, batch = {batch[0].shape[1]}, inputs = {batch[0].shape[2]}, "
+        f"recurrent = {args.recurrent}, threads = {args.threads}; load: "
+        f"{os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}"
+    )
     print("| model | rule | path | s per step (median) | min | max |")
     print("| --- | --- | --- | ---: | ---: | ---: |", flush=True)
-    for model, rules in models:
+    for model in args.models:
+        rules, switchable = MODELS[model]
         steps: dict[tuple[str, str], Callable[[], None]] = {}
         for rule in rules:
             if args.rules and rule not in args.rules:
                 continue
-            cfg = TrainConfig(batch_size=args.batch, recurrent=args.recurrent, rule=rule,
-                              model=model)
+            cfg = TrainConfig(
+                batch_size=args.batch, recurrent=args.recurrent, rule=rule, model=model
+            )
             steps[rule, "default"] = make_step(cfg, task, batch, False)
-            if args.reference and rule in ("eprop", "node", "weight", "conductance"):
+            if args.reference and rule in switchable:
                 steps[rule, "reference"] = make_step(cfg, task, batch, True)
         times: dict[tuple[str, str], list[float]] = {k: [] for k in steps}
         for fn in steps.values():  # warm-up: compilation, first-use allocations
@@ -116,8 +132,11 @@ def main(argv: list[str] | None = None) -> int:
                 times[k].append(time.perf_counter() - t)
             print(f"{model}: repeat {r + 1}/{args.repeats}", file=sys.stderr)
         for (rule, path), v in times.items():
-            print(f"| {model} | {rule} | {path} | {statistics.median(v):.3f} | {min(v):.3f} | "
-                  f"{max(v):.3f} |", flush=True)
+            print(
+                f"| {model} | {rule} | {path} | {statistics.median(v):.3f} | {min(v):.3f} | "
+                f"{max(v):.3f} |",
+                flush=True,
+            )
     return 0
 
 

@@ -63,6 +63,7 @@ import os
 import numpy as np
 import torch
 
+from ..functional.surrogate import Surrogate
 from . import lif_numba as _ln
 
 __all__ = [
@@ -96,7 +97,8 @@ def available(*tensors: torch.Tensor | None) -> bool:
         return False
     ts = [t for t in tensors if t is not None]
     return all(
-        t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64)
+        t.device.type == "cpu"
+        and t.dtype in (torch.float32, torch.float64)
         and t.dtype == ts[0].dtype
         for t in ts
     )
@@ -116,20 +118,27 @@ if _ln._HAVE_NUMBA:
     import numba
 
     @numba.njit(cache=True, error_model="numpy")
-    def _lif_adjoint(psi, keep, bm, bs, r_out, a_out):  # pragma: no cover - compiled
-        T, B, N = psi.shape
+    def _lif_adjoint(
+        signal, membrane, spikes, hpre, code, cst, bm, bs, r_out, a_out
+    ):  # pragma: no cover - compiled
+        T, B, N = signal.shape
         a = np.zeros((B, N))
         r = np.zeros((B, N))
+        h = np.empty(N, membrane.dtype)
         for n in range(T - 1, -1, -1):
             for b in range(B):
+                if code >= 0:  # the compiled surrogate derivative h(U - 1)
+                    _ln._hrow(code, cst, membrane[n, b], h)
+                else:
+                    h[:] = hpre[n, b]
                 for j in range(N):
-                    k = keep[n, b, j]
+                    k = 1.0 - spikes[n, b, j]
                     an = a[b, j]  # A[n+1]
                     rn = r[b, j]  # R[n+1]
                     r_out[n, b, j] = rn
                     a_out[n, b, j] = an
                     r[b, j] = (1.0 - bm[j]) * k * an + bs[j] * rn
-                    a[b, j] = psi[n, b, j] + bm[j] * k * an
+                    a[b, j] = signal[n, b, j] * h[j] + bm[j] * k * an
 
     @numba.njit(cache=True, error_model="numpy")
     def _lowpass(x, beta, y):  # pragma: no cover - compiled
@@ -162,17 +171,48 @@ if _ln._HAVE_NUMBA:
                             ref -= 1
 
     @numba.njit(cache=True, error_model="numpy")
-    def _alif_adjoint(signal, spikes, h, free, u_tilde, bm, bs, rho, alpha, reset, r_out):  # pragma: no cover - compiled
+    def _alif_adjoint(
+        signal,
+        spikes,
+        membrane,
+        adapt_state,
+        free,
+        hpre,
+        code,
+        cst,
+        th0,
+        al_dt,
+        u_tilde,
+        bm,
+        bs,
+        rho,
+        alpha,
+        reset,
+        r_out,
+    ):  # pragma: no cover - compiled
         T, B, N = signal.shape
         lu = np.zeros((B, N))
         la = np.zeros((B, N))
         r = np.zeros((B, N))
+        h = np.empty(N, membrane.dtype)
+        row = np.empty(N, membrane.dtype)
+        one = cst[0]
         for n in range(T - 1, -1, -1):
             for b in range(B):
+                if code >= 0:  # h = F sigma'(U - Theta), Theta = theta + alpha A, compiled
+                    for j in range(N):
+                        row[j] = (
+                            membrane[n, b, j] - (th0[j] + al_dt[j] * adapt_state[n, b, j]) + one
+                        )
+                    _ln._hrow(code, cst, row, h)
+                    for j in range(N):
+                        h[j] *= free[n, b, j]
+                else:
+                    h[:] = hpre[n, b]
                 for j in range(N):
                     s = spikes[n, b, j]
                     f = free[n, b, j]
-                    hh = h[n, b, j]
+                    hh = h[j]
                     al = alpha[j]
                     lun = lu[b, j]  # lambda[n+1]
                     lan = la[b, j]
@@ -208,23 +248,45 @@ def lowpass(x: torch.Tensor, beta: torch.Tensor | float) -> torch.Tensor:
 
 
 def lif_adjoint(
-    psi: torch.Tensor,
+    signal: torch.Tensor,
+    membrane: torch.Tensor,
     spikes: torch.Tensor,
+    surrogate: Surrogate,
     beta_mem: torch.Tensor | float,
     beta_syn: torch.Tensor | float,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     r"""The LIF adjoints of the module docstring: ``(R[n+1], A[n+1])`` for ``n = 0..T-1``,
-    each ``[T, B, N]`` in ``psi``'s dtype.
+    each ``[T, B, N]`` in ``signal``'s dtype.
 
-    ``psi`` is :math:`\psi_j[n] = L_j[n] h(U_j[n] - 1)`, ``spikes`` :math:`S[n]`; the
-    input-weight gradient is then ``einsum("tbj,tbi->ji", R, x)``.
+    ``signal`` is :math:`L[n]`, ``membrane`` :math:`U[n]`, ``spikes`` :math:`S[n]`;
+    :math:`\psi = L\,h(U - 1)` uses the compiled derivative of ``surrogate`` where it
+    has one (:func:`spikegrad.kernels.lif_numba.surrogate_code`), else
+    ``surrogate.derivative``. The input-weight gradient is then
+    ``einsum("tbj,tbi->ji", R, x)``.
     """
-    n = psi.shape[2]
-    r = torch.empty_like(psi)
-    a = torch.empty_like(psi)
-    keep = (1.0 - spikes).to(psi.dtype)
-    _lif_adjoint(_np(psi), _np(keep), _vec(beta_mem, n), _vec(beta_syn, n), r.numpy(),
-                 a.numpy())
+    n = signal.shape[2]
+    r = torch.empty_like(signal)
+    a = torch.empty_like(signal)
+    dt = _np(signal).dtype
+    code = _ln.surrogate_code(surrogate)
+    if code is None:
+        hpre = _np(surrogate.derivative(membrane - 1.0).to(signal.dtype))
+        code, cst = -1, _ln._consts(dt, 0.0)
+    else:
+        hpre = np.zeros((1, 1, 1), dt)
+        cst = _ln._consts(dt, float(getattr(surrogate, "beta", 1.0)))
+    _lif_adjoint(
+        _np(signal),
+        _np(membrane),
+        _np(spikes),
+        hpre,
+        code,
+        cst,
+        _vec(beta_mem, n),
+        _vec(beta_syn, n),
+        r.numpy(),
+        a.numpy(),
+    )
     return r, a
 
 
@@ -244,27 +306,59 @@ def alif_state(
 def alif_adjoint(
     signal: torch.Tensor,
     spikes: torch.Tensor,
-    h: torch.Tensor,
-    free: torch.Tensor,
+    membrane: torch.Tensor,
+    surrogate: Surrogate,
     u_tilde: torch.Tensor | None,
     *,
     beta_mem: torch.Tensor | float,
     beta_syn: torch.Tensor | float,
     rho: torch.Tensor | float,
+    threshold: torch.Tensor | float,
     adapt: torch.Tensor | float,
+    refractory: int,
     reset: str,
 ) -> torch.Tensor:
     r""":math:`R[n+1]` (``[T, B, N]``) of the adaptive-LIF adjoint (module docstring).
 
-    ``signal`` :math:`L[n]`, ``spikes`` :math:`S[n]`, ``h`` :math:`F[n]\sigma'(U[n] -
-    \Theta[n])`, ``free`` :math:`F[n]`, ``u_tilde`` :math:`\tilde U[n]` (the
-    ``"differentiable"`` reset only). Weight gradient: ``einsum("tbj,tbi->ji", R, z)``.
+    ``signal`` :math:`L[n]`, ``spikes`` :math:`S[n]`, ``membrane`` :math:`U[n]`,
+    ``u_tilde`` :math:`\tilde U[n]` (the ``"differentiable"`` reset only). The
+    adaptation :math:`A[n]` and the free flag :math:`F[n]` are rebuilt from the spikes
+    (:func:`alif_state`); :math:`h = F\sigma'(U - \vartheta - \alpha A)` uses the
+    compiled derivative of ``surrogate`` where it has one, else ``surrogate.derivative``.
+    Weight gradient: ``einsum("tbj,tbi->ji", R, z)``.
     """
     n = signal.shape[2]
+    dt = _np(signal).dtype
+    a, free = alif_state(spikes, rho, refractory)
+    code = _ln.surrogate_code(surrogate)
+    if code is None:
+        h = surrogate.derivative(membrane - (threshold + adapt * a))
+        if refractory > 0:
+            h = h * free
+        hpre = _np(h.to(signal.dtype))
+        code, cst = -1, _ln._consts(dt, 0.0)
+    else:
+        hpre = np.zeros((1, 1, 1), dt)
+        cst = _ln._consts(dt, float(getattr(surrogate, "beta", 1.0)))
     r = torch.empty_like(signal)
-    ut = _np(u_tilde) if u_tilde is not None else np.zeros((1, 1, 1), _np(signal).dtype)
+    ut = _np(u_tilde) if u_tilde is not None else np.zeros((1, 1, 1), dt)
     _alif_adjoint(
-        _np(signal), _np(spikes), _np(h), _np(free), ut, _vec(beta_mem, n), _vec(beta_syn, n),
-        _vec(rho, n), _vec(adapt, n), RESET_CODES[reset], r.numpy(),
+        _np(signal),
+        _np(spikes),
+        _np(membrane),
+        _np(a),
+        _np(free),
+        hpre,
+        code,
+        cst,
+        _vec(threshold, n).astype(dt),
+        _vec(adapt, n).astype(dt),
+        ut,
+        _vec(beta_mem, n),
+        _vec(beta_syn, n),
+        _vec(rho, n),
+        _vec(adapt, n),
+        RESET_CODES[reset],
+        r.numpy(),
     )
     return r

@@ -119,10 +119,28 @@ def layer_gradients(
         reference); ``True``: the compiled adjoint (raises where it is not available).
     """
     if _use_fast(fast, "eligibility_step", x, spikes, membrane, signal, weight, rec_weight):
-        return _layer_gradients_fast(x, spikes, membrane, signal, params, surrogate,
-                                     weight=weight, rec_weight=rec_weight, taus=taus)
-    return _layer_gradients_reference(x, spikes, membrane, signal, params, surrogate,
-                                      weight=weight, rec_weight=rec_weight, taus=taus)
+        return _layer_gradients_fast(
+            x,
+            spikes,
+            membrane,
+            signal,
+            params,
+            surrogate,
+            weight=weight,
+            rec_weight=rec_weight,
+            taus=taus,
+        )
+    return _layer_gradients_reference(
+        x,
+        spikes,
+        membrane,
+        signal,
+        params,
+        surrogate,
+        weight=weight,
+        rec_weight=rec_weight,
+        taus=taus,
+    )
 
 
 def _use_fast(fast: bool | None, step: str, *tensors: torch.Tensor | None) -> bool:
@@ -167,8 +185,7 @@ def _layer_gradients_fast(
     from ...kernels import eprop_numba
 
     bm, bs = (b.detach() if isinstance(b, torch.Tensor) else b for b in params)
-    psi = (signal * surrogate.derivative(membrane - 1.0)).to(x.dtype)
-    r, a = eprop_numba.lif_adjoint(psi, spikes, bm, bs)
+    r, a = eprop_numba.lif_adjoint(signal.to(x.dtype), membrane, spikes, surrogate, bm, bs)
     gw = _weight_grad(r, x)
     gv = _weight_grad(r, spikes) if rec_weight is not None else None
     g_bm = g_bs = None
@@ -228,6 +245,7 @@ def _layer_gradients_reference(
             i = bs * i + current[t]
     return LayerGradients(gw, gv, g_bm, g_bs)
 
+
 @torch.no_grad()
 def alif_layer_gradients(
     x: torch.Tensor,
@@ -271,12 +289,29 @@ def alif_layer_gradients(
         As :func:`layer_gradients`: ``None`` the compiled adjoint where available,
         ``False`` the forward traces, ``True`` the compiled adjoint.
     """
-    if _use_fast(fast, "alif_eligibility_step", x, spikes, membrane, signal, weight,
-                 rec_weight):
-        return _alif_gradients_fast(x, spikes, membrane, signal, params, surrogate,
-                                    weight=weight, rec_weight=rec_weight, reset=reset)
-    return _alif_gradients_reference(x, spikes, membrane, signal, params, surrogate,
-                                     weight=weight, rec_weight=rec_weight, reset=reset)
+    if _use_fast(fast, "alif_eligibility_step", x, spikes, membrane, signal, weight, rec_weight):
+        return _alif_gradients_fast(
+            x,
+            spikes,
+            membrane,
+            signal,
+            params,
+            surrogate,
+            weight=weight,
+            rec_weight=rec_weight,
+            reset=reset,
+        )
+    return _alif_gradients_reference(
+        x,
+        spikes,
+        membrane,
+        signal,
+        params,
+        surrogate,
+        weight=weight,
+        rec_weight=rec_weight,
+        reset=reset,
+    )
 
 
 def _alif_gradients_fast(
@@ -299,10 +334,6 @@ def _alif_gradients_fast(
     bm, bs, rho, theta0, alpha, r = (
         p.detach() if isinstance(p, torch.Tensor) else p for p in params
     )
-    a, free = eprop_numba.alif_state(spikes, rho, int(r))
-    h = surrogate.derivative(membrane - (theta0 + alpha * a))
-    if r > 0:
-        h = h * free
     u_tilde = None
     if reset == "differentiable":
         current = x @ weight.t()
@@ -310,8 +341,18 @@ def _alif_gradients_fast(
             current = current + spikes @ rec_weight.t()
         u_tilde = bm * membrane + (1.0 - bm) * eprop_numba.lowpass(current, bs)
     rt = eprop_numba.alif_adjoint(
-        signal.to(x.dtype), spikes, h.to(x.dtype), free, u_tilde, beta_mem=bm, beta_syn=bs,
-        rho=rho, adapt=alpha, reset=reset,
+        signal.to(x.dtype),
+        spikes,
+        membrane,
+        surrogate,
+        u_tilde,
+        beta_mem=bm,
+        beta_syn=bs,
+        rho=rho,
+        threshold=theta0,
+        adapt=alpha,
+        refractory=int(r),
+        reset=reset,
     )
     gw = _weight_grad(rt, x)
     gv = _weight_grad(rt, spikes) if rec_weight is not None else None
@@ -335,8 +376,9 @@ def _alif_gradients_reference(
     T, B, n_in = x.shape
     n = spikes.shape[2]
     bm, bs, rho, theta0, alpha, r = params
-    tr = ALIFTraces.zeros(B, n, n_in, recurrent=rec_weight is not None, dtype=x.dtype,
-                          device=x.device)
+    tr = ALIFTraces.zeros(
+        B, n, n_in, recurrent=rec_weight is not None, dtype=x.dtype, device=x.device
+    )
     gw = torch.zeros_like(weight)
     gv = torch.zeros_like(rec_weight) if rec_weight is not None else None
     a = torch.zeros(B, n, dtype=x.dtype, device=x.device)
@@ -361,8 +403,7 @@ def _alif_gradients_reference(
                 e_rec = alif_spike_derivative(tr.eu_rec, tr.ea_rec, h, alpha)
                 gv += torch.einsum("bj,bji->ji", signal[t], e_rec)
         u_tilde = bm * membrane[t] + (1.0 - bm) * i if current is not None else None
-        tr = alif_eligibility_step(x[t], s, h, tr, params, reset=reset, free=free,
-                                   u_tilde=u_tilde)
+        tr = alif_eligibility_step(x[t], s, h, tr, params, reset=reset, free=free, u_tilde=u_tilde)
         a = rho * a + s
         if r > 0:
             ref = torch.where(s > 0, torch.full_like(ref, float(r)), (ref - 1).clamp_min(0))
@@ -411,9 +452,12 @@ class Eprop(Rule):
             )
         layer = layers[0]
         learned = [
-            name for name, v in (("tau_mem/tau_syn/tau_adapt", layer.taus.learn_tau),
-                                 ("threshold", isinstance(layer.threshold, torch.Tensor)),
-                                 ("adapt", isinstance(layer.adapt, torch.Tensor)))
+            name
+            for name, v in (
+                ("tau_mem/tau_syn/tau_adapt", layer.taus.learn_tau),
+                ("threshold", isinstance(layer.threshold, torch.Tensor)),
+                ("adapt", isinstance(layer.adapt, torch.Tensor)),
+            )
             if v
         ]
         if learned:
@@ -444,7 +488,12 @@ class Eprop(Rule):
         if model_kind(model) == "alif":
             with torch.no_grad():
                 g = alif_layer_gradients(
-                    x, spikes, membrane, signal, layer.neuron_params(), layer.surrogate,
+                    x,
+                    spikes,
+                    membrane,
+                    signal,
+                    layer.neuron_params(),
+                    layer.surrogate,
                     weight=layer.weight.detach(),
                     rec_weight=None if layer.rec_weight is None else layer.rec_weight.detach(),
                     reset=layer.reset,
