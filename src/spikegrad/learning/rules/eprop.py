@@ -33,6 +33,14 @@ has the membrane trace of each reset rule and the refractory hold). Every reset 
 traced; without ``V`` (or with ``recurrent_grad=False``) the result is BPTT's gradient
 exactly (tested to 1e-15). Learned taus, thresholds or ``adapt`` are refused (use BPTT).
 
+**Compiled path.** Where numba runs (CPU float32/float64) the hidden-layer sums are taken
+by :mod:`spikegrad.kernels.eprop_numba`: the same finite sum rearranged backwards in time
+per neuron (an adjoint over ``[T, B, N]``) and closed with one matrix product per weight
+matrix, without the ``[B, N, N_in]`` traces; equal to the forward traces to round-off
+(``tests/test_rules_fast.py``) for every configuration above. ``fast=False`` of
+:func:`layer_gradients` / :func:`alif_layer_gradients`, or the environment variable
+``SPIKEGRAD_RULE_REFERENCE=1``, runs the forward traces (the reference).
+
 **Learnable time constants** (``learn_tau=True``): the hidden layer's per-neuron
 :math:`\beta_m, \beta_s` get e-prop gradients from their own eligibility traces (exact
 without ``V``), chained to :math:`\tau` by autograd through

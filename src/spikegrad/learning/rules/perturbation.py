@@ -1032,7 +1032,11 @@ class NodePerturbation(_RewardRule):
     The noise-free and the noisy trials run as one batch of the functional
     :func:`~spikegrad.functional.lif.lif_sequence` and
     :func:`~spikegrad.functional.lif.li_sequence` with the layers' own constants,
-    surrogate, reset and recurrence; learnable time constants are not trained.
+    surrogate, reset and recurrence (on CPU with numba: the compiled
+    :func:`~spikegrad.kernels.lif_numba.lif_sequence_numba` and readout kernels, the noise
+    added to the projected current first; bit-identical spikes, see :func:`_fast_forward`;
+    ``SPIKEGRAD_RULE_REFERENCE=1`` forces the torch loops); learnable time constants are
+    not trained.
 
     **Other models** (``alif``: :class:`~spikegrad.nn.alif.ALIFNetwork`; ``sequential``:
     Izhikevich, convolutional and any other :class:`~spikegrad.nn.SpikingSequential`):
