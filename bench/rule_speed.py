@@ -4,19 +4,20 @@ One training step is what the trainer does per batch: ``rule.gradients`` (forwar
 gradient estimate into ``.grad``) and the optimiser's step. Every rule runs on the
 network ``spikegrad train --task randman --rule R`` builds (the paper's Randman setting:
 20 inputs, 100 steps, 100 LIF hidden neurons, 10 readouts, batch 250; ``--recurrent``
-adds ``V``) and one batch of its training split; The ``alif`` rows use
-``--model alif`` (adaptive threshold), the ``coba`` rows the conductance-based network
-(``--model coba``), on the same batch. Rules on one
-model alternate round by round (``bench/_timing.py``); the table gives the median and the
-spread over ``--repeats`` rounds, one torch and numba thread.
+adds ``V``; default rule options, e.g. one noisy trial per sample) on one batch of the
+training split. The ``alif`` rows use ``--model alif`` (adaptive threshold), the
+``coba`` rows the conductance-based network (``--model coba``), on the same batch. The
+rules of one model alternate round by round after one warm-up call each; the table gives
+the median, min and max over ``--repeats`` rounds, one torch and numba thread.
 
 ``--reference`` adds a second row per rule with the compiled rule paths switched off
-(``SPIKEGRAD_RULE_REFERENCE=1`` in that call: e-prop's forward per-synapse traces, the
-torch LIF and readout loops of node and weight perturbation on ``lif``), timed in the
-same rounds: the before/after of issue 31. The coba rules and the perturbation rules on
-``alif`` have no compiled path (they run their torch loops in both).
+(``SPIKEGRAD_RULE_REFERENCE=1`` during that rule's calls: e-prop's forward per-synapse
+traces; the torch LIF and readout loops of node and weight perturbation on ``lif``;
+node perturbation's autograd eligibility on ``alif``), timed in the same rounds: the
+before / after of issue 31. The coba rules and weight perturbation on ``alif`` have no
+compiled rule path (only the models' own forwards are compiled, on both rows).
 
-    python bench/rule_speed.py --repeats 7 --reference
+    python bench/rule_speed.py --repeats 11 --reference
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from spikegrad.learning.rules import make_rule  # noqa: E402
 #: model -> rules timed on it, and the rules whose compiled path ``--reference`` can switch off
 MODELS = {
     "lif": (("bptt", "eprop", "node", "weight"), ("eprop", "node", "weight")),
-    "alif": (("bptt", "eprop", "node", "weight"), ("eprop",)),
+    "alif": (("bptt", "eprop", "node", "weight"), ("eprop", "node")),
     "coba": (("bptt", "weight", "conductance"), ()),
 }
 
