@@ -50,6 +50,10 @@ and, per reset rule, ``detach``: :math:`m_{uu} = (1-S)\beta_m`, :math:`m_{ua} = 
 -\alpha)` the adjoint is :math:`\lambda[n] = o[n] + M[n]^\top \lambda[n+1]`,
 :math:`R[n] = c_u[n]\lambda_u[n+1] + \beta_s R[n+1]`.
 
+The module also holds the compiled per-trial loop of weight perturbation with recurrent
+weights (:func:`lif_trials_recurrent`: one ``V`` per trial, which the LIF kernels of
+:mod:`spikegrad.kernels.lif_numba` do not take).
+
 The scans run over ``[B, N]`` per step in float64 whatever the input dtype (results
 are returned in the input's dtype); the surrogate derivative :math:`h` is computed by
 the caller with the layer's own surrogate (any surrogate works). Without numba,
@@ -75,6 +79,7 @@ __all__ = [
     "alif_state",
     "alif_adjoint",
     "lowpass",
+    "lif_trials_recurrent",
 ]
 
 #: Environment variable that, set to a non-empty value other than ``0``, makes the
@@ -236,6 +241,63 @@ if _ln._HAVE_NUMBA:
                     o = signal[n, b, j] * hh
                     lu[b, j] = o + muu * lun + hh * lan
                     la[b, j] = -o * al + mua * lun + (rho[j] - hh * al) * lan
+
+
+if _ln._HAVE_NUMBA:
+
+    @numba.njit(cache=True, error_model="numpy")
+    def _lif_trials(cur, V, bm, omb, bs, spikes):  # pragma: no cover - compiled
+        T, B, N = cur.shape
+        u = np.zeros(N, cur.dtype)
+        i = np.zeros(N, cur.dtype)
+        un = np.zeros(N, cur.dtype)
+        one = cur.dtype.type(1.0)
+        for b in range(B):
+            u[:] = 0.0
+            i[:] = 0.0
+            for t in range(T):
+                for j in range(N):
+                    sj = one if u[j] - one > 0 else cur.dtype.type(0.0)
+                    spikes[t, b, j] = sj
+                    un[j] = (bm[j] * u[j] + omb[j] * i[j]) * (one - sj)
+                    i[j] = bs[j] * i[j] + cur[t, b, j]
+                for k in range(N):  # V S[n], one column per spike
+                    if spikes[t, b, k] != 0:
+                        for j in range(N):
+                            i[j] += V[b, j, k]
+                u[:] = un
+
+
+def lif_trials_recurrent(
+    cur: torch.Tensor,
+    rec_weight: torch.Tensor,
+    beta_mem: torch.Tensor | float,
+    beta_syn: torch.Tensor | float,
+) -> torch.Tensor:
+    r"""Spikes ``[T, B, N]`` of eq. 4.1 with one recurrent matrix per trial (no gradient).
+
+    ``cur`` the projected input currents ``[T, B, N]``, ``rec_weight`` ``V_b`` ``[B, N,
+    N]``: :math:`S[n] = \Theta(U[n] - 1)`, :math:`U[n+1] = (\beta_m U[n] + (1 - \beta_m)
+    I[n])(1 - S[n])`, :math:`I[n+1] = \beta_s I[n] + c[n] + V_b S[n]` from zero state
+    (the per-trial loop of weight perturbation, ``learning/rules/perturbation.py``). The
+    recurrent input is added spike by spike (its summation order differs from a matrix
+    product's: currents agree to round-off, tested against the torch loop). Both reset
+    rules give the same forward values.
+    """
+    n = cur.shape[2]
+    dt = _np(cur).dtype
+    bm = beta_mem.detach() if isinstance(beta_mem, torch.Tensor) else beta_mem
+    omb = (1.0 - bm) if isinstance(bm, torch.Tensor) else 1.0 - bm
+    spikes = torch.empty_like(cur)
+    _lif_trials(
+        _np(cur),
+        _np(rec_weight.to(cur.dtype)),
+        _ln._vec(bm, n, dt),
+        _ln._vec(omb, n, dt),
+        _ln._vec(beta_syn, n, dt),
+        spikes.numpy(),
+    )
+    return spikes
 
 
 def lowpass(x: torch.Tensor, beta: torch.Tensor | float) -> torch.Tensor:

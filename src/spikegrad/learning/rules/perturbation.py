@@ -1294,6 +1294,10 @@ def _lif_forward(
                 reset=layer.reset,
                 recurrent_grad=layer.recurrent_grad,
             )
+        elif fast:  # one recurrent matrix per trial, compiled
+            from ...kernels.eprop_numba import lif_trials_recurrent
+
+            s = lif_trials_recurrent(cur, V, p.beta_mem, p.beta_syn)
         else:  # one recurrent matrix per trial: lif_step plus the per-trial V S[n]
             state = LIFState.zeros(cur.shape[1], cur.shape[2], dtype=cur.dtype)
             steps = []
