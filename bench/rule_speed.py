@@ -81,6 +81,27 @@ def make_step(config: TrainConfig, task, batch, reference: bool) -> Callable[[],
     return step
 
 
+def _profile(model: str, steps: dict[tuple[str, str], Callable[[], None]], k: int) -> None:
+    """Print each row's ``k`` costliest functions (own time, 3 steps after a warm-up)."""
+    import cProfile
+    import pstats
+
+    for (rule, path), fn in steps.items():
+        fn()
+        prof = cProfile.Profile()
+        prof.enable()
+        for _ in range(3):
+            fn()
+        prof.disable()
+        st = pstats.Stats(prof)
+        rows = sorted(st.stats.items(), key=lambda kv: -kv[1][2])[:k]  # type: ignore[attr-defined]
+        total = sum(v[2] for v in st.stats.values()) / 3  # type: ignore[attr-defined]
+        print(f"\n{model} / {rule} / {path}: {total * 1e3:.1f} ms per step (profiled)")
+        for (file, line, name), v in rows:
+            where = f"{Path(file).name}:{line}({name})" if line else name
+            print(f"  {v[2] / 3 * 1e3:7.1f} ms  {where}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=7)
@@ -96,6 +117,13 @@ def main(argv: list[str] | None = None) -> int:
         "--rules", nargs="+", default=None, help="subset of lif/coba rules (default: all)"
     )
     ap.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="K",
+        help="instead of timing: cProfile 3 steps of each row, print the K costliest calls",
+    )
+    ap.add_argument(
         "--models", nargs="+", default=list(MODELS), choices=list(MODELS), help="models to time"
     )
     args = ap.parse_args(argv)
@@ -109,8 +137,9 @@ def main(argv: list[str] | None = None) -> int:
         f"recurrent = {args.recurrent}, threads = {args.threads}; load: "
         f"{os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}"
     )
-    print("| model | rule | path | s per step (median) | min | max |")
-    print("| --- | --- | --- | ---: | ---: | ---: |", flush=True)
+    if not args.profile:
+        print("| model | rule | path | s per step (median) | min | max |")
+        print("| --- | --- | --- | ---: | ---: | ---: |", flush=True)
     for model in args.models:
         rules, switchable = MODELS[model]
         steps: dict[tuple[str, str], Callable[[], None]] = {}
@@ -123,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
             steps[rule, "default"] = make_step(cfg, task, batch, False)
             if args.reference and rule in switchable:
                 steps[rule, "reference"] = make_step(cfg, task, batch, True)
+        if args.profile:
+            _profile(model, steps, args.profile)
+            continue
         times: dict[tuple[str, str], list[float]] = {k: [] for k in steps}
         for fn in steps.values():  # warm-up: compilation, first-use allocations
             fn()
