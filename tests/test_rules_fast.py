@@ -18,6 +18,7 @@ from spikegrad.functional.lif import LIFParams
 from spikegrad.functional.regularization import ActivityRegularizer
 from spikegrad.functional.surrogate import SuperSpike
 from spikegrad.kernels import eprop_numba
+from spikegrad.learning.rules import eprop as ep
 from spikegrad.learning.rules import make_rule
 from spikegrad.learning.rules import perturbation as pert
 from spikegrad.learning.rules.bptt import BPTT
@@ -75,11 +76,13 @@ def test_lif_eprop_fast_equals_traces(dtype, recurrent, taus, surrogate):
     kw = dict(weight=W, rec_weight=V if recurrent else None, taus=taus == "learned")
     ref = layer_gradients(x, s, u, sig, p, surrogate, fast=False, **kw)
     fast = layer_gradients(x, s, u, sig, p, surrogate, fast=True, **kw)
-    for name, a, b in zip(ref._fields, fast, ref, strict=True):
-        assert (a is None) == (b is None), name
-        if b is not None:
-            assert a.dtype == dtype and a.shape == b.shape
-            _close(a, b, dtype, name)
+    loop = ep._layer_gradients_fast(x, s, u, sig, p, surrogate, compiled=False, **kw)
+    for impl in (fast, loop):  # compiled scans; the same adjoint as a torch loop
+        for name, a, b in zip(ref._fields, impl, ref, strict=True):
+            assert (a is None) == (b is None), name
+            if b is not None:
+                assert a.dtype == dtype and a.shape == b.shape
+                _close(a, b, dtype, name)
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
@@ -97,11 +100,13 @@ def test_alif_eprop_fast_equals_traces(dtype, reset, refractory, recurrent):
     sg = SuperSpike(10.0)
     ref = alif_layer_gradients(x, s, u, sig, p, sg, fast=False, **kw)
     fast = alif_layer_gradients(x, s, u, sig, p, sg, fast=True, **kw)
-    _close(fast.weight, ref.weight, dtype, "weight")
-    if recurrent:
-        _close(fast.rec_weight, ref.rec_weight, dtype, "rec_weight")
-    else:
-        assert fast.rec_weight is None
+    loop = ep._alif_gradients_fast(x, s, u, sig, p, sg, compiled=False, **kw)
+    for impl in (fast, loop):
+        _close(impl.weight, ref.weight, dtype, "weight")
+        if recurrent:
+            _close(impl.rec_weight, ref.rec_weight, dtype, "rec_weight")
+        else:
+            assert impl.rec_weight is None
     # the torch surrogate path (no compiled derivative) with scalar constants
     p2 = ALIFParams(0.85, 0.7, 0.9, 1.1, 0.3, refractory)
     plain = PlainSuperSpike(4.0)
@@ -189,16 +194,16 @@ def test_fast_eprop_equals_bptt_feedforward():
 def test_reference_switch(monkeypatch):
     x = torch.zeros(3, 1, 2)
     assert eprop_numba.available(x) and not eprop_numba.reference_forced()
-    assert not eprop_numba.available(x, x.double())  # mixed dtypes: reference
+    assert not eprop_numba.available(x, x.double())  # mixed dtypes: not compiled
+    assert ep._use_fast(None, "eligibility_step", x)
     monkeypatch.setenv(eprop_numba.REFERENCE_ENV, "0")
-    assert eprop_numba.available(x)
+    assert ep._use_fast(None, "eligibility_step", x)
     monkeypatch.setenv(eprop_numba.REFERENCE_ENV, "1")
-    assert eprop_numba.reference_forced() and not eprop_numba.available(x)
-    s, u, sig = torch.zeros(3, 1, 4), torch.zeros(3, 1, 4), torch.zeros(3, 1, 4)
-    with pytest.raises(SpikegradInputError, match="fast=True"):
-        layer_gradients(
-            x, s, u, sig, LIFParams(0.9, 0.8), SuperSpike(10.0), weight=torch.zeros(4, 2), fast=True
-        )
+    assert eprop_numba.reference_forced()
+    assert not ep._use_fast(None, "eligibility_step", x)  # the automatic choice
+    assert ep._use_fast(True, "eligibility_step", x)  # an explicit value wins
+    with pytest.raises(SpikegradInputError, match="compiled e-prop scans"):
+        ep._compiled(True, x, x.double())
 
 
 # ------------------------------------------------------------------ perturbation

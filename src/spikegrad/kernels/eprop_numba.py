@@ -56,8 +56,10 @@ weights (:func:`lif_trials_recurrent`: one ``V`` per trial, which the LIF kernel
 
 The scans run over ``[B, N]`` per step in float64 whatever the input dtype (results
 are returned in the input's dtype); the surrogate derivative :math:`h` is computed by
-the caller with the layer's own surrogate (any surrogate works). Without numba,
-:func:`available` is false and the rule keeps its reference path.
+the compiled derivative of the layer's surrogate where it has one, else by
+``surrogate.derivative``. Without numba (or off the CPU) the rule runs the same adjoint
+as a torch loop over time (``learning/rules/eprop.py``), never the per-synapse traces
+unless asked to.
 """
 
 from __future__ import annotations
@@ -97,8 +99,8 @@ def reference_forced() -> bool:
 
 def available(*tensors: torch.Tensor | None) -> bool:
     """True if the compiled scans handle these tensors (numba installed, CPU, float32/64,
-    one dtype) and the reference is not forced (:func:`reference_forced`)."""
-    if not _ln._HAVE_NUMBA or reference_forced():
+    one dtype). Whether a rule uses them also depends on :func:`reference_forced`."""
+    if not _ln._HAVE_NUMBA:
         return False
     ts = [t for t in tensors if t is not None]
     return all(
