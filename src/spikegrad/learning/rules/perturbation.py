@@ -88,7 +88,7 @@ from ..._checks import (
     check_positive,
 )
 from ...functional.coba import CobaParams, CobaRun, CobaTopology, coba_run
-from ...functional.lif import LIFState, li_sequence, lif_sequence, lif_step
+from ...functional.lif import LIFParams, LIFState, li_sequence, lif_sequence, lif_step
 from ...nn.network import SNNOutput
 from .base import Rule, RuleStep, model_kind, set_grads
 
@@ -413,7 +413,11 @@ def _expand(inputs: Tensor, B: int) -> Tensor:
 
 
 def run_rewards(
-    W: Tensor, net: CobaTopology, params: CobaParams, inputs: Tensor, reward_fn: RewardFn,
+    W: Tensor,
+    net: CobaTopology,
+    params: CobaParams,
+    inputs: Tensor,
+    reward_fn: RewardFn,
     **kw,
 ) -> Tensor:
     """Rewards ``[B]`` of one simulated batch (no traces recorded); ``kw`` to ``coba_run``."""
@@ -510,7 +514,13 @@ def coba_estimates(
             return g, r, paired_reward
         emp = empiric if empiric is not None else EmpiricSynapses()
         noise = _coba_noise(
-            method, W, net, params, (T, K, net.n), sigma=sigma, generator=generator,
+            method,
+            W,
+            net,
+            params,
+            (T, K, net.n),
+            sigma=sigma,
+            generator=generator,
             empiric=emp,
         )
         run = coba_run(x, W, net, params, record=("traces", "active", "v"), **noise.sim)
@@ -519,9 +529,7 @@ def coba_estimates(
             # the reward function of the empiric trial includes the mean empiric drive;
             # its paired baseline is the trial with the mean conductance and no fluctuation
             mean_g = _mean_empiric(emp, W, net, params, T, inputs.shape[1])
-            paired_reward = run_rewards(
-                W, net, params, inputs, reward_fn, g_extra=mean_g
-            ).expand(K)
+            paired_reward = run_rewards(W, net, params, inputs, reward_fn, g_extra=mean_g).expand(K)
         e = _coba_eligibility(method, net, params, run, noise, gate_refractory)
         b = baseline_values(baseline, r, paired=paired_reward, running=running, trial=trial)
         g = (r - b).view(K, 1, 1) * e / noise.sigma2 * plastic
@@ -620,10 +628,12 @@ def _coba_eligibility(
     xa = i_noise if active is None else i_noise * active
     e = i_noise.new_zeros(i_noise.shape[1], net.n, net.m)
     e[:, :, :ne] = dt * torch.einsum(
-        "tbn,tbm->bnm", xa * (params.E_exc - v_start), run.traces[:, :, :ne])
+        "tbn,tbm->bnm", xa * (params.E_exc - v_start), run.traces[:, :, :ne]
+    )
     if net.n_inh:
         e[:, :, ne:] = dt * torch.einsum(
-            "tbn,tbm->bnm", xa * (params.E_inh - v_start), run.traces[:, :, ne:])
+            "tbn,tbm->bnm", xa * (params.E_inh - v_start), run.traces[:, :, ne:]
+        )
     return e
 
 
@@ -735,6 +745,7 @@ def _append_trials(t: Tensor | None, n: int) -> Tensor | None:
 
 def _rows(run: CobaRun, lo: int, hi: int) -> CobaRun:
     """Trials ``lo:hi`` of a run (time-major fields)."""
+
     def cut(t: Tensor | None) -> Tensor | None:
         return None if t is None else t[:, lo:hi]
 
@@ -791,17 +802,21 @@ class ConductancePerturbation(_RewardRule):
         K = self.trials
         BK = B * K
         self._step += 1
-        method = {"white": "conductance", "empiric": "empiric", "current": "current"}[
-            self.noise
-        ]
+        method = {"white": "conductance", "empiric": "empiric", "current": "current"}[self.noise]
         with torch.no_grad():
             model.project_()
             W = model.weight.detach()
             net, params = model.topology, model.params
             plastic = net.plastic.to(W.dtype)
             noise = _coba_noise(
-                method, W, net, params, (T, BK, net.n), sigma=self.sigma,
-                generator=self._gen, empiric=self._empiric,
+                method,
+                W,
+                net,
+                params,
+                (T, BK, net.n),
+                sigma=self.sigma,
+                generator=self._gen,
+                empiric=self._empiric,
             )
             paired_run = self.baseline == "paired"
             # unperturbed trials that ride along after the noisy ones: the noise-free pass
@@ -816,8 +831,9 @@ class ConductancePerturbation(_RewardRule):
                 sim["g_extra"][:, i : i + B] = _mean_empiric(self._empiric, W, net, params, T, B)
             xs = torch.cat([x.repeat(1, K, 1)] + [x] * len(tails), dim=1)
             run = coba_run(xs, W, net, params, record=("traces", "active", "v"), **sim)
-            seg = {kind: run.spikes[:, BK + B * i : BK + B * (i + 1)]
-                   for i, kind in enumerate(tails)}
+            seg = {
+                kind: run.spikes[:, BK + B * i : BK + B * (i + 1)] for i, kind in enumerate(tails)
+            }
             out = model.output(seg["clean"]) if "clean" in seg else model(x)
             loss = task.loss(model, out, y)
             paired = None
@@ -890,13 +906,25 @@ class WeightPerturbation(_RewardRule):
                 params = {"w": model.weight}
                 if self.baseline == "paired":  # the reference as its own batch (estimator)
                     out = model(x)
-                    run = coba_run(x.repeat(1, K, 1), W + psi["w"], model.topology,
-                                   model.params, record=(), check_sign=False)
+                    run = coba_run(
+                        x.repeat(1, K, 1),
+                        W + psi["w"],
+                        model.topology,
+                        model.params,
+                        record=(),
+                        check_sign=False,
+                    )
                     outp = model.output(run.spikes)
                 else:  # the noise-free pass rides along after the perturbed trials
                     Ws = torch.cat([W + psi["w"], W.expand(B, *W.shape)])
-                    run = coba_run(torch.cat([x.repeat(1, K, 1), x], dim=1), Ws,
-                                   model.topology, model.params, record=(), check_sign=False)
+                    run = coba_run(
+                        torch.cat([x.repeat(1, K, 1), x], dim=1),
+                        Ws,
+                        model.topology,
+                        model.params,
+                        record=(),
+                        check_sign=False,
+                    )
                     out, outp = model.output(run.spikes[:, BK:]), model.output(run.spikes[:, :BK])
             else:
                 params = _lif_weights(model)
@@ -924,7 +952,6 @@ class WeightPerturbation(_RewardRule):
         self._finish(r, BK + self._n_paired(B))
         return RuleStep(loss.detach(), out)
 
-
     def _generic(self, model: torch.nn.Module, task: Any, x: Tensor, y: Any) -> RuleStep:
         """Any model: ``K`` runs of its own forward with perturbed parameters.
 
@@ -947,8 +974,8 @@ class WeightPerturbation(_RewardRule):
             loss = task.loss(model, out, y)
             paired = (-task.sample_loss(model, out, y)).repeat(K)
             psi = {
-                name: torch.randn((K, *p.shape), generator=self._gen, dtype=p.dtype).to(
-                    p.device) * sigma
+                name: torch.randn((K, *p.shape), generator=self._gen, dtype=p.dtype).to(p.device)
+                * sigma
                 for name, p in params.items()
             }
             rs = []
@@ -956,8 +983,14 @@ class WeightPerturbation(_RewardRule):
                 moved = {name: p + psi[name][k] for name, p in params.items()}
                 rs.append(-task.sample_loss(model, functional_call(model, moved, (x,)), y))
             r = torch.cat(rs)  # trial k * B + b
-            w = ((r - self._baseline(r, paired if self.baseline == "paired" else None))
-                 / (sigma**2 * K * B)).view(K, B).sum(1)
+            w = (
+                (
+                    (r - self._baseline(r, paired if self.baseline == "paired" else None))
+                    / (sigma**2 * K * B)
+                )
+                .view(K, B)
+                .sum(1)
+            )
             set_grads(
                 list(params.values()),
                 [-torch.einsum("k,k...->...", w.to(psi[n].dtype), psi[n]) for n in params],
@@ -970,7 +1003,8 @@ def _synaptic(model: torch.nn.Module) -> dict[str, torch.nn.Parameter]:
     """Trained synaptic parameters of a model: those named ``weight``, ``bias`` or
     ``rec_weight`` (time constants, thresholds and adaptation strengths are left out)."""
     return {
-        name: p for name, p in model.named_parameters()
+        name: p
+        for name, p in model.named_parameters()
         if p.requires_grad and name.rsplit(".", 1)[-1] in ("weight", "bias", "rec_weight")
     }
 
@@ -998,7 +1032,11 @@ class NodePerturbation(_RewardRule):
     The noise-free and the noisy trials run as one batch of the functional
     :func:`~spikegrad.functional.lif.lif_sequence` and
     :func:`~spikegrad.functional.lif.li_sequence` with the layers' own constants,
-    surrogate, reset and recurrence; learnable time constants are not trained.
+    surrogate, reset and recurrence (on CPU with numba: the compiled
+    :func:`~spikegrad.kernels.lif_numba.lif_sequence_numba` and readout kernels, the noise
+    added to the projected current first; bit-identical spikes, see :func:`_fast_forward`;
+    ``SPIKEGRAD_RULE_REFERENCE=1`` forces the torch loops); learnable time constants are
+    not trained.
 
     **Other models** (``alif``: :class:`~spikegrad.nn.alif.ALIFNetwork`; ``sequential``:
     Izhikevich, convolutional and any other :class:`~spikegrad.nn.SpikingSequential`):
@@ -1043,7 +1081,8 @@ class NodePerturbation(_RewardRule):
             sizes = [layer.out_features for layer in model.layers] + [model.readout.n_classes]
             noise = [
                 torch.randn((T, BK, n), generator=self._gen, dtype=x.dtype) * sigma
-                if k in noisy else None
+                if k in noisy
+                else None
                 for k, n in enumerate(sizes)
             ]
             xs = torch.cat([x, x.repeat(1, K, 1)], dim=1)
@@ -1056,7 +1095,7 @@ class NodePerturbation(_RewardRule):
             for kind, k in params:
                 xi = noise[k] * w.view(1, -1, 1)
                 src = outn.spikes[k] if kind == "v" else pre[k]
-                grads.append(-torch.einsum("tbo,tbi->oi", xi, src))
+                grads.append(-_correlate(xi, src))
             set_grads(list(params.values()), grads)
         self._finish(r, BK + self._n_paired(B))
         return RuleStep(loss.detach(), out)
@@ -1086,19 +1125,25 @@ class NodePerturbation(_RewardRule):
 
         def draw(k: int) -> Callable[[Tensor], Tensor]:
             def f(current: Tensor) -> Tensor:
-                xi = torch.randn((current.shape[0], BK, *current.shape[2:]),
-                                 generator=self._gen, dtype=current.dtype)
+                xi = torch.randn(
+                    (current.shape[0], BK, *current.shape[2:]),
+                    generator=self._gen,
+                    dtype=current.dtype,
+                )
                 xi = xi.to(current.device) * sigma  # drawn on the CPU generator
                 noise[k] = xi
                 return torch.cat([xi.new_zeros(xi.shape[0], B, *xi.shape[2:]), xi], dim=1)
+
             return f
 
         for k, (layer, _) in enumerate(layers):
             layer.current_noise = draw(k)
-            hooks.append(layer.register_forward_pre_hook(
-                lambda m, a, k=k: inputs.__setitem__(k, a[0])))
-            hooks.append(layer.register_forward_hook(
-                lambda m, a, o, k=k: outputs.__setitem__(k, o)))
+            hooks.append(
+                layer.register_forward_pre_hook(lambda m, a, k=k: inputs.__setitem__(k, a[0]))
+            )
+            hooks.append(
+                layer.register_forward_hook(lambda m, a, o, k=k: outputs.__setitem__(k, o))
+            )
         try:
             with torch.no_grad():
                 xs = torch.cat([x, x.repeat(1, K, 1)], dim=1)
@@ -1112,10 +1157,15 @@ class NodePerturbation(_RewardRule):
             out, outn = _take(both, 0, B), _take(both, B, B + BK)
             loss, r, paired = self._rewards(model, task, out, outn, y, K, B)
             w = ((r - self._baseline(r, paired)) / (sigma**2 * BK)).to(x.dtype)
+        fast = _fast_forward(None, x)
         for k, (layer, params) in enumerate(layers):
             xi = noise[k] * w.view(1, -1, *([1] * (noise[k].dim() - 2)))
             ff = [p for name, p in params.items() if name != "rec_weight"]
-            if ff:
+            if ff and fast and _plain_projection(layer, ff):
+                # c = x W^T: the gradient of sum(xi * c) by W is xi^T x, one matrix product
+                with torch.no_grad():
+                    ff[0].grad = -_correlate(xi, inputs[k][:, B:])
+            elif ff:
                 with torch.enable_grad():
                     cur = _layer_current(layer, inputs[k][:, B:])
                     gs = torch.autograd.grad((cur * xi).sum(), ff)
@@ -1128,6 +1178,19 @@ class NodePerturbation(_RewardRule):
         return RuleStep(loss.detach(), out)
 
 
+def _plain_projection(layer: Any, ff: list[torch.nn.Parameter]) -> bool:
+    """Whether a noisy layer's current is :math:`x W^\top` with ``W`` its only trained
+    feed-forward parameter (:func:`_layer_current` on a dense layer without projection)."""
+    from ...nn.conv import SpikingConv2d
+
+    return (
+        not isinstance(layer, SpikingConv2d)
+        and getattr(layer, "projection", None) is None
+        and len(ff) == 1
+        and ff[0] is getattr(layer, "weight", None)
+    )
+
+
 def _noisy_layers(model: torch.nn.Module) -> list[tuple[Any, dict[str, torch.nn.Parameter]]]:
     """The layers (and readout) with a noise injection point and trained synaptic
     parameters: ``(layer, {"weight" / "bias" / "rec_weight": parameter})``."""
@@ -1138,7 +1201,8 @@ def _noisy_layers(model: torch.nn.Module) -> list[tuple[Any, dict[str, torch.nn.
         if not isinstance(layer, CurrentNoise):
             continue
         params = {
-            name: p for name in ("weight", "bias", "rec_weight")
+            name: p
+            for name in ("weight", "bias", "rec_weight")
             if isinstance(p := getattr(layer, name, None), torch.nn.Parameter) and p.requires_grad
         }
         if params:
@@ -1161,7 +1225,8 @@ def _layer_current(layer: Any, x: Tensor) -> Tensor:
 def _take(out: SNNOutput, lo: int, hi: int) -> SNNOutput:
     """Trials ``lo:hi`` of a network output (dimension 1 of every tensor)."""
     return SNNOutput(
-        out.readout[:, lo:hi], tuple(s[:, lo:hi] for s in out.spikes),
+        out.readout[:, lo:hi],
+        tuple(s[:, lo:hi] for s in out.spikes),
         tuple(m[:, lo:hi] for m in out.membranes),
     )
 
@@ -1201,17 +1266,38 @@ def _lif_forward(
     weights = weights or {}
     h, spikes = x, []
     n_layers = len(model.layers)
+    fast = _fast_forward(model, x)
     for k, layer in enumerate(model.layers):
         cur = _project(h, weights.get(("w", k), layer.weight))
         if noise is not None and noise[k] is not None:
             cur = cur + noise[k]
         V = weights.get(("v", k), layer.rec_weight)
         p = layer.taus.params()
-        if V is None or V.dim() == 2:
-            s, _, _ = lif_sequence(
-                cur, p, layer.surrogate, rec_weight=V, reset=layer.reset,
+        if fast and (V is None or V.dim() == 2):
+            from ...kernels.lif_numba import lif_sequence_numba
+
+            s, _ = lif_sequence_numba(
+                cur,
+                p.beta_mem,
+                p.beta_syn,
+                layer.surrogate,
+                rec_weight=V,
+                reset=layer.reset,
                 recurrent_grad=layer.recurrent_grad,
             )
+        elif V is None or V.dim() == 2:
+            s, _, _ = lif_sequence(
+                cur,
+                p,
+                layer.surrogate,
+                rec_weight=V,
+                reset=layer.reset,
+                recurrent_grad=layer.recurrent_grad,
+            )
+        elif fast:  # one recurrent matrix per trial, compiled
+            from ...kernels.eprop_numba import lif_trials_recurrent
+
+            s = lif_trials_recurrent(cur, V, p.beta_mem, p.beta_syn)
         else:  # one recurrent matrix per trial: lif_step plus the per-trial V S[n]
             state = LIFState.zeros(cur.shape[1], cur.shape[2], dtype=cur.dtype)
             steps = []
@@ -1227,5 +1313,39 @@ def _lif_forward(
     cur = _project(h, weights.get(("out", n_layers), ro.weight))
     if noise is not None and noise[n_layers] is not None:
         cur = cur + noise[n_layers]
-    u = li_sequence(cur, ro.taus.params(), u0=ro.u0)
+    bm, bs = ro.taus.params()
+    if fast and isinstance(ro.u0, (int, float)):
+        from ...kernels import lif_numba
+
+        u = lif_numba._LIReadoutNumba.apply(
+            cur, None, bm, lif_numba._omb(bm), bs, float(ro.u0), None
+        )
+    else:
+        u = li_sequence(cur, LIFParams(bm, bs), u0=ro.u0)
     return SNNOutput(u, tuple(spikes), ())
+
+
+def _fast_forward(model: torch.nn.Module | None, x: Tensor) -> bool:
+    """Whether :func:`_lif_forward` runs the compiled LIF and readout kernels
+    (:mod:`spikegrad.kernels.lif_numba`): numba installed, a CPU float32/float64 input,
+    every hidden layer's surrogate compiled, the reference not forced
+    (:data:`spikegrad.kernels.eprop_numba.REFERENCE_ENV`). Spikes are bit-identical to
+    the torch loop's (:func:`~spikegrad.kernels.lif_numba.lif_sequence_numba`).
+    ``model=None``: the checks that do not depend on the model (the eligibility
+    shortcut of :meth:`NodePerturbation._generic`)."""
+    from ...kernels import eprop_numba, lif_numba
+
+    if eprop_numba.reference_forced() or not lif_numba.available(None, x):
+        return False
+    if model is None:
+        return True
+    return all(
+        lif_numba.surrogate_code(layer.surrogate) is not None
+        and layer.reset in ("detach", "differentiable")
+        for layer in model.layers
+    )
+
+
+def _correlate(xi: Tensor, src: Tensor) -> Tensor:
+    r""":math:`\sum_{n,b} \xi_{bo}[n]\, z_{bi}[n]` ``[O, I]``: one matrix product."""
+    return xi.reshape(-1, xi.shape[-1]).t() @ src.reshape(-1, src.shape[-1])
