@@ -11,8 +11,9 @@ speed.
 The warm-up trains, for one epoch and without a run folder, the same configurations the
 default command runs (feed-forward and recurrent LIF on a tiny Randman, float32, the
 ``auto`` backend), the adaptive LIF network (``--model alif``, whose compiled loops
-spiking conv layers share) and the Izhikevich network (``--model izhikevich``): the calls
-reach exactly the kernel signatures a real run reaches, so they are what is cached.
+spiking conv layers share), the Izhikevich network (``--model izhikevich``) and e-prop
+(``--rule eprop``): the calls reach exactly the kernel signatures a real run reaches, so
+they are what is cached.
 """
 
 from __future__ import annotations
@@ -54,9 +55,13 @@ def warm_up(*, verbose: bool = False) -> float:
     runs = [("lif", r, i) for r, i in itertools.product((False, True), ("default", "fluctuation"))]
     runs += [("alif", r, "fluctuation") for r in (False, True)]
     runs += [("izhikevich", False, "default")]  # the compiled Izhikevich loops (README)
+    # e-prop's compiled backward sweep (kernels.eprop_numba), feed-forward and recurrent
+    runs += [("lif", r, "eprop") for r in (False, True)]
     for model, recurrent, init in runs:
         t0 = time.perf_counter()
-        cfg = TrainConfig(epochs=1, recurrent=recurrent, seed=0, model=model)
+        rule = "eprop" if init == "eprop" else "bptt"
+        init = "fluctuation" if init == "eprop" else init
+        cfg = TrainConfig(epochs=1, recurrent=recurrent, seed=0, model=model, rule=rule)
         if init != "default":
             cfg = dataclasses.replace(cfg, init=init)
         with warnings.catch_warnings():
@@ -64,7 +69,7 @@ def warm_up(*, verbose: bool = False) -> float:
             train(cfg, data=split, out_dir=None, progress=False, plots=False)
         if verbose:
             kind = "recurrent" if recurrent else "feed-forward"  # (izhikevich: ff only)
-            print(f"{kind} {model}, {init} init: {time.perf_counter() - t0:.1f} s")
+            print(f"{kind} {model}, {rule}, {init} init: {time.perf_counter() - t0:.1f} s")
     return time.perf_counter() - t_all
 
 
