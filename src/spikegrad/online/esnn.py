@@ -146,8 +146,13 @@ DISTANCES = ("raw", "dmax")
 #: The fixed hyper-parameters (``tune=False``, or any of them given explicitly), set
 #: a priori from the eSNN literature before any benchmark run.
 FIXED_DEFAULTS: dict = {
-    "n_fields": 10, "beta": 1.5, "mod": 0.9, "c": 0.7, "sim": 0.15,
-    "max_neurons_per_class": 200, "rank": "global",
+    "n_fields": 10,
+    "beta": 1.5,
+    "mod": 0.9,
+    "c": 0.7,
+    "sim": 0.15,
+    "max_neurons_per_class": 200,
+    "rank": "global",
 }
 #: The population a default ``OeSNNClassifier()`` tunes over: the fixed defaults,
 #: then five settings spanning the grid of ``bench/online_bench.py`` (coarse/fine
@@ -157,16 +162,51 @@ FIXED_DEFAULTS: dict = {
 #: this population; the small real data sets of ``bench/online_defaults.py`` are.
 CANDIDATES: tuple[dict, ...] = (
     FIXED_DEFAULTS,
-    {"n_fields": 20, "beta": 1.0, "mod": 0.95, "c": 0.7, "sim": 0.3,
-     "max_neurons_per_class": 200, "rank": "global"},
-    {"n_fields": 8, "beta": 1.5, "mod": 0.9, "c": 0.8, "sim": 0.1,
-     "max_neurons_per_class": 400, "rank": "feature"},
-    {"n_fields": 20, "beta": 1.5, "mod": 0.8, "c": 0.7, "sim": 0.1,
-     "max_neurons_per_class": 50, "rank": "global"},
-    {"n_fields": 5, "beta": 1.0, "mod": 0.9, "c": 0.6, "sim": 0.5,
-     "max_neurons_per_class": 400, "rank": "global"},
-    {"n_fields": 8, "beta": 2.0, "mod": 0.95, "c": 0.9, "sim": 0.3,
-     "max_neurons_per_class": 200, "rank": "global"},
+    {
+        "n_fields": 20,
+        "beta": 1.0,
+        "mod": 0.95,
+        "c": 0.7,
+        "sim": 0.3,
+        "max_neurons_per_class": 200,
+        "rank": "global",
+    },
+    {
+        "n_fields": 8,
+        "beta": 1.5,
+        "mod": 0.9,
+        "c": 0.8,
+        "sim": 0.1,
+        "max_neurons_per_class": 400,
+        "rank": "feature",
+    },
+    {
+        "n_fields": 20,
+        "beta": 1.5,
+        "mod": 0.8,
+        "c": 0.7,
+        "sim": 0.1,
+        "max_neurons_per_class": 50,
+        "rank": "global",
+    },
+    {
+        "n_fields": 5,
+        "beta": 1.0,
+        "mod": 0.9,
+        "c": 0.6,
+        "sim": 0.5,
+        "max_neurons_per_class": 400,
+        "rank": "global",
+    },
+    {
+        "n_fields": 8,
+        "beta": 2.0,
+        "mod": 0.95,
+        "c": 0.9,
+        "sim": 0.3,
+        "max_neurons_per_class": 200,
+        "rank": "global",
+    },
 )
 #: Fading window, first halving and members kept of the tuner (:mod:`.tuner`).
 TUNE_WINDOW = 200
@@ -383,8 +423,13 @@ class OeSNNClassifier(base.Classifier):
         tune: bool | None = None,
     ) -> None:
         given = {
-            "n_fields": n_fields, "beta": beta, "mod": mod, "c": c, "sim": sim,
-            "max_neurons_per_class": max_neurons_per_class, "rank": rank,
+            "n_fields": n_fields,
+            "beta": beta,
+            "mod": mod,
+            "c": c,
+            "sim": sim,
+            "max_neurons_per_class": max_neurons_per_class,
+            "rank": rank,
         }
         if tune is not None and not isinstance(tune, bool):
             raise SpikegradInputError(f"tune must be None, True or False, got {tune!r}")
@@ -393,7 +438,11 @@ class OeSNNClassifier(base.Classifier):
         # validate what was given, with the fixed defaults standing in for the rest
         fixed = {**FIXED_DEFAULTS, **explicit}
         n_fields, beta, mod, c, sim = (
-            fixed["n_fields"], fixed["beta"], fixed["mod"], fixed["c"], fixed["sim"]
+            fixed["n_fields"],
+            fixed["beta"],
+            fixed["mod"],
+            fixed["c"],
+            fixed["sim"],
         )
         max_neurons_per_class, rank = fixed["max_neurons_per_class"], fixed["rank"]
         _check_fields(n_fields)
@@ -485,10 +534,17 @@ class OeSNNClassifier(base.Classifier):
             for k, v in given.items():
                 setattr(self, k, v)
             rest = {
-                "replace": replace, "numbering": numbering, "range_mode": range_mode,
-                "range_window": range_window, "late_cut": late_cut, "distance": distance,
-                "no_fire": no_fire, "proba_scale": proba_scale, "drift_keep": drift_keep,
-                "passive_prune": passive_prune, "prune_rate": prune_rate,
+                "replace": replace,
+                "numbering": numbering,
+                "range_mode": range_mode,
+                "range_window": range_window,
+                "late_cut": late_cut,
+                "distance": distance,
+                "no_fire": no_fire,
+                "proba_scale": proba_scale,
+                "drift_keep": drift_keep,
+                "passive_prune": passive_prune,
+                "prune_rate": prune_rate,
                 "skip_constant": skip_constant,
             }
             configs: list[dict] = []
@@ -498,7 +554,9 @@ class OeSNNClassifier(base.Classifier):
                     configs.append(cfg)
             members = [
                 OeSNNClassifier(
-                    **cfg, **rest, tune=False,
+                    **cfg,
+                    **rest,
+                    tune=False,
                     drift_detector=None if drift_detector is None else drift_detector.clone(),
                 )
                 for cfg in configs
@@ -703,8 +761,16 @@ class OeSNNClassifier(base.Classifier):
         if self.tuner is not None:
             return int(sum(m.state_bytes() for m in self.tuner.members))
         arrays = (
-            self._WT, self._Wr, self._theta, self._label, self._merges, self._age, self._reliab,
-            self._lo, self._hi, self._modk,
+            self._WT,
+            self._Wr,
+            self._theta,
+            self._label,
+            self._merges,
+            self._age,
+            self._reliab,
+            self._lo,
+            self._hi,
+            self._modk,
         )
         return int(sum(a.nbytes for a in arrays)) + 16 * self._ranges.state_size()
 
@@ -807,9 +873,15 @@ class OeSNNClassifier(base.Classifier):
                     else:
                         vals[i] = self._value(key, v)
         order, missing = _kern.grf_order(
-            vals, self._lo, self._hi, self.n_fields, float(self.beta),
-            self.numbering == "one_based", bool(self.skip_constant),
-            2.0 if self.late_cut is None else float(self.late_cut), self._inv_canon,
+            vals,
+            self._lo,
+            self._hi,
+            self.n_fields,
+            float(self.beta),
+            self.numbering == "one_based",
+            bool(self.skip_constant),
+            2.0 if self.late_cut is None else float(self.late_cut),
+            self._inv_canon,
         )
         present = None
         if missing:
