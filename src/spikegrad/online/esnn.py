@@ -584,6 +584,31 @@ class OeSNNClassifier(base.Classifier):
             return
         self._check_x(x)
         self._check_y(y)
+        self._learn_fixed(x, y, None)
+
+    def _predict_then_learn(self, x: dict, y: Any) -> Any:
+        """``predict_one(x)`` then ``learn_one(x, y)``, the same results, one encoding of
+        ``x`` when learning ``x`` moves no feature range (the usual case)."""
+        if (
+            self.tuner is not None
+            or self.drift_detector is not None
+            or (self.passive_prune is not None)
+        ):
+            pred = self.predict_one(x)
+            self.learn_one(x, y)
+            return pred
+        self._check_x(x)
+        self._check_y(y)
+        enc = self._encode(x)  # raises on a bad value before anything changes
+        pred = self._predict_enc(enc) if self._classes else None
+        self._learn_fixed(x, y, (enc[0], self._lo.copy(), self._hi.copy()))
+        return pred
+
+    def _learn_fixed(
+        self, x: dict, y: Any, prev: tuple[np.ndarray, np.ndarray, np.ndarray] | None
+    ) -> None:
+        """Learn ``(x, y)`` (fixed model); ``prev``: firing order of ``x`` and the ranges it
+        was encoded with, reused if the ranges did not move."""
         # validate every value before the model changes, so a bad sample leaves no trace
         values = {
             key: v if v.__class__ is float and -_MAX_ABS <= v <= _MAX_ABS else self._value(key, v)
@@ -624,7 +649,15 @@ class OeSNNClassifier(base.Classifier):
         if new:
             self._add_features(new)
         self._sync_ranges(values)
-        order, _ = self._encode(x)
+        if (
+            prev is not None
+            and not new
+            and np.array_equal(prev[1], self._lo)
+            and np.array_equal(prev[2], self._hi)
+        ):
+            order = prev[0]
+        else:
+            order, _ = self._encode(x)
         if len(order) == 0:
             self._n_skipped += 1
             return
@@ -688,7 +721,10 @@ class OeSNNClassifier(base.Classifier):
         self._check_x(x)
         if not self._classes:
             return None
-        enc = self._encode(x)
+        return self._predict_enc(self._encode(x))
+
+    def _predict_enc(self, enc: tuple[np.ndarray, np.ndarray | None]) -> Any:
+        """``predict_one`` from the encoding of ``x`` (at least one class known)."""
         if self.n_neurons == 0 or len(enc[0]) == 0:
             if self.no_fire == "none" and len(enc[0]) > 0:
                 return None

@@ -84,9 +84,13 @@ class PrequentialSelector:
             return
         f = self.fade
         for i, m in enumerate(self.members):
-            hit = m.predict_one(x) == y
+            fused = getattr(m, "_predict_then_learn", None)  # one encoding, same results
+            if fused is not None:
+                hit = fused(x, y) == y
+            else:
+                hit = m.predict_one(x) == y
+                m.learn_one(x, y)
             self.scores[i] = f * self.scores[i] + (1.0 - f) * hit
-            m.learn_one(x, y)
         self.n_seen += 1
         if self.n_seen >= self._next_halving:
             self._halve()
