@@ -28,6 +28,7 @@ Usage::
 
     python bench/online_defaults.py                  # prints the markdown table
     python bench/online_defaults.py --samples 3000 --out runs/online_bench/defaults.json
+    python bench/online_defaults.py --reduction   # accuracy per neuron with / without CNN
 """
 
 from __future__ import annotations
@@ -82,6 +83,47 @@ def run(name: str, model_name: str, data: list) -> dict:
     if getattr(oes, "tuner", None) is not None:
         out["members_left"] = oes.tuner.ids
     return out
+
+
+REDUCTION_MODELS = {
+    "fixed": {"tune": False},
+    "fixed+cnn": {"tune": False, "reduction": "cnn"},
+    "tuned": {},
+    "tuned+cnn": {"tune": True, "reduction": "cnn"},
+}
+
+
+def reduction_table(streams: list[str], n: int) -> str:
+    """OeSNN with and without the condensed-nearest-neighbour reduction (Lobo et al. 2018):
+    accuracy, output neurons averaged over the stream (sampled every 50 samples) and
+    accuracy points per 100 mean neurons."""
+    from river import preprocessing
+
+    from spikegrad.online.esnn import OeSNNClassifier
+
+    lines = [
+        "| stream | " + " | ".join(REDUCTION_MODELS) + " |",
+        "|---|" + "---|" * len(REDUCTION_MODELS),
+    ]
+    for d in streams:
+        data = stream(d, n)
+        cells = []
+        for kw in REDUCTION_MODELS.values():
+            oes = OeSNNClassifier(**kw)
+            model = preprocessing.StandardScaler() | oes
+            hits, sizes = 0, []
+            for t, (x, y) in enumerate(data):
+                if t > 0:
+                    hits += model.predict_one(x) == y
+                model.learn_one(x, y)
+                if t % 50 == 49:
+                    sizes.append(oes.n_neurons)
+            acc = hits / (len(data) - 1)
+            mean_n = float(np.mean(sizes)) if sizes else float(oes.n_neurons)
+            cells.append(f"{acc:.3f} / {mean_n:.0f} / {100 * acc / max(mean_n, 1):.2f}")
+        lines.append(f"| {d} | " + " | ".join(cells) + " |")
+        print(lines[-1], file=sys.stderr, flush=True)
+    return "\n".join(lines) + "\n"
 
 
 def import_times() -> dict:
@@ -192,6 +234,11 @@ def main(argv=None) -> int:
         help="samples of each synthetic stream (river's and sklearn's: all)",
     )
     ap.add_argument("--import-times", action="store_true")
+    ap.add_argument(
+        "--reduction",
+        action="store_true",
+        help="print the data-reduction table (OeSNN with / without CNN) instead",
+    )
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--report", type=Path, default=None, help="print the table of a JSON file")
     args = ap.parse_args(argv)
@@ -204,6 +251,9 @@ def main(argv=None) -> int:
     for d in args.streams:
         if d not in STREAMS and d not in SKLEARN:
             ap.error(f"unknown stream {d!r}")
+    if args.reduction:
+        print(reduction_table(args.streams, args.samples), end="")
+        return 0
     res: dict = {
         "machine": f"{platform.processor() or platform.machine()}, {platform.system()}, "
         f"python {platform.python_version()}",

@@ -142,6 +142,8 @@ _MAX_ABS = 1e150
 #: Distance used for merging: plain Euclidean, or divided by the largest
 #: distance between two orderings of the same K spikes (OeSNN-UAD's D_max).
 DISTANCES = ("raw", "dmax")
+#: Data reduction of the repository (Lobo et al. 2018): condensed nearest neighbour.
+REDUCTIONS = ("cnn",)
 
 #: The fixed hyper-parameters (``tune=False``, or any of them given explicitly), set
 #: a priori from the eSNN literature before any benchmark run.
@@ -383,6 +385,14 @@ class OeSNNClassifier(base.Classifier):
         none of them is given, else fixed; ``True``: tune those not given;
         ``False``: fixed (:data:`FIXED_DEFAULTS` for those not given). A tuned model
         exposes its population as :attr:`tuner`.
+    reduction:
+        Data reduction of the repository (Lobo et al. 2018, Neural Networks 108):
+        ``None`` (default) or ``"cnn"``, condensed nearest neighbour (prototype
+        selection, :meth:`_condense`), applied every ``reduce_every`` learned
+        samples (passive) and, with a ``drift_detector``, at each detection in
+        place of keeping the ``drift_keep`` youngest (active).
+    reduce_every:
+        Learned samples between two passive reductions.
     skip_constant:
         A feature whose learned range is still a single value
         (:math:`I_\min = I_\max`, e.g. its first sample) emits no spikes
@@ -421,6 +431,8 @@ class OeSNNClassifier(base.Classifier):
         skip_constant: bool = True,
         rank: str | None = None,
         tune: bool | None = None,
+        reduction: str | None = None,
+        reduce_every: int = 500,
     ) -> None:
         given = {
             "n_fields": n_fields,
@@ -477,6 +489,10 @@ class OeSNNClassifier(base.Classifier):
             )
         _check_unit("prune_rate", prune_rate)
         check_choice("rank", rank, RANKS)
+        if reduction is not None:
+            check_choice("reduction", reduction, REDUCTIONS)
+        if not isinstance(reduce_every, int) or reduce_every < 1:
+            raise SpikegradInputError(f"reduce_every must be an int >= 1, got {reduce_every!r}")
 
         self.tune = tune
         self.n_fields = n_fields
@@ -499,6 +515,9 @@ class OeSNNClassifier(base.Classifier):
         self.prune_rate = prune_rate
         self.skip_constant = skip_constant
         self.rank = rank
+        self.reduction = reduction
+        self.reduce_every = reduce_every
+        self._n_condensed = 0  #: neurons removed by the data reduction
 
         self._ranges = RangeTracker(range_mode, range_window)
         self._features: dict = {}  # feature name -> index (order of first appearance)
@@ -546,6 +565,8 @@ class OeSNNClassifier(base.Classifier):
                 "passive_prune": passive_prune,
                 "prune_rate": prune_rate,
                 "skip_constant": skip_constant,
+                "reduction": reduction,
+                "reduce_every": reduce_every,
             }
             configs: list[dict] = []
             for cand in CANDIDATES:
@@ -585,6 +606,7 @@ class OeSNNClassifier(base.Classifier):
         self._check_x(x)
         self._check_y(y)
         self._learn_fixed(x, y, None)
+        self._maybe_condense()
 
     def _predict_then_learn(self, x: dict, y: Any) -> Any:
         """``predict_one(x)`` then ``learn_one(x, y)``, the same results, one encoding of
@@ -602,7 +624,53 @@ class OeSNNClassifier(base.Classifier):
         enc = self._encode(x)  # raises on a bad value before anything changes
         pred = self._predict_enc(enc) if self._classes else None
         self._learn_fixed(x, y, (enc[0], self._lo.copy(), self._hi.copy()))
+        self._maybe_condense()
         return pred
+
+    def _maybe_condense(self) -> None:
+        if self.reduction is not None and self._t > 0 and self._t % self.reduce_every == 0:
+            self._condense()
+
+    def _condense(self) -> None:
+        r"""Condensed nearest neighbour over the repository (Hart 1968, IEEE Trans. Inf.
+        Theory 14), the prototype-selection reduction of Lobo et al. (2018).
+
+        :math:`S` starts with the youngest neuron of each class; the neurons are
+        visited youngest first, and one whose nearest neuron in :math:`S`
+        (Euclidean distance of the weight vectors; ties: the earlier in :math:`S`)
+        has another class joins :math:`S`; passes repeat until one adds nothing.
+        Every neuron outside :math:`S` is then removed, so 1-NN over :math:`S`
+        labels every neuron of the old repository correctly."""
+        used = np.flatnonzero(self._label >= 0)
+        if len(used) < 2:
+            return
+        # youngest first (stable: ties in age by row)
+        rows = used[np.argsort(-self._age[used], kind="stable")]
+        lab = self._label[rows]
+        w = self._Wr[rows]
+        sq = (w * w).sum(axis=1)
+        d2 = sq[:, None] + sq[None, :] - 2.0 * (w @ w.T)
+        keep: list[int] = []
+        inside = np.zeros(len(rows), dtype=bool)
+        for i in range(len(rows)):  # the youngest of each class
+            if not inside[lab == lab[i]].any():
+                inside[i] = True
+                keep.append(i)
+        changed = True
+        while changed:
+            changed = False
+            for i in range(len(rows)):
+                if inside[i]:
+                    continue
+                near = keep[int(np.argmin(d2[i, keep]))]
+                if lab[near] != lab[i]:
+                    keep.append(i)
+                    inside[i] = True
+                    changed = True
+        for i in range(len(rows)):
+            if not inside[i]:
+                self._remove(int(rows[i]))
+                self._n_condensed += 1
 
     def _learn_fixed(
         self, x: dict, y: Any, prev: tuple[np.ndarray, np.ndarray, np.ndarray] | None
@@ -636,7 +704,10 @@ class OeSNNClassifier(base.Classifier):
                 self.drift_detector.update(0.0 if correct else 1.0)
                 if self.drift_detector.drift_detected:
                     self._drift_points.append(self._t)
-                    self._reduce(self.drift_keep)
+                    if self.reduction is not None:  # active mode: reduce on a detection
+                        self._condense()
+                    else:
+                        self._reduce(self.drift_keep)
 
         self._t += 1
         self._class_counts[cls] += 1
