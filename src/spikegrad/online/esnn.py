@@ -524,6 +524,7 @@ class OeSNNClassifier(base.Classifier):
         self._classes: list = []  # class labels in order of first appearance
         self._class_index: dict = {}
         self._class_rows: list[list[int]] = []  # pool rows of each class
+        self._rows_cache: dict[int, np.ndarray] = {}  # class -> its rows as an array
         self._class_counts: list[int] = []
         # the neuron pool (rows of W), grown by doubling; free rows have label -1.
         # Stored input-major (W^T, [inputs, pool]) for the compiled recall.
@@ -741,7 +742,10 @@ class OeSNNClassifier(base.Classifier):
             th = self.c * float(np.dot(powers, powers))
         rows = self._class_rows[cls]
         if rows:
-            d = _kern.distances(self._Wr, np.asarray(rows, dtype=np.int64), w)
+            rr = self._rows_cache.get(cls)
+            if rr is None:  # rebuilt only after the class's rows changed
+                rr = self._rows_cache[cls] = np.asarray(rows, dtype=np.int64)
+            d = _kern.distances(self._Wr, rr, w)
             if self.distance == "dmax":
                 d = d / self._dmax(len(order))
             j = int(np.argmin(d))
@@ -755,8 +759,7 @@ class OeSNNClassifier(base.Classifier):
                 self._merges[r] = n + 1
                 self._n_merges += 1
                 return
-        if len(rows) >= self.max_neurons_per_class:
-            rr = np.asarray(rows)
+        if len(rows) >= self.max_neurons_per_class:  # rows is not empty: rr is its array
             if self.replace == "oldest":
                 victim = int(rr[np.argmin(self._age[rr])])
             else:
@@ -769,6 +772,7 @@ class OeSNNClassifier(base.Classifier):
         self._set_row(r, w, th)
         self._label[r] = cls
         rows.append(r)
+        self._rows_cache.pop(cls, None)
 
     def predict_proba_one(self, x: dict) -> dict:
         """Class probabilities from the neurons' firing scores (see the module docstring)."""
@@ -966,10 +970,10 @@ class OeSNNClassifier(base.Classifier):
         feats = self._features
         # fast path: every learned feature present as a float (dicts keep the index order)
         raw = [x.get(key) for key in feats]
-        if all(v.__class__ is float for v in raw):
-            vals = np.array(raw)
-            if not (np.abs(vals) <= _MAX_ABS).all():  # NaN, inf or huge: the checked path
-                vals = np.array([self._value(k, v) for k, v in zip(feats, raw, strict=True)])
+        if all(v.__class__ is float and -_MAX_ABS <= v <= _MAX_ABS for v in raw):
+            vals = np.array(raw)  # finite floats in range: no per-value check needed
+        elif all(v.__class__ is float for v in raw):  # NaN, inf or huge: the checked path
+            vals = np.array([self._value(k, v) for k, v in zip(feats, raw, strict=True)])
         else:
             vals = np.full(nf, np.nan)
             for key, v in x.items():
@@ -1125,6 +1129,7 @@ class OeSNNClassifier(base.Classifier):
     def _remove(self, r: int) -> None:
         cls = int(self._label[r])
         self._class_rows[cls].remove(r)
+        self._rows_cache.pop(cls, None)
         self._label[r] = -1
         self._WT[:, r] = 0.0
         self._Wr[r] = 0.0
