@@ -226,3 +226,15 @@ def test_fused_predict_then_learn_equals_predict_and_learn():
             assert b._predict_then_learn(x, y) == p, (cand, t)
         assert np.array_equal(a._Wr, b._Wr) and np.array_equal(a._theta, b._theta)
         assert a.n_merges == b.n_merges and a.n_neurons == b.n_neurons
+
+
+def test_fused_path_in_window_range_mode():
+    """Window ranges (which also shrink) go through the compare-the-arrays path."""
+    data = _scaled(datasets.ImageSegments(), 300)
+    a = OeSNNClassifier(tune=False, range_mode="window", range_window=30)
+    b = OeSNNClassifier(tune=False, range_mode="window", range_window=30)
+    for t, (x, y) in enumerate(data):
+        p = a.predict_one(x)
+        a.learn_one(x, y)
+        assert b._predict_then_learn(x, y) == p, t
+    assert np.array_equal(a._Wr, b._Wr) and np.array_equal(a._lo, b._lo)

@@ -624,7 +624,7 @@ class OeSNNClassifier(base.Classifier):
         self._check_y(y)
         enc = self._encode(x)  # raises on a bad value before anything changes
         pred = self._predict_enc(enc) if self._classes else None
-        self._learn_fixed(x, y, (enc[0], self._lo.copy(), self._hi.copy()))
+        self._learn_fixed(x, y, enc[0])
         self._maybe_condense()
         return pred
 
@@ -673,11 +673,9 @@ class OeSNNClassifier(base.Classifier):
                 self._remove(int(rows[i]))
                 self._n_condensed += 1
 
-    def _learn_fixed(
-        self, x: dict, y: Any, prev: tuple[np.ndarray, np.ndarray, np.ndarray] | None
-    ) -> None:
-        """Learn ``(x, y)`` (fixed model); ``prev``: firing order of ``x`` and the ranges it
-        was encoded with, reused if the ranges did not move."""
+    def _learn_fixed(self, x: dict, y: Any, prev: np.ndarray | None) -> None:
+        """Learn ``(x, y)`` (fixed model); ``prev``: firing order of ``x`` encoded with the
+        ranges before this sample, reused if no range moves and no feature is new."""
         # validate every value before the model changes, so a bad sample leaves no trace
         values = {
             key: v if v.__class__ is float and -_MAX_ABS <= v <= _MAX_ABS else self._value(key, v)
@@ -713,21 +711,44 @@ class OeSNNClassifier(base.Classifier):
         self._t += 1
         self._class_counts[cls] += 1
         new = []
-        for key, f in values.items():
-            if f == f:  # not NaN
-                if key not in self._features:
-                    new.append(key)
-                self._ranges.update(key, f)
-        if new:
-            self._add_features(new)
-        self._sync_ranges(values)
-        if (
-            prev is not None
-            and not new
-            and np.array_equal(prev[1], self._lo)
-            and np.array_equal(prev[2], self._hi)
-        ):
-            order = prev[0]
+        feats = self._features
+        if self._ranges.mode == "running":
+            # running min/max, tracker and encoder arrays updated in one pass; a
+            # feature's arrays are written only when its range moves
+            tlo, thi = self._ranges._lo, self._ranges._hi
+            lo, hi = self._lo, self._hi
+            moved = False
+            for key, f in values.items():
+                if f == f:  # not NaN
+                    i = feats.get(key)
+                    if i is None:
+                        new.append(key)
+                        self._ranges.update(key, f)
+                        continue
+                    if f < tlo[key]:
+                        tlo[key] = f
+                        lo[i] = f
+                        moved = True
+                    if f > thi[key]:
+                        thi[key] = f
+                        hi[i] = f
+                        moved = True
+            if new:
+                self._add_features(new)
+                self._sync_ranges({k: values[k] for k in new})
+        else:
+            lo0, hi0 = self._lo.copy(), self._hi.copy()
+            for key, f in values.items():
+                if f == f:  # not NaN
+                    if key not in feats:
+                        new.append(key)
+                    self._ranges.update(key, f)
+            if new:
+                self._add_features(new)
+            self._sync_ranges(values)
+            moved = not (np.array_equal(lo0, self._lo) and np.array_equal(hi0, self._hi))
+        if prev is not None and not new and not moved:
+            order = prev
         else:
             order, _ = self._encode(x)
         if len(order) == 0:
