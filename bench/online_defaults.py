@@ -104,11 +104,13 @@ REDUCTION_MODELS = {
     "fixed+cnn": {"tune": False, "reduction": "cnn"},
     "tuned": {},
     "tuned+cnn": {"tune": True, "reduction": "cnn"},
+    "fixed+chang": {"tune": False, "reduction": "chang"},
+    "tuned+chang": {"tune": True, "reduction": "chang"},
 }
 
 
 def reduction_table(streams: list[str], n: int) -> str:
-    """OeSNN with and without the condensed-nearest-neighbour reduction (Lobo et al. 2018):
+    """OeSNN with and without the data reductions (CNN selection, Chang generation):
     accuracy, output neurons averaged over the stream (sampled every 50 samples) and
     accuracy points per 100 mean neurons."""
     from river import preprocessing

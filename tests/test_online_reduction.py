@@ -110,3 +110,63 @@ def test_river_estimator_checks_with_reduction():
     ):
         check(OeSNNClassifier(tune=False, reduction="cnn", reduce_every=20), dataset=data)
         check(OeSNNClassifier(reduction="cnn", reduce_every=20), dataset=data)
+        check(OeSNNClassifier(tune=False, reduction="chang", reduce_every=20), dataset=data)
+
+
+def _chang(w: np.ndarray, lab: np.ndarray, cnt: np.ndarray) -> list[tuple[np.ndarray, int]]:
+    """Chang's merging written out with plain loops: (weights, label) of the result."""
+    protos = {k: (w[k].copy(), int(lab[k]), float(cnt[k])) for k in range(len(lab))}
+    blocked: set = set()
+    correct = []
+    for i in range(len(lab)):  # every original is its own prototype: correct unless tied
+        d = [float(np.linalg.norm(w[i] - w[k])) for k in range(len(lab))]
+        correct.append(lab[int(np.argmin(d))] == lab[i])
+    for _ in range(4 * len(lab)):
+        best = None
+        for p, q in itertools.combinations(sorted(protos), 2):
+            if protos[p][1] != protos[q][1] or (p, q) in blocked:
+                continue
+            d = float(np.linalg.norm(protos[p][0] - protos[q][0]))
+            if best is None or d < best[0]:
+                best = (d, p, q)
+        if best is None:
+            break
+        _, p, q = best
+        (wp, c, np_), (wq, _, nq) = protos[p], protos[q]
+        m = (np_ * wp + nq * wq) / (np_ + nq)
+        trial = {k: v for k, v in protos.items() if k != q}
+        trial[p] = (m, c, np_ + nq)
+        keys = sorted(trial)
+        ok = True
+        for i in range(len(lab)):
+            d = [float(np.linalg.norm(w[i] - trial[k][0])) for k in keys]
+            if correct[i] and trial[keys[int(np.argmin(d))]][1] != lab[i]:
+                ok = False
+                break
+        if ok:
+            protos = trial
+        else:
+            blocked.add((p, q))
+    return [(v[0], v[1]) for _, v in sorted(protos.items())]
+
+
+def test_chang_generation_equals_a_loop_implementation_and_keeps_labels():
+    m = OeSNNClassifier(
+        tune=False, n_fields=4, max_neurons_per_class=12, reduction="chang", reduce_every=10**9
+    )
+    for x, y in _scaled(datasets.ImageSegments(), 200):
+        m.learn_one(x, y)
+    used = np.flatnonzero(m._label >= 0)
+    w, lab, cnt = m._Wr[used].copy(), m._label[used].copy(), m._merges[used].copy()
+    expect = _chang(w, lab, cnt)
+    m._condense()
+    kept = np.flatnonzero(m._label >= 0)
+    assert len(kept) == len(expect) < len(used)
+    got = sorted((tuple(np.round(m._Wr[r], 9)), int(m._label[r])) for r in kept)
+    ref = sorted((tuple(np.round(v, 9)), c) for v, c in expect)
+    assert got == ref
+    # every neuron of the old repository keeps its label under 1-NN over the new set
+    for i in range(len(used)):
+        d = np.linalg.norm(m._Wr[kept] - w[i], axis=1)
+        assert m._label[kept[int(np.argmin(d))]] == lab[i]
+    assert m._merges[kept].sum() == cnt.sum()  # merge counts add up

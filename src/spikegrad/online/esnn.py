@@ -142,8 +142,9 @@ _MAX_ABS = 1e150
 #: Distance used for merging: plain Euclidean, or divided by the largest
 #: distance between two orderings of the same K spikes (OeSNN-UAD's D_max).
 DISTANCES = ("raw", "dmax")
-#: Data reduction of the repository (Lobo et al. 2018): condensed nearest neighbour.
-REDUCTIONS = ("cnn",)
+#: Data reduction of the repository (Lobo et al. 2018): condensed nearest neighbour
+#: (prototype selection) or Chang's merging (prototype generation).
+REDUCTIONS = ("cnn", "chang")
 
 #: The fixed hyper-parameters (``tune=False``, or any of them given explicitly), set
 #: a priori from the eSNN literature before any benchmark run.
@@ -633,6 +634,105 @@ class OeSNNClassifier(base.Classifier):
             self._condense()
 
     def _condense(self) -> None:
+        """The configured reduction (:meth:`_select_cnn` or :meth:`_generate_chang`)."""
+        if self.reduction == "chang":
+            self._generate_chang()
+        else:
+            self._select_cnn()
+
+    def _generate_chang(self) -> None:
+        r"""Chang's prototype generation (IEEE Trans. Computers 23, 1974) on the repository.
+
+        The closest pair of same-class neurons :math:`p, q` (Euclidean distance of the
+        weight vectors) is replaced by their merge-count-weighted mean,
+        :math:`w = (n_p w_p + n_q w_q)/(n_p + n_q)` (threshold and age likewise,
+        :math:`n = n_p + n_q`), if 1-NN over the new set still labels every neuron of
+        the repository *before the reduction* correctly; otherwise the pair is
+        blocked and the next closest tried. It stops when no pair is left or after
+        ``4 x`` (neurons) tries."""
+        used = np.flatnonzero(self._label >= 0)
+        n = len(used)
+        if n < 2:
+            return
+        orig = self._Wr[used].copy()
+        olab = self._label[used].copy()
+        alive = np.ones(n, dtype=bool)  # prototype slot k lives in row used[k]
+        w = orig.copy()
+        sq = (w * w).sum(axis=1)
+        dist = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * (w @ w.T), 0.0))
+        od = dist.copy()  # original i to prototype k
+        np.fill_diagonal(od, 0.0)
+        pd = dist  # same-class prototype pairs (others: inf)
+        pd[olab[:, None] != olab[None, :]] = np.inf
+        np.fill_diagonal(pd, np.inf)
+        near = np.argmin(od, axis=1)  # each original's nearest prototype
+        near_d = od[np.arange(n), near]
+        correct = olab[near] == olab  # a merge may not undo any of these
+        rmin = pd.min(axis=1)  # per row: the closest same-class partner
+        rarg = np.argmin(pd, axis=1)
+        idx = np.arange(n)
+        tries = 0
+        while tries < 4 * n:
+            p = int(np.argmin(rmin))
+            if not np.isfinite(rmin[p]):
+                break
+            q = int(rarg[p])
+            tries += 1
+            rp, rq = int(used[p]), int(used[q])
+            np_, nq = self._merges[rp], self._merges[rq]
+            m = (np_ * w[p] + nq * w[q]) / (np_ + nq)
+            dm = np.linalg.norm(orig - m, axis=1)  # originals to the merged prototype
+            # new nearest: unaffected originals keep theirs unless m is closer (ties: the
+            # lower index, as argmin); those whose nearest was p or q look again
+            new_near = np.where((dm < near_d) | ((dm == near_d) & (p < near)), p, near)
+            new_d = np.where(new_near == p, dm, near_d)
+            hit = (near == p) | (near == q)
+            if hit.any():
+                rows = od[hit]
+                rows[:, p] = dm[hit]
+                rows[:, q] = np.inf
+                rows[:, ~alive] = np.inf
+                k = np.argmin(rows, axis=1)
+                new_near[hit] = k
+                new_d[hit] = rows[np.arange(len(k)), k]
+            if (correct & (olab[new_near] != olab)).any():
+                pd[p, q] = pd[q, p] = np.inf  # blocked
+                for r in (p, q):
+                    rmin[r], rarg[r] = pd[r].min(), int(np.argmin(pd[r]))
+                continue
+            # merge q into p (row rp keeps the prototype, rq is freed)
+            self._Wr[rp] = m
+            self._WT[:, rp] = m
+            self._theta[rp] = (np_ * self._theta[rp] + nq * self._theta[rq]) / (np_ + nq)
+            self._age[rp] = (np_ * self._age[rp] + nq * self._age[rq]) / (np_ + nq)
+            self._merges[rp] = np_ + nq
+            self._remove(rq)
+            self._n_condensed += 1
+            w[p] = m
+            alive[q] = False
+            od[:, p] = dm
+            od[:, q] = np.inf
+            near, near_d = new_near, new_d
+            # same-class distances to the new prototype (pairs blocked for p, other
+            # classes and dead slots stay inf); q leaves every row
+            dp = np.linalg.norm(w - m, axis=1)
+            row = np.where(np.isinf(pd[p]), np.inf, dp)
+            row[q] = np.inf
+            pd[p, :] = row
+            pd[:, p] = row
+            pd[q, :] = np.inf
+            pd[:, q] = np.inf
+            stale = (rarg == p) | (rarg == q)
+            stale[p] = True
+            for r in np.flatnonzero(stale):
+                rmin[r], rarg[r] = pd[r].min(), int(np.argmin(pd[r]))
+            better = (row < rmin) | ((row == rmin) & (p < rarg))
+            better[p] = False
+            rmin[better] = row[better]
+            rarg[better] = p
+            rmin[q] = np.inf
+
+    def _select_cnn(self) -> None:
         r"""Condensed nearest neighbour over the repository (Hart 1968, IEEE Trans. Inf.
         Theory 14), the prototype-selection reduction of Lobo et al. (2018).
 
