@@ -670,7 +670,6 @@ class OeSNNClassifier(base.Classifier):
         correct = olab[near] == olab  # a merge may not undo any of these
         rmin = pd.min(axis=1)  # per row: the closest same-class partner
         rarg = np.argmin(pd, axis=1)
-        idx = np.arange(n)
         tries = 0
         while tries < 4 * n:
             p = int(np.argmin(rmin))
