@@ -388,8 +388,9 @@ class OeSNNClassifier(base.Classifier):
         exposes its population as :attr:`tuner`.
     reduction:
         Data reduction of the repository (Lobo et al. 2018, Neural Networks 108):
-        ``None`` (default) or ``"cnn"``, condensed nearest neighbour (prototype
-        selection, :meth:`_condense`), applied every ``reduce_every`` learned
+        ``None`` (default), ``"cnn"``: condensed nearest neighbour (prototype
+        selection, :meth:`_select_cnn`), or ``"chang"``: Chang's merging (prototype
+        generation, :meth:`_generate_chang`), applied every ``reduce_every`` learned
         samples (passive) and, with a ``drift_detector``, at each detection in
         place of keeping the ``drift_keep`` youngest (active).
     reduce_every:
