@@ -28,6 +28,7 @@ Usage::
 
     python bench/online_defaults.py                  # prints the markdown table
     python bench/online_defaults.py --samples 3000 --out runs/online_bench/defaults.json
+    python bench/online_defaults.py --reduction   # accuracy per neuron with / without CNN
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from spikegrad.online.streams import STREAMS, make_model
 
 MODELS = ["oesnn", "oesnn-fixed", "ht", "arf", "srp", "amf"]
 RIVER = ["ht", "arf", "srp", "amf"]
+REFERENCES = ["knn1", "knn5"]  #: accepted by --models, see reference_model
 RIVER_STREAMS = ["phishing", "bananas", "imagesegments"]
 SYNTHETIC = ["sine", "sea", "sea-gradual", "agrawal", "agrawal-gradual", "hyperplane", "rbf-drift"]
 SKLEARN = ["iris", "wine", "breast_cancer", "digits"]
@@ -69,19 +71,75 @@ def stream(name: str, n: int | None) -> list:
     return list(spec(0, None if name in RIVER_STREAMS else n))
 
 
+def reference_model(name: str):
+    """Nearest-neighbour references (not in the tables' goal): river's
+    ``neighbors.KNNClassifier`` with ``k`` = 1 or 5 (window of 1000), behind
+    ``StandardScaler``, as OeSNN's recall is a nearest-prototype rule."""
+    from river import neighbors, preprocessing
+
+    k = {"knn1": 1, "knn5": 5}[name]
+    return preprocessing.StandardScaler() | neighbors.KNNClassifier(n_neighbors=k)
+
+
 def run(name: str, model_name: str, data: list) -> dict:
-    model = make_model(model_name)
+    model = reference_model(model_name) if model_name in REFERENCES else make_model(model_name)
+    c0 = time.process_time()
     r = prequential(iter(data), model, window=500)
+    cpu = time.process_time() - c0
     out = {
         "acc": r.accuracy,
         "samples": r.samples,
         "ms_per_sample": 1e3 * r.seconds / r.samples,
+        "cpu_ms_per_sample": 1e3 * cpu / r.samples,
         "kb": model._raw_memory_usage / 1024,
     }
     oes = model.steps[list(model.steps)[-1]]
     if getattr(oes, "tuner", None) is not None:
         out["members_left"] = oes.tuner.ids
     return out
+
+
+REDUCTION_MODELS = {
+    "fixed": {"tune": False},
+    "fixed+cnn": {"tune": False, "reduction": "cnn"},
+    "tuned": {},
+    "tuned+cnn": {"tune": True, "reduction": "cnn"},
+    "fixed+chang": {"tune": False, "reduction": "chang"},
+    "tuned+chang": {"tune": True, "reduction": "chang"},
+}
+
+
+def reduction_table(streams: list[str], n: int) -> str:
+    """OeSNN with and without the data reductions (CNN selection, Chang generation):
+    accuracy, output neurons averaged over the stream (sampled every 50 samples) and
+    accuracy points per 100 mean neurons."""
+    from river import preprocessing
+
+    from spikegrad.online.esnn import OeSNNClassifier
+
+    lines = [
+        "| stream | " + " | ".join(REDUCTION_MODELS) + " |",
+        "|---|" + "---|" * len(REDUCTION_MODELS),
+    ]
+    for d in streams:
+        data = stream(d, n)
+        cells = []
+        for kw in REDUCTION_MODELS.values():
+            oes = OeSNNClassifier(**kw)
+            model = preprocessing.StandardScaler() | oes
+            hits, sizes = 0, []
+            for t, (x, y) in enumerate(data):
+                if t > 0:
+                    hits += model.predict_one(x) == y
+                model.learn_one(x, y)
+                if t % 50 == 49:
+                    sizes.append(oes.n_neurons)
+            acc = hits / (len(data) - 1)
+            mean_n = float(np.mean(sizes)) if sizes else float(oes.n_neurons)
+            cells.append(f"{acc:.3f} / {mean_n:.0f} / {100 * acc / max(mean_n, 1):.2f}")
+        lines.append(f"| {d} | " + " | ".join(cells) + " |")
+        print(lines[-1], file=sys.stderr, flush=True)
+    return "\n".join(lines) + "\n"
 
 
 def import_times() -> dict:
@@ -152,6 +210,16 @@ def table(res: dict) -> str:
         cells = [f"{rows[m]['ms_per_sample']:.3f} / {rows[m]['kb']:.0f}" for m in names]
         lines.append(f"| {d} | " + " | ".join(cells) + " |")
     lines.append("")
+    first = next(iter(res["streams"].values()))
+    if "cpu_ms_per_sample" in first[names[0]]:
+        lines.append("CPU milliseconds per sample (process time; less sensitive to load):")
+        lines.append("")
+        lines.append("| stream | " + " | ".join(names) + " |")
+        lines.append("|---|" + "---|" * len(names))
+        for d, rows in res["streams"].items():
+            cells = [f"{rows[m]['cpu_ms_per_sample']:.3f}" for m in names]
+            lines.append(f"| {d} | " + " | ".join(cells) + " |")
+        lines.append("")
     if "oesnn" in names and "ht" in names:
         s = res["streams"]
         ge = [d for d in s if s[d]["oesnn"]["acc"] >= s[d]["ht"]["acc"] - 1e-12]
@@ -167,6 +235,14 @@ def table(res: dict) -> str:
             f"0.03 of the best river model on {len(close)} of {len(s)}; time ratio "
             f"to HT: " + ", ".join(f"{d} {r:.1f}x" for d, r in ratio.items())
         )
+        if "cpu_ms_per_sample" in s[next(iter(s))]["oesnn"]:
+            cpu = {
+                d: s[d]["oesnn"]["cpu_ms_per_sample"] / s[d]["ht"]["cpu_ms_per_sample"] for d in s
+            }
+            lines.append(
+                f"CPU-time ratio to HT (<= 2x on {sum(r <= 2 for r in cpu.values())} of "
+                f"{len(s)}): " + ", ".join(f"{d} {r:.1f}x" for d, r in cpu.items())
+            )
     if "import" in res:
         lines.append("")
         lines.append(
@@ -192,6 +268,11 @@ def main(argv=None) -> int:
         help="samples of each synthetic stream (river's and sklearn's: all)",
     )
     ap.add_argument("--import-times", action="store_true")
+    ap.add_argument(
+        "--reduction",
+        action="store_true",
+        help="print the data-reduction table (OeSNN with / without CNN) instead",
+    )
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--report", type=Path, default=None, help="print the table of a JSON file")
     args = ap.parse_args(argv)
@@ -204,6 +285,9 @@ def main(argv=None) -> int:
     for d in args.streams:
         if d not in STREAMS and d not in SKLEARN:
             ap.error(f"unknown stream {d!r}")
+    if args.reduction:
+        print(reduction_table(args.streams, args.samples), end="")
+        return 0
     res: dict = {
         "machine": f"{platform.processor() or platform.machine()}, {platform.system()}, "
         f"python {platform.python_version()}",

@@ -204,3 +204,37 @@ def test_kernels_loaded_at_import_and_nothing_compiles_during_a_stream():
             m.predict_one(x)
             m.learn_one(x, y)
     assert [len(k.signatures) for k in kernels] == before
+
+
+def test_fused_predict_then_learn_equals_predict_and_learn():
+    """The tuner's one-encoding path gives the predictions and the repositories of
+    predict_one + learn_one, for every candidate (global and per-feature rank), with
+    missing features, a new feature and ranges that keep moving."""
+    data = _scaled(datasets.ImageSegments(), 300)
+    rng = np.random.default_rng(0)
+    for cand in esnn.CANDIDATES:
+        a = OeSNNClassifier(tune=False, **cand)
+        b = OeSNNClassifier(tune=False, **cand)
+        for t, (x, y) in enumerate(data):
+            x = dict(x)
+            if t % 7 == 3:
+                del x[next(iter(x))]  # a missing feature
+            if t == 150:
+                x["late"] = float(rng.normal())  # a new feature
+            p = a.predict_one(x)
+            a.learn_one(x, y)
+            assert b._predict_then_learn(x, y) == p, (cand, t)
+        assert np.array_equal(a._Wr, b._Wr) and np.array_equal(a._theta, b._theta)
+        assert a.n_merges == b.n_merges and a.n_neurons == b.n_neurons
+
+
+def test_fused_path_in_window_range_mode():
+    """Window ranges (which also shrink) go through the compare-the-arrays path."""
+    data = _scaled(datasets.ImageSegments(), 300)
+    a = OeSNNClassifier(tune=False, range_mode="window", range_window=30)
+    b = OeSNNClassifier(tune=False, range_mode="window", range_window=30)
+    for t, (x, y) in enumerate(data):
+        p = a.predict_one(x)
+        a.learn_one(x, y)
+        assert b._predict_then_learn(x, y) == p, t
+    assert np.array_equal(a._Wr, b._Wr) and np.array_equal(a._lo, b._lo)

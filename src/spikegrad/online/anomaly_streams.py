@@ -36,7 +36,11 @@ __all__ = ["AnomalyStream", "ANOMALY_STREAMS", "make_anomaly_stream", "inject_sp
 
 
 def inject_spikes(
-    series: np.ndarray, seed: int, rate: float = 0.02, skip: int = 100, low: float = 3.0,
+    series: np.ndarray,
+    seed: int,
+    rate: float = 0.02,
+    skip: int = 100,
+    low: float = 3.0,
     high: float = 6.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     r"""Add :math:`\pm U(\text{low}, \text{high})\,\sigma_\Delta` at ``rate`` of the positions.

@@ -44,6 +44,7 @@ __all__ = [
     "RangeTracker",
 ]
 
+
 def feature_number(key: object, v: Any, owner: str, max_abs: float = math.inf) -> float:
     """One river feature value as a float: ``None``, an integer beyond the float range,
     a non-finite value or one with :math:`|v| \\ge` ``max_abs`` become NaN (a missing

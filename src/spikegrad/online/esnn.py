@@ -142,12 +142,20 @@ _MAX_ABS = 1e150
 #: Distance used for merging: plain Euclidean, or divided by the largest
 #: distance between two orderings of the same K spikes (OeSNN-UAD's D_max).
 DISTANCES = ("raw", "dmax")
+#: Data reduction of the repository (Lobo et al. 2018): condensed nearest neighbour
+#: (prototype selection) or Chang's merging (prototype generation).
+REDUCTIONS = ("cnn", "chang")
 
 #: The fixed hyper-parameters (``tune=False``, or any of them given explicitly), set
 #: a priori from the eSNN literature before any benchmark run.
 FIXED_DEFAULTS: dict = {
-    "n_fields": 10, "beta": 1.5, "mod": 0.9, "c": 0.7, "sim": 0.15,
-    "max_neurons_per_class": 200, "rank": "global",
+    "n_fields": 10,
+    "beta": 1.5,
+    "mod": 0.9,
+    "c": 0.7,
+    "sim": 0.15,
+    "max_neurons_per_class": 200,
+    "rank": "global",
 }
 #: The population a default ``OeSNNClassifier()`` tunes over: the fixed defaults,
 #: then five settings spanning the grid of ``bench/online_bench.py`` (coarse/fine
@@ -157,16 +165,51 @@ FIXED_DEFAULTS: dict = {
 #: this population; the small real data sets of ``bench/online_defaults.py`` are.
 CANDIDATES: tuple[dict, ...] = (
     FIXED_DEFAULTS,
-    {"n_fields": 20, "beta": 1.0, "mod": 0.95, "c": 0.7, "sim": 0.3,
-     "max_neurons_per_class": 200, "rank": "global"},
-    {"n_fields": 8, "beta": 1.5, "mod": 0.9, "c": 0.8, "sim": 0.1,
-     "max_neurons_per_class": 400, "rank": "feature"},
-    {"n_fields": 20, "beta": 1.5, "mod": 0.8, "c": 0.7, "sim": 0.1,
-     "max_neurons_per_class": 50, "rank": "global"},
-    {"n_fields": 5, "beta": 1.0, "mod": 0.9, "c": 0.6, "sim": 0.5,
-     "max_neurons_per_class": 400, "rank": "global"},
-    {"n_fields": 8, "beta": 2.0, "mod": 0.95, "c": 0.9, "sim": 0.3,
-     "max_neurons_per_class": 200, "rank": "global"},
+    {
+        "n_fields": 20,
+        "beta": 1.0,
+        "mod": 0.95,
+        "c": 0.7,
+        "sim": 0.3,
+        "max_neurons_per_class": 200,
+        "rank": "global",
+    },
+    {
+        "n_fields": 8,
+        "beta": 1.5,
+        "mod": 0.9,
+        "c": 0.8,
+        "sim": 0.1,
+        "max_neurons_per_class": 400,
+        "rank": "feature",
+    },
+    {
+        "n_fields": 20,
+        "beta": 1.5,
+        "mod": 0.8,
+        "c": 0.7,
+        "sim": 0.1,
+        "max_neurons_per_class": 50,
+        "rank": "global",
+    },
+    {
+        "n_fields": 5,
+        "beta": 1.0,
+        "mod": 0.9,
+        "c": 0.6,
+        "sim": 0.5,
+        "max_neurons_per_class": 400,
+        "rank": "global",
+    },
+    {
+        "n_fields": 8,
+        "beta": 2.0,
+        "mod": 0.95,
+        "c": 0.9,
+        "sim": 0.3,
+        "max_neurons_per_class": 200,
+        "rank": "global",
+    },
 )
 #: Fading window, first halving and members kept of the tuner (:mod:`.tuner`).
 TUNE_WINDOW = 200
@@ -343,6 +386,15 @@ class OeSNNClassifier(base.Classifier):
         none of them is given, else fixed; ``True``: tune those not given;
         ``False``: fixed (:data:`FIXED_DEFAULTS` for those not given). A tuned model
         exposes its population as :attr:`tuner`.
+    reduction:
+        Data reduction of the repository (Lobo et al. 2018, Neural Networks 108):
+        ``None`` (default), ``"cnn"``: condensed nearest neighbour (prototype
+        selection, :meth:`_select_cnn`), or ``"chang"``: Chang's merging (prototype
+        generation, :meth:`_generate_chang`), applied every ``reduce_every`` learned
+        samples (passive) and, with a ``drift_detector``, at each detection in
+        place of keeping the ``drift_keep`` youngest (active).
+    reduce_every:
+        Learned samples between two passive reductions.
     skip_constant:
         A feature whose learned range is still a single value
         (:math:`I_\min = I_\max`, e.g. its first sample) emits no spikes
@@ -381,10 +433,17 @@ class OeSNNClassifier(base.Classifier):
         skip_constant: bool = True,
         rank: str | None = None,
         tune: bool | None = None,
+        reduction: str | None = None,
+        reduce_every: int = 500,
     ) -> None:
         given = {
-            "n_fields": n_fields, "beta": beta, "mod": mod, "c": c, "sim": sim,
-            "max_neurons_per_class": max_neurons_per_class, "rank": rank,
+            "n_fields": n_fields,
+            "beta": beta,
+            "mod": mod,
+            "c": c,
+            "sim": sim,
+            "max_neurons_per_class": max_neurons_per_class,
+            "rank": rank,
         }
         if tune is not None and not isinstance(tune, bool):
             raise SpikegradInputError(f"tune must be None, True or False, got {tune!r}")
@@ -393,7 +452,11 @@ class OeSNNClassifier(base.Classifier):
         # validate what was given, with the fixed defaults standing in for the rest
         fixed = {**FIXED_DEFAULTS, **explicit}
         n_fields, beta, mod, c, sim = (
-            fixed["n_fields"], fixed["beta"], fixed["mod"], fixed["c"], fixed["sim"]
+            fixed["n_fields"],
+            fixed["beta"],
+            fixed["mod"],
+            fixed["c"],
+            fixed["sim"],
         )
         max_neurons_per_class, rank = fixed["max_neurons_per_class"], fixed["rank"]
         _check_fields(n_fields)
@@ -428,6 +491,10 @@ class OeSNNClassifier(base.Classifier):
             )
         _check_unit("prune_rate", prune_rate)
         check_choice("rank", rank, RANKS)
+        if reduction is not None:
+            check_choice("reduction", reduction, REDUCTIONS)
+        if not isinstance(reduce_every, int) or reduce_every < 1:
+            raise SpikegradInputError(f"reduce_every must be an int >= 1, got {reduce_every!r}")
 
         self.tune = tune
         self.n_fields = n_fields
@@ -450,12 +517,16 @@ class OeSNNClassifier(base.Classifier):
         self.prune_rate = prune_rate
         self.skip_constant = skip_constant
         self.rank = rank
+        self.reduction = reduction
+        self.reduce_every = reduce_every
+        self._n_condensed = 0  #: neurons removed by the data reduction
 
         self._ranges = RangeTracker(range_mode, range_window)
         self._features: dict = {}  # feature name -> index (order of first appearance)
         self._classes: list = []  # class labels in order of first appearance
         self._class_index: dict = {}
         self._class_rows: list[list[int]] = []  # pool rows of each class
+        self._rows_cache: dict[int, np.ndarray] = {}  # class -> its rows as an array
         self._class_counts: list[int] = []
         # the neuron pool (rows of W), grown by doubling; free rows have label -1.
         # Stored input-major (W^T, [inputs, pool]) for the compiled recall.
@@ -485,11 +556,20 @@ class OeSNNClassifier(base.Classifier):
             for k, v in given.items():
                 setattr(self, k, v)
             rest = {
-                "replace": replace, "numbering": numbering, "range_mode": range_mode,
-                "range_window": range_window, "late_cut": late_cut, "distance": distance,
-                "no_fire": no_fire, "proba_scale": proba_scale, "drift_keep": drift_keep,
-                "passive_prune": passive_prune, "prune_rate": prune_rate,
+                "replace": replace,
+                "numbering": numbering,
+                "range_mode": range_mode,
+                "range_window": range_window,
+                "late_cut": late_cut,
+                "distance": distance,
+                "no_fire": no_fire,
+                "proba_scale": proba_scale,
+                "drift_keep": drift_keep,
+                "passive_prune": passive_prune,
+                "prune_rate": prune_rate,
                 "skip_constant": skip_constant,
+                "reduction": reduction,
+                "reduce_every": reduce_every,
             }
             configs: list[dict] = []
             for cand in CANDIDATES:
@@ -498,7 +578,9 @@ class OeSNNClassifier(base.Classifier):
                     configs.append(cfg)
             members = [
                 OeSNNClassifier(
-                    **cfg, **rest, tune=False,
+                    **cfg,
+                    **rest,
+                    tune=False,
                     drift_detector=None if drift_detector is None else drift_detector.clone(),
                 )
                 for cfg in configs
@@ -526,6 +608,174 @@ class OeSNNClassifier(base.Classifier):
             return
         self._check_x(x)
         self._check_y(y)
+        self._learn_fixed(x, y, None)
+        self._maybe_condense()
+
+    def _predict_then_learn(self, x: dict, y: Any) -> Any:
+        """``predict_one(x)`` then ``learn_one(x, y)``, the same results, one encoding of
+        ``x`` when learning ``x`` moves no feature range (the usual case)."""
+        if (
+            self.tuner is not None
+            or self.drift_detector is not None
+            or (self.passive_prune is not None)
+        ):
+            pred = self.predict_one(x)
+            self.learn_one(x, y)
+            return pred
+        self._check_x(x)
+        self._check_y(y)
+        enc = self._encode(x)  # raises on a bad value before anything changes
+        pred = self._predict_enc(enc) if self._classes else None
+        self._learn_fixed(x, y, enc[0])
+        self._maybe_condense()
+        return pred
+
+    def _maybe_condense(self) -> None:
+        if self.reduction is not None and self._t > 0 and self._t % self.reduce_every == 0:
+            self._condense()
+
+    def _condense(self) -> None:
+        """The configured reduction (:meth:`_select_cnn` or :meth:`_generate_chang`)."""
+        if self.reduction == "chang":
+            self._generate_chang()
+        else:
+            self._select_cnn()
+
+    def _generate_chang(self) -> None:
+        r"""Chang's prototype generation (IEEE Trans. Computers 23, 1974) on the repository.
+
+        The closest pair of same-class neurons :math:`p, q` (Euclidean distance of the
+        weight vectors) is replaced by their merge-count-weighted mean,
+        :math:`w = (n_p w_p + n_q w_q)/(n_p + n_q)` (threshold and age likewise,
+        :math:`n = n_p + n_q`), if 1-NN over the new set still labels every neuron of
+        the repository *before the reduction* correctly; otherwise the pair is
+        blocked and the next closest tried. It stops when no pair is left or after
+        ``4 x`` (neurons) tries."""
+        used = np.flatnonzero(self._label >= 0)
+        n = len(used)
+        if n < 2:
+            return
+        orig = self._Wr[used].copy()
+        olab = self._label[used].copy()
+        alive = np.ones(n, dtype=bool)  # prototype slot k lives in row used[k]
+        w = orig.copy()
+        sq = (w * w).sum(axis=1)
+        dist = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * (w @ w.T), 0.0))
+        od = dist.copy()  # original i to prototype k
+        np.fill_diagonal(od, 0.0)
+        pd = dist  # same-class prototype pairs (others: inf)
+        pd[olab[:, None] != olab[None, :]] = np.inf
+        np.fill_diagonal(pd, np.inf)
+        near = np.argmin(od, axis=1)  # each original's nearest prototype
+        near_d = od[np.arange(n), near]
+        correct = olab[near] == olab  # a merge may not undo any of these
+        rmin = pd.min(axis=1)  # per row: the closest same-class partner
+        rarg = np.argmin(pd, axis=1)
+        tries = 0
+        while tries < 4 * n:
+            p = int(np.argmin(rmin))
+            if not np.isfinite(rmin[p]):
+                break
+            q = int(rarg[p])
+            tries += 1
+            rp, rq = int(used[p]), int(used[q])
+            np_, nq = self._merges[rp], self._merges[rq]
+            m = (np_ * w[p] + nq * w[q]) / (np_ + nq)
+            dm = np.linalg.norm(orig - m, axis=1)  # originals to the merged prototype
+            # new nearest: unaffected originals keep theirs unless m is closer (ties: the
+            # lower index, as argmin); those whose nearest was p or q look again
+            new_near = np.where((dm < near_d) | ((dm == near_d) & (p < near)), p, near)
+            new_d = np.where(new_near == p, dm, near_d)
+            hit = (near == p) | (near == q)
+            if hit.any():
+                rows = od[hit]
+                rows[:, p] = dm[hit]
+                rows[:, q] = np.inf
+                rows[:, ~alive] = np.inf
+                k = np.argmin(rows, axis=1)
+                new_near[hit] = k
+                new_d[hit] = rows[np.arange(len(k)), k]
+            if (correct & (olab[new_near] != olab)).any():
+                pd[p, q] = pd[q, p] = np.inf  # blocked
+                for r in (p, q):
+                    rmin[r], rarg[r] = pd[r].min(), int(np.argmin(pd[r]))
+                continue
+            # merge q into p (row rp keeps the prototype, rq is freed)
+            self._Wr[rp] = m
+            self._WT[:, rp] = m
+            self._theta[rp] = (np_ * self._theta[rp] + nq * self._theta[rq]) / (np_ + nq)
+            self._age[rp] = (np_ * self._age[rp] + nq * self._age[rq]) / (np_ + nq)
+            self._merges[rp] = np_ + nq
+            self._remove(rq)
+            self._n_condensed += 1
+            w[p] = m
+            alive[q] = False
+            od[:, p] = dm
+            od[:, q] = np.inf
+            near, near_d = new_near, new_d
+            # same-class distances to the new prototype (pairs blocked for p, other
+            # classes and dead slots stay inf); q leaves every row
+            dp = np.linalg.norm(w - m, axis=1)
+            row = np.where(np.isinf(pd[p]), np.inf, dp)
+            row[q] = np.inf
+            pd[p, :] = row
+            pd[:, p] = row
+            pd[q, :] = np.inf
+            pd[:, q] = np.inf
+            stale = (rarg == p) | (rarg == q)
+            stale[p] = True
+            for r in np.flatnonzero(stale):
+                rmin[r], rarg[r] = pd[r].min(), int(np.argmin(pd[r]))
+            better = (row < rmin) | ((row == rmin) & (p < rarg))
+            better[p] = False
+            rmin[better] = row[better]
+            rarg[better] = p
+            rmin[q] = np.inf
+
+    def _select_cnn(self) -> None:
+        r"""Condensed nearest neighbour over the repository (Hart 1968, IEEE Trans. Inf.
+        Theory 14), the prototype-selection reduction of Lobo et al. (2018).
+
+        :math:`S` starts with the youngest neuron of each class; the neurons are
+        visited youngest first, and one whose nearest neuron in :math:`S`
+        (Euclidean distance of the weight vectors; ties: the earlier in :math:`S`)
+        has another class joins :math:`S`; passes repeat until one adds nothing.
+        Every neuron outside :math:`S` is then removed, so 1-NN over :math:`S`
+        labels every neuron of the old repository correctly."""
+        used = np.flatnonzero(self._label >= 0)
+        if len(used) < 2:
+            return
+        # youngest first (stable: ties in age by row)
+        rows = used[np.argsort(-self._age[used], kind="stable")]
+        lab = self._label[rows]
+        w = self._Wr[rows]
+        sq = (w * w).sum(axis=1)
+        d2 = sq[:, None] + sq[None, :] - 2.0 * (w @ w.T)
+        keep: list[int] = []
+        inside = np.zeros(len(rows), dtype=bool)
+        for i in range(len(rows)):  # the youngest of each class
+            if not inside[lab == lab[i]].any():
+                inside[i] = True
+                keep.append(i)
+        changed = True
+        while changed:
+            changed = False
+            for i in range(len(rows)):
+                if inside[i]:
+                    continue
+                near = keep[int(np.argmin(d2[i, keep]))]
+                if lab[near] != lab[i]:
+                    keep.append(i)
+                    inside[i] = True
+                    changed = True
+        for i in range(len(rows)):
+            if not inside[i]:
+                self._remove(int(rows[i]))
+                self._n_condensed += 1
+
+    def _learn_fixed(self, x: dict, y: Any, prev: np.ndarray | None) -> None:
+        """Learn ``(x, y)`` (fixed model); ``prev``: firing order of ``x`` encoded with the
+        ranges before this sample, reused if no range moves and no feature is new."""
         # validate every value before the model changes, so a bad sample leaves no trace
         values = {
             key: v if v.__class__ is float and -_MAX_ABS <= v <= _MAX_ABS else self._value(key, v)
@@ -553,20 +803,54 @@ class OeSNNClassifier(base.Classifier):
                 self.drift_detector.update(0.0 if correct else 1.0)
                 if self.drift_detector.drift_detected:
                     self._drift_points.append(self._t)
-                    self._reduce(self.drift_keep)
+                    if self.reduction is not None:  # active mode: reduce on a detection
+                        self._condense()
+                    else:
+                        self._reduce(self.drift_keep)
 
         self._t += 1
         self._class_counts[cls] += 1
         new = []
-        for key, f in values.items():
-            if f == f:  # not NaN
-                if key not in self._features:
-                    new.append(key)
-                self._ranges.update(key, f)
-        if new:
-            self._add_features(new)
-        self._sync_ranges(values)
-        order, _ = self._encode(x)
+        feats = self._features
+        if self._ranges.mode == "running":
+            # running min/max, tracker and encoder arrays updated in one pass; a
+            # feature's arrays are written only when its range moves
+            tlo, thi = self._ranges._lo, self._ranges._hi
+            lo, hi = self._lo, self._hi
+            moved = False
+            for key, f in values.items():
+                if f == f:  # not NaN
+                    i = feats.get(key)
+                    if i is None:
+                        new.append(key)
+                        self._ranges.update(key, f)
+                        continue
+                    if f < tlo[key]:
+                        tlo[key] = f
+                        lo[i] = f
+                        moved = True
+                    if f > thi[key]:
+                        thi[key] = f
+                        hi[i] = f
+                        moved = True
+            if new:
+                self._add_features(new)
+                self._sync_ranges({k: values[k] for k in new})
+        else:
+            lo0, hi0 = self._lo.copy(), self._hi.copy()
+            for key, f in values.items():
+                if f == f:  # not NaN
+                    if key not in feats:
+                        new.append(key)
+                    self._ranges.update(key, f)
+            if new:
+                self._add_features(new)
+            self._sync_ranges(values)
+            moved = not (np.array_equal(lo0, self._lo) and np.array_equal(hi0, self._hi))
+        if prev is not None and not new and not moved:
+            order = prev
+        else:
+            order, _ = self._encode(x)
         if len(order) == 0:
             self._n_skipped += 1
             return
@@ -579,7 +863,10 @@ class OeSNNClassifier(base.Classifier):
             th = self.c * float(np.dot(powers, powers))
         rows = self._class_rows[cls]
         if rows:
-            d = _kern.distances(self._Wr, np.asarray(rows, dtype=np.int64), w)
+            rr = self._rows_cache.get(cls)
+            if rr is None:  # rebuilt only after the class's rows changed
+                rr = self._rows_cache[cls] = np.asarray(rows, dtype=np.int64)
+            d = _kern.distances(self._Wr, rr, w)
             if self.distance == "dmax":
                 d = d / self._dmax(len(order))
             j = int(np.argmin(d))
@@ -593,8 +880,7 @@ class OeSNNClassifier(base.Classifier):
                 self._merges[r] = n + 1
                 self._n_merges += 1
                 return
-        if len(rows) >= self.max_neurons_per_class:
-            rr = np.asarray(rows)
+        if len(rows) >= self.max_neurons_per_class:  # rows is not empty: rr is its array
             if self.replace == "oldest":
                 victim = int(rr[np.argmin(self._age[rr])])
             else:
@@ -607,6 +893,7 @@ class OeSNNClassifier(base.Classifier):
         self._set_row(r, w, th)
         self._label[r] = cls
         rows.append(r)
+        self._rows_cache.pop(cls, None)
 
     def predict_proba_one(self, x: dict) -> dict:
         """Class probabilities from the neurons' firing scores (see the module docstring)."""
@@ -630,7 +917,10 @@ class OeSNNClassifier(base.Classifier):
         self._check_x(x)
         if not self._classes:
             return None
-        enc = self._encode(x)
+        return self._predict_enc(self._encode(x))
+
+    def _predict_enc(self, enc: tuple[np.ndarray, np.ndarray | None]) -> Any:
+        """``predict_one`` from the encoding of ``x`` (at least one class known)."""
         if self.n_neurons == 0 or len(enc[0]) == 0:
             if self.no_fire == "none" and len(enc[0]) > 0:
                 return None
@@ -703,8 +993,16 @@ class OeSNNClassifier(base.Classifier):
         if self.tuner is not None:
             return int(sum(m.state_bytes() for m in self.tuner.members))
         arrays = (
-            self._WT, self._Wr, self._theta, self._label, self._merges, self._age, self._reliab,
-            self._lo, self._hi, self._modk,
+            self._WT,
+            self._Wr,
+            self._theta,
+            self._label,
+            self._merges,
+            self._age,
+            self._reliab,
+            self._lo,
+            self._hi,
+            self._modk,
         )
         return int(sum(a.nbytes for a in arrays)) + 16 * self._ranges.state_size()
 
@@ -793,10 +1091,10 @@ class OeSNNClassifier(base.Classifier):
         feats = self._features
         # fast path: every learned feature present as a float (dicts keep the index order)
         raw = [x.get(key) for key in feats]
-        if all(v.__class__ is float for v in raw):
-            vals = np.array(raw)
-            if not (np.abs(vals) <= _MAX_ABS).all():  # NaN, inf or huge: the checked path
-                vals = np.array([self._value(k, v) for k, v in zip(feats, raw, strict=True)])
+        if all(v.__class__ is float and -_MAX_ABS <= v <= _MAX_ABS for v in raw):
+            vals = np.array(raw)  # finite floats in range: no per-value check needed
+        elif all(v.__class__ is float for v in raw):  # NaN, inf or huge: the checked path
+            vals = np.array([self._value(k, v) for k, v in zip(feats, raw, strict=True)])
         else:
             vals = np.full(nf, np.nan)
             for key, v in x.items():
@@ -807,9 +1105,15 @@ class OeSNNClassifier(base.Classifier):
                     else:
                         vals[i] = self._value(key, v)
         order, missing = _kern.grf_order(
-            vals, self._lo, self._hi, self.n_fields, float(self.beta),
-            self.numbering == "one_based", bool(self.skip_constant),
-            2.0 if self.late_cut is None else float(self.late_cut), self._inv_canon,
+            vals,
+            self._lo,
+            self._hi,
+            self.n_fields,
+            float(self.beta),
+            self.numbering == "one_based",
+            bool(self.skip_constant),
+            2.0 if self.late_cut is None else float(self.late_cut),
+            self._inv_canon,
         )
         present = None
         if missing:
@@ -946,6 +1250,7 @@ class OeSNNClassifier(base.Classifier):
     def _remove(self, r: int) -> None:
         cls = int(self._label[r])
         self._class_rows[cls].remove(r)
+        self._rows_cache.pop(cls, None)
         self._label[r] = -1
         self._WT[:, r] = 0.0
         self._Wr[r] = 0.0

@@ -27,7 +27,10 @@ from ..io.checkpoint import atomic_write_bytes
 from ..viz.plots import pyplot
 
 __all__ = [
-    "PrequentialResult", "prequential", "drift_points_of", "plot_windowed_accuracy",
+    "PrequentialResult",
+    "prequential",
+    "drift_points_of",
+    "plot_windowed_accuracy",
     "plot_accuracy_curves",
 ]
 
@@ -176,8 +179,15 @@ def plot_windowed_accuracy(
 
     The PNG is rendered in memory and written atomically (temp file, rename).
     """
-    _drift_plot({label: (positions, accuracy)}, path, true_drifts, detected, title,
-                legend=bool(true_drifts or detected or label), height=3.2)
+    _drift_plot(
+        {label: (positions, accuracy)},
+        path,
+        true_drifts,
+        detected,
+        title,
+        legend=bool(true_drifts or detected or label),
+        height=3.2,
+    )
 
 
 def plot_accuracy_curves(

@@ -33,8 +33,14 @@ from dataclasses import dataclass, field
 from .._checks import SpikegradInputError
 
 __all__ = [
-    "StreamSpec", "STREAMS", "make_stream", "resolve_stream", "csv_stream", "river_stream",
-    "MODELS", "make_model",
+    "StreamSpec",
+    "STREAMS",
+    "make_stream",
+    "resolve_stream",
+    "csv_stream",
+    "river_stream",
+    "MODELS",
+    "make_model",
 ]
 
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["PrequentialSelector"]
+__all__ = ["PrequentialSelector", "PrequentialLossSelector"]
 
 
 class PrequentialSelector:
@@ -84,9 +84,13 @@ class PrequentialSelector:
             return
         f = self.fade
         for i, m in enumerate(self.members):
-            hit = m.predict_one(x) == y
+            fused = getattr(m, "_predict_then_learn", None)  # one encoding, same results
+            if fused is not None:
+                hit = fused(x, y) == y
+            else:
+                hit = m.predict_one(x) == y
+                m.learn_one(x, y)
             self.scores[i] = f * self.scores[i] + (1.0 - f) * hit
-            m.learn_one(x, y)
         self.n_seen += 1
         if self.n_seen >= self._next_halving:
             self._halve()
@@ -104,3 +108,69 @@ class PrequentialSelector:
         self.scores = [self.scores[i] for i in order]
         self.ids = [self.ids[i] for i in order]
         self.halvings.append((self.n_seen, list(self.ids)))
+
+
+class PrequentialLossSelector:
+    r"""A population scored by a prequential *loss* (lower is better), e.g. without labels.
+
+    The caller computes each member's loss :math:`\ell_i(t)` on sample :math:`t`
+    from what the member did *before* it learned that sample, and passes the
+    losses to :meth:`update`; the faded mean loss moves by
+
+    .. math::
+
+        L_i \leftarrow \lambda L_i + (1 - \lambda)\,\ell_i(t), \qquad \lambda = 1 - 1/w,
+
+    the member of least :math:`L_i` is :attr:`best` (ties: the earlier
+    candidate), and the population is halved as in :class:`PrequentialSelector`
+    (after ``grace`` samples, then each time the count doubles, down to
+    ``survivors``; the upper half of the losses is dropped). Memory: the
+    members plus one float per member.
+    """
+
+    def __init__(self, members: list, window: int = 500, grace: int = 100, survivors: int = 1):
+        if not members:
+            raise ValueError("PrequentialLossSelector needs at least one member")
+        self.members = list(members)
+        self.ids = list(range(len(members)))  #: original index of each member
+        self.losses = [0.0] * len(members)
+        self.fade = 1.0 - 1.0 / window
+        self.grace = grace
+        self.survivors = max(1, survivors)
+        self.n_seen = 0
+        self._next_halving = grace if grace > 0 else math.inf
+        self.halvings: list[tuple[int, list[int]]] = []  #: (sample, ids kept) per halving
+
+    @property
+    def best_index(self) -> int:
+        """Position (in :attr:`members`) of the member with the least faded loss."""
+        s = self.losses
+        best = 0
+        for i in range(1, len(s)):
+            if s[i] < s[best]:
+                best = i
+        return best
+
+    @property
+    def best(self) -> Any:
+        """The member that answers now."""
+        return self.members[self.best_index]
+
+    def update(self, losses: list[float]) -> None:
+        """Fold one sample's losses (one per current member, in order) in; maybe halve."""
+        if len(losses) != len(self.members):
+            raise ValueError(f"expected {len(self.members)} losses, got {len(losses)}")
+        f = self.fade
+        for i, loss in enumerate(losses):
+            self.losses[i] = f * self.losses[i] + (1.0 - f) * loss
+        self.n_seen += 1
+        if self.n_seen >= self._next_halving:
+            n = len(self.members)
+            keep_n = max(self.survivors, (n + 1) // 2)
+            if keep_n < n:
+                order = sorted(sorted(range(n), key=lambda i: (self.losses[i], i))[:keep_n])
+                self.members = [self.members[i] for i in order]
+                self.losses = [self.losses[i] for i in order]
+                self.ids = [self.ids[i] for i in order]
+                self.halvings.append((self.n_seen, list(self.ids)))
+            self._next_halving *= 2

@@ -51,12 +51,32 @@ Bounded memory: ``max_neurons`` neurons, a ``window x features`` buffer and
 ``n_fields=10``, ``beta=1.6``, ``mod=0.6``, ``c=0.6``, ``sim=0.15``,
 ``max_neurons=50``, ``xi=0.9``; ``window`` (100-600) and ``epsilon`` (2-7) were
 tuned per series by the authors.
+
+**Self-tuning defaults.** ``OeSNNUAD()`` with none of ``window``, ``learn_first``,
+``epsilon`` given chooses them on the stream, **without labels**: a population of
+:data:`TUNE_CANDIDATES` (windows 25/50/100, both learning orders, epsilon 3/5/7:
+18 fixed detectors) learns the stream, each member's forecast :math:`y_t` (the
+value of its firing neuron, made before it learns :math:`x_t`) is scored by
+:func:`forecast_loss` (log of the capped residual in running standard
+deviations), and the member of least faded loss scores
+(:class:`~spikegrad.online.tuner.PrequentialLossSelector`, halving at 100, 200,
+..., 1600 samples down to one member). Why this criterion: OeSNN-UAD flags
+:math:`x_t` when its forecast error stands out from the recent errors, so the
+member that forecasts the normal samples best separates anomalies most sharply;
+the log (a geometric mean) and the cap keep the rare anomalies, which every
+member forecasts badly, from steering the choice. Labels are not used because
+river's anomaly detectors learn without them (``learn_one(x)``). Any of the
+three given makes the model fixed (:data:`FIXED_DEFAULTS` for the rest);
+``tune=False``: fixed with all defaults; ``tune=True``: tune those not given.
+Memory: at most 18 bounded members, then one; no look-ahead (the choice at
+sample :math:`t` depends on samples before :math:`t`).
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
+from typing import Any
 
 import numpy as np
 from river.base import AnomalyDetector
@@ -65,8 +85,75 @@ from .._checks import SpikegradInputError, check_choice, check_positive
 from . import _esnn_kernels as _kern
 from .encoding import NUMBERINGS, _check_fields, feature_number
 from .esnn import _feature_sort_key, canonical_columns, dmax
+from .tuner import PrequentialLossSelector
 
-__all__ = ["OeSNNUAD"]
+__all__ = ["OeSNNUAD", "forecast_loss", "FIXED_DEFAULTS", "TUNE_CANDIDATES"]
+
+#: ``window``, ``learn_first`` and ``epsilon`` of a fixed model (any of them given, or
+#: ``tune=False``): the authors' order, a mid-range window and threshold of the paper.
+FIXED_DEFAULTS: dict = {"window": 100, "learn_first": True, "epsilon": 3.0}
+#: The population a default ``OeSNNUAD()`` chooses from: the paper's window range
+#: scaled down to short streams, both learning orders and thresholds over its range.
+TUNE_CANDIDATES: tuple[dict, ...] = tuple(
+    {"window": w, "learn_first": lf, "epsilon": e}
+    for w in (100, 50, 25)
+    for lf in (True, False)
+    for e in (3.0, 5.0, 7.0)
+)
+#: Fading window and first halving of the tuner.
+TUNE_WINDOW = 500
+TUNE_GRACE = 100
+#: Forecast residuals are capped at this many standard deviations (and a sample at
+#: which a member's neurons do not fire costs the cap), so injected anomalies and
+#: silent members weigh a bounded amount.
+LOSS_CAP = 10.0
+#: Added to the capped residual before the log (in standard deviations).
+LOSS_FLOOR = 1e-3
+
+
+def _welford_sd(st: list | None) -> float:
+    """Standard deviation of the running statistics ``[n, mean, M2]`` (1 if undefined)."""
+    if st is None or st[0] < 2 or st[2] <= 0:
+        return 1.0
+    return math.sqrt(st[2] / st[0])
+
+
+def forecast_loss(x: dict, y: np.ndarray | None, features: dict, scale: dict) -> float:
+    r"""Log of the capped forecast residual of one member on one sample (label-free).
+
+    .. math::
+
+        \ell = \log\big(\min(r, \text{cap}) + \delta\big), \qquad
+        r = \sqrt{\mathrm{mean}_f \big((x_f - y_f)/s_f\big)^2},
+
+    with :math:`y` the value of the neuron that fired (the member's forecast of
+    :math:`x` from the samples before it), :math:`s_f` the running standard deviation
+    of feature :math:`f` over the samples *before* :math:`x` (shared by all members,
+    so losses compare across windows), ``cap`` = :data:`LOSS_CAP`, :math:`\delta` =
+    :data:`LOSS_FLOOR`. ``y is None`` (no neuron fired, or no spike) costs the cap.
+    The log makes the criterion a geometric mean of residuals, dominated by the
+    normal samples rather than by the rare large ones.
+    """
+    if y is None:
+        return math.log(LOSS_CAP + LOSS_FLOOR)
+    tot = 0.0
+    n = 0
+    for k, v in x.items():
+        i = features.get(k)
+        if i is None:
+            continue
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            continue
+        yi = float(y[i])
+        if f == f and yi == yi and math.isfinite(f):
+            z = (f - yi) / scale.get(k, 1.0)
+            tot += z * z
+            n += 1
+    r = math.sqrt(tot / n) if n else LOSS_CAP
+    return math.log(min(r, LOSS_CAP) + LOSS_FLOOR)
+
 
 #: Score of a sample at which no output neuron fires (plus its deviation from the window).
 NO_FIRE_SCORE = 1e3
@@ -102,6 +189,11 @@ class OeSNNUAD(AnomalyDetector):
         Add the candidate neuron before the recall (authors' order) or after.
     seed:
         Seed of the candidate values' normal draws.
+    tune:
+        ``None`` (default): choose ``window``, ``learn_first`` and ``epsilon`` on the
+        stream if none is given, else fixed; ``True``: tune those not given;
+        ``False``: fixed. A tuned model exposes its population as :attr:`tuner`
+        and its current choice as :attr:`chosen`.
 
     Examples
     --------
@@ -115,7 +207,7 @@ class OeSNNUAD(AnomalyDetector):
 
     def __init__(
         self,
-        window: int = 100,
+        window: int | None = None,
         n_fields: int = 10,
         beta: float = 1.6,
         mod: float = 0.6,
@@ -123,11 +215,19 @@ class OeSNNUAD(AnomalyDetector):
         sim: float = 0.15,
         max_neurons: int = 50,
         xi: float = 0.9,
-        epsilon: float = 3.0,
+        epsilon: float | None = None,
         numbering: str = "zero_based",
-        learn_first: bool = True,
+        learn_first: bool | None = None,
         seed: int = 0,
+        tune: bool | None = None,
     ) -> None:
+        given = {"window": window, "learn_first": learn_first, "epsilon": epsilon}
+        if tune is not None and not isinstance(tune, bool):
+            raise SpikegradInputError(f"tune must be None, True or False, got {tune!r}")
+        explicit = {k: v for k, v in given.items() if v is not None}
+        auto = (not explicit) if tune is None else tune
+        fixed = {**FIXED_DEFAULTS, **explicit}
+        window, learn_first, epsilon = fixed["window"], fixed["learn_first"], fixed["epsilon"]
         if not isinstance(window, int) or window < 2:
             raise SpikegradInputError(f"window must be an int >= 2, got {window!r}")
         _check_fields(n_fields)
@@ -147,6 +247,9 @@ class OeSNNUAD(AnomalyDetector):
         check_choice("numbering", numbering, NUMBERINGS)
         if not isinstance(seed, int) or seed < 0:
             raise SpikegradInputError(f"seed must be an int >= 0, got {seed!r}")
+        if not isinstance(learn_first, bool):
+            raise SpikegradInputError(f"learn_first must be True or False, got {learn_first!r}")
+        self.tune = tune
         self.window = window
         self.n_fields = n_fields
         self.beta = beta
@@ -177,34 +280,114 @@ class OeSNNUAD(AnomalyDetector):
         self._t = 0
         self._dmax_cache: dict = {}
         self.n_no_fire = 0  #: learned samples at which no neuron fired
+        self._last_y: np.ndarray | None = None  # forecast of the last learned sample
+        #: the population choosing window, learn_first and epsilon (``None``: fixed)
+        self.tuner: PrequentialLossSelector | None = None
+        self._scale: dict = {}  # feature -> [count, mean, M2] (Welford), tuned only
+        if auto:
+            for k, v in given.items():  # not given: stays None, so a clone tunes again
+                setattr(self, k, v)
+            rest: dict[str, Any] = {
+                "n_fields": n_fields,
+                "beta": beta,
+                "mod": mod,
+                "c": c,
+                "sim": sim,
+                "max_neurons": max_neurons,
+                "xi": xi,
+                "numbering": numbering,
+                "seed": seed,
+            }
+            configs: list[dict] = []
+            for cand in TUNE_CANDIDATES:
+                cfg = {**cand, **explicit}
+                if cfg not in configs:
+                    configs.append(cfg)
+            self.tuner = PrequentialLossSelector(
+                [OeSNNUAD(**cfg, **rest, tune=False) for cfg in configs],
+                window=TUNE_WINDOW,
+                grace=TUNE_GRACE,
+                survivors=1,
+            )
 
     # ------------------------------------------------------------------ river API
     @classmethod
     def _unit_test_params(cls):
         yield {"window": 20}
         yield {"window": 30, "n_fields": 5, "max_neurons": 10, "learn_first": False}
+        yield {}  # self-tuning
 
     def learn_one(self, x: dict) -> None:
-        """Learn one sample (window, repository, error statistics, value correction)."""
-        self._step(x, commit=True)
+        """Learn one sample (window, repository, error statistics, value correction).
+
+        Tuned: every member learns it, and each member's forecast of ``x`` (made
+        before it learned ``x``) is scored by :func:`forecast_loss`.
+        """
+        if self.tuner is None:
+            self._step(x, commit=True)
+            return
+        tuner = self.tuner
+        members = tuner.members
+        if len(members) == 1:
+            members[0]._step(x, commit=True)
+            return
+        for m in members:  # the first member validates x before anything changes
+            m._step(x, commit=True)
+        scale = {k: _welford_sd(self._scale.get(k)) for k in x}
+        tuner.update([forecast_loss(x, m._last_y, m._features, scale) for m in members])
+        for k, v in x.items():  # the scale learns x after x was scored (no look-ahead)
+            f = self._number(k, v)
+            if f == f:
+                st = self._scale.setdefault(k, [0, 0.0, 0.0])
+                st[0] += 1
+                d = f - st[1]
+                st[1] += d / st[0]
+                st[2] += d * (f - st[1])
 
     def score_one(self, x: dict) -> float:
         r"""Standardised error :math:`(e - \bar E)/s_E` of ``x`` (pure: nothing changes)."""
+        if self.tuner is not None:
+            return self.tuner.best._step(x, commit=False)
         return self._step(x, commit=False)
 
     def is_anomaly(self, x: dict) -> bool:
         r"""The paper's decision, :math:`e - \bar E > \varepsilon s_E` (pure)."""
+        if self.tuner is not None:
+            return self.tuner.best.is_anomaly(x)
         return self.score_one(x) > self.epsilon
 
     @property
+    def chosen(self) -> dict:
+        """``window``, ``learn_first`` and ``epsilon`` of the model that scores now."""
+        m = self.tuner.best if self.tuner is not None else self
+        return {"window": m.window, "learn_first": m.learn_first, "epsilon": m.epsilon}
+
+    @property
     def n_neurons(self) -> int:
-        """Output neurons stored."""
+        """Output neurons stored (tuned: by the member that scores now)."""
+        if self.tuner is not None:
+            return self.tuner.best.n_neurons
         return int((self._label >= 0).sum())
 
     def state_bytes(self) -> int:
-        """Bytes of the arrays and the error window (for memory-bound checks)."""
-        arrays = (self._buf, self._WT, self._Wr, self._theta, self._value, self._merges,
-                  self._age, self._label)
+        """Bytes of the arrays and the error window (for memory-bound checks); tuned: all
+        members, their losses and the per-feature scale statistics."""
+        if self.tuner is not None:
+            return (
+                sum(m.state_bytes() for m in self.tuner.members)
+                + 8 * len(self.tuner.losses)
+                + 24 * len(self._scale)
+            )
+        arrays = (
+            self._buf,
+            self._WT,
+            self._Wr,
+            self._theta,
+            self._value,
+            self._merges,
+            self._age,
+            self._label,
+        )
         return int(sum(a.nbytes for a in arrays)) + 16 * len(self._errors)
 
     # ------------------------------------------------------------------ internals
@@ -236,6 +419,8 @@ class OeSNNUAD(AnomalyDetector):
             raise TypeError(f"x must be a dict of feature values, got {type(x).__name__}")
         values = {key: self._number(key, v) for key, v in x.items()}
         if commit:
+            self._last_y = None
+        if commit:
             new = [k for k, f in values.items() if f == f and k not in self._features]
             if new:
                 self._add_features(new)
@@ -265,8 +450,15 @@ class OeSNNUAD(AnomalyDetector):
         lo = np.where(np.isnan(lo), 0.0, lo)
         hi = np.where(np.isnan(hi), 0.0, hi)
         order, missing = _kern.grf_order(
-            vals, lo, hi, self.n_fields, float(self.beta), self.numbering == "one_based",
-            True, 2.0, self._inv_canon,
+            vals,
+            lo,
+            hi,
+            self.n_fields,
+            float(self.beta),
+            self.numbering == "one_based",
+            True,
+            2.0,
+            self._inv_canon,
         )
         k = len(order)
         if k == 0:
@@ -333,8 +525,12 @@ class OeSNNUAD(AnomalyDetector):
             score = NO_FIRE_SCORE + (float(np.sqrt(np.mean(dev * dev))) if len(dev) else 0.0)
             anomalous = True
             err = math.inf
+            if commit:
+                self._last_y = None
         else:
             y = value[win]
+            if commit:
+                self._last_y = y.copy()
             both = present & ~np.isnan(y)
             if not both.any():
                 err = 0.0
