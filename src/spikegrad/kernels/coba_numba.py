@@ -152,21 +152,34 @@ if _HAVE_NUMBA:
             r = r0[b].copy()
             ref = ref0[b].copy()
             z = np.zeros(N, v0.dtype)
+            ges = np.zeros(N, v0.dtype)
+            gis = np.zeros(N, v0.dtype)
             for n in range(T):
                 if rec_tr:
                     for j in range(M):
                         TR[n, b, j] = s[j]
+                # synaptic conductances, one presynaptic row of W^T at a time (the sum over
+                # j runs in order for every neuron; the loop over neurons vectorises)
+                for k in range(N):
+                    ges[k] = zero
+                    gis[k] = zero
+                for j in range(ne):
+                    sj = s[j]
+                    if sj != zero:  # a zero term adds nothing (sums start at +0)
+                        for k in range(N):
+                            ges[k] += W[wb, j, k] * sj
+                if has_inh:
+                    for j in range(ne, M):
+                        sj = s[j]
+                        if sj != zero:
+                            for k in range(N):
+                                gis[k] += W[wb, j, k] * sj
                 for k in range(N):
                     act = not (ref[k] > zero)
                     if rec_ac:
                         AC[n, b, k] = one if act else zero
-                    ge = zero
-                    for j in range(ne):
-                        ge += W[wb, k, j] * s[j]
-                    gi = zero
-                    if has_inh:
-                        for j in range(ne, M):
-                            gi += W[wb, k, j] * s[j]
+                    ge = ges[k]
+                    gi = gis[k]
                     if has_xe:
                         ge = ge + xe[n, b, k]
                     if has_gx:
@@ -253,7 +266,8 @@ def coba_run_numba(
         state = CobaState.rest(B, net, params, dtype=dtype)
     N, M = net.n, net.m
     x = _np(inputs.to(dtype))
-    w3 = _np(W if W.dim() == 3 else W.unsqueeze(0))
+    # W^T per trial, [B or 1, M, N]: a presynaptic unit's weights are contiguous
+    w3 = _np((W if W.dim() == 3 else W.unsqueeze(0)).transpose(1, 2))
     dummy = np.zeros((1, 1, 1), npd)
     pert = [dummy if t is None else _np(t) for t in (xi_exc, xi_inh, i_noise, g_extra)]
     flags = np.array(
