@@ -27,8 +27,6 @@ import sys
 import time
 from collections.abc import Callable
 
-import torch
-
 from spikegrad.kernels import set_num_threads
 from spikegrad.learning.config import TrainConfig, build_model, build_optimizer, build_task
 from spikegrad.learning.rules import make_rule

@@ -1,10 +1,11 @@
 """The compiled COBA forward (kernels/coba_numba.py) against the torch loop of coba_step.
 
 Measured on these problems (one thread): spikes, traces, resources, refractory counters
-and activity masks identical; membranes identical with ``euler`` and within one ulp with
-``exp_euler`` (max |dV| 7.1e-15 mV in float64, 3.8e-6 mV in float32: the C library's
-expm1 against torch's vectorised one, and a sequential dot product against BLAS). The
-tolerances below sit a little above those.
+and activity masks identical; membranes within 2 ulp (max |dV| 1.4e-14 mV in float64,
+7.6e-6 mV in float32; 2.8e-14 / 1.5e-5 over 40 runs of 400 steps, no spike differing):
+the kernel keeps W s event-driven (decay plus the spiking columns) where torch forms it
+anew each step with BLAS, and uses the C library's expm1. The tolerances sit a little
+above those.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from spikegrad.tasks import ClassificationTask
 pytest.importorskip("numba")
 torch.set_num_threads(1)
 F64, F32 = torch.float64, torch.float32
-V_TOL = {F64: 1e-12, F32: 2e-5}  # mV; measured 7.1e-15 and 3.8e-6
+V_TOL = {F64: 1e-13, F32: 2e-5}  # mV; measured 1.4e-14 and 7.6e-6
 REC = ("traces", "v", "active")
 
 

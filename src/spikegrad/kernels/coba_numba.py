@@ -16,12 +16,23 @@ then the membrane update (``euler`` or ``exp_euler`` with
 :math:`|h| < 10^{-4}`), the refractory clamp, the spike :math:`V \ge V_\theta` of active
 neurons, the reset and the trace (and, with ``std_U > 0``, resource) update, every
 elementwise operation in the order and the working precision of the torch step (float32
-stays float32: the constants are passed in the working dtype). The sums
-:math:`\sum_j W_{ij} s_j` are plain sequential dot products, whereas torch uses a BLAS
-matrix product, and :math:`e^{-h} - 1` comes from the C library rather than torch's
-vectorised ``expm1``; so membranes agree with the torch loop at round-off (measured in
-``tests/test_coba_numba.py``), traces, resources, refractory counters and spikes exactly
-as long as no membrane lands within round-off of :math:`V_\theta`.
+stays float32: the constants are passed in the working dtype).
+
+The synaptic sums are kept event-driven: they are linear in the traces, and the traces
+of one class share a decay factor (:math:`a_E` for inputs and E neurons, :math:`a_I` for
+I neurons), so after the initial :math:`W s[0]` (one dot product per neuron)
+
+.. math::
+
+    \sum_j W_{ij} s_j[n+1] = a \sum_j W_{ij} s_j[n] + \sum_{j:\, c_j[n] \ne 0} W_{ij} c_j[n],
+    \qquad c_j[n] = u_j[n] z_j[n],
+
+per class: a step costs :math:`O(N)` plus :math:`O(N)` per presynaptic spike instead of
+:math:`O(NM)`. This and the C library's ``expm1`` (torch's is vectorised) change the
+rounding, not the arithmetic: membranes agree with the torch loop at round-off (a few
+ulp, measured in ``tests/test_coba_numba.py``); traces, resources, refractory counters
+and spikes are identical as long as no membrane lands within round-off of
+:math:`V_\theta`.
 
 Only the forward simulation: no surrogate spikes and no autograd. :func:`available`
 says whether a call qualifies; :func:`~spikegrad.functional.coba.coba_run` dispatches to
@@ -154,32 +165,27 @@ if _HAVE_NUMBA:
             z = np.zeros(N, v0.dtype)
             ges = np.zeros(N, v0.dtype)
             gis = np.zeros(N, v0.dtype)
+            # conductances of the initial traces, one presynaptic row of W^T at a time;
+            # afterwards they follow the traces event by event (linear in s)
+            for j in range(M):
+                sj = s[j]
+                if sj != zero:
+                    if j < ne:
+                        for k in range(N):
+                            ges[k] += W[wb, j, k] * sj
+                    elif has_inh:
+                        for k in range(N):
+                            gis[k] += W[wb, j, k] * sj
             for n in range(T):
                 if rec_tr:
                     for j in range(M):
                         TR[n, b, j] = s[j]
-                # synaptic conductances, one presynaptic row of W^T at a time (the sum over
-                # j runs in order for every neuron; the loop over neurons vectorises)
-                for k in range(N):
-                    ges[k] = zero
-                    gis[k] = zero
-                for j in range(ne):
-                    sj = s[j]
-                    if sj != zero:  # a zero term adds nothing (sums start at +0)
-                        for k in range(N):
-                            ges[k] += W[wb, j, k] * sj
-                if has_inh:
-                    for j in range(ne, M):
-                        sj = s[j]
-                        if sj != zero:
-                            for k in range(N):
-                                gis[k] += W[wb, j, k] * sj
                 for k in range(N):
                     act = not (ref[k] > zero)
                     if rec_ac:
                         AC[n, b, k] = one if act else zero
                     ge = ges[k]
-                    gi = gis[k]
+                    gi = gis[k] if has_inh else zero
                     if has_xe:
                         ge = ge + xe[n, b, k]
                     if has_gx:
@@ -214,15 +220,27 @@ if _HAVE_NUMBA:
                     Z[n, b, k] = zk
                     if rec_v:
                         VR[n, b, k] = vn
+                for k in range(N):
+                    ges[k] = ges[k] * ae
+                    gis[k] = gis[k] * ai
                 for j in range(M):
                     pre = x[n, b, j] if j < n_in else z[j - n_in]
                     a = ae if j < ne else ai
                     if depress:
-                        s[j] = s[j] * a + r[j] * pre
+                        c = r[j] * pre
+                        s[j] = s[j] * a + c
                         rn = r[j] - U * r[j] * pre
                         r[j] = one - (one - rn) * arec
                     else:
+                        c = pre
                         s[j] = s[j] * a + pre
+                    if c != zero:  # g = W s follows the trace: decay, plus W[:, j] c
+                        if j < ne:
+                            for k in range(N):
+                                ges[k] += W[wb, j, k] * c
+                        elif has_inh:
+                            for k in range(N):
+                                gis[k] += W[wb, j, k] * c
             for k in range(N):
                 vf[b, k] = v[k]
                 reff[b, k] = ref[k]
