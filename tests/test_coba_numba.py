@@ -290,3 +290,23 @@ def test_coba_estimates_same_on_both_kernels(monkeypatch, method):
     assert torch.equal(rt, rn) and torch.equal(pt, pn)
     assert gt.abs().sum() > 0
     torch.testing.assert_close(gn, gt, rtol=1e-12, atol=1e-12)
+
+
+def test_thread_count_does_not_change_the_result():
+    # trials are independent loops: 1 and 2 numba threads give bitwise the same run
+    import numba
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs 2 numba threads")
+    net, x, W, pert = _problem(F32, batched=True, seed=7, B=6)
+    p = CobaParams(std_U=0.2)
+    old = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        a = coba_run(x, W, net, p, record=REC, kernel="numba", **pert)
+        numba.set_num_threads(2)
+        b = coba_run(x, W, net, p, record=REC, kernel="numba", **pert)
+    finally:
+        numba.set_num_threads(old)
+    for f in ("spikes", "traces", "v", "active"):
+        assert torch.equal(getattr(a, f), getattr(b, f)), f
