@@ -184,33 +184,33 @@ if _HAVE_NUMBA:
                     act = not (ref[k] > zero)
                     if rec_ac:
                         AC[n, b, k] = one if act else zero
-                    ge = ges[k]
-                    gi = gis[k] if has_inh else zero
-                    if has_xe:
-                        ge = ge + xe[n, b, k]
-                    if has_gx:
-                        ge = ge + gx[n, b, k]
-                    if has_xi:
-                        gi = gi + xi[n, b, k]
-                    vk = v[k]
-                    cur = mgl * (vk - el) - ge * (vk - eex) - gi * (vk - einh)
-                    if has_in:
-                        cur = cur + ino[n, b, k]
-                    if euler:
-                        vn = vk + dtc * cur
-                    else:
-                        h = dtc * (gl + ge + gi)
-                        if abs(h) < small:
-                            ph = one - half * h + h * h / six
-                        else:
-                            ph = -np.expm1(-h) / h
-                        vn = vk + dtc * cur * ph
                     zk = zero
-                    if not act:
-                        vn = vr
-                    elif vn >= vth:
-                        zk = one
-                        vn = vr
+                    vn = vr  # refractory: held at V_r (its update would be discarded)
+                    if act:
+                        ge = ges[k]
+                        gi = gis[k] if has_inh else zero
+                        if has_xe:
+                            ge = ge + xe[n, b, k]
+                        if has_gx:
+                            ge = ge + gx[n, b, k]
+                        if has_xi:
+                            gi = gi + xi[n, b, k]
+                        vk = v[k]
+                        cur = mgl * (vk - el) - ge * (vk - eex) - gi * (vk - einh)
+                        if has_in:
+                            cur = cur + ino[n, b, k]
+                        if euler:
+                            vn = vk + dtc * cur
+                        else:
+                            h = dtc * (gl + ge + gi)
+                            if abs(h) < small:
+                                ph = one - half * h + h * h / six
+                            else:
+                                ph = -np.expm1(-h) / h
+                            vn = vk + dtc * cur * ph
+                        if vn >= vth:
+                            zk = one
+                            vn = vr
                     v[k] = vn
                     rk = ref[k] - one
                     if rk < zero:
