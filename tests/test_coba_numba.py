@@ -238,14 +238,15 @@ def coba_task():
     return ClassificationTask(tr, va, te), x, y
 
 
-def _rule_grad(kernel, monkeypatch, task, x, y, rule, options):
+def _rule_grad(kernel, monkeypatch, task, x, y, rule, options, dtype=F64):
     monkeypatch.setenv("SPIKEGRAD_COBA_KERNEL", kernel)
-    model = coba_classifier(12, 3, n_hidden=6, seed=0, dtype=F64, w_in=8.0)
+    model = coba_classifier(12, 3, n_hidden=6, seed=0, dtype=dtype, w_in=8.0)
     r = make_rule(rule, seed=3, trials=2, **options)
-    step = r.gradients(model, task, x.to(F64), y)
+    step = r.gradients(model, task, x.to(dtype), y)
     return model.weight.grad.clone(), step.loss
 
 
+@pytest.mark.parametrize("dtype", [F64, F32])
 @pytest.mark.parametrize(
     "rule, options",
     [
@@ -257,13 +258,17 @@ def _rule_grad(kernel, monkeypatch, task, x, y, rule, options):
         ("weight", {"sigma": 3.0, "baseline": "running"}),
     ],
 )
-def test_rules_give_the_same_gradients_on_both_kernels(coba_task, monkeypatch, rule, options):
+def test_rules_give_the_same_gradients_on_both_kernels(
+    coba_task, monkeypatch, rule, options, dtype
+):
     task, x, y = coba_task
-    gt, lt = _rule_grad("torch", monkeypatch, task, x, y, rule, options)
-    gn, ln = _rule_grad("numba", monkeypatch, task, x, y, rule, options)
+    gt, lt = _rule_grad("torch", monkeypatch, task, x, y, rule, options, dtype)
+    gn, ln = _rule_grad("numba", monkeypatch, task, x, y, rule, options, dtype)
     assert gt.abs().sum() > 0  # the estimate is not trivially zero
     if options.get("noise") == "current":  # its eligibility uses V (round-off apart)
-        torch.testing.assert_close(gn, gt, rtol=1e-12, atol=1e-12)
+        # measured max |difference| 2.8e-17 (float64) and 1.1e-8 (float32), max |g| ~0.1
+        tol = 1e-15 if dtype == F64 else 1e-7
+        torch.testing.assert_close(gn, gt, rtol=0, atol=tol)
     else:  # rewards from spikes, eligibility from traces: bit for bit
         assert torch.equal(gn, gt)
     assert torch.equal(ln, lt)
@@ -289,24 +294,8 @@ def test_coba_estimates_same_on_both_kernels(monkeypatch, method):
     (gt, rt, pt), (gn, rn, pn) = res["torch"], res["numba"]
     assert torch.equal(rt, rn) and torch.equal(pt, pn)
     assert gt.abs().sum() > 0
-    torch.testing.assert_close(gn, gt, rtol=1e-12, atol=1e-12)
-
-
-def test_thread_count_does_not_change_the_result():
-    # trials are independent loops: 1 and 2 numba threads give bitwise the same run
-    import numba
-
-    if numba.config.NUMBA_NUM_THREADS < 2:
-        pytest.skip("needs 2 numba threads")
-    net, x, W, pert = _problem(F32, batched=True, seed=7, B=6)
-    p = CobaParams(std_U=0.2)
-    old = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        a = coba_run(x, W, net, p, record=REC, kernel="numba", **pert)
-        numba.set_num_threads(2)
-        b = coba_run(x, W, net, p, record=REC, kernel="numba", **pert)
-    finally:
-        numba.set_num_threads(old)
-    for f in ("spikes", "traces", "v", "active"):
-        assert torch.equal(getattr(a, f), getattr(b, f)), f
+    if method == "current":  # eligibility with V: round-off apart
+        # measured max |difference| 2.1e-14 with max |g| 97
+        torch.testing.assert_close(gn, gt, rtol=0, atol=2e-13)
+    else:
+        assert torch.equal(gn, gt)
