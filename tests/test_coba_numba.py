@@ -209,6 +209,7 @@ def test_auto_dispatch_and_forced_kernels():
         dict(surrogate=sur),
         dict(xi_exc=pert["xi_exc"].double()),
         dict(state=CobaState.rest(x.shape[1], net, p, dtype=F64)),
+        dict(state=CobaState.rest(1, net, p, dtype=F32)),  # broadcast: the torch loop's job
     ]
     for kw in bad:
         with pytest.raises(SpikegradInputError, match="kernel='numba'"):

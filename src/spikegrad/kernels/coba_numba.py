@@ -69,8 +69,9 @@ def available(
     """True if :func:`coba_run_numba` handles this call.
 
     Needs numba, CPU tensors, ``W`` float32 or float64, every perturbation and state
-    tensor of ``W``'s dtype, no surrogate spikes, and no autograd recording (grad mode
-    off, or no tensor that requires a gradient).
+    tensor of ``W``'s dtype (state tensors of the exact shapes ``[B, N]`` / ``[B, M]``),
+    no surrogate spikes, and no autograd recording (grad mode off, or no tensor that
+    requires a gradient).
     """
     if not _HAVE_NUMBA or surrogate is not None:
         return False
@@ -78,6 +79,11 @@ def available(
         return False
     extra = [t for t in perturbations if t is not None]
     if state is not None:
+        # exact shapes only (the torch step would broadcast e.g. a [1, N] state)
+        B, (N, M) = inputs.shape[1], W.shape[-2:]
+        shapes = ((B, N), (B, M), (B, M), (B, N))
+        if any(tuple(t.shape) != sh for t, sh in zip(state, shapes, strict=True)):
+            return False
         extra += list(state)
     tensors = [inputs, W, *extra]
     if any(t.device.type != "cpu" for t in tensors):
