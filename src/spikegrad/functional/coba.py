@@ -57,8 +57,10 @@ Protocol of the functional core: ``coba_step(x, state, params, weight, topology)
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
@@ -75,11 +77,32 @@ __all__ = [
     "phi",
     "coba_step",
     "coba_run",
+    "register_kernel",
     "smoothed_rate",
+    "KERNELS",
 ]
 
 #: Integration methods.
 METHODS = ("exp_euler", "euler")
+
+#: Choices of :func:`coba_run`'s ``kernel``.
+KERNELS = ("auto", "torch", "numba")
+
+# the compiled forward, ``(available, run)``, registered by spikegrad.kernels.coba_numba on
+# import (the kernels sit above this module and may not be imported from here)
+_COMPILED: tuple[Callable[..., bool], Callable[..., Any]] | None = None
+
+
+def register_kernel(available: Callable[..., bool], run: Callable[..., Any]) -> None:
+    """Register the compiled forward :func:`coba_run` dispatches to.
+
+    ``available(inputs, W, perturbations=..., state=..., surrogate=...)`` says whether
+    ``run`` (the signature of :func:`spikegrad.kernels.coba_numba.coba_run_numba`)
+    handles a call; :mod:`spikegrad.kernels.coba_numba` registers itself when imported
+    (:mod:`spikegrad.nn.coba` imports it, so ``import spikegrad`` always does).
+    """
+    global _COMPILED
+    _COMPILED = (available, run)
 
 
 class _CobaConstants(NamedTuple):
@@ -398,6 +421,7 @@ def coba_run(
     state: CobaState | None = None,
     record: tuple[str, ...] = ("traces",),
     check_sign: bool = True,
+    kernel: str = "auto",
 ) -> CobaRun:
     """Simulate a trial batch (:func:`coba_step` over time).
 
@@ -423,6 +447,17 @@ def coba_run(
     check_sign:
         Reject negative weights (off only for weight perturbation, whose perturbed
         weights may cross zero like a white-noise conductance does).
+    kernel:
+        ``"auto"`` (default): the compiled forward of
+        :mod:`spikegrad.kernels.coba_numba` when it handles the call (CPU, float32 /
+        float64 weights with perturbations and state of the same dtype, no
+        ``surrogate``, nothing recorded by autograd: grad mode off or no tensor that
+        requires a gradient), else the torch loop of :func:`coba_step`; ``"torch"``
+        always the torch loop (the reference); ``"numba"`` the compiled forward or an
+        error if it cannot run this call. Both give the same spikes, traces and
+        resources, and membranes equal at round-off (``tests/test_coba_numba.py``).
+        With ``"auto"`` the environment variable ``SPIKEGRAD_COBA_KERNEL`` (one of
+        :data:`KERNELS`), if set, chooses instead (so the rules' runs can be forced).
 
     Returns
     -------
@@ -444,7 +479,29 @@ def coba_run(
             raise SpikegradInputError(
                 f"{nm} must have shape [T, B, N] = [{T}, {B}, {net.n}], got {tuple(t.shape)}"
             )
+    check_choice("kernel", kernel, KERNELS)
+    if kernel == "auto":  # the environment can force a path (benches, exactness tests)
+        kernel = check_choice(
+            "SPIKEGRAD_COBA_KERNEL", os.environ.get("SPIKEGRAD_COBA_KERNEL") or "auto", KERNELS
+        )
     dtype = W.dtype
+    if kernel != "torch":
+        pert = (xi_exc, xi_inh, i_noise, g_extra)
+        ok = _COMPILED is not None and _COMPILED[0](
+            inputs, W, perturbations=pert, state=state, surrogate=surrogate
+        )
+        if ok:
+            assert _COMPILED is not None
+            return _COMPILED[1](
+                inputs, W * net.connectivity.to(dtype), net, params, xi_exc=xi_exc,
+                xi_inh=xi_inh, i_noise=i_noise, g_extra=g_extra, state=state, record=record,
+            )
+        if kernel == "numba":
+            raise SpikegradInputError(
+                "kernel='numba' needs numba (spikegrad.kernels.coba_numba imported), CPU "
+                "tensors, float32/float64 weights with perturbations and state of the same "
+                "dtype, no surrogate and no autograd recording"
+            )
     if state is None:
         state = CobaState.rest(B, net, params, dtype=dtype)
     inputs = inputs.to(dtype)

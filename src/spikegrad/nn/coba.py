@@ -33,6 +33,7 @@ from torch import Tensor, nn
 from .._checks import SpikegradInputError, check_positive, check_size
 from ..functional.coba import CobaParams, CobaRun, CobaTopology, coba_run
 from ..functional.surrogate import Surrogate, make_surrogate
+from ..kernels import coba_numba as _coba_numba  # noqa: F401  (registers coba_run's compiled forward)
 
 __all__ = [
     "CobaOutput",
