@@ -11,8 +11,9 @@ speed.
 The warm-up trains, for one epoch and without a run folder, the same configurations the
 default command runs (feed-forward and recurrent LIF on a tiny Randman, float32, the
 ``auto`` backend), the adaptive LIF network (``--model alif``, whose compiled loops
-spiking conv layers share), the Izhikevich network (``--model izhikevich``) and e-prop
-(``--rule eprop``): the calls reach exactly the kernel signatures a real run reaches, so
+spiking conv layers share), the Izhikevich network (``--model izhikevich``), e-prop
+(``--rule eprop``) and the conductance-based network's perturbation rules (``--model coba``,
+compiled forward): the calls reach exactly the kernel signatures a real run reaches, so
 they are what is cached.
 """
 
@@ -52,15 +53,18 @@ def warm_up(*, verbose: bool = False) -> float:
     # neuron spike in the first epoch, so the spike paths are reached and compiled too
     # (model "lif"); the adaptive LIF network (model "alif") reaches the compiled ALIF
     # loops and the event-driven input projection that conv and option-LIF layers use too
-    runs = [("lif", r, i) for r, i in itertools.product((False, True), ("default", "fluctuation"))]
-    runs += [("alif", r, "fluctuation") for r in (False, True)]
-    runs += [("izhikevich", False, "default")]  # the compiled Izhikevich loops (README)
+    runs = [
+        ("lif", r, i, "bptt")
+        for r, i in itertools.product((False, True), ("default", "fluctuation"))
+    ]
+    runs += [("alif", r, "fluctuation", "bptt") for r in (False, True)]
+    runs += [("izhikevich", False, "default", "bptt")]  # the compiled Izhikevich loops
     # e-prop's compiled backward sweep (kernels.eprop_numba), feed-forward and recurrent
-    runs += [("lif", r, "eprop") for r in (False, True)]
-    for model, recurrent, init in runs:
+    runs += [("lif", r, "fluctuation", "eprop") for r in (False, True)]
+    # the compiled conductance-based forward (kernels.coba_numba) its perturbation rules run
+    runs += [("coba", False, "default", "conductance")]
+    for model, recurrent, init, rule in runs:
         t0 = time.perf_counter()
-        rule = "eprop" if init == "eprop" else "bptt"
-        init = "fluctuation" if init == "eprop" else init
         cfg = TrainConfig(epochs=1, recurrent=recurrent, seed=0, model=model, rule=rule)
         if init != "default":
             cfg = dataclasses.replace(cfg, init=init)
