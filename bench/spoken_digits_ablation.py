@@ -43,6 +43,8 @@ ROWS: dict[str, tuple] = {
     # leave-one-out from the recipe (delays-learned): each row drops one ingredient
     "no-adapt": ("alif", True, 128, {"channels": 140, **_AUG},
                  {**_ALIF, "adapt": 0.0, **_DELAY}),  # adapt 0: plain LIF, same parameters
+    "no-adapt-fixed": ("alif", True, 128, {"channels": 140, **_AUG},
+                       {**_ALIF, "adapt": 0.0, **_DELAY, "learn_delays": False}),
     "no-aug": ("alif", True, 128, {"channels": 140}, {**_ALIF, **_DELAY}),
     "no-extra": ("alif", True, 128, {"extra_train": False, "channels": 140, **_AUG},
                  {**_ALIF, **_DELAY}),
