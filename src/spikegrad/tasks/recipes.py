@@ -274,10 +274,12 @@ RECIPES: dict[str, dict[str, Recipe]] = {
                 "--test-speakers 4 --repeats 4` plus `python bench/spoken_digits_data.py DIR "
                 "--speakers 12 --repeats 1 --warp 0.12`)"
             ),
-            seconds=440.0,
-            notes="seconds: 15 epochs x 19.1-29.1 s per epoch (median) at load 4.6-6.8 with "
-            "another run beside it (1200 training utterances); at load 9-10 the epoch took "
-            "54-106 s. Learnable delays train at lr * 50 dt (spikegrad.nn.delay)",
+            seconds=28.4,
+            notes="seconds: `spikegrad train --task spoken-digits --task-option path=DIR` "
+            "(seed 0) on the idle 2-core VM, load 1.0: 28.4 s wall (21.7 s training), test "
+            "accuracy 0.8281, the ablation row's seed 0 exactly (BENCHMARKS.md 'The "
+            "spoken-digit recipe's cost'). Learnable delays train at lr * 50 dt "
+            "(spikegrad.nn.delay)",
         ),
     },
     "lag-order": {
