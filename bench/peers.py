@@ -681,11 +681,14 @@ def print_parity(rows: list[dict]) -> None:
 
 
 # ---------------------------------------------------------------- timing (worker)
-def train_steps(model, x, y, warmup: int, steps: int, base: float, label: str):
+def train_steps(model, x, y, warmup: int, steps: int, base: float, label: str, opt=None):
     """Adam training steps of ``model.loss(x, y)``: (wall s, CPU s of the timed steps,
     RSS peak of the warm-up steps over ``base``, last loss); the peak mark is reset
-    after the warm-up (steady state: compile-time peaks of numba or XLA are behind)."""
-    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=LR)
+    after the warm-up (steady state: compile-time peaks of numba or XLA are behind).
+    ``opt``: the optimiser to step (default: Adam at :data:`LR` on every trained
+    parameter)."""
+    if opt is None:
+        opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=LR)
     wall, cpu, warm_peak = [], [], 0.0
     for k in range(warmup + steps):
         if k == warmup:

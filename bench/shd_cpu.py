@@ -306,21 +306,8 @@ def recipe_worker(lib: str, warmup: int, steps: int, threads: int) -> dict:
     with torch.no_grad():
         net = ref.net if lib == "spikegrad" else getattr(model, "net", None)
         rate = float(model(x)[0].mean()) if net is None else float(net(x).spikes[0].mean())
-    opt = model.optimizer()
-    wall, cpu = [], []
-    for k in range(warmup + steps):
-        if k == warmup:
-            memory_baseline()
-        t0, c0 = time.perf_counter(), time.process_time()
-        opt.zero_grad(set_to_none=True)
-        loss = model.loss(x, y)
-        loss.backward()
-        opt.step()
-        t1, c1 = time.perf_counter(), time.process_time()
-        if k >= warmup:
-            wall.append(t1 - t0)
-            cpu.append(c1 - c0)
-        log(f"    recipe {lib} step {k + 1}/{warmup + steps}: {t1 - t0:.3f} s")
+    wall, cpu, _, _ = peers.train_steps(model, x, y, warmup, steps, base, f"recipe {lib}",
+                                        opt=model.optimizer())  # fmt: skip
     s = statistics.median(wall)
     return {"library": lib, "hidden": 128, "T": int(x.shape[0]), "batch": SD_BATCH,
             "s_per_step": s, "s_per_step_min": min(wall), "s_per_step_max": max(wall),

@@ -32,7 +32,67 @@ from typing import Any
 __all__ = ["PrequentialSelector", "PrequentialLossSelector"]
 
 
-class PrequentialSelector:
+class _Population:
+    """What both selectors share: the members, their original ids, the fading factor and
+    the successive halving. A subclass keeps one value per member in ``self._values``
+    (its own name for them as a property) and says whether higher is better."""
+
+    _higher_is_better = True
+
+    def __init__(self, members: list, window: int, grace: int, survivors: int, name: str) -> None:
+        if not members:
+            raise ValueError(f"{name} needs at least one member")
+        self.members = list(members)
+        #: index of each member in the original population (survives halving)
+        self.ids = list(range(len(members)))
+        self._values = [0.0] * len(members)
+        self.fade = 1.0 - 1.0 / window
+        self.grace = grace
+        self.survivors = max(1, survivors)
+        self.n_seen = 0
+        self._next_halving = grace if grace > 0 else math.inf
+        self.halvings: list[tuple[int, list[int]]] = []  #: (sample, ids kept) per halving
+
+    def _merit(self, i: int) -> float:
+        v = self._values[i]
+        return v if self._higher_is_better else -v
+
+    @property
+    def best_index(self) -> int:
+        """Position (in :attr:`members`) of the best member (ties: the earlier one)."""
+        s = self._values if self._higher_is_better else [-v for v in self._values]
+        best = 0
+        for i in range(1, len(s)):
+            if s[i] > s[best]:
+                best = i
+        return best
+
+    @property
+    def best(self) -> Any:
+        """The member that predicts (answers) now."""
+        return self.members[self.best_index]
+
+    def _count_and_maybe_halve(self) -> None:
+        self.n_seen += 1
+        if self.n_seen >= self._next_halving:
+            self._halve()
+            self._next_halving *= 2
+
+    def _halve(self) -> None:
+        n = len(self.members)
+        keep_n = max(self.survivors, (n + 1) // 2)
+        if keep_n >= n:
+            return
+        # stable: among equal values the earlier candidate stays
+        order = sorted(range(n), key=lambda i: (-self._merit(i), i))[:keep_n]
+        order.sort()
+        self.members = [self.members[i] for i in order]
+        self._values = [self._values[i] for i in order]
+        self.ids = [self.ids[i] for i in order]
+        self.halvings.append((self.n_seen, list(self.ids)))
+
+
+class PrequentialSelector(_Population):
     """A population of river classifiers, the prequentially best one predicting.
 
     Parameters
@@ -48,33 +108,16 @@ class PrequentialSelector:
     """
 
     def __init__(self, members: list, window: int = 200, grace: int = 100, survivors: int = 2):
-        if not members:
-            raise ValueError("PrequentialSelector needs at least one member")
-        self.members = list(members)
-        #: index of each member in the original population (survives halving)
-        self.ids = list(range(len(members)))
-        self.scores = [0.0] * len(members)
-        self.fade = 1.0 - 1.0 / window
-        self.grace = grace
-        self.survivors = max(1, survivors)
-        self.n_seen = 0
-        self._next_halving = grace if grace > 0 else math.inf
-        self.halvings: list[tuple[int, list[int]]] = []  #: (sample, ids kept) per halving
+        super().__init__(members, window, grace, survivors, "PrequentialSelector")
 
     @property
-    def best_index(self) -> int:
-        """Position (in :attr:`members`) of the member that predicts now."""
-        s = self.scores
-        best = 0
-        for i in range(1, len(s)):
-            if s[i] > s[best]:
-                best = i
-        return best
+    def scores(self) -> list[float]:
+        """Faded accuracy of each member (higher is better)."""
+        return self._values
 
-    @property
-    def best(self) -> Any:
-        """The member that predicts now."""
-        return self.members[self.best_index]
+    @scores.setter
+    def scores(self, v: list[float]) -> None:
+        self._values = v
 
     def learn_one(self, x: dict, y: Any) -> None:
         """Each member predicts ``x`` (scored against ``y``), then learns it; maybe halve."""
@@ -90,27 +133,11 @@ class PrequentialSelector:
             else:
                 hit = m.predict_one(x) == y
                 m.learn_one(x, y)
-            self.scores[i] = f * self.scores[i] + (1.0 - f) * hit
-        self.n_seen += 1
-        if self.n_seen >= self._next_halving:
-            self._halve()
-            self._next_halving *= 2
-
-    def _halve(self) -> None:
-        n = len(self.members)
-        keep_n = max(self.survivors, (n + 1) // 2)
-        if keep_n >= n:
-            return
-        # stable: among equal scores the earlier candidate stays
-        order = sorted(range(n), key=lambda i: (-self.scores[i], i))[:keep_n]
-        order.sort()
-        self.members = [self.members[i] for i in order]
-        self.scores = [self.scores[i] for i in order]
-        self.ids = [self.ids[i] for i in order]
-        self.halvings.append((self.n_seen, list(self.ids)))
+            self._values[i] = f * self._values[i] + (1.0 - f) * hit
+        self._count_and_maybe_halve()
 
 
-class PrequentialLossSelector:
+class PrequentialLossSelector(_Population):
     r"""A population scored by a prequential *loss* (lower is better), e.g. without labels.
 
     The caller computes each member's loss :math:`\ell_i(t)` on sample :math:`t`
@@ -128,33 +155,19 @@ class PrequentialLossSelector:
     members plus one float per member.
     """
 
+    _higher_is_better = False
+
     def __init__(self, members: list, window: int = 500, grace: int = 100, survivors: int = 1):
-        if not members:
-            raise ValueError("PrequentialLossSelector needs at least one member")
-        self.members = list(members)
-        self.ids = list(range(len(members)))  #: original index of each member
-        self.losses = [0.0] * len(members)
-        self.fade = 1.0 - 1.0 / window
-        self.grace = grace
-        self.survivors = max(1, survivors)
-        self.n_seen = 0
-        self._next_halving = grace if grace > 0 else math.inf
-        self.halvings: list[tuple[int, list[int]]] = []  #: (sample, ids kept) per halving
+        super().__init__(members, window, grace, survivors, "PrequentialLossSelector")
 
     @property
-    def best_index(self) -> int:
-        """Position (in :attr:`members`) of the member with the least faded loss."""
-        s = self.losses
-        best = 0
-        for i in range(1, len(s)):
-            if s[i] < s[best]:
-                best = i
-        return best
+    def losses(self) -> list[float]:
+        """Faded mean loss of each member (lower is better)."""
+        return self._values
 
-    @property
-    def best(self) -> Any:
-        """The member that answers now."""
-        return self.members[self.best_index]
+    @losses.setter
+    def losses(self, v: list[float]) -> None:
+        self._values = v
 
     def update(self, losses: list[float]) -> None:
         """Fold one sample's losses (one per current member, in order) in; maybe halve."""
@@ -162,15 +175,5 @@ class PrequentialLossSelector:
             raise ValueError(f"expected {len(self.members)} losses, got {len(losses)}")
         f = self.fade
         for i, loss in enumerate(losses):
-            self.losses[i] = f * self.losses[i] + (1.0 - f) * loss
-        self.n_seen += 1
-        if self.n_seen >= self._next_halving:
-            n = len(self.members)
-            keep_n = max(self.survivors, (n + 1) // 2)
-            if keep_n < n:
-                order = sorted(sorted(range(n), key=lambda i: (self.losses[i], i))[:keep_n])
-                self.members = [self.members[i] for i in order]
-                self.losses = [self.losses[i] for i in order]
-                self.ids = [self.ids[i] for i in order]
-                self.halvings.append((self.n_seen, list(self.ids)))
-            self._next_halving *= 2
+            self._values[i] = f * self._values[i] + (1.0 - f) * loss
+        self._count_and_maybe_halve()
