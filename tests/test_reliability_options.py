@@ -389,6 +389,9 @@ def test_stream_param_tables_declare_every_constructor_setting():
     from spikegrad.online.esnn import OeSNNClassifier
 
     tables = _stream_params()
+    from spikegrad.online.esnn import REDUCTIONS
+
+    assert tables["oesnn"]["reduction"].choices == REDUCTIONS
     for model, cls in (("oesnn", OeSNNClassifier), ("eprop", EpropClassifier)):
         params = set(inspect.signature(cls.__init__).parameters) - {"self", "drift_detector"}
         assert params <= set(tables[model]), (model, params - set(tables[model]))
