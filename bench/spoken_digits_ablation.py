@@ -48,7 +48,8 @@ ROWS: dict[str, tuple] = {
     "no-aug": ("alif", True, 128, {"channels": 140}, {**_ALIF, **_DELAY}),
     "no-extra": ("alif", True, 128, {"extra_train": False, "channels": 140, **_AUG},
                  {**_ALIF, **_DELAY}),
-    "no-pool": ("alif", True, 128, {**_AUG}, {**_ALIF, **_DELAY}),
+    # the recipe on all 700 channels (its channel shift then moves 3 channels, not 3 bands)
+    "no-pool": ("alif", True, 128, {**_AUG}, {**_ALIF, "adapt": 0.0, **_DELAY}),
     "no-recurrence": ("alif", False, 128, {"channels": 140, **_AUG}, {**_ALIF, **_DELAY}),
     # the same at the weights' learning rate (delays in seconds move ~2 steps per update)
     "delays-learned-plain-lr": ("alif", True, 128, {"channels": 140, **_AUG},
